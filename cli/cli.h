@@ -1,0 +1,56 @@
+/*
+ * cli.h: shared declarations of the `bookrec` command-line tool. The tool is
+ * a client of the public library API only (include/bookrec/); what is here is
+ * presentation: option parsing helpers, error printing, the progress bar.
+ */
+#ifndef BOOKREC_CLI_H
+#define BOOKREC_CLI_H
+
+#include <stdio.h>
+
+#include "bookrec/bookrec.h"
+
+/* Exit codes of every subcommand. */
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+    void (*usage)(FILE *out);
+} cli_command;
+
+/* Global options (before the subcommand). */
+extern int cli_quiet;   /* --quiet: no progress output */
+extern int cli_verbose; /* --verbose: library log at INFO (twice: DEBUG) */
+
+/* Subcommands: one cmd_<name>.c each. */
+extern const cli_command cli_cmd_help;
+extern const cli_command cli_cmd_version;
+extern const cli_command cli_cmd_stats;
+extern const cli_command cli_cmd_generate;
+
+const cli_command *cli_find_command(const char *name);
+const cli_command *const *cli_commands(void);
+
+/* Prints "bookrec <cmd>: error: <strerror>: <detail>" to stderr; returns CLI_ERROR. */
+int cli_fail(const char *cmd, br_status st);
+/* Prints "bookrec <cmd>: <message>" and a hint to use --help; returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) BR_PRINTF(2, 3);
+
+/* Strict number parsing for option values: the whole string must parse. */
+int cli_parse_u64(const char *s, unsigned long long *out);
+int cli_parse_int(const char *s, int *out);
+int cli_parse_double(const char *s, double *out);
+/* "MIN:MAX" */
+int cli_parse_range(const char *s, double *lo, double *hi);
+
+/* Prints a JSON value on one line to stdout and releases it. */
+struct json_t;
+void cli_print_json(struct json_t *value);
+
+/* Installs the progress renderer (bar on a TTY, plain lines otherwise) and
+ * the log callback, honouring --quiet and --verbose. */
+void cli_setup_reporting(void);
+
+#endif /* BOOKREC_CLI_H */

@@ -1,0 +1,64 @@
+/*
+ * main.c: the `bookrec` binary. Parses the global options, then hands the
+ * rest of the command line to a git-style subcommand (cmd_<name>.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_quiet;
+int cli_verbose;
+
+static const cli_command *const commands[] = {
+    &cli_cmd_help,
+    &cli_cmd_version,
+    &cli_cmd_generate,
+    &cli_cmd_stats,
+    NULL,
+};
+
+const cli_command *const *cli_commands(void)
+{
+    return commands;
+}
+
+const cli_command *cli_find_command(const char *name)
+{
+    for (int i = 0; commands[i]; i++)
+        if (strcmp(commands[i]->name, name) == 0) return commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
+            return cli_cmd_version.run(1, (char *[]){"version", NULL});
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            return cli_cmd_help.run(1, (char *[]){"help", NULL});
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            cli_quiet = 1;
+        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+            cli_verbose++;
+        } else if (!strcmp(a, "--threads") || !strncmp(a, "--threads=", 10)) {
+            const char *v = a[9] == '=' ? a + 10 : (i + 1 < argc ? argv[++i] : NULL);
+            int n;
+            if (!v || cli_parse_int(v, &n) || n < 0)
+                return cli_usage_error(NULL, "--threads needs a count >= 0 (0: all processors)");
+            br_set_num_threads(n);
+        } else {
+            return cli_usage_error(NULL, "unknown option '%s'", a);
+        }
+    }
+    if (i >= argc) {
+        cli_cmd_help.usage(stderr);
+        return CLI_USAGE;
+    }
+    const cli_command *cmd = cli_find_command(argv[i]);
+    if (!cmd) return cli_usage_error(NULL, "'%s' is not a bookrec command", argv[i]);
+    cli_setup_reporting();
+    return cmd->run(argc - i, argv + i);
+}

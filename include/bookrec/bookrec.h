@@ -1,0 +1,12 @@
+/*
+ * bookrec/bookrec.h: the umbrella header of the bookrec library.
+ * Include this one; it pulls in every public module header.
+ */
+#ifndef BOOKREC_BOOKREC_H
+#define BOOKREC_BOOKREC_H
+
+#include "bookrec/core.h"
+#include "bookrec/data.h"
+#include "bookrec/encoder.h"
+
+#endif /* BOOKREC_BOOKREC_H */

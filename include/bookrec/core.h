@@ -1,0 +1,172 @@
+/*
+ * bookrec/core.h: the library's foundation, shared by every module.
+ *
+ * Status codes and error detail, the allocator hook, the log callback, the
+ * seeded random number generator, the thread-count setting and the progress
+ * reporter. Nothing here prints or exits: the caller (usually the `bookrec`
+ * CLI) decides what the user sees.
+ */
+#ifndef BOOKREC_CORE_H
+#define BOOKREC_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BR_VERSION_MAJOR 0
+#define BR_VERSION_MINOR 1
+#define BR_VERSION_PATCH 0
+#define BR_VERSION_STRING "0.1.0"
+
+#if defined(__GNUC__)
+#define BR_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define BR_PRINTF(fmt, args)
+#endif
+
+/* ---------------------------------------------------------------- status -- */
+
+/* Every fallible library call returns one of these. BR_OK is 0; failures are
+ * negative so `if (st < 0)` and `if (st != BR_OK)` both read naturally. */
+typedef enum br_status {
+    BR_OK = 0,
+    BR_ENOMEM = -1,       /* allocation failed */
+    BR_EINVAL = -2,       /* invalid argument from the caller */
+    BR_EIO = -3,          /* operating-system I/O error (open, read, write, fsync) */
+    BR_EPARSE = -4,       /* malformed input data (CSV, JSON, numbers) */
+    BR_ENOTFOUND = -5,    /* unknown id, missing file or key */
+    BR_EFORMAT = -6,      /* bad file format: magic, version, truncation */
+    BR_EUNSUPPORTED = -7, /* valid request this build cannot do */
+    BR_ERANGE = -8,       /* value out of the allowed range */
+    BR_EEXIST = -9,       /* already exists */
+    BR_ECANCELLED = -10,  /* stopped by the caller (progress callback) */
+    BR_ESTORE = -11,      /* store backend error (LMDB, Redis) */
+    BR_ENET = -12,        /* network error */
+    BR_EINTERNAL = -13,   /* a bug: an invariant did not hold */
+} br_status;
+
+/* A short, static, human-readable description of a status code. */
+const char *br_strerror(br_status st);
+
+/* Detail of the most recent failure on the calling thread, for example
+ * "ratings.csv:17: rating 'five' is not a number". Valid until the next
+ * failing call on this thread; "" when there is none. */
+const char *br_error_detail(void);
+
+/* Clears the calling thread's error detail. */
+void br_error_clear(void);
+
+/* Sets the calling thread's error detail and returns `st`, so library code
+ * can `return br_error(BR_EPARSE, "%s:%zu: ...", ...)`. Public so that
+ * modules built on bookrec report errors the same way. */
+br_status br_error(br_status st, const char *fmt, ...) BR_PRINTF(2, 3);
+
+/* Library version as "MAJOR.MINOR.PATCH". */
+const char *br_version(void);
+
+/* ------------------------------------------------------------ allocation -- */
+
+/* All library allocations go through these; install your own allocator with
+ * br_set_allocator before any other call. Aligned blocks must be released
+ * with br_aligned_free. */
+typedef struct br_allocator {
+    void *(*malloc_fn)(size_t size, void *user);
+    void *(*realloc_fn)(void *ptr, size_t size, void *user);
+    void (*free_fn)(void *ptr, void *user);
+    void *user;
+} br_allocator;
+
+/* NULL restores the C library allocator. */
+void br_set_allocator(const br_allocator *alloc);
+
+void *br_malloc(size_t size);
+void *br_calloc(size_t n, size_t size); /* overflow-checked, zeroed */
+void *br_realloc(void *ptr, size_t size);
+void br_free(void *ptr);
+char *br_strdup(const char *s);
+char *br_strndup(const char *s, size_t n);
+/* `align` a power of two >= sizeof(void *); BR_ALIGN suits SIMD kernels. */
+#define BR_ALIGN 64
+void *br_aligned_alloc(size_t size, size_t align);
+void br_aligned_free(void *ptr);
+
+/* ------------------------------------------------------------------- log -- */
+
+typedef enum br_log_level {
+    BR_LOG_DEBUG = 0,
+    BR_LOG_INFO = 1,
+    BR_LOG_WARN = 2,
+    BR_LOG_ERROR = 3,
+} br_log_level;
+
+typedef void (*br_log_fn)(br_log_level level, const char *msg, void *user);
+
+/* The library is silent until a callback is installed. Messages below
+ * `min_level` are not formatted at all. fn = NULL silences it again. */
+void br_log_set(br_log_fn fn, void *user, br_log_level min_level);
+void br_log(br_log_level level, const char *fmt, ...) BR_PRINTF(2, 3);
+
+/* ------------------------------------------------------------------- rng -- */
+
+/* xoshiro256** (Blackman & Vigna, 2018), state seeded from a 64-bit seed
+ * through splitmix64. Period 2^256 - 1; br_rng_jump advances by 2^128 steps
+ * to hand non-overlapping streams to threads. The state is a plain value:
+ * copy it to fork a stream. */
+typedef struct br_rng {
+    uint64_t s[4];
+} br_rng;
+
+void br_rng_seed(br_rng *rng, uint64_t seed);
+uint64_t br_rng_next(br_rng *rng);
+/* Uniform in [0, n) without modulo bias (Lemire's multiply-and-reject). n > 0. */
+uint64_t br_rng_below(br_rng *rng, uint64_t n);
+/* Uniform double in [0, 1) with 53 random bits. */
+double br_rng_uniform(br_rng *rng);
+/* Standard normal (Box-Muller on two uniforms; no cached second value so
+ * the stream stays a pure function of the state). */
+double br_rng_normal(br_rng *rng);
+void br_rng_jump(br_rng *rng);
+
+/* --------------------------------------------------------------- threads -- */
+
+/* Number of threads every parallel kernel uses (OpenMP and OpenBLAS).
+ * n <= 0 means "all processors" (the default). */
+void br_set_num_threads(int n);
+int br_get_num_threads(void);
+
+/* -------------------------------------------------------------- progress -- */
+
+/* Long jobs report progress through one process-wide callback. `stage` names
+ * what runs ("load ratings", "embed"), `done` of `total` units (total 0 when
+ * unknown). Called with done == total once at the end of each stage. Return
+ * non-zero to ask the job to stop; it then fails with BR_ECANCELLED. The
+ * library throttles calls to a few per second per stage. */
+typedef int (*br_progress_fn)(const char *stage, uint64_t done, uint64_t total, void *user);
+
+void br_progress_set(br_progress_fn fn, void *user);
+
+/* Used by library stages (and by code built on bookrec) to report. */
+typedef struct br_progress {
+    const char *stage;
+    uint64_t total;
+    uint64_t last_ns; /* monotonic time of the last callback */
+    int cancelled;
+} br_progress;
+
+void br_progress_begin(br_progress *p, const char *stage, uint64_t total);
+/* Returns BR_ECANCELLED once the callback asked to stop, else BR_OK. */
+br_status br_progress_update(br_progress *p, uint64_t done);
+br_status br_progress_end(br_progress *p);
+
+/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC). */
+uint64_t br_now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BOOKREC_CORE_H */

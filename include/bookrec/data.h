@@ -1,0 +1,193 @@
+/*
+ * bookrec/data.h: the data layer every engine reads.
+ *
+ * A catalogue of books and a set of ratings, loaded from CSV (RFC 4180) with
+ * columns found by header name; external ids are strings mapped to dense
+ * 0-based indices both ways. Also: the summary statistics behind
+ * `bookrec stats`, and the seed-universe generator behind `bookrec generate`.
+ */
+#ifndef BOOKREC_DATA_H
+#define BOOKREC_DATA_H
+
+#include "bookrec/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ----------------------------------------------------------------- idmap -- */
+
+/* String id <-> dense index (0, 1, 2, ... in order of first appearance). */
+typedef struct br_idmap br_idmap;
+
+br_status br_idmap_create(br_idmap **out);
+void br_idmap_free(br_idmap *m);
+/* Finds `id` (len bytes, not necessarily NUL-terminated) or appends it.
+ * *index receives its dense index; *added (may be NULL) is 1 if it was new. */
+br_status br_idmap_intern(br_idmap *m, const char *id, size_t len, uint32_t *index, int *added);
+/* Dense index of `id`, or -1 when unknown. */
+int64_t br_idmap_find(const br_idmap *m, const char *id, size_t len);
+/* External id of a dense index (index < count), NUL-terminated. */
+const char *br_idmap_name(const br_idmap *m, uint32_t index);
+uint32_t br_idmap_count(const br_idmap *m);
+/* Bytes held, for memory reports. */
+size_t br_idmap_memory(const br_idmap *m);
+
+/* ------------------------------------------------------------ load options -- */
+
+typedef struct br_load_options {
+    int lenient;      /* skip bad rows (and count them) instead of failing */
+    float rating_min; /* rating scale; a rating outside it is an error */
+    float rating_max;
+} br_load_options;
+
+#define BR_LOAD_OPTIONS_DEFAULT {0, 1.0f, 5.0f}
+
+typedef struct br_load_report {
+    size_t rows;        /* data rows read (header excluded) */
+    size_t loaded;      /* rows kept */
+    size_t skipped;     /* bad rows skipped in lenient mode */
+    size_t duplicates;  /* rows superseded by a later row for the same key */
+    char first_skip[256]; /* message of the first skipped row ("" if none) */
+    double seconds;     /* wall time of the load */
+} br_load_report;
+
+/* --------------------------------------------------------------- catalog -- */
+
+#define BR_YEAR_UNKNOWN INT32_MIN
+
+typedef struct br_book {
+    const char *id;          /* external id, as in the file */
+    const char *title;
+    const char *authors;     /* "" when absent */
+    const char *genre;       /* "" when absent */
+    const char *tags;        /* pipe-separated, "" when absent */
+    const char *description; /* "" when absent */
+    int32_t year;            /* BR_YEAR_UNKNOWN when absent */
+} br_book;
+
+/* Which optional columns the catalogue file had. */
+enum {
+    BR_COL_AUTHORS = 1 << 0,
+    BR_COL_GENRE = 1 << 1,
+    BR_COL_TAGS = 1 << 2,
+    BR_COL_YEAR = 1 << 3,
+    BR_COL_DESCRIPTION = 1 << 4,
+    BR_COL_TIMESTAMP = 1 << 5, /* ratings */
+};
+
+typedef struct br_catalog br_catalog;
+
+/* Reads books.csv: `book_id` and `title` required; `authors`, `genre`, `tags`,
+ * `year`, `description` optional; other columns ignored. A repeated book_id:
+ * the later row wins (counted in report->duplicates). report may be NULL. */
+br_status br_catalog_load(const char *path, const br_load_options *opt, br_catalog **out,
+                          br_load_report *report);
+void br_catalog_free(br_catalog *cat);
+uint32_t br_catalog_count(const br_catalog *cat);
+const br_book *br_catalog_book(const br_catalog *cat, uint32_t index);
+/* Dense index of a book id, or -1. */
+int64_t br_catalog_find(const br_catalog *cat, const char *id);
+const br_idmap *br_catalog_ids(const br_catalog *cat);
+unsigned br_catalog_columns(const br_catalog *cat); /* BR_COL_* bits */
+size_t br_catalog_memory(const br_catalog *cat);
+
+/* --------------------------------------------------------------- ratings -- */
+
+typedef struct br_ratings br_ratings;
+
+/* Reads ratings.csv: `user_id`, `book_id`, `rating` required, `timestamp`
+ * (integer, e.g. Unix seconds) optional. Every book_id must be in `books`.
+ * A repeated (user, book) pair: the later row wins and takes the later
+ * position (it is the newer interaction); counted in report->duplicates.
+ * Ratings keep file order; users are numbered in order of first appearance. */
+br_status br_ratings_load(const char *path, const br_catalog *books, const br_load_options *opt,
+                          br_ratings **out, br_load_report *report);
+void br_ratings_free(br_ratings *r);
+size_t br_ratings_count(const br_ratings *r);
+uint32_t br_ratings_num_users(const br_ratings *r);
+uint32_t br_ratings_num_books(const br_ratings *r); /* the catalogue's count */
+const uint32_t *br_ratings_users(const br_ratings *r); /* (count,) dense user index */
+const uint32_t *br_ratings_books(const br_ratings *r); /* (count,) dense book index */
+const float *br_ratings_values(const br_ratings *r);   /* (count,) */
+const int64_t *br_ratings_timestamps(const br_ratings *r); /* (count,) or NULL */
+const br_idmap *br_ratings_user_ids(const br_ratings *r);
+int64_t br_ratings_find_user(const br_ratings *r, const char *id); /* dense index or -1 */
+size_t br_ratings_memory(const br_ratings *r);
+
+/* ----------------------------------------------------------------- stats -- */
+
+#define BR_STATS_MAX_BINS 64
+#define BR_STATS_MAX_GENRES 32
+
+typedef struct br_stats {
+    uint32_t n_books, n_users;
+    size_t n_ratings;
+    double density;  /* n_ratings / (n_users * n_books) */
+    double sparsity; /* 1 - density */
+    double mean_rating;
+    /* Ratings histogram: distinct values in increasing order. If the data
+     * has more than BR_STATS_MAX_BINS distinct values, they are bucketed
+     * into equal-width bins over the scale and bin_value is a bin start. */
+    int n_bins;
+    float bin_value[BR_STATS_MAX_BINS];
+    size_t bin_count[BR_STATS_MAX_BINS];
+    /* Ratings per user and per book (books with none included). */
+    uint32_t user_min, user_max, book_min, book_max;
+    double user_median, book_median;
+    uint32_t books_unrated;
+    /* Genre counts over books, most frequent first; from the genre column,
+     * else from the first tag of each book (genre_from_tags = 1). */
+    int genre_from_tags;
+    int n_genres;       /* shown (at most BR_STATS_MAX_GENRES) */
+    int n_genres_total; /* distinct */
+    char genre[BR_STATS_MAX_GENRES][64];
+    uint32_t genre_count[BR_STATS_MAX_GENRES];
+} br_stats;
+
+/* ratings may be NULL (catalogue only). */
+br_status br_stats_compute(const br_catalog *books, const br_ratings *ratings, br_stats *out);
+
+/* -------------------------------------------------------------- generate -- */
+
+typedef enum br_gen_rng {
+    /* bookrec's own generator (xoshiro256**): O(ratings), any size. */
+    BR_GEN_XOSHIRO = 0,
+    /* numpy's legacy MT19937 stream, drawing exactly as the seed notebook
+     * does: with seed 42 and 1000 x 100 it writes the notebook's universe
+     * byte for byte. Costs O(books) draws per reader (numpy shuffles the
+     * whole catalogue for each reader's sample). */
+    BR_GEN_NUMPY = 1,
+} br_gen_rng;
+
+typedef struct br_generate_options {
+    uint64_t n_books; /* default 1000 */
+    uint64_t n_users; /* default 100 */
+    uint64_t seed;    /* default 42; numpy mode needs seed < 2^32 */
+    br_gen_rng rng;
+    int min_per_user; /* distinct books per reader, inclusive (default 20) */
+    int max_per_user; /* (default 49) */
+} br_generate_options;
+
+#define BR_GENERATE_OPTIONS_DEFAULT {1000, 100, 42, BR_GEN_XOSHIRO, 20, 49}
+
+typedef struct br_generate_report {
+    uint64_t n_books, n_users, n_ratings;
+    uint64_t books_bytes, ratings_bytes;
+    double seconds;
+} br_generate_report;
+
+/* Writes out_dir/books.csv (book_id,title,genre,description) and
+ * out_dir/ratings.csv (user_id,book_id,rating), streaming, each written to a
+ * temporary file, fsynced and renamed into place. out_dir must exist. */
+br_status br_generate(const br_generate_options *opt, const char *out_dir,
+                      br_generate_report *report);
+
+/* The notebook's seven genres, in its order (index < 7). */
+const char *br_generate_genre(int index);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BOOKREC_DATA_H */

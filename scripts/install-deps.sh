@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# install-deps.sh: install the Debian 12 packages bookrec builds, tests and runs
+# with. Idempotent: asks dpkg what is already there and installs only what is
+# missing; uses sudo when not root; prints the exact command when it cannot.
+#
+# Usage: scripts/install-deps.sh [build|test|bench|all]   (default: test)
+#   build  compiler, cmake and the libraries bookrec links
+#   test   build + what the test suite starts (redis-server) and needs
+#   bench  test + the Python peers the benchmarks run (sklearn, torch, faiss)
+set -euo pipefail
+
+profile=${1:-test}
+
+build_pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev
+  libcsv-dev libutf8proc-dev libjansson-dev liblmdb-dev libhiredis-dev
+  libmicrohttpd-dev libcairo2-dev libcmocka-dev)
+test_pkgs=(redis-server)
+bench_pkgs=(python3-numpy python3-scipy python3-sklearn hyperfine)
+
+case "$profile" in
+  build) want=("${build_pkgs[@]}") ;;
+  test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  bench | all) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *)
+    echo "install-deps: unknown profile '$profile' (build|test|bench|all)" >&2
+    exit 2
+    ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "installed" ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo_cmd=(sudo)
+  else
+    echo "install-deps: missing packages: ${missing[*]}" >&2
+    echo "install-deps: run as root:  apt-get update && ${cmd[*]}" >&2
+    exit 1
+  fi
+else
+  sudo_cmd=()
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists; update once, then install.
+if ! "${sudo_cmd[@]}" apt-get update -qq; then
+  echo "install-deps: apt-get update failed; run: apt-get update && ${cmd[*]}" >&2
+  exit 1
+fi
+if ! "${sudo_cmd[@]}" "${cmd[@]}" -qq; then
+  echo "install-deps: install failed; run: apt-get update && ${cmd[*]}" >&2
+  exit 1
+fi

@@ -1,0 +1,39 @@
+/*
+ * testutil.h: helpers shared by the cmocka tests: paths to test data, the
+ * ../shared folder (skipping cleanly when it is absent), temporary files.
+ */
+#ifndef BR_TESTUTIL_H
+#define BR_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "bookrec/bookrec.h"
+
+/* Path under tests/data (static buffer per call site is not needed: returns
+ * a heap string the test frees with br_free). */
+char *tu_data_path(const char *name);
+/* Path under ../shared, or NULL (after printing why) when it is absent:
+ * callers then `skip()`. */
+char *tu_shared_path(const char *name);
+/* A fresh empty temporary directory for this test (under the build tree). */
+char *tu_tmpdir(const char *tag);
+/* Writes `text` to dir/name and returns the path (heap string). */
+char *tu_write_file(const char *dir, const char *name, const char *text);
+/* Reads a whole file; NULL on failure. *len may be NULL. */
+char *tu_read_file(const char *path, size_t *len);
+
+/* Asserts that `st` is `expect` and the error detail contains `needle`. */
+#define assert_status_detail(st, expect, needle)                                                  \
+    do {                                                                                           \
+        br_status st_ = (st);                                                                      \
+        if (st_ != (expect) || !strstr(br_error_detail(), (needle)))                               \
+            fail_msg("got %d (%s) detail '%s'; want %d with '%s'", st_, br_strerror(st_),          \
+                     br_error_detail(), (int)(expect), (needle));                                  \
+    } while (0)
+
+#endif
