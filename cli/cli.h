@@ -29,6 +29,9 @@ extern const cli_command cli_cmd_help;
 extern const cli_command cli_cmd_version;
 extern const cli_command cli_cmd_stats;
 extern const cli_command cli_cmd_generate;
+extern const cli_command cli_cmd_model;
+extern const cli_command cli_cmd_tokenize;
+extern const cli_command cli_cmd_embed;
 
 const cli_command *cli_find_command(const char *name);
 const cli_command *const *cli_commands(void);

@@ -15,6 +15,9 @@ static const cli_command *const commands[] = {
     &cli_cmd_version,
     &cli_cmd_generate,
     &cli_cmd_stats,
+    &cli_cmd_model,
+    &cli_cmd_tokenize,
+    &cli_cmd_embed,
     NULL,
 };
 

@@ -8,5 +8,6 @@
 #include "bookrec/core.h"
 #include "bookrec/data.h"
 #include "bookrec/encoder.h"
+#include "bookrec/encoder.h"
 
 #endif /* BOOKREC_BOOKREC_H */

@@ -1,0 +1,262 @@
+/*
+ * cmd_embed.c: `bookrec embed`, texts or a catalogue's books -> a float32
+ * .npy matrix of sentence embeddings, one row per text in input order.
+ *
+ * The book text template (--books): the parts present, joined by ". ":
+ *   title, "by " + authors, genre, tags (the pipe-separated list joined
+ *   with ", "), description
+ * e.g. "Dune. by Frank Herbert. science-fiction, classics. A desert planet ...".
+ * --template description embeds the description alone (the title when a
+ * book has none), which is what the seed notebook embeds.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: bookrec embed [--encoder use-lite | --model PATH]\n"
+                 "                     (--in TEXTS.json | --books books.csv [--template T])\n"
+                 "                     --out EMB.npy\n\n"
+                 "Embeds each text (or each book) with the sentence encoder and writes a\n"
+                 "float32 matrix (n, 512) in NumPy .npy format, rows in input order.\n\n"
+                 "  --in FILE        a JSON array of strings ('-' for stdin)\n"
+                 "  --books FILE     books.csv; each book's text is its title, 'by' authors,\n"
+                 "                   genre, tags and description, where present, joined by '. '\n"
+                 "  --template T     full (default) or description (description only; the\n"
+                 "                   title when there is none)\n"
+                 "  --out FILE       the .npy file to write\n"
+                 "  --encoder NAME   use-lite (the default): the model in the default location\n"
+                 "  --model PATH     a model file instead\n");
+}
+
+/* Writes a C-order float32 (rows, cols) array as .npy version 1.0. */
+static int write_npy(const char *path, const float *a, size_t rows, size_t cols)
+{
+    char hdr[256];
+    int n = snprintf(hdr, sizeof hdr,
+                     "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %zu), }", rows, cols);
+    /* magic(6) + version(2) + len(2) + header, padded with spaces to a
+     * multiple of 64 and ended by '\n'. */
+    size_t total = 10 + (size_t)n + 1;
+    size_t pad = (64 - total % 64) % 64;
+    size_t hlen = (size_t)n + pad + 1;
+    for (size_t i = (size_t)n; i < (size_t)n + pad; i++) hdr[i] = ' ';
+    hdr[hlen - 1] = '\n';
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    unsigned char pre[10] = {0x93,
+                             'N',
+                             'U',
+                             'M',
+                             'P',
+                             'Y',
+                             1,
+                             0,
+                             (unsigned char)(hlen & 0xff),
+                             (unsigned char)(hlen >> 8)};
+    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, hlen, f) == hlen &&
+             fwrite(a, sizeof *a, rows * cols, f) == rows * cols;
+    if (fclose(f) != 0) ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* Appends s (len bytes) to a growing buffer. */
+static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t nc = (*len + n + 1) * 2;
+        char *nb = realloc(*buf, nc);
+        if (!nb) return -1;
+        *buf = nb, *cap = nc;
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+static int append_part(char **buf, size_t *len, size_t *cap, const char *prefix, const char *s)
+{
+    if (!s || !*s) return 0;
+    if (*len && append(buf, len, cap, ". ", 2)) return -1;
+    if (prefix && append(buf, len, cap, prefix, strlen(prefix))) return -1;
+    return append(buf, len, cap, s, strlen(s));
+}
+
+/* The text of one book under the template (malloc'd). */
+static char *book_text(const br_book *b, int description_only)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int bad = 0;
+    if (description_only) {
+        bad = append_part(&buf, &len, &cap, NULL,
+                          b->description && *b->description ? b->description : b->title);
+    } else {
+        bad |= append_part(&buf, &len, &cap, NULL, b->title);
+        bad |= append_part(&buf, &len, &cap, "by ", b->authors);
+        bad |= append_part(&buf, &len, &cap, NULL, b->genre);
+        if (b->tags && *b->tags) {
+            char *tags = strdup(b->tags);
+            if (!tags)
+                bad = 1;
+            else {
+                /* "a|b|c" -> "a, b, c" */
+                char *joined = malloc(strlen(tags) * 2 + 1), *w = joined;
+                if (!joined)
+                    bad = 1;
+                else {
+                    for (const char *p = tags; *p; p++) {
+                        if (*p == '|')
+                            *w++ = ',', *w++ = ' ';
+                        else
+                            *w++ = *p;
+                    }
+                    *w = '\0';
+                    bad |= append_part(&buf, &len, &cap, NULL, joined);
+                    free(joined);
+                }
+                free(tags);
+            }
+        }
+        bad |= append_part(&buf, &len, &cap, NULL, b->description);
+    }
+    if (bad) {
+        free(buf);
+        return NULL;
+    }
+    if (!buf) buf = strdup("");
+    return buf;
+}
+
+static int run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"in", required_argument, 0, 'i'},       {"books", required_argument, 0, 'b'},
+        {"template", required_argument, 0, 't'}, {"out", required_argument, 0, 'o'},
+        {"encoder", required_argument, 0, 'e'},  {"model", required_argument, 0, 'm'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    const char *in = NULL, *books = NULL, *outp = NULL, *encoder = "use-lite", *model = NULL;
+    int desc_only = 0, c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            in = optarg;
+            break;
+        case 'b':
+            books = optarg;
+            break;
+        case 't':
+            if (!strcmp(optarg, "description"))
+                desc_only = 1;
+            else if (!strcmp(optarg, "full"))
+                desc_only = 0;
+            else
+                return cli_usage_error("embed", "--template is full or description");
+            break;
+        case 'o':
+            outp = optarg;
+            break;
+        case 'e':
+            encoder = optarg;
+            break;
+        case 'm':
+            model = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error("embed", "bad option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("embed", "unexpected argument '%s'", argv[optind]);
+    if (!in == !books) return cli_usage_error("embed", "give one of --in TEXTS.json or --books");
+    if (!outp) return cli_usage_error("embed", "--out EMB.npy is required");
+    char path[4200];
+    if (!model) {
+        br_status st = br_encoder_model_path(encoder, path, sizeof path);
+        if (st != BR_OK) return cli_fail("embed", st);
+        model = path;
+    }
+
+    /* Gather the texts. */
+    char **texts = NULL;
+    size_t n = 0;
+    int rc = CLI_OK;
+    if (in) {
+        json_error_t jerr;
+        json_t *arr = !strcmp(in, "-") ? json_loadf(stdin, 0, &jerr) : json_load_file(in, 0, &jerr);
+        if (!arr || !json_is_array(arr)) {
+            if (arr)
+                fprintf(stderr, "bookrec embed: error: %s: not a JSON array of strings\n", in);
+            else
+                fprintf(stderr, "bookrec embed: error: %s:%d: %s\n", in, jerr.line, jerr.text);
+            json_decref(arr);
+            return CLI_ERROR;
+        }
+        n = json_array_size(arr);
+        texts = calloc(n ? n : 1, sizeof *texts);
+        for (size_t i = 0; texts && i < n; i++) {
+            json_t *t = json_array_get(arr, i);
+            if (!json_is_string(t)) {
+                fprintf(stderr, "bookrec embed: error: %s: item %zu is not a string\n", in, i);
+                rc = CLI_ERROR;
+                break;
+            }
+            texts[i] = strdup(json_string_value(t));
+            if (!texts[i]) rc = cli_fail("embed", br_error(BR_ENOMEM, "texts"));
+        }
+        if (!texts) rc = cli_fail("embed", br_error(BR_ENOMEM, "texts"));
+        json_decref(arr);
+    } else {
+        br_load_options opt = BR_LOAD_OPTIONS_DEFAULT;
+        br_catalog *cat = NULL;
+        br_status st = br_catalog_load(books, &opt, &cat, NULL);
+        if (st != BR_OK) return cli_fail("embed", st);
+        n = br_catalog_count(cat);
+        texts = calloc(n ? n : 1, sizeof *texts);
+        for (size_t i = 0; texts && i < n && rc == CLI_OK; i++) {
+            texts[i] = book_text(br_catalog_book(cat, (uint32_t)i), desc_only);
+            if (!texts[i]) rc = cli_fail("embed", br_error(BR_ENOMEM, "book texts"));
+        }
+        if (!texts) rc = cli_fail("embed", br_error(BR_ENOMEM, "book texts"));
+        br_catalog_free(cat);
+    }
+
+    br_encoder *enc = NULL;
+    float *emb = NULL;
+    if (rc == CLI_OK) {
+        br_status st = br_encoder_open(model, &enc);
+        if (st != BR_OK) rc = cli_fail("embed", st);
+    }
+    if (rc == CLI_OK) {
+        size_t dim = br_encoder_dim(enc);
+        emb = malloc((n ? n : 1) * dim * sizeof *emb);
+        br_status st = emb ? BR_OK : br_error(BR_ENOMEM, "%zu embeddings", n);
+        uint64_t t0 = br_now_ns();
+        if (st == BR_OK) st = br_encoder_embed(enc, (const char *const *)texts, n, emb);
+        double secs = (double)(br_now_ns() - t0) / 1e9;
+        if (st != BR_OK)
+            rc = cli_fail("embed", st);
+        else if (write_npy(outp, emb, n, dim) != 0) {
+            perror(outp);
+            rc = CLI_ERROR;
+        } else if (!cli_quiet) {
+            fprintf(stderr, "bookrec embed: %zu texts in %.2f s (%.1f texts/s) -> %s\n", n, secs,
+                    secs > 0 ? (double)n / secs : 0.0, outp);
+        }
+    }
+    for (size_t i = 0; texts && i < n; i++) free(texts[i]);
+    free(texts);
+    free(emb);
+    br_encoder_close(enc);
+    return rc;
+}
+
+const cli_command cli_cmd_embed = {"embed", "embed texts or books into a .npy matrix", run, usage};

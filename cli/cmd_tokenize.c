@@ -1,0 +1,109 @@
+/*
+ * cmd_tokenize.c: `bookrec tokenize`, the encoder's token ids of each text,
+ * for checking the tokenizer against the reference (same JSON shape as the
+ * reference's token_ids).
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: bookrec tokenize [--encoder use-lite | --model PATH] --in TEXTS.json\n\n"
+                 "Prints the token ids of each text as a JSON array of id arrays (the full\n"
+                 "tokenization; the encoder reads only the first 128 of each).\n\n"
+                 "  --in FILE       a JSON array of strings ('-' for stdin)\n"
+                 "  --encoder NAME  use-lite (the default): the model in the default location\n"
+                 "  --model PATH    a model file instead\n");
+}
+
+static int run(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"in", required_argument, 0, 'i'},
+                                             {"encoder", required_argument, 0, 'e'},
+                                             {"model", required_argument, 0, 'm'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    const char *in = NULL, *encoder = "use-lite", *model = NULL;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            in = optarg;
+            break;
+        case 'e':
+            encoder = optarg;
+            break;
+        case 'm':
+            model = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error("tokenize", "bad option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("tokenize", "unexpected argument '%s'", argv[optind]);
+    if (!in) return cli_usage_error("tokenize", "--in TEXTS.json is required");
+    char path[4200];
+    if (!model) {
+        br_status st = br_encoder_model_path(encoder, path, sizeof path);
+        if (st != BR_OK) return cli_fail("tokenize", st);
+        model = path;
+    }
+    json_error_t jerr;
+    json_t *texts = !strcmp(in, "-") ? json_loadf(stdin, 0, &jerr) : json_load_file(in, 0, &jerr);
+    if (!texts) {
+        fprintf(stderr, "bookrec tokenize: error: %s:%d: %s\n", in, jerr.line, jerr.text);
+        return CLI_ERROR;
+    }
+    if (!json_is_array(texts)) {
+        json_decref(texts);
+        fprintf(stderr, "bookrec tokenize: error: %s: not a JSON array of strings\n", in);
+        return CLI_ERROR;
+    }
+    br_encoder *enc;
+    br_status st = br_encoder_open(model, &enc);
+    if (st != BR_OK) {
+        json_decref(texts);
+        return cli_fail("tokenize", st);
+    }
+    json_t *outj = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(texts, i, t)
+    {
+        if (!json_is_string(t)) {
+            fprintf(stderr, "bookrec tokenize: error: %s: item %zu is not a string\n", in, i);
+            st = BR_EPARSE;
+            break;
+        }
+        int32_t *ids;
+        size_t n;
+        st = br_encoder_tokenize(enc, json_string_value(t), &ids, &n);
+        if (st != BR_OK) break;
+        json_t *row = json_array();
+        for (size_t k = 0; k < n; k++) json_array_append_new(row, json_integer(ids[k]));
+        json_array_append_new(outj, row);
+        br_free(ids);
+    }
+    int rc = CLI_OK;
+    if (st == BR_EPARSE)
+        rc = CLI_ERROR;
+    else if (st != BR_OK)
+        rc = cli_fail("tokenize", st);
+    if (rc == CLI_OK)
+        cli_print_json(outj);
+    else
+        json_decref(outj);
+    json_decref(texts);
+    br_encoder_close(enc);
+    return rc;
+}
+
+const cli_command cli_cmd_tokenize = {"tokenize", "print the encoder's token ids of texts", run,
+                                      usage};
