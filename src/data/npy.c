@@ -1,0 +1,261 @@
+/*
+ * npy.c: reading and writing NumPy .npy files (see bookrec/npy.h). The
+ * header is a Python dict literal; we write the canonical form and read the
+ * three keys we need with a small, strict scanner.
+ */
+#include "bookrec/npy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char MAGIC[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
+
+static size_t dtype_size(br_dtype t)
+{
+    return t == BR_DTYPE_F64 ? 8 : 4;
+}
+
+static const char *dtype_descr(br_dtype t)
+{
+    return t == BR_DTYPE_F32 ? "<f4" : t == BR_DTYPE_F64 ? "<f8" : "<i4";
+}
+
+br_status br_npy_write(const char *path, br_dtype dtype, int ndim, size_t rows, size_t cols,
+                       const void *data)
+{
+    if (ndim != 1 && ndim != 2) return br_error(BR_EINVAL, "%s: npy arrays here are 1-D or 2-D",
+                                                path);
+    if (dtype != BR_DTYPE_F32 && dtype != BR_DTYPE_F64 && dtype != BR_DTYPE_I32)
+        return br_error(BR_EINVAL, "%s: unknown dtype %d", path, (int)dtype);
+    if (ndim == 1) cols = 1;
+    char header[256];
+    int n = ndim == 2 ? snprintf(header, sizeof header,
+                                 "{'descr': '%s', 'fortran_order': False, 'shape': (%zu, %zu), }",
+                                 dtype_descr(dtype), rows, cols)
+                      : snprintf(header, sizeof header,
+                                 "{'descr': '%s', 'fortran_order': False, 'shape': (%zu,), }",
+                                 dtype_descr(dtype), rows);
+    /* Pad with spaces so magic + version + length + header + '\n' is a
+     * multiple of 64, as numpy does (aligned data for memory mapping). */
+    size_t total = 10 + (size_t)n + 1;
+    size_t padded = (total + 63) / 64 * 64;
+    memset(header + n, ' ', padded - total);
+    header[padded - 11] = '\n';
+    uint16_t hlen = (uint16_t)(padded - 10);
+
+    size_t plen = strlen(path);
+    char *tmp = br_malloc(plen + 16);
+    if (!tmp) return br_error(BR_ENOMEM, "%s: out of memory", path);
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        br_status st = br_error(BR_EIO, "%s: cannot create: %s", path, strerror(errno));
+        br_free(tmp);
+        return st;
+    }
+    fchmod(fd, 0644);
+    FILE *f = fdopen(fd, "wb");
+    br_status st = BR_OK;
+    unsigned char pre[10];
+    memcpy(pre, MAGIC, 6);
+    pre[6] = 1;
+    pre[7] = 0;
+    pre[8] = (unsigned char)(hlen & 0xff);
+    pre[9] = (unsigned char)(hlen >> 8);
+    size_t bytes = rows * cols * dtype_size(dtype);
+    if (!f || fwrite(pre, 1, 10, f) != 10 || fwrite(header, 1, hlen, f) != hlen ||
+        (bytes && fwrite(data, 1, bytes, f) != bytes) || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        st = br_error(BR_EIO, "%s: write failed: %s", path, strerror(errno));
+    if (f) {
+        if (fclose(f) != 0 && st == BR_OK)
+            st = br_error(BR_EIO, "%s: close failed: %s", path, strerror(errno));
+    } else {
+        close(fd);
+    }
+    if (st == BR_OK && rename(tmp, path) != 0)
+        st = br_error(BR_EIO, "%s: rename failed: %s", path, strerror(errno));
+    if (st != BR_OK) unlink(tmp);
+    br_free(tmp);
+    return st;
+}
+
+/* Finds `'key':` in the header and returns the text after it. */
+static const char *find_key(const char *h, const char *key)
+{
+    char pat[32];
+    snprintf(pat, sizeof pat, "'%s'", key);
+    const char *p = strstr(h, pat);
+    if (!p) return NULL;
+    p += strlen(pat);
+    while (*p == ' ') p++;
+    if (*p != ':') return NULL;
+    p++;
+    while (*p == ' ') p++;
+    return p;
+}
+
+static br_status parse_header(const char *path, const char *h, char descr[8], int *fortran,
+                              int *ndim, size_t shape[2])
+{
+    const char *p = find_key(h, "descr");
+    if (!p || (*p != '\'' && *p != '"'))
+        return br_error(BR_EFORMAT, "%s: npy header has no 'descr'", path);
+    const char *q = strchr(p + 1, *p);
+    if (!q || q - p - 1 >= 8) return br_error(BR_EFORMAT, "%s: unsupported npy dtype", path);
+    memcpy(descr, p + 1, (size_t)(q - p - 1));
+    descr[q - p - 1] = '\0';
+    p = find_key(h, "fortran_order");
+    if (!p) return br_error(BR_EFORMAT, "%s: npy header has no 'fortran_order'", path);
+    *fortran = strncmp(p, "True", 4) == 0;
+    p = find_key(h, "shape");
+    if (!p || *p != '(') return br_error(BR_EFORMAT, "%s: npy header has no 'shape'", path);
+    p++;
+    *ndim = 0;
+    for (;;) {
+        while (*p == ' ') p++;
+        if (*p == ')') break;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (end == p || errno)
+            return br_error(BR_EFORMAT, "%s: bad npy shape", path);
+        if (*ndim == 2)
+            return br_error(BR_EFORMAT, "%s: npy arrays of 3 or more dimensions are not "
+                                        "supported",
+                            path);
+        shape[(*ndim)++] = (size_t)v;
+        p = end;
+        while (*p == ' ') p++;
+        if (*p == ',') p++;
+    }
+    return BR_OK;
+}
+
+br_status br_npy_read(const char *path, int want, br_array *out)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return br_error(BR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char pre[12];
+    br_status st = BR_OK;
+    char *header = NULL;
+    void *raw = NULL;
+    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, MAGIC, 6) != 0) {
+        st = br_error(BR_EFORMAT, "%s: not a .npy file (bad magic)", path);
+        goto out;
+    }
+    size_t hlen;
+    if (pre[6] == 1) {
+        hlen = pre[8] | (size_t)pre[9] << 8;
+    } else if (pre[6] == 2 || pre[6] == 3) {
+        if (fread(pre + 10, 1, 2, f) != 2) {
+            st = br_error(BR_EFORMAT, "%s: truncated npy header", path);
+            goto out;
+        }
+        hlen = pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+    } else {
+        st = br_error(BR_EFORMAT, "%s: npy format version %d is not supported", path, pre[6]);
+        goto out;
+    }
+    if (hlen > (1u << 20)) {
+        st = br_error(BR_EFORMAT, "%s: npy header too large", path);
+        goto out;
+    }
+    header = br_malloc(hlen + 1);
+    if (!header || fread(header, 1, hlen, f) != hlen) {
+        st = br_error(header ? BR_EFORMAT : BR_ENOMEM, "%s: truncated npy header", path);
+        goto out;
+    }
+    header[hlen] = '\0';
+    char descr[8];
+    int fortran = 0, ndim = 0;
+    size_t shape[2] = {1, 1};
+    if ((st = parse_header(path, header, descr, &fortran, &ndim, shape)) != BR_OK) goto out;
+    if (ndim == 0) {
+        st = br_error(BR_EFORMAT, "%s: npy scalars are not supported", path);
+        goto out;
+    }
+    size_t rows = shape[0], cols = ndim == 2 ? shape[1] : 1;
+    if (fortran && ndim == 2 && rows > 1 && cols > 1) {
+        st = br_error(BR_EFORMAT, "%s: Fortran-ordered arrays are not supported "
+                                  "(save with np.ascontiguousarray)",
+                      path);
+        goto out;
+    }
+    int file_type;
+    size_t esize;
+    if (!strcmp(descr, "<f4")) file_type = BR_DTYPE_F32, esize = 4;
+    else if (!strcmp(descr, "<f8")) file_type = BR_DTYPE_F64, esize = 8;
+    else if (!strcmp(descr, "<i4")) file_type = BR_DTYPE_I32, esize = 4;
+    else if (!strcmp(descr, "<i8")) file_type = 100, esize = 8; /* converted to i32 */
+    else {
+        st = br_error(BR_EFORMAT, "%s: npy dtype '%s' is not supported (use <f4, <f8, <i4)",
+                      path, descr);
+        goto out;
+    }
+    if (cols && rows > SIZE_MAX / cols / 8) {
+        st = br_error(BR_EFORMAT, "%s: npy shape too large", path);
+        goto out;
+    }
+    size_t count = rows * cols;
+    int target = want >= 0 ? want : (file_type == 100 ? BR_DTYPE_I32 : file_type);
+    int is_int = file_type == BR_DTYPE_I32 || file_type == 100;
+    if ((target == BR_DTYPE_I32) != is_int) {
+        st = br_error(BR_EFORMAT, "%s: npy dtype '%s' cannot be read as %s", path, descr,
+                      dtype_descr((br_dtype)target));
+        goto out;
+    }
+    raw = br_malloc(count * esize);
+    if (!raw) {
+        st = br_error(BR_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    if (count && fread(raw, esize, count, f) != count) {
+        st = br_error(BR_EFORMAT, "%s: truncated npy data (shape says %zu values)", path, count);
+        goto out;
+    }
+    out->data = br_aligned_alloc(count * dtype_size((br_dtype)target) + 1, BR_ALIGN);
+    if (!out->data) {
+        st = br_error(BR_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    if (file_type == target) {
+        memcpy(out->data, raw, count * esize);
+    } else if (file_type == BR_DTYPE_F64) {
+        for (size_t i = 0; i < count; i++) ((float *)out->data)[i] = (float)((double *)raw)[i];
+    } else if (file_type == BR_DTYPE_F32) {
+        for (size_t i = 0; i < count; i++) ((double *)out->data)[i] = ((float *)raw)[i];
+    } else { /* i64 -> i32 */
+        for (size_t i = 0; i < count; i++) {
+            int64_t v = ((int64_t *)raw)[i];
+            if (v < INT32_MIN || v > INT32_MAX) {
+                st = br_error(BR_ERANGE, "%s: value %lld does not fit in int32", path,
+                              (long long)v);
+                br_aligned_free(out->data);
+                out->data = NULL;
+                goto out;
+            }
+            ((int32_t *)out->data)[i] = (int32_t)v;
+        }
+    }
+    out->dtype = (br_dtype)target;
+    out->ndim = ndim;
+    out->rows = rows;
+    out->cols = cols;
+out:
+    fclose(f);
+    br_free(header);
+    br_free(raw);
+    return st;
+}
+
+void br_array_free(br_array *a)
+{
+    if (!a) return;
+    br_aligned_free(a->data);
+    a->data = NULL;
+}
