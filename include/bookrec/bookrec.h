@@ -7,7 +7,7 @@
 
 #include "bookrec/core.h"
 #include "bookrec/data.h"
-#include "bookrec/encoder.h"
+#include "bookrec/npy.h"
 #include "bookrec/encoder.h"
 
 #endif /* BOOKREC_BOOKREC_H */
