@@ -7,11 +7,10 @@
  */
 #include <string.h>
 
-#include "bookrec/data.h"
+#include "data/loader.h"
 
 struct br_idmap {
-    char *arena;       /* ids, NUL-terminated, back to back */
-    size_t arena_used, arena_cap;
+    br_arena arena;    /* ids, NUL-terminated, back to back */
     size_t *offset;    /* (count,) arena offset of each id */
     uint32_t *len;     /* (count,) */
     uint32_t count, cap;
@@ -48,7 +47,7 @@ br_status br_idmap_create(br_idmap **out)
 void br_idmap_free(br_idmap *m)
 {
     if (!m) return;
-    br_free(m->arena);
+    br_free(m->arena.buf);
     br_free(m->offset);
     br_free(m->len);
     br_free(m->slots);
@@ -68,7 +67,7 @@ static int64_t lookup(const br_idmap *m, const char *id, size_t len, uint64_t h,
         }
         uint32_t idx = (uint32_t)v - 1;
         if ((v >> 32) == tag && m->len[idx] == len &&
-            memcmp(m->arena + m->offset[idx], id, len) == 0)
+            memcmp(m->arena.buf + m->offset[idx], id, len) == 0)
             return idx;
     }
 }
@@ -114,21 +113,13 @@ br_status br_idmap_intern(br_idmap *m, const char *id, size_t len, uint32_t *ind
         m->hashes = hs;
         m->cap = cap;
     }
-    if (m->arena_used + len + 1 > m->arena_cap) {
-        size_t cap = m->arena_cap ? m->arena_cap : 4096;
-        while (cap < m->arena_used + len + 1) cap *= 2;
-        char *a = br_realloc(m->arena, cap);
-        if (!a) return br_error(BR_ENOMEM, "idmap: out of memory");
-        m->arena = a;
-        m->arena_cap = cap;
-    }
+    size_t off;
+    if (br_arena_push(&m->arena, id, len, &off) != BR_OK)
+        return br_error(BR_ENOMEM, "idmap: out of memory");
     uint32_t idx = m->count++;
-    memcpy(m->arena + m->arena_used, id, len);
-    m->arena[m->arena_used + len] = '\0';
-    m->offset[idx] = m->arena_used;
+    m->offset[idx] = off;
     m->len[idx] = (uint32_t)len;
     m->hashes[idx] = h;
-    m->arena_used += len + 1;
     m->slots[slot] = (h >> 32) << 32 | (idx + 1);
     if ((size_t)m->count * 2 > m->n_slots) {
         br_status st = grow_slots(m);
@@ -147,7 +138,7 @@ int64_t br_idmap_find(const br_idmap *m, const char *id, size_t len)
 
 const char *br_idmap_name(const br_idmap *m, uint32_t index)
 {
-    return index < m->count ? m->arena + m->offset[index] : NULL;
+    return index < m->count ? m->arena.buf + m->offset[index] : NULL;
 }
 
 uint32_t br_idmap_count(const br_idmap *m)
@@ -157,6 +148,6 @@ uint32_t br_idmap_count(const br_idmap *m)
 
 size_t br_idmap_memory(const br_idmap *m)
 {
-    return sizeof *m + m->arena_cap + (size_t)m->cap * (sizeof(size_t) + 4 + 8) +
+    return sizeof *m + m->arena.cap + (size_t)m->cap * (sizeof(size_t) + 4 + 8) +
            m->n_slots * sizeof(uint64_t);
 }
