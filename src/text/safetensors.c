@@ -228,9 +228,10 @@ br_status st_open(const char *path, st_file **out)
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | p[i];
     if (hlen > ST_MAX_HEADER || hlen > f->size - 8) {
+        size_t size = f->size;
         st_close(f);
         return br_error(BR_EFORMAT, "%s: header length %llu does not fit the file (%zu bytes)",
-                        path, (unsigned long long)hlen, f->size);
+                        path, (unsigned long long)hlen, size);
     }
     json_error_t jerr;
     json_t *hdr = json_loadb((const char *)p + 8, (size_t)hlen, 0, &jerr);
