@@ -9,5 +9,7 @@
 #include "bookrec/data.h"
 #include "bookrec/npy.h"
 #include "bookrec/encoder.h"
+#include "bookrec/sparse.h"
+#include "bookrec/collab.h"
 
 #endif /* BOOKREC_BOOKREC_H */

@@ -1,0 +1,357 @@
+/*
+ * svd.c: truncated SVD of a sparse matrix, two routes behind one entry point.
+ *
+ * Exact (small matrices, the notebook's recipe): the Gram matrix of the
+ * smaller side, G = B B^T with B = a or a^T, is built in double straight
+ * from the sparse entries (never the dense a), and LAPACK's dsyevr returns
+ * its top k eigenpairs. s = sqrt(eigenvalue); the other side's vectors are
+ * B^T W / s. In double the squaring of the condition number costs nothing
+ * that matters for the top singular values (relative error ~ 1e-16 *
+ * (s_max / s)^2).
+ *
+ * Randomized (Halko, Martinsson & Tropp 2011, algorithms 4.4 and 5.1): a
+ * Gaussian sketch Y = a Omega of l = k + oversample columns, q subspace
+ * iterations with re-orthonormalisation after every product (without it the
+ * block collapses onto the top singular vector in float32), then the small
+ * problem B = Q^T a solved through the l x l Gram matrix in double.
+ *
+ * Dense blocks are row-major for the sparse products (a row of x is then
+ * contiguous for the gather). A row-major m x l block is the column-major
+ * l x m block of its transpose, so its QR is LAPACK's LQ (sgelqf/sorglq)
+ * on that layout: no transposed copy of a million-row block.
+ */
+#include "bookrec/sparse.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <string.h>
+
+void br_svd_free(br_svd *svd)
+{
+    if (!svd) return;
+    br_aligned_free(svd->s);
+    br_aligned_free(svd->u);
+    br_aligned_free(svd->v);
+    memset(svd, 0, sizeof *svd);
+}
+
+static br_status svd_alloc(br_svd *o, uint32_t rows, uint32_t cols, uint32_t k)
+{
+    memset(o, 0, sizeof *o);
+    o->rows = rows;
+    o->cols = cols;
+    o->k = k;
+    o->s = br_aligned_alloc((size_t)(k ? k : 1) * sizeof(float), BR_ALIGN);
+    o->u = br_aligned_alloc(((size_t)rows * k + 1) * sizeof(float), BR_ALIGN);
+    o->v = br_aligned_alloc(((size_t)cols * k + 1) * sizeof(float), BR_ALIGN);
+    if (!o->s || !o->u || !o->v) {
+        br_svd_free(o);
+        return br_error(BR_ENOMEM, "svd: factors for %u x %u, k = %u", rows, cols, k);
+    }
+    return BR_OK;
+}
+
+/* Eigenvalues below this fraction of the largest are rank deficiency, not
+ * signal: dividing by their square roots would amplify rounding noise. */
+#define SVD_RANK_TOL 1e-12
+
+/* ------------------------------------------------------------ exact route -- */
+
+/* g (n, n) = b b^T where b is n x m, given b^T as CSR (bt: m rows). Each
+ * column of b (a row of bt) adds the outer product of its entries; threads
+ * own disjoint bands of g's rows, so no atomics. Cost: sum of squared column
+ * lengths. */
+static void gram_from_sparse(const br_csr *bt, uint32_t n, double *g)
+{
+    memset(g, 0, (size_t)n * n * sizeof *g);
+#pragma omp parallel num_threads(br_get_num_threads())
+    {
+#ifdef _OPENMP
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+        int nt = 1, t = 0;
+#endif
+        uint32_t lo = (uint32_t)((uint64_t)n * t / nt), hi = (uint32_t)((uint64_t)n * (t + 1) / nt);
+        for (uint32_t c = 0; c < bt->rows; c++) {
+            uint64_t b = bt->indptr[c], e = bt->indptr[c + 1];
+            for (uint64_t p = b; p < e; p++) {
+                uint32_t i = bt->indices[p];
+                if (i < lo || i >= hi) continue;
+                double vi = bt->values[p];
+                double *gi = g + (size_t)i * n;
+                for (uint64_t q = b; q < e; q++) gi[bt->indices[q]] += vi * bt->values[q];
+            }
+        }
+    }
+}
+
+/* other (m, k) = b^T w (n, k) / s, with b^T as CSR (m rows). Zero columns
+ * for s == 0. */
+static void right_vectors(const br_csr *bt, const double *w, const double *s, uint32_t k,
+                          float *other)
+{
+#pragma omp parallel for schedule(dynamic, 256) num_threads(br_get_num_threads())
+    for (int64_t c = 0; c < (int64_t)bt->rows; c++) {
+        double acc[k ? k : 1];
+        for (uint32_t j = 0; j < k; j++) acc[j] = 0.0;
+        for (uint64_t p = bt->indptr[c]; p < bt->indptr[c + 1]; p++) {
+            const double *wr = w + (size_t)bt->indices[p] * k;
+            double v = bt->values[p];
+            for (uint32_t j = 0; j < k; j++) acc[j] += v * wr[j];
+        }
+        for (uint32_t j = 0; j < k; j++)
+            other[(size_t)c * k + j] = s[j] > 0 ? (float)(acc[j] / s[j]) : 0.0f;
+    }
+}
+
+/* Top k eigenpairs of the symmetric g (n, n), decreasing: vals (k,),
+ * vecs (n, k) row-major. g is destroyed. */
+static br_status top_eigen(double *g, uint32_t n, uint32_t k, double *vals, double *vecs)
+{
+    if (k == 0) return BR_OK;
+    lapack_int found = 0;
+    double *w = br_malloc((size_t)n * sizeof *w);
+    double *z = br_malloc((size_t)n * k * sizeof *z);
+    lapack_int *isuppz = br_malloc(2 * (size_t)n * sizeof *isuppz);
+    if (!w || !z || !isuppz) {
+        br_free(w);
+        br_free(z);
+        br_free(isuppz);
+        return br_error(BR_ENOMEM, "svd: eigen workspace (n = %u)", n);
+    }
+    lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)n, g,
+                                     (lapack_int)n, 0.0, 0.0, (lapack_int)(n - k + 1),
+                                     (lapack_int)n, 0.0, &found, w, z, (lapack_int)k, isuppz);
+    br_status st = BR_OK;
+    if (info != 0 || found != (lapack_int)k) {
+        st = br_error(BR_EINTERNAL, "svd: dsyevr failed (info %d, %d of %u eigenpairs)",
+                      (int)info, (int)found, k);
+    } else {
+        /* dsyevr returns ascending order: reverse. */
+        for (uint32_t j = 0; j < k; j++) {
+            vals[j] = w[k - 1 - j];
+            for (uint32_t i = 0; i < n; i++) vecs[(size_t)i * k + j] = z[(size_t)i * k + (k - 1 - j)];
+        }
+    }
+    br_free(w);
+    br_free(z);
+    br_free(isuppz);
+    return st;
+}
+
+/* Square roots of the eigenvalues, with rank deficiency set to exactly 0. */
+static void eig_to_sv(const double *vals, uint32_t k, double *s)
+{
+    double top = k ? vals[0] : 0.0;
+    for (uint32_t j = 0; j < k; j++)
+        s[j] = (vals[j] > SVD_RANK_TOL * top && vals[j] > 0) ? sqrt(vals[j]) : 0.0;
+}
+
+static br_status svd_exact(const br_csr *a, const br_csr *at, uint32_t k, br_svd *out)
+{
+    /* b is the smaller side: its Gram matrix is n x n. */
+    int by_rows = a->rows <= a->cols;
+    const br_csr *bt = by_rows ? at : a; /* b^T as CSR: columns of b */
+    uint32_t n = by_rows ? a->rows : a->cols;
+    if (n > BR_SVD_EXACT_MAX)
+        return br_error(BR_ERANGE, "svd: exact route limited to min(rows, cols) <= %d (got %u)",
+                        BR_SVD_EXACT_MAX, n);
+    br_status st = svd_alloc(out, a->rows, a->cols, k);
+    if (st) return st;
+    out->method = BR_SVD_EXACT;
+    double *g = br_malloc((size_t)n * n * sizeof *g + 1);
+    double *vals = br_malloc(((size_t)k + 1) * sizeof *vals);
+    double *s = br_malloc(((size_t)k + 1) * sizeof *s);
+    double *w = br_malloc(((size_t)n * k + 1) * sizeof *w);
+    if (!g || !vals || !s || !w) {
+        st = br_error(BR_ENOMEM, "svd: Gram matrix %u x %u", n, n);
+        goto done;
+    }
+    gram_from_sparse(bt, n, g);
+    st = top_eigen(g, n, k, vals, w);
+    if (st) goto done;
+    eig_to_sv(vals, k, s);
+    for (uint32_t j = 0; j < k; j++) {
+        out->s[j] = (float)s[j];
+        if (s[j] == 0)
+            for (uint32_t i = 0; i < n; i++) w[(size_t)i * k + j] = 0.0;
+    }
+    float *near = by_rows ? out->u : out->v; /* vectors of the Gram side */
+    float *far = by_rows ? out->v : out->u;
+    for (size_t i = 0; i < (size_t)n * k; i++) near[i] = (float)w[i];
+    /* far = b^T w / s: the rows of bt are exactly the far side. */
+    right_vectors(bt, w, s, k, far);
+done:
+    br_free(g);
+    br_free(vals);
+    br_free(s);
+    br_free(w);
+    if (st) br_svd_free(out);
+    return st;
+}
+
+/* ------------------------------------------------------- randomized route -- */
+
+/* Orthonormalises the columns of the row-major x (m, l) in place (m >= l):
+ * LQ of its column-major transpose. */
+static br_status orthonormalise(float *x, size_t m, size_t l, float *tau, float **work,
+                                size_t *lwork)
+{
+    float q;
+    lapack_int info = LAPACKE_sgelqf_work(LAPACK_COL_MAJOR, (lapack_int)l, (lapack_int)m, x,
+                                          (lapack_int)l, tau, &q, -1);
+    size_t need = (size_t)q;
+    info = LAPACKE_sorglq_work(LAPACK_COL_MAJOR, (lapack_int)l, (lapack_int)m, (lapack_int)l, x,
+                               (lapack_int)l, tau, &q, -1);
+    if ((size_t)q > need) need = (size_t)q;
+    if (need > *lwork) {
+        br_free(*work);
+        *work = br_malloc(need * sizeof(float));
+        if (!*work) {
+            *lwork = 0;
+            return br_error(BR_ENOMEM, "svd: QR workspace");
+        }
+        *lwork = need;
+    }
+    info = LAPACKE_sgelqf_work(LAPACK_COL_MAJOR, (lapack_int)l, (lapack_int)m, x, (lapack_int)l,
+                               tau, *work, (lapack_int)*lwork);
+    if (info == 0)
+        info = LAPACKE_sorglq_work(LAPACK_COL_MAJOR, (lapack_int)l, (lapack_int)m, (lapack_int)l,
+                                   x, (lapack_int)l, tau, *work, (lapack_int)*lwork);
+    if (info != 0) return br_error(BR_EINTERNAL, "svd: LQ factorisation failed (info %d)", (int)info);
+    return BR_OK;
+}
+
+static br_status svd_randomized(const br_csr *a, const br_csr *at, const br_svd_options *opt,
+                                br_svd *out)
+{
+    uint32_t k = opt->k;
+    size_t m = a->rows, n = a->cols;
+    size_t mn = m < n ? m : n;
+    size_t l = (size_t)k + opt->oversample;
+    if (l > mn) l = mn;
+    int q = opt->power_iters >= 0 ? opt->power_iters : 5;
+    br_status st = svd_alloc(out, a->rows, a->cols, k);
+    if (st) return st;
+    out->method = BR_SVD_RANDOMIZED;
+    out->power_iters = q;
+
+    float *y = br_aligned_alloc(m * l * sizeof(float) + 64, BR_ALIGN); /* (m, l) */
+    float *z = br_aligned_alloc(n * l * sizeof(float) + 64, BR_ALIGN); /* (n, l) */
+    float *tau = br_malloc(l * sizeof(float) + 4);
+    double *bt = br_malloc(n * l * sizeof(double) + 8); /* (n, l): B^T = a^T Q */
+    double *h = br_malloc(l * l * sizeof(double) + 8);
+    double *vals = br_malloc(l * sizeof(double) + 8), *s = br_malloc(l * sizeof(double) + 8);
+    double *w = br_malloc(l * k * sizeof(double) + 8); /* (l, k) */
+    float *work = NULL;
+    size_t lwork = 0;
+    if (!y || !z || !tau || !bt || !h || !vals || !s || !w) {
+        st = br_error(BR_ENOMEM, "svd: randomized workspace for %zu x %zu, l = %zu", m, n, l);
+        goto done;
+    }
+    br_progress prog;
+    br_progress_begin(&prog, "svd", (uint64_t)(2 * q + 2));
+    uint64_t step = 0;
+
+    br_rng rng;
+    br_rng_seed(&rng, opt->seed);
+    for (size_t i = 0; i < n * l; i++) z[i] = (float)br_rng_normal(&rng); /* Omega */
+    br_csr_mm(a, z, l, y);
+    if ((st = br_progress_update(&prog, ++step))) goto done;
+    if ((st = orthonormalise(y, m, l, tau, &work, &lwork))) goto done;
+    for (int it = 0; it < q; it++) {
+        br_csr_mm(at, y, l, z);
+        if ((st = orthonormalise(z, n, l, tau, &work, &lwork))) goto done;
+        br_csr_mm(a, z, l, y);
+        if ((st = orthonormalise(y, m, l, tau, &work, &lwork))) goto done;
+        step += 2;
+        if ((st = br_progress_update(&prog, step))) goto done;
+    }
+    /* B^T (n, l) = a^T Q; H = B B^T (l, l) in double. */
+    br_csr_mm(at, y, l, z);
+    for (size_t i = 0; i < n * l; i++) bt[i] = z[i];
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)l, (int)n, 1.0, bt, (int)l, 0.0, h,
+                (int)l);
+    if ((st = top_eigen(h, (uint32_t)l, k, vals, w))) goto done;
+    eig_to_sv(vals, k, s);
+    for (uint32_t j = 0; j < k; j++) {
+        out->s[j] = (float)s[j];
+        if (s[j] == 0)
+            for (size_t i = 0; i < l; i++) w[i * k + j] = 0.0;
+    }
+    /* u (m, k) = Q (m, l) W (l, k); v (n, k) = B^T W / s. */
+    float *wf = (float *)h; /* h is free now: l * l doubles >= l * k floats */
+    for (size_t i = 0; i < l * k; i++) wf[i] = (float)w[i];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)k, (int)l, 1.0f, y,
+                (int)l, wf, (int)k, 0.0f, out->u, (int)k);
+    double *vd = br_malloc(n * k * sizeof(double) + 8);
+    if (!vd) {
+        st = br_error(BR_ENOMEM, "svd: right vectors");
+        goto done;
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)k, (int)l, 1.0, bt,
+                (int)l, w, (int)k, 0.0, vd, (int)k);
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < k; j++)
+            out->v[i * k + j] = s[j] > 0 ? (float)(vd[i * k + j] / s[j]) : 0.0f;
+    br_free(vd);
+    st = br_progress_end(&prog);
+done:
+    br_aligned_free(y);
+    br_aligned_free(z);
+    br_free(tau);
+    br_free(bt);
+    br_free(h);
+    br_free(vals);
+    br_free(s);
+    br_free(w);
+    br_free(work);
+    if (st) br_svd_free(out);
+    return st;
+}
+
+/* ----------------------------------------------------------- entry point -- */
+
+static void zero_empty_rows(const br_csr *a, float *x, uint32_t k)
+{
+    for (uint32_t r = 0; r < a->rows; r++)
+        if (a->indptr[r] == a->indptr[r + 1]) memset(x + (size_t)r * k, 0, k * sizeof(float));
+}
+
+br_status br_svd_compute(const br_csr *a, const br_csr *at, const br_svd_options *opt,
+                         br_svd *out)
+{
+    if (!a || !out) return br_error(BR_EINVAL, "br_svd_compute: NULL argument");
+    memset(out, 0, sizeof *out);
+    br_svd_options o = BR_SVD_OPTIONS_DEFAULT;
+    if (opt) o = *opt;
+    uint32_t mn = a->rows < a->cols ? a->rows : a->cols;
+    if (o.k == 0 || o.k > mn)
+        return br_error(BR_ERANGE, "svd: k = %u must be in 1..min(rows, cols) = %u", o.k, mn);
+    if (at && (at->rows != a->cols || at->cols != a->rows || at->nnz != a->nnz))
+        return br_error(BR_EINVAL, "svd: the transpose given does not match the matrix");
+    br_svd_method method = o.method;
+    if (method == BR_SVD_AUTO) method = mn <= 1024 ? BR_SVD_EXACT : BR_SVD_RANDOMIZED;
+    br_csr own = {0};
+    br_status st = BR_OK;
+    if (!at) {
+        if ((st = br_csr_transpose(a, &own))) return st;
+        at = &own;
+    }
+    if (method == BR_SVD_EXACT) st = svd_exact(a, at, o.k, out);
+    else st = svd_randomized(a, at, &o, out);
+    if (st == BR_OK) {
+        /* An empty row (a reader without ratings) or column (a book nobody
+         * rated) has an exactly zero singular-vector row in exact
+         * arithmetic; the factorisations leave rounding dust there. Zero it,
+         * so such a book scores exactly 0 for everybody. */
+        zero_empty_rows(a, out->u, o.k);
+        zero_empty_rows(at, out->v, o.k);
+    }
+    br_csr_free(&own);
+    return st;
+}
