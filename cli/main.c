@@ -18,6 +18,8 @@ static const cli_command *const commands[] = {
     &cli_cmd_model,
     &cli_cmd_tokenize,
     &cli_cmd_embed,
+    &cli_cmd_pca,
+    &cli_cmd_kmeans,
     NULL,
 };
 

@@ -1,0 +1,134 @@
+/*
+ * test_pca.c: PCA (LAPACK dsyevr on the blocked syrk covariance) against
+ * the LAPACK-free Jacobi reference on small matrices; explained variance,
+ * the sign convention, the projection, and the refusals.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "linalg/pca.h"
+#include "testutil.h"
+
+static float *random_data(size_t n, size_t dim, uint64_t seed)
+{
+    br_rng rng;
+    br_rng_seed(&rng, seed);
+    float *x = br_malloc(n * dim * sizeof(float));
+    /* anisotropic: column j scaled by 1/(j+1), plus a shared offset, and a
+     * correlated pair, so components are distinct and the mean matters */
+    for (size_t i = 0; i < n; i++) {
+        double z = br_rng_normal(&rng);
+        for (size_t j = 0; j < dim; j++)
+            x[i * dim + j] = (float)(3.0 + br_rng_normal(&rng) * 4.0 / (double)(j + 1) +
+                                     (j < 2 ? 2.0 * z : 0));
+    }
+    return x;
+}
+
+static void compare(size_t n, size_t dim, size_t nc, uint64_t seed)
+{
+    float *x = random_data(n, dim, seed);
+    br_pca a, b;
+    assert_int_equal(br_pca_fit(x, n, dim, nc, &a), BR_OK);
+    assert_int_equal(br_pca_fit_ref(x, n, dim, nc, &b), BR_OK);
+    assert_true(fabs(a.total_variance - b.total_variance) < 1e-4 * b.total_variance);
+    double sum = 0;
+    for (size_t c = 0; c < nc; c++) {
+        assert_true(fabs(a.explained_variance[c] - b.explained_variance[c]) <
+                    1e-4 * b.explained_variance[0]);
+        assert_true(fabs(a.explained_variance_ratio[c] - b.explained_variance_ratio[c]) < 1e-5);
+        if (c) assert_true(a.explained_variance[c] <= a.explained_variance[c - 1]);
+        sum += a.explained_variance_ratio[c];
+        /* same vectors, same signs (the convention, not luck) */
+        for (size_t j = 0; j < dim; j++)
+            assert_float_equal(a.components[c * dim + j], b.components[c * dim + j], 2e-4);
+        /* unit length; largest entry positive */
+        double nrm = 0, big = 0;
+        for (size_t j = 0; j < dim; j++) {
+            double v = a.components[c * dim + j];
+            nrm += v * v;
+            if (fabs(v) > fabs(big)) big = v;
+        }
+        assert_float_equal(nrm, 1.0, 1e-5);
+        assert_true(big > 0);
+    }
+    assert_true(sum <= 1.0 + 1e-9);
+    for (size_t j = 0; j < dim; j++) assert_float_equal(a.mean[j], b.mean[j], 1e-5);
+    /* the projection: centred rows . components, against a plain loop */
+    float *p = br_malloc(n * nc * sizeof(float));
+    assert_int_equal(br_pca_transform(&a, x, n, p), BR_OK);
+    double var0 = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t c = 0; c < nc; c++) {
+            double s = 0;
+            for (size_t j = 0; j < dim; j++)
+                s += ((double)x[i * dim + j] - b.mean[j]) * b.components[c * dim + j];
+            assert_float_equal(p[i * nc + c], s, 1e-3);
+        }
+        var0 += (double)p[i * nc] * p[i * nc];
+    }
+    /* the variance along component 0 is its eigenvalue */
+    assert_true(fabs(var0 / (double)(n - 1) - a.explained_variance[0]) <
+                1e-3 * a.explained_variance[0]);
+    br_free(p);
+    br_pca_free(&a);
+    br_pca_free(&b);
+    br_free(x);
+}
+
+static void test_against_reference(void **state)
+{
+    (void)state;
+    compare(50, 6, 2, 1);
+    compare(200, 10, 10, 2); /* every component */
+    compare(5, 12, 3, 3);    /* fewer rows than columns */
+    compare(3000, 20, 4, 4); /* more than one syrk block */
+}
+
+/* Known answer: points on a line y = 2x have one component (1, 2)/sqrt5. */
+static void test_known_answer(void **state)
+{
+    (void)state;
+    float x[20];
+    for (int i = 0; i < 10; i++) {
+        x[2 * i] = (float)(i - 3);
+        x[2 * i + 1] = (float)(2 * (i - 3));
+    }
+    br_pca p;
+    assert_int_equal(br_pca_fit(x, 10, 2, 2, &p), BR_OK);
+    assert_float_equal(p.components[0], 1 / sqrt(5.0), 1e-6);
+    assert_float_equal(p.components[1], 2 / sqrt(5.0), 1e-6);
+    assert_float_equal(p.explained_variance_ratio[0], 1.0, 1e-6);
+    assert_float_equal(p.explained_variance_ratio[1], 0.0, 1e-6);
+    assert_float_equal(p.mean[0], 1.5, 1e-6);
+    /* flipping the data flips nothing: the sign convention holds */
+    for (int i = 0; i < 20; i++) x[i] = -x[i];
+    br_pca q;
+    assert_int_equal(br_pca_fit(x, 10, 2, 1, &q), BR_OK);
+    assert_float_equal(q.components[1], 2 / sqrt(5.0), 1e-6);
+    br_pca_free(&p);
+    br_pca_free(&q);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    br_pca p;
+    assert_status_detail(br_pca_fit(x, 1, 8, 1, &p), BR_EINVAL, "at least 2 rows");
+    assert_status_detail(br_pca_fit(x, 2, 4, 5, &p), BR_EINVAL, "5 components asked of 4");
+    assert_status_detail(br_pca_fit(x, 2, 4, 0, &p), BR_EINVAL, "0 components");
+    x[5] = INFINITY;
+    assert_status_detail(br_pca_fit(x, 2, 4, 1, &p), BR_EINVAL, "row 1 has a non-finite");
+    assert_null(p.components);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_against_reference),
+        cmocka_unit_test(test_known_answer),
+        cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
