@@ -9,6 +9,7 @@
 #include "bookrec/data.h"
 #include "bookrec/npy.h"
 #include "bookrec/encoder.h"
+#include "bookrec/bert.h"
 #include "bookrec/content.h"
 #include "bookrec/sparse.h"
 #include "bookrec/collab.h"
