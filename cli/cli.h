@@ -34,6 +34,8 @@ extern const cli_command cli_cmd_tokenize;
 extern const cli_command cli_cmd_embed;
 extern const cli_command cli_cmd_pca;
 extern const cli_command cli_cmd_kmeans;
+extern const cli_command cli_cmd_svd;
+extern const cli_command cli_cmd_recommend;
 
 const cli_command *cli_find_command(const char *name);
 const cli_command *const *cli_commands(void);

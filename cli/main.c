@@ -20,6 +20,8 @@ static const cli_command *const commands[] = {
     &cli_cmd_embed,
     &cli_cmd_pca,
     &cli_cmd_kmeans,
+    &cli_cmd_svd,
+    &cli_cmd_recommend,
     NULL,
 };
 
