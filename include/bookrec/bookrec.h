@@ -13,5 +13,7 @@
 #include "bookrec/content.h"
 #include "bookrec/sparse.h"
 #include "bookrec/collab.h"
+#include "bookrec/events.h"
+#include "bookrec/store.h"
 
 #endif /* BOOKREC_BOOKREC_H */

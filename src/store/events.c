@@ -1,0 +1,115 @@
+/*
+ * events.c: interaction types and validation, and the event-log front end
+ * that picks the backend from the URI (events_file.c, events_redis.c).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/events_internal.h"
+#include "store/store_internal.h"
+
+static const char *const type_names[BR_EVENT_NTYPES] = {"rating", "click", "view", "purchase"};
+
+const char *br_event_type_name(br_event_type type)
+{
+    return (unsigned)type < BR_EVENT_NTYPES ? type_names[type] : NULL;
+}
+
+br_status br_event_type_parse(const char *name, br_event_type *out)
+{
+    for (int i = 0; name && i < BR_EVENT_NTYPES; i++)
+        if (!strcmp(name, type_names[i])) {
+            *out = (br_event_type)i;
+            return BR_OK;
+        }
+    return br_error(BR_EPARSE, "event type '%s' is not one of rating, click, view, purchase",
+                    name ? name : "(null)");
+}
+
+br_status br_event_validate(const br_event *e)
+{
+    if (!e) return br_error(BR_EINVAL, "event is NULL");
+    br_status st = br_store_check_id(e->user_id, "reader");
+    if (st == BR_OK) st = br_store_check_id(e->book_id, "book");
+    if (st != BR_OK) return st;
+    if (!br_event_type_name(e->type)) return br_error(BR_EINVAL, "event type %d is invalid", e->type);
+    if (!isfinite(e->value)) return br_error(BR_EINVAL, "event value is not finite");
+    return BR_OK;
+}
+
+/* ------------------------------------------------------------- front end -- */
+
+br_status br_events_open(const char *uri, unsigned flags, br_events **out)
+{
+    if (!uri || !out) return br_error(BR_EINVAL, "br_events_open: uri and out are required");
+    *out = NULL;
+    if (!strncmp(uri, "redis://", 8)) return br_events_redis_open(uri + 8, flags, out);
+    if (!strncmp(uri, "file:", 5)) {
+        if (!uri[5]) return br_error(BR_EINVAL, "event log URI file: needs a path");
+        return br_events_file_open(uri + 5, flags, out);
+    }
+    if (!strncmp(uri, "lmdb:", 5)) {
+        /* The log of an LMDB store sits in the store's directory. */
+        const char *dir = uri + 5;
+        size_t n = strcspn(dir, "?");
+        if (n == 0) return br_error(BR_EINVAL, "store URI lmdb: needs a directory");
+        char *path = br_malloc(n + 16);
+        if (!path) return br_error(BR_ENOMEM, "path");
+        snprintf(path, n + 16, "%.*s/events.log", (int)n, dir);
+        br_status st = br_events_file_open(path, flags, out);
+        br_free(path);
+        return st;
+    }
+    return br_error(BR_EINVAL,
+                    "event log URI '%s': expected file:PATH, lmdb:DIR or redis://HOST:PORT[/DB]",
+                    uri);
+}
+
+void br_events_close(br_events *ev)
+{
+    if (ev) ev->ops->close(ev);
+}
+
+br_status br_events_append(br_events *ev, const br_event *events, size_t n)
+{
+    if (!ev || (n && !events)) return br_error(BR_EINVAL, "br_events_append: NULL argument");
+    if (ev->flags & BR_EVENTS_RDONLY) return br_error(BR_EINVAL, "the event log is read-only");
+    for (size_t i = 0; i < n; i++) {
+        br_status st = br_event_validate(&events[i]);
+        if (st != BR_OK) return br_error(st, "event %zu: %s", i, br_error_detail());
+    }
+    return n ? ev->ops->append(ev, events, n) : BR_OK;
+}
+
+br_status br_events_read(br_events *ev, const char *group, size_t max, br_event_fn fn,
+                         void *user, size_t *count, char *last)
+{
+    if (!ev || !fn) return br_error(BR_EINVAL, "br_events_read: NULL argument");
+    if (count) *count = 0;
+    if (last) last[0] = '\0';
+    br_status st = br_store_check_name(group, "consumer group");
+    if (st != BR_OK) return st;
+    size_t c = 0;
+    char pos[BR_EVENTS_POS_MAX] = "";
+    st = ev->ops->read(ev, group, max, fn, user, &c, pos);
+    if (count) *count = c;
+    if (last) memcpy(last, pos, BR_EVENTS_POS_MAX);
+    return st;
+}
+
+br_status br_events_ack(br_events *ev, const char *group, const char *pos)
+{
+    if (!ev || !pos) return br_error(BR_EINVAL, "br_events_ack: NULL argument");
+    if (ev->flags & BR_EVENTS_RDONLY) return br_error(BR_EINVAL, "the event log is read-only");
+    br_status st = br_store_check_name(group, "consumer group");
+    if (st != BR_OK) return st;
+    if (!pos[0]) return BR_OK; /* an empty read: nothing to acknowledge */
+    return ev->ops->ack(ev, group, pos);
+}
+
+br_status br_events_count(br_events *ev, uint64_t *n)
+{
+    if (!ev || !n) return br_error(BR_EINVAL, "br_events_count: NULL argument");
+    return ev->ops->count(ev, n);
+}

@@ -1,0 +1,550 @@
+/*
+ * store.c: the store front end. Picks the backend from the URI, validates
+ * every argument once (ids, versions, lengths) so the backends can trust
+ * them, and holds the value codecs both backends share: the same recs list
+ * or interaction is the same bytes in LMDB and in Redis.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_internal.h"
+
+/* ------------------------------------------------------------ validation -- */
+
+br_status br_store_check_id(const char *id, const char *what)
+{
+    if (!id) return br_error(BR_EINVAL, "%s id is missing", what);
+    size_t n = strlen(id);
+    if (n == 0) return br_error(BR_EINVAL, "%s id is empty", what);
+    if (n >= BR_ID_MAX)
+        return br_error(BR_EINVAL, "%s id '%.20s...' is %zu bytes (at most %d)", what, id, n,
+                        BR_ID_MAX - 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (c < 0x20 || c == 0x7f)
+            return br_error(BR_EINVAL, "%s id '%s' has a control character (byte %zu)", what,
+                            id, i);
+    }
+    return BR_OK;
+}
+
+br_status br_store_check_name(const char *name, const char *what)
+{
+    if (!name || !*name) return br_error(BR_EINVAL, "%s name is empty", what);
+    size_t n = strlen(name);
+    if (n >= BR_STORE_VERSION_MAX)
+        return br_error(BR_EINVAL, "%s name is %zu bytes (at most %d)", what, n,
+                        BR_STORE_VERSION_MAX - 1);
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return br_error(BR_EINVAL, "%s name '%s': only letters, digits, '.', '_', '-'",
+                            what, name);
+    }
+    return BR_OK;
+}
+
+static br_status check_writable(br_store *s)
+{
+    if (s->flags & BR_STORE_RDONLY)
+        return br_error(BR_EINVAL, "the store was opened read-only (BR_STORE_RDONLY)");
+    return BR_OK;
+}
+
+static br_status check_events(const br_event *events, size_t n)
+{
+    if (n && !events) return br_error(BR_EINVAL, "events is NULL");
+    for (size_t i = 0; i < n; i++) {
+        br_status st = br_event_validate(&events[i]);
+        if (st != BR_OK) return st;
+    }
+    return BR_OK;
+}
+
+static br_status check_ids(const char *const *ids, size_t n, const char *what)
+{
+    if (n && !ids) return br_error(BR_EINVAL, "%s ids are NULL", what);
+    for (size_t i = 0; i < n; i++) {
+        br_status st = br_store_check_id(ids[i], what);
+        if (st != BR_OK) return st;
+    }
+    return BR_OK;
+}
+
+/* ----------------------------------------------------------------- codecs -- */
+
+br_status br_store_recs_encode(const char *const *books, const float *scores, size_t n,
+                               unsigned char **out, size_t *len)
+{
+    if (n > UINT32_MAX) return br_error(BR_ERANGE, "%zu recs in one list", n);
+    size_t total = 4;
+    for (size_t i = 0; i < n; i++) total += 5 + strlen(books[i]);
+    unsigned char *v = br_malloc(total);
+    if (!v) return br_error(BR_ENOMEM, "recs value of %zu bytes", total);
+    br_put_u32(v, (uint32_t)n);
+    unsigned char *p = v + 4;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(books[i]);
+        br_put_f32(p, scores[i]);
+        p[4] = (unsigned char)l;
+        memcpy(p + 5, books[i], l);
+        p += 5 + l;
+    }
+    *out = v;
+    *len = total;
+    return BR_OK;
+}
+
+br_status br_store_recs_decode(const unsigned char *v, size_t len, br_store_rec *out,
+                               size_t cap, size_t *n)
+{
+    if (len < 4) return br_error(BR_ESTORE, "corrupt recs value (%zu bytes)", len);
+    uint32_t count = br_get_u32(v);
+    size_t off = 4, k = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        if (off + 5 > len) return br_error(BR_ESTORE, "corrupt recs value: truncated");
+        size_t l = v[off + 4];
+        if (l == 0 || l >= BR_ID_MAX || off + 5 + l > len)
+            return br_error(BR_ESTORE, "corrupt recs value: entry %u", i);
+        if (k < cap) {
+            out[k].score = br_get_f32(v + off);
+            memcpy(out[k].book_id, v + off + 5, l);
+            out[k].book_id[l] = '\0';
+            k++;
+        }
+        off += 5 + l;
+    }
+    if (off != len) return br_error(BR_ESTORE, "corrupt recs value: %zu trailing bytes", len - off);
+    *n = k;
+    return BR_OK;
+}
+
+br_status br_store_book_check(const br_store_book *b)
+{
+    if (!b) return br_error(BR_EINVAL, "book is NULL");
+    br_status st = br_store_check_id(b->id, "book");
+    if (st != BR_OK) return st;
+    if (!b->title) return br_error(BR_EINVAL, "book '%s' has no title", b->id);
+    const char *f[] = {b->title, b->authors, b->genre, b->image_url, b->extra};
+    for (int i = 0; i < 5; i++)
+        if (f[i] && strlen(f[i]) > (1u << 24))
+            return br_error(BR_ERANGE, "book '%s': a field over 16 MiB", b->id);
+    return BR_OK;
+}
+
+#define BOOK_FIELDS 5
+
+br_status br_store_book_encode(const br_store_book *b, unsigned char **out, size_t *len)
+{
+    const char *f[BOOK_FIELDS] = {b->title, b->authors, b->genre, b->image_url, b->extra};
+    size_t total = 3 + 8;
+    for (int i = 0; i < BOOK_FIELDS; i++) total += 4 + (f[i] ? strlen(f[i]) : 0);
+    unsigned char *v = br_malloc(total);
+    if (!v) return br_error(BR_ENOMEM, "book value of %zu bytes", total);
+    v[0] = 'B';
+    v[1] = 'K';
+    v[2] = 1;
+    br_put_u32(v + 3, (uint32_t)b->year);
+    br_put_u32(v + 7, (uint32_t)b->tribe);
+    unsigned char *p = v + 11;
+    for (int i = 0; i < BOOK_FIELDS; i++) {
+        size_t l = f[i] ? strlen(f[i]) : 0;
+        br_put_u32(p, (uint32_t)l);
+        if (l) memcpy(p + 4, f[i], l);
+        p += 4 + l;
+    }
+    *out = v;
+    *len = total;
+    return BR_OK;
+}
+
+br_status br_store_book_decode(const char *id, const unsigned char *v, size_t len,
+                               br_store_book **out)
+{
+    if (len < 11 || v[0] != 'B' || v[1] != 'K' || v[2] != 1)
+        return br_error(BR_ESTORE, "book '%s': corrupt or unknown record format", id);
+    size_t off = 11, slen[BOOK_FIELDS], soff[BOOK_FIELDS], total = sizeof(br_store_book);
+    for (int i = 0; i < BOOK_FIELDS; i++) {
+        if (off + 4 > len) return br_error(BR_ESTORE, "book '%s': truncated record", id);
+        slen[i] = br_get_u32(v + off);
+        soff[i] = off + 4;
+        if (slen[i] > len - soff[i]) return br_error(BR_ESTORE, "book '%s': truncated record", id);
+        off = soff[i] + slen[i];
+        total += slen[i] + 1;
+    }
+    total += strlen(id) + 1;
+    br_store_book *b = br_malloc(total);
+    if (!b) return br_error(BR_ENOMEM, "book record");
+    char *s = (char *)(b + 1);
+    const char **dst[BOOK_FIELDS] = {&b->title, &b->authors, &b->genre, &b->image_url,
+                                     &b->extra};
+    for (int i = 0; i < BOOK_FIELDS; i++) {
+        memcpy(s, v + soff[i], slen[i]);
+        s[slen[i]] = '\0';
+        *dst[i] = s;
+        s += slen[i] + 1;
+    }
+    strcpy(s, id);
+    b->id = s;
+    b->year = (int32_t)br_get_u32(v + 3);
+    b->tribe = (int32_t)br_get_u32(v + 7);
+    *out = b;
+    return BR_OK;
+}
+
+size_t br_store_member_format(const br_event *e, char *buf)
+{
+    int n = snprintf(buf, BR_STORE_MEMBER_MAX, "%" PRId64 "\t%s\t%.9g\t%s", e->timestamp,
+                     br_event_type_name(e->type), (double)e->value, e->book_id);
+    return (size_t)n;
+}
+
+br_status br_store_member_parse(const char *m, size_t len, br_store_interaction *out)
+{
+    char buf[BR_STORE_MEMBER_MAX + 1];
+    if (len > BR_STORE_MEMBER_MAX) return br_error(BR_ESTORE, "corrupt interaction entry");
+    memcpy(buf, m, len);
+    buf[len] = '\0';
+    char *f[4], *save = NULL, *p = buf;
+    for (int i = 0; i < 4; i++) {
+        f[i] = strtok_r(i ? NULL : p, "\t", &save);
+        if (!f[i]) return br_error(BR_ESTORE, "corrupt interaction entry '%s'", buf);
+    }
+    char *end;
+    errno = 0;
+    long long ts = strtoll(f[0], &end, 10);
+    if (errno || *end) return br_error(BR_ESTORE, "corrupt interaction timestamp '%s'", f[0]);
+    if (br_event_type_parse(f[1], &out->type) != BR_OK)
+        return br_error(BR_ESTORE, "corrupt interaction type '%s'", f[1]);
+    out->value = strtof(f[2], &end);
+    if (*end) return br_error(BR_ESTORE, "corrupt interaction value '%s'", f[2]);
+    size_t bl = strlen(f[3]);
+    if (bl == 0 || bl >= BR_ID_MAX) return br_error(BR_ESTORE, "corrupt interaction book id");
+    memcpy(out->book_id, f[3], bl + 1);
+    out->timestamp = ts;
+    return BR_OK;
+}
+
+int br_store_member_cmp(const char *a, size_t alen, int64_t ats, const char *b, size_t blen,
+                        int64_t bts)
+{
+    if (ats != bts) return ats > bts ? -1 : 1;
+    size_t m = alen < blen ? alen : blen;
+    int c = memcmp(a, b, m);
+    if (c == 0) c = alen == blen ? 0 : (alen < blen ? -1 : 1);
+    return -c; /* descending */
+}
+
+br_status br_store_ids_build(const char *const *ids, const size_t *lens, size_t n,
+                             br_store_ids **out)
+{
+    size_t total = sizeof(br_store_ids) + n * sizeof(char *);
+    for (size_t i = 0; i < n; i++) total += lens[i] + 1;
+    br_store_ids *r = br_malloc(total);
+    if (!r) return br_error(BR_ENOMEM, "id list of %zu", n);
+    r->n = n;
+    r->ids = (char **)(r + 1);
+    char *s = (char *)(r->ids + n);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(s, ids[i], lens[i]);
+        s[lens[i]] = '\0';
+        r->ids[i] = s;
+        s += lens[i] + 1;
+    }
+    *out = r;
+    return BR_OK;
+}
+
+/* ---------------------------------------------------------------- options -- */
+
+br_status br_store_parse_options(const char *uri, char **base, br_store_opt_fn fn, void *user)
+{
+    const char *q = strchr(uri, '?');
+    *base = q ? br_strndup(uri, (size_t)(q - uri)) : br_strdup(uri);
+    if (!*base) return br_error(BR_ENOMEM, "uri");
+    if (!q) return BR_OK;
+    char *opts = br_strdup(q + 1), *save = NULL;
+    if (!opts) return br_error(BR_ENOMEM, "uri");
+    br_status st = BR_OK;
+    for (char *kv = strtok_r(opts, "&", &save); kv && st == BR_OK;
+         kv = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) {
+            st = br_error(BR_EINVAL, "store option '%s' needs a value (key=value)", kv);
+            break;
+        }
+        *eq = '\0';
+        st = fn(kv, eq + 1, user);
+    }
+    br_free(opts);
+    if (st != BR_OK) {
+        br_free(*base);
+        *base = NULL;
+    }
+    return st;
+}
+
+br_status br_store_opt_u64(const char *key, const char *val, uint64_t lo, uint64_t hi,
+                           uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!*val || *val == '-' || *val == '+')
+        return br_error(BR_EINVAL, "store option %s=%s: not a number", key, val);
+    unsigned long long v = strtoull(val, &end, 10);
+    if (errno || *end) return br_error(BR_EINVAL, "store option %s=%s: not a number", key, val);
+    if (v < lo || v > hi)
+        return br_error(BR_ERANGE, "store option %s=%s: must be in %" PRIu64 "..%" PRIu64, key,
+                        val, lo, hi);
+    *out = v;
+    return BR_OK;
+}
+
+/* ------------------------------------------------------------ front end -- */
+
+br_status br_store_open(const char *uri, unsigned flags, br_store **out)
+{
+    if (!uri || !out) return br_error(BR_EINVAL, "br_store_open: uri and out are required");
+    *out = NULL;
+    if (!strncmp(uri, "lmdb:", 5)) return br_store_lmdb_open(uri + 5, flags, out);
+    if (!strncmp(uri, "redis://", 8)) return br_store_redis_open(uri + 8, flags, out);
+    return br_error(BR_EINVAL, "store URI '%s': expected lmdb:DIR or redis://HOST:PORT[/DB]",
+                    uri);
+}
+
+void br_store_close(br_store *s)
+{
+    if (s) s->ops->close(s);
+}
+
+const char *br_store_backend(const br_store *s)
+{
+    return s->ops->name;
+}
+
+br_status br_store_info_get(br_store *s, br_store_info *info)
+{
+    if (!s || !info) return br_error(BR_EINVAL, "br_store_info_get: NULL argument");
+    return s->ops->info(s, info, NULL);
+}
+
+br_status br_store_version(br_store *s, char *buf, size_t cap)
+{
+    br_store_info info;
+    if (!buf || cap == 0) return br_error(BR_EINVAL, "br_store_version: no buffer");
+    br_status st = br_store_info_get(s, &info);
+    if (st != BR_OK) return st;
+    if (strlen(info.version) >= cap) return br_error(BR_ERANGE, "version buffer too small");
+    strcpy(buf, info.version);
+    return BR_OK;
+}
+
+br_status br_store_get_meta(br_store *s, char **json)
+{
+    br_store_info info;
+    if (!s || !json) return br_error(BR_EINVAL, "br_store_get_meta: NULL argument");
+    *json = NULL;
+    return s->ops->info(s, &info, json);
+}
+
+br_status br_store_get_recs(br_store *s, const char *user_id, br_store_rec *out, size_t cap,
+                            size_t *n, char *version)
+{
+    if (!s || !n || (cap && !out)) return br_error(BR_EINVAL, "br_store_get_recs: NULL argument");
+    *n = 0;
+    br_status st = br_store_check_id(user_id, "reader");
+    if (st != BR_OK) return st;
+    return s->ops->get_recs(s, user_id, out, cap, n, version);
+}
+
+br_status br_store_is_seen(br_store *s, const char *user_id, const char *book_id, int *seen)
+{
+    if (!s || !seen) return br_error(BR_EINVAL, "br_store_is_seen: NULL argument");
+    *seen = 0;
+    br_status st = br_store_check_id(user_id, "reader");
+    if (st == BR_OK) st = br_store_check_id(book_id, "book");
+    if (st != BR_OK) return st;
+    return s->ops->is_seen(s, user_id, book_id, seen);
+}
+
+br_status br_store_get_seen(br_store *s, const char *user_id, br_store_ids **out)
+{
+    if (!s || !out) return br_error(BR_EINVAL, "br_store_get_seen: NULL argument");
+    *out = NULL;
+    br_status st = br_store_check_id(user_id, "reader");
+    if (st != BR_OK) return st;
+    return s->ops->get_seen(s, user_id, out);
+}
+
+br_status br_store_get_recent(br_store *s, const char *user_id, br_store_interaction *out,
+                              size_t cap, size_t *n)
+{
+    if (!s || !n || (cap && !out))
+        return br_error(BR_EINVAL, "br_store_get_recent: NULL argument");
+    *n = 0;
+    br_status st = br_store_check_id(user_id, "reader");
+    if (st != BR_OK) return st;
+    return s->ops->get_recent(s, user_id, out, cap, n);
+}
+
+br_status br_store_get_book(br_store *s, const char *book_id, br_store_book **out)
+{
+    if (!s || !out) return br_error(BR_EINVAL, "br_store_get_book: NULL argument");
+    *out = NULL;
+    br_status st = br_store_check_id(book_id, "book");
+    if (st != BR_OK) return st;
+    return s->ops->get_book(s, book_id, out);
+}
+
+br_status br_store_add_seen(br_store *s, const char *user_id, const char *const *book_ids,
+                            size_t n)
+{
+    if (!s) return br_error(BR_EINVAL, "br_store_add_seen: NULL store");
+    br_status st = check_writable(s);
+    if (st == BR_OK) st = br_store_check_id(user_id, "reader");
+    if (st == BR_OK) st = check_ids(book_ids, n, "book");
+    if (st != BR_OK || n == 0) return st;
+    return s->ops->update(s, user_id, book_ids, n, NULL, 0, 0);
+}
+
+br_status br_store_push_recent(br_store *s, const br_event *events, size_t n)
+{
+    if (!s) return br_error(BR_EINVAL, "br_store_push_recent: NULL store");
+    br_status st = check_writable(s);
+    if (st == BR_OK) st = check_events(events, n);
+    if (st != BR_OK || n == 0) return st;
+    return s->ops->update(s, NULL, NULL, 0, events, n, 0);
+}
+
+br_status br_store_apply_events(br_store *s, const br_event *events, size_t n)
+{
+    if (!s) return br_error(BR_EINVAL, "br_store_apply_events: NULL store");
+    br_status st = check_writable(s);
+    if (st == BR_OK) st = check_events(events, n);
+    if (st != BR_OK || n == 0) return st;
+    return s->ops->update(s, NULL, NULL, 0, events, n, 1);
+}
+
+br_status br_store_put_book(br_store *s, const br_store_book *book)
+{
+    if (!s) return br_error(BR_EINVAL, "br_store_put_book: NULL store");
+    br_status st = check_writable(s);
+    if (st == BR_OK) st = br_store_book_check(book);
+    if (st != BR_OK) return st;
+    return s->ops->put_book(s, book);
+}
+
+/* ---------------------------------------------------------------- publish -- */
+
+br_status br_store_publish_begin(br_store *s, const char *version, br_store_pub **out)
+{
+    if (!s || !out) return br_error(BR_EINVAL, "br_store_publish_begin: NULL argument");
+    *out = NULL;
+    br_status st = check_writable(s);
+    if (st == BR_OK) st = br_store_check_name(version, "version");
+    if (st != BR_OK) return st;
+    st = s->ops->pub_begin(s, version, out);
+    if (st == BR_OK) {
+        (*out)->store = s;
+        snprintf((*out)->version, sizeof (*out)->version, "%s", version);
+    }
+    return st;
+}
+
+/* A put on a failed publish is refused: the version would be incomplete. */
+static br_status pub_usable(br_store_pub *p)
+{
+    if (!p) return br_error(BR_EINVAL, "publish object is NULL");
+    if (p->failed)
+        return br_error(BR_EINVAL, "publish of '%s' already failed: abort it", p->version);
+    return BR_OK;
+}
+
+static br_status pub_result(br_store_pub *p, br_status st)
+{
+    /* Argument errors leave the publish usable; backend errors do not. */
+    if (st != BR_OK && st != BR_EINVAL && st != BR_ERANGE) p->failed = 1;
+    return st;
+}
+
+br_status br_store_pub_put_recs(br_store_pub *p, const char *user_id,
+                                const char *const *book_ids, const float *scores, size_t n)
+{
+    br_status st = pub_usable(p);
+    if (st == BR_OK) st = br_store_check_id(user_id, "reader");
+    if (st == BR_OK) st = check_ids(book_ids, n, "book");
+    if (st == BR_OK && n && !scores) st = br_error(BR_EINVAL, "scores are NULL");
+    for (size_t i = 0; st == BR_OK && i < n; i++)
+        if (!isfinite(scores[i]))
+            st = br_error(BR_EINVAL, "reader '%s': score %zu is not finite", user_id, i);
+    if (st != BR_OK) return st;
+    unsigned char *v;
+    size_t len;
+    st = br_store_recs_encode(book_ids, scores, n, &v, &len);
+    if (st != BR_OK) return pub_result(p, st);
+    st = p->store->ops->pub_recs(p, user_id, v, len);
+    br_free(v);
+    if (st == BR_OK) p->n_users++;
+    return pub_result(p, st);
+}
+
+br_status br_store_pub_put_seen(br_store_pub *p, const char *user_id,
+                                const char *const *book_ids, size_t n)
+{
+    br_status st = pub_usable(p);
+    if (st == BR_OK) st = br_store_check_id(user_id, "reader");
+    if (st == BR_OK) st = check_ids(book_ids, n, "book");
+    if (st != BR_OK || n == 0) return st;
+    return pub_result(p, p->store->ops->pub_seen(p, user_id, book_ids, n));
+}
+
+br_status br_store_pub_put_recent(br_store_pub *p, const br_event *events, size_t n)
+{
+    br_status st = pub_usable(p);
+    if (st == BR_OK) st = check_events(events, n);
+    if (st != BR_OK || n == 0) return st;
+    return pub_result(p, p->store->ops->pub_recent(p, events, n));
+}
+
+br_status br_store_pub_put_book(br_store_pub *p, const br_store_book *book)
+{
+    br_status st = pub_usable(p);
+    if (st == BR_OK) st = br_store_book_check(book);
+    if (st != BR_OK) return st;
+    st = p->store->ops->pub_book(p, book);
+    if (st == BR_OK) p->n_books++;
+    return pub_result(p, st);
+}
+
+br_status br_store_pub_set_meta(br_store_pub *p, const char *json)
+{
+    br_status st = pub_usable(p);
+    if (st != BR_OK) return st;
+    if (!json) return br_error(BR_EINVAL, "metadata is NULL");
+    char *copy = br_strdup(json);
+    if (!copy) return br_error(BR_ENOMEM, "metadata");
+    br_free(p->meta);
+    p->meta = copy;
+    return BR_OK;
+}
+
+br_status br_store_publish_commit(br_store_pub *p)
+{
+    if (!p) return br_error(BR_EINVAL, "publish object is NULL");
+    if (p->failed) {
+        br_status st = br_error(BR_EINVAL, "publish of '%s' failed earlier: aborted", p->version);
+        p->store->ops->pub_abort(p);
+        return st;
+    }
+    return p->store->ops->pub_commit(p);
+}
+
+void br_store_publish_abort(br_store_pub *p)
+{
+    if (p) p->store->ops->pub_abort(p);
+}

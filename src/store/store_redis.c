@@ -1,0 +1,756 @@
+/*
+ * store_redis.c: the store backend on Redis via hiredis (keys in
+ * docs/store.md; P is the prefix, "bookrec:" by default).
+ *
+ * Atomic publish by versioned keys and one pointer: a publish writes
+ * P@VERSION:user:ID:recs and P@VERSION:book:ID (pipelined, `chunk`
+ * commands per round trip) while readers follow P"version" to the old
+ * version; the switch is one SET of that pointer (GETSET, to learn the old
+ * name), after which every key of other versions gets an EXPIRE of
+ * `grace_s` seconds so a request that read the old pointer a moment ago
+ * still finds its keys. A publish killed midway leaves unreferenced keys
+ * without a TTL: the next commit expires them too (it expires every
+ * versioned key that is not the new version's).
+ *
+ * Reads trust the pointer they read for `version_ttl_ms` (a store-wide
+ * cache, refreshed by whichever thread finds it stale), so a recs read is
+ * one GET. The cache only moves forward in time, so a thread that has seen
+ * the new version never goes back to the old one; a publish through this
+ * handle refreshes it at once.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/rconn.h"
+
+typedef struct redis_store {
+    br_store base;
+    br_rconn_cfg cfg;
+    br_rpool *pool;
+    pthread_mutex_t vmu;
+    char ver[BR_STORE_VERSION_MAX];
+    int have_ver;
+    uint64_t ver_at_ns;
+} redis_store;
+
+typedef struct redis_pub {
+    br_store_pub base;
+    redisContext *c;
+    br_rbatch batch;
+    char lock[160]; /* our value of the publish lock */
+} redis_pub;
+
+#define KEY_MAX (64 + BR_STORE_VERSION_MAX + BR_ID_MAX + 32)
+
+/* --------------------------------------------------------------- helpers -- */
+
+static br_status run1(redis_store *s, redisReply **r, const char *what, int argc, ...)
+{
+    const char *argv[8];
+    size_t lens[8];
+    va_list ap;
+    va_start(ap, argc);
+    for (int i = 0; i < argc; i++) {
+        argv[i] = va_arg(ap, const char *);
+        lens[i] = strlen(argv[i]);
+    }
+    va_end(ap);
+    br_rbatch b = {0};
+    br_status st = br_rbatch_add(&b, argc, argv, lens);
+    if (st == BR_OK) st = br_rpool_run(s->pool, &b, 1, r, what);
+    br_rbatch_free(&b);
+    return st;
+}
+
+static br_status no_version(redis_store *s)
+{
+    return br_error(BR_ENOTFOUND, "redis %s:%d: no model version has been published",
+                    s->cfg.host, s->cfg.port);
+}
+
+/* The served version: from the cache while fresh, else from P"version". */
+static br_status current_version(redis_store *s, char *ver, int fresh)
+{
+    uint64_t now = br_now_ns();
+    pthread_mutex_lock(&s->vmu);
+    if (!fresh && s->have_ver && now - s->ver_at_ns < s->cfg.version_ttl_ms * 1000000ull) {
+        memcpy(ver, s->ver, BR_STORE_VERSION_MAX);
+        pthread_mutex_unlock(&s->vmu);
+        return BR_OK;
+    }
+    pthread_mutex_unlock(&s->vmu);
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "%sversion", s->cfg.prefix);
+    redisReply *r = NULL;
+    br_status st = run1(s, &r, "GET version", 2, "GET", key);
+    if (st != BR_OK) return st;
+    if (r->type == REDIS_REPLY_NIL) st = no_version(s);
+    else if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len >= BR_STORE_VERSION_MAX)
+        st = br_error(BR_ESTORE, "redis: corrupt version pointer %s", key);
+    if (st == BR_OK) {
+        memcpy(ver, r->str, r->len);
+        ver[r->len] = '\0';
+        pthread_mutex_lock(&s->vmu);
+        /* Keep the newest read: a slow thread must not put back an older
+         * pointer than one a faster thread already installed. */
+        if (now >= s->ver_at_ns || !s->have_ver) {
+            memcpy(s->ver, ver, BR_STORE_VERSION_MAX);
+            s->have_ver = 1;
+            s->ver_at_ns = now;
+        }
+        pthread_mutex_unlock(&s->vmu);
+    }
+    freeReplyObject(r);
+    return st;
+}
+
+static void forget_version(redis_store *s)
+{
+    pthread_mutex_lock(&s->vmu);
+    s->have_ver = 0;
+    pthread_mutex_unlock(&s->vmu);
+}
+
+/* ------------------------------------------------------------------ reads -- */
+
+static br_status r_info(br_store *bs, br_store_info *info, char **meta)
+{
+    redis_store *s = (redis_store *)bs;
+    char ver[BR_STORE_VERSION_MAX], key[KEY_MAX];
+    br_status st = current_version(s, ver, 1);
+    if (st != BR_OK) return st;
+    snprintf(key, sizeof key, "%s@%s:meta", s->cfg.prefix, ver);
+    redisReply *r = NULL;
+    st = run1(s, &r, "HGETALL meta", 2, "HGETALL", key);
+    if (st != BR_OK) return st;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        freeReplyObject(r);
+        return br_error(BR_ESTORE, "redis: version '%s' has no %s", ver, key);
+    }
+    memset(info, 0, sizeof *info);
+    memcpy(info->version, ver, sizeof info->version);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
+        if (!f || !v) continue;
+        if (!strcmp(f, "published_at")) info->published_at = strtoll(v, NULL, 10);
+        else if (!strcmp(f, "n_users")) info->n_users = strtoull(v, NULL, 10);
+        else if (!strcmp(f, "n_books")) info->n_books = strtoull(v, NULL, 10);
+        else if (!strcmp(f, "meta") && meta) *meta = br_strdup(v);
+    }
+    freeReplyObject(r);
+    if (meta && !*meta) *meta = br_strdup("{}");
+    if (meta && !*meta) return br_error(BR_ENOMEM, "metadata");
+    return BR_OK;
+}
+
+static br_status r_get_recs(br_store *bs, const char *user, br_store_rec *out, size_t cap,
+                            size_t *n, char *version)
+{
+    redis_store *s = (redis_store *)bs;
+    char ver[BR_STORE_VERSION_MAX], key[KEY_MAX];
+    br_status st = current_version(s, ver, 0);
+    if (st != BR_OK) return st;
+    snprintf(key, sizeof key, "%s@%s:user:%s:recs", s->cfg.prefix, ver, user);
+    redisReply *r = NULL;
+    st = run1(s, &r, "GET recs", 2, "GET", key);
+    if (st != BR_OK) return st;
+    if (r->type == REDIS_REPLY_NIL)
+        st = br_error(BR_ENOTFOUND, "reader '%s' has no recommendations", user);
+    else if (r->type != REDIS_REPLY_STRING)
+        st = br_error(BR_ESTORE, "redis: %s is not a string", key);
+    else
+        st = br_store_recs_decode((const unsigned char *)r->str, r->len, out, cap, n);
+    freeReplyObject(r);
+    if (st == BR_OK && version) memcpy(version, ver, BR_STORE_VERSION_MAX);
+    return st;
+}
+
+static br_status r_is_seen(br_store *bs, const char *user, const char *book, int *seen)
+{
+    redis_store *s = (redis_store *)bs;
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "%suser:%s:seen", s->cfg.prefix, user);
+    redisReply *r = NULL;
+    br_status st = run1(s, &r, "SISMEMBER", 3, "SISMEMBER", key, book);
+    if (st != BR_OK) return st;
+    *seen = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return BR_OK;
+}
+
+static int str_qcmp(const void *a, const void *b)
+{
+    const redisReply *x = *(redisReply *const *)a, *y = *(redisReply *const *)b;
+    size_t m = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->str, y->str, m);
+    return c ? c : (x->len == y->len ? 0 : (x->len < y->len ? -1 : 1));
+}
+
+static br_status r_get_seen(br_store *bs, const char *user, br_store_ids **out)
+{
+    redis_store *s = (redis_store *)bs;
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "%suser:%s:seen", s->cfg.prefix, user);
+    redisReply *r = NULL;
+    br_status st = run1(s, &r, "SMEMBERS", 2, "SMEMBERS", key);
+    if (st != BR_OK) return st;
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    /* Sorted bytewise, as the LMDB backend stores them. */
+    if (n) qsort(r->element, n, sizeof *r->element, str_qcmp);
+    const char **ids = br_malloc((n ? n : 1) * sizeof *ids);
+    size_t *lens = br_malloc((n ? n : 1) * sizeof *lens);
+    if (!ids || !lens) st = br_error(BR_ENOMEM, "seen set");
+    for (size_t i = 0; st == BR_OK && i < n; i++) {
+        ids[i] = r->element[i]->str;
+        lens[i] = r->element[i]->len;
+    }
+    if (st == BR_OK) st = br_store_ids_build(ids, lens, n, out);
+    br_free(ids);
+    br_free(lens);
+    freeReplyObject(r);
+    return st;
+}
+
+static br_status r_get_recent(br_store *bs, const char *user, br_store_interaction *out,
+                              size_t cap, size_t *n)
+{
+    redis_store *s = (redis_store *)bs;
+    if (cap == 0) return BR_OK;
+    char key[KEY_MAX], stop[24];
+    snprintf(key, sizeof key, "%suser:%s:recent", s->cfg.prefix, user);
+    snprintf(stop, sizeof stop, "%zu", cap - 1);
+    redisReply *r = NULL;
+    br_status st = run1(s, &r, "ZREVRANGE", 4, "ZREVRANGE", key, "0", stop);
+    if (st != BR_OK) return st;
+    size_t k = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && k < cap; i++) {
+        st = br_store_member_parse(r->element[i]->str, r->element[i]->len, &out[k]);
+        if (st != BR_OK) break;
+        k++;
+    }
+    freeReplyObject(r);
+    *n = k;
+    return st;
+}
+
+static br_status r_get_book(br_store *bs, const char *book, br_store_book **out)
+{
+    redis_store *s = (redis_store *)bs;
+    char ver[BR_STORE_VERSION_MAX], key[KEY_MAX];
+    br_status st = current_version(s, ver, 0);
+    if (st != BR_OK) return st;
+    snprintf(key, sizeof key, "%s@%s:book:%s", s->cfg.prefix, ver, book);
+    redisReply *r = NULL;
+    st = run1(s, &r, "HGETALL book", 2, "HGETALL", key);
+    if (st != BR_OK) return st;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        freeReplyObject(r);
+        return br_error(BR_ENOTFOUND, "book '%s' is not in the store", book);
+    }
+    br_store_book b = {.id = book, .year = INT32_MIN, .tribe = -1};
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
+        if (!strcmp(f, "title")) b.title = v;
+        else if (!strcmp(f, "authors")) b.authors = v;
+        else if (!strcmp(f, "genre")) b.genre = v;
+        else if (!strcmp(f, "image_url")) b.image_url = v;
+        else if (!strcmp(f, "extra")) b.extra = v;
+        else if (!strcmp(f, "year")) b.year = (int32_t)strtol(v, NULL, 10);
+        else if (!strcmp(f, "tribe")) b.tribe = (int32_t)strtol(v, NULL, 10);
+    }
+    if (!b.title) b.title = "";
+    /* Through the shared codec: one allocation, the same shape as LMDB's. */
+    unsigned char *v;
+    size_t len;
+    st = br_store_book_encode(&b, &v, &len);
+    if (st == BR_OK) {
+        st = br_store_book_decode(book, v, len, out);
+        br_free(v);
+    }
+    freeReplyObject(r);
+    return st;
+}
+
+/* ----------------------------------------------------------------- writes -- */
+
+/* Adds the commands that merge `events` (one reader's, `n` of them) into
+ * the reader's latest interactions, and their books into the seen set. */
+static br_status add_events(const br_rconn_cfg *cfg, br_rbatch *b, const br_event *ev, size_t n,
+                            int mark_seen)
+{
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "%suser:%s:recent", cfg->prefix, ev[0].user_id);
+    size_t argc = 2 + 2 * n;
+    const char **argv = br_malloc(argc * sizeof *argv);
+    size_t *lens = br_malloc(argc * sizeof *lens);
+    char *buf = br_malloc(n * (BR_STORE_MEMBER_MAX + 24));
+    br_status st = BR_OK;
+    if (!argv || !lens || !buf) st = br_error(BR_ENOMEM, "events");
+    if (st == BR_OK) {
+        argv[0] = "ZADD";
+        argv[1] = key;
+        for (size_t i = 0; i < n; i++) {
+            char *score = buf + i * (BR_STORE_MEMBER_MAX + 24);
+            char *member = score + 24;
+            snprintf(score, 24, "%lld", (long long)ev[i].timestamp);
+            argv[2 + 2 * i] = score;
+            argv[3 + 2 * i] = member;
+            lens[3 + 2 * i] = br_store_member_format(&ev[i], member);
+            lens[2 + 2 * i] = strlen(score);
+        }
+        lens[0] = 4;
+        lens[1] = strlen(key);
+        st = br_rbatch_add(b, (int)argc, argv, lens);
+    }
+    if (st == BR_OK) {
+        /* Keep the newest BR_STORE_RECENT_MAX (ranks are ascending by score). */
+        char stop[24];
+        snprintf(stop, sizeof stop, "%d", -(BR_STORE_RECENT_MAX + 1));
+        const char *tv[] = {"ZREMRANGEBYRANK", key, "0", stop};
+        size_t tl[] = {15, strlen(key), 1, strlen(stop)};
+        st = br_rbatch_add(b, 4, tv, tl);
+    }
+    if (st == BR_OK && mark_seen) {
+        snprintf(key, sizeof key, "%suser:%s:seen", cfg->prefix, ev[0].user_id);
+        argv[0] = "SADD";
+        argv[1] = key;
+        lens[0] = 4;
+        lens[1] = strlen(key);
+        for (size_t i = 0; i < n; i++) {
+            argv[2 + i] = ev[i].book_id;
+            lens[2 + i] = strlen(ev[i].book_id);
+        }
+        st = br_rbatch_add(b, (int)(2 + n), argv, lens);
+    }
+    br_free(argv);
+    br_free(lens);
+    br_free(buf);
+    return st;
+}
+
+static br_status add_seen(const br_rconn_cfg *cfg, br_rbatch *b, const char *user,
+                          const char *const *books, size_t n)
+{
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "%suser:%s:seen", cfg->prefix, user);
+    const char **argv = br_malloc((n + 2) * sizeof *argv);
+    size_t *lens = br_malloc((n + 2) * sizeof *lens);
+    br_status st = BR_OK;
+    if (!argv || !lens) st = br_error(BR_ENOMEM, "seen");
+    if (st == BR_OK) {
+        argv[0] = "SADD";
+        argv[1] = key;
+        lens[0] = 4;
+        lens[1] = strlen(key);
+        for (size_t i = 0; i < n; i++) {
+            argv[2 + i] = books[i];
+            lens[2 + i] = strlen(books[i]);
+        }
+        st = br_rbatch_add(b, (int)(n + 2), argv, lens);
+    }
+    br_free(argv);
+    br_free(lens);
+    return st;
+}
+
+static br_status add_events_grouped(const br_rconn_cfg *cfg, br_rbatch *b, const br_event *ev,
+                                    size_t n, int mark_seen)
+{
+    br_status st = BR_OK;
+    for (size_t i = 0; i < n && st == BR_OK;) {
+        size_t j = i + 1;
+        while (j < n && !strcmp(ev[j].user_id, ev[i].user_id)) j++;
+        st = add_events(cfg, b, ev + i, j - i, mark_seen);
+        i = j;
+    }
+    return st;
+}
+
+/* DEL then HSET of a book hash (only the fields that are set). */
+static br_status add_book(br_rbatch *b, const char *key, const br_store_book *bk)
+{
+    const char *argv[2 + 14];
+    size_t lens[2 + 14];
+    char year[16], tribe[16];
+    int argc = 0;
+    argv[argc++] = "DEL";
+    argv[argc++] = key;
+    for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+    br_status st = br_rbatch_add(b, argc, argv, lens);
+    if (st != BR_OK) return st;
+    argc = 0;
+    argv[argc++] = "HSET";
+    argv[argc++] = key;
+    const char *names[] = {"title", "authors", "genre", "image_url", "extra"};
+    const char *vals[] = {bk->title, bk->authors, bk->genre, bk->image_url, bk->extra};
+    for (int i = 0; i < 5; i++)
+        if (vals[i] && (i == 0 || vals[i][0])) {
+            argv[argc++] = names[i];
+            argv[argc++] = vals[i];
+        }
+    if (bk->year != INT32_MIN) {
+        snprintf(year, sizeof year, "%d", bk->year);
+        argv[argc++] = "year";
+        argv[argc++] = year;
+    }
+    if (bk->tribe >= 0) {
+        snprintf(tribe, sizeof tribe, "%d", bk->tribe);
+        argv[argc++] = "tribe";
+        argv[argc++] = tribe;
+    }
+    for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+    return br_rbatch_add(b, argc, argv, lens);
+}
+
+static br_status r_update(br_store *bs, const char *seen_user, const char *const *seen_books,
+                          size_t n_seen, const br_event *events, size_t n_events, int mark_seen)
+{
+    redis_store *s = (redis_store *)bs;
+    br_rbatch b = {0};
+    br_status st = BR_OK;
+    if (n_seen) st = add_seen(&s->cfg, &b, seen_user, seen_books, n_seen);
+    if (st == BR_OK && n_events) st = add_events_grouped(&s->cfg, &b, events, n_events, mark_seen);
+    /* SADD, ZADD and the trim are idempotent: a retry after a lost
+     * connection cannot count anything twice. */
+    if (st == BR_OK) st = br_rpool_run(s->pool, &b, 1, NULL, "online update");
+    br_rbatch_free(&b);
+    return st;
+}
+
+static br_status r_put_book(br_store *bs, const br_store_book *bk)
+{
+    redis_store *s = (redis_store *)bs;
+    char ver[BR_STORE_VERSION_MAX], key[KEY_MAX];
+    br_status st = current_version(s, ver, 1);
+    if (st != BR_OK) return st;
+    snprintf(key, sizeof key, "%s@%s:book:%s", s->cfg.prefix, ver, bk->id);
+    br_rbatch b = {0};
+    /* MULTI/EXEC: a reader never sees the book between DEL and HSET. */
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+    size_t ml[] = {5}, el[] = {4};
+    st = br_rbatch_add(&b, 1, multi, ml);
+    if (st == BR_OK) st = add_book(&b, key, bk);
+    if (st == BR_OK) st = br_rbatch_add(&b, 1, exec, el);
+    if (st == BR_OK) st = br_rpool_run(s->pool, &b, 1, NULL, "put book");
+    br_rbatch_free(&b);
+    return st;
+}
+
+/* ---------------------------------------------------------------- publish -- */
+
+/* Sends what is queued and checks every reply; renews the lock. */
+static br_status pub_flush(redis_pub *p)
+{
+    redis_store *s = (redis_store *)p->base.store;
+    if (p->batch.n == 0) return BR_OK;
+    char lock[KEY_MAX], ttl[24];
+    snprintf(lock, sizeof lock, "%spublish", s->cfg.prefix);
+    snprintf(ttl, sizeof ttl, "%d", 600);
+    const char *argv[] = {"EXPIRE", lock, ttl};
+    size_t lens[] = {6, strlen(lock), strlen(ttl)};
+    br_status st = br_rbatch_add(&p->batch, 3, argv, lens);
+    if (st == BR_OK) st = br_rbatch_run(&s->cfg, p->c, &p->batch, NULL, "publish");
+    br_rbatch_reset(&p->batch);
+    return st;
+}
+
+static br_status pub_queued(redis_pub *p, br_status st)
+{
+    redis_store *s = (redis_store *)p->base.store;
+    if (st == BR_OK && (uint64_t)p->batch.n >= s->cfg.chunk) st = pub_flush(p);
+    return st;
+}
+
+/* Runs fn on every key matching `pattern` (SCAN, so the server is never
+ * blocked on a large keyspace). */
+static br_status scan_keys(redis_store *s, redisContext *c, const char *pattern,
+                           br_status (*fn)(redisReply *key, void *user), void *user)
+{
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            br_status st = br_rconn_fail(&s->cfg, c, r, "SCAN");
+            if (r) freeReplyObject(r);
+            return st;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        br_status st = BR_OK;
+        for (size_t i = 0; i < r->element[1]->elements && st == BR_OK; i++)
+            st = fn(r->element[1]->element[i], user);
+        freeReplyObject(r);
+        if (st != BR_OK) return st;
+    } while (strcmp(cursor, "0") != 0);
+    return BR_OK;
+}
+
+typedef struct key_job {
+    redis_pub *p;
+    const char *keep; /* prefix of keys to leave alone, or NULL */
+    const char *cmd;  /* "UNLINK" or "EXPIRE" */
+    char grace[24];
+} key_job;
+
+static br_status key_visit(redisReply *key, void *user)
+{
+    key_job *j = user;
+    if (j->keep && key->len >= strlen(j->keep) && !memcmp(key->str, j->keep, strlen(j->keep)))
+        return BR_OK;
+    const char *argv[] = {j->cmd, key->str, j->grace};
+    size_t lens[] = {strlen(j->cmd), key->len, strlen(j->grace)};
+    br_status st = br_rbatch_add(&j->p->batch, strcmp(j->cmd, "EXPIRE") ? 2 : 3, argv, lens);
+    if (st == BR_OK && j->p->batch.n >= 1000) {
+        redis_store *s = (redis_store *)j->p->base.store;
+        st = br_rbatch_run(&s->cfg, j->p->c, &j->p->batch, NULL, j->cmd);
+        br_rbatch_reset(&j->p->batch);
+    }
+    return st;
+}
+
+/* Applies cmd to every versioned key (P@*) except those starting `keep`,
+ * or to every key of version `only`. */
+static br_status sweep(redis_pub *p, const char *only, const char *keep, const char *cmd)
+{
+    redis_store *s = (redis_store *)p->base.store;
+    char pattern[KEY_MAX];
+    if (only) snprintf(pattern, sizeof pattern, "%s@%s:*", s->cfg.prefix, only);
+    else snprintf(pattern, sizeof pattern, "%s@*", s->cfg.prefix);
+    key_job j = {p, keep, cmd, ""};
+    snprintf(j.grace, sizeof j.grace, "%llu", (unsigned long long)s->cfg.grace_s);
+    br_rbatch_reset(&p->batch);
+    br_status st = scan_keys(s, p->c, pattern, key_visit, &j);
+    if (st == BR_OK) st = br_rbatch_run(&s->cfg, p->c, &p->batch, NULL, cmd);
+    br_rbatch_reset(&p->batch);
+    return st;
+}
+
+/* Releases the publish lock if it is still ours. */
+static void unlock_pub(redis_pub *p)
+{
+    redis_store *s = (redis_store *)p->base.store;
+    if (!p->c || !p->lock[0]) return;
+    redisReply *r = redisCommand(
+        p->c, "EVAL %s 1 %spublish %s",
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+        "return 0",
+        s->cfg.prefix, p->lock);
+    if (r) freeReplyObject(r);
+    p->lock[0] = '\0';
+}
+
+static void pub_free(redis_pub *p)
+{
+    if (p->c) redisFree(p->c);
+    br_rbatch_free(&p->batch);
+    br_free(p->base.meta);
+    br_free(p);
+}
+
+static br_status r_pub_begin(br_store *bs, const char *version, br_store_pub **out)
+{
+    redis_store *s = (redis_store *)bs;
+    redis_pub *p = br_calloc(1, sizeof *p);
+    if (!p) return br_error(BR_ENOMEM, "publish");
+    p->base.store = bs;
+    br_status st = br_rconn_connect(&s->cfg, &p->c);
+    if (st != BR_OK) {
+        pub_free(p);
+        return st;
+    }
+    char host[64] = "?";
+    gethostname(host, sizeof host - 1);
+    char lockval[160];
+    snprintf(lockval, sizeof lockval, "%ld@%s:%s", (long)getpid(), host, version);
+    redisReply *r = redisCommand(p->c, "SET %spublish %s NX EX 600", s->cfg.prefix, lockval);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        st = br_rconn_fail(&s->cfg, p->c, r, "taking the publish lock");
+    } else if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        r = redisCommand(p->c, "GET %spublish", s->cfg.prefix);
+        st = br_error(BR_EEXIST, "redis %s:%d: a publish is in progress (%spublish = %s)",
+                      s->cfg.host, s->cfg.port, s->cfg.prefix,
+                      r && r->type == REDIS_REPLY_STRING ? r->str : "?");
+    } else {
+        snprintf(p->lock, sizeof p->lock, "%s", lockval);
+    }
+    if (r) freeReplyObject(r);
+    if (st == BR_OK) {
+        char cur[BR_STORE_VERSION_MAX];
+        br_status vs = current_version(s, cur, 1);
+        if (vs == BR_OK && !strcmp(cur, version))
+            st = br_error(BR_EEXIST, "redis %s:%d: version '%s' is the one being served",
+                          s->cfg.host, s->cfg.port, version);
+        else if (vs != BR_OK && vs != BR_ENOTFOUND)
+            st = vs;
+    }
+    /* Keys a failed attempt at this same version left behind. */
+    if (st == BR_OK) st = sweep(p, version, NULL, "UNLINK");
+    if (st != BR_OK) {
+        unlock_pub(p);
+        pub_free(p);
+        return st;
+    }
+    *out = &p->base;
+    return BR_OK;
+}
+
+static br_status r_pub_recs(br_store_pub *bp, const char *user, const void *val, size_t len)
+{
+    redis_pub *p = (redis_pub *)bp;
+    redis_store *s = (redis_store *)bp->store;
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "%s@%s:user:%s:recs", s->cfg.prefix, bp->version, user);
+    const char *argv[] = {"SET", key, val};
+    size_t lens[] = {3, strlen(key), len};
+    return pub_queued(p, br_rbatch_add(&p->batch, 3, argv, lens));
+}
+
+static br_status r_pub_seen(br_store_pub *bp, const char *user, const char *const *books,
+                            size_t n)
+{
+    redis_pub *p = (redis_pub *)bp;
+    return pub_queued(p, add_seen(&((redis_store *)bp->store)->cfg, &p->batch, user, books, n));
+}
+
+static br_status r_pub_recent(br_store_pub *bp, const br_event *events, size_t n)
+{
+    redis_pub *p = (redis_pub *)bp;
+    return pub_queued(
+        p, add_events_grouped(&((redis_store *)bp->store)->cfg, &p->batch, events, n, 0));
+}
+
+static br_status r_pub_book(br_store_pub *bp, const br_store_book *b)
+{
+    redis_pub *p = (redis_pub *)bp;
+    redis_store *s = (redis_store *)bp->store;
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "%s@%s:book:%s", s->cfg.prefix, bp->version, b->id);
+    return pub_queued(p, add_book(&p->batch, key, b));
+}
+
+static void r_pub_abort(br_store_pub *bp)
+{
+    redis_pub *p = (redis_pub *)bp;
+    br_rbatch_reset(&p->batch);
+    /* The connection may hold unsent or unread commands: start afresh. */
+    if (p->c) redisFree(p->c);
+    p->c = NULL;
+    redis_store *s = (redis_store *)bp->store;
+    if (br_rconn_connect(&s->cfg, &p->c) == BR_OK) {
+        sweep(p, bp->version, NULL, "UNLINK"); /* best effort */
+        unlock_pub(p);
+    }
+    pub_free(p);
+}
+
+static br_status r_pub_commit(br_store_pub *bp)
+{
+    redis_pub *p = (redis_pub *)bp;
+    redis_store *s = (redis_store *)bp->store;
+    br_status st = pub_flush(p);
+    char key[KEY_MAX], now[24], nu[24], nb[24];
+    snprintf(key, sizeof key, "%s@%s:meta", s->cfg.prefix, bp->version);
+    snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+    snprintf(nu, sizeof nu, "%llu", (unsigned long long)bp->n_users);
+    snprintf(nb, sizeof nb, "%llu", (unsigned long long)bp->n_books);
+    const char *meta = bp->meta ? bp->meta : "{}";
+    if (st == BR_OK) {
+        const char *argv[] = {"HSET",    key,  "version", bp->version, "published_at", now,
+                              "n_users", nu,   "n_books", nb,          "meta",         meta};
+        size_t lens[12];
+        for (int i = 0; i < 12; i++) lens[i] = strlen(argv[i]);
+        st = br_rbatch_add(&p->batch, 12, argv, lens);
+        if (st == BR_OK) st = br_rbatch_run(&s->cfg, p->c, &p->batch, NULL, "version metadata");
+        br_rbatch_reset(&p->batch);
+    }
+    if (st != BR_OK) {
+        r_pub_abort(bp);
+        return st;
+    }
+    /* The switch. */
+    redisReply *r = redisCommand(p->c, "GETSET %sversion %s", s->cfg.prefix, bp->version);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        st = br_rconn_fail(&s->cfg, p->c, r, "switching versions");
+        if (r) freeReplyObject(r);
+        /* Unknown whether the SET happened: keep the new keys (no sweep),
+         * only release the lock. */
+        forget_version(s);
+        unlock_pub(p);
+        pub_free(p);
+        return st;
+    }
+    freeReplyObject(r);
+    forget_version(s);
+    char cur[BR_STORE_VERSION_MAX];
+    current_version(s, cur, 1);
+    /* Old and abandoned versions expire after the grace period. A failure
+     * here leaves them to the next commit; the new version serves anyway. */
+    snprintf(key, sizeof key, "%s@%s:", s->cfg.prefix, bp->version);
+    br_status sw = sweep(p, NULL, key, "EXPIRE");
+    if (sw != BR_OK)
+        br_log(BR_LOG_WARN, "redis: version '%s' serves, but expiring old keys failed: %s",
+               bp->version, br_error_detail());
+    unlock_pub(p);
+    br_log(BR_LOG_INFO, "redis %s:%d: serving version '%s' (%llu readers, %llu books)",
+           s->cfg.host, s->cfg.port, bp->version, (unsigned long long)bp->n_users,
+           (unsigned long long)bp->n_books);
+    pub_free(p);
+    return BR_OK;
+}
+
+/* ------------------------------------------------------------ open/close -- */
+
+static void r_close(br_store *bs)
+{
+    redis_store *s = (redis_store *)bs;
+    br_rpool_free(s->pool);
+    pthread_mutex_destroy(&s->vmu);
+    br_free(s);
+}
+
+static const br_store_ops redis_ops = {
+    .name = "redis",
+    .close = r_close,
+    .info = r_info,
+    .get_recs = r_get_recs,
+    .is_seen = r_is_seen,
+    .get_seen = r_get_seen,
+    .get_recent = r_get_recent,
+    .get_book = r_get_book,
+    .update = r_update,
+    .put_book = r_put_book,
+    .pub_begin = r_pub_begin,
+    .pub_recs = r_pub_recs,
+    .pub_seen = r_pub_seen,
+    .pub_recent = r_pub_recent,
+    .pub_book = r_pub_book,
+    .pub_commit = r_pub_commit,
+    .pub_abort = r_pub_abort,
+};
+
+br_status br_store_redis_open(const char *uri, unsigned flags, br_store **out)
+{
+    redis_store *s = br_calloc(1, sizeof *s);
+    if (!s) return br_error(BR_ENOMEM, "store");
+    s->base.ops = &redis_ops;
+    s->base.flags = flags;
+    pthread_mutex_init(&s->vmu, NULL);
+    br_status st = br_rconn_parse(uri, &s->cfg);
+    if (st == BR_OK) st = br_rpool_create(&s->cfg, &s->pool);
+    if (st == BR_OK) {
+        redisReply *r = NULL;
+        st = run1(s, &r, "PING", 1, "PING");
+        if (r) freeReplyObject(r);
+    }
+    if (st != BR_OK) {
+        r_close(&s->base);
+        return st;
+    }
+    *out = &s->base;
+    return BR_OK;
+}

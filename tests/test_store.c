@@ -1,0 +1,671 @@
+/*
+ * test_store.c: the serving store, one suite run against both backends
+ * (LMDB in a temporary directory; Redis on a redis-server this test starts
+ * on a free loopback port and stops). Publish and read back, unknown ids,
+ * online updates across publishes, publish guards, the atomic switch under
+ * a concurrent reader, and backend-specific failure handling (Redis killed,
+ * paused and restarted; LMDB read-only opens and map growth).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "redisutil.h"
+#include "testutil.h"
+
+typedef struct backend {
+    const char *name;
+    int redis;
+    char uri[1200];
+} backend;
+
+static backend be_lmdb = {"lmdb", 0, ""};
+static backend be_redis = {"redis", 1, ""};
+static tu_redis server;
+static int redis_up;
+static char *tmp;
+static int case_no;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    tmp = tu_tmpdir("test_store");
+    if (!tu_redis_binary()) {
+        printf("[  SKIP    ] redis-server is not installed (scripts/install-deps.sh test): "
+               "the Redis half of this suite is skipped\n");
+        return 0;
+    }
+    redis_up = tu_redis_start(&server, tmp) == 0;
+    if (!redis_up) printf("[  ERROR   ] could not start redis-server in %s\n", tmp);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tu_redis_stop(&server);
+    br_free(tmp);
+    return 0;
+}
+
+/* A fresh, empty store for every test: a new LMDB directory, or an emptied
+ * Redis database. `opts` are extra URI options ("" or "chunk=50"). */
+static void fresh_uri(backend *b, const char *opts)
+{
+    case_no++;
+    if (b->redis) {
+        assert_int_equal(tu_redis_cmd(server.port, "FLUSHALL"), 0);
+        snprintf(b->uri, sizeof b->uri, "redis://127.0.0.1:%d%s%s", server.port,
+                 opts[0] ? "?" : "", opts);
+    } else {
+        snprintf(b->uri, sizeof b->uri, "lmdb:%s/store%d%s%s", tmp, case_no, opts[0] ? "?" : "",
+                 opts);
+    }
+}
+
+static backend *use(void **state, const char *opts)
+{
+    backend *b = *state;
+    if (b->redis && !tu_redis_binary()) skip();
+    if (b->redis && !redis_up) fail_msg("redis-server did not start");
+    fresh_uri(b, opts);
+    return b;
+}
+
+static br_store *open_ok(const char *uri)
+{
+    br_store *s = NULL;
+    br_status st = br_store_open(uri, 0, &s);
+    if (st != BR_OK) fail_msg("open %s: %s", uri, br_error_detail());
+    return s;
+}
+
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        br_status st_ = (call);                                                                    \
+        if (st_ != BR_OK) fail_msg("%s: %s: %s", #call, br_strerror(st_), br_error_detail());   \
+    } while (0)
+
+static br_event ev(const char *u, const char *b, br_event_type t, float v, int64_t ts)
+{
+    br_event e = {u, b, t, v, ts};
+    return e;
+}
+
+/* Publishes `version` with readers r0..r{n-1}: recs "VERSION-b0".. (k each),
+ * scores k..1. */
+static void publish_simple(br_store *s, const char *version, int n, int k)
+{
+    br_store_pub *p;
+    OK(br_store_publish_begin(s, version, &p));
+    char ids[32][32];
+    const char *ptr[32];
+    float sc[32];
+    for (int j = 0; j < k; j++) {
+        snprintf(ids[j], sizeof ids[j], "%s-b%d", version, j);
+        ptr[j] = ids[j];
+        sc[j] = (float)(k - j);
+    }
+    for (int i = 0; i < n; i++) {
+        char u[16];
+        snprintf(u, sizeof u, "r%d", i);
+        OK(br_store_pub_put_recs(p, u, ptr, sc, (size_t)k));
+    }
+    OK(br_store_publish_commit(p));
+}
+
+/* ------------------------------------------------------------------ tests -- */
+
+static void test_publish_read_back(void **state)
+{
+    backend *b = use(state, "");
+    br_store *s = open_ok(b->uri);
+    assert_string_equal(br_store_backend(s), b->name);
+
+    br_store_pub *p;
+    OK(br_store_publish_begin(s, "v1", &p));
+    const char *recs[] = {"42", "7", "book with spaces", "x"};
+    float scores[] = {0.9f, 0.5f, 0.25f, -1.5f};
+    OK(br_store_pub_put_recs(p, "alice", recs, scores, 4));
+    OK(br_store_pub_put_recs(p, "bob", recs + 1, scores + 1, 2));
+    OK(br_store_pub_put_recs(p, "carol", NULL, NULL, 0));
+    const char *seen[] = {"7", "3", "12", "3"};
+    OK(br_store_pub_put_seen(p, "alice", seen, 4));
+    br_event evs[] = {ev("alice", "3", BR_EVENT_RATING, 4.5f, 100),
+                      ev("alice", "12", BR_EVENT_CLICK, 1, 300),
+                      ev("bob", "7", BR_EVENT_VIEW, 1, 50),
+                      ev("alice", "7", BR_EVENT_PURCHASE, 12.25f, 200)};
+    OK(br_store_pub_put_recent(p, evs, 4));
+    br_store_book bk = {.id = "42", .title = "The Answer", .authors = "D. Adams",
+                        .genre = "scifi", .image_url = "http://img/42.jpg",
+                        .extra = "{\"pages\":224}", .year = 1979, .tribe = 3};
+    OK(br_store_pub_put_book(p, &bk));
+    br_store_book bk2 = {.id = "7", .title = "Seven", .year = INT32_MIN, .tribe = -1};
+    OK(br_store_pub_put_book(p, &bk2));
+    OK(br_store_pub_set_meta(p, "{\"k\":50}"));
+    OK(br_store_publish_commit(p));
+
+    br_store_info info;
+    OK(br_store_info_get(s, &info));
+    assert_string_equal(info.version, "v1");
+    assert_int_equal(info.n_users, 3);
+    assert_int_equal(info.n_books, 2);
+    assert_true(info.published_at > 1600000000);
+    char *meta;
+    OK(br_store_get_meta(s, &meta));
+    assert_string_equal(meta, "{\"k\":50}");
+    br_free(meta);
+
+    br_store_rec out[8];
+    size_t n;
+    char ver[BR_STORE_VERSION_MAX];
+    OK(br_store_get_recs(s, "alice", out, 8, &n, ver));
+    assert_string_equal(ver, "v1");
+    assert_int_equal(n, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(out[i].book_id, recs[i]);
+        assert_true(out[i].score == scores[i]);
+    }
+    OK(br_store_get_recs(s, "alice", out, 2, &n, NULL)); /* truncated to cap, best first */
+    assert_int_equal(n, 2);
+    assert_string_equal(out[1].book_id, "7");
+    OK(br_store_get_recs(s, "carol", out, 8, &n, NULL));
+    assert_int_equal(n, 0);
+
+    int is;
+    OK(br_store_is_seen(s, "alice", "12", &is));
+    assert_int_equal(is, 1);
+    OK(br_store_is_seen(s, "alice", "1", &is));
+    assert_int_equal(is, 0);
+    OK(br_store_is_seen(s, "bob", "7", &is)); /* put_recent does not mark seen */
+    assert_int_equal(is, 0);
+    br_store_ids *ids;
+    OK(br_store_get_seen(s, "alice", &ids));
+    assert_int_equal(ids->n, 3); /* "3" given twice, kept once; sorted bytewise */
+    assert_string_equal(ids->ids[0], "12");
+    assert_string_equal(ids->ids[1], "3");
+    assert_string_equal(ids->ids[2], "7");
+    br_free(ids);
+
+    br_store_interaction it[8];
+    OK(br_store_get_recent(s, "alice", it, 8, &n));
+    assert_int_equal(n, 3);
+    assert_string_equal(it[0].book_id, "12");
+    assert_int_equal(it[0].type, BR_EVENT_CLICK);
+    assert_int_equal(it[0].timestamp, 300);
+    assert_string_equal(it[1].book_id, "7");
+    assert_int_equal(it[1].type, BR_EVENT_PURCHASE);
+    assert_true(it[1].value == 12.25f);
+    assert_string_equal(it[2].book_id, "3");
+    assert_true(it[2].value == 4.5f);
+    OK(br_store_get_recent(s, "alice", it, 1, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(it[0].book_id, "12");
+
+    br_store_book *g;
+    OK(br_store_get_book(s, "42", &g));
+    assert_string_equal(g->id, "42");
+    assert_string_equal(g->title, "The Answer");
+    assert_string_equal(g->authors, "D. Adams");
+    assert_string_equal(g->genre, "scifi");
+    assert_string_equal(g->image_url, "http://img/42.jpg");
+    assert_string_equal(g->extra, "{\"pages\":224}");
+    assert_int_equal(g->year, 1979);
+    assert_int_equal(g->tribe, 3);
+    br_free(g);
+    OK(br_store_get_book(s, "7", &g));
+    assert_string_equal(g->title, "Seven");
+    assert_string_equal(g->authors, "");
+    assert_string_equal(g->image_url, "");
+    assert_int_equal(g->year, INT32_MIN);
+    assert_int_equal(g->tribe, -1);
+    br_free(g);
+    br_store_close(s);
+
+    /* What was committed is there for a new handle (LMDB: on disk). */
+    s = open_ok(b->uri);
+    OK(br_store_get_recs(s, "bob", out, 8, &n, ver));
+    assert_int_equal(n, 2);
+    assert_string_equal(out[0].book_id, "7");
+    assert_string_equal(ver, "v1");
+    br_store_close(s);
+}
+
+static void test_unknown_and_invalid_ids(void **state)
+{
+    backend *b = use(state, "");
+    br_store *s = open_ok(b->uri);
+    br_store_info info;
+    br_store_rec out[4];
+    size_t n = 99;
+    assert_status_detail(br_store_info_get(s, &info), BR_ENOTFOUND, "no model version");
+    assert_status_detail(br_store_get_recs(s, "r0", out, 4, &n, NULL), BR_ENOTFOUND,
+                         "no model version");
+    assert_int_equal(n, 0);
+    br_store_book *bk = NULL;
+    assert_int_equal(br_store_get_book(s, "b", &bk), BR_ENOTFOUND);
+    assert_null(bk);
+
+    publish_simple(s, "v1", 3, 4);
+    assert_status_detail(br_store_get_recs(s, "nobody", out, 4, &n, NULL), BR_ENOTFOUND,
+                         "nobody");
+    assert_status_detail(br_store_get_book(s, "no-such-book", &bk), BR_ENOTFOUND,
+                         "no-such-book");
+    int seen = 7;
+    OK(br_store_is_seen(s, "nobody", "b", &seen)); /* a new reader has seen nothing */
+    assert_int_equal(seen, 0);
+    br_store_ids *ids;
+    OK(br_store_get_seen(s, "nobody", &ids));
+    assert_int_equal(ids->n, 0);
+    br_free(ids);
+    br_store_interaction it[4];
+    OK(br_store_get_recent(s, "nobody", it, 4, &n));
+    assert_int_equal(n, 0);
+
+    char longid[100];
+    memset(longid, 'x', 99);
+    longid[99] = '\0';
+    assert_status_detail(br_store_get_recs(s, "", out, 4, &n, NULL), BR_EINVAL, "empty");
+    assert_status_detail(br_store_get_recs(s, longid, out, 4, &n, NULL), BR_EINVAL, "at most 63");
+    assert_status_detail(br_store_get_recs(s, "a\nb", out, 4, &n, NULL), BR_EINVAL, "control");
+    br_event bad = ev("r0", "", BR_EVENT_CLICK, 1, 1);
+    assert_status_detail(br_store_apply_events(s, &bad, 1), BR_EINVAL, "book id is empty");
+    bad = ev("r0", "b", (br_event_type)9, 1, 1);
+    assert_status_detail(br_store_apply_events(s, &bad, 1), BR_EINVAL, "type");
+    br_store_pub *p;
+    assert_status_detail(br_store_publish_begin(s, "v 2", &p), BR_EINVAL, "only letters");
+    br_store_close(s);
+
+    assert_status_detail(br_store_open("mongo://x", 0, &s), BR_EINVAL, "expected lmdb:DIR");
+    char uri[1300];
+    snprintf(uri, sizeof uri, "%s%sbogus=1", b->uri, strchr(b->uri, '?') ? "&" : "?");
+    assert_status_detail(br_store_open(uri, 0, &s), BR_EINVAL, "bogus");
+}
+
+static void test_online_updates_survive_publish(void **state)
+{
+    backend *b = use(state, "");
+    br_store *s = open_ok(b->uri);
+    publish_simple(s, "v1", 2, 3);
+
+    /* The server's POST /api/events: seen and recent at once. */
+    br_event e[] = {ev("r0", "v1-b1", BR_EVENT_CLICK, 1, 1000),
+                    ev("r0", "zz", BR_EVENT_RATING, 5, 1001),
+                    ev("newbie", "v1-b0", BR_EVENT_VIEW, 1, 999)};
+    OK(br_store_apply_events(s, e, 3));
+    int seen;
+    OK(br_store_is_seen(s, "r0", "v1-b1", &seen));
+    assert_int_equal(seen, 1);
+    OK(br_store_is_seen(s, "newbie", "v1-b0", &seen));
+    assert_int_equal(seen, 1);
+    const char *more[] = {"m1", "m2"};
+    OK(br_store_add_seen(s, "r1", more, 2));
+    br_event only_recent = ev("r1", "q", BR_EVENT_VIEW, 1, 5);
+    OK(br_store_push_recent(s, &only_recent, 1));
+    OK(br_store_is_seen(s, "r1", "q", &seen)); /* push_recent alone marks nothing seen */
+    assert_int_equal(seen, 0);
+
+    br_store_book nb = {.id = "fresh", .title = "Arrived today", .year = 2024, .tribe = 1};
+    OK(br_store_put_book(s, &nb));
+    br_store_book *g;
+    OK(br_store_get_book(s, "fresh", &g));
+    assert_string_equal(g->title, "Arrived today");
+    br_free(g);
+    nb.title = "Arrived today, 2nd ed.";
+    nb.authors = NULL;
+    OK(br_store_put_book(s, &nb)); /* replaces */
+    OK(br_store_get_book(s, "fresh", &g));
+    assert_string_equal(g->title, "Arrived today, 2nd ed.");
+    br_free(g);
+
+    /* v2: recs replaced (r1 is gone), seen unioned, recent merged. */
+    br_store_pub *p;
+    OK(br_store_publish_begin(s, "v2", &p));
+    const char *r0recs[] = {"v2-x"};
+    float sc[] = {1};
+    OK(br_store_pub_put_recs(p, "r0", r0recs, sc, 1));
+    const char *r0seen[] = {"v1-b1", "trained"};
+    OK(br_store_pub_put_seen(p, "r0", r0seen, 2));
+    /* The training data contains the online event again: merged once. */
+    br_event again[] = {ev("r0", "zz", BR_EVENT_RATING, 5, 1001),
+                        ev("r0", "old", BR_EVENT_RATING, 3, 10)};
+    OK(br_store_pub_put_recent(p, again, 2));
+    br_store_book b2 = {.id = "v2book", .title = "T", .year = INT32_MIN, .tribe = -1};
+    OK(br_store_pub_put_book(p, &b2));
+    OK(br_store_publish_commit(p));
+
+    br_store_rec out[4];
+    size_t n;
+    char ver[BR_STORE_VERSION_MAX];
+    OK(br_store_get_recs(s, "r0", out, 4, &n, ver));
+    assert_string_equal(ver, "v2");
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].book_id, "v2-x");
+    assert_int_equal(br_store_get_recs(s, "r1", out, 4, &n, NULL), BR_ENOTFOUND);
+    br_store_ids *ids;
+    OK(br_store_get_seen(s, "r0", &ids));
+    assert_int_equal(ids->n, 3); /* trained, v1-b1, zz */
+    assert_string_equal(ids->ids[0], "trained");
+    assert_string_equal(ids->ids[1], "v1-b1");
+    assert_string_equal(ids->ids[2], "zz");
+    br_free(ids);
+    OK(br_store_get_seen(s, "r1", &ids));
+    assert_int_equal(ids->n, 2);
+    br_free(ids);
+    br_store_interaction it[8];
+    OK(br_store_get_recent(s, "r0", it, 8, &n));
+    assert_int_equal(n, 3);
+    assert_string_equal(it[0].book_id, "zz");
+    assert_string_equal(it[1].book_id, "v1-b1");
+    assert_string_equal(it[2].book_id, "old");
+    /* Books are part of the model: the online one is gone with v1. */
+    assert_int_equal(br_store_get_book(s, "fresh", &g), BR_ENOTFOUND);
+    OK(br_store_get_book(s, "v2book", &g));
+    br_free(g);
+    br_store_close(s);
+}
+
+static void test_recent_is_capped_and_ordered(void **state)
+{
+    backend *b = use(state, "");
+    br_store *s = open_ok(b->uri);
+    enum { N = BR_STORE_RECENT_MAX + 15 };
+    br_event e[N];
+    char books[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(books[i], sizeof books[i], "b%02d", i);
+        /* Timestamps: a permutation of 0..N-1 (37 is prime to N = 65). */
+        e[i] = ev("u", books[i], BR_EVENT_VIEW, 1, (int64_t)((i * 37) % N));
+    }
+    /* Two events share timestamp 500 (losing their own, 55 and 27). */
+    e[5].timestamp = 500;
+    e[6].timestamp = 500;
+    for (int i = 0; i < N; i += 10) OK(br_store_push_recent(s, e + i, N - i < 10 ? N - i : 10));
+    OK(br_store_push_recent(s, e, 10)); /* the same events again: no duplicates */
+    br_store_interaction it[N];
+    size_t n;
+    OK(br_store_get_recent(s, "u", it, N, &n));
+    assert_int_equal(n, BR_STORE_RECENT_MAX);
+    /* Ties on the timestamp: the member text descending (b06 before b05). */
+    assert_string_equal(it[0].book_id, "b06");
+    assert_string_equal(it[1].book_id, "b05");
+    for (size_t i = 2; i < n; i++) assert_true(it[i - 1].timestamp >= it[i].timestamp);
+    assert_int_equal(it[2].timestamp, N - 1);
+    /* 500, 500, then 48 of 64..0 without 55 and 27: 64..28 (36), 26..15 (12). */
+    assert_int_equal(it[n - 1].timestamp, 15);
+    br_store_close(s);
+}
+
+static void test_publish_guards_and_abort(void **state)
+{
+    backend *b = use(state, "");
+    br_store *s = open_ok(b->uri);
+    publish_simple(s, "v1", 3, 2);
+    br_store_pub *p, *q;
+    assert_status_detail(br_store_publish_begin(s, "v1", &p), BR_EEXIST, "being served");
+    OK(br_store_publish_begin(s, "v2", &p));
+    assert_status_detail(br_store_publish_begin(s, "v3", &q), BR_EEXIST, "in progress");
+    const char *x[] = {"v2-only"};
+    float sc[] = {1};
+    OK(br_store_pub_put_recs(p, "r0", x, sc, 1));
+    OK(br_store_pub_put_recs(p, "late", x, sc, 1));
+    /* Argument errors do not spoil the publish. */
+    assert_int_equal(br_store_pub_put_recs(p, "", x, sc, 1), BR_EINVAL);
+    br_store_publish_abort(p);
+
+    br_store_rec out[4];
+    size_t n;
+    char ver[BR_STORE_VERSION_MAX];
+    OK(br_store_get_recs(s, "r0", out, 4, &n, ver));
+    assert_string_equal(ver, "v1");
+    assert_string_equal(out[0].book_id, "v1-b0");
+    assert_int_equal(br_store_get_recs(s, "late", out, 4, &n, NULL), BR_ENOTFOUND);
+    /* After the abort another publish may start, even with the same name. */
+    publish_simple(s, "v2", 1, 1);
+    OK(br_store_get_recs(s, "r0", out, 4, &n, ver));
+    assert_string_equal(ver, "v2");
+    assert_int_equal(n, 1);
+    assert_int_equal(br_store_get_recs(s, "late", out, 4, &n, NULL), BR_ENOTFOUND);
+    assert_int_equal(br_store_get_recs(s, "r2", out, 4, &n, NULL), BR_ENOTFOUND);
+    /* Back and forth: v1 can be published again once v2 serves. */
+    publish_simple(s, "v1", 2, 3);
+    OK(br_store_get_recs(s, "r1", out, 4, &n, ver));
+    assert_string_equal(ver, "v1");
+    assert_int_equal(n, 3);
+    br_store_close(s);
+
+    /* A read-only handle refuses every write. */
+    br_store *ro;
+    OK(br_store_open(b->uri, BR_STORE_RDONLY, &ro));
+    OK(br_store_get_recs(ro, "r1", out, 4, &n, NULL));
+    assert_status_detail(br_store_publish_begin(ro, "v9", &p), BR_EINVAL, "read-only");
+    br_event e = ev("r1", "b", BR_EVENT_CLICK, 1, 1);
+    assert_int_equal(br_store_apply_events(ro, &e, 1), BR_EINVAL);
+    br_store_close(ro);
+}
+
+/* --------------------------------------------------- the atomic switch -- */
+
+typedef struct switch_ctx {
+    br_store *s;
+    atomic_int stop;
+    atomic_long reads;
+    atomic_int saw_v2;
+    atomic_long v1_reads;
+    char problem[1200];
+} switch_ctx;
+
+/* Reads readers r0..r399 round-robin. v1 has r0..r199 with 5 recs
+ * "v1-b*", v2 has r0..r399 with 8 recs "v2-b*". Any read must be wholly
+ * one version, and after seeing v2 the reader never sees v1 again. */
+static void *switch_reader(void *arg)
+{
+    switch_ctx *c = arg;
+    br_store_rec out[16];
+    char ver[BR_STORE_VERSION_MAX];
+    for (long i = 0; !atomic_load(&c->stop); i++) {
+        char u[16];
+        int k = (int)(i % 400);
+        snprintf(u, sizeof u, "r%d", k);
+        size_t n;
+        br_status st = br_store_get_recs(c->s, u, out, 16, &n, ver);
+        int v2 = atomic_load(&c->saw_v2);
+        if (st == BR_ENOTFOUND) {
+            if (k < 200 || v2) snprintf(c->problem, sizeof c->problem, "%s missing (v2 seen %d)", u, v2);
+        } else if (st != BR_OK) {
+            snprintf(c->problem, sizeof c->problem, "%s: %s", u, br_error_detail());
+        } else if (!strcmp(ver, "v1")) {
+            if (v2) snprintf(c->problem, sizeof c->problem, "v1 read after v2 (%s)", u);
+            if (n != 5 || k >= 200) snprintf(c->problem, sizeof c->problem, "v1 %s: %zu recs", u, n);
+            for (size_t j = 0; j < n; j++)
+                if (strncmp(out[j].book_id, "v1-", 3))
+                    snprintf(c->problem, sizeof c->problem, "v1 %s has %s", u, out[j].book_id);
+            atomic_fetch_add(&c->v1_reads, 1);
+        } else if (!strcmp(ver, "v2")) {
+            atomic_store(&c->saw_v2, 1);
+            if (n != 8) snprintf(c->problem, sizeof c->problem, "v2 %s: %zu recs", u, n);
+            for (size_t j = 0; j < n; j++)
+                if (strncmp(out[j].book_id, "v2-", 3))
+                    snprintf(c->problem, sizeof c->problem, "v2 %s has %s", u, out[j].book_id);
+        } else {
+            snprintf(c->problem, sizeof c->problem, "unknown version '%s'", ver);
+        }
+        if (c->problem[0]) break;
+        atomic_fetch_add(&c->reads, 1);
+    }
+    return NULL;
+}
+
+static int wait_for(atomic_long *counter, long target)
+{
+    for (int i = 0; i < 1000 && atomic_load(counter) < target; i++) tu_sleep_ms(5);
+    return atomic_load(counter) >= target;
+}
+
+static void test_atomic_switch(void **state)
+{
+    /* Small chunks: the v2 publish commits (LMDB) or flushes its pipeline
+     * (Redis) many times while the reader runs. */
+    backend *b = use(state, "chunk=25");
+    br_store *s = open_ok(b->uri);
+    publish_simple(s, "v1", 200, 5);
+    switch_ctx c = {.s = s};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, switch_reader, &c), 0);
+    assert_true(wait_for(&c.reads, 50));
+
+    br_store_pub *p;
+    OK(br_store_publish_begin(s, "v2", &p));
+    char ids[8][16];
+    const char *ptr[8];
+    float sc[8];
+    for (int j = 0; j < 8; j++) {
+        snprintf(ids[j], sizeof ids[j], "v2-b%d", j);
+        ptr[j] = ids[j];
+        sc[j] = (float)(8 - j);
+    }
+    for (int i = 0; i < 400; i++) {
+        char u[16];
+        snprintf(u, sizeof u, "r%d", i);
+        OK(br_store_pub_put_recs(p, u, ptr, sc, 8));
+        if (i == 200) {
+            /* Half written, several chunks out: the reader keeps reading. */
+            long r = atomic_load(&c.reads);
+            assert_true(wait_for(&c.reads, r + 200));
+        }
+    }
+    long before_commit = atomic_load(&c.v1_reads);
+    OK(br_store_publish_commit(p));
+    for (int i = 0; i < 1000 && !atomic_load(&c.saw_v2) && !c.problem[0]; i++) tu_sleep_ms(5);
+    long r = atomic_load(&c.reads);
+    wait_for(&c.reads, r + 400); /* a full round over every reader in v2 */
+    atomic_store(&c.stop, 1);
+    pthread_join(th, NULL);
+    if (c.problem[0]) fail_msg("reader saw: %s", c.problem);
+    assert_true(atomic_load(&c.saw_v2));
+    assert_true(before_commit >= 250); /* it did read v1 while v2 was being written */
+    br_store_close(s);
+}
+
+/* ------------------------------------------------------ backend specific -- */
+
+static void test_redis_down_and_back(void **state)
+{
+    backend *b = use(state, "timeout_ms=300&version_ttl_ms=0");
+    br_store *s = open_ok(b->uri);
+    publish_simple(s, "v1", 2, 2);
+    br_store_rec out[4];
+    size_t n;
+    OK(br_store_get_recs(s, "r0", out, 4, &n, NULL));
+
+    /* Paused: every call times out with a clear error. */
+    kill(server.pid, SIGSTOP);
+    uint64_t t0 = br_now_ns();
+    assert_status_detail(br_store_get_recs(s, "r0", out, 4, &n, NULL), BR_ENET, "timeout");
+    assert_true(br_now_ns() - t0 < 3000000000ull);
+    br_event e = ev("r0", "b", BR_EVENT_CLICK, 1, 1);
+    assert_int_equal(br_store_apply_events(s, &e, 1), BR_ENET);
+    kill(server.pid, SIGCONT);
+    OK(br_store_get_recs(s, "r0", out, 4, &n, NULL)); /* the same data, reconnected */
+    assert_int_equal(n, 2);
+
+    /* Killed: connection refused, then the restarted (empty) server. */
+    tu_redis_kill(&server);
+    assert_status_detail(br_store_get_recs(s, "r0", out, 4, &n, NULL), BR_ENET,
+                         "127.0.0.1");
+    assert_status_detail(br_store_get_recs(s, "r0", out, 4, &n, NULL), BR_ENET, "connect");
+    br_store_pub *p;
+    assert_int_equal(br_store_publish_begin(s, "v2", &p), BR_ENET);
+    br_store *s2 = NULL;
+    assert_status_detail(br_store_open(b->uri, 0, &s2), BR_ENET, "cannot connect");
+    assert_null(s2);
+    assert_int_equal(tu_redis_start(&server, tmp), 0);
+    redis_up = 1;
+    assert_status_detail(br_store_get_recs(s, "r0", out, 4, &n, NULL), BR_ENOTFOUND,
+                         "no model version");
+    publish_simple(s, "v2", 1, 3);
+    OK(br_store_get_recs(s, "r0", out, 4, &n, NULL));
+    assert_int_equal(n, 3);
+    br_store_close(s);
+}
+
+static void test_redis_old_version_expires(void **state)
+{
+    backend *b = use(state, "grace_s=1");
+    br_store *s = open_ok(b->uri);
+    publish_simple(s, "v1", 3, 2);
+    publish_simple(s, "v2", 3, 2);
+    /* Old keys carry a TTL, the new ones none. */
+    redisContext *c = redisConnect("127.0.0.1", server.port);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "TTL bookrec:@v1:user:r0:recs");
+    assert_true(r->type == REDIS_REPLY_INTEGER && r->integer >= 0 && r->integer <= 1);
+    freeReplyObject(r);
+    r = redisCommand(c, "TTL bookrec:@v2:user:r0:recs");
+    assert_int_equal(r->integer, -1);
+    freeReplyObject(r);
+    tu_sleep_ms(2100);
+    r = redisCommand(c, "EXISTS bookrec:@v1:user:r0:recs");
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    redisFree(c);
+    br_store_close(s);
+}
+
+static void test_lmdb_map_growth_and_reopen(void **state)
+{
+    backend *b = use(state, "map_mb=1&chunk=500");
+    br_store *s = open_ok(b->uri);
+    /* Far more than 1 MiB: the map has to grow. */
+    publish_simple(s, "big", 20000, 20);
+    br_store_rec out[32];
+    size_t n;
+    OK(br_store_get_recs(s, "r19999", out, 32, &n, NULL));
+    assert_int_equal(n, 20);
+    br_store_close(s);
+    /* A publisher killed mid-publish leaves a marker naming a dead pid:
+     * the next publish takes over. Simulated with a child that exits. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        br_store *cs;
+        br_store_pub *p;
+        if (br_store_open(b->uri, 0, &cs) != BR_OK) _exit(1);
+        if (br_store_publish_begin(cs, "doomed", &p) != BR_OK) _exit(2);
+        const char *x[] = {"half"};
+        float sc[] = {1};
+        br_store_pub_put_recs(p, "r0", x, sc, 1);
+        _exit(0); /* no commit, no abort: as if killed */
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    s = open_ok(b->uri);
+    char ver[BR_STORE_VERSION_MAX];
+    OK(br_store_get_recs(s, "r0", out, 32, &n, ver));
+    assert_string_equal(ver, "big");
+    publish_simple(s, "after", 1, 1);
+    OK(br_store_get_recs(s, "r0", out, 32, &n, ver));
+    assert_string_equal(ver, "after");
+    br_store_close(s);
+}
+
+/* One entry per backend, named after it. */
+#define ON(be, fn) {#be "/" #fn, fn, NULL, NULL, &be_##be}
+#define BOTH(fn) ON(lmdb, fn), ON(redis, fn)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        BOTH(test_publish_read_back),
+        BOTH(test_unknown_and_invalid_ids),
+        BOTH(test_online_updates_survive_publish),
+        BOTH(test_recent_is_capped_and_ordered),
+        BOTH(test_publish_guards_and_abort),
+        BOTH(test_atomic_switch),
+        ON(redis, test_redis_down_and_back),
+        ON(redis, test_redis_old_version_expires),
+        ON(lmdb, test_lmdb_map_growth_and_reopen),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
