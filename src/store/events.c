@@ -77,7 +77,11 @@ br_status br_events_append(br_events *ev, const br_event *events, size_t n)
     if (ev->flags & BR_EVENTS_RDONLY) return br_error(BR_EINVAL, "the event log is read-only");
     for (size_t i = 0; i < n; i++) {
         br_status st = br_event_validate(&events[i]);
-        if (st != BR_OK) return br_error(st, "event %zu: %s", i, br_error_detail());
+        if (st != BR_OK) {
+            char d[512]; /* copied: br_error writes the buffer the detail is in */
+            snprintf(d, sizeof d, "%s", br_error_detail());
+            return br_error(st, "event %zu: %s", i, d);
+        }
     }
     return n ? ev->ops->append(ev, events, n) : BR_OK;
 }

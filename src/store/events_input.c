@@ -48,11 +48,20 @@ static br_status parse_ts(const char *path, size_t line, const char *s, int64_t 
     return BR_OK;
 }
 
+/* Re-raises the current error detail with "path:line: " in front (copied
+ * first: br_error writes the buffer the detail lives in). */
+static br_status at_line(br_status st, const char *path, size_t line)
+{
+    char d[512];
+    snprintf(d, sizeof d, "%s", br_error_detail());
+    return br_error(st, "%s:%zu: %s", path, line, d);
+}
+
 /* Validates a parsed event and hands it on, with "path:line" context. */
 static br_status deliver(const char *path, size_t line, br_event *e, br_event_fn fn, void *user)
 {
     br_status st = br_event_validate(e);
-    if (st != BR_OK) return br_error(BR_EPARSE, "%s:%zu: %s", path, line, br_error_detail());
+    if (st != BR_OK) return at_line(BR_EPARSE, path, line);
     char pos[BR_EVENTS_POS_MAX + 256];
     snprintf(pos, sizeof pos, "%s:%zu", path, line);
     return fn(e, pos, user);
@@ -78,7 +87,7 @@ static br_status csv_row(const br_csv_row *row, void *user)
                             columns[i]);
     br_event e = {.user_id = row->field[c->col[0]], .book_id = row->field[c->col[1]]};
     br_status st = br_event_type_parse(row->field[c->col[2]], &e.type);
-    if (st != BR_OK) return br_error(st, "%s:%zu: %s", c->path, row->line, br_error_detail());
+    if (st != BR_OK) return at_line(st, c->path, row->line);
     if ((st = parse_value(c->path, row->line, row->field[c->col[3]], &e.value)) != BR_OK ||
         (st = parse_ts(c->path, row->line, row->field[c->col[4]], &e.timestamp)) != BR_OK)
         return st;
@@ -121,7 +130,7 @@ static br_status jsonl_line(const char *path, size_t line, const char *text, br_
     if (st == BR_OK && !json_is_string(f[2]))
         st = br_error(BR_EPARSE, "%s:%zu: type must be a string", path, line);
     if (st == BR_OK && br_event_type_parse(json_string_value(f[2]), &e.type) != BR_OK)
-        st = br_error(BR_EPARSE, "%s:%zu: %s", path, line, br_error_detail());
+        st = at_line(BR_EPARSE, path, line);
     if (st == BR_OK) {
         if (!json_is_number(f[3]) || !isfinite(json_number_value(f[3])))
             st = br_error(BR_EPARSE, "%s:%zu: value must be a finite number", path, line);

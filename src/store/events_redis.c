@@ -66,9 +66,11 @@ static br_status r_append(br_events *ev, const br_event *events, size_t n)
         st = br_rbatch_add(&b, 13, argv, lens);
     }
     if (st == BR_OK) st = br_rpool_run(l->pool, &b, 0, NULL, "XADD");
-    if (st == BR_ENET)
-        st = br_error(BR_ENET, "%s (some of the %zu events may have been appended)",
-                      br_error_detail(), n);
+    if (st == BR_ENET) {
+        char d[512];
+        snprintf(d, sizeof d, "%s", br_error_detail());
+        st = br_error(BR_ENET, "%s (some of the %zu events may have been appended)", d, n);
+    }
     br_rbatch_free(&b);
     return st;
 }

@@ -1,0 +1,387 @@
+/*
+ * test_events.c: the event log, one suite against both backends (the
+ * embedded file and a Redis Stream on a redis-server started here):
+ * append and read back, consumer groups (re-delivery until acknowledged,
+ * nothing counted twice, groups independent); plus the file format's crash
+ * handling (torn tails cut, damage in the middle refused) and the ingest
+ * file readers (CSV, JSON lines, file:line errors).
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "redisutil.h"
+#include "testutil.h"
+
+typedef struct backend {
+    const char *name;
+    int redis;
+    char uri[1200];
+} backend;
+
+static backend be_file = {"file", 0, ""};
+static backend be_redis = {"redis", 1, ""};
+static tu_redis server;
+static int redis_up;
+static char *tmp;
+static int case_no;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    tmp = tu_tmpdir("test_events");
+    if (!tu_redis_binary()) {
+        printf("[  SKIP    ] redis-server is not installed: the Redis half is skipped\n");
+        return 0;
+    }
+    redis_up = tu_redis_start(&server, tmp) == 0;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tu_redis_stop(&server);
+    br_free(tmp);
+    return 0;
+}
+
+static backend *use(void **state)
+{
+    backend *b = *state;
+    if (b->redis && !tu_redis_binary()) skip();
+    if (b->redis && !redis_up) fail_msg("redis-server did not start");
+    case_no++;
+    if (b->redis) {
+        assert_int_equal(tu_redis_cmd(server.port, "FLUSHALL"), 0);
+        snprintf(b->uri, sizeof b->uri, "redis://127.0.0.1:%d", server.port);
+    } else {
+        snprintf(b->uri, sizeof b->uri, "file:%s/log%d.events", tmp, case_no);
+    }
+    return b;
+}
+
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        br_status st_ = (call);                                                                    \
+        if (st_ != BR_OK) fail_msg("%s: %s: %s", #call, br_strerror(st_), br_error_detail());   \
+    } while (0)
+
+/* Collects what a read delivers. */
+typedef struct seen {
+    int n;
+    int ids[4096]; /* the number in the reader id "uN" */
+    char last_pos[BR_EVENTS_POS_MAX];
+    br_event first;
+    char fu[BR_ID_MAX], fb[BR_ID_MAX];
+} seen;
+
+static br_status collect(const br_event *e, const char *pos, void *user)
+{
+    seen *s = user;
+    if (s->n == 0) {
+        s->first = *e;
+        snprintf(s->fu, sizeof s->fu, "%s", e->user_id);
+        snprintf(s->fb, sizeof s->fb, "%s", e->book_id);
+        s->first.user_id = s->fu;
+        s->first.book_id = s->fb;
+    }
+    if (s->n < 4096) s->ids[s->n] = atoi(e->user_id + 1);
+    s->n++;
+    snprintf(s->last_pos, sizeof s->last_pos, "%s", pos);
+    return BR_OK;
+}
+
+static void append_range(br_events *ev, int from, int to)
+{
+    br_event e[64];
+    char users[64][16];
+    int k = 0;
+    for (int i = from; i < to; i++) {
+        snprintf(users[k], sizeof users[k], "u%d", i);
+        e[k] = (br_event){users[k], "book", (br_event_type)(i % 4), (float)i * 0.5f, 1000 + i};
+        if (++k == 64 || i == to - 1) {
+            OK(br_events_append(ev, e, (size_t)k));
+            k = 0;
+        }
+    }
+}
+
+static void test_append_and_read_back(void **state)
+{
+    backend *b = use(state);
+    br_events *ev;
+    OK(br_events_open(b->uri, 0, &ev));
+    br_event e = {"reader-1", "b 42", BR_EVENT_PURCHASE, 12.75f, 1718000000};
+    OK(br_events_append(ev, &e, 1));
+    append_range(ev, 0, 10);
+    uint64_t n;
+    OK(br_events_count(ev, &n));
+    assert_int_equal(n, 11);
+    seen s = {0};
+    size_t count;
+    char last[BR_EVENTS_POS_MAX];
+    OK(br_events_read(ev, "train", 0, collect, &s, &count, last));
+    assert_int_equal(count, 11);
+    assert_string_equal(last, s.last_pos);
+    assert_string_equal(s.first.user_id, "reader-1");
+    assert_string_equal(s.first.book_id, "b 42");
+    assert_int_equal(s.first.type, BR_EVENT_PURCHASE);
+    assert_true(s.first.value == 12.75f);
+    assert_int_equal(s.first.timestamp, 1718000000);
+    for (int i = 1; i < 11; i++) assert_int_equal(s.ids[i], i - 1); /* append order */
+
+    /* A bad event fails the whole batch: nothing is written. */
+    br_event batch[2] = {{"ok", "b", BR_EVENT_VIEW, 1, 1}, {"", "b", BR_EVENT_VIEW, 1, 1}};
+    assert_status_detail(br_events_append(ev, batch, 2), BR_EINVAL, "event 1");
+    OK(br_events_count(ev, &n));
+    assert_int_equal(n, 11);
+    br_events_close(ev);
+}
+
+static void test_consumer_group_no_loss_no_double_count(void **state)
+{
+    backend *b = use(state);
+    br_events *ev;
+    OK(br_events_open(b->uri, 0, &ev));
+    append_range(ev, 0, 100);
+    int times[200] = {0};
+    seen s = {0};
+    size_t count;
+    char last[BR_EVENTS_POS_MAX];
+
+    /* First run: reads 60, acknowledges them. */
+    OK(br_events_read(ev, "train", 60, collect, &s, &count, last));
+    assert_int_equal(count, 60);
+    OK(br_events_ack(ev, "train", last));
+    for (int i = 0; i < s.n; i++) times[s.ids[i]]++;
+
+    /* Second run dies after reading 25 without acknowledging: nothing is
+     * counted from it. More events arrive meanwhile. */
+    memset(&s, 0, sizeof s);
+    OK(br_events_read(ev, "train", 25, collect, &s, &count, last));
+    assert_int_equal(count, 25);
+    assert_int_equal(s.ids[0], 60);
+    br_events_close(ev);
+    OK(br_events_open(b->uri, 0, &ev));
+    append_range(ev, 100, 130);
+
+    /* Third run (a new handle, as after a restart) gets those 25 again,
+     * then the rest, and acknowledges. */
+    memset(&s, 0, sizeof s);
+    OK(br_events_read(ev, "train", 0, collect, &s, &count, last));
+    assert_int_equal(count, 70);
+    assert_int_equal(s.ids[0], 60);
+    OK(br_events_ack(ev, "train", last));
+    for (int i = 0; i < s.n; i++) times[s.ids[i]]++;
+    for (int i = 0; i < 130; i++)
+        if (times[i] != 1) fail_msg("event u%d counted %d times", i, times[i]);
+
+    /* Nothing left; acknowledging an old position again changes nothing. */
+    memset(&s, 0, sizeof s);
+    OK(br_events_read(ev, "train", 0, collect, &s, &count, last));
+    assert_int_equal(count, 0);
+    assert_string_equal(last, "");
+    OK(br_events_ack(ev, "train", last));
+    /* Another group has its own checkpoint: it sees everything. */
+    memset(&s, 0, sizeof s);
+    OK(br_events_read(ev, "audit", 0, collect, &s, &count, NULL));
+    assert_int_equal(count, 130);
+    assert_int_equal(br_events_read(ev, "bad group", 0, collect, &s, &count, NULL), BR_EINVAL);
+    br_events_close(ev);
+}
+
+/* ---------------------------------------------------------- file format -- */
+
+static void file_size_is(const char *path, off_t want)
+{
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_size, want);
+}
+
+static void test_file_torn_tail(void **state)
+{
+    (void)state;
+    char path[1200], uri[1300];
+    snprintf(path, sizeof path, "%s/torn.events", tmp);
+    snprintf(uri, sizeof uri, "file:%s", path);
+    unlink(path);
+    br_events *ev;
+    OK(br_events_open(uri, 0, &ev));
+    append_range(ev, 0, 5);
+    br_events_close(ev);
+    struct stat sb;
+    stat(path, &sb);
+    off_t good = sb.st_size;
+
+    /* (1) A record cut short, as by a crash inside write(). */
+    int fd = open(path, O_WRONLY | O_APPEND);
+    unsigned char partial[] = {30, 0, 0, 0, 1, 2, 3, 4, 5, 6};
+    assert_int_equal(write(fd, partial, sizeof partial), (ssize_t)sizeof partial);
+    close(fd);
+    br_events *ro;
+    OK(br_events_open(uri, BR_EVENTS_RDONLY, &ro)); /* read-only: ignored, not repaired */
+    seen s = {0};
+    size_t count;
+    OK(br_events_read(ro, "g", 0, collect, &s, &count, NULL));
+    assert_int_equal(count, 5);
+    br_events_close(ro);
+    file_size_is(path, good + (off_t)sizeof partial);
+    OK(br_events_open(uri, 0, &ev)); /* writable: cut */
+    file_size_is(path, good);
+    append_range(ev, 5, 6); /* and appending goes on from a clean end */
+    uint64_t n;
+    OK(br_events_count(ev, &n));
+    assert_int_equal(n, 6);
+    br_events_close(ev);
+    stat(path, &sb);
+    good = sb.st_size;
+
+    /* (2) A complete-looking last record whose bytes never reached the disk
+     * (checksum mismatch): flip a byte of the last record's payload. */
+    fd = open(path, O_RDWR);
+    unsigned char c;
+    pread(fd, &c, 1, good - 3);
+    c ^= 0x55;
+    pwrite(fd, &c, 1, good - 3);
+    close(fd);
+    OK(br_events_open(uri, 0, &ev));
+    OK(br_events_count(ev, &n));
+    assert_int_equal(n, 5);
+    br_events_close(ev);
+
+    /* (3) Zeros after the end (file extended, data never written). */
+    fd = open(path, O_WRONLY | O_APPEND);
+    unsigned char zeros[100] = {0};
+    write(fd, zeros, sizeof zeros);
+    close(fd);
+    OK(br_events_open(uri, 0, &ev));
+    OK(br_events_count(ev, &n));
+    assert_int_equal(n, 5);
+    br_events_close(ev);
+}
+
+static void test_file_damage_in_the_middle_is_refused(void **state)
+{
+    (void)state;
+    char path[1200], uri[1300];
+    snprintf(path, sizeof path, "%s/damaged.events", tmp);
+    snprintf(uri, sizeof uri, "file:%s", path);
+    unlink(path);
+    br_events *ev;
+    OK(br_events_open(uri, 0, &ev));
+    append_range(ev, 0, 10);
+    br_events_close(ev);
+    struct stat sb;
+    stat(path, &sb);
+    /* A payload byte of the second record (header 16 + first record). */
+    int fd = open(path, O_RDWR);
+    unsigned char len[4];
+    pread(fd, len, 4, 16);
+    off_t second = 16 + 8 + len[0];
+    unsigned char c;
+    pread(fd, &c, 1, second + 10);
+    c ^= 1;
+    pwrite(fd, &c, 1, second + 10);
+    close(fd);
+    assert_status_detail(br_events_open(uri, 0, &ev), BR_EFORMAT, "not a torn tail");
+    file_size_is(path, sb.st_size); /* nothing was cut */
+
+    /* Not an event log at all. */
+    char *other = tu_write_file(tmp, "notalog.events", "user_id,book_id\n");
+    char ouri[1300];
+    snprintf(ouri, sizeof ouri, "file:%s", other);
+    assert_status_detail(br_events_open(ouri, 0, &ev), BR_EFORMAT, "bad magic");
+    br_free(other);
+    assert_status_detail(br_events_open("kafka://x", 0, &ev), BR_EINVAL, "expected file:PATH");
+}
+
+static void test_file_ack_checks_position(void **state)
+{
+    backend *b = use(state);
+    br_events *ev;
+    OK(br_events_open(b->uri, 0, &ev));
+    append_range(ev, 0, 3);
+    assert_int_equal(br_events_ack(ev, "g", "nonsense"), BR_EINVAL);
+    if (!b->redis) assert_int_equal(br_events_ack(ev, "g", "17"), BR_EINVAL); /* mid-record */
+    br_events_close(ev);
+}
+
+/* ---------------------------------------------------------- input files -- */
+
+static void test_read_csv_and_jsonl(void **state)
+{
+    (void)state;
+    char *csv = tu_write_file(tmp, "ev.csv",
+                              "timestamp,user_id,book_id,type,value,extra\n"
+                              "100,u1,b1,rating,4,x\n"
+                              "101,u1,\"b,2\",click,1,\n"
+                              "\n"
+                              "102,u2,b3,purchase,9.5,\n");
+    seen s = {0};
+    OK(br_events_read_file(csv, collect, &s));
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.first.book_id, "b1");
+    assert_true(s.first.value == 4.0f);
+    assert_int_equal(s.first.timestamp, 100);
+
+    char *jl = tu_write_file(tmp, "ev.jsonl",
+                             "{\"user_id\": \"u1\", \"book_id\": 7, \"type\": \"view\", "
+                             "\"value\": 1, \"timestamp\": 5}\n"
+                             "\n"
+                             "{\"user_id\": 9, \"book_id\": \"b\", \"type\": \"rating\", "
+                             "\"value\": 3.5, \"timestamp\": 6}\n");
+    memset(&s, 0, sizeof s);
+    OK(br_events_read_file(jl, collect, &s));
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.first.book_id, "7");
+    assert_int_equal(s.first.type, BR_EVENT_VIEW);
+
+    struct {
+        const char *name, *text, *needle;
+    } bad[] = {
+        {"b1.csv", "user_id,book_id,type,value\nu,b,click,1\n", "no 'timestamp' column"},
+        {"b2.csv", "user_id,book_id,type,value,timestamp\nu,b,like,1,5\n",
+         "b2.csv:2: event type 'like'"},
+        {"b3.csv", "user_id,book_id,type,value,timestamp\nu,b,click,1,5\nu,b,rating,five,6\n",
+         "b3.csv:3: value 'five'"},
+        {"b4.csv", "user_id,book_id,type,value,timestamp\nu,b,click,1,-5\n",
+         "b4.csv:2: timestamp '-5'"},
+        {"b5.csv", "user_id,book_id,type,value,timestamp\n,b,click,1,5\n",
+         "b5.csv:2: reader id is empty"},
+        {"b6.jsonl", "{\"user_id\": \"u\", \"book_id\": \"b\", \"type\": \"view\", \"value\": 1}\n",
+         "b6.jsonl:1: no \"timestamp\""},
+        {"b7.jsonl", "{\"user_id\": \"u\",\n", "b7.jsonl:1: bad JSON"},
+        {"b8.jsonl",
+         "\n{\"user_id\": \"u\", \"book_id\": \"b\", \"type\": \"view\", \"value\": \"1\", "
+         "\"timestamp\": 1}\n",
+         "b8.jsonl:2: value must be a finite number"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *p = tu_write_file(tmp, bad[i].name, bad[i].text);
+        memset(&s, 0, sizeof s);
+        assert_status_detail(br_events_read_file(p, collect, &s), BR_EPARSE, bad[i].needle);
+        br_free(p);
+    }
+    br_free(csv);
+    br_free(jl);
+}
+
+#define ON(be, fn) {#be "/" #fn, fn, NULL, NULL, &be_##be}
+#define BOTH(fn) ON(file, fn), ON(redis, fn)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        BOTH(test_append_and_read_back),
+        BOTH(test_consumer_group_no_loss_no_double_count),
+        BOTH(test_file_ack_checks_position),
+        cmocka_unit_test(test_file_torn_tail),
+        cmocka_unit_test(test_file_damage_in_the_middle_is_refused),
+        cmocka_unit_test(test_read_csv_and_jsonl),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
