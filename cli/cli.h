@@ -36,6 +36,7 @@ extern const cli_command cli_cmd_pca;
 extern const cli_command cli_cmd_kmeans;
 extern const cli_command cli_cmd_svd;
 extern const cli_command cli_cmd_recommend;
+extern const cli_command cli_cmd_ingest;
 
 const cli_command *cli_find_command(const char *name);
 const cli_command *const *cli_commands(void);

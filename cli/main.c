@@ -22,6 +22,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_kmeans,
     &cli_cmd_svd,
     &cli_cmd_recommend,
+    &cli_cmd_ingest,
     NULL,
 };
 

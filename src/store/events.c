@@ -2,7 +2,9 @@
  * events.c: interaction types and validation, and the event-log front end
  * that picks the backend from the URI (events_file.c, events_redis.c).
  */
+#include <errno.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,7 +58,14 @@ br_status br_events_open(const char *uri, unsigned flags, br_events **out)
         if (n == 0) return br_error(BR_EINVAL, "store URI lmdb: needs a directory");
         char *path = br_malloc(n + 16);
         if (!path) return br_error(BR_ENOMEM, "path");
-        snprintf(path, n + 16, "%.*s/events.log", (int)n, dir);
+        snprintf(path, n + 16, "%.*s", (int)n, dir);
+        /* The store's directory may not exist yet (events before any train). */
+        if (!(flags & BR_EVENTS_RDONLY) && mkdir(path, 0755) != 0 && errno != EEXIST) {
+            br_status st = br_error(BR_EIO, "%s: %s", path, strerror(errno));
+            br_free(path);
+            return st;
+        }
+        strcat(path, "/events.log");
         br_status st = br_events_file_open(path, flags, out);
         br_free(path);
         return st;
