@@ -32,6 +32,7 @@ extern const cli_command cli_cmd_generate;
 extern const cli_command cli_cmd_model;
 extern const cli_command cli_cmd_tokenize;
 extern const cli_command cli_cmd_embed;
+extern const cli_command cli_cmd_knn;
 extern const cli_command cli_cmd_pca;
 extern const cli_command cli_cmd_kmeans;
 extern const cli_command cli_cmd_svd;

@@ -18,6 +18,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_model,
     &cli_cmd_tokenize,
     &cli_cmd_embed,
+    &cli_cmd_knn,
     &cli_cmd_pca,
     &cli_cmd_kmeans,
     &cli_cmd_svd,
