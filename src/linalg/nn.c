@@ -11,8 +11,10 @@
 
 #include "bookrec/core.h"
 
-/* Elementwise passes are memory-bound; threads only pay off on big ones. */
-#define PAR_MIN (1u << 16)
+/* No OpenMP in these passes: they are memory-bound and short, and an
+ * OpenMP team spinning between them steals the cores OpenBLAS's own threads
+ * need for the products around them (measured: 2 threads ran slower than 1
+ * with the passes parallel). */
 
 void nn_linear(const float *x, size_t n, size_t k, size_t ldx, const float *w, size_t m,
                const float *b, float *y, size_t ldy)
@@ -25,7 +27,6 @@ void nn_linear(const float *x, size_t n, size_t k, size_t ldx, const float *w, s
                     (int)ldx, w, (int)m, 0.0f, y, (int)ldy);
     }
     if (!b) return;
-#pragma omp parallel for num_threads(br_get_num_threads()) if (n * m >= PAR_MIN) schedule(static)
     for (size_t i = 0; i < n; i++) {
         float *yr = y + i * ldy;
         for (size_t j = 0; j < m; j++) yr[j] += b[j];
@@ -47,7 +48,6 @@ void nn_linear_ref(const float *x, size_t n, size_t k, size_t ldx, const float *
 void nn_layernorm(const float *x, size_t n, size_t d, const float *scale, const float *bias,
                   float eps, float *y)
 {
-#pragma omp parallel for num_threads(br_get_num_threads()) if (n * d >= PAR_MIN) schedule(static)
     for (size_t i = 0; i < n; i++) {
         const float *xr = x + i * d;
         float *yr = y + i * d;

@@ -101,15 +101,22 @@ br_status bert_parse_config(const char *path, bert_config *c)
     if (!j) return st;
     memset(c, 0, sizeof *c);
     const char *bad = NULL;
-    if (!json_is_object(j)) bad = "not a JSON object";
-    else if (!get_size(j, "hidden_size", 0, &c->hidden)) bad = "hidden_size";
-    else if (!get_size(j, "num_attention_heads", 0, &c->heads)) bad = "num_attention_heads";
-    else if (!get_size(j, "num_hidden_layers", 0, &c->layers)) bad = "num_hidden_layers";
-    else if (!get_size(j, "intermediate_size", 0, &c->inter)) bad = "intermediate_size";
-    else if (!get_size(j, "vocab_size", 0, &c->vocab)) bad = "vocab_size";
+    if (!json_is_object(j))
+        bad = "not a JSON object";
+    else if (!get_size(j, "hidden_size", 0, &c->hidden))
+        bad = "hidden_size";
+    else if (!get_size(j, "num_attention_heads", 0, &c->heads))
+        bad = "num_attention_heads";
+    else if (!get_size(j, "num_hidden_layers", 0, &c->layers))
+        bad = "num_hidden_layers";
+    else if (!get_size(j, "intermediate_size", 0, &c->inter))
+        bad = "intermediate_size";
+    else if (!get_size(j, "vocab_size", 0, &c->vocab))
+        bad = "vocab_size";
     else if (!get_size(j, "max_position_embeddings", 512, &c->max_pos))
         bad = "max_position_embeddings";
-    else if (!get_size(j, "type_vocab_size", 2, &c->type_vocab)) bad = "type_vocab_size";
+    else if (!get_size(j, "type_vocab_size", 2, &c->type_vocab))
+        bad = "type_vocab_size";
     if (bad) {
         json_decref(j);
         return br_error(BR_EFORMAT, "%s: missing or bad %s", path, bad);
@@ -125,8 +132,8 @@ br_status bert_parse_config(const char *path, bert_config *c)
         st = br_error(BR_EUNSUPPORTED, "%s: hidden_act '%s' (bookrec runs 'gelu')", path,
                       json_is_string(act) ? json_string_value(act) : "?");
     else if (pe && (!json_is_string(pe) || strcmp(json_string_value(pe), "absolute")))
-        st = br_error(BR_EUNSUPPORTED, "%s: position_embedding_type '%s' (only 'absolute')",
-                      path, json_is_string(pe) ? json_string_value(pe) : "?");
+        st = br_error(BR_EUNSUPPORTED, "%s: position_embedding_type '%s' (only 'absolute')", path,
+                      json_is_string(pe) ? json_string_value(pe) : "?");
     else if (c->hidden % c->heads)
         st = br_error(BR_EFORMAT, "%s: hidden_size %zu is not a multiple of %zu heads", path,
                       c->hidden, c->heads);
@@ -162,8 +169,9 @@ static br_status weight(br_bert *b, const char *name, size_t d0, size_t d1, cons
     int ok = d1 ? t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1
                 : t->ndim == 1 && t->shape[0] == d0;
     if (!ok)
-        return br_error(BR_EFORMAT, "model.safetensors: tensor '%s' has shape (%llu%s%llu), "
-                                    "config.json implies (%zu, %zu)",
+        return br_error(BR_EFORMAT,
+                        "model.safetensors: tensor '%s' has shape (%llu%s%llu), "
+                        "config.json implies (%zu, %zu)",
                         name, (unsigned long long)t->shape[0], t->ndim > 1 ? ", " : "",
                         t->ndim > 1 ? (unsigned long long)t->shape[1] : 0ull, d0, d1);
     const float *v = st_f32_view(t);
@@ -192,7 +200,7 @@ static br_status load_layer(br_bert *b, size_t l)
     br_status s = BR_OK;
 #define W(field, suffix, d0, d1)                                                                   \
     do {                                                                                           \
-        snprintf(n, sizeof n, "encoder.layer.%zu.%s", l, suffix);                                 \
+        snprintf(n, sizeof n, "encoder.layer.%zu.%s", l, suffix);                                  \
         if (s == BR_OK) s = weight(b, n, d0, d1, field);                                           \
     } while (0)
     W(&q, "attention.self.query.weight", H, H);
@@ -254,8 +262,8 @@ static br_status load_st_configs(br_bert *b, const char *dir, const br_bert_opti
     }
     if (opts && opts->max_length) max_len = opts->max_length;
     if (max_len > b->c.max_pos) max_len = b->c.max_pos;
-    if (max_len < 2) return br_error(BR_ERANGE, "max length %zu: at least 2 ([CLS], [SEP])",
-                                     max_len);
+    if (max_len < 2)
+        return br_error(BR_ERANGE, "max length %zu: at least 2 ([CLS], [SEP])", max_len);
     b->max_len = max_len;
 
     b->pooling = BR_BERT_POOL_MEAN;
@@ -273,8 +281,9 @@ static br_status load_st_configs(br_bert *b, const char *dir, const br_bert_opti
         for (size_t i = 0; i < 3; i++) other |= json_is_true(json_object_get(j, others[i]));
         json_decref(j);
         if (mean + cls + mx != 1 || other)
-            return br_error(BR_EUNSUPPORTED, "%s: bookrec pools by exactly one of mean, cls "
-                                             "or max tokens",
+            return br_error(BR_EUNSUPPORTED,
+                            "%s: bookrec pools by exactly one of mean, cls "
+                            "or max tokens",
                             p);
         b->pooling = mean ? BR_BERT_POOL_MEAN : cls ? BR_BERT_POOL_CLS : BR_BERT_POOL_MAX;
     }
@@ -404,7 +413,8 @@ const char *br_bert_piece(const br_bert *b, int32_t id, size_t *len)
 
 br_status br_bert_tokenize(const br_bert *b, const char *text, int32_t **ids, size_t *n_ids)
 {
-    if (!b || !text || !ids || !n_ids) return br_error(BR_EINVAL, "br_bert_tokenize: NULL argument");
+    if (!b || !text || !ids || !n_ids)
+        return br_error(BR_EINVAL, "br_bert_tokenize: NULL argument");
     return wordpiece_encode(b->wp, text, strlen(text), 1, ids, n_ids);
 }
 
@@ -479,8 +489,8 @@ static br_status ws_alloc(workspace *w, const br_bert *b, size_t T, size_t max_L
  * at rows [start[b], start[b] + len[b]). Writes B pooled, normalised rows
  * to out[row[b]]. */
 static void forward_chunk(const br_bert *b, const int32_t *const *ids, const size_t *len,
-                          const size_t *start, const size_t *row, size_t B, size_t T,
-                          workspace *w, float *out)
+                          const size_t *start, const size_t *row, size_t B, size_t T, workspace *w,
+                          float *out)
 {
     const size_t H = b->c.hidden, I = b->c.inter, heads = b->c.heads;
     const int nt = br_get_num_threads();

@@ -164,8 +164,8 @@ static br_status parse_header(st_file *f, json_t *hdr, const unsigned char *base
                             data_bytes);
         if (count > UINT64_MAX / esize || end - beg != count * esize)
             return br_error(BR_EFORMAT, "%s: tensor '%s': %llu bytes for %llu elements of %zu",
-                            path, key, (unsigned long long)(end - beg),
-                            (unsigned long long)count, esize);
+                            path, key, (unsigned long long)(end - beg), (unsigned long long)count,
+                            esize);
         t->data = base + beg;
         t->nbytes = (size_t)(end - beg);
     }
@@ -178,8 +178,8 @@ static br_status parse_header(st_file *f, json_t *hdr, const unsigned char *base
     qsort(by_off, n, sizeof *by_off, cmp_offset);
     br_status st = BR_OK;
     for (size_t k = 1; k < n && st == BR_OK; k++) {
-        const unsigned char *prev_end = (const unsigned char *)by_off[k - 1]->data +
-                                        by_off[k - 1]->nbytes;
+        const unsigned char *prev_end =
+            (const unsigned char *)by_off[k - 1]->data + by_off[k - 1]->nbytes;
         if ((const unsigned char *)by_off[k]->data < prev_end)
             st = br_error(BR_EFORMAT, "%s: tensors '%s' and '%s' overlap", path,
                           by_off[k - 1]->name, by_off[k]->name);
@@ -238,8 +238,8 @@ br_status st_open(const char *path, st_file **out)
     if (!hdr || !json_is_object(hdr)) {
         json_decref(hdr);
         st_close(f);
-        return br_error(BR_EFORMAT, "%s: header is not a JSON object%s%s", path,
-                        hdr ? "" : ": ", hdr ? "" : jerr.text);
+        return br_error(BR_EFORMAT, "%s: header is not a JSON object%s%s", path, hdr ? "" : ": ",
+                        hdr ? "" : jerr.text);
     }
     br_status st = parse_header(f, hdr, p + 8 + hlen, f->size - 8 - (size_t)hlen, path);
     json_decref(hdr);

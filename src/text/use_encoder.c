@@ -204,10 +204,7 @@ static void forward_chunk(const br_encoder *enc, int32_t *const *ids, const size
     const use_model *m = &enc->m;
     const size_t E = m->emb_dim, D = m->model_dim, F = m->ff_dim, O = m->out_dim;
     const use_layer *L0 = &m->layers[0], *L1 = &m->layers[1];
-    const int nt = br_get_num_threads();
-
     /* x0 = emb + (emb + timing) */
-#pragma omp parallel for num_threads(nt) schedule(static)
     for (size_t b = 0; b < B; b++)
         for (size_t t = 0; t < len[b]; t++) {
             const float *e = m->emb + (size_t)ids[b][t] * E;

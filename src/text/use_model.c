@@ -279,7 +279,9 @@ br_status use_model_map(const char *path, use_model *m)
     br_status s = use_model_parse(p, (size_t)st.st_size, 1, m);
     if (s != BR_OK) {
         munmap(p, (size_t)st.st_size);
-        return br_error(s, "%s: %s", path, br_error_detail());
+        char detail[512]; /* br_error overwrites the buffer detail points into */
+        snprintf(detail, sizeof detail, "%s", br_error_detail());
+        return br_error(s, "%s: %s", path, detail);
     }
     m->mapped = 1;
     return BR_OK;
@@ -845,8 +847,11 @@ br_status br_encoder_convert_tfjs(const char *dist_dir, const char *out_path)
         /* Refuse to write what we could not read back. */
         use_model chk;
         s = use_model_parse(file, file_len, 1, &chk);
-        if (s != BR_OK)
-            s = br_error(BR_EINTERNAL, "converted model does not parse: %s", br_error_detail());
+        if (s != BR_OK) {
+            char detail[512];
+            snprintf(detail, sizeof detail, "%s", br_error_detail());
+            s = br_error(BR_EINTERNAL, "converted model does not parse: %s", detail);
+        }
     }
     if (s == BR_OK) s = write_file_atomic(out_path, file, file_len);
 

@@ -37,15 +37,15 @@ typedef struct added_token {
 
 struct wordpiece {
     wp_config cfg;
-    int strip;         /* resolved strip_accents */
-    char prefix[16];   /* continuing-subword prefix, "##" */
+    int strip;       /* resolved strip_accents */
+    char prefix[16]; /* continuing-subword prefix, "##" */
     size_t prefix_len;
-    size_t n;          /* pieces */
-    char *bytes;       /* all pieces, back to back */
-    size_t *off;       /* piece i = bytes[off[i], off[i+1]) */
-    int32_t *slots;    /* hash table of ids, -1 empty */
+    size_t n;       /* pieces */
+    char *bytes;    /* all pieces, back to back */
+    size_t *off;    /* piece i = bytes[off[i], off[i+1]) */
+    int32_t *slots; /* hash table of ids, -1 empty */
     size_t mask;
-    size_t max_piece;  /* longest piece in bytes */
+    size_t max_piece; /* longest piece in bytes */
     int32_t cls, sep, unk, pad;
     size_t n_added;
     added_token added[MAX_ADDED];
@@ -275,8 +275,8 @@ br_status wordpiece_load_json(const char *path, wordpiece **out)
     json_t *type = json_object_get(model, "type");
     json_t *norm = json_object_get(root, "normalizer");
     wp_config cfg = WP_CONFIG_DEFAULT;
-    if (!json_is_object(vocab) || (type && (!json_is_string(type) ||
-                                            strcmp(json_string_value(type), "WordPiece"))))
+    if (!json_is_object(vocab) ||
+        (type && (!json_is_string(type) || strcmp(json_string_value(type), "WordPiece"))))
         s = br_error(BR_EUNSUPPORTED, "%s: not a WordPiece tokenizer", path);
     if (s == BR_OK && json_is_object(norm)) {
         json_t *nt = json_object_get(norm, "type");
@@ -539,9 +539,23 @@ static inline int is_cjk_bmp(uint32_t c)
 static int is_case_ignorable(uint32_t c)
 {
     switch (c) {
-    case 0x27: case 0x2e: case 0x3a: case 0xb7: case 0x387: case 0x55f: case 0x5f4:
-    case 0x2018: case 0x2019: case 0x2024: case 0x2027: case 0xfe13: case 0xfe52:
-    case 0xfe55: case 0xff07: case 0xff0e: case 0xff1a:
+    case 0x27:
+    case 0x2e:
+    case 0x3a:
+    case 0xb7:
+    case 0x387:
+    case 0x55f:
+    case 0x5f4:
+    case 0x2018:
+    case 0x2019:
+    case 0x2024:
+    case 0x2027:
+    case 0xfe13:
+    case 0xfe52:
+    case 0xfe55:
+    case 0xff07:
+    case 0xff0e:
+    case 0xff1a:
         return 1;
     default:
         break;
@@ -665,8 +679,8 @@ static int normalize(const wordpiece *wp, const uint32_t *in, size_t n, cpbuf *o
         }
         utf8proc_int32_t buf[32];
         int bc = 0;
-        utf8proc_ssize_t k = utf8proc_decompose_char((utf8proc_int32_t)c, buf, 32,
-                                                     UTF8PROC_DECOMPOSE, &bc);
+        utf8proc_ssize_t k =
+            utf8proc_decompose_char((utf8proc_int32_t)c, buf, 32, UTF8PROC_DECOMPOSE, &bc);
         if (k < 0 || k > 32) {
             buf[0] = (utf8proc_int32_t)c;
             k = 1;
@@ -846,7 +860,8 @@ br_status wordpiece_normalize(const wordpiece *wp, const char *text, size_t len,
     if (s) {
         size_t b = 0;
         for (size_t i = 0; i < norm.n; i++)
-            b += (size_t)utf8proc_encode_char((utf8proc_int32_t)norm.v[i], (utf8proc_uint8_t *)s + b);
+            b += (size_t)utf8proc_encode_char((utf8proc_int32_t)norm.v[i],
+                                              (utf8proc_uint8_t *)s + b);
         s[b] = '\0';
     }
     br_free(raw.v);
