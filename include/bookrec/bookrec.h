@@ -12,6 +12,7 @@
 #include "bookrec/encoder.h"
 #include "bookrec/bert.h"
 #include "bookrec/content.h"
+#include "bookrec/index.h"
 #include "bookrec/sparse.h"
 #include "bookrec/collab.h"
 #include "bookrec/events.h"

@@ -1,0 +1,119 @@
+/*
+ * recommend.c: content recommendations: the notebook's favourite-book
+ * tribe rule, cosine similarity to a book, and to a reader's profile.
+ * Each scans the reader's ratings once (ratings are in file order; a
+ * per-user index belongs to the pipeline, not here).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "content/internal.h"
+
+br_status br_content_favourite(const br_ratings *r, uint32_t user, uint32_t *book)
+{
+    if (!r || !book) return br_error(BR_EINVAL, "content: bad arguments");
+    const uint32_t *u = br_ratings_users(r), *b = br_ratings_books(r);
+    const float *v = br_ratings_values(r);
+    size_t n = br_ratings_count(r);
+    int found = 0;
+    float best = 0;
+    for (size_t i = 0; i < n; i++) /* strict >: ties keep the first occurrence */
+        if (u[i] == user && (!found || v[i] > best)) {
+            best = v[i];
+            *book = b[i];
+            found = 1;
+        }
+    if (!found) return br_error(BR_ENOTFOUND, "reader %u has rated no books", user);
+    return BR_OK;
+}
+
+/* rated (n_books,) = 1 for each book the reader rated */
+static uint8_t *rated_mask(const br_ratings *r, uint32_t user, size_t n_books)
+{
+    uint8_t *m = br_calloc(n_books ? n_books : 1, 1);
+    if (!m) return NULL;
+    const uint32_t *u = br_ratings_users(r), *b = br_ratings_books(r);
+    size_t n = br_ratings_count(r);
+    for (size_t i = 0; i < n; i++)
+        if (u[i] == user && b[i] < n_books) m[b[i]] = 1;
+    return m;
+}
+
+br_status br_content_tribe_recs(const br_tribes *t, const br_ratings *r, uint32_t user, size_t n,
+                                int32_t *books, size_t *count)
+{
+    if (!t || !r || (!books && n) || !count) return br_error(BR_EINVAL, "content: bad arguments");
+    *count = 0;
+    if (br_ratings_num_books(r) != t->n_books)
+        return br_error(BR_EINVAL, "content: ratings cover %u books, the tribes %zu",
+                        br_ratings_num_books(r), t->n_books);
+    uint32_t fav;
+    br_status st = br_content_favourite(r, user, &fav);
+    if (st != BR_OK) return st;
+    uint8_t *seen = rated_mask(r, user, t->n_books);
+    if (!seen) return br_error(BR_ENOMEM, "content: out of memory");
+    int32_t tribe = t->labels[fav];
+    for (size_t i = 0; i < t->n_books && *count < n; i++)
+        if (t->labels[i] == tribe && !seen[i]) books[(*count)++] = (int32_t)i;
+    br_free(seen);
+    return BR_OK;
+}
+
+br_status br_content_profile(const float *emb, size_t n_books, size_t dim, const br_ratings *r,
+                             uint32_t user, float *profile)
+{
+    if (!emb || !r || !profile || dim == 0) return br_error(BR_EINVAL, "content: bad arguments");
+    const uint32_t *u = br_ratings_users(r), *b = br_ratings_books(r);
+    const float *v = br_ratings_values(r);
+    size_t n = br_ratings_count(r);
+    double *acc = br_calloc(dim, sizeof(double));
+    if (!acc) return br_error(BR_ENOMEM, "content: out of memory");
+    /* pass 0: books rated >= 4; pass 1 (only if pass 0 found none): all */
+    double wsum = 0;
+    for (int pass = 0; pass < 2 && wsum == 0; pass++)
+        for (size_t i = 0; i < n; i++) {
+            if (u[i] != user || b[i] >= n_books || (pass == 0 && v[i] < 4.0f)) continue;
+            double w = v[i];
+            if (w <= 0) w = 1e-6; /* a zero rating still counts, barely */
+            for (size_t j = 0; j < dim; j++) acc[j] += w * emb[(size_t)b[i] * dim + j];
+            wsum += w;
+        }
+    if (wsum == 0) {
+        br_free(acc);
+        return br_error(BR_ENOTFOUND, "reader %u has rated no books", user);
+    }
+    double nrm = 0;
+    for (size_t j = 0; j < dim; j++) nrm += acc[j] * acc[j];
+    nrm = sqrt(nrm);
+    for (size_t j = 0; j < dim; j++) profile[j] = nrm > 0 ? (float)(acc[j] / nrm) : 0;
+    br_free(acc);
+    return BR_OK;
+}
+
+br_status br_content_similar_book(const float *emb, size_t n_books, size_t dim, uint32_t book,
+                                  size_t n, int32_t *ids, float *scores)
+{
+    if (!emb || book >= n_books) return br_error(BR_EINVAL, "content: book %u out of range", book);
+    uint8_t *ex = br_calloc(n_books, 1);
+    if (!ex) return br_error(BR_ENOMEM, "content: out of memory");
+    ex[book] = 1;
+    br_status st = br_topk_search(emb, n_books, dim, emb + (size_t)book * dim, 1, n, ex, ids,
+                                  scores);
+    br_free(ex);
+    return st;
+}
+
+br_status br_content_similar_user(const float *emb, size_t n_books, size_t dim,
+                                  const br_ratings *r, uint32_t user, size_t n, int32_t *ids,
+                                  float *scores)
+{
+    float *p = br_aligned_alloc(dim * sizeof(float), BR_ALIGN);
+    if (!p) return br_error(BR_ENOMEM, "content: out of memory");
+    br_status st = br_content_profile(emb, n_books, dim, r, user, p);
+    uint8_t *seen = st == BR_OK ? rated_mask(r, user, n_books) : NULL;
+    if (st == BR_OK && !seen) st = br_error(BR_ENOMEM, "content: out of memory");
+    if (st == BR_OK) st = br_topk_search(emb, n_books, dim, p, 1, n, seen, ids, scores);
+    br_free(seen);
+    br_aligned_free(p);
+    return st;
+}
