@@ -4,7 +4,7 @@
 # (build/bench/bench_store), then measures get_recs point reads per second
 # and their latency at 1 and 8 threads; the peer is redis-benchmark -t get
 # against the same redis-server in the same run, at the same connection
-# counts (1 and 8), with a value the size of one recs list.
+# counts (1 and 8), GETs of a value the size of one recs list.
 #
 #   bench/store.sh [BUILD_DIR]      (run by bench/run.sh)
 #
@@ -51,9 +51,10 @@ echo "redis used_memory: $(redis-cli -p "$port" info memory | awk -F: '/^used_me
 # A recs value is 4 + recs x (5 + ~5) bytes.
 size=$((4 + recs * 10))
 echo
-echo "== peer: redis-benchmark -t get, value $size bytes, same server"
+echo "== peer: redis-benchmark -t set,get, value $size bytes, same server"
+# SET first so that every GET returns a value of a recs list's size.
 for c in 1 8; do
   printf 'redis-benchmark -c %s: ' "$c"
-  redis-benchmark -p "$port" -t get -n "$reads" -c "$c" -d "$size" -r "$users" -q 2>/dev/null |
+  redis-benchmark -p "$port" -t set,get -n "$reads" -c "$c" -d "$size" -q 2>/dev/null |
     tr '\r' '\n' | grep -E '^GET' | tail -1
 done
