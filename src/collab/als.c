@@ -28,6 +28,12 @@
 #include <math.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BR_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BR_SIMD_CLONES
+#endif
+
 /* ------------------------------------------------------- exact row solve -- */
 
 int als_solve_row_exact(uint32_t d, const float *yty, size_t n, const uint32_t *idx,
@@ -109,7 +115,7 @@ static inline void axpyf(float *y, float a, const float *x, uint32_t d)
 }
 
 /* out = (G + sum (w - g) y y^T + reg I) v for one row. */
-static void row_apply(const als_side *s, const br_csr *r, int64_t row, float reg, const float *v,
+static inline __attribute__((always_inline)) void row_apply(const als_side *s, const br_csr *r, int64_t row, float reg, const float *v,
                       float *out)
 {
     uint32_t d = s->d;
@@ -122,6 +128,58 @@ static void row_apply(const als_side *s, const br_csr *r, int64_t row, float reg
         const float *y = s->f + (size_t)r->indices[p] * d;
         float c = s->implicit ? s->alpha * r->values[p] : 1.0f; /* w - g */
         axpyf(out, c * dotf(y, v, d), y, d);
+    }
+}
+
+/* One row: exact solve or CG from the current value of xr. Cloned for
+ * AVX2 and AVX-512 (the library is built for baseline x86-64). */
+BR_SIMD_CLONES
+static void solve_row(const als_side *s, const br_csr *r, int64_t row, float *xr, float *buf,
+                      double *work, size_t max_row)
+{
+    uint32_t d = s->d;
+    uint64_t b = r->indptr[row], e = r->indptr[row + 1];
+    size_t n = e - b;
+    if (n == 0) {
+        /* No ratings: the minimiser is 0 for both objectives. */
+        memset(xr, 0, d * sizeof(float));
+        return;
+    }
+    float reg = s->implicit ? s->lambda : s->lambda * (float)n;
+    if (!s->cg_steps) {
+        float *w = buf + 4 * (size_t)d, *t = w + max_row;
+        for (size_t i = 0; i < n; i++) {
+            float v = r->values[b + i];
+            w[i] = s->implicit ? 1.0f + s->alpha * v : 1.0f;
+            t[i] = s->implicit ? 1.0f : v - s->mu - s->tb[r->indices[b + i]];
+        }
+        if (als_solve_row_exact(d, s->g, n, r->indices + b, w, t, s->f, reg, work, xr))
+            memset(xr, 0, d * sizeof(float));
+        return;
+    }
+    /* Conjugate gradient from the current xr. */
+    float *res = buf, *pv = buf + d, *ap = buf + 2 * (size_t)d;
+    row_apply(s, r, row, reg, xr, ap);
+    for (uint32_t i = 0; i < d; i++) res[i] = -ap[i];
+    for (uint64_t p = b; p < e; p++) {
+        const float *y = s->f + (size_t)r->indices[p] * d;
+        float v = r->values[p];
+        float bw = s->implicit ? 1.0f + s->alpha * v : v - s->mu - s->tb[r->indices[p]];
+        axpyf(res, bw, y, d);
+    }
+    memcpy(pv, res, d * sizeof(float));
+    float rs = dotf(res, res, d);
+    for (uint32_t it = 0; it < s->cg_steps && rs > 1e-20f; it++) {
+        row_apply(s, r, row, reg, pv, ap);
+        float pap = dotf(pv, ap, d);
+        if (!(pap > 0)) break;
+        float step = rs / pap;
+        axpyf(xr, step, pv, d);
+        axpyf(res, -step, ap, d);
+        float rsn = dotf(res, res, d);
+        float beta = rsn / rs;
+        for (uint32_t i = 0; i < d; i++) pv[i] = res[i] + beta * pv[i];
+        rs = rsn;
     }
 }
 
@@ -141,50 +199,7 @@ static br_status solve_side(const als_side *s, const br_csr *r, float *x, size_t
 #pragma omp for schedule(dynamic, 64)
         for (int64_t row = 0; row < (int64_t)r->rows; row++) {
             if (failed) continue;
-            float *xr = x + (size_t)row * d;
-            uint64_t b = r->indptr[row], e = r->indptr[row + 1];
-            size_t n = e - b;
-            if (n == 0) {
-                /* No ratings: the minimiser is 0 for both objectives. */
-                memset(xr, 0, d * sizeof(float));
-                continue;
-            }
-            float reg = s->implicit ? s->lambda : s->lambda * (float)n;
-            if (!s->cg_steps) {
-                float *w = buf + 4 * (size_t)d, *t = w + max_row;
-                for (size_t i = 0; i < n; i++) {
-                    float v = r->values[b + i];
-                    w[i] = s->implicit ? 1.0f + s->alpha * v : 1.0f;
-                    t[i] = s->implicit ? 1.0f : v - s->mu - s->tb[r->indices[b + i]];
-                }
-                if (als_solve_row_exact(d, s->g, n, r->indices + b, w, t, s->f, reg, work, xr))
-                    memset(xr, 0, d * sizeof(float));
-                continue;
-            }
-            /* Conjugate gradient from the current xr. */
-            float *res = buf, *pv = buf + d, *ap = buf + 2 * (size_t)d;
-            row_apply(s, r, row, reg, xr, ap);
-            for (uint32_t i = 0; i < d; i++) res[i] = -ap[i];
-            for (uint64_t p = b; p < e; p++) {
-                const float *y = s->f + (size_t)r->indices[p] * d;
-                float v = r->values[p];
-                float bw = s->implicit ? 1.0f + s->alpha * v : v - s->mu - s->tb[r->indices[p]];
-                axpyf(res, bw, y, d);
-            }
-            memcpy(pv, res, d * sizeof(float));
-            float rs = dotf(res, res, d);
-            for (uint32_t it = 0; it < s->cg_steps && rs > 1e-20f; it++) {
-                row_apply(s, r, row, reg, pv, ap);
-                float pap = dotf(pv, ap, d);
-                if (!(pap > 0)) break;
-                float step = rs / pap;
-                axpyf(xr, step, pv, d);
-                axpyf(res, -step, ap, d);
-                float rsn = dotf(res, res, d);
-                float beta = rsn / rs;
-                for (uint32_t i = 0; i < d; i++) pv[i] = res[i] + beta * pv[i];
-                rs = rsn;
-            }
+            solve_row(s, r, row, x + (size_t)row * d, buf, work, max_row);
         }
         br_free(buf);
         br_free(work);

@@ -186,21 +186,34 @@ br_status br_csr_transpose(const br_csr *a, br_csr *out)
 }
 
 /* The inner loop runs over the k columns of the dense block: contiguous in
- * both x and y, so it vectorises; rows are spread over threads in chunks
- * because their lengths vary a lot (a few readers rate thousands of books). */
+ * both x and y, so it vectorises. The library is built for baseline x86-64,
+ * so the row kernel is cloned for AVX2 and AVX-512 (+FMA) and picked at
+ * load time by CPU feature (GCC target_clones; feature names, not arch=
+ * names, because arch= dispatch matches CPU models and misses newer ones). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BR_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BR_SIMD_CLONES
+#endif
+
+BR_SIMD_CLONES
+static void csr_mm_row(const br_csr *a, const float *x, size_t k, float *yr, uint32_t r)
+{
+    for (size_t j = 0; j < k; j++) yr[j] = 0.0f;
+    for (uint64_t p = a->indptr[r]; p < a->indptr[r + 1]; p++) {
+        const float v = a->values[p];
+        const float *xr = x + (size_t)a->indices[p] * k;
+#pragma omp simd
+        for (size_t j = 0; j < k; j++) yr[j] += v * xr[j];
+    }
+}
+
+/* Rows are spread over threads in chunks because their lengths vary a lot
+ * (a few readers rate thousands of books). */
 void br_csr_mm(const br_csr *a, const float *x, size_t k, float *y)
 {
 #pragma omp parallel for schedule(dynamic, 64) num_threads(br_get_num_threads())
-    for (int64_t r = 0; r < (int64_t)a->rows; r++) {
-        float *yr = y + (size_t)r * k;
-        for (size_t j = 0; j < k; j++) yr[j] = 0.0f;
-        for (uint64_t p = a->indptr[r]; p < a->indptr[r + 1]; p++) {
-            const float v = a->values[p];
-            const float *xr = x + (size_t)a->indices[p] * k;
-#pragma omp simd
-            for (size_t j = 0; j < k; j++) yr[j] += v * xr[j];
-        }
-    }
+    for (int64_t r = 0; r < (int64_t)a->rows; r++) csr_mm_row(a, x, k, y + (size_t)r * k, (uint32_t)r);
 }
 
 void br_csr_mm_ref(const br_csr *a, const float *x, size_t k, float *y)

@@ -16,9 +16,11 @@
  * problem B = Q^T a solved through the l x l Gram matrix in double.
  *
  * Dense blocks are row-major for the sparse products (a row of x is then
- * contiguous for the gather). A row-major m x l block is the column-major
+ * contiguous for the gather). Orthonormalisation is Cholesky QR done twice
+ * (sgemm-speed); when the block is too close to rank deficient for it, the
+ * fallback is Householder: a row-major m x l block is the column-major
  * l x m block of its transpose, so its QR is LAPACK's LQ (sgelqf/sorglq)
- * on that layout: no transposed copy of a million-row block.
+ * on that layout, with no transposed copy of a million-row block.
  */
 #include "bookrec/sparse.h"
 
@@ -196,10 +198,11 @@ done:
 
 /* ------------------------------------------------------- randomized route -- */
 
-/* Orthonormalises the columns of the row-major x (m, l) in place (m >= l):
- * LQ of its column-major transpose. */
-static br_status orthonormalise(float *x, size_t m, size_t l, float *tau, float **work,
-                                size_t *lwork)
+/* Orthonormalises the columns of the row-major x (m, l) in place (m >= l)
+ * with Householder: LQ of its column-major transpose. Robust for any
+ * conditioning, but its panel factorisation runs at matrix-vector speed. */
+static br_status orthonormalise_householder(float *x, size_t m, size_t l, float *tau,
+                                            float **work, size_t *lwork)
 {
     float q;
     lapack_int info = LAPACKE_sgelqf_work(LAPACK_COL_MAJOR, (lapack_int)l, (lapack_int)m, x,
@@ -224,6 +227,58 @@ static br_status orthonormalise(float *x, size_t m, size_t l, float *tau, float 
                                    x, (lapack_int)l, tau, *work, (lapack_int)*lwork);
     if (info != 0) return br_error(BR_EINTERNAL, "svd: LQ factorisation failed (info %d)", (int)info);
     return BR_OK;
+}
+
+/* One Cholesky-QR pass: G = x^T x (sgemm speed), G = R^T R in double,
+ * x = x R^-1 (strsm). Returns -1 when G is not numerically positive
+ * definite (x rank deficient or too ill-conditioned for float). */
+static int cholqr_pass(float *x, size_t m, size_t l, float *gf, double *gd)
+{
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)l, (int)m, 1.0f, x, (int)l, 0.0f, gf,
+                (int)l);
+    double dmax = 0;
+    for (size_t i = 0; i < l; i++) {
+        for (size_t j = 0; j < l; j++) gd[i * l + j] = j >= i ? gf[i * l + j] : 0.0;
+        if (gd[i * l + i] > dmax) dmax = gd[i * l + i];
+    }
+    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', (lapack_int)l, gd, (lapack_int)l) != 0) return -1;
+    /* A pivot this small relative to the largest column means the Gram
+     * matrix lost the column to float rounding: use Householder instead. */
+    for (size_t i = 0; i < l; i++)
+        if (!(gd[i * l + i] * gd[i * l + i] > 1e-5 * dmax)) return -1;
+    for (size_t i = 0; i < l; i++)
+        for (size_t j = 0; j < l; j++) gf[i * l + j] = j >= i ? (float)gd[i * l + j] : 0.0f;
+    cblas_strsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, (int)m, (int)l,
+                1.0f, gf, (int)l, x, (int)l);
+    return 0;
+}
+
+/* Orthonormalises the columns of x (m, l). Cholesky QR twice (CholQR2:
+ * the second pass restores orthogonality to float precision), all at
+ * matrix-matrix speed; the Householder route when the block is too close
+ * to rank deficient for it (an exactly low-rank matrix, a tiny one). The
+ * power iterations keep the block well conditioned (condition number about
+ * s_1 / s_l), which is what makes the Gram route safe here. */
+static br_status orthonormalise(float *x, size_t m, size_t l, float *tau, float **work,
+                                size_t *lwork)
+{
+    float *gf = br_malloc(l * l * sizeof(float));
+    double *gd = br_malloc(l * l * sizeof(double));
+    br_status st = BR_OK;
+    if (!gf || !gd) {
+        st = br_error(BR_ENOMEM, "svd: Gram workspace");
+    } else {
+        /* The first pass may fail after nothing was changed (potrf or the
+         * pivot check fail before strsm), so x is intact for Householder. */
+        if (cholqr_pass(x, m, l, gf, gd) != 0 || cholqr_pass(x, m, l, gf, gd) != 0) {
+            /* Second pass failing means the first one ran: still a valid
+             * basis of the same span, so Householder on it is fine. */
+            st = orthonormalise_householder(x, m, l, tau, work, lwork);
+        }
+    }
+    br_free(gf);
+    br_free(gd);
+    return st;
 }
 
 static br_status svd_randomized(const br_csr *a, const br_csr *at, const br_svd_options *opt,
