@@ -57,6 +57,7 @@ static int run(int argc, char **argv)
     br_status st = br_tribes_load(dir, &t);
     if (st == BR_OK) st = br_plot_tribes(t, &o, outp);
     br_tribes_free(t);
+    br_plot_release_caches(); /* one-shot process: leave leak checkers a clean exit */
     if (st != BR_OK) return cli_fail("plot", st);
     return CLI_OK;
 }

@@ -109,6 +109,7 @@ static int teardown(void **state)
 {
     (void)state;
     br_tribes_free(tribes);
+    br_plot_release_caches();
     br_free(emb);
     br_ratings_free(ratings);
     br_catalog_free(cat);

@@ -188,6 +188,11 @@ typedef struct br_plot_options {
  * The format follows the extension of path: .png, .svg or .pdf. */
 br_status br_plot_tribes(const br_tribes *t, const br_plot_options *opt, const char *path);
 
+/* Releases the font caches cairo keeps for the life of the process (so leak
+ * checkers see a clean exit). Only when no other thread is drawing; a later
+ * br_plot_tribes works again. */
+void br_plot_release_caches(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,6 +13,7 @@
 #include <cairo-svg.h>
 #include <cairo.h>
 #include <errno.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -257,4 +258,10 @@ br_status br_plot_tribes(const br_tribes *t, const br_plot_options *opt, const c
         return st;
     }
     return BR_OK;
+}
+
+void br_plot_release_caches(void)
+{
+    cairo_debug_reset_static_data();
+    FcFini(); /* cairo's font backend initialised fontconfig; FcInit runs again on demand */
 }

@@ -96,10 +96,10 @@ PY
 expect 0 "knn exact" -- "$bookrec" --quiet knn --in "$tmp/seed.npy" --queries "$tmp/seed.npy" --k 5 \
   --index exact --out "$tmp/ids.npy"
 expect 0 "knn hnsw" -- "$bookrec" --quiet knn --in "$tmp/seed.npy" --queries "$tmp/seed.npy" --k 5 \
-  --index hnsw --out "$tmp/ids_h.npy" --save-index "$tmp/seed.hnsw" --json
+  --index hnsw --m 8 --ef-construction 60 --ef 64 --out "$tmp/ids_h.npy" --save-index "$tmp/seed.hnsw" --json
 contains "$tmp/out" '"index":"hnsw"' "knn json"
 expect 0 "knn load index" -- "$bookrec" --quiet knn --load-index "$tmp/seed.hnsw" \
-  --queries "$tmp/seed.npy" --k 5 --out "$tmp/ids_l.npy"
+  --queries "$tmp/seed.npy" --k 5 --ef 64 --out "$tmp/ids_l.npy"
 "$py" - "$tmp" <<'PY' && passes=$((passes + 1)) || { echo "FAIL: knn results"; fails=$((fails + 1)); }
 import sys, numpy as np
 t = sys.argv[1]
@@ -124,7 +124,7 @@ contains "$tmp/err" "not a bookrec HNSW index" "corrupt index message"
 books="$golden/seed-universe/books.csv"
 ratings="$golden/seed-universe/ratings.csv"
 expect 0 "cluster" -- "$bookrec" --quiet cluster --books "$books" --embeddings "$tmp/seed.npy" \
-  --model-dir "$tmp/model" --k 10 --seed 42
+  --model-dir "$tmp/model" --k 10 --n-init 3 --seed 42
 contains "$tmp/out" "10 tribes of 1000 books" "cluster summary"
 contains "$tmp/out" "Historical Fiction" "cluster names"
 for ext in png svg pdf; do
