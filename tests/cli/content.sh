@@ -96,7 +96,7 @@ PY
 expect 0 "knn exact" -- "$bookrec" --quiet knn --in "$tmp/seed.npy" --queries "$tmp/seed.npy" --k 5 \
   --index exact --out "$tmp/ids.npy"
 expect 0 "knn hnsw" -- "$bookrec" --quiet knn --in "$tmp/seed.npy" --queries "$tmp/seed.npy" --k 5 \
-  --index hnsw --m 8 --ef-construction 60 --ef 64 --out "$tmp/ids_h.npy" --save-index "$tmp/seed.hnsw" --json
+  --index hnsw --m 16 --ef-construction 100 --ef 64 --out "$tmp/ids_h.npy" --save-index "$tmp/seed.hnsw" --json
 contains "$tmp/out" '"index":"hnsw"' "knn json"
 expect 0 "knn load index" -- "$bookrec" --quiet knn --load-index "$tmp/seed.hnsw" \
   --queries "$tmp/seed.npy" --k 5 --ef 64 --out "$tmp/ids_l.npy"
