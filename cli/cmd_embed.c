@@ -33,37 +33,6 @@ static void usage(FILE *out)
                  "  --model PATH     a model file instead\n");
 }
 
-/* Writes a C-order float32 (rows, cols) array as .npy version 1.0. */
-static int write_npy(const char *path, const float *a, size_t rows, size_t cols)
-{
-    char hdr[256];
-    int n = snprintf(hdr, sizeof hdr,
-                     "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %zu), }", rows, cols);
-    /* magic(6) + version(2) + len(2) + header, padded with spaces to a
-     * multiple of 64 and ended by '\n'. */
-    size_t total = 10 + (size_t)n + 1;
-    size_t pad = (64 - total % 64) % 64;
-    size_t hlen = (size_t)n + pad + 1;
-    for (size_t i = (size_t)n; i < (size_t)n + pad; i++) hdr[i] = ' ';
-    hdr[hlen - 1] = '\n';
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    unsigned char pre[10] = {0x93,
-                             'N',
-                             'U',
-                             'M',
-                             'P',
-                             'Y',
-                             1,
-                             0,
-                             (unsigned char)(hlen & 0xff),
-                             (unsigned char)(hlen >> 8)};
-    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, hlen, f) == hlen &&
-             fwrite(a, sizeof *a, rows * cols, f) == rows * cols;
-    if (fclose(f) != 0) ok = 0;
-    return ok ? 0 : -1;
-}
-
 /* Appends s (len bytes) to a growing buffer. */
 static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 {
@@ -244,10 +213,9 @@ static int run(int argc, char **argv)
         double secs = (double)(br_now_ns() - t0) / 1e9;
         if (st != BR_OK)
             rc = cli_fail("embed", st);
-        else if (write_npy(outp, emb, n, dim) != 0) {
-            perror(outp);
-            rc = CLI_ERROR;
-        } else if (!cli_quiet) {
+        else if ((st = br_npy_write(outp, BR_DTYPE_F32, 2, n, dim, emb)) != BR_OK)
+            rc = cli_fail("embed", st);
+        else if (!cli_quiet) {
             fprintf(stderr, "bookrec embed: %zu texts in %.2f s (%.1f texts/s) -> %s\n", n, secs,
                     secs > 0 ? (double)n / secs : 0.0, outp);
         }

@@ -21,6 +21,7 @@
  * Per text: p = sum(x) / max(len, 1); y = tanh(p . Wf + bf); y / ||y||
  * (rsqrt of max(||y||^2, 1e-12)). A text with no tokens gets p = 0.
  */
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,28 @@ void br_encoder_close(br_encoder *enc)
     br_free(enc);
 }
 
+/* OpenBLAS picks its kernels when it loads, from the CPU model; a CPU newer
+ * than the OpenBLAS build (0.3.21 does not know Sapphire/Emerald Rapids)
+ * gets the generic "Prescott" SSE3 kernels, about 5x slower than the
+ * AVX-512 ones. The library cannot change that after the fact, so it says
+ * how to (once per process). */
+static void warn_slow_blas(void)
+{
+    static int warned;
+    if (__atomic_load_n(&warned, __ATOMIC_RELAXED) || getenv("OPENBLAS_CORETYPE")) return;
+    const char *core = openblas_get_corename();
+    if (!core || strcmp(core, "Prescott") != 0) return;
+    __builtin_cpu_init();
+    const char *better = __builtin_cpu_supports("avx512f") ? "SkylakeX"
+                         : __builtin_cpu_supports("avx2")  ? "Haswell"
+                                                           : NULL;
+    if (!better || __atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) return;
+    br_log(BR_LOG_WARN,
+           "OpenBLAS does not recognise this CPU and uses its slow generic kernels; "
+           "set OPENBLAS_CORETYPE=%s for about 5x faster encoding",
+           better);
+}
+
 br_status br_encoder_open(const char *path, br_encoder **out)
 {
     *out = NULL;
@@ -75,6 +98,7 @@ br_status br_encoder_open(const char *path, br_encoder **out)
         br_encoder_close(enc);
         return s;
     }
+    warn_slow_blas();
     *out = enc;
     return BR_OK;
 }
