@@ -33,6 +33,30 @@ void nn_linear(const float *x, size_t n, size_t k, size_t ldx, const float *w, s
     }
 }
 
+void nn_linear_relu(const float *x, size_t n, size_t k, const float *w, size_t m, const float *b,
+                    float *y)
+{
+    nn_linear(x, n, k, k, w, m, NULL, y, m);
+    for (size_t i = 0; i < n; i++) {
+        float *yr = y + i * m;
+        for (size_t j = 0; j < m; j++) {
+            float v = yr[j] + b[j];
+            yr[j] = v > 0 ? v : 0.0f;
+        }
+    }
+}
+
+void nn_linear_residual(const float *x, size_t n, size_t k, const float *w, size_t m,
+                        const float *b, float *tmp, float *acc)
+{
+    nn_linear(x, n, k, k, w, m, NULL, tmp, m);
+    for (size_t i = 0; i < n; i++) {
+        const float *t = tmp + i * m;
+        float *a = acc + i * m;
+        for (size_t j = 0; j < m; j++) a[j] = (t[j] + b[j]) + a[j];
+    }
+}
+
 void nn_linear_ref(const float *x, size_t n, size_t k, size_t ldx, const float *w, size_t m,
                    const float *b, float *y, size_t ldy)
 {

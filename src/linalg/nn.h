@@ -20,6 +20,15 @@ void nn_linear(const float *x, size_t n, size_t k, size_t ldx, const float *w, s
 void nn_linear_ref(const float *x, size_t n, size_t k, size_t ldx, const float *w, size_t m,
                    const float *b, float *y, size_t ldy);
 
+/* The same product with the graph's next step folded into the bias pass:
+ * relu:     y = max(x . w + b, 0)
+ * residual: acc = (x . w + b) + acc, with tmp (n, m) as the product's
+ *           scratch (acc and tmp rows contiguous, m wide). */
+void nn_linear_relu(const float *x, size_t n, size_t k, const float *w, size_t m, const float *b,
+                    float *y);
+void nn_linear_residual(const float *x, size_t n, size_t k, const float *w, size_t m,
+                        const float *b, float *tmp, float *acc);
+
 /* y (n, d) = LayerNorm(x (n, d)) * scale (d,) + bias (d,), biased variance.
  * In place (y == x) is allowed. */
 void nn_layernorm(const float *x, size_t n, size_t d, const float *scale, const float *bias,

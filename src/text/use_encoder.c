@@ -242,26 +242,20 @@ static void forward_chunk(const br_encoder *enc, int32_t *const *ids, const size
         nn_layernorm(w->x0, T, E, L0->ln1_s, L0->ln1_b, m->ln_eps, w->h);
         nn_linear(w->h, T, E, E, L0->qkv_w, 3 * E, L0->qkv_b, w->qkv, 3 * E);
         attention_all(L0, start, len, B, w, w->a);
-        nn_linear(w->a, T, E, E, L0->out_w, D, L0->out_b, w->x, D);
-        nn_linear(w->x0, T, E, E, L0->res_w, D, L0->res_b, w->f, D);
-        nn_add(w->x, w->f, T * D);
+        nn_linear(w->x0, T, E, E, L0->res_w, D, L0->res_b, w->x, D);
+        nn_linear_residual(w->a, T, E, L0->out_w, D, L0->out_b, w->h, w->x);
         nn_layernorm(w->x, T, D, L0->ln2_s, L0->ln2_b, m->ln_eps, w->h);
-        nn_linear(w->h, T, D, D, L0->ff1_w, F, L0->ff1_b, w->f, F);
-        nn_relu(w->f, T * F);
-        nn_linear(w->f, T, F, F, L0->ff2_w, D, L0->ff2_b, w->a, D);
-        nn_add(w->x, w->a, T * D);
+        nn_linear_relu(w->h, T, D, L0->ff1_w, F, L0->ff1_b, w->f);
+        nn_linear_residual(w->f, T, F, L0->ff2_w, D, L0->ff2_b, w->a, w->x);
 
         /* Layer 1 (D -> D). */
         nn_layernorm(w->x, T, D, L1->ln1_s, L1->ln1_b, m->ln_eps, w->h);
         nn_linear(w->h, T, D, D, L1->qkv_w, 3 * D, L1->qkv_b, w->qkv, 3 * D);
         attention_all(L1, start, len, B, w, w->a);
-        nn_linear(w->a, T, D, D, L1->out_w, D, L1->out_b, w->h, D);
-        nn_add(w->x, w->h, T * D);
+        nn_linear_residual(w->a, T, D, L1->out_w, D, L1->out_b, w->h, w->x);
         nn_layernorm(w->x, T, D, L1->ln2_s, L1->ln2_b, m->ln_eps, w->h);
-        nn_linear(w->h, T, D, D, L1->ff1_w, F, L1->ff1_b, w->f, F);
-        nn_relu(w->f, T * F);
-        nn_linear(w->f, T, F, F, L1->ff2_w, D, L1->ff2_b, w->a, D);
-        nn_add(w->x, w->a, T * D);
+        nn_linear_relu(w->h, T, D, L1->ff1_w, F, L1->ff1_b, w->f);
+        nn_linear_residual(w->f, T, F, L1->ff2_w, D, L1->ff2_b, w->a, w->x);
     }
 
     /* Mean over each text's tokens (divided by max(len, 1)). */
