@@ -67,6 +67,26 @@ static void test_kernels(void **state)
         }
         free(x), free(w), free(b), free(y), free(yr);
     }
+    /* The fused epilogues: relu(x.w + b) and (x.w + b) + acc. */
+    {
+        size_t n = 9, k = 33, m = 20;
+        float *x = malloc(n * k * 4), *w = malloc(k * m * 4), *b = malloc(m * 4);
+        float *y = malloc(n * m * 4), *yr = malloc(n * m * 4), *acc = malloc(n * m * 4);
+        float *acc0 = malloc(n * m * 4), *tmp = malloc(n * m * 4);
+        fill(&r, x, n * k), fill(&r, w, k * m), fill(&r, b, m), fill(&r, acc, n * m);
+        memcpy(acc0, acc, n * m * 4);
+        nn_linear_relu(x, n, k, w, m, b, y);
+        nn_linear_ref(x, n, k, k, w, m, b, yr, m);
+        size_t negatives = 0;
+        for (size_t i = 0; i < n * m; i++) {
+            negatives += yr[i] < 0;
+            assert_true(fabs(y[i] - (yr[i] > 0 ? yr[i] : 0)) < 1e-5);
+        }
+        assert_true(negatives > 0); /* the ReLU had something to do */
+        nn_linear_residual(x, n, k, w, m, b, tmp, acc);
+        for (size_t i = 0; i < n * m; i++) assert_true(fabs(acc[i] - (yr[i] + acc0[i])) < 1e-5);
+        free(x), free(w), free(b), free(y), free(yr), free(acc), free(acc0), free(tmp);
+    }
     /* Attention: lengths 1..40, 4 heads. */
     size_t lens[] = {1, 2, 7, 40};
     for (size_t s = 0; s < 4; s++) {
