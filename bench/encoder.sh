@@ -2,18 +2,19 @@
 # bench/encoder.sh: the use-lite encoder against the TF.js reference, in one
 # run on one machine (docs/benchmarks.md, "Encoder (USE-lite)", quotes it).
 #
-# Usage: bench/encoder.sh [BUILD_DIR]        (from the project root)
+# Usage: bench/encoder.sh [BUILD_DIR]   (or bench/run.sh build encoder)
 #   REF_GOODBOOKS=0   skip the reference on the 3,713 goodbooks descriptions
 #                     (it takes about 2.5 minutes)
 # Needs: the model (`make model`), node + npm (for the reference, installed
 # once under BUILD_DIR/use-lite-reference), ../shared (the data).
 set -euo pipefail
-build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build}
+case "$build" in /*) ;; *) build=$root/$build ;; esac
 shared=$(cd "$root/../shared" 2>/dev/null && pwd) || { echo "encoder.sh: ../shared is absent" >&2; exit 77; }
 seed_csv=$shared/data/seed-universe/books.csv
 gb_csv=$shared/data/goodbooks/books.csv
-work=$root/$build/use-lite-reference
+work=$build/use-lite-reference
 py=/usr/bin/python3
 
 # OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to generic
@@ -53,7 +54,7 @@ if [ "${REF_GOODBOOKS:-1}" != 0 ]; then
 fi
 
 echo "== bookrec (bench_encoder)"
-out=$("$root/$build/bench/bench_encoder" --seed "$seed_csv" --goodbooks "$gb_csv" --threads 1,2 --repeat 3)
+out=$("$build/bench/bench_encoder" --seed "$seed_csv" --goodbooks "$gb_csv" --threads 1,2 --repeat 3)
 echo "$out"
 
 echo "== ratios (bookrec / reference, sentences/s)"
@@ -69,4 +70,4 @@ for name, r in (("seed descriptions", ref[0]), ("goodbooks descriptions", ref[1]
 PY
 
 echo "== peak memory: embedding the 10,000 goodbooks books (full template)"
-"$root/$build/bench/bench_encoder" --peak-mem "$gb_csv"
+"$build/bench/bench_encoder" --peak-mem "$gb_csv"
