@@ -56,23 +56,14 @@ static br_status check(const float *x, size_t n, size_t dim, size_t nc, br_pca *
     return BR_OK;
 }
 
-/* mean (dim,) in double, rows split across threads */
+/* mean (dim,) in double. One thread: n x dim adds are a small fraction of
+ * the syrk, and an OpenMP region next to OpenBLAS's own threads only adds
+ * spin-wait contention on a small machine. */
 static void column_means(const float *x, size_t n, size_t dim, double *mean)
 {
     memset(mean, 0, dim * sizeof(double));
-    int nt = br_get_num_threads();
-#pragma omp parallel num_threads(nt)
-    {
-        double *part = br_calloc(dim, sizeof(double));
-#pragma omp for schedule(static)
-        for (size_t i = 0; i < n; i++)
-            if (part)
-                for (size_t j = 0; j < dim; j++) part[j] += x[i * dim + j];
-#pragma omp critical
-        if (part)
-            for (size_t j = 0; j < dim; j++) mean[j] += part[j];
-        br_free(part);
-    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < dim; j++) mean[j] += x[i * dim + j];
     for (size_t j = 0; j < dim; j++) mean[j] /= (double)n;
 }
 
