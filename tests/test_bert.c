@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "bookrec/bert.h"
+#include "linalg/nn.h"
 #include "linalg/nn_bert.h"
 #include "testutil.h"
 #include "text/bert.h"
@@ -409,6 +410,34 @@ static void test_kernels(void **state)
     br_free(x), br_free(w), br_free(bias), br_free(y), br_free(yr), br_free(r), br_free(lg);
 }
 
+static void test_attention_kernel(void **state)
+{
+    (void)state;
+    /* lengths 1 (a lone [CLS]-like token), odd, and longer than a SIMD row */
+    static const size_t Ls[] = {1, 7, 70};
+    enum { D = 48, HEADS = 4 };
+    for (size_t c = 0; c < 3; c++) {
+        size_t L = Ls[c];
+        float *qkv = br_malloc(L * 3 * D * sizeof *qkv), *o = br_malloc(L * (D + 5) * sizeof *o),
+              *orf = br_malloc(L * (D + 5) * sizeof *orf),
+              *ws = br_malloc(nnb_attention_ws(L) * sizeof *ws);
+        fill(qkv, L * 3 * D, 10 + c, 1.5f);
+        memset(o, 0, L * (D + 5) * sizeof *o);
+        memset(orf, 0, L * (D + 5) * sizeof *orf);
+        nnb_attention(qkv, L, D, HEADS, 0.2887f, ws, o, D + 5);
+        nn_attention_ref(qkv, L, D, HEADS, 0.2887f, orf, D + 5);
+        assert_true(max_diff(o, orf, L * (D + 5)) < 2e-6f);
+        br_free(qkv), br_free(o), br_free(orf), br_free(ws);
+    }
+    float s[3 * 40], sr[3 * 40];
+    fill(s, 3 * 40, 20, 8);
+    s[5] = -200; /* far below the max: exp underflows to ~0 */
+    memcpy(sr, s, sizeof s);
+    nnb_softmax_rows(s, 3, 40);
+    nnb_softmax_rows_ref(sr, 3, 40);
+    assert_true(max_diff(s, sr, 3 * 40) < 1e-6f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_f16_vocab_txt_cls_pooling),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_kernels),
+        cmocka_unit_test(test_attention_kernel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -32,4 +32,20 @@ void nnb_add_layernorm(float *x, const float *r, const float *rb, size_t n, size
 void nnb_add_layernorm_ref(float *x, const float *r, const float *rb, size_t n, size_t d,
                            const float *g, const float *b, float eps);
 
+/* Multi-head self-attention of one sequence of L tokens, no mask (the
+ * caller passes only real tokens), the layout of nn_attention: qkv (L, 3D)
+ * with the query, key and value blocks side by side, head h in columns
+ * [h*dh, (h+1)*dh) of each, out (L, D) with row stride ld_out. Differs from
+ * nn_attention in how, not what: the scale is applied by the q.k^T sgemm
+ * (alpha) instead of to a copy of q, and the softmax is vectorised (its
+ * exp is most of attention's cost on long texts). ws: nnb_attention_ws(L)
+ * floats. */
+size_t nnb_attention_ws(size_t L);
+void nnb_attention(const float *qkv, size_t L, size_t D, size_t heads, float scale, float *ws,
+                   float *out, size_t ld_out);
+
+/* Softmax of each row of s (rows, cols), in place; fast and plain twins. */
+void nnb_softmax_rows(float *s, size_t rows, size_t cols);
+void nnb_softmax_rows_ref(float *s, size_t rows, size_t cols);
+
 #endif

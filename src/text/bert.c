@@ -17,7 +17,7 @@
  *   x   = LayerNorm(word[id] + pos[t] + type[0])
  *   per layer (post-norm):
  *     qkv = x . Wqkv^T + bqkv                        (T, 3H)
- *     ctx = softmax(q k^T / sqrt(dh)) v, per text and head
+ *     ctx = softmax(q k^T / sqrt(dh)) v, per text and head (nnb_attention)
  *     x   = LayerNorm(x + ctx . Wo^T + bo)
  *     x   = LayerNorm(x + gelu(x . W1^T + b1) . W2^T + b2)
  *   pool over each text's rows (mean / [CLS] / max), then x / max(|x|, 1e-12)
@@ -44,7 +44,7 @@
 /* Tokens per forward chunk: enough rows that every sgemm runs near peak
  * (the weights are streamed once per chunk), few enough that the
  * activations stay within the 2nd-level cache's reach. */
-#define CHUNK_TOKENS 1024
+#define CHUNK_TOKENS 2048
 
 /* ------------------------------------------------------------- loading --- */
 
@@ -452,7 +452,7 @@ typedef struct workspace {
     float *ctx; /* (T, H) attention output */
     float *tmp; /* (T, H) projection before the residual */
     float *h;   /* (T, I) intermediate */
-    float *att; /* per thread: nn_attention_ws(max_len, H) */
+    float *att; /* per thread: nnb_attention_ws(longest text) */
     size_t att_stride;
 } workspace;
 
@@ -471,7 +471,7 @@ static br_status ws_alloc(workspace *w, const br_bert *b, size_t T, size_t max_L
 {
     const size_t H = b->c.hidden, I = b->c.inter;
     T = T ? T : 1;
-    w->att_stride = (nn_attention_ws(max_L ? max_L : 1, H) + 15) & ~(size_t)15;
+    w->att_stride = (nnb_attention_ws(max_L ? max_L : 1) + 15) & ~(size_t)15;
     w->x = br_aligned_alloc(T * H * sizeof(float), BR_ALIGN);
     w->qkv = br_aligned_alloc(T * 3 * H * sizeof(float), BR_ALIGN);
     w->ctx = br_aligned_alloc(T * H * sizeof(float), BR_ALIGN);
@@ -520,8 +520,8 @@ static void forward_chunk(const br_bert *b, const int32_t *const *ids, const siz
 #endif
 #pragma omp for schedule(dynamic, 1)
             for (size_t s = 0; s < B; s++)
-                nn_attention(w->qkv + start[s] * 3 * H, len[s], H, heads, scale, ws,
-                             w->ctx + start[s] * H, H);
+                nnb_attention(w->qkv + start[s] * 3 * H, len[s], H, heads, scale, ws,
+                              w->ctx + start[s] * H, H);
         }
         nnb_linear(w->ctx, T, H, H, L->wo, H, NULL, w->tmp, H);
         nnb_add_layernorm(w->x, w->tmp, L->bo, T, H, L->ln1_g, L->ln1_b, b->c.eps);
