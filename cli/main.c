@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -18,10 +19,6 @@ static const cli_command *const commands[] = {
     &cli_cmd_model,
     &cli_cmd_tokenize,
     &cli_cmd_embed,
-    &cli_cmd_plot,
-    &cli_cmd_cluster,
-    &cli_cmd_similar,
-    &cli_cmd_knn,
     &cli_cmd_pca,
     &cli_cmd_kmeans,
     &cli_cmd_svd,
@@ -42,8 +39,21 @@ const cli_command *cli_find_command(const char *name)
     return NULL;
 }
 
+/* OpenBLAS picks its kernels as it loads; on a CPU its build does not know
+ * it falls back to slow generic ones. Run again with the right core type
+ * set (once: the variable is then set). BOOKREC_NO_REEXEC=1 turns it off. */
+static void reexec_for_blas(char **argv)
+{
+    const char *core = br_blas_better_core();
+    if (!core || getenv("BOOKREC_NO_REEXEC")) return;
+    if (setenv("OPENBLAS_CORETYPE", core, 0) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* exec failed: go on with the generic kernels */
+}
+
 int main(int argc, char **argv)
 {
+    reexec_for_blas(argv);
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];

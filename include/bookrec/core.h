@@ -138,6 +138,17 @@ void br_rng_jump(br_rng *rng);
 void br_set_num_threads(int n);
 int br_get_num_threads(void);
 
+/* OpenBLAS chooses its kernels when it is loaded, from the CPU model. A CPU
+ * newer than the OpenBLAS build (Debian 12's 0.3.21 does not know Sapphire
+ * Rapids) gets the generic "Prescott" kernels, 3-5x slower than the AVX2 or
+ * AVX-512 ones. br_blas_core() names the kernels in use;
+ * br_blas_better_core() names the OpenBLAS core type this CPU can run when
+ * the generic one is in use and OPENBLAS_CORETYPE is unset, else NULL. The
+ * choice can only be made before OpenBLAS loads: the CLI re-executes itself
+ * with OPENBLAS_CORETYPE set; an application sets it in its environment. */
+const char *br_blas_core(void);
+const char *br_blas_better_core(void);
+
 /* -------------------------------------------------------------- progress -- */
 
 /* Long jobs report progress through one process-wide callback. `stage` names
