@@ -18,11 +18,12 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bookrec embed [--encoder use-lite | --model PATH]\n"
+    fprintf(out, "usage: bookrec embed [--encoder use-lite | --encoder bert:DIR | --model PATH]\n"
                  "                     (--in TEXTS.json | --books books.csv [--template T])\n"
                  "                     --out EMB.npy\n\n"
                  "Embeds each text (or each book) with the sentence encoder and writes a\n"
-                 "float32 matrix (n, 512) in NumPy .npy format, rows in input order.\n\n"
+                 "float32 matrix (n, dim) in NumPy .npy format, rows in input order\n"
+                 "(dim 512 for use-lite, 384 for all-MiniLM-L6-v2).\n\n"
                  "  --in FILE        a JSON array of strings ('-' for stdin)\n"
                  "  --books FILE     books.csv; each book's text is its title, 'by' authors,\n"
                  "                   genre, tags and description, where present, joined by '. '\n"
@@ -30,7 +31,13 @@ static void usage(FILE *out)
                  "                   title when there is none)\n"
                  "  --out FILE       the .npy file to write\n"
                  "  --encoder NAME   use-lite (the default): the model in the default location\n"
-                 "  --model PATH     a model file instead\n");
+                 "  --model PATH     a model file instead\n"
+                 "  --encoder bert:DIR  a BERT / sentence-transformers model directory\n"
+                 "                   (config.json, model.safetensors, vocab.txt or\n"
+                 "                   tokenizer.json), e.g. all-MiniLM-L6-v2 from\n"
+                 "                   `bookrec model fetch minilm`\n"
+                 "  --max-length N   BERT: tokens per text with [CLS]/[SEP] (default: the\n"
+                 "                   directory's sentence_bert_config.json, else 256)\n");
 }
 
 /* Appends s (len bytes) to a growing buffer. */
@@ -102,15 +109,24 @@ static char *book_text(const br_book *b, int description_only)
     return buf;
 }
 
+/* The directory of a "bert:DIR" model name (a plain path as it is). */
+static const char *bert_dir(const char *model)
+{
+    size_t n = strlen(BR_ENCODER_BERT_PREFIX);
+    return strncmp(model, BR_ENCODER_BERT_PREFIX, n) ? model : model + n;
+}
+
 static int run(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"in", required_argument, 0, 'i'},       {"books", required_argument, 0, 'b'},
         {"template", required_argument, 0, 't'}, {"out", required_argument, 0, 'o'},
         {"encoder", required_argument, 0, 'e'},  {"model", required_argument, 0, 'm'},
+        {"max-length", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *in = NULL, *books = NULL, *outp = NULL, *encoder = "use-lite", *model = NULL;
     int desc_only = 0, c;
+    size_t max_length = 0; /* --max-length (BERT encoders) */
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -137,6 +153,13 @@ static int run(int argc, char **argv)
         case 'm':
             model = optarg;
             break;
+        case 'L': {
+            unsigned long long v;
+            if (cli_parse_u64(optarg, &v) || v < 2 || v > 100000)
+                return cli_usage_error("embed", "--max-length is a number of tokens >= 2");
+            max_length = (size_t)v;
+            break;
+        }
         case 'h':
             usage(stdout);
             return CLI_OK;
@@ -148,6 +171,11 @@ static int run(int argc, char **argv)
     if (!in == !books) return cli_usage_error("embed", "give one of --in TEXTS.json or --books");
     if (!outp) return cli_usage_error("embed", "--out EMB.npy is required");
     char path[4200];
+    /* --encoder bert:DIR names the model directory itself. */
+    if (!model && !strncmp(encoder, BR_ENCODER_BERT_PREFIX, strlen(BR_ENCODER_BERT_PREFIX)))
+        model = encoder;
+    if (max_length && (!model || (bert_dir(model) == model && !br_bert_is_model_dir(model))))
+        return cli_usage_error("embed", "--max-length needs a BERT model (--encoder bert:DIR)");
     if (!model) {
         br_status st = br_encoder_model_path(encoder, path, sizeof path);
         if (st != BR_OK) return cli_fail("embed", st);
@@ -201,7 +229,8 @@ static int run(int argc, char **argv)
     br_encoder *enc = NULL;
     float *emb = NULL;
     if (rc == CLI_OK) {
-        br_status st = br_encoder_open(model, &enc);
+        br_status st = max_length ? br_encoder_open_bert(bert_dir(model), max_length, &enc)
+                                  : br_encoder_open(model, &enc);
         if (st != BR_OK) rc = cli_fail("embed", st);
     }
     if (rc == CLI_OK) {

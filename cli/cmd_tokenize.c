@@ -11,12 +11,23 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bookrec tokenize [--encoder use-lite | --model PATH] --in TEXTS.json\n\n"
+    fprintf(out, "usage: bookrec tokenize [--encoder use-lite | --encoder bert:DIR | --model PATH]\n"
+                 "                        --in TEXTS.json\n\n"
                  "Prints the token ids of each text as a JSON array of id arrays (the full\n"
                  "tokenization; the encoder reads only the first 128 of each).\n\n"
                  "  --in FILE       a JSON array of strings ('-' for stdin)\n"
                  "  --encoder NAME  use-lite (the default): the model in the default location\n"
-                 "  --model PATH    a model file instead\n");
+                 "  --model PATH    a model file instead\n"
+                 "  --encoder bert:DIR  a BERT model directory: WordPiece ids with [CLS] and\n"
+                 "                  [SEP], untruncated (the encoder reads the first\n"
+                 "                  --max-length N of them, default 256)\n");
+}
+
+/* The directory of a "bert:DIR" model name (a plain path as it is). */
+static const char *bert_dir(const char *model)
+{
+    size_t n = strlen(BR_ENCODER_BERT_PREFIX);
+    return strncmp(model, BR_ENCODER_BERT_PREFIX, n) ? model : model + n;
 }
 
 static int run(int argc, char **argv)
@@ -24,10 +35,12 @@ static int run(int argc, char **argv)
     static const struct option longopts[] = {{"in", required_argument, 0, 'i'},
                                              {"encoder", required_argument, 0, 'e'},
                                              {"model", required_argument, 0, 'm'},
+                                             {"max-length", required_argument, 0, 'L'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     const char *in = NULL, *encoder = "use-lite", *model = NULL;
     int c;
+    size_t max_length = 0; /* --max-length (BERT encoders) */
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -40,6 +53,13 @@ static int run(int argc, char **argv)
         case 'm':
             model = optarg;
             break;
+        case 'L': {
+            unsigned long long v;
+            if (cli_parse_u64(optarg, &v) || v < 2 || v > 100000)
+                return cli_usage_error("tokenize", "--max-length is a number of tokens >= 2");
+            max_length = (size_t)v;
+            break;
+        }
         case 'h':
             usage(stdout);
             return CLI_OK;
@@ -50,6 +70,11 @@ static int run(int argc, char **argv)
     if (optind < argc) return cli_usage_error("tokenize", "unexpected argument '%s'", argv[optind]);
     if (!in) return cli_usage_error("tokenize", "--in TEXTS.json is required");
     char path[4200];
+    /* --encoder bert:DIR names the model directory itself. */
+    if (!model && !strncmp(encoder, BR_ENCODER_BERT_PREFIX, strlen(BR_ENCODER_BERT_PREFIX)))
+        model = encoder;
+    if (max_length && (!model || (bert_dir(model) == model && !br_bert_is_model_dir(model))))
+        return cli_usage_error("tokenize", "--max-length needs a BERT model (--encoder bert:DIR)");
     if (!model) {
         br_status st = br_encoder_model_path(encoder, path, sizeof path);
         if (st != BR_OK) return cli_fail("tokenize", st);
@@ -67,7 +92,8 @@ static int run(int argc, char **argv)
         return CLI_ERROR;
     }
     br_encoder *enc;
-    br_status st = br_encoder_open(model, &enc);
+    br_status st = max_length ? br_encoder_open_bert(bert_dir(model), max_length, &enc)
+                                  : br_encoder_open(model, &enc);
     if (st != BR_OK) {
         json_decref(texts);
         return cli_fail("tokenize", st);

@@ -34,6 +34,14 @@ extern "C" {
 
 typedef struct br_encoder br_encoder;
 
+/* `path` may also name a BERT model directory (see bookrec/bert.h), as
+ * "bert:DIR" or a directory holding config.json and model.safetensors: the
+ * encoder is then that model (dim 384 for all-MiniLM-L6-v2, tokens with
+ * [CLS]/[SEP]), at its default maximum length; br_encoder_open_bert sets
+ * the length (0: the directory's sentence_bert_config.json, else 256). */
+#define BR_ENCODER_BERT_PREFIX "bert:"
+br_status br_encoder_open_bert(const char *dir, size_t max_length, br_encoder **out);
+
 /* Opens (memory-maps and checks) a model file. A missing, truncated or
  * corrupt file fails with BR_ENOTFOUND / BR_EFORMAT and a detail that says
  * how to fetch the model. The handle is read-only after open: any number of

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bookrec/bert.h"
 #include "bookrec/encoder.h"
 #include "linalg/nn.h"
 #include "text/use_model.h"
@@ -39,11 +40,13 @@ struct br_encoder {
     use_model m;
     use_tokenizer *tok;
     float *timing; /* (max_len, emb_dim): the sinusoid added at each position */
+    br_bert *bert; /* set: a BERT model directory (bookrec/bert.h); every call forwards to it */
 };
 
 void br_encoder_close(br_encoder *enc)
 {
     if (!enc) return;
+    br_bert_close(enc->bert);
     use_tokenizer_free(enc->tok);
     br_aligned_free(enc->timing);
     use_model_release(&enc->m);
@@ -72,10 +75,29 @@ static void warn_slow_blas(void)
            better);
 }
 
+br_status br_encoder_open_bert(const char *dir, size_t max_length, br_encoder **out)
+{
+    *out = NULL;
+    br_encoder *enc = br_calloc(1, sizeof *enc);
+    if (!enc) return br_error(BR_ENOMEM, "encoder");
+    br_bert_options o = BR_BERT_OPTIONS_DEFAULT;
+    o.max_length = max_length;
+    br_status s = br_bert_open(dir, &o, &enc->bert);
+    if (s != BR_OK) {
+        br_free(enc);
+        return s;
+    }
+    *out = enc;
+    return BR_OK;
+}
+
 br_status br_encoder_open(const char *path, br_encoder **out)
 {
     *out = NULL;
     if (!path) return br_error(BR_EINVAL, "br_encoder_open: no path");
+    if (!strncmp(path, BR_ENCODER_BERT_PREFIX, strlen(BR_ENCODER_BERT_PREFIX)))
+        return br_encoder_open_bert(path + strlen(BR_ENCODER_BERT_PREFIX), 0, out);
+    if (br_bert_is_model_dir(path)) return br_encoder_open_bert(path, 0, out);
     br_encoder *enc = br_calloc(1, sizeof *enc);
     if (!enc) return br_error(BR_ENOMEM, "encoder");
     br_status s = use_model_map(path, &enc->m);
@@ -105,29 +127,57 @@ br_status br_encoder_open(const char *path, br_encoder **out)
 
 size_t br_encoder_dim(const br_encoder *enc)
 {
+    if (enc && enc->bert) return br_bert_dim(enc->bert);
     return enc ? enc->m.out_dim : 0;
 }
 
 size_t br_encoder_max_tokens(const br_encoder *enc)
 {
+    if (enc && enc->bert) return br_bert_max_length(enc->bert);
     return enc ? enc->m.max_len : 0;
 }
 
 size_t br_encoder_vocab_size(const br_encoder *enc)
 {
+    if (enc && enc->bert) return br_bert_vocab_size(enc->bert);
     return enc ? enc->m.vocab_size : 0;
 }
 
 const char *br_encoder_piece(const br_encoder *enc, int32_t id, size_t *len)
 {
+    if (enc && enc->bert) return br_bert_piece(enc->bert, id, len);
     if (!enc || id < 0 || (uint32_t)id >= enc->m.vocab_size) return NULL;
     if (len) *len = enc->m.piece_off[id + 1] - enc->m.piece_off[id];
     return enc->m.piece_bytes + enc->m.piece_off[id];
 }
 
+/* A BERT model in the terms of br_encoder_info. */
+static br_status bert_info(const br_bert *bert, br_encoder_info *info)
+{
+    br_bert_info bi;
+    br_status s = br_bert_get_info(bert, &bi);
+    if (s != BR_OK) return s;
+    memset(info, 0, sizeof *info);
+    snprintf(info->name, sizeof info->name, "bert");
+    snprintf(info->source, sizeof info->source, "model.safetensors (%s), %s", bi.dtype,
+             bi.tokenizer);
+    info->vocab_size = bi.vocab_size;
+    info->embedding_rows = bi.vocab_size;
+    info->embedding_dim = info->model_dim = info->output_dim = bi.hidden;
+    info->heads = bi.heads;
+    info->ff_dim = bi.intermediate;
+    info->layers = bi.layers;
+    info->max_tokens = bi.max_length;
+    info->layernorm_eps = bi.layernorm_eps;
+    info->file_bytes = bi.file_bytes;
+    info->parameters = bi.parameters;
+    return BR_OK;
+}
+
 br_status br_encoder_get_info(const br_encoder *enc, br_encoder_info *info)
 {
     if (!enc || !info) return br_error(BR_EINVAL, "br_encoder_get_info: NULL argument");
+    if (enc->bert) return bert_info(enc->bert, info);
     const use_model *m = &enc->m;
     memset(info, 0, sizeof *info);
     snprintf(info->name, sizeof info->name, "use-lite");
@@ -160,6 +210,7 @@ br_status br_encoder_tokenize(const br_encoder *enc, const char *text, int32_t *
 {
     if (!enc || !text || !ids || !n_ids)
         return br_error(BR_EINVAL, "br_encoder_tokenize: NULL argument");
+    if (enc->bert) return br_bert_tokenize(enc->bert, text, ids, n_ids);
     return use_tokenizer_encode(enc->tok, text, strlen(text), ids, n_ids);
 }
 
@@ -286,6 +337,7 @@ br_status br_encoder_embed(const br_encoder *enc, const char *const *texts, size
     if (n == 0) return BR_OK;
     for (size_t i = 0; i < n; i++)
         if (!texts[i]) return br_error(BR_EINVAL, "br_encoder_embed: text %zu is NULL", i);
+    if (enc->bert) return br_bert_embed(enc->bert, texts, n, out);
     const use_model *m = &enc->m;
 
     int32_t **ids = br_calloc(n, sizeof *ids);
