@@ -24,23 +24,8 @@ typedef struct cli_command {
 extern int cli_quiet;   /* --quiet: no progress output */
 extern int cli_verbose; /* --verbose: library log at INFO (twice: DEBUG) */
 
-/* Subcommands: one cmd_<name>.c each. */
-extern const cli_command cli_cmd_help;
-extern const cli_command cli_cmd_version;
-extern const cli_command cli_cmd_stats;
-extern const cli_command cli_cmd_generate;
-extern const cli_command cli_cmd_model;
-extern const cli_command cli_cmd_tokenize;
-extern const cli_command cli_cmd_embed;
-extern const cli_command cli_cmd_plot;
-extern const cli_command cli_cmd_cluster;
-extern const cli_command cli_cmd_similar;
-extern const cli_command cli_cmd_knn;
-extern const cli_command cli_cmd_pca;
-extern const cli_command cli_cmd_kmeans;
-extern const cli_command cli_cmd_svd;
-extern const cli_command cli_cmd_recommend;
-extern const cli_command cli_cmd_ingest;
+/* Subcommands: cli/cmd_<name>.c defines `const cli_command cli_cmd_<name>`;
+ * the build generates the table from the file names (cli_commands.h). */
 
 const cli_command *cli_find_command(const char *name);
 const cli_command *const *cli_commands(void);

@@ -11,21 +11,9 @@
 int cli_quiet;
 int cli_verbose;
 
-static const cli_command *const commands[] = {
-    &cli_cmd_help,
-    &cli_cmd_version,
-    &cli_cmd_generate,
-    &cli_cmd_stats,
-    &cli_cmd_model,
-    &cli_cmd_tokenize,
-    &cli_cmd_embed,
-    &cli_cmd_pca,
-    &cli_cmd_kmeans,
-    &cli_cmd_svd,
-    &cli_cmd_recommend,
-    &cli_cmd_ingest,
-    NULL,
-};
+#include "cli_commands.h"
+
+static const cli_command *const commands[] = {CLI_COMMAND_TABLE};
 
 const cli_command *const *cli_commands(void)
 {
