@@ -136,6 +136,21 @@ contains "$tmp/err" "model.safetensors" "truncated weights named"
 expect 0 "embed --help lists bert" -- "$bookrec" embed --help
 contains "$tmp/out" "bert:DIR" "embed help mentions bert:DIR"
 
+# model fetch minilm: downloads where huggingface.co is reachable, else fails
+# with instructions for installing the folder by hand; info reads a BERT dir
+"$bookrec" model fetch minilm --dir "$tmp/models" >"$tmp/out" 2>"$tmp/err"
+case $? in
+  0) if [ -f "$tmp/models/all-MiniLM-L6-v2/model.safetensors" ]; then passes=$((passes + 1)); else
+       echo "FAIL: model fetch minilm succeeded without model.safetensors"; fails=$((fails + 1)); fi ;;
+  1) contains "$tmp/err" "git clone https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2" \
+       "offline fetch prints manual instructions"
+     [ ! -e "$tmp/models/all-MiniLM-L6-v2" ] && passes=$((passes + 1)) ||
+       { echo "FAIL: failed fetch left a model folder"; fails=$((fails + 1)); } ;;
+  *) echo "FAIL: model fetch minilm: unexpected exit"; fails=$((fails + 1)) ;;
+esac
+expect 0 "model info bert:DIR" -- "$bookrec" model info "bert:$tiny"
+contains "$tmp/out" "2 layers, width 32" "model info shows the BERT shape"
+
 # All goodbooks descriptions against the reference tokenizer, generated now.
 books="$shared/data/goodbooks/books.csv"
 refdir="$shared/reference/minilm"
