@@ -8,6 +8,7 @@
  *                      [--kind implicit|explicit] [--cg-steps N]
  *   bench_collab topn  --books B --ratings R [--factors K] [--n N]
  *                      [--model FILE] [--save-model FILE] [--iterations N]
+ *                      [--users-limit N]
  *
  * svd prints seconds and the relative reconstruction error
  * sqrt(1 - sum s^2 / |A|_F^2) (exact for both libraries' outputs: U S V^T is
@@ -27,6 +28,7 @@
 typedef struct args {
     const char *books, *ratings, *model, *save_model, *kind;
     int factors, power_iters, iterations, repeat, n, exact, cg_steps;
+    long users_limit; /* topn: only the first N readers (0: all) */
 } args;
 
 static double secs(uint64_t t0)
@@ -160,8 +162,15 @@ static int bench_topn(const args *a, const br_csr *m, const br_csr *mt)
         return -1;
     }
     uint64_t sum = 0;
+    uint32_t *subset = NULL, n_all = m->rows;
+    if (a->users_limit > 0 && (uint64_t)a->users_limit < m->rows) {
+        n_all = (uint32_t)a->users_limit;
+        subset = malloc((size_t)n_all * sizeof *subset);
+        for (uint32_t j = 0; j < n_all; j++) subset[j] = j;
+    }
     t0 = br_now_ns();
-    st = br_cf_recommend(model, m, NULL, 0, (uint32_t)a->n, count_emit, &sum);
+    st = br_cf_recommend(model, m, subset, n_all, (uint32_t)a->n, count_emit, &sum);
+    free(subset);
     double all_s = secs(t0);
     if (st) {
         fprintf(stderr, "bench_collab: %s: %s\n", br_strerror(st), br_error_detail());
@@ -190,7 +199,7 @@ static int bench_topn(const args *a, const br_csr *m, const br_csr *mt)
     printf("{\"kind\":\"topn\",\"impl\":\"bookrec\",\"users\":%u,\"books\":%u,\"factors\":%u,"
            "\"n\":%d,\"threads\":%d,\"model_seconds\":%.3f,\"all_users_seconds\":%.3f,"
            "\"fold_in_us\":%.1f,\"single_user_topn_us\":%.1f,\"checksum\":%llu}\n",
-           m->rows, m->cols, k, a->n, br_get_num_threads(), fit_s, all_s,
+           n_all, m->cols, k, a->n, br_get_num_threads(), fit_s, all_s,
            1e6 * fold_s / samples, 1e6 * one_s / samples, (unsigned long long)sum);
     free(it);
     free(sc);
@@ -211,7 +220,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *mode = argv[argi];
-    args a = {NULL, NULL, NULL, NULL, "implicit", 50, -1, 5, 1, 100, 0, 3};
+    args a = {NULL, NULL, NULL, NULL, "implicit", 50, -1, 5, 1, 100, 0, 3, 0};
     if (!strcmp(mode, "als") || !strcmp(mode, "topn")) a.factors = 64;
     static const struct option longopts[] = {{"books", required_argument, 0, 'b'},
                                               {"ratings", required_argument, 0, 'r'},
@@ -225,6 +234,7 @@ int main(int argc, char **argv)
                                               {"cg-steps", required_argument, 0, 'c'},
                                               {"model", required_argument, 0, 'M'},
                                               {"save-model", required_argument, 0, 'S'},
+                                              {"users-limit", required_argument, 0, 'U'},
                                               {0, 0, 0, 0}};
     int c;
     optind = argi + 1;
@@ -242,6 +252,7 @@ int main(int argc, char **argv)
         case 'c': a.cg_steps = atoi(optarg); break;
         case 'M': a.model = optarg; break;
         case 'S': a.save_model = optarg; break;
+        case 'U': a.users_limit = atol(optarg); break;
         default: return 2;
         }
     }

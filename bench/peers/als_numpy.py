@@ -56,9 +56,10 @@ def main():
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--lambda", dest="lam", type=float, default=0.1)
     a = ap.parse_args()
-    df = pd.read_csv(a.ratings, dtype={"user_id": str, "book_id": str, "rating": np.float32})
-    users, ui = np.unique(df["user_id"].to_numpy(), return_inverse=True)
-    books, bi = np.unique(df["book_id"].to_numpy(), return_inverse=True)
+    # Ids as pandas infers them (integers here); factorize hashes, no sort.
+    df = pd.read_csv(a.ratings, dtype={"rating": np.float32})
+    ui, users = pd.factorize(df["user_id"])
+    bi, books = pd.factorize(df["book_id"])
     r = sp.csr_matrix((df["rating"].to_numpy(), (ui, bi)), shape=(len(users), len(books)))
     rt = r.T.tocsr()
     print(f"als_numpy: {r.shape[0]} x {r.shape[1]}, {r.nnz} ratings", file=sys.stderr)

@@ -30,9 +30,10 @@ def main():
     ap.add_argument("--dtype", default="float32")
     a = ap.parse_args()
     t0 = time.perf_counter()
-    df = pd.read_csv(a.ratings, dtype={"user_id": str, "book_id": str, "rating": np.float32})
-    users, ui = np.unique(df["user_id"].to_numpy(), return_inverse=True)
-    books, bi = np.unique(df["book_id"].to_numpy(), return_inverse=True)
+    # Ids as pandas infers them (integers here); factorize hashes, no sort.
+    df = pd.read_csv(a.ratings, dtype={"rating": np.float32})
+    ui, users = pd.factorize(df["user_id"])
+    bi, books = pd.factorize(df["book_id"])
     m = sp.csr_matrix((df["rating"].to_numpy().astype(a.dtype), (ui, bi)),
                       shape=(len(users), len(books)))
     load = time.perf_counter() - t0

@@ -114,9 +114,11 @@ static inline void axpyf(float *y, float a, const float *x, uint32_t d)
     for (uint32_t i = 0; i < d; i++) y[i] += a * x[i];
 }
 
-/* out = (G + sum (w - g) y y^T + reg I) v for one row. */
-static inline __attribute__((always_inline)) void row_apply(const als_side *s, const br_csr *r, int64_t row, float reg, const float *v,
-                      float *out)
+/* out = (G + sum (w - g) y y^T + reg I) v for one row. yl (n, d): the
+ * row's factor vectors gathered contiguously, cw (n,): w - g. */
+static inline __attribute__((always_inline)) void row_apply(const als_side *s, size_t n,
+                                                            const float *yl, const float *cw,
+                                                            float reg, const float *v, float *out)
 {
     uint32_t d = s->d;
     if (s->implicit) {
@@ -124,10 +126,9 @@ static inline __attribute__((always_inline)) void row_apply(const als_side *s, c
     } else {
         for (uint32_t i = 0; i < d; i++) out[i] = reg * v[i];
     }
-    for (uint64_t p = r->indptr[row]; p < r->indptr[row + 1]; p++) {
-        const float *y = s->f + (size_t)r->indices[p] * d;
-        float c = s->implicit ? s->alpha * r->values[p] : 1.0f; /* w - g */
-        axpyf(out, c * dotf(y, v, d), y, d);
+    for (size_t e = 0; e < n; e++) {
+        const float *y = yl + e * d;
+        axpyf(out, cw[e] * dotf(y, v, d), y, d);
     }
 }
 
@@ -157,20 +158,28 @@ static void solve_row(const als_side *s, const br_csr *r, int64_t row, float *xr
             memset(xr, 0, d * sizeof(float));
         return;
     }
-    /* Conjugate gradient from the current xr. */
+    /* Conjugate gradient from the current xr. The row's factor vectors are
+     * gathered once into yl: the four passes over them (residual, three
+     * steps) then read L1/L2 instead of scattered rows of a matrix that
+     * can be hundreds of MB. */
     float *res = buf, *pv = buf + d, *ap = buf + 2 * (size_t)d;
-    row_apply(s, r, row, reg, xr, ap);
+    float *cw = buf + 4 * (size_t)d, *yl = cw + max_row;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = r->indices[b + i];
+        memcpy(yl + i * d, s->f + (size_t)c * d, d * sizeof(float));
+        cw[i] = s->implicit ? s->alpha * r->values[b + i] : 1.0f; /* w - g */
+    }
+    row_apply(s, n, yl, cw, reg, xr, ap);
     for (uint32_t i = 0; i < d; i++) res[i] = -ap[i];
-    for (uint64_t p = b; p < e; p++) {
-        const float *y = s->f + (size_t)r->indices[p] * d;
-        float v = r->values[p];
-        float bw = s->implicit ? 1.0f + s->alpha * v : v - s->mu - s->tb[r->indices[p]];
-        axpyf(res, bw, y, d);
+    for (size_t i = 0; i < n; i++) {
+        float v = r->values[b + i];
+        float bw = s->implicit ? 1.0f + s->alpha * v : v - s->mu - s->tb[r->indices[b + i]];
+        axpyf(res, bw, yl + i * d, d);
     }
     memcpy(pv, res, d * sizeof(float));
     float rs = dotf(res, res, d);
     for (uint32_t it = 0; it < s->cg_steps && rs > 1e-20f; it++) {
-        row_apply(s, r, row, reg, pv, ap);
+        row_apply(s, n, yl, cw, reg, pv, ap);
         float pap = dotf(pv, ap, d);
         if (!(pap > 0)) break;
         float step = rs / pap;
@@ -190,7 +199,9 @@ static br_status solve_side(const als_side *s, const br_csr *r, float *x, size_t
     int failed = 0;
 #pragma omp parallel num_threads(br_get_num_threads())
     {
-        float *buf = br_malloc((4 * (size_t)d + 2 * max_row + 2) * sizeof(float));
+        /* res, p, Ap, spare (4d); then w/t or the gathered rows. */
+        float *buf = br_malloc((4 * (size_t)d + 2 * max_row + max_row * (size_t)d + 2) *
+                               sizeof(float));
         double *work = s->cg_steps ? NULL : br_malloc(((size_t)d * d + 2 * d) * sizeof(double));
         if (!buf || (!s->cg_steps && !work)) {
 #pragma omp atomic write
@@ -407,6 +418,11 @@ br_status br_als_fit(const br_csr *r, const br_csr *rt, const br_als_options *op
             memcpy(m->item_f + i * k, y + i * d, k * sizeof(float));
             m->item_b[i] = y[i * d + k];
         }
+    }
+    if ((st = cf_model_prepare(m))) {
+        br_cf_model_free(m);
+        m = NULL;
+        goto done;
     }
     *out = m;
 done:

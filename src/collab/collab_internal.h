@@ -19,6 +19,10 @@ struct br_cf_model {
     float global;
     /* ALS hyper-parameters, needed again by fold-in. */
     float lambda, alpha;
+    /* Implicit ALS: Y^T Y (k, k) of the item factors, computed once when the
+     * model is made or loaded so a fold-in costs O(ratings k^2 + k^3), not
+     * O(items k^2). Always owned (br_aligned_alloc), even when mapped. */
+    float *yty;
     /* Set when loaded: the arrays point into this mapping. */
     void *map;
     size_t map_len;
@@ -35,6 +39,8 @@ br_status cf_model_alloc(br_cf_engine e, uint32_t n_users, uint32_t n_items, uin
 /* yty (k, k) = Y^T Y of the model's item factors, full symmetric. ALS
  * training and fold-in both use this, so they see the same numbers. */
 void cf_item_gram(const br_cf_model *m, float *yty);
+/* Sets m->yty for implicit ALS models (no-op otherwise). */
+br_status cf_model_prepare(br_cf_model *m);
 /* The same for any (n, k) factor block. */
 void cf_gram(const float *y, size_t n, uint32_t k, float *yty);
 

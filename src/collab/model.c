@@ -56,9 +56,19 @@ br_status cf_model_alloc(br_cf_engine e, uint32_t n_users, uint32_t n_items, uin
     return BR_OK;
 }
 
+br_status cf_model_prepare(br_cf_model *m)
+{
+    if (m->engine != BR_CF_ALS || m->k == 0 || m->yty) return BR_OK;
+    m->yty = br_aligned_alloc((size_t)m->k * m->k * sizeof(float), BR_ALIGN);
+    if (!m->yty) return br_error(BR_ENOMEM, "collab model: Gram matrix k = %u", m->k);
+    cf_item_gram(m, m->yty);
+    return BR_OK;
+}
+
 void br_cf_model_free(br_cf_model *m)
 {
     if (!m) return;
+    br_aligned_free(m->yty);
     if (m->map) {
         munmap(m->map, m->map_len);
     } else {
@@ -209,11 +219,12 @@ br_status br_cf_fold_in(const br_cf_model *m, size_t n, const uint32_t *items,
     float *w = br_malloc((n + 1) * sizeof(float));
     float *t = br_malloc((n + 1) * sizeof(float));
     float *y = expl ? br_malloc((n * d + 1) * sizeof(float)) : NULL;
-    float *yty = expl ? NULL : br_malloc((size_t)k * k * sizeof(float));
+    /* The model's cached Gram matrix, or one computed here. */
+    float *yty = expl || m->yty ? NULL : br_malloc((size_t)k * k * sizeof(float));
     double *work = br_malloc(((size_t)d * d + 2 * d) * sizeof(double));
     float *x = br_malloc(d * sizeof(float));
     br_status st = BR_OK;
-    if (!w || !t || (expl && !y) || (!expl && !yty) || !work || !x) {
+    if (!w || !t || (expl && !y) || (!expl && !m->yty && !yty) || !work || !x) {
         st = br_error(BR_ENOMEM, "fold-in workspace");
         goto done;
     }
@@ -229,13 +240,14 @@ br_status br_cf_fold_in(const br_cf_model *m, size_t n, const uint32_t *items,
         reg = m->lambda * (float)n;
         rc = n ? als_solve_row_exact(d, NULL, n, NULL, w, t, y, reg, work, x) : -1;
     } else {
-        cf_item_gram(m, yty);
+        if (!m->yty) cf_item_gram(m, yty);
         for (size_t i = 0; i < n; i++) {
             w[i] = 1.0f + m->alpha * values[i];
             t[i] = 1.0f;
         }
         reg = m->lambda;
-        rc = als_solve_row_exact(d, yty, n, items, w, t, m->item_f, reg, work, x);
+        rc = als_solve_row_exact(d, m->yty ? m->yty : yty, n, items, w, t, m->item_f, reg, work,
+                                 x);
     }
     if (rc != 0) {
         /* No ratings in the explicit model: the prior (all zero). */

@@ -280,6 +280,10 @@ br_status br_cf_model_load(const char *path, br_cf_model **out)
     }
     m->map = map;
     m->map_len = len;
+    if ((st = cf_model_prepare(m))) {
+        br_cf_model_free(m); /* unmaps */
+        return st;
+    }
     *out = m;
     return BR_OK;
 fail:
