@@ -15,7 +15,7 @@ build_pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev
   libcsv-dev libutf8proc-dev libjansson-dev liblmdb-dev libhiredis-dev
   libmicrohttpd-dev libcairo2-dev libcmocka-dev)
 test_pkgs=(redis-server fonts-dejavu-core)
-bench_pkgs=(python3-numpy python3-scipy python3-sklearn python3-faiss hyperfine)
+bench_pkgs=(python3-numpy python3-scipy python3-sklearn python3-faiss python3-torch hyperfine)
 
 case "$profile" in
   build) want=("${build_pkgs[@]}") ;;
