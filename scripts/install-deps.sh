@@ -6,7 +6,7 @@
 # Usage: scripts/install-deps.sh [build|test|bench|all]   (default: test)
 #   build  compiler, cmake and the libraries bookrec links
 #   test   build + what the test suite starts (redis-server) and needs
-#   bench  test + the Python peers the benchmarks run (sklearn, torch, faiss)
+#   bench  test + the Python peers the benchmarks run (sklearn, pandas, torch, faiss)
 set -euo pipefail
 
 profile=${1:-test}
@@ -15,7 +15,8 @@ build_pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev
   libcsv-dev libutf8proc-dev libjansson-dev liblmdb-dev libhiredis-dev
   libmicrohttpd-dev libcairo2-dev libcmocka-dev)
 test_pkgs=(redis-server fonts-dejavu-core)
-bench_pkgs=(python3-numpy python3-scipy python3-sklearn python3-faiss python3-torch hyperfine)
+bench_pkgs=(python3-numpy python3-scipy python3-sklearn python3-pandas python3-faiss python3-torch
+  hyperfine time)
 
 case "$profile" in
   build) want=("${build_pkgs[@]}") ;;
