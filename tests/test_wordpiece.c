@@ -5,7 +5,8 @@
  * aimed at the pipeline's corners: added tokens in the text, final sigma,
  * U+0130, astral ideographs, invalid and control characters, 100-char
  * words), both written by ../shared/reference/minilm/wordpiece_reference.js.
- * Both tokenizer sources (tokenizer.json, vocab.txt + defaults) must agree
+ * wordpiece_unicode_cases.json covers the 145 characters of
+ * wordpiece_unicode.h. Both tokenizer sources (tokenizer.json, vocab.txt + defaults) must agree
  * with every id.
  */
 #include <jansson.h>
@@ -95,6 +96,14 @@ static void test_extra_cases(void **state)
     (void)state;
     assert_int_equal(check_cases(from_json, GOLD "wordpiece_extra_cases.json"), 71);
     assert_int_equal(check_cases(from_vocab, GOLD "wordpiece_extra_cases.json"), 71);
+}
+
+/* The characters Unicode assigned after utf8proc's 15.0 (wordpiece_unicode.h),
+ * each in a few contexts, as the reference (Unicode 17) tokenizes them. */
+static void test_newer_unicode_cases(void **state)
+{
+    (void)state;
+    assert_int_equal(check_cases(from_json, GOLD "wordpiece_unicode_cases.json"), 145);
 }
 
 static void test_vocab_and_specials(void **state)
@@ -222,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_edge_cases_tokenizer_json),
         cmocka_unit_test(test_edge_cases_vocab_txt),
         cmocka_unit_test(test_extra_cases),
+        cmocka_unit_test(test_newer_unicode_cases),
         cmocka_unit_test(test_vocab_and_specials),
         cmocka_unit_test(test_without_specials_and_normalize),
         cmocka_unit_test(test_invalid_utf8),

@@ -13,6 +13,8 @@
  *     so U+0130 becomes "i" + U+0307 and capital sigma becomes final sigma at
  *     the end of a word (the Final_Sigma context);
  *   - accents are stripped by NFD and removing category Mn;
+ *   - Unicode data is utf8proc's (15.0) completed by wordpiece_unicode.h with
+ *     the characters Unicode 17 (the reference's Node) added since;
  *   - added tokens ([CLS], [SEP], ...) are cut out of the raw text first,
  *     longest match at each position, before any normalisation.
  * Text is processed as code points (uint32); pieces are looked up as UTF-8
@@ -26,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
+
+#include "text/wordpiece_unicode.h"
 
 #define MAX_ADDED 64
 
@@ -503,9 +507,48 @@ static inline int is_js_space(uint32_t c)
            c == 0x205f || c == 0x3000 || c == 0xfeff;
 }
 
+/* The entry of the newer-Unicode table for c, or NULL. */
+static const wpu_entry *wpu_find(uint32_t c)
+{
+    size_t lo = 0, hi = sizeof wpu_table / sizeof wpu_table[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (wpu_table[mid].cp == c) return &wpu_table[mid];
+        if (wpu_table[mid].cp < c) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+/* utf8proc's general category, completed with the reference's newer
+ * Unicode data (wordpiece_unicode.h) where utf8proc has none. */
 static inline int category(uint32_t c)
 {
-    return c > 0x10ffff ? UTF8PROC_CATEGORY_CN : (int)utf8proc_category((utf8proc_int32_t)c);
+    if (c > 0x10ffff) return UTF8PROC_CATEGORY_CN;
+    int k = (int)utf8proc_category((utf8proc_int32_t)c);
+    if (k != UTF8PROC_CATEGORY_CN && k != UTF8PROC_CATEGORY_MN) return k;
+    const wpu_entry *e = wpu_find(c);
+    if (!e) return k;
+    switch (e->kind) {
+    case WPU_MN:
+        return UTF8PROC_CATEGORY_MN;
+    case WPU_P:
+        return UTF8PROC_CATEGORY_PO;
+    case WPU_C:
+        return UTF8PROC_CATEGORY_CF;
+    case WPU_MC:
+        return UTF8PROC_CATEGORY_MC;
+    default:
+        return e->lower ? UTF8PROC_CATEGORY_LU : UTF8PROC_CATEGORY_LO;
+    }
+}
+
+static uint32_t to_lower(uint32_t c)
+{
+    uint32_t l = (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
+    if (l != c || utf8proc_category((utf8proc_int32_t)c) != UTF8PROC_CATEGORY_CN) return l;
+    const wpu_entry *e = wpu_find(c);
+    return e && e->lower ? e->lower : c;
 }
 
 static inline int is_control(uint32_t c)
@@ -664,7 +707,7 @@ static int normalize(const wordpiece *wp, const uint32_t *in, size_t n, cpbuf *o
         } else if (c == 0x3a3) {
             cp_push(out, final_sigma(tmp->v, tmp->n, i) ? 0x3c2 : 0x3c3);
         } else {
-            cp_push(out, (uint32_t)utf8proc_tolower((utf8proc_int32_t)c));
+            cp_push(out, to_lower(c));
         }
     }
     if (!wp->strip) return 0;
