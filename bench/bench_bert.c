@@ -218,8 +218,10 @@ static int cmd_run(int argc, char **argv)
 int main(int argc, char **argv)
 {
     int rc = 2;
-    if (argc >= 2 && !strcmp(argv[1], "tokenize")) rc = cmd_tokenize(argc, argv);
-    else if (argc >= 2 && !strcmp(argv[1], "run")) rc = cmd_run(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "tokenize"))
+        rc = cmd_tokenize(argc, argv);
+    else if (argc >= 2 && !strcmp(argv[1], "run"))
+        rc = cmd_run(argc, argv);
     if (rc == 2)
         fprintf(stderr, "usage: bench_bert tokenize DIR TEXTS IDS\n"
                         "       bench_bert run DIR IDS SINGLE OUT_PREFIX "

@@ -204,7 +204,8 @@ static char *write_f16_model(const char *dir)
     for (size_t i = 0; i < st_count(f); i++) {
         const st_tensor *t = st_tensor_at(f, i);
         json_t *e = json_object(), *sh = json_array();
-        for (int d = 0; d < t->ndim; d++) json_array_append_new(sh, json_integer((json_int_t)t->shape[d]));
+        for (int d = 0; d < t->ndim; d++)
+            json_array_append_new(sh, json_integer((json_int_t)t->shape[d]));
         json_object_set_new(e, "dtype", json_string("F16"));
         json_object_set_new(e, "shape", sh);
         json_t *o = json_array();
@@ -237,7 +238,8 @@ static char *write_f16_model(const char *dir)
             } else if (exp < 113) { /* subnormal half */
                 man |= 0x800000;
                 int shift = 126 - (int)exp;
-                uint32_t r = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+                uint32_t r = man >> shift, rem = man & ((1u << shift) - 1),
+                         half = 1u << (shift - 1);
                 if (rem > half || (rem == half && (r & 1))) r++;
                 h = (uint16_t)(sign | r);
             } else {

@@ -151,8 +151,9 @@ static void test_refusals(void **state)
     p = write_st("notjson", "{\"a\": ", 0, NULL, 0);
     assert_status_detail(st_open(p, &f), BR_EFORMAT, "not a JSON object");
     br_free(p);
-    p = write_st("trunc", "{\"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}",
-                 0, data, 8);
+    p = write_st("trunc",
+                 "{\"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}", 0,
+                 data, 8);
     assert_status_detail(st_open(p, &f), BR_EFORMAT, "truncated");
     br_free(p);
     p = write_st("size", "{\"a\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 16]}}",
@@ -169,8 +170,9 @@ static void test_refusals(void **state)
                  0, data, 8);
     assert_status_detail(st_open(p, &f), BR_EFORMAT, "unknown dtype");
     br_free(p);
-    p = write_st("shape", "{\"a\": {\"dtype\": \"F32\", \"shape\": [-1], \"data_offsets\": [0, 4]}}",
-                 0, data, 8);
+    p = write_st("shape",
+                 "{\"a\": {\"dtype\": \"F32\", \"shape\": [-1], \"data_offsets\": [0, 4]}}", 0,
+                 data, 8);
     assert_status_detail(st_open(p, &f), BR_EFORMAT, "bad shape");
     br_free(p);
     p = write_st("offs", "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 0]}}",

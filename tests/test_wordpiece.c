@@ -50,9 +50,9 @@ static size_t check_cases(const wordpiece *wp, const char *path)
         json_t *text = json_object_get(c, "text"), *want = json_object_get(c, "token_ids");
         int32_t *ids;
         size_t n;
-        assert_int_equal(wordpiece_encode(wp, json_string_value(text), json_string_length(text), 1,
-                                          &ids, &n),
-                         BR_OK);
+        assert_int_equal(
+            wordpiece_encode(wp, json_string_value(text), json_string_length(text), 1, &ids, &n),
+            BR_OK);
         size_t wn = json_array_size(want);
         int same = n == wn;
         for (size_t k = 0; same && k < n; k++)
@@ -60,8 +60,8 @@ static size_t check_cases(const wordpiece *wp, const char *path)
         if (!same) {
             char *norm;
             wordpiece_normalize(wp, json_string_value(text), json_string_length(text), &norm);
-            fprintf(stderr, "case %zu: '%s' (normalised '%s')\n  got  ", i,
-                    json_string_value(text), norm);
+            fprintf(stderr, "case %zu: '%s' (normalised '%s')\n  got  ", i, json_string_value(text),
+                    norm);
             br_free(norm);
             for (size_t k = 0; k < n; k++) fprintf(stderr, "%d ", ids[k]);
             fprintf(stderr, "\n  want ");
@@ -157,7 +157,8 @@ static void test_invalid_utf8(void **state)
     (void)state;
     int32_t *ids;
     size_t n;
-    const char bad[] = "ab\xff\xfe" "cd \xe2\x82 ef \xf0\x9f\x98";
+    const char bad[] = "ab\xff\xfe"
+                       "cd \xe2\x82 ef \xf0\x9f\x98";
     assert_int_equal(wordpiece_encode(from_json, bad, sizeof bad - 1, 0, &ids, &n), BR_OK);
     int32_t *want;
     size_t wn;
@@ -203,8 +204,8 @@ static void test_load_errors(void **state)
 static void test_greedy_longest_match(void **state)
 {
     (void)state;
-    const char *pieces[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "una", "##aff", "##a",
-                            "##ff", "##able", "##ffable", "aff"};
+    const char *pieces[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]",  "un",       "una",
+                            "##aff", "##a",   "##ff",  "##able", "##ffable", "aff"};
     wordpiece *wp;
     wp_config cfg = WP_CONFIG_DEFAULT;
     assert_int_equal(wordpiece_create(pieces, 12, &cfg, &wp), BR_OK);

@@ -39,7 +39,7 @@ extern "C" {
 #define BR_MINILM_URL  "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main/"
 /* The files it needs from there (space-separated). */
 #define BR_MINILM_FILES                                                                            \
-    "config.json model.safetensors tokenizer.json tokenizer_config.json vocab.txt "              \
+    "config.json model.safetensors tokenizer.json tokenizer_config.json vocab.txt "                \
     "special_tokens_map.json sentence_bert_config.json modules.json 1_Pooling/config.json"
 
 typedef struct br_bert br_bert;
@@ -51,7 +51,10 @@ typedef struct br_bert_options {
     size_t max_length;
 } br_bert_options;
 
-#define BR_BERT_OPTIONS_DEFAULT {0}
+#define BR_BERT_OPTIONS_DEFAULT                                                                    \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 /* Opens a model directory (see above). Missing files fail with
  * BR_ENOTFOUND, bad ones with BR_EFORMAT / BR_EPARSE, architectures other
@@ -99,7 +102,7 @@ typedef struct br_bert_info {
     float layernorm_eps;
     br_bert_pooling pooling;
     int normalize;
-    char dtype[8]; /* of the word embeddings in the file: "F32", "F16", "BF16" */
+    char dtype[8];      /* of the word embeddings in the file: "F32", "F16", "BF16" */
     char tokenizer[24]; /* "tokenizer.json" or "vocab.txt" */
     uint64_t parameters, file_bytes;
 } br_bert_info;

@@ -24,7 +24,8 @@
 /* Elementwise passes are memory-bound; threads only pay off on big ones. */
 #define PAR_MIN (1u << 16)
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
 #define NNB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define NNB_CLONES

@@ -18,8 +18,8 @@ typedef struct bert_layer {
     const float *wqkv, *bqkv; /* (3H, H), (3H,): query, key, value rows stacked */
     const float *wo, *bo;     /* (H, H), (H,) attention output */
     const float *ln1_g, *ln1_b;
-    const float *w1, *b1;     /* (I, H), (I,) intermediate */
-    const float *w2, *b2;     /* (H, I), (H,) output */
+    const float *w1, *b1; /* (I, H), (I,) intermediate */
+    const float *w2, *b2; /* (H, I), (H,) output */
     const float *ln2_g, *ln2_b;
 } bert_layer;
 

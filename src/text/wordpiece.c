@@ -514,8 +514,10 @@ static const wpu_entry *wpu_find(uint32_t c)
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (wpu_table[mid].cp == c) return &wpu_table[mid];
-        if (wpu_table[mid].cp < c) lo = mid + 1;
-        else hi = mid;
+        if (wpu_table[mid].cp < c)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }

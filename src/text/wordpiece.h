@@ -31,7 +31,10 @@ typedef struct wp_config {
     int max_word_chars; /* longer words become [UNK] (100) */
 } wp_config;
 
-#define WP_CONFIG_DEFAULT {1, -1, 1, 1, 100}
+#define WP_CONFIG_DEFAULT                                                                          \
+    {                                                                                              \
+        1, -1, 1, 1, 100                                                                           \
+    }
 
 typedef struct wordpiece wordpiece;
 
