@@ -50,4 +50,16 @@ void cli_print_json(struct json_t *value);
  * the log callback, honouring --quiet and --verbose. */
 void cli_setup_reporting(void);
 
+/* Book embeddings for the content engines (cli/embeddings.c): from a .npy
+ * file (npy), else from the encoder (NULL: use-lite) through the embedding
+ * cache (cache NULL: the default file; "none": no cache). *out is
+ * br_aligned_alloc'd, (books, *dim). Returns CLI_OK or prints the error and
+ * returns CLI_ERROR. */
+typedef struct cli_embed_options {
+    const char *npy, *encoder, *cache;
+    br_book_template tmpl;
+} cli_embed_options;
+int cli_book_embeddings(const char *cmd, const br_catalog *cat, const cli_embed_options *o,
+                        float **out, size_t *dim);
+
 #endif /* BOOKREC_CLI_H */

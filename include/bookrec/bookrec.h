@@ -17,5 +17,6 @@
 #include "bookrec/collab.h"
 #include "bookrec/events.h"
 #include "bookrec/store.h"
+#include "bookrec/hybrid.h"
 
 #endif /* BOOKREC_BOOKREC_H */

@@ -51,6 +51,11 @@ typedef struct br_split {
 br_status br_split_ratings(const br_ratings *r, const br_split_options *opt, br_split *out);
 void br_split_free(br_split *s);
 
+/* The same protocol applied to the training part of `s` (not by time): the
+ * validation split that tunes hyper-parameters without seeing s's held-out
+ * ratings. Use a seed other than s's. */
+br_status br_split_train(const br_split *s, const br_split_options *opt, br_split *out);
+
 /* Marks an empty slot in a ranking. */
 #define BR_EVAL_NONE UINT32_MAX
 

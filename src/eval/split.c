@@ -45,7 +45,11 @@ void br_split_free(br_split *s)
     memset(s, 0, sizeof *s);
 }
 
-br_status br_split_ratings(const br_ratings *r, const br_split_options *opt, br_split *out)
+/* The split of n ratings given as arrays (file order); br_split_ratings
+ * and br_split_train both come here. */
+static br_status split_arrays(size_t n, uint32_t nu, uint32_t n_books, const uint32_t *user,
+                              const uint32_t *book, const float *value, const int64_t *time,
+                              const br_split_options *opt, br_split *out)
 {
     br_split_options o = opt ? *opt : (br_split_options)BR_SPLIT_OPTIONS_DEFAULT;
     memset(out, 0, sizeof *out);
@@ -54,16 +58,10 @@ br_status br_split_ratings(const br_ratings *r, const br_split_options *opt, br_
                         (double)o.test_fraction);
     if (o.min_ratings < 2)
         return br_error(BR_EINVAL, "split: readers need at least 2 ratings to hold one out");
-    const int64_t *time = br_ratings_timestamps(r);
     if (o.by_time && !time)
         return br_error(BR_EINVAL, "split: a time-ordered split needs a timestamp column");
-
-    size_t n = br_ratings_count(r);
-    uint32_t nu = br_ratings_num_users(r);
-    const uint32_t *user = br_ratings_users(r), *book = br_ratings_books(r);
-    const float *value = br_ratings_values(r);
     out->n_users = nu;
-    out->n_books = br_ratings_num_books(r);
+    out->n_books = n_books;
     out->relevant_min = o.relevant_min;
 
     uint64_t *start = br_calloc((size_t)nu + 1, sizeof *start);
@@ -175,4 +173,19 @@ fail:
     br_free(keys);
     br_split_free(out);
     return st;
+}
+
+br_status br_split_ratings(const br_ratings *r, const br_split_options *opt, br_split *out)
+{
+    return split_arrays(br_ratings_count(r), br_ratings_num_users(r), br_ratings_num_books(r),
+                        br_ratings_users(r), br_ratings_books(r), br_ratings_values(r),
+                        br_ratings_timestamps(r), opt, out);
+}
+
+br_status br_split_train(const br_split *s, const br_split_options *opt, br_split *out)
+{
+    br_split_options o = opt ? *opt : (br_split_options)BR_SPLIT_OPTIONS_DEFAULT;
+    if (o.by_time) return br_error(BR_EINVAL, "split: the training part keeps no timestamps");
+    return split_arrays(s->n_train, s->n_users, s->n_books, s->train_user, s->train_book,
+                        s->train_value, NULL, &o, out);
 }

@@ -1,0 +1,242 @@
+/*
+ * bookrec/hybrid.h: the engines together. One fitted object (br_hybrid)
+ * holds every single engine a ranking needs (popularity, the notebook's
+ * SVD, implicit and explicit ALS, the weighted item-item model, the content
+ * engine over book embeddings and its tribes) and ranks with any of them or
+ * with one of the combinations:
+ *
+ *   notebook-hybrid  the notebook's rule: cosine to the reader's favourite
+ *                    book and the SVD prediction, each min-max scaled over
+ *                    all books, blended 0.5 / 0.5 (weights configurable)
+ *   rank-fusion      each engine's top list, 1 / (rank + 1) points, summed
+ *   rrf              reciprocal-rank fusion, 1 / (60 + rank)
+ *   hybrid           bookrec's default (docs/evaluation.md): the weighted
+ *                    item-item model, implicit ALS, the reader's content
+ *                    profile and popularity, each standardised per reader
+ *                    over the books they have not rated, blended with
+ *                    weights tuned on a validation split of training data
+ *
+ * Also here: the item-item model itself (EASE, Steck 2019, on rating
+ * weights, restricted to the M most-rated books), a book's text for the
+ * encoder, and the embedding cache every command shares.
+ *
+ * Rankings never contain a book the reader rated in the training data and
+ * break ties by the lower book index. The library never prints; words for
+ * explanations are built from the catalogue the caller passes.
+ */
+#ifndef BOOKREC_HYBRID_H
+#define BOOKREC_HYBRID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bookrec/collab.h"
+#include "bookrec/core.h"
+#include "bookrec/data.h"
+#include "bookrec/encoder.h"
+#include "bookrec/sparse.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------ book text -- */
+
+typedef enum br_book_template {
+    /* title. by authors. genre. tags joined by ", ". description */
+    BR_TEXT_FULL = 0,
+    /* the description alone (the title when there is none): the notebook */
+    BR_TEXT_DESCRIPTION = 1,
+} br_book_template;
+
+/* The text the encoder reads for a book (`bookrec embed --books`). *out is
+ * br_malloc'd; the caller releases it with br_free. */
+br_status br_book_text(const br_book *b, br_book_template t, char **out);
+
+/* ------------------------------------------------------ embedding cache -- */
+
+/* Embeds every catalogue book (rows in catalogue order, out (n, dim) with
+ * dim = br_encoder_dim) through a cache file: a book whose text hash is in
+ * the cache for this encoder is read, the others are embedded and the
+ * cache rewritten (temporary file, fsync, rename). The key is the encoder
+ * name `encoder_key` (e.g. "use-lite" or "bert:DIR") and the 64-bit FNV-1a
+ * hash and byte length of the book text (docs/formats.md, "Embedding
+ * cache"). cache_path NULL: no cache. *embedded (may be NULL) receives the
+ * number of books that had to be embedded. */
+br_status br_embed_catalog(const br_encoder *enc, const char *encoder_key,
+                           const br_catalog *cat, br_book_template t, const char *cache_path,
+                           float *out, size_t *embedded);
+
+/* The default cache file: <model dir>/../embeddings.brec, i.e.
+ * $XDG_CACHE_HOME/bookrec/embeddings.brec. */
+br_status br_embed_cache_path(char *buf, size_t cap);
+
+/* 64-bit FNV-1a of n bytes (the cache key). */
+uint64_t br_fnv1a64(const void *data, size_t n);
+
+/* -------------------------------------------------------- item-item model -- */
+
+/* EASE on rating weights: X_ui = weight[r_ui] (rating r rounded and clamped
+ * to 1..5), over the M books with the most ratings (ties: lower index);
+ * B = I - P diag(1 / diag P) with P = (X^T X + lambda I)^-1, so B has a
+ * zero diagonal, and score(u, i) = sum_j X_uj B_ji for the M books. */
+typedef struct br_ease_options {
+    uint32_t max_items; /* M; 0 or more than the books: every book with a rating */
+    float lambda;
+    float weight[5];    /* of ratings 1..5 */
+} br_ease_options;
+
+#define BR_EASE_OPTIONS_DEFAULT {4000, 60.0f, {0.2f, 0.3f, 0.5f, 1.0f, 1.3f}}
+
+typedef struct br_ease br_ease;
+
+/* r: readers x books ratings (values are ratings). OpenMP Gram from the
+ * sparse columns, LAPACK spotrf + spotri. */
+br_status br_ease_fit(const br_csr *r, const br_csr *rt, const br_ease_options *opt,
+                      br_ease **out);
+void br_ease_free(br_ease *m);
+uint32_t br_ease_items(const br_ease *m);          /* M */
+const uint32_t *br_ease_item_ids(const br_ease *m); /* (M,) book index of each slot */
+/* Slot of a book, or -1 when it is not one of the M. */
+int32_t br_ease_slot(const br_ease *m, uint32_t book);
+const float *br_ease_matrix(const br_ease *m);     /* B (M, M), row-major */
+/* Scores of one reader's history (n ratings) for every book: out
+ * (n_books,); books outside the M get -INFINITY. */
+br_status br_ease_score(const br_ease *m, size_t n, const uint32_t *books, const float *ratings,
+                        uint32_t n_books, float *out);
+/* The plain reference: the dense inverse by Gauss-Jordan in double on the
+ * dense Gram (small data only; the oracle of the tests). B (M, M). */
+br_status br_ease_reference(const br_csr *r, const br_ease_options *opt, uint32_t *items,
+                            uint32_t *m_out, float *b);
+
+/* --------------------------------------------------------------- engines -- */
+
+typedef enum br_engine {
+    BR_ENGINE_POPULARITY = 0,
+    BR_ENGINE_SVD,
+    BR_ENGINE_ALS,
+    BR_ENGINE_ALS_EXPLICIT,
+    BR_ENGINE_EASE,
+    BR_ENGINE_CONTENT,           /* cosine to the reader's profile */
+    BR_ENGINE_CONTENT_FAVOURITE, /* cosine to the favourite book */
+    BR_ENGINE_CONTENT_CLUSTER,   /* the favourite's tribe, catalogue order */
+    BR_ENGINE_NOTEBOOK_HYBRID,
+    BR_ENGINE_RANK_FUSION,
+    BR_ENGINE_RRF,
+    BR_ENGINE_HYBRID,
+    BR_ENGINE_COUNT
+} br_engine;
+
+const char *br_engine_name(br_engine e);
+/* Also accepts "collab" (svd, the notebook's collaborative list). */
+br_status br_engine_parse(const char *name, br_engine *out);
+/* 1 when the engine needs book embeddings. */
+int br_engine_needs_content(br_engine e);
+/* 1 when the engine predicts ratings (svd, als-explicit). */
+int br_engine_predicts(br_engine e);
+
+#define BR_FUSION_MAX 6
+
+typedef struct br_hybrid_options {
+    br_svd_options svd;
+    br_als_options als;          /* implicit */
+    br_als_options als_explicit;
+    br_popularity_options pop;
+    br_ease_options ease;
+    uint32_t tribes;            /* content-cluster: k-means clusters (10, the notebook's) */
+    float nb_content, nb_collab; /* notebook-hybrid weights (0.5, 0.5) */
+    /* rank-fusion: engines, and list depth (0: the n asked for) */
+    uint32_t fusion_n;
+    br_engine fusion[BR_FUSION_MAX];
+    uint32_t fusion_depth;
+    /* rrf */
+    uint32_t rrf_n;
+    br_engine rrf[BR_FUSION_MAX];
+    uint32_t rrf_depth;
+    float rrf_k;
+    /* hybrid: weights of the standardised components */
+    float w_ease, w_als, w_content, w_popularity;
+} br_hybrid_options;
+
+/* Defaults: svd k = 50 exact (the notebook), implicit ALS 64 factors
+ * alpha 0.3 lambda 0.1, explicit ALS 32 factors lambda 0.05, the EASE
+ * defaults above, rank-fusion of content-cluster and svd, rrf of ease,
+ * als and content at depth 100, hybrid weights from bench/eval.sh --tune. */
+void br_hybrid_options_default(br_hybrid_options *o);
+
+/* Training data: n ratings (reader, book, value), in input order (the
+ * favourite book is the first of the highest-rated in this order). */
+typedef struct br_train_data {
+    uint32_t n_users, n_books;
+    size_t n;
+    const uint32_t *user, *book;
+    const float *value;
+} br_train_data;
+
+typedef struct br_hybrid br_hybrid;
+
+/* Fits what the engines in `engines` (n_engines of them) need, and only
+ * that. emb (n_books, dim) L2-normalised book embeddings, borrowed (must
+ * outlive the object); NULL when no content engine is asked for. cat (may
+ * be NULL) names the tribes of content-cluster. */
+br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const float *emb,
+                        size_t dim,
+                        const br_hybrid_options *opt, const br_engine *engines, size_t n_engines,
+                        br_hybrid **out);
+void br_hybrid_free(br_hybrid *h);
+
+/* Seconds spent fitting what the engine uses (combinations: the sum of
+ * their parts). */
+double br_hybrid_fit_seconds(const br_hybrid *h, br_engine e);
+/* The tribe of a book (content-cluster) and its name ("" when fitted
+ * without a catalogue); -1 when no tribes were fitted. */
+int32_t br_hybrid_tribe(const br_hybrid *h, uint32_t book, const char **name);
+
+/* Top k books for each of users[0..n): items/scores (n, k), padded with
+ * UINT32_MAX / -INFINITY. scores may be NULL. */
+br_status br_hybrid_rank(const br_hybrid *h, br_engine e, const uint32_t *users, size_t n,
+                         uint32_t k, uint32_t *items, float *scores);
+/* Predicted ratings of (users[i], books[i]); BR_EUNSUPPORTED for engines
+ * that do not predict. */
+br_status br_hybrid_predict(const br_hybrid *h, br_engine e, const uint32_t *users,
+                            const uint32_t *books, size_t n, float *out);
+
+/* Weight search for the default hybrid: h fitted on val's training part
+ * (with every weight of the grid's non-zero components), each weight set of
+ * grid (n_grid rows of {ease, als, content, popularity}) scored by mean
+ * NDCG@k over val's readers with a relevant held-out book. The engines'
+ * standardised scores are computed once per block of readers and reused by
+ * every weight set. ndcg (n_grid,). */
+struct br_split;
+br_status br_hybrid_tune(const br_hybrid *h, const struct br_split *val, uint32_t k,
+                         const float (*grid)[4], size_t n_grid, double *ndcg);
+
+/* ---------------------------------------------------------- explanation -- */
+
+#define BR_WHY_MAX 256
+
+typedef struct br_explain_part {
+    br_engine engine;
+    float score;        /* the engine's own score of the book */
+    float contribution; /* what it added to the final score */
+    int32_t rank;       /* the book's 0-based place in the engine's own list, -1: not in it */
+    char why[BR_WHY_MAX]; /* in words, e.g. "because you rated *Dune* 5 stars" */
+} br_explain_part;
+
+typedef struct br_explanation {
+    br_engine engine;
+    float score;
+    uint32_t n_parts;
+    br_explain_part part[8];
+} br_explanation;
+
+/* Why `e` recommends `book` to `user`: one part per engine the ranking
+ * uses (a single engine: one part). cat gives the words (titles). */
+br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine e,
+                            uint32_t user, uint32_t book, br_explanation *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BOOKREC_HYBRID_H */
