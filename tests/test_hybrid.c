@@ -1,0 +1,349 @@
+/*
+ * test_hybrid.c: the engines together.
+ *  - the item-item model against a dense double-precision oracle, and its
+ *    scores against the definition;
+ *  - the notebook's hybrid on the seed universe with the reference USE-lite
+ *    embeddings and exact SVD: top-10 of every reader equals the
+ *    reference's hybrid_top10 (and its favourite book and SVD top-10);
+ *  - fusion semantics (1 / (rank + 1) and RRF points), rankings never hold
+ *    a rated book, the default hybrid's explanation adds up;
+ *  - br_split_train only ever splits training ratings; book text template.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* Random small ratings (every reader at least one rating). */
+static void random_csr(uint32_t nu, uint32_t nb, double density, uint64_t seed, br_csr *out)
+{
+    br_rng rng;
+    br_rng_seed(&rng, seed);
+    size_t cap = (size_t)nu * nb, n = 0;
+    uint32_t *u = br_malloc(cap * sizeof *u), *b = br_malloc(cap * sizeof *b);
+    float *v = br_malloc(cap * sizeof *v);
+    for (uint32_t i = 0; i < nu; i++)
+        for (uint32_t j = 0; j < nb; j++)
+            if (j == i % nb || br_rng_uniform(&rng) < density) {
+                u[n] = i, b[n] = j, v[n++] = (float)(1 + br_rng_below(&rng, 5));
+            }
+    assert_int_equal(br_csr_from_coo(nu, nb, n, u, b, v, out), BR_OK);
+    br_free(u);
+    br_free(b);
+    br_free(v);
+}
+
+static void test_ease_reference(void **state)
+{
+    (void)state;
+    br_csr r = {0};
+    random_csr(60, 40, 0.25, 7, &r);
+    br_ease_options o = BR_EASE_OPTIONS_DEFAULT;
+    o.max_items = 25;
+    o.lambda = 3.0f;
+    br_ease *m = NULL;
+    assert_int_equal(br_ease_fit(&r, NULL, &o, &m), BR_OK);
+    assert_int_equal(br_ease_items(m), 25);
+    uint32_t items[40], mm = 0;
+    float ref[40 * 40];
+    assert_int_equal(br_ease_reference(&r, &o, items, &mm, ref), BR_OK);
+    assert_int_equal(mm, 25);
+    const float *b = br_ease_matrix(m);
+    double maxabs = 0, maxerr = 0;
+    for (uint32_t s = 0; s < mm; s++) {
+        assert_int_equal(br_ease_item_ids(m)[s], items[s]);
+        assert_int_equal(br_ease_slot(m, items[s]), (int32_t)s);
+        for (uint32_t t = 0; t < mm; t++) {
+            double e = fabs((double)b[s * mm + t] - (double)ref[s * mm + t]);
+            if (e > maxerr) maxerr = e;
+            if (fabs(ref[s * mm + t]) > maxabs) maxabs = fabs(ref[s * mm + t]);
+        }
+        assert_true(b[s * mm + s] == 0.0f);
+    }
+    assert_true(maxabs > 1e-3); /* not a trivial matrix */
+    assert_true(maxerr < 1e-4 * (1 + maxabs));
+    /* Scores of reader 3 = sum_j w(r_3j) B[j, :] over their rated top-M books. */
+    float sc[40];
+    uint64_t lo = r.indptr[3], hi = r.indptr[4];
+    assert_int_equal(br_ease_score(m, hi - lo, r.indices + lo, r.values + lo, 40, sc), BR_OK);
+    for (uint32_t t = 0; t < mm; t++) {
+        double want = 0;
+        for (uint64_t q = lo; q < hi; q++) {
+            int32_t s = br_ease_slot(m, r.indices[q]);
+            if (s >= 0) want += o.weight[(int)r.values[q] - 1] * ref[(size_t)s * mm + t];
+        }
+        assert_true(fabs(sc[items[t]] - want) < 1e-4 * (1 + fabs(want)));
+    }
+    for (uint32_t i = 0; i < 40; i++)
+        if (br_ease_slot(m, i) < 0) assert_true(isinf(sc[i]) && sc[i] < 0);
+    o.lambda = 0;
+    br_ease *bad = NULL;
+    assert_status_detail(br_ease_fit(&r, NULL, &o, &bad), BR_EINVAL, "lambda");
+    br_ease_free(m);
+    br_csr_free(&r);
+}
+
+/* The seed universe, its reference embeddings (rows in book order) and the
+ * notebook reference; NULL when the golden files are missing. */
+static json_t *seed(br_catalog **cat, br_ratings **r, float **emb)
+{
+    char p[4096];
+    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
+    snprintf(p, sizeof p, "%s/seed-universe/books.csv", BR_GOLDEN_DIR);
+    assert_int_equal(br_catalog_load(p, &lo, cat, NULL), BR_OK);
+    snprintf(p, sizeof p, "%s/seed-universe/ratings.csv", BR_GOLDEN_DIR);
+    assert_int_equal(br_ratings_load(p, *cat, &lo, r, NULL), BR_OK);
+    snprintf(p, sizeof p, "%s/use-lite/seed_descriptions.json", BR_GOLDEN_DIR);
+    json_error_t je;
+    json_t *d = json_load_file(p, 0, &je);
+    assert_non_null(d);
+    size_t n = json_array_size(d);
+    assert_int_equal(n, br_catalog_count(*cat));
+    *emb = br_malloc(n * 512 * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_object_get(json_array_get(d, i), "embedding");
+        const char *text = json_string_value(json_object_get(json_array_get(d, i), "text"));
+        assert_string_equal(text, br_catalog_book(*cat, (uint32_t)i)->description);
+        for (size_t j = 0; j < 512; j++)
+            (*emb)[i * 512 + j] = (float)json_real_value(json_array_get(e, j));
+    }
+    json_decref(d);
+    snprintf(p, sizeof p, "%s/seed-universe/notebook_reference.json", BR_GOLDEN_DIR);
+    json_t *ref = json_load_file(p, 0, &je);
+    assert_non_null(ref);
+    return ref;
+}
+
+static br_train_data all_ratings(const br_ratings *r)
+{
+    return (br_train_data){br_ratings_num_users(r), br_ratings_num_books(r), br_ratings_count(r),
+                           br_ratings_users(r), br_ratings_books(r), br_ratings_values(r)};
+}
+
+static void test_notebook_parity(void **state)
+{
+    (void)state;
+    br_catalog *cat;
+    br_ratings *r;
+    float *emb;
+    json_t *ref = seed(&cat, &r, &emb);
+    br_hybrid_options o;
+    br_hybrid_options_default(&o);
+    o.svd.k = 50;
+    o.svd.method = BR_SVD_EXACT;
+    br_engine eng[] = {BR_ENGINE_NOTEBOOK_HYBRID, BR_ENGINE_SVD};
+    br_train_data td = all_ratings(r);
+    br_hybrid *h = NULL;
+    assert_int_equal(br_hybrid_fit(&td, cat, emb, 512, &o, eng, 2, &h), BR_OK);
+    json_t *users = json_object_get(ref, "users");
+    const char *uid;
+    json_t *u;
+    size_t n_users = 0, hybrid_equal = 0, svd_equal = 0;
+    json_object_foreach(users, uid, u) {
+        int64_t ui = br_ratings_find_user(r, uid);
+        assert_true(ui >= 0);
+        uint32_t user = (uint32_t)ui, items[10];
+        float sc[10];
+        /* hybrid */
+        assert_int_equal(br_hybrid_rank(h, BR_ENGINE_NOTEBOOK_HYBRID, &user, 1, 10, items, sc),
+                         BR_OK);
+        json_t *want = json_object_get(u, "hybrid_top10");
+        json_t *want_s = json_object_get(u, "hybrid_top10_scores");
+        int same = 1;
+        for (size_t p = 0; p < 10; p++) {
+            char id[32];
+            snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_array_get(want, p)));
+            same &= br_catalog_find(cat, id) == (int64_t)items[p];
+            assert_true(fabs(sc[p] - json_real_value(json_array_get(want_s, p))) < 1e-4);
+        }
+        if (!same) print_message("reader %s: hybrid top-10 differs\n", uid);
+        hybrid_equal += same;
+        /* svd */
+        assert_int_equal(br_hybrid_rank(h, BR_ENGINE_SVD, &user, 1, 10, items, sc), BR_OK);
+        want = json_object_get(u, "svd_top10");
+        same = 1;
+        for (size_t p = 0; p < 10; p++) {
+            char id[32];
+            snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_array_get(want, p)));
+            same &= br_catalog_find(cat, id) == (int64_t)items[p];
+        }
+        svd_equal += same;
+        n_users++;
+    }
+    assert_int_equal(n_users, 100);
+    assert_int_equal(hybrid_equal, n_users);
+    assert_int_equal(svd_equal, n_users);
+    /* The favourite book the explanation names is the reference's. */
+    int64_t u5 = br_ratings_find_user(r, "5");
+    br_explanation ex;
+    uint32_t it[1];
+    assert_int_equal(br_hybrid_rank(h, BR_ENGINE_NOTEBOOK_HYBRID, (uint32_t[]){(uint32_t)u5}, 1,
+                                    1, it, NULL), BR_OK);
+    assert_int_equal(br_hybrid_explain(h, cat, BR_ENGINE_NOTEBOOK_HYBRID, (uint32_t)u5, it[0],
+                                       &ex), BR_OK);
+    assert_int_equal(ex.n_parts, 2);
+    char fav[32];
+    snprintf(fav, sizeof fav, "%lld",
+             (long long)json_integer_value(
+                 json_object_get(json_object_get(users, "5"), "favourite_book")));
+    const char *fav_title = br_catalog_book(cat, (uint32_t)br_catalog_find(cat, fav))->title;
+    assert_non_null(strstr(ex.part[0].why, fav_title));
+    assert_true(fabsf(ex.part[0].contribution + ex.part[1].contribution - ex.score) < 1e-5);
+    br_hybrid_free(h);
+    json_decref(ref);
+    br_free(emb);
+    br_ratings_free(r);
+    br_catalog_free(cat);
+}
+
+/* Fusion points, exclusions and the default hybrid's explanation. */
+static void test_fusion_and_hybrid(void **state)
+{
+    (void)state;
+    br_catalog *cat;
+    br_ratings *r;
+    float *emb;
+    json_t *ref = seed(&cat, &r, &emb);
+    json_decref(ref);
+    br_hybrid_options o;
+    br_hybrid_options_default(&o);
+    o.ease.max_items = 300;
+    o.ease.lambda = 5;
+    o.als.iterations = 5;
+    o.fusion_n = 2, o.fusion[0] = BR_ENGINE_EASE, o.fusion[1] = BR_ENGINE_CONTENT;
+    o.fusion_depth = 20;
+    o.rrf_n = 2, o.rrf[0] = BR_ENGINE_EASE, o.rrf[1] = BR_ENGINE_CONTENT;
+    o.rrf_depth = 20;
+    o.w_popularity = 0.05f;
+    br_engine eng[BR_ENGINE_COUNT];
+    for (int i = 0; i < BR_ENGINE_COUNT; i++) eng[i] = (br_engine)i;
+    br_train_data td = all_ratings(r);
+    br_hybrid *h = NULL;
+    assert_int_equal(br_hybrid_fit(&td, cat, emb, 512, &o, eng, BR_ENGINE_COUNT, &h), BR_OK);
+    br_csr m = {0};
+    assert_int_equal(br_csr_from_ratings(r, &m), BR_OK);
+    enum { K = 20 };
+    for (uint32_t user = 0; user < 100; user += 7) {
+        uint32_t a[K], b[K], f[K];
+        float fs[K];
+        assert_int_equal(br_hybrid_rank(h, BR_ENGINE_EASE, &user, 1, K, a, NULL), BR_OK);
+        assert_int_equal(br_hybrid_rank(h, BR_ENGINE_CONTENT, &user, 1, K, b, NULL), BR_OK);
+        for (int rrf = 0; rrf < 2; rrf++) {
+            br_engine e = rrf ? BR_ENGINE_RRF : BR_ENGINE_RANK_FUSION;
+            assert_int_equal(br_hybrid_rank(h, e, &user, 1, K, f, fs), BR_OK);
+            for (int p = 0; p < K; p++) {
+                /* The points of f[p], recomputed from the two lists. */
+                double want = 0;
+                for (int q = 0; q < K; q++) {
+                    double pts = rrf ? 1.0 / (60.0 + q + 1) : 1.0 / (q + 1);
+                    if (a[q] == f[p]) want += pts;
+                    if (b[q] == f[p]) want += pts;
+                }
+                assert_true(fabs(want - fs[p]) < 1e-6);
+                if (p) assert_true(fs[p] < fs[p - 1] || (fs[p] == fs[p - 1] && f[p] > f[p - 1]));
+            }
+        }
+        for (int e = 0; e < BR_ENGINE_COUNT; e++) {
+            uint32_t it[K];
+            assert_int_equal(br_hybrid_rank(h, (br_engine)e, &user, 1, K, it, NULL), BR_OK);
+            for (int p = 0; p < K; p++) {
+                if (it[p] == UINT32_MAX) continue;
+                for (uint64_t q = m.indptr[user]; q < m.indptr[user + 1]; q++)
+                    assert_int_not_equal(it[p], m.indices[q]);
+            }
+        }
+        /* The default hybrid's parts add up to its score. */
+        uint32_t top;
+        float ts;
+        assert_int_equal(br_hybrid_rank(h, BR_ENGINE_HYBRID, &user, 1, 1, &top, &ts), BR_OK);
+        br_explanation ex;
+        assert_int_equal(br_hybrid_explain(h, cat, BR_ENGINE_HYBRID, user, top, &ex), BR_OK);
+        assert_int_equal(ex.n_parts, 4);
+        float sum = 0;
+        for (uint32_t p = 0; p < ex.n_parts; p++) {
+            sum += ex.part[p].contribution;
+            assert_true(strlen(ex.part[p].why) > 10);
+        }
+        assert_true(fabsf(sum - ts) < 1e-3f * (1 + fabsf(ts)));
+        assert_true(fabsf(ex.score - ts) < 1e-5f * (1 + fabsf(ts)));
+    }
+    float pr[2];
+    uint32_t pu[2] = {0, 1}, pb[2] = {0, 1};
+    assert_int_equal(br_hybrid_predict(h, BR_ENGINE_ALS_EXPLICIT, pu, pb, 2, pr), BR_OK);
+    assert_true(isfinite(pr[0]) && isfinite(pr[1]));
+    assert_int_equal(br_hybrid_predict(h, BR_ENGINE_HYBRID, pu, pb, 2, pr), BR_EUNSUPPORTED);
+    br_csr_free(&m);
+    br_hybrid_free(h);
+    /* An engine that was not fitted is refused. */
+    br_engine only = BR_ENGINE_POPULARITY;
+    assert_int_equal(br_hybrid_fit(&td, NULL, NULL, 0, &o, &only, 1, &h), BR_OK);
+    uint32_t it[3], user = 0;
+    assert_status_detail(br_hybrid_rank(h, BR_ENGINE_SVD, &user, 1, 3, it, NULL), BR_EINVAL,
+                         "not fitted");
+    br_hybrid_free(h);
+    br_engine c = BR_ENGINE_CONTENT;
+    assert_status_detail(br_hybrid_fit(&td, NULL, NULL, 0, &o, &c, 1, &h), BR_EINVAL,
+                         "embeddings");
+    br_free(emb);
+    br_ratings_free(r);
+    br_catalog_free(cat);
+}
+
+static void test_split_train_and_text(void **state)
+{
+    (void)state;
+    br_catalog *cat;
+    br_ratings *r;
+    char p[4096];
+    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
+    snprintf(p, sizeof p, "%s/seed-universe/books.csv", BR_GOLDEN_DIR);
+    assert_int_equal(br_catalog_load(p, &lo, &cat, NULL), BR_OK);
+    snprintf(p, sizeof p, "%s/seed-universe/ratings.csv", BR_GOLDEN_DIR);
+    assert_int_equal(br_ratings_load(p, cat, &lo, &r, NULL), BR_OK);
+    br_split s, v;
+    br_split_options so = BR_SPLIT_OPTIONS_DEFAULT;
+    assert_int_equal(br_split_ratings(r, &so, &s), BR_OK);
+    so.seed = 1042;
+    assert_int_equal(br_split_train(&s, &so, &v), BR_OK);
+    assert_int_equal(v.n_train + v.n_test, s.n_train);
+    for (uint32_t u = 0; u < s.n_users; u++)
+        for (uint64_t j = v.test_ptr[u]; j < v.test_ptr[u + 1]; j++) {
+            /* a validation book is a training book of s, never a test one */
+            int in_train = 0;
+            for (size_t i = 0; i < s.n_train; i++)
+                in_train |= s.train_user[i] == u && s.train_book[i] == v.test_book[j];
+            assert_true(in_train);
+            for (uint64_t q = s.test_ptr[u]; q < s.test_ptr[u + 1]; q++)
+                assert_int_not_equal(s.test_book[q], v.test_book[j]);
+        }
+    br_split_free(&v);
+    br_split_free(&s);
+    br_book b = {"7", "Dune", "Frank Herbert", "", "sci-fi|classics", "Spice.", 1965};
+    char *t = NULL;
+    assert_int_equal(br_book_text(&b, BR_TEXT_FULL, &t), BR_OK);
+    assert_string_equal(t, "Dune. by Frank Herbert. sci-fi, classics. Spice.");
+    br_free(t);
+    assert_int_equal(br_book_text(&b, BR_TEXT_DESCRIPTION, &t), BR_OK);
+    assert_string_equal(t, "Spice.");
+    br_free(t);
+    b.description = "";
+    assert_int_equal(br_book_text(&b, BR_TEXT_DESCRIPTION, &t), BR_OK);
+    assert_string_equal(t, "Dune");
+    br_free(t);
+    assert_true(br_fnv1a64("a", 1) == 0xaf63dc4c8601ec8cull);
+    br_ratings_free(r);
+    br_catalog_free(cat);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ease_reference),
+        cmocka_unit_test(test_notebook_parity),
+        cmocka_unit_test(test_fusion_and_hybrid),
+        cmocka_unit_test(test_split_train_and_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
