@@ -4,8 +4,10 @@
  * collaborative model with --model) and prints one line per reader.
  *
  * Engines are rows of the `engines` table below: a name, a one-line
- * description and a fit function. Adding one (the hybrid engines) is one
- * row and one function.
+ * description and a fit function. The content and combined engines
+ * (bookrec/hybrid.h: content, content-cluster, notebook-hybrid, rank-fusion,
+ * rrf, ease and hybrid, the default) go through run_hybrid at the end of
+ * this file, which also explains each book (--explain).
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -87,10 +89,27 @@ static void usage(FILE *out)
     for (int i = 0; engines[i].name; i++)
         fprintf(out, "  %-14s %s\n", engines[i].name, engines[i].summary);
     fprintf(out,
+            "  ease           item-item regression on rating weights, top 4000 books\n"
+            "  content        cosine to the reader's profile (book embeddings)\n"
+            "  content-favourite  cosine to the reader's favourite book\n"
+            "  content-cluster    the favourite book's tribe (the notebook's rule)\n"
+            "  notebook-hybrid    0.5 min-max content + 0.5 min-max svd (the notebook)\n"
+            "  rank-fusion    1/(rank+1) points from content-cluster and svd lists\n"
+            "  rrf            reciprocal-rank fusion (k 60) of ease, als and content\n"
+            "  hybrid         bookrec's default: ease + als + content, standardised blend\n"
+            "  (collab is svd; the default engine is hybrid, svd with --model/--save-model)\n"
+            "\n"
+            "  --user ID             one reader (same as --users ID)\n"
+            "  --explain             why each book: every engine's part, in words\n"
+            "  --weights E,A,C,P     hybrid weights: ease, als, content, popularity\n"
+            "  --embeddings FILE     book embeddings (.npy) for the content engines\n"
+            "  --encoder MODEL       use-lite (default) or bert:DIR, through the cache\n"
+            "  --template T          book text: full (default) or description\n"
+            "  --cache FILE|none     embedding cache file\n"
             "\n"
             "  --books FILE          books.csv\n"
             "  --ratings FILE        ratings.csv: user_id, book_id, rating\n"
-            "  --engine NAME         (default svd)\n"
+            "  --engine NAME         (default hybrid)\n"
             "  --users all|IDS       readers, comma-separated ids (default all)\n"
             "  --n N                 books per reader (default 10)\n"
             "  --factors K           svd, als: latent factors (default 50 svd, 64 als)\n"
@@ -174,6 +193,16 @@ static br_status parse_users(const char *list, const br_ratings *r, uint32_t **o
     return BR_OK;
 }
 
+typedef struct hybrid_args {
+    cli_embed_options eo;
+    float w[4];
+    int has_w;
+} hybrid_args;
+
+static int run_hybrid(const char *books_path, const char *ratings_path, const char *users_arg,
+                      br_engine e, uint32_t n, int json, int explain, const fit_ctx *fc,
+                      const hybrid_args *ha);
+
 static int run(int argc, char **argv)
 {
     static const struct option longopts[] = {{"books", required_argument, 0, 'b'},
@@ -194,6 +223,13 @@ static int run(int argc, char **argv)
                                               {"save-model", required_argument, 0, 'S'},
                                               {"model", required_argument, 0, 'M'},
                                               {"json", no_argument, 0, 'j'},
+                                              {"user", required_argument, 0, 'U'},
+                                              {"explain", no_argument, 0, 'X'},
+                                              {"weights", required_argument, 0, 'W'},
+                                              {"embeddings", required_argument, 0, 'F'},
+                                              {"encoder", required_argument, 0, 'C'},
+                                              {"template", required_argument, 0, 'T'},
+                                              {"cache", required_argument, 0, 'H'},
                                               {"help", no_argument, 0, 'h'},
                                               {0, 0, 0, 0}};
     const char *books_path = NULL, *ratings_path = NULL, *users_arg = "all";
@@ -201,7 +237,8 @@ static int run(int argc, char **argv)
     const engine_def *engine = find_engine("svd");
     fit_ctx fc = {NULL, NULL, NULL, NULL, BR_SVD_OPTIONS_DEFAULT, BR_ALS_OPTIONS_DEFAULT,
                   BR_POPULARITY_OPTIONS_DEFAULT};
-    int json = 0, c, n_top = 10, v, factors = 0;
+    int json = 0, c, n_top = 10, v, factors = 0, explain = 0, hybrid_engine = -1;
+    hybrid_args ha = {{NULL, NULL, NULL, BR_TEXT_FULL}, {0, 0, 0, 0}, 0};
     double d;
     unsigned long long u64;
     optind = 0;
@@ -209,10 +246,30 @@ static int run(int argc, char **argv)
         switch (c) {
         case 'b': books_path = optarg; break;
         case 'r': ratings_path = optarg; break;
-        case 'e':
+        case 'e': {
+            br_engine he;
             engine = find_engine(optarg);
-            if (!engine) return cli_usage_error("recommend", "unknown engine '%s'", optarg);
+            hybrid_engine = -2; /* an engine was named */
+            if (!engine && br_engine_parse(optarg, &he) == BR_OK) hybrid_engine = (int)he;
+            if (!engine && hybrid_engine < 0)
+                return cli_usage_error("recommend", "unknown engine '%s'", optarg);
             break;
+        }
+        case 'U': users_arg = optarg; break;
+        case 'X': explain = 1; break;
+        case 'W':
+            if (sscanf(optarg, "%f,%f,%f,%f", &ha.w[0], &ha.w[1], &ha.w[2], &ha.w[3]) != 4)
+                return cli_usage_error("recommend", "--weights needs four numbers E,A,C,P");
+            ha.has_w = 1;
+            break;
+        case 'F': ha.eo.npy = optarg; break;
+        case 'C': ha.eo.encoder = optarg; break;
+        case 'T':
+            if (!strcmp(optarg, "full")) ha.eo.tmpl = BR_TEXT_FULL;
+            else if (!strcmp(optarg, "description")) ha.eo.tmpl = BR_TEXT_DESCRIPTION;
+            else return cli_usage_error("recommend", "--template is full or description");
+            break;
+        case 'H': ha.eo.cache = optarg; break;
         case 'u': users_arg = optarg; break;
         case 'n':
             if (cli_parse_int(optarg, &n_top) || n_top < 1)
@@ -276,6 +333,23 @@ static int run(int argc, char **argv)
         fc.svd.k = (uint32_t)factors;
         fc.als.factors = (uint32_t)factors;
     }
+    /* No --engine: the hybrid, unless a collaborative model file is read or
+     * written (those hold one collaborative engine: svd, as before). */
+    if (hybrid_engine == -1 && !save_path && !model_path) hybrid_engine = BR_ENGINE_HYBRID;
+    if (hybrid_engine >= 0) {
+        if (save_path || model_path)
+            return cli_usage_error("recommend", "--save-model/--model hold collaborative "
+                                                "engines only");
+        return run_hybrid(books_path, ratings_path, users_arg, (br_engine)hybrid_engine,
+                          (uint32_t)n_top, json, explain, &fc, &ha);
+    }
+    if (explain) { /* the same collaborative engine, through the explaining path */
+        br_engine he;
+        if (br_engine_parse(engine->name, &he) != BR_OK)
+            return cli_usage_error("recommend", "--explain: no explanation for %s", engine->name);
+        return run_hybrid(books_path, ratings_path, users_arg, he, (uint32_t)n_top, json, 1, &fc,
+                          &ha);
+    }
 
     br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
     br_catalog *cat = NULL;
@@ -312,6 +386,132 @@ static int run(int argc, char **argv)
     br_free(users);
     br_cf_model_free(model);
     br_csr_free(&r);
+    br_ratings_free(ratings);
+    br_catalog_free(cat);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- hybrid -- */
+
+static json_t *explain_json(const br_explanation *ex)
+{
+    json_t *a = json_array();
+    for (uint32_t p = 0; p < ex->n_parts; p++) {
+        const br_explain_part *x = &ex->part[p];
+        json_t *o = json_pack("{s:s, s:f, s:f, s:s}", "engine", br_engine_name(x->engine),
+                              "score", (double)x->score, "contribution", (double)x->contribution,
+                              "reason", x->why);
+        json_object_set_new(o, "rank", x->rank >= 0 ? json_integer(x->rank + 1) : json_null());
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static int run_hybrid(const char *books_path, const char *ratings_path, const char *users_arg,
+                      br_engine e, uint32_t n, int json, int explain, const fit_ctx *fc,
+                      const hybrid_args *ha)
+{
+    br_hybrid_options ho;
+    br_hybrid_options_default(&ho);
+    ho.svd.k = fc->svd.k;
+    if (fc->svd.method != BR_SVD_AUTO) ho.svd.method = fc->svd.method;
+    if (ha->has_w)
+        ho.w_ease = ha->w[0], ho.w_als = ha->w[1], ho.w_content = ha->w[2],
+        ho.w_popularity = ha->w[3];
+    int content = br_engine_needs_content(e) || (e == BR_ENGINE_HYBRID && ho.w_content != 0);
+    for (uint32_t j = 0; e == BR_ENGINE_RANK_FUSION && j < ho.fusion_n; j++)
+        content |= br_engine_needs_content(ho.fusion[j]);
+    for (uint32_t j = 0; e == BR_ENGINE_RRF && j < ho.rrf_n; j++)
+        content |= br_engine_needs_content(ho.rrf[j]);
+    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
+    br_catalog *cat = NULL;
+    br_ratings *ratings = NULL;
+    br_hybrid *h = NULL;
+    uint32_t *users = NULL, *items = NULL;
+    float *scores = NULL, *emb = NULL;
+    size_t n_users = 0, dim = 0;
+    int rc = CLI_OK;
+    br_status st = br_catalog_load(books_path, &lo, &cat, NULL);
+    if (!st) st = br_ratings_load(ratings_path, cat, &lo, &ratings, NULL);
+    if (!st && strcmp(users_arg, "all") != 0) st = parse_users(users_arg, ratings, &users, &n_users);
+    if (!st && !users) {
+        n_users = br_ratings_num_users(ratings);
+        users = br_malloc((n_users + 1) * sizeof *users);
+        if (!users) st = br_error(BR_ENOMEM, "readers");
+        for (size_t i = 0; users && i < n_users; i++) users[i] = (uint32_t)i;
+    }
+    if (st) goto fail;
+    if (content && (rc = cli_book_embeddings("recommend", cat, &ha->eo, &emb, &dim))) goto out;
+    br_train_data td = {br_ratings_num_users(ratings), br_ratings_num_books(ratings),
+                        br_ratings_count(ratings), br_ratings_users(ratings),
+                        br_ratings_books(ratings), br_ratings_values(ratings)};
+    if ((st = br_hybrid_fit(&td, cat, emb, dim, &ho, &e, 1, &h))) goto fail;
+    items = br_malloc((n_users * n + 1) * sizeof *items);
+    scores = br_malloc((n_users * n + 1) * sizeof *scores);
+    if (!items || !scores) {
+        st = br_error(BR_ENOMEM, "recommendations");
+        goto fail;
+    }
+    if ((st = br_hybrid_rank(h, e, users, n_users, n, items, scores))) goto fail;
+    const br_idmap *uids = br_ratings_user_ids(ratings);
+    for (size_t j = 0; j < n_users; j++) {
+        const char *uid = br_idmap_name(uids, users[j]);
+        const uint32_t *it = items + j * n;
+        const float *sc = scores + j * n;
+        if (json) {
+            json_t *arr = json_array();
+            for (uint32_t p = 0; p < n && it[p] != UINT32_MAX; p++) {
+                json_t *o = json_pack("{s:s, s:f}", "book", br_catalog_book(cat, it[p])->id,
+                                      "score", (double)sc[p]);
+                if (explain) {
+                    br_explanation ex;
+                    if ((st = br_hybrid_explain(h, cat, e, users[j], it[p], &ex))) {
+                        json_decref(o);
+                        json_decref(arr);
+                        goto fail;
+                    }
+                    json_object_set_new(o, "title", json_string(br_catalog_book(cat, it[p])->title));
+                    json_object_set_new(o, "why", explain_json(&ex));
+                }
+                json_array_append_new(arr, o);
+            }
+            cli_print_json(json_pack("{s:s, s:s, s:o}", "user", uid, "engine", br_engine_name(e),
+                                     "items", arr));
+        } else if (explain) {
+            printf("reader %s, %s:\n", uid, br_engine_name(e));
+            for (uint32_t p = 0; p < n && it[p] != UINT32_MAX; p++) {
+                const br_book *b = br_catalog_book(cat, it[p]);
+                const char *tribe = NULL;
+                br_hybrid_tribe(h, it[p], &tribe);
+                printf("  %2u. %s (book %s%s%s)  score %.4f\n", p + 1, b->title, b->id,
+                       *b->genre ? ", " : "", b->genre, (double)sc[p]);
+                br_explanation ex;
+                if ((st = br_hybrid_explain(h, cat, e, users[j], it[p], &ex))) goto fail;
+                for (uint32_t q = 0; q < ex.n_parts; q++) {
+                    const br_explain_part *x = &ex.part[q];
+                    char rank[32] = "";
+                    if (x->rank >= 0) snprintf(rank, sizeof rank, ", #%d there", x->rank + 1);
+                    printf("      %s (%s: %+.3f%s)\n", x->why, br_engine_name(x->engine),
+                           (double)x->contribution, rank);
+                }
+            }
+        } else {
+            printf("%s:", uid);
+            for (uint32_t p = 0; p < n && it[p] != UINT32_MAX; p++)
+                printf("%s %s (%.4f)", p ? "," : "", br_catalog_book(cat, it[p])->id,
+                       (double)sc[p]);
+            printf("\n");
+        }
+    }
+    goto out;
+fail:
+    rc = cli_fail("recommend", st);
+out:
+    br_free(users);
+    br_free(items);
+    br_free(scores);
+    br_aligned_free(emb);
+    br_hybrid_free(h);
     br_ratings_free(ratings);
     br_catalog_free(cat);
     return rc;
