@@ -46,6 +46,12 @@ demo: deps-test
 	@mkdir -p $(DEMO_DIR)
 	$(BOOKREC) generate --books 1000 --users 100 --seed 42 --rng numpy --out $(DEMO_DIR)/seed
 	$(BOOKREC) stats --books $(DEMO_DIR)/seed/books.csv --ratings $(DEMO_DIR)/seed/ratings.csv
+	@# Reader 5's three lists from the notebook, explained (descriptions
+	@# embedded once with use-lite, then read from the embedding cache).
+	@for e in content-cluster collab notebook-hybrid; do \
+	    echo; $(BOOKREC) --quiet recommend --books $(DEMO_DIR)/seed/books.csv \
+	        --ratings $(DEMO_DIR)/seed/ratings.csv --user 5 --n 5 --engine $$e \
+	        --template description --explain || exit 1; done
 
 test: deps-test
 	@$(MAKE) --no-print-directory build
