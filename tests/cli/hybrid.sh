@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# hybrid.sh: `bookrec recommend` with the hybrid family and `bookrec eval`
+# end to end on the committed seed universe, with the reference USE-lite
+# embeddings written to a .npy (no encoder needed): the notebook hybrid's
+# top-10 for reader 5 equals notebook_reference.json, explanations in
+# words, eval's JSON shape, the table, options and errors.
+# Usage: hybrid.sh BOOKREC TEST_DATA_DIR SHARED_DIR
+set -u
+bookrec=$1
+root=$(cd "$(dirname "$0")/.." && pwd)
+seed=$root/golden/seed-universe
+py=/usr/bin/python3
+[ -x "$py" ] && "$py" -c "import numpy" 2>/dev/null || { echo "SKIP: no numpy"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+passes=0
+
+expect() {
+  local want=$1 what=$2
+  shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  if [ "$got" -ne "$want" ]; then
+    echo "FAIL: $what: exit $got, want $want"
+    sed 's/^/  stdout: /' "$tmp/out" | head -5
+    sed 's/^/  stderr: /' "$tmp/err" | head -5
+    fails=$((fails + 1))
+  else
+    passes=$((passes + 1))
+  fi
+}
+
+contains() {
+  if grep -qF -- "$2" "$1"; then
+    passes=$((passes + 1))
+  else
+    echo "FAIL: $3: '$2' not in output:"
+    head -5 "$1" | sed 's/^/  /'
+    fails=$((fails + 1))
+  fi
+}
+
+check() { # check DESCRIPTION PYTHON-EXPRESSION-EXIT-STATUS...
+  local what=$1
+  shift
+  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $what"; fails=$((fails + 1)); fi
+}
+
+"$py" - "$root/golden/use-lite/seed_descriptions.json" "$tmp/emb.npy" <<'PY'
+import json, sys, numpy as np
+d = json.load(open(sys.argv[1]))
+np.save(sys.argv[2], np.array([e["embedding"] for e in d], dtype=np.float32))
+PY
+B=(--books "$seed/books.csv" --ratings "$seed/ratings.csv")
+
+# the notebook's hybrid for reader 5 equals the reference
+expect 0 "notebook-hybrid json" -- "$bookrec" --quiet recommend "${B[@]}" --embeddings "$tmp/emb.npy" \
+  --engine notebook-hybrid --exact --user 5 --json
+cp "$tmp/out" "$tmp/nb.json"
+check "reader 5 hybrid top-10 = reference" "$py" - "$tmp/nb.json" "$seed/notebook_reference.json" <<'PY'
+import json, sys
+got = json.loads(open(sys.argv[1]).read())
+ref = json.load(open(sys.argv[2]))["users"]["5"]["hybrid_top10"]
+sys.exit(0 if [int(i["book"]) for i in got["items"]] == ref and got["user"] == "5" else 1)
+PY
+
+# explanations
+expect 0 "explain" -- "$bookrec" --quiet recommend "${B[@]}" --embeddings "$tmp/emb.npy" \
+  --user 5 --n 3 --explain
+contains "$tmp/out" "reader 5, hybrid:" "explain header (hybrid is the default)"
+contains "$tmp/out" "readers who liked *" "item-item reason in words"
+contains "$tmp/out" "because you rated *" "content reason in words"
+expect 0 "explain cluster" -- "$bookrec" --quiet recommend "${B[@]}" --embeddings "$tmp/emb.npy" \
+  --user 5 --n 2 --engine content-cluster --explain
+contains "$tmp/out" "tribe, like your favourite *" "tribe reason"
+expect 0 "explain json" -- "$bookrec" --quiet recommend "${B[@]}" --embeddings "$tmp/emb.npy" \
+  --user 5 --n 2 --engine rrf --explain --json
+contains "$tmp/out" '"why":[{"engine":"ease"' "json explanation parts"
+expect 0 "collab explain" -- "$bookrec" --quiet recommend "${B[@]}" --user 5 --n 2 --engine svd --explain
+contains "$tmp/out" "SVD score" "svd reason"
+# the existing collaborative path is unchanged
+expect 0 "svd plain" -- "$bookrec" --quiet recommend "${B[@]}" --engine svd --users 5 --json
+contains "$tmp/out" '{"user":"5","items":[{"book":' "collab json lines"
+
+# eval: JSON shape
+expect 0 "eval json" -- "$bookrec" --quiet eval "${B[@]}" --embeddings "$tmp/emb.npy" --json
+cp "$tmp/out" "$tmp/eval.json"
+check "eval json shape" "$py" - "$tmp/eval.json" <<'PY'
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+keys = {"precision@10", "recall@10", "ndcg@10", "map@10", "coverage@10", "rmse", "fit_s", "recommend_s"}
+want = {"popularity", "svd", "als", "als-explicit", "ease", "content", "content-favourite",
+        "content-cluster", "notebook-hybrid", "rank-fusion", "rrf", "hybrid"}
+ok = d["default"] == "hybrid" and set(d["engines"]) == want
+ok = ok and all(set(v) == keys for v in d["engines"].values())
+ok = ok and d["engines"]["svd"]["rmse"] > 2 and d["engines"]["hybrid"]["rmse"] is None
+ok = ok and d["engines"]["popularity"]["ndcg@10"] >= 0 and d["protocol"]["min_ratings"] == 5
+ok = ok and 0 < d["engines"]["hybrid"]["ndcg@10"] <= 1
+sys.exit(0 if ok else 1)
+PY
+expect 0 "eval table + slices" -- "$bookrec" --quiet eval "${B[@]}" --engines popularity,ease,hybrid \
+  --weights 1,0.3,0,0 --k 5 --slices
+contains "$tmp/out" "NDCG@k" "table header"
+contains "$tmp/out" "(default)" "default marked"
+contains "$tmp/out" "newcomers" "newcomer slice"
+contains "$tmp/out" "cold books" "cold-book slice"
+
+# errors
+expect 2 "eval no books" -- "$bookrec" eval --ratings "$seed/ratings.csv"
+expect 2 "eval bad engine" -- "$bookrec" eval "${B[@]}" --engines knn
+expect 2 "eval bad k" -- "$bookrec" eval "${B[@]}" --k 0
+expect 1 "eval by-time without timestamps" -- "$bookrec" eval "${B[@]}" --engines popularity --by-time
+contains "$tmp/err" "timestamp" "by-time message"
+expect 1 "bad embeddings" -- "$bookrec" eval "${B[@]}" --engines content --embeddings "$tmp/nb.json"
+expect 2 "recommend bad weights" -- "$bookrec" recommend "${B[@]}" --weights 1,2
+
+echo "hybrid.sh: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
