@@ -61,7 +61,7 @@ static void usage(FILE *out)
             "                    and evaluate it with the tuned settings\n"
             "  --weights E,A,C,P hybrid weights: ease, als, content, popularity\n"
             "  --ease-items M    item-item model: the M most-rated books (default 4000)\n"
-            "  --ease-lambda L   (default 60)\n"
+            "  --ease-lambda L   (default 100)\n"
             "  --alpha A         implicit ALS confidence slope (default 0.3)\n"
             "  --embeddings F    book embeddings (.npy, one row per catalogue book)\n"
             "  --encoder MODEL   use-lite (default) or bert:DIR, through the cache\n"

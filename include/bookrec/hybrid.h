@@ -86,7 +86,7 @@ typedef struct br_ease_options {
     float weight[5];    /* of ratings 1..5 */
 } br_ease_options;
 
-#define BR_EASE_OPTIONS_DEFAULT {4000, 60.0f, {0.2f, 0.3f, 0.5f, 1.0f, 1.3f}}
+#define BR_EASE_OPTIONS_DEFAULT {4000, 100.0f, {0.2f, 0.3f, 0.5f, 1.0f, 1.3f}}
 
 typedef struct br_ease br_ease;
 

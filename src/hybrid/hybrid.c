@@ -85,8 +85,8 @@ void br_hybrid_options_default(br_hybrid_options *o)
     /* Tuned on a validation split carved from goodbooks training data
      * (bench/eval.sh --tune; docs/evaluation.md). */
     o->w_ease = 1.0f;
-    o->w_als = 0.3f;
-    o->w_content = 0.1f;
+    o->w_als = 0.2f;
+    o->w_content = 0.2f;
     o->w_popularity = 0.0f;
 }
 
