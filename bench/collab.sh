@@ -108,7 +108,7 @@ if [ "${COLLAB_SKIP_SCALE:-0}" != 1 ]; then
   if [ ! -f "$model" ] || [ "$scale/ratings.csv" -nt "$model" ]; then
     echo "== scale: fitting the 64-factor ALS model for top-N (5 iterations, once)" >&2
     "$bench" topn --books "$scale/books.csv" --ratings "$scale/ratings.csv" --factors 64 \
-      --iterations 5 --n 10 --save-model "$model" 2>/dev/null >/dev/null
+      --iterations 5 --n 10 --users-limit 1000 --save-model "$model" 2>/dev/null >/dev/null
   fi
   echo "== scale: top-100 for every reader from $model (/usr/bin/time -v)" >&2
   /usr/bin/time -v "$bench" topn --books "$scale/books.csv" --ratings "$scale/ratings.csv" \
