@@ -62,4 +62,10 @@ typedef struct cli_embed_options {
 int cli_book_embeddings(const char *cmd, const br_catalog *cat, const cli_embed_options *o,
                         float **out, size_t *dim);
 
+/* `bookrec recommend --model-dir DIR [--store URI]` (cli/served.c): the
+ * published recs of readers (comma-separated ids or "all") read back from
+ * the store of the current model version. */
+int cli_recommend_served(const char *dir, const char *store_uri, const char *users_arg,
+                         uint32_t n, int json, int explain);
+
 #endif /* BOOKREC_CLI_H */

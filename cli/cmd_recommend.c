@@ -123,7 +123,11 @@ static void usage(FILE *out)
             "  --seed N              svd (randomized), als: seed (default 42)\n"
             "  --save-model FILE     also write the fitted model (collab model file)\n"
             "  --model FILE          read a saved model instead of fitting\n"
-            "  --json                JSON lines\n");
+            "  --json                JSON lines\n"
+            "\n"
+            "  --model-dir DIR       read the recs `bookrec train` published (no --books,\n"
+            "                        --ratings or fitting): the current version's store\n"
+            "  --store URI           with --model-dir: read this store instead\n");
 }
 
 typedef struct emit_ctx {
@@ -230,8 +234,11 @@ static int run(int argc, char **argv)
                                               {"encoder", required_argument, 0, 'C'},
                                               {"template", required_argument, 0, 'T'},
                                               {"cache", required_argument, 0, 'H'},
+                                              {"model-dir", required_argument, 0, 'D'},
+                                              {"store", required_argument, 0, 'O'},
                                               {"help", no_argument, 0, 'h'},
                                               {0, 0, 0, 0}};
+    const char *model_dir = NULL, *store_uri = NULL;
     const char *books_path = NULL, *ratings_path = NULL, *users_arg = "all";
     const char *save_path = NULL, *model_path = NULL;
     const engine_def *engine = find_engine("svd");
@@ -319,12 +326,23 @@ static int run(int argc, char **argv)
         case 'S': save_path = optarg; break;
         case 'M': model_path = optarg; break;
         case 'j': json = 1; break;
+        case 'D': model_dir = optarg; break;
+        case 'O': store_uri = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
         default: return cli_usage_error("recommend", "bad option");
         }
     }
     if (optind < argc)
         return cli_usage_error("recommend", "unexpected argument '%s'", argv[optind]);
+    /* A trained model directory: read the published recs, fit nothing. */
+    if (model_dir) {
+        if (books_path || ratings_path || model_path || save_path || hybrid_engine != -1)
+            return cli_usage_error("recommend", "--model-dir reads a trained model: no --books, "
+                                                "--ratings, --engine or --model");
+        return cli_recommend_served(model_dir, store_uri, users_arg, (uint32_t)n_top, json,
+                                    explain);
+    }
+    if (store_uri) return cli_usage_error("recommend", "--store goes with --model-dir");
     if (!books_path || !ratings_path)
         return cli_usage_error("recommend", "--books FILE and --ratings FILE are required");
     if (save_path && model_path)

@@ -18,5 +18,6 @@
 #include "bookrec/events.h"
 #include "bookrec/store.h"
 #include "bookrec/hybrid.h"
+#include "bookrec/train.h"
 
 #endif /* BOOKREC_BOOKREC_H */

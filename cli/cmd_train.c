@@ -1,0 +1,177 @@
+/*
+ * cmd_train.c: `bookrec train`, the nightly librarian. Parses options and
+ * prints the summary; the pipeline, the model versions and the publish are
+ * the library's (bookrec/train.h, src/train/).
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bookrec train --books FILE --ratings FILE --model-dir DIR [--store URI]\n"
+            "                     [--encoder use-lite|bert:DIR] [--cf als|svd] [--clusters K]\n"
+            "                     [--factors N] [--iterations N] [--top-n N] [--seed N]\n"
+            "                     [--template full|description] [--keep N] [--json]\n\n"
+            "Trains a new model version and publishes it: ingest -> embed (only new or\n"
+            "changed books, through DIR/embeddings.brec) -> tribes -> vector index (new\n"
+            "books added to the previous version's index) -> collaborative training ->\n"
+            "top-N per reader -> publish to the store, then DIR/current is re-pointed.\n"
+            "A run that fails or is killed leaves the previous version serving.\n\n"
+            "  --books FILE          books.csv\n"
+            "  --ratings FILE        ratings.csv: user_id, book_id, rating [, timestamp]\n"
+            "  --model-dir DIR       versions/<id>/, current, embeddings.brec (created)\n"
+            "  --store URI           lmdb:DIR or redis://HOST:PORT[/DB]\n"
+            "                        (default lmdb:<model-dir>/store)\n"
+            "  --encoder MODEL       use-lite (default) or bert:DIR\n"
+            "  --template T          book text: full (default) or description\n"
+            "  --cf als|svd          als: the default hybrid (ease + als + content);\n"
+            "                        svd: the notebook's hybrid (content + svd)\n"
+            "  --clusters K          tribes (default 10)\n"
+            "  --factors N           collaborative factors (default 64 als, 50 svd)\n"
+            "  --iterations N        als iterations (default 15)\n"
+            "  --top-n N             recommendations kept per reader (default 100)\n"
+            "  --seed N              every seeded step (default 42)\n"
+            "  --keep N              keep the newest N versions (default: all)\n"
+            "  --json                the summary as one JSON line\n");
+}
+
+static int parse_count(const char *s, uint32_t *out, uint32_t min)
+{
+    int v;
+    if (cli_parse_int(s, &v) || v < (int)min) return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int run(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"books", required_argument, 0, 'b'},
+                                             {"ratings", required_argument, 0, 'r'},
+                                             {"model-dir", required_argument, 0, 'd'},
+                                             {"store", required_argument, 0, 's'},
+                                             {"encoder", required_argument, 0, 'e'},
+                                             {"cf", required_argument, 0, 'c'},
+                                             {"clusters", required_argument, 0, 'k'},
+                                             {"factors", required_argument, 0, 'f'},
+                                             {"iterations", required_argument, 0, 'i'},
+                                             {"top-n", required_argument, 0, 'n'},
+                                             {"seed", required_argument, 0, 'S'},
+                                             {"keep", required_argument, 0, 'K'},
+                                             {"template", required_argument, 0, 'T'},
+                                             {"json", no_argument, 0, 'j'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
+    int json = 0, c;
+    unsigned long long u64;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            o.books = optarg;
+            break;
+        case 'r':
+            o.ratings = optarg;
+            break;
+        case 'd':
+            o.model_dir = optarg;
+            break;
+        case 's':
+            o.store = optarg;
+            break;
+        case 'e':
+            if (strcmp(optarg, "use-lite") && strncmp(optarg, "bert:", 5))
+                return cli_usage_error("train", "--encoder is use-lite or bert:DIR");
+            o.encoder = optarg;
+            break;
+        case 'c':
+            if (!strcmp(optarg, "als"))
+                o.cf = BR_TRAIN_CF_ALS;
+            else if (!strcmp(optarg, "svd"))
+                o.cf = BR_TRAIN_CF_SVD;
+            else
+                return cli_usage_error("train", "--cf is als or svd");
+            break;
+        case 'k':
+            if (parse_count(optarg, &o.clusters, 1))
+                return cli_usage_error("train", "--clusters needs a count >= 1");
+            break;
+        case 'f':
+            if (parse_count(optarg, &o.factors, 1))
+                return cli_usage_error("train", "--factors needs a count >= 1");
+            break;
+        case 'i':
+            if (parse_count(optarg, &o.iterations, 1))
+                return cli_usage_error("train", "--iterations needs a count >= 1");
+            break;
+        case 'n':
+            if (parse_count(optarg, &o.top_n, 1))
+                return cli_usage_error("train", "--top-n needs a count >= 1");
+            break;
+        case 'S':
+            if (cli_parse_u64(optarg, &u64))
+                return cli_usage_error("train", "--seed needs a number");
+            o.seed = u64;
+            break;
+        case 'K':
+            if (parse_count(optarg, &o.keep, 1))
+                return cli_usage_error("train", "--keep needs a count >= 1");
+            break;
+        case 'T':
+            if (!strcmp(optarg, "full"))
+                o.text = BR_TEXT_FULL;
+            else if (!strcmp(optarg, "description"))
+                o.text = BR_TEXT_DESCRIPTION;
+            else
+                return cli_usage_error("train", "--template is full or description");
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error("train", "bad option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
+    if (!o.books || !o.ratings || !o.model_dir)
+        return cli_usage_error("train", "--books, --ratings and --model-dir are required");
+    br_train_report rep;
+    br_status st = br_train_run(&o, &rep);
+    if (st) return cli_fail("train", st);
+    if (json) {
+        json_t *stages = json_object();
+        for (int i = 0; i < BR_TRAIN_STAGES; i++)
+            json_object_set_new(stages, rep.stage[i].name,
+                                json_pack("{s:f, s:I}", "seconds", rep.stage[i].seconds, "count",
+                                          (json_int_t)rep.stage[i].count));
+        cli_print_json(json_pack(
+            "{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:f, s:o}", "version", rep.version,
+            "previous", rep.previous[0] ? rep.previous : NULL, "books", (json_int_t)rep.n_books,
+            "readers", (json_int_t)rep.n_users, "ratings", (json_int_t)rep.n_ratings, "embedded",
+            (json_int_t)rep.embedded, "index_added", (json_int_t)rep.index_added,
+            "index_incremental", rep.index_incremental, "pruned", (json_int_t)rep.pruned, "seconds",
+            rep.seconds, "stages", stages));
+        return CLI_OK;
+    }
+    printf("version %s published (previous: %s)\n", rep.version,
+           rep.previous[0] ? rep.previous : "none");
+    printf("%llu books, %llu readers, %llu ratings; embedded %llu books; index %s +%llu\n",
+           (unsigned long long)rep.n_books, (unsigned long long)rep.n_users,
+           (unsigned long long)rep.n_ratings, (unsigned long long)rep.embedded,
+           rep.index_incremental ? "extended" : "built", (unsigned long long)rep.index_added);
+    for (int i = 0; i < BR_TRAIN_STAGES; i++)
+        printf("  %-8s %8.2f s  %llu\n", rep.stage[i].name, rep.stage[i].seconds,
+               (unsigned long long)rep.stage[i].count);
+    printf("  %-8s %8.2f s\n", "total", rep.seconds);
+    if (rep.pruned) printf("pruned %llu old versions\n", (unsigned long long)rep.pruned);
+    return CLI_OK;
+}
+
+const cli_command cli_cmd_train = {"train", "train and publish a new model version", run, usage};

@@ -1,0 +1,131 @@
+/*
+ * bookrec/train.h: the nightly librarian. `bookrec train` as a library call:
+ * ingest -> embed (only new or changed books, through the embedding cache)
+ * -> tribes -> vector index (new books added to the previous version's
+ * index) -> collaborative training -> top-N per reader -> publish.
+ *
+ * Model directory (docs/formats.md, "Model directory"):
+ *
+ *   DIR/versions/<id>/   one complete model version, manifest.json last
+ *   DIR/current          symlink "versions/<id>": the version being served
+ *   DIR/embeddings.brec  the embedding cache of this model directory
+ *   DIR/store/           the LMDB store when no other store URI is given
+ *   DIR/.lock            held (flock) by a run that writes the directory
+ *
+ * A version is written under versions/.tmp-<id>, every file fsynced, the
+ * directory renamed into place, then published to the store, and only then
+ * is `current` re-pointed (a new symlink renamed over the old one). A run
+ * that fails or is killed at any point leaves the previous version serving
+ * and intact; the leftovers of a killed run are removed by the next one.
+ *
+ * The library never prints: progress goes through the br_progress callback
+ * (one stage per step, named "train: <step>"), results into the report.
+ */
+#ifndef BOOKREC_TRAIN_H
+#define BOOKREC_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bookrec/core.h"
+#include "bookrec/hybrid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version ids are "v" and six or more digits, increasing: v000001, ... */
+#define BR_MODEL_ID_MAX 64
+
+typedef enum br_train_cf {
+    BR_TRAIN_CF_ALS = 0, /* the default hybrid: ease + implicit als + content */
+    BR_TRAIN_CF_SVD = 1, /* the notebook's hybrid: content + exact/randomized svd */
+} br_train_cf;
+
+typedef struct br_train_options {
+    const char *books;     /* books.csv */
+    const char *ratings;   /* ratings.csv */
+    const char *model_dir; /* created when missing */
+    const char *store;     /* store URI; NULL: "lmdb:<model_dir>/store" */
+    const char *encoder;   /* "use-lite" (NULL) or "bert:DIR" */
+    br_book_template text; /* what the encoder reads of a book (BR_TEXT_FULL) */
+    br_train_cf cf;
+    uint32_t clusters;   /* tribes (k-means k) */
+    uint32_t factors;    /* collaborative factors; 0: the engine's default */
+    uint32_t iterations; /* als iterations; 0: the default */
+    uint32_t top_n;      /* recommendations kept per reader */
+    uint32_t keep;       /* versions kept after a successful run; 0: all */
+    uint64_t seed;
+} br_train_options;
+
+#define BR_TRAIN_OPTIONS_DEFAULT                                                                   \
+    {                                                                                              \
+        NULL, NULL, NULL, NULL, NULL, BR_TEXT_FULL, BR_TRAIN_CF_ALS, 10, 0, 0, 100, 0, 42          \
+    }
+
+enum {
+    BR_TRAIN_INGEST = 0,
+    BR_TRAIN_EMBED,
+    BR_TRAIN_TRIBES,
+    BR_TRAIN_INDEX,
+    BR_TRAIN_COLLAB,
+    BR_TRAIN_TOPN,
+    BR_TRAIN_PUBLISH,
+    BR_TRAIN_STAGES
+};
+
+typedef struct br_train_stage {
+    const char *name; /* "ingest", "embed", ... */
+    double seconds;
+    uint64_t count; /* what the stage produced (rows, books, readers) */
+} br_train_stage;
+
+typedef struct br_train_report {
+    char version[BR_MODEL_ID_MAX];  /* the version written and published */
+    char previous[BR_MODEL_ID_MAX]; /* the version served before ("" when none) */
+    uint64_t n_books, n_users, n_ratings;
+    uint64_t embedded;     /* books this run had to embed (0: nothing changed) */
+    uint64_t index_added;  /* vectors inserted into the index */
+    int index_incremental; /* 1: the previous version's index was extended */
+    uint64_t pruned;       /* old versions removed (--keep) */
+    br_train_stage stage[BR_TRAIN_STAGES];
+    double seconds;
+} br_train_report;
+
+/* Runs the whole pipeline. report may be NULL. On failure nothing the
+ * served version uses has changed. BR_EEXIST when another run holds the
+ * model directory. */
+br_status br_train_run(const br_train_options *opt, br_train_report *report);
+
+/* ------------------------------------------------------------ versions -- */
+
+typedef struct br_model_version {
+    char id[BR_MODEL_ID_MAX];
+    int current;        /* 1 for the version `current` points to */
+    int64_t created_at; /* Unix seconds (from the manifest) */
+    uint64_t n_books, n_users;
+} br_model_version;
+
+/* Complete versions (those with a manifest), oldest first; *out is one
+ * allocation (br_free). An empty or missing directory gives n = 0. */
+br_status br_models_list(const char *model_dir, br_model_version **out, size_t *n);
+/* The id `current` points to; BR_ENOTFOUND when nothing was published. */
+br_status br_models_current(const char *model_dir, char *id, size_t cap);
+/* A version's manifest.json text (id NULL: current); heap, br_free. */
+br_status br_models_manifest(const char *model_dir, const char *id, char **json);
+/* Path of a version's directory into buf (id NULL: current). */
+br_status br_models_path(const char *model_dir, const char *id, char *buf, size_t cap);
+/* Serves version `id` again (NULL: the newest version older than the
+ * current one): re-publishes its recommendations and books to the store
+ * (`store` NULL: the one its manifest names), then re-points `current`.
+ * `to` (BR_MODEL_ID_MAX bytes, may be NULL) receives the id. */
+br_status br_models_rollback(const char *model_dir, const char *id, const char *store, char *to);
+/* Removes all but the newest `keep` versions, never the current one.
+ * *removed (may be NULL) receives how many went. */
+br_status br_models_prune(const char *model_dir, uint32_t keep, uint64_t *removed);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BOOKREC_TRAIN_H */

@@ -1,0 +1,631 @@
+/*
+ * train.c: the `bookrec train` pipeline (bookrec/train.h).
+ *
+ * ingest -> embed -> tribes -> index -> collab -> top-n -> publish, each a
+ * progress stage "train: <step>". Every artifact goes into
+ * versions/.tmp-<id>/ through the library's savers (each writes a
+ * temporary file, fsyncs it and renames it); the manifest is written last,
+ * the directory fsynced and renamed to versions/<id>; then the store is
+ * published; then `current` is re-pointed. So at every instant `current`
+ * names a complete version and the store serves a complete version.
+ *
+ * Determinism: everything is seeded (k-means, ALS, HNSW levels), the index
+ * is built by sequential inserts (batch inserts depend on thread timing),
+ * and a re-run with unchanged inputs extends the previous index by nothing,
+ * so the artifacts are byte-identical for a fixed seed and thread count.
+ * The manifest differs (timings, creation time, version id).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bookrec/content.h"
+#include "bookrec/data.h"
+#include "bookrec/encoder.h"
+#include "bookrec/hybrid.h"
+#include "bookrec/index.h"
+#include "bookrec/npy.h"
+#include "bookrec/sparse.h"
+#include "train_internal.h"
+
+/* Readers ranked per br_hybrid_rank call: bounds the scratch memory. */
+#define TOPN_BLOCK 256
+
+static const char *const stage_names[BR_TRAIN_STAGES] = {"ingest", "embed", "tribes", "index",
+                                                         "collab", "top-n", "publish"};
+
+br_status br__train_lock(const char *model_dir, int *fd_out)
+{
+    char path[PATH_MAX];
+    *fd_out = -1;
+    if (mkdir(model_dir, 0777) && errno != EEXIST)
+        return br_error(BR_EIO, "%s: %s", model_dir, strerror(errno));
+    br_status st = br__train_path(path, sizeof path, "%s/.lock", model_dir);
+    if (st) return st;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return br_error(BR_EIO, "%s: %s", path, strerror(errno));
+    /* flock dies with the process: a killed run never leaves it held. */
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        close(fd);
+        return br_error(BR_EEXIST, "%s: another train or rollback is running", model_dir);
+    }
+    *fd_out = fd;
+    return BR_OK;
+}
+
+void br__train_unlock(int fd)
+{
+    if (fd >= 0) close(fd);
+}
+
+/* Streaming FNV-1a of a file, and its size: the manifest's input record. */
+static br_status hash_file(const char *path, uint64_t *hash, uint64_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return br_error(BR_EIO, "%s: %s", path, strerror(errno));
+    unsigned char buf[1 << 16];
+    uint64_t h = 14695981039346656037ull, n = 0;
+    size_t r;
+    while ((r = fread(buf, 1, sizeof buf, f)) > 0) {
+        for (size_t i = 0; i < r; i++) {
+            h ^= buf[i];
+            h *= 1099511628211ull;
+        }
+        n += r;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return br_error(BR_EIO, "%s: read error", path);
+    *hash = h;
+    *size = n;
+    return BR_OK;
+}
+
+/* Writes bytes to path through a temporary file, fsync, rename. */
+static br_status write_atomic(const char *path, const void *data, size_t n)
+{
+    char tmp[PATH_MAX];
+    br_status st = br__train_path(tmp, sizeof tmp, "%s.tmp", path);
+    if (st) return st;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) return br_error(BR_EIO, "%s: %s", tmp, strerror(errno));
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return br_error(BR_EIO, "%s: write: %s", tmp, strerror(e));
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    if (fsync(fd)) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return br_error(BR_EIO, "%s: fsync: %s", tmp, strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, path)) {
+        int e = errno;
+        unlink(tmp);
+        return br_error(BR_EIO, "%s: rename: %s", path, strerror(e));
+    }
+    return BR_OK;
+}
+
+static br_status copy_file(const char *from, const char *to)
+{
+    char *text = NULL;
+    /* Catalogues are text; read whole (at 100k books a few tens of MB). */
+    br_status st = br__read_text(from, &text);
+    if (!st) st = write_atomic(to, text, strlen(text));
+    br_free(text);
+    return st;
+}
+
+/* One id a line. */
+static br_status write_ids(const char *path, const br_idmap *m)
+{
+    uint32_t n = br_idmap_count(m);
+    size_t len = 0;
+    for (uint32_t i = 0; i < n; i++) len += strlen(br_idmap_name(m, i)) + 1;
+    char *buf = br_malloc(len + 1);
+    if (!buf) return br_error(BR_ENOMEM, "%s", path);
+    char *p = buf;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t l = strlen(br_idmap_name(m, i));
+        memcpy(p, br_idmap_name(m, i), l);
+        p[l] = '\n';
+        p += l + 1;
+    }
+    br_status st = write_atomic(path, buf, len);
+    br_free(buf);
+    return st;
+}
+
+/* Removes versions/.tmp-* left by killed runs (we hold the lock: no run
+ * is writing them). */
+static void remove_stale(const char *model_dir)
+{
+    char vdir[PATH_MAX], path[PATH_MAX];
+    if (br__train_path(vdir, sizeof vdir, "%s/versions", model_dir)) return;
+    DIR *d = opendir(vdir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, ".tmp-", 5) &&
+            !br__train_path(path, sizeof path, "%s/%s", vdir, e->d_name))
+            br__train_rmtree(path);
+    closedir(d);
+    br_error_clear();
+}
+
+typedef struct run_state {
+    const br_train_options *o;
+    br_train_report *rep;
+    char tmp[PATH_MAX];  /* versions/.tmp-<id> */
+    char vdir[PATH_MAX]; /* versions/<id> */
+    char prev_dir[PATH_MAX];
+    char store_uri[PATH_MAX];
+    br_catalog *cat;
+    br_ratings *ratings;
+    float *emb;
+    size_t dim;
+    uint64_t books_hash, books_size, ratings_hash, ratings_size;
+    br_tribes *tribes;
+    br_hybrid *hyb;
+    br_cf_model *cf;
+    br_csr r, rt;
+    int32_t *rec_items;
+    float *rec_scores;
+} run_state;
+
+static double secs_since(uint64_t t0)
+{
+    return (double)(br_now_ns() - t0) / 1e9;
+}
+
+static br_status stage_ingest(run_state *s)
+{
+    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
+    br_status st = hash_file(s->o->books, &s->books_hash, &s->books_size);
+    if (!st) st = hash_file(s->o->ratings, &s->ratings_hash, &s->ratings_size);
+    if (!st) st = br_catalog_load(s->o->books, &lo, &s->cat, NULL);
+    /* An unknown book in the ratings fails here, naming the line. */
+    if (!st) st = br_ratings_load(s->o->ratings, s->cat, &lo, &s->ratings, NULL);
+    if (st) return st;
+    if (br_ratings_num_users(s->ratings) == 0)
+        return br_error(BR_EINVAL, "%s: no ratings", s->o->ratings);
+    s->rep->n_books = br_catalog_count(s->cat);
+    s->rep->n_users = br_ratings_num_users(s->ratings);
+    s->rep->n_ratings = br_ratings_count(s->ratings);
+    char path[PATH_MAX];
+    if (!st) st = br__train_path(path, sizeof path, "%s/books.csv", s->tmp);
+    if (!st) st = copy_file(s->o->books, path);
+    if (!st) st = br__train_path(path, sizeof path, "%s/book_ids.txt", s->tmp);
+    if (!st) st = write_ids(path, br_catalog_ids(s->cat));
+    if (!st) st = br__train_path(path, sizeof path, "%s/user_ids.txt", s->tmp);
+    if (!st) st = write_ids(path, br_ratings_user_ids(s->ratings));
+    s->rep->stage[BR_TRAIN_INGEST].count = s->rep->n_ratings;
+    return st;
+}
+
+static const char *encoder_key(const br_train_options *o)
+{
+    return o->encoder ? o->encoder : "use-lite";
+}
+
+static br_status stage_embed(run_state *s)
+{
+    char model[PATH_MAX], cache[PATH_MAX], path[PATH_MAX];
+    const char *key = encoder_key(s->o);
+    br_status st = BR_OK;
+    if (!strcmp(key, "use-lite"))
+        st = br_encoder_model_path("use-lite", model, sizeof model);
+    else if (!strncmp(key, "bert:", 5))
+        st = br__train_path(model, sizeof model, "%s", key);
+    else
+        return br_error(BR_EINVAL, "encoder '%s': use-lite or bert:DIR", key);
+    if (!st) st = br__train_path(cache, sizeof cache, "%s/embeddings.brec", s->o->model_dir);
+    br_encoder *enc = NULL;
+    if (!st) st = br_encoder_open(model, &enc);
+    if (st) return st;
+    size_t nb = br_catalog_count(s->cat);
+    s->dim = br_encoder_dim(enc);
+    s->emb = br_aligned_alloc(nb * s->dim * sizeof(float) + BR_ALIGN, BR_ALIGN);
+    size_t embedded = 0;
+    if (!s->emb) st = br_error(BR_ENOMEM, "embeddings");
+    /* The cache (DIR/embeddings.brec) makes this incremental: only books
+     * whose text hash is new are embedded. */
+    if (!st) st = br_embed_catalog(enc, key, s->cat, s->o->text, cache, s->emb, &embedded);
+    br_encoder_close(enc);
+    if (!st) st = br__train_path(path, sizeof path, "%s/embeddings.npy", s->tmp);
+    if (!st) st = br_npy_write(path, BR_DTYPE_F32, 2, nb, s->dim, s->emb);
+    s->rep->embedded = embedded;
+    s->rep->stage[BR_TRAIN_EMBED].count = embedded;
+    return st;
+}
+
+static br_status stage_tribes(run_state *s)
+{
+    br_kmeans_options ko = BR_KMEANS_OPTIONS_DEFAULT;
+    size_t nb = br_catalog_count(s->cat);
+    ko.k = s->o->clusters;
+    ko.seed = s->o->seed;
+    if (ko.k < 1 || ko.k > nb)
+        return br_error(BR_EINVAL, "--clusters %u: between 1 and the %zu books", ko.k, nb);
+    char path[PATH_MAX];
+    br_status st = br_tribes_build(s->cat, s->emb, nb, s->dim, &ko, 0, &s->tribes);
+    if (!st) st = br__train_path(path, sizeof path, "%s/tribes", s->tmp);
+    if (!st) st = br_tribes_save(s->tribes, path);
+    s->rep->stage[BR_TRAIN_TRIBES].count = ko.k;
+    return st;
+}
+
+/* The previous version's index can be extended when its books are a prefix
+ * of ours with bit-identical embeddings: then inserting the rest in order
+ * gives exactly the index a full sequential build would. */
+static int previous_index_usable(run_state *s, size_t *n_prev)
+{
+    char path[PATH_MAX];
+    char **ids = NULL, *blob = NULL;
+    size_t n = 0;
+    br_array pe = {0};
+    int ok = 0;
+    if (!s->prev_dir[0]) return 0;
+    if (br__train_path(path, sizeof path, "%s/book_ids.txt", s->prev_dir) ||
+        br__read_ids(path, &ids, &n, &blob))
+        goto done;
+    if (n > br_catalog_count(s->cat)) goto done;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ids[i], br_catalog_book(s->cat, (uint32_t)i)->id)) goto done;
+    if (br__train_path(path, sizeof path, "%s/embeddings.npy", s->prev_dir) ||
+        br_npy_read(path, BR_DTYPE_F32, &pe))
+        goto done;
+    if (pe.rows != n || pe.cols != s->dim) goto done;
+    if (memcmp(pe.data, s->emb, n * s->dim * sizeof(float))) goto done;
+    ok = 1;
+    *n_prev = n;
+done:
+    br_array_free(&pe);
+    br_free(ids);
+    br_free(blob);
+    br_error_clear();
+    return ok;
+}
+
+static br_status stage_index(run_state *s)
+{
+    char path[PATH_MAX];
+    size_t nb = br_catalog_count(s->cat), from = 0;
+    br_hnsw *h = NULL;
+    br_status st = BR_OK;
+    if (previous_index_usable(s, &from)) {
+        if (br__train_path(path, sizeof path, "%s/index.hnsw", s->prev_dir) ||
+            br_hnsw_load(path, &h) || br_hnsw_count(h) != from) {
+            br_hnsw_free(h);
+            h = NULL;
+            from = 0;
+            br_error_clear();
+        }
+    } else
+        from = 0;
+    if (!h) {
+        br_hnsw_options ho = BR_HNSW_OPTIONS_DEFAULT;
+        ho.seed = s->o->seed;
+        if ((st = br_hnsw_create(s->dim, &ho, &h))) return st;
+    }
+    s->rep->index_incremental = from > 0;
+    br_progress p;
+    br_progress_begin(&p, "train: index", nb - from);
+    for (size_t i = from; i < nb && !st; i++) {
+        st = br_hnsw_add(h, s->emb + i * s->dim, NULL);
+        if (!st && ((i - from) & 255) == 0) st = br_progress_update(&p, i - from);
+    }
+    if (!st) st = br_progress_end(&p);
+    if (!st) st = br__train_path(path, sizeof path, "%s/index.hnsw", s->tmp);
+    if (!st) st = br_hnsw_save(h, path);
+    br_hnsw_free(h);
+    s->rep->index_added = nb - from;
+    s->rep->stage[BR_TRAIN_INDEX].count = nb - from;
+    return st;
+}
+
+static void hybrid_options(const br_train_options *o, br_hybrid_options *ho)
+{
+    br_hybrid_options_default(ho);
+    ho->tribes = o->clusters;
+    ho->svd.seed = ho->als.seed = ho->als_explicit.seed = o->seed;
+    if (o->factors) ho->svd.k = ho->als.factors = o->factors;
+    if (o->iterations) ho->als.iterations = o->iterations;
+    ho->als.compute_loss = 0;
+}
+
+static br_status stage_collab(run_state *s)
+{
+    br_hybrid_options ho;
+    hybrid_options(s->o, &ho);
+    br_status st = br_csr_from_ratings(s->ratings, &s->r);
+    if (!st) st = br_csr_transpose(&s->r, &s->rt);
+    if (st) return st;
+    br_train_data d = {br_ratings_num_users(s->ratings), br_catalog_count(s->cat),
+                       br_ratings_count(s->ratings),     br_ratings_users(s->ratings),
+                       br_ratings_books(s->ratings),     br_ratings_values(s->ratings)};
+    br_engine e = s->o->cf == BR_TRAIN_CF_SVD ? BR_ENGINE_NOTEBOOK_HYBRID : BR_ENGINE_HYBRID;
+    st = br_hybrid_fit(&d, s->cat, s->emb, s->dim, &ho, &e, 1, &s->hyb);
+    /* The factors as an artifact of their own (the collab model file), so
+     * the version can be served by the collaborative engine alone. The
+     * hybrid keeps its own copy; refitting costs one more fit of the
+     * collaborative part but keeps br_hybrid opaque. */
+    if (!st) {
+        if (s->o->cf == BR_TRAIN_CF_SVD)
+            st = br_cf_svd_fit(&s->r, &s->rt, &ho.svd, &s->cf);
+        else
+            st = br_als_fit(&s->r, &s->rt, &ho.als, &s->cf);
+    }
+    char path[PATH_MAX];
+    if (!st) st = br__train_path(path, sizeof path, "%s/cf.brcf", s->tmp);
+    if (!st)
+        st = br_cf_model_save(s->cf, path, br_ratings_user_ids(s->ratings), br_catalog_ids(s->cat));
+    s->rep->stage[BR_TRAIN_COLLAB].count = s->cf ? br_cf_model_factors(s->cf) : 0;
+    return st;
+}
+
+static br_status stage_topn(run_state *s)
+{
+    uint32_t nu = br_ratings_num_users(s->ratings), k = s->o->top_n;
+    br_engine e = s->o->cf == BR_TRAIN_CF_SVD ? BR_ENGINE_NOTEBOOK_HYBRID : BR_ENGINE_HYBRID;
+    s->rec_items = br_malloc((size_t)nu * k * sizeof *s->rec_items);
+    s->rec_scores = br_malloc((size_t)nu * k * sizeof *s->rec_scores);
+    uint32_t *users = br_malloc(TOPN_BLOCK * sizeof *users);
+    uint32_t *items = br_malloc((size_t)TOPN_BLOCK * k * sizeof *items);
+    br_status st = BR_OK;
+    if (!s->rec_items || !s->rec_scores || !users || !items)
+        st = br_error(BR_ENOMEM, "top-n for %u readers", nu);
+    br_progress p;
+    br_progress_begin(&p, "train: top-n", nu);
+    for (uint32_t u0 = 0; u0 < nu && !st; u0 += TOPN_BLOCK) {
+        uint32_t m = nu - u0 < TOPN_BLOCK ? nu - u0 : TOPN_BLOCK;
+        for (uint32_t j = 0; j < m; j++) users[j] = u0 + j;
+        st = br_hybrid_rank(s->hyb, e, users, m, k, items, s->rec_scores + (size_t)u0 * k);
+        for (size_t j = 0; !st && j < (size_t)m * k; j++)
+            s->rec_items[(size_t)u0 * k + j] = items[j] == UINT32_MAX ? -1 : (int32_t)items[j];
+        /* -INFINITY pads would not survive JSON; a pad's score is 0 on disk. */
+        for (size_t j = 0; !st && j < (size_t)m * k; j++)
+            if (s->rec_items[(size_t)u0 * k + j] < 0) s->rec_scores[(size_t)u0 * k + j] = 0;
+        if (!st) st = br_progress_update(&p, u0 + m);
+    }
+    if (!st) st = br_progress_end(&p);
+    br_free(users);
+    br_free(items);
+    char path[PATH_MAX];
+    if (!st) st = br__train_path(path, sizeof path, "%s/recs_items.npy", s->tmp);
+    if (!st) st = br_npy_write(path, BR_DTYPE_I32, 2, nu, k, s->rec_items);
+    if (!st) st = br__train_path(path, sizeof path, "%s/recs_scores.npy", s->tmp);
+    if (!st) st = br_npy_write(path, BR_DTYPE_F32, 2, nu, k, s->rec_scores);
+    s->rep->stage[BR_TRAIN_TOPN].count = nu;
+    return st;
+}
+
+static json_t *manifest_json(const run_state *s, const char *id)
+{
+    const br_train_options *o = s->o;
+    const br_train_report *r = s->rep;
+    br_hybrid_options ho; /* the parameters in effect, defaults resolved */
+    hybrid_options(o, &ho);
+    json_t *stages = json_object();
+    for (int i = 0; i < BR_TRAIN_STAGES - 1; i++)
+        json_object_set_new(stages, stage_names[i],
+                            json_pack("{s:f, s:I}", "seconds", r->stage[i].seconds, "count",
+                                      (json_int_t)r->stage[i].count));
+    char bh[17], rh[17];
+    snprintf(bh, sizeof bh, "%016llx", (unsigned long long)s->books_hash);
+    snprintf(rh, sizeof rh, "%016llx", (unsigned long long)s->ratings_hash);
+    return json_pack(
+        "{s:s, s:i, s:s, s:I, s:s, s:s,"
+        " s:{s:{s:s, s:I, s:s}, s:{s:s, s:I, s:s}},"
+        " s:{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:i},"
+        " s:{s:I, s:I, s:I, s:I, s:I, s:b, s:i},"
+        " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s},"
+        " s:o}",
+        "format", "bookrec-model", "format_version", 1, "version", id, "created_at",
+        (json_int_t)time(NULL), "previous", r->previous, "store", s->store_uri, "inputs", "books",
+        "path", o->books, "size", (json_int_t)s->books_size, "fnv1a64", bh, "ratings", "path",
+        o->ratings, "size", (json_int_t)s->ratings_size, "fnv1a64", rh, "parameters", "encoder",
+        encoder_key(o), "template", o->text == BR_TEXT_DESCRIPTION ? "description" : "full", "cf",
+        o->cf == BR_TRAIN_CF_SVD ? "svd" : "als", "clusters", (int)o->clusters, "factors",
+        (int)br_cf_model_factors(s->cf), "iterations",
+        o->cf == BR_TRAIN_CF_SVD ? 0 : (int)ho.als.iterations, "top_n", (int)o->top_n, "seed",
+        (json_int_t)o->seed, "threads", br_get_num_threads(), "counts", "books",
+        (json_int_t)r->n_books, "readers", (json_int_t)r->n_users, "ratings",
+        (json_int_t)r->n_ratings, "embedded", (json_int_t)r->embedded, "index_added",
+        (json_int_t)r->index_added, "index_incremental", r->index_incremental, "dim", (int)s->dim,
+        "files", "books", "books.csv", "book_ids", "book_ids.txt", "user_ids", "user_ids.txt",
+        "embeddings", "embeddings.npy", "tribes", "tribes/", "index", "index.hnsw", "cf", "cf.brcf",
+        "recs_items", "recs_items.npy", "recs_scores", "recs_scores.npy", "stages", stages);
+}
+
+/* Seen sets for the publish: each reader's rated books as ids. */
+typedef struct seen_lists {
+    const char **ids;        /* (nnz,) */
+    const char *const **row; /* (users,) pointers into ids */
+    size_t *n;
+} seen_lists;
+
+static br_status build_seen(const run_state *s, seen_lists *sl)
+{
+    uint32_t nu = s->r.rows;
+    sl->ids = br_malloc((s->r.nnz ? s->r.nnz : 1) * sizeof *sl->ids);
+    sl->row = br_malloc(((size_t)nu + 1) * sizeof *sl->row);
+    sl->n = br_malloc(((size_t)nu + 1) * sizeof *sl->n);
+    if (!sl->ids || !sl->row || !sl->n) return br_error(BR_ENOMEM, "seen sets");
+    for (uint64_t j = 0; j < s->r.nnz; j++)
+        sl->ids[j] = br_catalog_book(s->cat, s->r.indices[j])->id;
+    for (uint32_t u = 0; u < nu; u++) {
+        sl->row[u] = sl->ids + s->r.indptr[u];
+        sl->n[u] = (size_t)(s->r.indptr[u + 1] - s->r.indptr[u]);
+    }
+    return BR_OK;
+}
+
+/* The latest interactions: the ratings as events (timestamps from the file,
+ * else 0; the store keeps the newest BR_STORE_RECENT_MAX per reader). */
+static br_status build_recent(const run_state *s, br_event **out, size_t *n)
+{
+    size_t nr = br_ratings_count(s->ratings);
+    const uint32_t *u = br_ratings_users(s->ratings), *b = br_ratings_books(s->ratings);
+    const float *v = br_ratings_values(s->ratings);
+    const int64_t *ts = br_ratings_timestamps(s->ratings);
+    const br_idmap *uids = br_ratings_user_ids(s->ratings);
+    br_event *e = br_malloc((nr ? nr : 1) * sizeof *e);
+    if (!e) return br_error(BR_ENOMEM, "interactions");
+    for (size_t i = 0; i < nr; i++) {
+        e[i].user_id = br_idmap_name(uids, u[i]);
+        e[i].book_id = br_catalog_book(s->cat, b[i])->id;
+        e[i].type = BR_EVENT_RATING;
+        e[i].value = v[i];
+        e[i].timestamp = ts ? ts[i] : 0;
+    }
+    *out = e;
+    *n = nr;
+    return BR_OK;
+}
+
+static br_status stage_publish(run_state *s, const char *id)
+{
+    char path[PATH_MAX];
+    br_status st = BR_OK;
+    json_t *m = manifest_json(s, id);
+    char *text = m ? json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    json_decref(m);
+    if (!text) return br_error(BR_ENOMEM, "manifest");
+    if (!st) st = br__train_path(path, sizeof path, "%s/manifest.json", s->tmp);
+    if (!st) st = write_atomic(path, text, strlen(text));
+    free(text);
+    if (!st) st = br__train_fsync_dir(s->tmp);
+    if (!st && rename(s->tmp, s->vdir))
+        st = br_error(BR_EIO, "%s: rename: %s", s->vdir, strerror(errno));
+    if (!st) st = br__train_path(path, sizeof path, "%s/versions", s->o->model_dir);
+    if (!st) st = br__train_fsync_dir(path);
+    if (st) return st;
+
+    seen_lists sl = {NULL, NULL, NULL};
+    br_event *recent = NULL;
+    size_t n_recent = 0;
+    br_store *store = NULL;
+    st = build_seen(s, &sl);
+    if (!st) st = build_recent(s, &recent, &n_recent);
+    if (!st) st = br_store_open(s->store_uri, 0, &store);
+    if (!st) {
+        br__publish_extra ex = {sl.row, sl.n, recent, n_recent};
+        st = br__publish_version(s->vdir, id, store, &ex);
+    }
+    br_store_close(store);
+    br_free(sl.ids);
+    br_free(sl.row);
+    br_free(sl.n);
+    br_free(recent);
+    /* The store serves the new version: now the pointer. */
+    if (!st) st = br__models_point_current(s->o->model_dir, id);
+    s->rep->stage[BR_TRAIN_PUBLISH].count = s->rep->n_users;
+    return st;
+}
+
+static void run_free(run_state *s)
+{
+    br_free(s->rec_items);
+    br_free(s->rec_scores);
+    br_cf_model_free(s->cf);
+    br_hybrid_free(s->hyb);
+    br_csr_free(&s->r);
+    br_csr_free(&s->rt);
+    br_tribes_free(s->tribes);
+    br_aligned_free(s->emb);
+    br_ratings_free(s->ratings);
+    br_catalog_free(s->cat);
+}
+
+br_status br_train_run(const br_train_options *opt, br_train_report *report)
+{
+    br_train_report local;
+    br_train_report *rep = report ? report : &local;
+    memset(rep, 0, sizeof *rep);
+    for (int i = 0; i < BR_TRAIN_STAGES; i++) rep->stage[i].name = stage_names[i];
+    if (!opt || !opt->books || !opt->ratings || !opt->model_dir)
+        return br_error(BR_EINVAL, "train: books, ratings and a model directory are required");
+    if (opt->top_n < 1) return br_error(BR_EINVAL, "train: top-n must be >= 1");
+    uint64_t t_all = br_now_ns();
+    run_state s;
+    memset(&s, 0, sizeof s);
+    s.o = opt;
+    s.rep = rep;
+    int lock = -1;
+    char id[BR_MODEL_ID_MAX], vroot[PATH_MAX];
+    br_status st = br__train_lock(opt->model_dir, &lock);
+    if (st) return st;
+    remove_stale(opt->model_dir);
+    st = br__train_path(vroot, sizeof vroot, "%s/versions", opt->model_dir);
+    if (!st && mkdir(vroot, 0777) && errno != EEXIST)
+        st = br_error(BR_EIO, "%s: %s", vroot, strerror(errno));
+    if (!st) st = br__models_next_id(opt->model_dir, id, sizeof id);
+    if (!st) st = br__train_path(s.tmp, sizeof s.tmp, "%s/.tmp-%s", vroot, id);
+    if (!st) st = br__train_path(s.vdir, sizeof s.vdir, "%s/%s", vroot, id);
+    if (!st && mkdir(s.tmp, 0777)) st = br_error(BR_EIO, "%s: %s", s.tmp, strerror(errno));
+    if (!st) {
+        if (opt->store)
+            st = br__train_path(s.store_uri, sizeof s.store_uri, "%s", opt->store);
+        else
+            st = br__train_path(s.store_uri, sizeof s.store_uri, "lmdb:%s/store", opt->model_dir);
+    }
+    if (!st && br_models_current(opt->model_dir, rep->previous, sizeof rep->previous) == BR_OK)
+        st = br_models_path(opt->model_dir, rep->previous, s.prev_dir, sizeof s.prev_dir);
+    br_error_clear();
+    if (!st) {
+        /* Reach the store before hours of work: an unreachable Redis fails
+         * now, with nothing written but the temporary directory. */
+        br_store *probe = NULL;
+        st = br_store_open(s.store_uri, 0, &probe);
+        br_store_close(probe);
+    }
+    typedef br_status (*stage_fn)(run_state *);
+    static const stage_fn stages[] = {stage_ingest, stage_embed,  stage_tribes,
+                                      stage_index,  stage_collab, stage_topn};
+    for (int i = 0; i < BR_TRAIN_STAGES - 1 && !st; i++) {
+        uint64_t t0 = br_now_ns();
+        st = stages[i](&s);
+        rep->stage[i].seconds = secs_since(t0);
+    }
+    if (!st) {
+        uint64_t t0 = br_now_ns();
+        st = stage_publish(&s, id);
+        rep->stage[BR_TRAIN_PUBLISH].seconds = secs_since(t0);
+    }
+    if (!st) snprintf(rep->version, sizeof rep->version, "%s", id);
+    if (st) {
+        /* Keep the failure's detail: cleanup must not overwrite it. */
+        char detail[512];
+        snprintf(detail, sizeof detail, "%s", br_error_detail());
+        if (s.tmp[0]) br__train_rmtree(s.tmp);
+        br_error(st, "%s", detail);
+    }
+    run_free(&s);
+    if (!st && opt->keep) st = br_models_prune(opt->model_dir, opt->keep, &rep->pruned);
+    br__train_unlock(lock);
+    rep->seconds = secs_since(t_all);
+    return st;
+}

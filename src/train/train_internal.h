@@ -1,0 +1,37 @@
+/*
+ * train_internal.h: what train.c and versions.c share (not installed).
+ */
+#ifndef BOOKREC_TRAIN_INTERNAL_H
+#define BOOKREC_TRAIN_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "bookrec/events.h"
+#include "bookrec/store.h"
+#include "bookrec/train.h"
+
+/* What a train run publishes besides the version's files: the readers'
+ * seen sets (seen[u], seen_n[u] books, u in user_ids.txt order) and the
+ * latest interactions. Rollbacks publish without them (they are not
+ * versioned: docs/store.md). */
+typedef struct br__publish_extra {
+    const char *const *const *seen;
+    const size_t *seen_n;
+    const br_event *recent;
+    size_t n_recent;
+} br__publish_extra;
+
+br_status br__train_path(char *buf, size_t cap, const char *fmt, ...) BR_PRINTF(3, 4);
+br_status br__train_fsync_dir(const char *dir);
+br_status br__train_rmtree(const char *path);
+br_status br__read_text(const char *path, char **out);
+br_status br__read_ids(const char *path, char ***ids, size_t *n, char **blob);
+br_status br__models_next_id(const char *model_dir, char *id, size_t cap);
+br_status br__models_point_current(const char *model_dir, const char *id);
+br_status br__publish_version(const char *vdir, const char *id, br_store *s,
+                              const br__publish_extra *extra);
+/* flock on DIR/.lock (created with DIR): BR_EEXIST while another run holds it. */
+br_status br__train_lock(const char *model_dir, int *fd_out);
+void br__train_unlock(int fd);
+
+#endif /* BOOKREC_TRAIN_INTERNAL_H */

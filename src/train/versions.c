@@ -1,0 +1,462 @@
+/*
+ * versions.c: the model directory's versions, the `current` pointer, and
+ * publishing a version's recommendations and books to the store.
+ *
+ * Everything that switches what is served is one rename: a version
+ * directory is renamed from versions/.tmp-<id> once every file in it is
+ * fsynced, and `current` is a symlink replaced by renaming a new symlink
+ * over it. POSIX rename() is atomic, so a reader (or a crash) sees the old
+ * target or the new one. The store switch is the store's own atomic step
+ * (docs/store.md); `current` is re-pointed only after it succeeded.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bookrec/content.h"
+#include "bookrec/data.h"
+#include "bookrec/npy.h"
+#include "bookrec/store.h"
+#include "train_internal.h"
+
+br_status br__train_path(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+    if (w < 0 || (size_t)w >= cap) return br_error(BR_ERANGE, "path too long");
+    return BR_OK;
+}
+
+br_status br__train_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return br_error(BR_EIO, "%s: %s", dir, strerror(errno));
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    if (rc) return br_error(BR_EIO, "%s: fsync: %s", dir, strerror(e));
+    return BR_OK;
+}
+
+/* Version ids: "v" and digits. Anything else in versions/ is ignored. */
+static int is_version_id(const char *s)
+{
+    if (s[0] != 'v' || !s[1]) return 0;
+    for (const char *p = s + 1; *p; p++)
+        if (*p < '0' || *p > '9') return 0;
+    return strlen(s) < BR_MODEL_ID_MAX;
+}
+
+static unsigned long long version_number(const char *id)
+{
+    return strtoull(id + 1, NULL, 10);
+}
+
+br_status br_models_current(const char *model_dir, char *id, size_t cap)
+{
+    char path[PATH_MAX], target[PATH_MAX];
+    br_status st = br__train_path(path, sizeof path, "%s/current", model_dir);
+    if (st) return st;
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n < 0) {
+        if (errno == ENOENT) return br_error(BR_ENOTFOUND, "%s: no version published", model_dir);
+        return br_error(BR_EIO, "%s: %s", path, strerror(errno));
+    }
+    target[n] = 0;
+    const char *slash = strrchr(target, '/');
+    const char *name = slash ? slash + 1 : target;
+    if (strncmp(target, "versions/", 9) != 0 || !is_version_id(name))
+        return br_error(BR_EFORMAT, "%s: points to '%s', not versions/<id>", path, target);
+    if (strlen(name) >= cap) return br_error(BR_ERANGE, "version id too long");
+    strcpy(id, name);
+    return BR_OK;
+}
+
+br_status br_models_path(const char *model_dir, const char *id, char *buf, size_t cap)
+{
+    char cur[BR_MODEL_ID_MAX];
+    if (!id) {
+        br_status st = br_models_current(model_dir, cur, sizeof cur);
+        if (st) return st;
+        id = cur;
+    }
+    if (!is_version_id(id)) return br_error(BR_EINVAL, "'%s' is not a version id (vNNNNNN)", id);
+    return br__train_path(buf, cap, "%s/versions/%s", model_dir, id);
+}
+
+br_status br__read_text(const char *path, char **out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT) return br_error(BR_ENOTFOUND, "%s: no such file", path);
+        return br_error(BR_EIO, "%s: %s", path, strerror(errno));
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = br_malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return br_error(BR_ENOMEM, "%s", path);
+    }
+    for (;;) {
+        if (n + 1 >= cap) {
+            char *nb = br_realloc(buf, cap * 2);
+            if (!nb) {
+                br_free(buf);
+                fclose(f);
+                return br_error(BR_ENOMEM, "%s", path);
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t r = fread(buf + n, 1, cap - 1 - n, f);
+        n += r;
+        if (r == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        br_free(buf);
+        return br_error(BR_EIO, "%s: read error", path);
+    }
+    buf[n] = 0;
+    *out = buf;
+    return BR_OK;
+}
+
+br_status br_models_manifest(const char *model_dir, const char *id, char **json)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    br_status st = br_models_path(model_dir, id, dir, sizeof dir);
+    if (!st) st = br__train_path(path, sizeof path, "%s/manifest.json", dir);
+    if (!st) st = br__read_text(path, json);
+    return st;
+}
+
+static int cmp_version(const void *a, const void *b)
+{
+    unsigned long long x = version_number(((const br_model_version *)a)->id);
+    unsigned long long y = version_number(((const br_model_version *)b)->id);
+    return (x > y) - (x < y);
+}
+
+br_status br_models_list(const char *model_dir, br_model_version **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    char vdir[PATH_MAX], cur[BR_MODEL_ID_MAX] = "";
+    br_status st = br__train_path(vdir, sizeof vdir, "%s/versions", model_dir);
+    if (st) return st;
+    if (br_models_current(model_dir, cur, sizeof cur) != BR_OK) cur[0] = 0;
+    br_error_clear();
+    DIR *d = opendir(vdir);
+    if (!d) {
+        if (errno == ENOENT) return BR_OK;
+        return br_error(BR_EIO, "%s: %s", vdir, strerror(errno));
+    }
+    size_t cap = 16, k = 0;
+    br_model_version *v = br_calloc(cap, sizeof *v);
+    if (!v) {
+        closedir(d);
+        return br_error(BR_ENOMEM, "versions");
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_version_id(e->d_name)) continue;
+        char *text = NULL;
+        if (br_models_manifest(model_dir, e->d_name, &text) != BR_OK) {
+            br_error_clear();
+            continue; /* no manifest: not a complete version */
+        }
+        json_t *j = json_loads(text, 0, NULL);
+        br_free(text);
+        if (!j) continue;
+        if (k == cap) {
+            br_model_version *nv = br_realloc(v, 2 * cap * sizeof *v);
+            if (!nv) {
+                json_decref(j);
+                closedir(d);
+                br_free(v);
+                return br_error(BR_ENOMEM, "versions");
+            }
+            v = nv;
+            cap *= 2;
+        }
+        memset(&v[k], 0, sizeof v[k]);
+        snprintf(v[k].id, sizeof v[k].id, "%s", e->d_name);
+        v[k].current = !strcmp(cur, e->d_name);
+        v[k].created_at = (int64_t)json_integer_value(json_object_get(j, "created_at"));
+        json_t *c = json_object_get(j, "counts");
+        v[k].n_books = (uint64_t)json_integer_value(json_object_get(c, "books"));
+        v[k].n_users = (uint64_t)json_integer_value(json_object_get(c, "readers"));
+        json_decref(j);
+        k++;
+    }
+    closedir(d);
+    qsort(v, k, sizeof *v, cmp_version);
+    *out = v;
+    *n = k;
+    return BR_OK;
+}
+
+br_status br__models_next_id(const char *model_dir, char *id, size_t cap)
+{
+    char vdir[PATH_MAX];
+    br_status st = br__train_path(vdir, sizeof vdir, "%s/versions", model_dir);
+    if (st) return st;
+    unsigned long long max = 0;
+    DIR *d = opendir(vdir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (is_version_id(e->d_name) && version_number(e->d_name) > max)
+                max = version_number(e->d_name);
+        closedir(d);
+    }
+    int w = snprintf(id, cap, "v%06llu", max + 1);
+    if (w < 0 || (size_t)w >= cap) return br_error(BR_ERANGE, "version id");
+    return BR_OK;
+}
+
+br_status br__models_point_current(const char *model_dir, const char *id)
+{
+    char tmp[PATH_MAX], cur[PATH_MAX], target[PATH_MAX];
+    br_status st = br__train_path(tmp, sizeof tmp, "%s/.current.tmp", model_dir);
+    if (!st) st = br__train_path(cur, sizeof cur, "%s/current", model_dir);
+    if (!st) st = br__train_path(target, sizeof target, "versions/%s", id);
+    if (st) return st;
+    unlink(tmp);
+    if (symlink(target, tmp)) return br_error(BR_EIO, "%s: symlink: %s", tmp, strerror(errno));
+    if (rename(tmp, cur)) {
+        int e = errno;
+        unlink(tmp);
+        return br_error(BR_EIO, "%s: rename: %s", cur, strerror(e));
+    }
+    return br__train_fsync_dir(model_dir);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+br_status br__train_rmtree(const char *path)
+{
+    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) && errno != ENOENT)
+        return br_error(BR_EIO, "%s: cannot remove: %s", path, strerror(errno));
+    return BR_OK;
+}
+
+br_status br_models_prune(const char *model_dir, uint32_t keep, uint64_t *removed)
+{
+    if (removed) *removed = 0;
+    if (keep == 0) return BR_OK;
+    br_model_version *v;
+    size_t n;
+    br_status st = br_models_list(model_dir, &v, &n);
+    if (st) return st;
+    uint64_t gone = 0;
+    /* Oldest first: everything before the newest `keep`, except current. */
+    for (size_t i = 0; i + keep < n && !st; i++) {
+        if (v[i].current) continue;
+        char path[PATH_MAX];
+        st = br_models_path(model_dir, v[i].id, path, sizeof path);
+        if (!st) st = br__train_rmtree(path);
+        if (!st) gone++;
+    }
+    br_free(v);
+    if (removed) *removed = gone;
+    return st;
+}
+
+/* ----------------------------------------------------------- publishing -- */
+
+/* Ids, one per line (ids never contain control characters). */
+br_status br__read_ids(const char *path, char ***ids, size_t *n, char **blob)
+{
+    char *text;
+    br_status st = br__read_text(path, &text);
+    if (st) return st;
+    size_t k = 0;
+    for (char *p = text; *p; p++) k += *p == '\n';
+    char **v = br_calloc(k + 1, sizeof *v);
+    if (!v) {
+        br_free(text);
+        return br_error(BR_ENOMEM, "%s", path);
+    }
+    size_t i = 0;
+    for (char *p = text; *p && i < k;) {
+        char *e = strchr(p, '\n');
+        *e = 0;
+        v[i++] = p;
+        p = e + 1;
+    }
+    *ids = v;
+    *n = i;
+    *blob = text;
+    return BR_OK;
+}
+
+br_status br__publish_version(const char *vdir, const char *id, br_store *s,
+                              const br__publish_extra *extra)
+{
+    char path[PATH_MAX];
+    br_catalog *cat = NULL;
+    br_tribes *tribes = NULL;
+    br_array items = {0}, scores = {0};
+    char **users = NULL, *users_blob = NULL, *meta = NULL;
+    const char **row = NULL;
+    size_t n_users = 0;
+    br_store_pub *pub = NULL;
+    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
+    br_status st = br__train_path(path, sizeof path, "%s/books.csv", vdir);
+    if (!st) st = br_catalog_load(path, &lo, &cat, NULL);
+    if (!st) st = br__train_path(path, sizeof path, "%s/tribes", vdir);
+    if (!st) st = br_tribes_load(path, &tribes);
+    if (!st) st = br__train_path(path, sizeof path, "%s/user_ids.txt", vdir);
+    if (!st) st = br__read_ids(path, &users, &n_users, &users_blob);
+    if (!st) st = br__train_path(path, sizeof path, "%s/recs_items.npy", vdir);
+    if (!st) st = br_npy_read(path, BR_DTYPE_I32, &items);
+    if (!st) st = br__train_path(path, sizeof path, "%s/recs_scores.npy", vdir);
+    if (!st) st = br_npy_read(path, BR_DTYPE_F32, &scores);
+    if (!st) st = br__train_path(path, sizeof path, "%s/manifest.json", vdir);
+    if (!st) st = br__read_text(path, &meta);
+    if (st) goto done;
+    uint32_t nb = br_catalog_count(cat);
+    if (items.rows != n_users || scores.rows != n_users || items.cols != scores.cols ||
+        tribes->n_books != nb) {
+        st = br_error(BR_EFORMAT, "%s: recs, readers and books do not agree", vdir);
+        goto done;
+    }
+    size_t k = items.cols;
+    row = br_calloc(k ? k : 1, sizeof *row);
+    if (!row) {
+        st = br_error(BR_ENOMEM, "publish");
+        goto done;
+    }
+    br_progress p;
+    br_progress_begin(&p, "train: publish", n_users + nb);
+    if ((st = br_store_publish_begin(s, id, &pub))) goto done;
+    for (uint32_t b = 0; b < nb && !st; b++) {
+        const br_book *bk = br_catalog_book(cat, b);
+        br_store_book sb = {bk->id, bk->title, bk->authors, bk->genre,
+                            NULL,   NULL,      bk->year,    tribes->labels[b]};
+        st = br_store_pub_put_book(pub, &sb);
+        if (!st && (b & 1023) == 0) st = br_progress_update(&p, b);
+    }
+    const int32_t *it = items.data;
+    const float *sc = scores.data;
+    for (size_t u = 0; u < n_users && !st; u++) {
+        size_t m = 0;
+        for (; m < k && it[u * k + m] >= 0; m++) {
+            if ((uint32_t)it[u * k + m] >= nb) {
+                st = br_error(BR_EFORMAT, "%s: recommended book %d out of range", vdir,
+                              it[u * k + m]);
+                break;
+            }
+            row[m] = br_catalog_book(cat, (uint32_t)it[u * k + m])->id;
+        }
+        if (!st) st = br_store_pub_put_recs(pub, users[u], row, sc + u * k, m);
+        if (!st && extra && extra->seen && extra->seen_n[u])
+            st = br_store_pub_put_seen(pub, users[u], extra->seen[u], extra->seen_n[u]);
+        if (!st && (u & 1023) == 0) st = br_progress_update(&p, nb + u);
+    }
+    if (!st && extra && extra->n_recent)
+        st = br_store_pub_put_recent(pub, extra->recent, extra->n_recent);
+    if (!st) st = br_store_pub_set_meta(pub, meta);
+    if (!st) {
+        st = br_store_publish_commit(pub); /* frees pub whatever the outcome */
+        pub = NULL;
+    }
+    if (!st) st = br_progress_end(&p);
+done:
+    br_store_publish_abort(pub);
+    br_free(row);
+    br_free(meta);
+    br_free(users);
+    br_free(users_blob);
+    br_array_free(&items);
+    br_array_free(&scores);
+    br_tribes_free(tribes);
+    br_catalog_free(cat);
+    return st;
+}
+
+/* The store URI a version was published to (its manifest's "store"). */
+static br_status manifest_store(const char *model_dir, const char *id, char *buf, size_t cap)
+{
+    char *text;
+    br_status st = br_models_manifest(model_dir, id, &text);
+    if (st) return st;
+    json_t *j = json_loads(text, 0, NULL);
+    br_free(text);
+    const char *s = j ? json_string_value(json_object_get(j, "store")) : NULL;
+    if (!s)
+        st = br_error(BR_EFORMAT, "%s: version %s: manifest without a store", model_dir, id);
+    else if (strlen(s) >= cap)
+        st = br_error(BR_ERANGE, "store URI too long");
+    else
+        strcpy(buf, s);
+    json_decref(j);
+    return st;
+}
+
+br_status br_models_rollback(const char *model_dir, const char *id, const char *store, char *to)
+{
+    char cur[BR_MODEL_ID_MAX] = "", target[BR_MODEL_ID_MAX], uri[PATH_MAX], vdir[PATH_MAX];
+    int lock = -1;
+    br_status st = br__train_lock(model_dir, &lock);
+    if (st) return st;
+    if ((st = br_models_current(model_dir, cur, sizeof cur))) goto done;
+    if (id) {
+        snprintf(target, sizeof target, "%s", id);
+    } else {
+        br_model_version *v;
+        size_t n;
+        if ((st = br_models_list(model_dir, &v, &n))) goto done;
+        target[0] = 0;
+        for (size_t i = 0; i < n; i++)
+            if (version_number(v[i].id) < version_number(cur)) strcpy(target, v[i].id);
+        br_free(v);
+        if (!target[0]) {
+            st = br_error(BR_ENOTFOUND, "%s: no version older than %s", model_dir, cur);
+            goto done;
+        }
+    }
+    if ((st = br_models_path(model_dir, target, vdir, sizeof vdir))) goto done;
+    char *probe = NULL;
+    if ((st = br_models_manifest(model_dir, target, &probe))) goto done;
+    br_free(probe);
+    if (!store) {
+        if ((st = manifest_store(model_dir, target, uri, sizeof uri))) goto done;
+        store = uri;
+    }
+    br_store *s = NULL;
+    if ((st = br_store_open(store, 0, &s))) goto done;
+    char served[BR_STORE_VERSION_MAX] = "";
+    br_status vs = br_store_version(s, served, sizeof served);
+    if (vs != BR_OK && vs != BR_ENOTFOUND) st = vs;
+    br_error_clear();
+    /* Already served (a run killed between the store switch and the
+     * pointer): only the pointer moves. */
+    if (!st && strcmp(served, target) != 0) st = br__publish_version(vdir, target, s, NULL);
+    br_store_close(s);
+    if (!st) st = br__models_point_current(model_dir, target);
+    if (!st && to) strcpy(to, target);
+done:
+    br__train_unlock(lock);
+    return st;
+}

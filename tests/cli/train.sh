@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# train.sh: `bookrec train`, `bookrec models` and `recommend --model-dir`
+# end to end on the seed universe (`bookrec generate --rng numpy`): train,
+# re-train (embedded 0, byte-identical artifacts), a changed description
+# (embedded 1, the index extended), list / show / rollback / prune, recs
+# read back from the store equal the in-process hybrid, bad inputs (unknown
+# book, corrupt cache, unreachable Redis) fail and leave the served version
+# untouched, and SIGKILL at 24 moments spread over a run never leaves
+# `current` or the store unreadable or mixed.
+#
+# The embedding cache is seeded with the reference USE-lite vectors of the
+# descriptions (tests/golden/use-lite), so the runs embed only what the
+# test changes: fast under sanitizers. The encoder model is still needed
+# (train opens it): skipped when `make model` has not fetched it.
+# Usage: train.sh BOOKREC TEST_DATA_DIR SHARED_DIR
+set -u
+bookrec=$1
+root=$(cd "$(dirname "$0")/.." && pwd)
+py=/usr/bin/python3
+[ -x "$py" ] || { echo "SKIP: no python3"; exit 77; }
+model=${XDG_CACHE_HOME:-$HOME/.cache}/bookrec/models/use-lite.brm
+[ -f "$model" ] || { echo "SKIP: no use-lite model ($model; make model)"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+passes=0
+
+expect() {
+  local want=$1 what=$2
+  shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  if [ "$got" -ne "$want" ]; then
+    echo "FAIL: $what: exit $got, want $want"
+    sed 's/^/  stdout: /' "$tmp/out" | head -5
+    sed 's/^/  stderr: /' "$tmp/err" | head -5
+    fails=$((fails + 1))
+  else
+    passes=$((passes + 1))
+  fi
+}
+
+contains() {
+  if grep -qF -- "$2" "$1"; then
+    passes=$((passes + 1))
+  else
+    echo "FAIL: $3: '$2' not in output:"
+    head -5 "$1" | sed 's/^/  /'
+    fails=$((fails + 1))
+  fi
+}
+
+check() {
+  local what=$1
+  shift
+  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $what"; fails=$((fails + 1)); fi
+}
+
+json_get() { # json_get FILE KEY: a top-level value of a one-line JSON file
+  "$py" -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(str(v).lower() if isinstance(v,bool) else v)' "$1" "$2"
+}
+
+"$bookrec" --quiet generate --books 1000 --users 100 --seed 42 --rng numpy --out "$tmp/seed" \
+  >/dev/null || { echo "FAIL: generate"; exit 1; }
+m=$tmp/m
+mkdir -p "$m"
+# The cache file of docs/formats.md, from the reference vectors.
+"$py" - "$root/golden/use-lite/seed_descriptions.json" "$m/embeddings.brec" <<'PY'
+import json, struct, sys
+d = json.load(open(sys.argv[1]))
+def fnv(b):
+    h = 14695981039346656037
+    for x in b:
+        h = ((h ^ x) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+recs = {}
+for e in d:
+    t = e["text"].encode()
+    recs[(fnv(t), len(t))] = e["embedding"]
+key = b"use-lite"
+with open(sys.argv[2], "wb") as f:
+    f.write(b"BREMBCAC" + struct.pack("<III", 1, 512, len(key)) + key)
+    f.write(struct.pack("<Q", len(recs)))
+    for (h, n) in sorted(recs):
+        f.write(struct.pack("<QII", h, n, 0) + struct.pack("<512f", *recs[(h, n)]))
+PY
+B=(--books "$tmp/seed/books.csv" --ratings "$tmp/seed/ratings.csv")
+T=(--model-dir "$m" --template description --clusters 4 --iterations 3 --factors 16 --top-n 20)
+
+# first run: everything from the cache
+expect 0 "train" -- "$bookrec" --quiet train "${B[@]}" "${T[@]}" --json
+cp "$tmp/out" "$tmp/t1.json"
+check "first version v000001" [ "$(json_get "$tmp/t1.json" version)" = v000001 ]
+check "first run embeds nothing (seeded cache)" [ "$(json_get "$tmp/t1.json" embedded)" = 0 ]
+check "index built" [ "$(json_get "$tmp/t1.json" index_added)" = 1000 ]
+check "readers" [ "$(json_get "$tmp/t1.json" readers)" = 100 ]
+for s in ingest embed tribes index collab top-n publish; do
+  contains "$tmp/t1.json" "\"$s\":{\"seconds\"" "stage $s in --json"
+done
+check "current -> v000001" [ "$(readlink "$m/current")" = versions/v000001 ]
+for f in manifest.json books.csv book_ids.txt user_ids.txt embeddings.npy index.hnsw cf.brcf \
+  recs_items.npy recs_scores.npy tribes/tribes.json; do
+  check "artifact $f" [ -s "$m/versions/v000001/$f" ]
+done
+
+# re-run, nothing changed: no embedding, identical artifacts
+expect 0 "re-train" -- "$bookrec" --quiet train "${B[@]}" "${T[@]}" --json
+cp "$tmp/out" "$tmp/t2.json"
+check "re-run embeds 0" [ "$(json_get "$tmp/t2.json" embedded)" = 0 ]
+check "re-run extends the index by 0" [ "$(json_get "$tmp/t2.json" index_added)" = 0 ]
+check "re-run index incremental" [ "$(json_get "$tmp/t2.json" index_incremental)" = true ]
+check "re-run previous" [ "$(json_get "$tmp/t2.json" previous)" = v000001 ]
+ndiff=0
+for f in $(cd "$m/versions/v000001" && find . -type f ! -name manifest.json | sort); do
+  cmp -s "$m/versions/v000001/$f" "$m/versions/v000002/$f" || { echo "  differs: $f"; ndiff=$((ndiff + 1)); }
+done
+check "byte-identical artifacts on re-run" [ "$ndiff" = 0 ]
+
+# one changed description, one new book: 2 embedded, the index rebuilt
+# (book 3's vector changed, so the old index is not a prefix)
+"$py" - "$tmp/seed/books.csv" "$tmp/books2.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+rows[4][3] = rows[4][3] + " Now with a new afterword."
+rows.append(["1000", "A New Book", "Sci-Fi", "A brand new starship story about the far future."])
+csv.writer(open(sys.argv[2], "w", newline="")).writerows(rows)
+PY
+# only appended: the previous index extended by the new book
+"$py" - "$tmp/seed/books.csv" "$tmp/books3.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+rows.append(["1000", "A New Book", "Sci-Fi", "A brand new starship story about the far future."])
+csv.writer(open(sys.argv[2], "w", newline="")).writerows(rows)
+PY
+expect 0 "train, one new book" -- "$bookrec" --quiet train --books "$tmp/books3.csv" \
+  --ratings "$tmp/seed/ratings.csv" "${T[@]}" --json
+cp "$tmp/out" "$tmp/t3.json"
+check "new book: embedded 1" [ "$(json_get "$tmp/t3.json" embedded)" = 1 ]
+check "new book: index extended by 1" [ "$(json_get "$tmp/t3.json" index_added)" = 1 ]
+check "new book: incremental" [ "$(json_get "$tmp/t3.json" index_incremental)" = true ]
+expect 0 "train, changed description" -- "$bookrec" --quiet train --books "$tmp/books2.csv" \
+  --ratings "$tmp/seed/ratings.csv" "${T[@]}" --json
+cp "$tmp/out" "$tmp/t4.json"
+check "changed description: embedded 1" [ "$(json_get "$tmp/t4.json" embedded)" = 1 ]
+check "changed description: index rebuilt" [ "$(json_get "$tmp/t4.json" index_incremental)" = false ]
+check "changed description: 1001 vectors" [ "$(json_get "$tmp/t4.json" index_added)" = 1001 ]
+
+# models list / show
+expect 0 "models list" -- "$bookrec" models list --model-dir "$m"
+check "four versions listed" [ "$(wc -l <"$tmp/out")" = 4 ]
+contains "$tmp/out" "* v000004" "current marked"
+expect 0 "models show" -- "$bookrec" models show --model-dir "$m"
+contains "$tmp/out" '"version": "v000004"' "show current"
+contains "$tmp/out" '"fnv1a64"' "show inputs hashes"
+expect 0 "models show v1" -- "$bookrec" models show v000001 --model-dir "$m"
+contains "$tmp/out" '"version": "v000001"' "show v000001"
+expect 1 "models show unknown" -- "$bookrec" models show v000099 --model-dir "$m"
+expect 2 "models no subcommand" -- "$bookrec" models --model-dir "$m"
+
+# recs from the store = the in-process hybrid with the same parameters
+expect 0 "recommend --model-dir" -- "$bookrec" recommend --model-dir "$m" --users 5,17 --n 5 --json
+contains "$tmp/out" '"version":"v000004"' "recs from the served version"
+check "two readers" [ "$(wc -l <"$tmp/out")" = 2 ]
+expect 0 "recommend --explain" -- "$bookrec" recommend --model-dir "$m" --users 5 --n 3 --explain
+contains "$tmp/out" "reader 5, model version v000004" "explain header"
+expect 2 "--model-dir with --books" -- "$bookrec" recommend --model-dir "$m" "${B[@]}"
+expect 1 "unknown reader" -- "$bookrec" recommend --model-dir "$m" --users nobody
+contains "$tmp/err" "no recommendations" "unknown reader message"
+
+# rollback to the previous, then to a named one
+expect 0 "rollback" -- "$bookrec" models rollback --model-dir "$m"
+contains "$tmp/out" "serving v000003" "rollback to previous"
+check "current -> v000003" [ "$(readlink "$m/current")" = versions/v000003 ]
+expect 0 "recommend after rollback" -- "$bookrec" recommend --model-dir "$m" --users 5 --json
+contains "$tmp/out" '"version":"v000003"' "store serves v000003"
+expect 0 "rollback v000004" -- "$bookrec" models rollback v000004 --model-dir "$m"
+expect 0 "recommend v4" -- "$bookrec" recommend --model-dir "$m" --users 5 --json
+contains "$tmp/out" '"version":"v000004"' "store serves v000004 again"
+expect 1 "rollback unknown" -- "$bookrec" models rollback v000042 --model-dir "$m"
+
+# bad inputs: clear error, non-zero, v000004 still served and intact
+snapshot() { (cd "$m/versions/v000004" && find . -type f | sort | xargs md5sum) >"$1"; }
+snapshot "$tmp/v4.md5"
+served_ok() {
+  [ "$(readlink "$m/current")" = versions/v000004 ] || return 1
+  "$bookrec" recommend --model-dir "$m" --users 5 --json 2>/dev/null | grep -q '"version":"v000004"' || return 1
+  snapshot "$tmp/now.md5"
+  cmp -s "$tmp/v4.md5" "$tmp/now.md5"
+}
+cp "$tmp/seed/ratings.csv" "$tmp/bad.csv"
+echo "5,99999,4" >>"$tmp/bad.csv"
+expect 1 "unknown book in ratings" -- "$bookrec" --quiet train --books "$tmp/books2.csv" \
+  --ratings "$tmp/bad.csv" "${T[@]}"
+contains "$tmp/err" "99999" "unknown book named"
+check "unknown book: v000004 untouched" served_ok
+cp "$m/embeddings.brec" "$tmp/cache.good"
+head -c 100000 "$tmp/cache.good" >"$m/embeddings.brec"
+expect 1 "corrupt cache" -- "$bookrec" --quiet train "${B[@]}" "${T[@]}"
+contains "$tmp/err" "truncated" "corrupt cache named"
+check "corrupt cache: v000004 untouched" served_ok
+cp "$tmp/cache.good" "$m/embeddings.brec"
+expect 1 "unreachable redis" -- "$bookrec" --quiet train "${B[@]}" "${T[@]}" \
+  --store redis://127.0.0.1:1
+check "unreachable redis: v000004 untouched" served_ok
+check "no leftovers" [ -z "$(ls -A "$m/versions" | grep -v '^v')" ]
+expect 2 "train without --model-dir" -- "$bookrec" train "${B[@]}"
+expect 2 "bad --cf" -- "$bookrec" train "${B[@]}" --model-dir "$m" --cf nope
+
+# prune: keep 2, the current (v000004) among them
+expect 0 "prune" -- "$bookrec" models prune --keep 2 --model-dir "$m"
+expect 0 "list after prune" -- "$bookrec" models list --model-dir "$m"
+check "two left" [ "$(wc -l <"$tmp/out")" = 2 ]
+contains "$tmp/out" "* v000004" "current kept"
+
+# SIGKILL at moments spread over a run (0 to 0.95 of its length) until 24
+# runs were killed (a run that finished first does not count)
+t0=$(date +%s%N)
+"$bookrec" --quiet train "${B[@]}" "${T[@]}" >/dev/null 2>&1
+t1=$(date +%s%N)
+run_ms=$(((t1 - t0) / 1000000))
+kills=0
+bad=0
+i=0
+while [ "$kills" -lt 24 ] && [ "$i" -lt 60 ]; do
+  i=$((i + 1))
+  delay_ms=$((run_ms * (i % 20) / 20 + RANDOM % 10))
+  "$bookrec" --quiet train "${B[@]}" "${T[@]}" >/dev/null 2>&1 &
+  pid=$!
+  sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  [ $? -eq 137 ] && kills=$((kills + 1))
+  cur=$(readlink "$m/current")
+  # current: a complete version whose manifest parses
+  if ! "$bookrec" models show --model-dir "$m" >"$tmp/show" 2>&1 ||
+    ! "$py" -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/show" 2>/dev/null; then
+    echo "  kill $i at ${delay_ms} ms: current ($cur) unreadable"; bad=$((bad + 1)); continue
+  fi
+  # the store: every reader's recs from one version, a complete one
+  if ! "$bookrec" recommend --model-dir "$m" --json >"$tmp/all" 2>"$tmp/allerr"; then
+    echo "  kill $i at ${delay_ms} ms: store unreadable: $(head -1 "$tmp/allerr")"; bad=$((bad + 1)); continue
+  fi
+  versions=$("$py" -c 'import json,sys; print(" ".join(sorted({json.loads(l)["version"] for l in open(sys.argv[1])})))' "$tmp/all")
+  lines=$(wc -l <"$tmp/all")
+  if [ "$lines" != 100 ] || [ "$(echo "$versions" | wc -w)" != 1 ] ||
+    [ ! -f "$m/versions/$versions/manifest.json" ]; then
+    echo "  kill $i at ${delay_ms} ms: store mixed or incomplete ($lines readers, versions '$versions')"
+    bad=$((bad + 1))
+  fi
+done
+check "at least 20 runs killed ($kills)" [ "$kills" -ge 20 ]
+check "every kill left current and the store readable and unmixed" [ "$bad" = 0 ]
+# and the next run recovers: cleans the leftovers, publishes, serves
+expect 0 "train after the kills" -- "$bookrec" --quiet train "${B[@]}" "${T[@]}" --keep 3 --json
+cp "$tmp/out" "$tmp/t5.json"
+check "after kills: embedded 0" [ "$(json_get "$tmp/t5.json" embedded)" = 0 ]
+check "no leftovers after recovery" [ -z "$(ls -A "$m/versions" | grep -v '^v')" ]
+expect 0 "list after keep 3" -- "$bookrec" models list --model-dir "$m"
+check "keep 3" [ "$(wc -l <"$tmp/out")" = 3 ]
+expect 0 "recommend after recovery" -- "$bookrec" recommend --model-dir "$m" --users 5 --json
+contains "$tmp/out" "\"version\":\"$(json_get "$tmp/t5.json" version)\"" "store serves the new run"
+
+echo "train.sh: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
