@@ -343,7 +343,7 @@ static void test_persistence(void **state)
     char *p = tu_write_file(tmp, "short.brcf", "BRCFMODL");
     assert_status_detail(br_cf_model_load(p, &l), BR_EFORMAT, "too short");
     br_free(p);
-    char name[64];
+    char name[4096];
     struct {
         size_t at;
         char byte;
