@@ -419,8 +419,9 @@ static int run(int argc, char **argv)
         for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
             br_engine e;
             if (br_engine_parse(t, &e) || ne == BR_ENGINE_COUNT) {
+                int rc = cli_usage_error("eval", "unknown engine '%s'", t); /* t is in list */
                 br_free(list);
-                return cli_usage_error("eval", "unknown engine '%s'", t);
+                return rc;
             }
             eng[ne++] = e;
         }
