@@ -1,0 +1,310 @@
+/*
+ * test_train.c: model versions and their publish (bookrec/train.h) without
+ * the encoder: versions are written here by hand in the documented layout
+ * (docs/formats.md, "Model directory"), then listed, rolled back (which
+ * re-publishes them to an LMDB store, and to Redis when redis-server is
+ * installed), pruned; and br_train_run's refusals: missing arguments, a
+ * directory another run holds, a ratings row for an unknown book (the
+ * served version untouched, nothing left behind).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "redisutil.h"
+#include "testutil.h"
+
+static char *tmp;
+static int case_no;
+
+static const char books_csv[] = "book_id,title,genre\n"
+                                "b1,One,Fantasy\n"
+                                "b2,Two,Sci-Fi\n"
+                                "b3,Three,Fantasy\n"
+                                "b4,Four,Romance\n";
+
+/* A fresh model directory. */
+static void fresh_dir(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/m%d", tmp, ++case_no);
+    assert_int_equal(mkdir(buf, 0777), 0);
+}
+
+/* Writes a complete version `id` whose readers u1, u2 get books first_book
+ * and first_book + 1 (catalogue indices), scores 2 and 1. */
+static void make_version(const char *dir, const char *id, int first_book, const char *store)
+{
+    char vdir[PATH_MAX], path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/versions", dir);
+    mkdir(path, 0777);
+    snprintf(vdir, sizeof vdir, "%s/versions/%s", dir, id);
+    assert_int_equal(mkdir(vdir, 0777), 0);
+    br_free(tu_write_file(vdir, "books.csv", books_csv));
+    br_free(tu_write_file(vdir, "user_ids.txt", "u1\nu2\n"));
+    br_catalog *cat;
+    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
+    snprintf(path, sizeof path, "%s/books.csv", vdir);
+    assert_int_equal(br_catalog_load(path, &lo, &cat, NULL), BR_OK);
+    float emb[16] = {1, 0, 0, 0, 0, 1, 0, 0, 0.9f, 0.1f, 0, 0, 0, 0, 1, 0};
+    br_kmeans_options ko = BR_KMEANS_OPTIONS_DEFAULT;
+    ko.k = 2;
+    br_tribes *t;
+    assert_int_equal(br_tribes_build(cat, emb, 4, 4, &ko, 0, &t), BR_OK);
+    snprintf(path, sizeof path, "%s/tribes", vdir);
+    assert_int_equal(br_tribes_save(t, path), BR_OK);
+    br_tribes_free(t);
+    br_catalog_free(cat);
+    int32_t items[4] = {first_book, first_book + 1, first_book + 1, -1};
+    float scores[4] = {2, 1, 2, 0};
+    snprintf(path, sizeof path, "%s/recs_items.npy", vdir);
+    assert_int_equal(br_npy_write(path, BR_DTYPE_I32, 2, 2, 2, items), BR_OK);
+    snprintf(path, sizeof path, "%s/recs_scores.npy", vdir);
+    assert_int_equal(br_npy_write(path, BR_DTYPE_F32, 2, 2, 2, scores), BR_OK);
+    char manifest[1024];
+    snprintf(manifest, sizeof manifest,
+             "{\"format\": \"bookrec-model\", \"version\": \"%s\", \"created_at\": 1700000000,"
+             " \"store\": \"%s\", \"counts\": {\"books\": 4, \"readers\": 2}}",
+             id, store);
+    br_free(tu_write_file(vdir, "manifest.json", manifest)); /* last: complete */
+}
+
+static void point_current(const char *dir, const char *id)
+{
+    char path[PATH_MAX], target[128];
+    snprintf(path, sizeof path, "%s/current", dir);
+    snprintf(target, sizeof target, "versions/%s", id);
+    unlink(path);
+    assert_int_equal(symlink(target, path), 0);
+}
+
+/* u1's first rec as served by the store at uri, and the version. */
+static void served(const char *uri, char *book, char *version)
+{
+    br_store *s;
+    assert_int_equal(br_store_open(uri, BR_STORE_RDONLY, &s), BR_OK);
+    br_store_rec rec[4];
+    size_t n = 0;
+    assert_int_equal(br_store_get_recs(s, "u1", rec, 4, &n, version), BR_OK);
+    assert_int_equal(n, 2);
+    strcpy(book, rec[0].book_id);
+    /* u2's list was padded: one rec */
+    assert_int_equal(br_store_get_recs(s, "u2", rec, 4, &n, NULL), BR_OK);
+    assert_int_equal(n, 1);
+    br_store_book *b;
+    assert_int_equal(br_store_get_book(s, "b3", &b), BR_OK);
+    assert_string_equal(b->title, "Three");
+    assert_true(b->tribe >= 0);
+    br_free(b);
+    br_store_close(s);
+}
+
+static void test_list_rollback_prune(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], uri[PATH_MAX + 16], cur[BR_MODEL_ID_MAX], to[BR_MODEL_ID_MAX];
+    char book[BR_ID_MAX], version[BR_STORE_VERSION_MAX];
+    fresh_dir(dir, sizeof dir);
+    snprintf(uri, sizeof uri, "lmdb:%s/store", dir);
+
+    br_model_version *v;
+    size_t n;
+    assert_int_equal(br_models_list(dir, &v, &n), BR_OK); /* nothing yet */
+    assert_int_equal(n, 0);
+    br_free(v);
+    assert_int_equal(br_models_current(dir, cur, sizeof cur), BR_ENOTFOUND);
+
+    make_version(dir, "v000001", 0, uri);
+    make_version(dir, "v000002", 1, uri);
+    make_version(dir, "v000010", 2, uri); /* numeric order, not string order */
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/versions/v000011", dir); /* no manifest: incomplete */
+    assert_int_equal(mkdir(path, 0777), 0);
+    snprintf(path, sizeof path, "%s/versions/notes", dir); /* not a version */
+    assert_int_equal(mkdir(path, 0777), 0);
+
+    /* serve v000002: the store gets its recs, current points to it */
+    assert_int_equal(br_models_rollback(dir, "v000002", NULL, NULL), BR_ENOTFOUND); /* no current */
+    point_current(dir, "v000001");
+    assert_int_equal(br_models_rollback(dir, "v000002", NULL, to), BR_OK);
+    assert_string_equal(to, "v000002");
+    assert_int_equal(br_models_current(dir, cur, sizeof cur), BR_OK);
+    assert_string_equal(cur, "v000002");
+    served(uri, book, version);
+    assert_string_equal(book, "b2");
+    assert_string_equal(version, "v000002");
+
+    assert_int_equal(br_models_list(dir, &v, &n), BR_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0].id, "v000001");
+    assert_string_equal(v[1].id, "v000002");
+    assert_string_equal(v[2].id, "v000010");
+    assert_int_equal(v[0].current + v[1].current * 2 + v[2].current * 4, 2);
+    assert_int_equal(v[2].n_books, 4);
+    assert_int_equal(v[2].n_users, 2);
+    assert_int_equal(v[2].created_at, 1700000000);
+    br_free(v);
+
+    /* an incomplete or unknown version is refused; nothing moves */
+    assert_int_equal(br_models_rollback(dir, "v000011", NULL, NULL), BR_ENOTFOUND);
+    assert_int_equal(br_models_rollback(dir, "v000099", NULL, NULL), BR_ENOTFOUND);
+    assert_int_equal(br_models_rollback(dir, "../x", NULL, NULL), BR_EINVAL);
+    assert_int_equal(br_models_current(dir, cur, sizeof cur), BR_OK);
+    assert_string_equal(cur, "v000002");
+    served(uri, book, version);
+    assert_string_equal(version, "v000002");
+
+    /* the default target: the newest version older than the current one */
+    assert_int_equal(br_models_rollback(dir, NULL, NULL, to), BR_OK);
+    assert_string_equal(to, "v000001");
+    served(uri, book, version);
+    assert_string_equal(book, "b1");
+    assert_string_equal(version, "v000001");
+    assert_int_equal(br_models_rollback(dir, NULL, NULL, to), BR_ENOTFOUND); /* none older */
+
+    /* rolling "back" to what the store already serves only moves the
+     * pointer (a run killed between the store switch and `current`) */
+    point_current(dir, "v000010");
+    assert_int_equal(br_models_rollback(dir, "v000001", NULL, to), BR_OK);
+    assert_int_equal(br_models_current(dir, cur, sizeof cur), BR_OK);
+    assert_string_equal(cur, "v000001");
+
+    /* prune keep 1: the newest stays, and so does the current one */
+    uint64_t removed = 0;
+    assert_int_equal(br_models_prune(dir, 1, &removed), BR_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(br_models_list(dir, &v, &n), BR_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].id, "v000001");
+    assert_true(v[0].current);
+    assert_string_equal(v[1].id, "v000010");
+    br_free(v);
+    char *m = NULL;
+    assert_int_equal(br_models_manifest(dir, NULL, &m), BR_OK);
+    assert_non_null(strstr(m, "\"v000001\""));
+    br_free(m);
+}
+
+static void test_current_must_be_a_version(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], path[PATH_MAX + 16], cur[BR_MODEL_ID_MAX];
+    fresh_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/current", dir);
+    assert_int_equal(symlink("/etc", path), 0);
+    assert_status_detail(br_models_current(dir, cur, sizeof cur), BR_EFORMAT, "not versions/");
+}
+
+/* br_train_run's refusals, all before anything is published. */
+static void test_train_refusals(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], uri[PATH_MAX + 16], path[PATH_MAX + 16], cur[BR_MODEL_ID_MAX];
+    fresh_dir(dir, sizeof dir);
+    snprintf(uri, sizeof uri, "lmdb:%s/store", dir);
+    make_version(dir, "v000001", 0, uri);
+    point_current(dir, "v000001");
+    char *books = tu_write_file(dir, "books.csv", books_csv);
+    char *ratings = tu_write_file(dir, "ratings.csv", "user_id,book_id,rating\nu1,b1,5\nu2,b9,4\n");
+
+    br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
+    br_train_report rep;
+    assert_int_equal(br_train_run(&o, &rep), BR_EINVAL);
+    o.books = books;
+    o.ratings = ratings;
+    o.model_dir = dir;
+    o.top_n = 0;
+    assert_int_equal(br_train_run(&o, &rep), BR_EINVAL);
+    o.top_n = 10;
+
+    /* another run holds the directory */
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0666);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+    assert_status_detail(br_train_run(&o, &rep), BR_EEXIST, "another");
+    assert_status_detail(br_models_rollback(dir, "v000001", NULL, NULL), BR_EEXIST, "another");
+    close(fd);
+
+    /* a rating of an unknown book: the ingest names it */
+    br_status st = br_train_run(&o, &rep);
+    assert_true(st < 0);
+    assert_non_null(strstr(br_error_detail(), "b9"));
+    assert_int_equal(br_models_current(dir, cur, sizeof cur), BR_OK);
+    assert_string_equal(cur, "v000001");
+    snprintf(path, sizeof path, "%s/versions", dir);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    struct dirent *e;
+    int entries = 0;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))) entries++;
+    closedir(d);
+    assert_int_equal(entries, 1); /* v000001 only: no .tmp-*, no v000002 */
+    br_free(books);
+    br_free(ratings);
+}
+
+static void test_rollback_to_redis(void **state)
+{
+    (void)state;
+    if (!tu_redis_binary()) {
+        printf("[  SKIP    ] redis-server is not installed: the Redis rollback is skipped\n");
+        skip();
+    }
+    tu_redis server = {0, 0, ""};
+    char dir[900], uri[PATH_MAX + 16], lmdb[PATH_MAX + 16]; /* tu_redis keeps 1024 */
+    char book[BR_ID_MAX], version[BR_STORE_VERSION_MAX];
+    fresh_dir(dir, sizeof dir);
+    assert_int_equal(tu_redis_start(&server, dir), 0);
+    snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", server.port);
+    snprintf(lmdb, sizeof lmdb, "lmdb:%s/store", dir);
+    make_version(dir, "v000001", 0, lmdb);
+    make_version(dir, "v000002", 2, lmdb);
+    point_current(dir, "v000002");
+    /* --store overrides the manifest's */
+    assert_int_equal(br_models_rollback(dir, "v000001", uri, NULL), BR_OK);
+    served(uri, book, version);
+    assert_string_equal(book, "b1");
+    assert_string_equal(version, "v000001");
+    assert_int_equal(br_models_rollback(dir, "v000002", uri, NULL), BR_OK);
+    served(uri, book, version);
+    assert_string_equal(book, "b3");
+    assert_string_equal(version, "v000002");
+    tu_redis_stop(&server);
+    /* unreachable: an error, the pointer stays */
+    char cur[BR_MODEL_ID_MAX];
+    assert_int_equal(br_models_rollback(dir, "v000001", "redis://127.0.0.1:1", NULL), BR_ENET);
+    assert_int_equal(br_models_current(dir, cur, sizeof cur), BR_OK);
+    assert_string_equal(cur, "v000002");
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    tmp = tu_tmpdir("test_train");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    br_free(tmp);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_list_rollback_prune),
+        cmocka_unit_test(test_current_must_be_a_version),
+        cmocka_unit_test(test_train_refusals),
+        cmocka_unit_test(test_rollback_to_redis),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
