@@ -2,7 +2,7 @@
 # Both install missing Debian packages first (scripts/install-deps.sh), then
 # build with CMake. Everything else is here for developers.
 #
-#   make demo                       generate the seed universe and run the main job
+#   make demo                       generate the seed universe, run the main job, train a model
 #   make test                       build and run every test (ctest + cmocka)
 #   make test SANITIZE=address,undefined   the same under sanitizers
 #   make bench                      benchmarks against the Python peers (bench/)
@@ -52,6 +52,14 @@ demo: deps-test
 	    echo; $(BOOKREC) --quiet recommend --books $(DEMO_DIR)/seed/books.csv \
 	        --ratings $(DEMO_DIR)/seed/ratings.csv --user 5 --n 5 --engine $$e \
 	        --template description --explain || exit 1; done
+	@# The nightly librarian: a model version trained into demo-out/model
+	@# (embeddings cached there: a second `make demo` embeds nothing), published
+	@# to the LMDB store, and reader 5's list read back from the store.
+	@echo
+	$(BOOKREC) train --books $(DEMO_DIR)/seed/books.csv --ratings $(DEMO_DIR)/seed/ratings.csv \
+	    --model-dir $(DEMO_DIR)/model --store lmdb:$(DEMO_DIR)/model/store --keep 3
+	$(BOOKREC) models list --model-dir $(DEMO_DIR)/model
+	$(BOOKREC) recommend --model-dir $(DEMO_DIR)/model --users 5 --n 5 --explain
 
 test: deps-test
 	@$(MAKE) --no-print-directory build

@@ -75,9 +75,25 @@ static br_status reader_ids(const char *dir, const char *arg, char ***ids, size_
     return BR_OK;
 }
 
+/* The tribe names of version `id` (the model directory's copy), or NULL:
+ * explanations then show tribe numbers only. */
+static br_tribes *version_tribes(const char *dir, const char *id)
+{
+    char vdir[PATH_MAX], path[PATH_MAX + 16];
+    br_tribes *t = NULL;
+    if (br_models_path(dir, id, vdir, sizeof vdir) == BR_OK) {
+        snprintf(path, sizeof path, "%s/tribes", vdir);
+        if (br_tribes_load(path, &t) != BR_OK) t = NULL;
+    }
+    br_error_clear();
+    return t;
+}
+
 int cli_recommend_served(const char *dir, const char *store_uri, const char *users_arg, uint32_t n,
                          int json, int explain)
 {
+    br_tribes *tribes = NULL;
+    char tribes_of[BR_STORE_VERSION_MAX] = "";
     json_t *man = NULL;
     br_store *s = NULL;
     char **ids = NULL, *blob = NULL;
@@ -127,15 +143,25 @@ int cli_recommend_served(const char *dir, const char *store_uri, const char *use
         }
         printf("reader %s, model version %s (read from the %s store):\n", ids[i], version,
                br_store_backend(s));
+        if (strcmp(tribes_of, version) != 0) { /* the tribes of the version served */
+            br_tribes_free(tribes);
+            tribes = version_tribes(dir, version);
+            snprintf(tribes_of, sizeof tribes_of, "%s", version);
+        }
         for (size_t j = 0; j < got && !st; j++) {
             br_store_book *b = NULL;
             st = br_store_get_book(s, recs[j].book_id, &b);
             if (st) break;
-            printf("  %2zu. %s (%s%s%s, tribe %d)  score %.4f\n", j + 1, b->title, b->genre,
-                   *b->authors ? ", " : "", b->authors, b->tribe, (double)recs[j].score);
+            const char *tname = tribes && b->tribe >= 0 && (uint32_t)b->tribe < tribes->k
+                                    ? tribes->tribe[b->tribe].name
+                                    : "";
+            printf("  %2zu. %s (%s%s%s)  score %.4f, tribe %d%s%s%s\n", j + 1, b->title, b->genre,
+                   *b->authors ? ", " : "", b->authors, (double)recs[j].score, b->tribe,
+                   *tname ? " \"" : "", tname, *tname ? "\"" : "");
             br_free(b);
         }
     }
+    br_tribes_free(tribes);
     br_free(ids);
     br_free(blob);
     br_free(recs);
