@@ -61,13 +61,7 @@ void br_encoder_close(br_encoder *enc)
 static void warn_slow_blas(void)
 {
     static int warned;
-    if (__atomic_load_n(&warned, __ATOMIC_RELAXED) || getenv("OPENBLAS_CORETYPE")) return;
-    const char *core = openblas_get_corename();
-    if (!core || strcmp(core, "Prescott") != 0) return;
-    __builtin_cpu_init();
-    const char *better = __builtin_cpu_supports("avx512f") ? "SkylakeX"
-                         : __builtin_cpu_supports("avx2")  ? "Haswell"
-                                                           : NULL;
+    const char *better = br_blas_better_core();
     if (!better || __atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) return;
     br_log(BR_LOG_WARN,
            "OpenBLAS does not recognise this CPU and uses its slow generic kernels; "
