@@ -10,50 +10,17 @@
 
 #include "cli.h"
 
-/* Shared with cmd_similar.c. */
-char *cli_content_book_text(const br_book *b, int description_only);
+/* Shared with cmd_similar.c: the catalogue's embeddings (description
+ * only, the notebook's text, or the full book text of `bookrec embed
+ * --books`), through the shared embedding cache so a book is embedded once. */
 br_status cli_content_embed_books(const br_catalog *cat, int description_only, const char *model,
                                   float **out, size_t *dim);
-
-/* The book text of `bookrec embed --books` (cmd_embed.c defines it): the
- * parts present joined by ". ": title, "by " authors, genre, tags (", "),
- * description; description_only: the description, else the title. */
-char *cli_content_book_text(const br_book *b, int description_only)
-{
-    if (description_only) return strdup(b->description[0] ? b->description : b->title);
-    size_t cap = strlen(b->title) + strlen(b->authors) + strlen(b->genre) + strlen(b->tags) +
-                 strlen(b->description) + 32;
-    char *s = malloc(cap);
-    if (!s) return NULL;
-    s[0] = '\0';
-    const char *parts[5] = {b->title, b->authors, b->genre, b->tags, b->description};
-    for (int i = 0; i < 5; i++) {
-        if (!parts[i][0]) continue;
-        if (s[0]) strcat(s, ". ");
-        if (i == 1) strcat(s, "by ");
-        if (i == 3) {
-            for (const char *p = parts[i]; *p; p++) {
-                size_t l = strlen(s);
-                if (*p == '|') {
-                    s[l] = ',';
-                    s[l + 1] = ' ';
-                    s[l + 2] = '\0';
-                } else {
-                    s[l] = *p;
-                    s[l + 1] = '\0';
-                }
-            }
-        } else {
-            strcat(s, parts[i]);
-        }
-    }
-    return s;
-}
 
 br_status cli_content_embed_books(const br_catalog *cat, int description_only, const char *model,
                                   float **out, size_t *dim)
 {
-    char path[4096];
+    char path[4096], cache[4096];
+    const char *key = model ? model : "use-lite";
     br_status st = BR_OK;
     if (!model) {
         st = br_encoder_model_path("use-lite", path, sizeof path);
@@ -61,18 +28,17 @@ br_status cli_content_embed_books(const br_catalog *cat, int description_only, c
     }
     br_encoder *enc = NULL;
     if (st == BR_OK) st = br_encoder_open(model, &enc);
-    if (st != BR_OK) return st;
-    size_t n = br_catalog_count(cat), d = br_encoder_dim(enc);
-    char **texts = calloc(n ? n : 1, sizeof(char *));
-    float *emb = br_aligned_alloc((n ? n : 1) * d * sizeof(float), BR_ALIGN);
-    if (!texts || !emb) st = br_error(BR_ENOMEM, "out of memory");
-    for (size_t i = 0; st == BR_OK && i < n; i++) {
-        texts[i] = cli_content_book_text(br_catalog_book(cat, (uint32_t)i), description_only);
-        if (!texts[i]) st = br_error(BR_ENOMEM, "out of memory");
+    if (st == BR_OK) st = br_embed_cache_path(cache, sizeof cache);
+    if (st != BR_OK) {
+        br_encoder_close(enc);
+        return st;
     }
-    if (st == BR_OK) st = br_encoder_embed(enc, (const char *const *)texts, n, emb);
-    for (size_t i = 0; texts && i < n; i++) free(texts[i]);
-    free(texts);
+    size_t n = br_catalog_count(cat), d = br_encoder_dim(enc);
+    float *emb = br_aligned_alloc((n ? n : 1) * d * sizeof(float), BR_ALIGN);
+    if (!emb) st = br_error(BR_ENOMEM, "out of memory");
+    else
+        st = br_embed_catalog(enc, key, cat, description_only ? BR_TEXT_DESCRIPTION : BR_TEXT_FULL,
+                              cache, emb, NULL);
     br_encoder_close(enc);
     if (st != BR_OK) {
         br_aligned_free(emb);

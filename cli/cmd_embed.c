@@ -40,74 +40,7 @@ static void usage(FILE *out)
                  "                   directory's sentence_bert_config.json, else 256)\n");
 }
 
-/* Appends s (len bytes) to a growing buffer. */
-static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        size_t nc = (*len + n + 1) * 2;
-        char *nb = realloc(*buf, nc);
-        if (!nb) return -1;
-        *buf = nb, *cap = nc;
-    }
-    memcpy(*buf + *len, s, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    return 0;
-}
 
-static int append_part(char **buf, size_t *len, size_t *cap, const char *prefix, const char *s)
-{
-    if (!s || !*s) return 0;
-    if (*len && append(buf, len, cap, ". ", 2)) return -1;
-    if (prefix && append(buf, len, cap, prefix, strlen(prefix))) return -1;
-    return append(buf, len, cap, s, strlen(s));
-}
-
-/* The text of one book under the template (malloc'd). */
-static char *book_text(const br_book *b, int description_only)
-{
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int bad = 0;
-    if (description_only) {
-        bad = append_part(&buf, &len, &cap, NULL,
-                          b->description && *b->description ? b->description : b->title);
-    } else {
-        bad |= append_part(&buf, &len, &cap, NULL, b->title);
-        bad |= append_part(&buf, &len, &cap, "by ", b->authors);
-        bad |= append_part(&buf, &len, &cap, NULL, b->genre);
-        if (b->tags && *b->tags) {
-            char *tags = strdup(b->tags);
-            if (!tags)
-                bad = 1;
-            else {
-                /* "a|b|c" -> "a, b, c" */
-                char *joined = malloc(strlen(tags) * 2 + 1), *w = joined;
-                if (!joined)
-                    bad = 1;
-                else {
-                    for (const char *p = tags; *p; p++) {
-                        if (*p == '|')
-                            *w++ = ',', *w++ = ' ';
-                        else
-                            *w++ = *p;
-                    }
-                    *w = '\0';
-                    bad |= append_part(&buf, &len, &cap, NULL, joined);
-                    free(joined);
-                }
-                free(tags);
-            }
-        }
-        bad |= append_part(&buf, &len, &cap, NULL, b->description);
-    }
-    if (bad) {
-        free(buf);
-        return NULL;
-    }
-    if (!buf) buf = strdup("");
-    return buf;
-}
 
 /* The directory of a "bert:DIR" model name (a plain path as it is). */
 static const char *bert_dir(const char *model)
@@ -206,7 +139,7 @@ static int run(int argc, char **argv)
                 rc = CLI_ERROR;
                 break;
             }
-            texts[i] = strdup(json_string_value(t));
+            texts[i] = br_strdup(json_string_value(t));
             if (!texts[i]) rc = cli_fail("embed", br_error(BR_ENOMEM, "texts"));
         }
         if (!texts) rc = cli_fail("embed", br_error(BR_ENOMEM, "texts"));
@@ -219,8 +152,9 @@ static int run(int argc, char **argv)
         n = br_catalog_count(cat);
         texts = calloc(n ? n : 1, sizeof *texts);
         for (size_t i = 0; texts && i < n && rc == CLI_OK; i++) {
-            texts[i] = book_text(br_catalog_book(cat, (uint32_t)i), desc_only);
-            if (!texts[i]) rc = cli_fail("embed", br_error(BR_ENOMEM, "book texts"));
+            st = br_book_text(br_catalog_book(cat, (uint32_t)i),
+                              desc_only ? BR_TEXT_DESCRIPTION : BR_TEXT_FULL, &texts[i]);
+            if (st != BR_OK) rc = cli_fail("embed", st);
         }
         if (!texts) rc = cli_fail("embed", br_error(BR_ENOMEM, "book texts"));
         br_catalog_free(cat);
@@ -249,7 +183,7 @@ static int run(int argc, char **argv)
                     secs > 0 ? (double)n / secs : 0.0, outp);
         }
     }
-    for (size_t i = 0; texts && i < n; i++) free(texts[i]);
+    for (size_t i = 0; texts && i < n; i++) br_free(texts[i]);
     free(texts);
     free(emb);
     br_encoder_close(enc);
