@@ -15,7 +15,8 @@ static void usage(FILE *out)
             "usage: bookrec train --books FILE --ratings FILE --model-dir DIR [--store URI]\n"
             "                     [--encoder use-lite|bert:DIR] [--cf als|svd] [--clusters K]\n"
             "                     [--factors N] [--iterations N] [--top-n N] [--seed N]\n"
-            "                     [--template full|description] [--keep N] [--json]\n\n"
+            "                     [--template full|description] [--events URI] [--keep N]\n"
+            "                     [--json]\n\n"
             "Trains a new model version and publishes it: ingest -> embed (only new or\n"
             "changed books, through DIR/embeddings.brec) -> tribes -> vector index (new\n"
             "books added to the previous version's index) -> collaborative training ->\n"
@@ -26,6 +27,8 @@ static void usage(FILE *out)
             "  --model-dir DIR       versions/<id>/, current, embeddings.brec (created)\n"
             "  --store URI           lmdb:DIR or redis://HOST:PORT[/DB]\n"
             "                        (default lmdb:<model-dir>/store)\n"
+            "  --events URI          fold in the rating events of this event log (the\n"
+            "                        store URI `bookrec ingest --store` appended to)\n"
             "  --encoder MODEL       use-lite (default) or bert:DIR\n"
             "  --template T          book text: full (default) or description\n"
             "  --cf als|svd          als: the default hybrid (ease + als + content);\n"
@@ -62,6 +65,7 @@ static int run(int argc, char **argv)
                                              {"seed", required_argument, 0, 'S'},
                                              {"keep", required_argument, 0, 'K'},
                                              {"template", required_argument, 0, 'T'},
+                                             {"events", required_argument, 0, 'E'},
                                              {"json", no_argument, 0, 'j'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
@@ -129,6 +133,9 @@ static int run(int argc, char **argv)
             else
                 return cli_usage_error("train", "--template is full or description");
             break;
+        case 'E':
+            o.events = optarg;
+            break;
         case 'j':
             json = 1;
             break;
@@ -152,12 +159,12 @@ static int run(int argc, char **argv)
                                 json_pack("{s:f, s:I}", "seconds", rep.stage[i].seconds, "count",
                                           (json_int_t)rep.stage[i].count));
         cli_print_json(json_pack(
-            "{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:f, s:o}", "version", rep.version,
+            "{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:f, s:o}", "version", rep.version,
             "previous", rep.previous[0] ? rep.previous : NULL, "books", (json_int_t)rep.n_books,
-            "readers", (json_int_t)rep.n_users, "ratings", (json_int_t)rep.n_ratings, "embedded",
-            (json_int_t)rep.embedded, "index_added", (json_int_t)rep.index_added,
-            "index_incremental", rep.index_incremental, "pruned", (json_int_t)rep.pruned, "seconds",
-            rep.seconds, "stages", stages));
+            "readers", (json_int_t)rep.n_users, "ratings", (json_int_t)rep.n_ratings, "events",
+            (json_int_t)rep.n_events, "embedded", (json_int_t)rep.embedded, "index_added",
+            (json_int_t)rep.index_added, "index_incremental", rep.index_incremental, "pruned",
+            (json_int_t)rep.pruned, "seconds", rep.seconds, "stages", stages));
         return CLI_OK;
     }
     printf("version %s published (previous: %s)\n", rep.version,

@@ -56,11 +56,20 @@ typedef struct br_train_options {
     uint32_t top_n;      /* recommendations kept per reader */
     uint32_t keep;       /* versions kept after a successful run; 0: all */
     uint64_t seed;
+    /* The event log to fold in (br_events_open URI, e.g. the store's, where
+     * `bookrec ingest` appends), or NULL. Every rating event in the log is a
+     * rating (a later one replaces an earlier rating of the same book by
+     * the same reader, the CSV's included); other event types are the
+     * store's online business and not trained on. The log is read through
+     * the consumer group "bookrec-train", never acknowledged: each version
+     * is trained from the CSV files plus the whole log, so every event
+     * counts exactly once in every version. */
+    const char *events;
 } br_train_options;
 
 #define BR_TRAIN_OPTIONS_DEFAULT                                                                   \
     {                                                                                              \
-        NULL, NULL, NULL, NULL, NULL, BR_TEXT_FULL, BR_TRAIN_CF_ALS, 10, 0, 0, 100, 0, 42          \
+        NULL, NULL, NULL, NULL, NULL, BR_TEXT_FULL, BR_TRAIN_CF_ALS, 10, 0, 0, 100, 0, 42, NULL    \
     }
 
 enum {
@@ -84,6 +93,7 @@ typedef struct br_train_report {
     char version[BR_MODEL_ID_MAX];  /* the version written and published */
     char previous[BR_MODEL_ID_MAX]; /* the version served before ("" when none) */
     uint64_t n_books, n_users, n_ratings;
+    uint64_t n_events;     /* rating events folded in from the log */
     uint64_t embedded;     /* books this run had to embed (0: nothing changed) */
     uint64_t index_added;  /* vectors inserted into the index */
     int index_incremental; /* 1: the previous version's index was extended */

@@ -184,6 +184,21 @@ typedef struct run_state {
     char store_uri[PATH_MAX];
     br_catalog *cat;
     br_ratings *ratings;
+    /* The training data: the CSV's ratings, or (with rating events from
+     * the log) a merged copy, one rating per (reader, book), file order
+     * then log order. Readers: the ratings' then new ones from the log. */
+    br_idmap *uids;
+    uint32_t n_users;
+    size_t n;
+    const uint32_t *tu, *tb;
+    const float *tv;
+    const int64_t *tt; /* may be NULL */
+    void *owned[4];    /* the merged arrays, when there are events */
+    /* the log's rating events as read */
+    size_t n_ev, cap_ev;
+    uint32_t *eu, *eb;
+    float *evv;
+    int64_t *ets;
     float *emb;
     size_t dim;
     uint64_t books_hash, books_size, ratings_hash, ratings_size;
@@ -200,6 +215,112 @@ static double secs_since(uint64_t t0)
     return (double)(br_now_ns() - t0) / 1e9;
 }
 
+static br_status on_event(const br_event *e, const char *pos, void *user)
+{
+    run_state *s = user;
+    if (e->type != BR_EVENT_RATING) return BR_OK;
+    int64_t b = br_catalog_find(s->cat, e->book_id);
+    if (b < 0)
+        return br_error(BR_ENOTFOUND, "%s: event at %s: book '%s' is not in the catalogue",
+                        s->o->events, pos, e->book_id);
+    uint32_t u;
+    int added;
+    br_status st = br_idmap_intern(s->uids, e->user_id, strlen(e->user_id), &u, &added);
+    if (st) return st;
+    if (s->n_ev == s->cap_ev) {
+        size_t cap = s->cap_ev ? 2 * s->cap_ev : 1024;
+        uint32_t *nu = br_realloc(s->eu, cap * sizeof *nu);
+        if (nu) s->eu = nu;
+        uint32_t *nb = br_realloc(s->eb, cap * sizeof *nb);
+        if (nb) s->eb = nb;
+        float *nv = br_realloc(s->evv, cap * sizeof *nv);
+        if (nv) s->evv = nv;
+        int64_t *nt = br_realloc(s->ets, cap * sizeof *nt);
+        if (nt) s->ets = nt;
+        if (!nu || !nb || !nv || !nt) return br_error(BR_ENOMEM, "events");
+        s->cap_ev = cap;
+    }
+    s->eu[s->n_ev] = u;
+    s->eb[s->n_ev] = (uint32_t)b;
+    s->evv[s->n_ev] = e->value;
+    s->ets[s->n_ev] = e->timestamp;
+    s->n_ev++;
+    return BR_OK;
+}
+
+typedef struct pair_key {
+    uint32_t u, b;
+    size_t i;
+} pair_key;
+
+static int cmp_pair(const void *x, const void *y)
+{
+    const pair_key *a = x, *b = y;
+    if (a->u != b->u) return a->u < b->u ? -1 : 1;
+    if (a->b != b->b) return a->b < b->b ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+/* CSV ratings then rating events, the later rating of a (reader, book)
+ * pair winning (and taking its later place, as the CSV loader does). */
+static br_status merge_events(run_state *s)
+{
+    size_t nc = br_ratings_count(s->ratings), n = nc + s->n_ev;
+    const int64_t *cts = br_ratings_timestamps(s->ratings);
+    uint32_t *u = br_malloc(n * sizeof *u), *b = br_malloc(n * sizeof *b);
+    float *v = br_malloc(n * sizeof *v);
+    int64_t *t = br_malloc(n * sizeof *t);
+    pair_key *k = br_malloc(n * sizeof *k);
+    uint8_t *keep = br_calloc(n, 1);
+    s->owned[0] = u;
+    s->owned[1] = b;
+    s->owned[2] = v;
+    s->owned[3] = t;
+    br_status st = BR_OK;
+    if (!u || !b || !v || !t || !k || !keep) st = br_error(BR_ENOMEM, "merging events");
+    if (!st) {
+        memcpy(u, br_ratings_users(s->ratings), nc * sizeof *u);
+        memcpy(b, br_ratings_books(s->ratings), nc * sizeof *b);
+        memcpy(v, br_ratings_values(s->ratings), nc * sizeof *v);
+        for (size_t i = 0; i < nc; i++) t[i] = cts ? cts[i] : 0;
+        memcpy(u + nc, s->eu, s->n_ev * sizeof *u);
+        memcpy(b + nc, s->eb, s->n_ev * sizeof *b);
+        memcpy(v + nc, s->evv, s->n_ev * sizeof *v);
+        memcpy(t + nc, s->ets, s->n_ev * sizeof *t);
+        for (size_t i = 0; i < n; i++) k[i] = (pair_key){u[i], b[i], i};
+        qsort(k, n, sizeof *k, cmp_pair);
+        for (size_t i = 0; i < n; i++)
+            if (i + 1 == n || k[i + 1].u != k[i].u || k[i + 1].b != k[i].b) keep[k[i].i] = 1;
+        size_t w = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!keep[i]) continue;
+            u[w] = u[i];
+            b[w] = b[i];
+            v[w] = v[i];
+            t[w] = t[i];
+            w++;
+        }
+        s->n = w;
+        s->tu = u;
+        s->tb = b;
+        s->tv = v;
+        s->tt = t;
+    }
+    br_free(k);
+    br_free(keep);
+    return st;
+}
+
+static br_status read_events(run_state *s)
+{
+    br_events *ev = NULL;
+    /* Not read-only: the group is created on first use. */
+    br_status st = br_events_open(s->o->events, 0, &ev);
+    if (!st) st = br_events_read(ev, "bookrec-train", 0, on_event, s, NULL, NULL);
+    br_events_close(ev);
+    return st;
+}
+
 static br_status stage_ingest(run_state *s)
 {
     br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
@@ -209,18 +330,40 @@ static br_status stage_ingest(run_state *s)
     /* An unknown book in the ratings fails here, naming the line. */
     if (!st) st = br_ratings_load(s->o->ratings, s->cat, &lo, &s->ratings, NULL);
     if (st) return st;
-    if (br_ratings_num_users(s->ratings) == 0)
-        return br_error(BR_EINVAL, "%s: no ratings", s->o->ratings);
+    /* Readers of the ratings in their order; the log may add more. */
+    if ((st = br_idmap_create(&s->uids))) return st;
+    const br_idmap *rid = br_ratings_user_ids(s->ratings);
+    for (uint32_t i = 0; i < br_idmap_count(rid) && !st; i++) {
+        uint32_t idx;
+        int added;
+        const char *name = br_idmap_name(rid, i);
+        st = br_idmap_intern(s->uids, name, strlen(name), &idx, &added);
+    }
+    if (!st && s->o->events) st = read_events(s);
+    if (st) return st;
+    if (s->n_ev)
+        st = merge_events(s);
+    else {
+        s->n = br_ratings_count(s->ratings);
+        s->tu = br_ratings_users(s->ratings);
+        s->tb = br_ratings_books(s->ratings);
+        s->tv = br_ratings_values(s->ratings);
+        s->tt = br_ratings_timestamps(s->ratings);
+    }
+    if (st) return st;
+    s->n_users = br_idmap_count(s->uids);
+    if (s->n == 0) return br_error(BR_EINVAL, "%s: no ratings", s->o->ratings);
     s->rep->n_books = br_catalog_count(s->cat);
-    s->rep->n_users = br_ratings_num_users(s->ratings);
-    s->rep->n_ratings = br_ratings_count(s->ratings);
+    s->rep->n_users = s->n_users;
+    s->rep->n_ratings = s->n;
+    s->rep->n_events = s->n_ev;
     char path[PATH_MAX];
     if (!st) st = br__train_path(path, sizeof path, "%s/books.csv", s->tmp);
     if (!st) st = copy_file(s->o->books, path);
     if (!st) st = br__train_path(path, sizeof path, "%s/book_ids.txt", s->tmp);
     if (!st) st = write_ids(path, br_catalog_ids(s->cat));
     if (!st) st = br__train_path(path, sizeof path, "%s/user_ids.txt", s->tmp);
-    if (!st) st = write_ids(path, br_ratings_user_ids(s->ratings));
+    if (!st) st = write_ids(path, s->uids);
     s->rep->stage[BR_TRAIN_INGEST].count = s->rep->n_ratings;
     return st;
 }
@@ -360,12 +503,11 @@ static br_status stage_collab(run_state *s)
 {
     br_hybrid_options ho;
     hybrid_options(s->o, &ho);
-    br_status st = br_csr_from_ratings(s->ratings, &s->r);
+    br_status st =
+        br_csr_from_coo(s->n_users, br_catalog_count(s->cat), s->n, s->tu, s->tb, s->tv, &s->r);
     if (!st) st = br_csr_transpose(&s->r, &s->rt);
     if (st) return st;
-    br_train_data d = {br_ratings_num_users(s->ratings), br_catalog_count(s->cat),
-                       br_ratings_count(s->ratings),     br_ratings_users(s->ratings),
-                       br_ratings_books(s->ratings),     br_ratings_values(s->ratings)};
+    br_train_data d = {s->n_users, br_catalog_count(s->cat), s->n, s->tu, s->tb, s->tv};
     br_engine e = s->o->cf == BR_TRAIN_CF_SVD ? BR_ENGINE_NOTEBOOK_HYBRID : BR_ENGINE_HYBRID;
     st = br_hybrid_fit(&d, s->cat, s->emb, s->dim, &ho, &e, 1, &s->hyb);
     /* The factors as an artifact of their own (the collab model file), so
@@ -380,15 +522,14 @@ static br_status stage_collab(run_state *s)
     }
     char path[PATH_MAX];
     if (!st) st = br__train_path(path, sizeof path, "%s/cf.brcf", s->tmp);
-    if (!st)
-        st = br_cf_model_save(s->cf, path, br_ratings_user_ids(s->ratings), br_catalog_ids(s->cat));
+    if (!st) st = br_cf_model_save(s->cf, path, s->uids, br_catalog_ids(s->cat));
     s->rep->stage[BR_TRAIN_COLLAB].count = s->cf ? br_cf_model_factors(s->cf) : 0;
     return st;
 }
 
 static br_status stage_topn(run_state *s)
 {
-    uint32_t nu = br_ratings_num_users(s->ratings), k = s->o->top_n;
+    uint32_t nu = s->n_users, k = s->o->top_n;
     br_engine e = s->o->cf == BR_TRAIN_CF_SVD ? BR_ENGINE_NOTEBOOK_HYBRID : BR_ENGINE_HYBRID;
     s->rec_items = br_malloc((size_t)nu * k * sizeof *s->rec_items);
     s->rec_scores = br_malloc((size_t)nu * k * sizeof *s->rec_scores);
@@ -436,7 +577,7 @@ static json_t *manifest_json(const run_state *s, const char *id)
     char bh[17], rh[17];
     snprintf(bh, sizeof bh, "%016llx", (unsigned long long)s->books_hash);
     snprintf(rh, sizeof rh, "%016llx", (unsigned long long)s->ratings_hash);
-    return json_pack(
+    json_t *j = json_pack(
         "{s:s, s:i, s:s, s:I, s:s, s:s,"
         " s:{s:{s:s, s:I, s:s}, s:{s:s, s:I, s:s}},"
         " s:{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:i},"
@@ -458,6 +599,13 @@ static json_t *manifest_json(const run_state *s, const char *id)
         "files", "books", "books.csv", "book_ids", "book_ids.txt", "user_ids", "user_ids.txt",
         "embeddings", "embeddings.npy", "tribes", "tribes/", "index", "index.hnsw", "cf", "cf.brcf",
         "recs_items", "recs_items.npy", "recs_scores", "recs_scores.npy", "stages", stages);
+    if (j) { /* the event log folded in, if any */
+        json_object_set_new(json_object_get(j, "counts"), "events",
+                            json_integer((json_int_t)r->n_events));
+        json_object_set_new(json_object_get(j, "inputs"), "events",
+                            o->events ? json_string(o->events) : json_null());
+    }
+    return j;
 }
 
 /* Seen sets for the publish: each reader's rated books as ids. */
@@ -487,11 +635,11 @@ static br_status build_seen(const run_state *s, seen_lists *sl)
  * else 0; the store keeps the newest BR_STORE_RECENT_MAX per reader). */
 static br_status build_recent(const run_state *s, br_event **out, size_t *n)
 {
-    size_t nr = br_ratings_count(s->ratings);
-    const uint32_t *u = br_ratings_users(s->ratings), *b = br_ratings_books(s->ratings);
-    const float *v = br_ratings_values(s->ratings);
-    const int64_t *ts = br_ratings_timestamps(s->ratings);
-    const br_idmap *uids = br_ratings_user_ids(s->ratings);
+    size_t nr = s->n;
+    const uint32_t *u = s->tu, *b = s->tb;
+    const float *v = s->tv;
+    const int64_t *ts = s->tt;
+    const br_idmap *uids = s->uids;
     br_event *e = br_malloc((nr ? nr : 1) * sizeof *e);
     if (!e) return br_error(BR_ENOMEM, "interactions");
     for (size_t i = 0; i < nr; i++) {
@@ -557,6 +705,12 @@ static void run_free(run_state *s)
     br_tribes_free(s->tribes);
     br_aligned_free(s->emb);
     br_ratings_free(s->ratings);
+    br_idmap_free(s->uids);
+    for (int i = 0; i < 4; i++) br_free(s->owned[i]);
+    br_free(s->eu);
+    br_free(s->eb);
+    br_free(s->evv);
+    br_free(s->ets);
     br_catalog_free(s->cat);
 }
 

@@ -193,7 +193,7 @@ br_status br_models_list(const char *model_dir, br_model_version **out, size_t *
             cap *= 2;
         }
         memset(&v[k], 0, sizeof v[k]);
-        snprintf(v[k].id, sizeof v[k].id, "%s", e->d_name);
+        snprintf(v[k].id, sizeof v[k].id, "%.*s", (int)(sizeof v[k].id - 1), e->d_name);
         v[k].current = !strcmp(cur, e->d_name);
         v[k].created_at = (int64_t)json_integer_value(json_object_get(j, "created_at"));
         json_t *c = json_object_get(j, "counts");

@@ -263,5 +263,28 @@ check "keep 3" [ "$(wc -l <"$tmp/out")" = 3 ]
 expect 0 "recommend after recovery" -- "$bookrec" recommend --model-dir "$m" --users 5 --json
 contains "$tmp/out" "\"version\":\"$(json_get "$tmp/t5.json" version)\"" "store serves the new run"
 
+# events: the rating events of the store's log fold in, once, in every run
+printf 'user_id,book_id,type,value,timestamp\n5,722,rating,5,1700000000\nnew1,10,rating,5,1700000001\nnew1,11,rating,4,1700000002\nnew1,12,rating,5,1700000003\n5,30,click,1,1700000004\n' >"$tmp/ev.csv"
+expect 0 "ingest events" -- "$bookrec" --quiet ingest --events "$tmp/ev.csv" --store "lmdb:$m/store"
+for run in 1 2; do
+  expect 0 "train --events ($run)" -- "$bookrec" --quiet train "${B2[@]}" "${T[@]}" \
+    --events "lmdb:$m/store" --json
+  cp "$tmp/out" "$tmp/te.json"
+  check "events: 4 rating events ($run)" [ "$(json_get "$tmp/te.json" events)" = 4 ]
+  check "events: a new reader ($run)" [ "$(json_get "$tmp/te.json" readers)" = 101 ]
+  check "events: 3579 + 4 ratings ($run)" [ "$(json_get "$tmp/te.json" ratings)" = 3583 ]
+done
+expect 0 "recommend the new reader" -- "$bookrec" recommend --model-dir "$m" --users new1 --json
+contains "$tmp/out" '"user":"new1"' "new reader served"
+expect 0 "reader 5 after the event" -- "$bookrec" recommend --model-dir "$m" --users 5 --n 20 --json
+check "book 722, now rated, not recommended" [ -z "$(grep -F '"book":"722"' "$tmp/out")" ]
+printf 'user_id,book_id,type,value,timestamp\n9,nosuchbook,rating,4,1700000009\n' >"$tmp/ev2.csv"
+expect 0 "ingest a bad event" -- "$bookrec" --quiet ingest --events "$tmp/ev2.csv" --store "lmdb:$m/store"
+served_before=$(readlink "$m/current")
+expect 1 "unknown book in the log" -- "$bookrec" --quiet train "${B2[@]}" "${T[@]}" \
+  --events "lmdb:$m/store"
+contains "$tmp/err" "nosuchbook" "unknown event book named"
+check "bad event: current untouched" [ "$(readlink "$m/current")" = "$served_before" ]
+
 echo "train.sh: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
