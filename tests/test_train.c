@@ -214,6 +214,12 @@ static void test_train_refusals(void **state)
 
     br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
     br_train_report rep;
+    /* reading commands never create a model directory */
+    snprintf(path, sizeof path, "%s/missing", dir);
+    assert_status_detail(br_models_prune(path, 1, NULL), BR_ENOTFOUND, "no such model directory");
+    assert_int_equal(br_models_rollback(path, NULL, NULL, NULL), BR_ENOTFOUND);
+    struct stat sb;
+    assert_int_not_equal(stat(path, &sb), 0);
     assert_int_equal(br_train_run(&o, &rep), BR_EINVAL);
     o.books = books;
     o.ratings = ratings;
@@ -229,6 +235,7 @@ static void test_train_refusals(void **state)
     assert_int_equal(flock(fd, LOCK_EX), 0);
     assert_status_detail(br_train_run(&o, &rep), BR_EEXIST, "another");
     assert_status_detail(br_models_rollback(dir, "v000001", NULL, NULL), BR_EEXIST, "another");
+    assert_status_detail(br_models_prune(dir, 1, NULL), BR_EEXIST, "another");
     close(fd);
 
     /* a rating of an unknown book: the ingest names it */

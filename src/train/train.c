@@ -778,7 +778,7 @@ br_status br_train_run(const br_train_options *opt, br_train_report *report)
         br_error(st, "%s", detail);
     }
     run_free(&s);
-    if (!st && opt->keep) st = br_models_prune(opt->model_dir, opt->keep, &rep->pruned);
+    if (!st && opt->keep) st = br__models_prune_locked(opt->model_dir, opt->keep, &rep->pruned);
     br__train_unlock(lock);
     rep->seconds = secs_since(t_all);
     return st;

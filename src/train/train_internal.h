@@ -28,6 +28,8 @@ br_status br__read_text(const char *path, char **out);
 br_status br__read_ids(const char *path, char ***ids, size_t *n, char **blob);
 br_status br__models_next_id(const char *model_dir, char *id, size_t cap);
 br_status br__models_point_current(const char *model_dir, const char *id);
+/* br_models_prune for a caller that holds the directory's lock. */
+br_status br__models_prune_locked(const char *model_dir, uint32_t keep, uint64_t *removed);
 br_status br__publish_version(const char *vdir, const char *id, br_store *s,
                               const br__publish_extra *extra);
 /* flock on DIR/.lock (created with DIR): BR_EEXIST while another run holds it. */

@@ -260,7 +260,7 @@ br_status br__train_rmtree(const char *path)
     return BR_OK;
 }
 
-br_status br_models_prune(const char *model_dir, uint32_t keep, uint64_t *removed)
+br_status br__models_prune_locked(const char *model_dir, uint32_t keep, uint64_t *removed)
 {
     if (removed) *removed = 0;
     if (keep == 0) return BR_OK;
@@ -279,6 +279,28 @@ br_status br_models_prune(const char *model_dir, uint32_t keep, uint64_t *remove
     }
     br_free(v);
     if (removed) *removed = gone;
+    return st;
+}
+
+/* The commands that only read or switch versions must not create the
+ * directory (the lock would): a mistyped path is an error. */
+static br_status existing_dir(const char *model_dir)
+{
+    struct stat sb;
+    if (stat(model_dir, &sb) || !S_ISDIR(sb.st_mode))
+        return br_error(BR_ENOTFOUND, "%s: no such model directory", model_dir);
+    return BR_OK;
+}
+
+br_status br_models_prune(const char *model_dir, uint32_t keep, uint64_t *removed)
+{
+    /* Under the directory's lock: a train running now may be about to
+     * serve the version this would remove. */
+    int lock = -1;
+    br_status st = existing_dir(model_dir);
+    if (!st) st = br__train_lock(model_dir, &lock);
+    if (!st) st = br__models_prune_locked(model_dir, keep, removed);
+    br__train_unlock(lock);
     return st;
 }
 
@@ -418,7 +440,8 @@ br_status br_models_rollback(const char *model_dir, const char *id, const char *
 {
     char cur[BR_MODEL_ID_MAX] = "", target[BR_MODEL_ID_MAX], uri[PATH_MAX], vdir[PATH_MAX];
     int lock = -1;
-    br_status st = br__train_lock(model_dir, &lock);
+    br_status st = existing_dir(model_dir);
+    if (!st) st = br__train_lock(model_dir, &lock);
     if (st) return st;
     if ((st = br_models_current(model_dir, cur, sizeof cur))) goto done;
     if (id) {

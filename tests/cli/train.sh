@@ -237,7 +237,9 @@ while [ "$kills" -lt 24 ] && [ "$i" -lt 60 ]; do
   # current: a complete version whose manifest parses
   if ! "$bookrec" models show --model-dir "$m" >"$tmp/show" 2>&1 ||
     ! "$py" -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/show" 2>/dev/null; then
-    echo "  kill $i at ${delay_ms} ms: current ($cur) unreadable"; bad=$((bad + 1)); continue
+    echo "  kill $i at ${delay_ms} ms: current ($cur) unreadable: $(head -2 "$tmp/show")"
+    bad=$((bad + 1))
+    continue
   fi
   # the store: every reader's recs from one version, a complete one
   if ! "$bookrec" recommend --model-dir "$m" --json >"$tmp/all" 2>"$tmp/allerr"; then
