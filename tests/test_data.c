@@ -34,15 +34,17 @@ static br_status load_books_text(const char *text, const br_load_options *opt, b
     br_catalog *cat = NULL;
     br_status st = br_catalog_load(p, opt, &cat, rep);
     br_free(p);
-    if (out) *out = cat;
-    else br_catalog_free(cat);
+    if (out)
+        *out = cat;
+    else
+        br_catalog_free(cat);
     return st;
 }
 
 static const char *BOOKS = "book_id,title\nb1,One\nb2,Two\nb3,Three\n";
 
-static br_status load_ratings_text(const char *text, const br_load_options *opt,
-                                   br_ratings **out, br_load_report *rep)
+static br_status load_ratings_text(const char *text, const br_load_options *opt, br_ratings **out,
+                                   br_load_report *rep)
 {
     br_catalog *cat;
     assert_int_equal(load_books_text(BOOKS, NULL, &cat, NULL), BR_OK);
@@ -186,8 +188,7 @@ static void test_lf_and_crlf_and_no_final_newline(void **state)
     assert_string_equal(br_catalog_book(cat, 1)->title, "B");
     br_catalog_free(cat);
     /* Blank lines between records are not records. */
-    assert_int_equal(load_books_text("book_id,title\n\n1,A\n\n2,B\n\n", NULL, &cat, NULL),
-                     BR_OK);
+    assert_int_equal(load_books_text("book_id,title\n\n1,A\n\n2,B\n\n", NULL, &cat, NULL), BR_OK);
     assert_int_equal(br_catalog_count(cat), 2);
     br_catalog_free(cat);
     /* Spaces are data (RFC 4180), columns may come in any order. */
@@ -228,8 +229,9 @@ static void test_book_errors_name_file_line_and_problem(void **state)
         {"title,author\nA,B\n", BR_EPARSE, "books.csv:1: missing required column 'book_id'"},
         {"book_id,name\n1,B\n", BR_EPARSE, "books.csv:1: missing required column 'title'"},
         {"book_id,title\n", BR_EPARSE, "books.csv: no books"},
-        {"book_id,title\n1,A\n2\n", BR_EPARSE, "books.csv:3: expected 2 fields like the header, "
-                                               "found 1"},
+        {"book_id,title\n1,A\n2\n", BR_EPARSE,
+         "books.csv:3: expected 2 fields like the header, "
+         "found 1"},
         {"book_id,title\n1,A,extra\n", BR_EPARSE, "books.csv:2: expected 2 fields"},
         {"book_id,title\n,A\n", BR_EPARSE, "books.csv:2: empty book_id"},
         {"book_id,title\n1,\n", BR_EPARSE, "books.csv:2: empty title for book '1'"},
@@ -289,14 +291,53 @@ static void test_rating_errors_name_file_line_and_problem(void **state)
     }
 }
 
+static void test_numeric_and_textual_book_ids(void **state)
+{
+    (void)state;
+    /* Canonical numbers take the direct table, anything else the id map:
+     * "17" and "017" are different books, "9" is no book. */
+    br_catalog *cat;
+    assert_int_equal(load_books_text("book_id,title\n17,A\n017,B\n0,C\nx9,D\n", NULL, &cat, NULL),
+                     BR_OK);
+    char *p =
+        tu_write_file(tmp, "r.csv", "user_id,book_id,rating\nu,17,1\nu,017,2\nu,0,3\nu,x9,4\n");
+    br_ratings *r;
+    assert_int_equal(br_ratings_load(p, cat, NULL, &r, NULL), BR_OK);
+    const uint32_t *b = br_ratings_books(r);
+    assert_int_equal(b[0], 0);
+    assert_int_equal(b[1], 1);
+    assert_int_equal(b[2], 2);
+    assert_int_equal(b[3], 3);
+    br_ratings_free(r);
+    const char *missing[] = {
+        "user_id,book_id,rating\nu,9,1\n", "user_id,book_id,rating\nu,1700,1\n",
+        "user_id,book_id,rating\nu,0017,1\n", "user_id,book_id,rating\nu,+17,1\n"};
+    for (int i = 0; i < 4; i++) {
+        br_free(p);
+        p = tu_write_file(tmp, "r.csv", missing[i]);
+        assert_status_detail(br_ratings_load(p, cat, NULL, &r, NULL), BR_ENOTFOUND,
+                             "is not in the books file");
+    }
+    br_free(p);
+    br_catalog_free(cat);
+    /* Sparse numbers (no table): the id map answers alone. */
+    assert_int_equal(load_books_text("book_id,title\n5,A\n900000000,B\n", NULL, &cat, NULL), BR_OK);
+    p = tu_write_file(tmp, "r.csv", "user_id,book_id,rating\nu,900000000,5\nu,5,1\n");
+    assert_int_equal(br_ratings_load(p, cat, NULL, &r, NULL), BR_OK);
+    assert_int_equal(br_ratings_books(r)[0], 1);
+    assert_int_equal(br_ratings_books(r)[1], 0);
+    br_ratings_free(r);
+    br_free(p);
+    br_catalog_free(cat);
+}
+
 static void test_rating_scale_is_configurable(void **state)
 {
     (void)state;
     br_load_options opt = {0, 0.0f, 10.0f};
     br_ratings *r;
-    assert_int_equal(load_ratings_text("user_id,book_id,rating\nu,b1,0\nu,b2,9.5\n", &opt, &r,
-                                       NULL),
-                     BR_OK);
+    assert_int_equal(
+        load_ratings_text("user_id,book_id,rating\nu,b1,0\nu,b2,9.5\n", &opt, &r, NULL), BR_OK);
     assert_int_equal(br_ratings_count(r), 2);
     br_ratings_free(r);
     br_load_options bad = {0, 5.0f, 1.0f};
@@ -489,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_book_errors_name_file_line_and_problem),
         cmocka_unit_test(test_missing_file_is_io_error),
         cmocka_unit_test(test_rating_errors_name_file_line_and_problem),
+        cmocka_unit_test(test_numeric_and_textual_book_ids),
         cmocka_unit_test(test_rating_scale_is_configurable),
         cmocka_unit_test(test_lenient_skips_and_counts),
         cmocka_unit_test(test_header_only_ratings_are_empty_not_an_error),

@@ -12,10 +12,10 @@ enum { F_USER, F_BOOK, F_RATING, F_TIME, F_COUNT };
 struct br_ratings {
     br_idmap *users;
     const br_catalog *books;
-    uint32_t *user;   /* (count,) */
-    uint32_t *book;   /* (count,) */
-    float *value;     /* (count,) */
-    int64_t *time;    /* (count,) or NULL */
+    uint32_t *user; /* (count,) */
+    uint32_t *book; /* (count,) */
+    float *value;   /* (count,) */
+    int64_t *time;  /* (count,) or NULL */
     size_t count, cap;
 };
 
@@ -28,7 +28,60 @@ typedef struct load_ctx {
     int width;
     int header_seen;
     int64_t last_user; /* rows come grouped by reader: skip the lookup on a repeat */
+    /* Book ids that are canonical decimal numbers (most catalogues number
+     * their books) map straight to the dense index: book_by_number[v] is
+     * index + 1, 0 for none. At millions of rows a hash probe per row is
+     * the load's largest cost; other ids take the id map. */
+    uint32_t *book_by_number;
+    size_t book_numbers; /* entries in book_by_number */
 } load_ctx;
+
+/* Value of a canonical decimal id ("0", "17"; not "017", "+1", "1.0"),
+ * or -1. At most 9 digits. */
+static int64_t canonical_number(const char *s, size_t len)
+{
+    if (len == 0 || len > 9 || (s[0] == '0' && len > 1)) return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* Builds book_by_number when the catalogue's numeric ids are dense enough
+ * for a table (at most 4 entries per book, plus slack). */
+static br_status index_book_numbers(load_ctx *c)
+{
+    const br_catalog *cat = c->r->books;
+    uint32_t n = br_catalog_count(cat);
+    int64_t max = -1;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *id = br_catalog_book(cat, i)->id;
+        int64_t v = canonical_number(id, strlen(id));
+        if (v > max) max = v;
+    }
+    if (max < 0 || (uint64_t)max >= 4 * (uint64_t)n + 1024) return BR_OK;
+    c->book_numbers = (size_t)max + 1;
+    c->book_by_number = br_calloc(c->book_numbers, sizeof *c->book_by_number);
+    if (!c->book_by_number) return br_error(BR_ENOMEM, "%s: out of memory", c->path);
+    for (uint32_t i = 0; i < n; i++) {
+        const char *id = br_catalog_book(cat, i)->id;
+        int64_t v = canonical_number(id, strlen(id));
+        if (v >= 0) c->book_by_number[v] = i + 1;
+    }
+    return BR_OK;
+}
+
+static int64_t find_book(const load_ctx *c, const char *id, size_t len)
+{
+    if (c->book_by_number) {
+        int64_t v = canonical_number(id, len);
+        /* A canonical number is either in the table or in no book's id. */
+        if (v >= 0) return (size_t)v < c->book_numbers ? (int64_t)c->book_by_number[v] - 1 : -1;
+    }
+    return br_idmap_find(br_catalog_ids(c->r->books), id, len);
+}
 
 static br_status on_header(load_ctx *c, const br_csv_row *row)
 {
@@ -38,8 +91,9 @@ static br_status on_header(load_ctx *c, const br_csv_row *row)
     for (int f = 0; f < F_COUNT; f++) c->col[f] = br_csv_column(row, names[f]);
     for (int f = 0; f < F_TIME; f++)
         if (c->col[f] < 0)
-            return br_error(BR_EPARSE, "%s:%zu: missing required column '%s' (the header must "
-                                       "name user_id, book_id and rating)",
+            return br_error(BR_EPARSE,
+                            "%s:%zu: missing required column '%s' (the header must "
+                            "name user_id, book_id and rating)",
                             c->path, row->line, names[f]);
     return BR_OK;
 }
@@ -75,7 +129,7 @@ static br_status parse_row(load_ctx *c, const br_csv_row *row)
     const char *rating = row->field[c->col[F_RATING]];
     if (row->len[c->col[F_USER]] == 0)
         return br_error(BR_EPARSE, "%s:%zu: empty user_id", c->path, row->line);
-    int64_t b = br_idmap_find(br_catalog_ids(r->books), book, row->len[c->col[F_BOOK]]);
+    int64_t b = find_book(c, book, row->len[c->col[F_BOOK]]);
     if (b < 0)
         return br_error(BR_ENOTFOUND, "%s:%zu: book_id '%s' is not in the books file", c->path,
                         row->line, book);
@@ -193,7 +247,9 @@ br_status br_ratings_load(const char *path, const br_catalog *books, const br_lo
     r->books = books;
     load_ctx c = {.path = path, .opt = opt, .rep = report, .r = r, .last_user = -1};
     br_status st = br_idmap_create(&r->users);
+    if (st == BR_OK) st = index_book_numbers(&c);
     if (st == BR_OK) st = br_csv_read(path, on_row, &c, "load ratings");
+    br_free(c.book_by_number);
     if (st == BR_OK && !c.header_seen) st = br_error(BR_EPARSE, "%s: file is empty", path);
     if (st == BR_OK && r->count > 0) st = drop_duplicates(r, &report->duplicates);
     if (st != BR_OK) {
