@@ -5,37 +5,7 @@
 set -u
 bookrec=$1
 data=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-passes=0
-
-# expect CODE DESCRIPTION -- CMD...: runs CMD, checks its exit code.
-expect() {
-  local want=$1 what=$2
-  shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -ne "$want" ]; then
-    echo "FAIL: $what: exit $got, want $want"
-    sed 's/^/  stdout: /' "$tmp/out" | head -5
-    sed 's/^/  stderr: /' "$tmp/err" | head -5
-    fails=$((fails + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
-
-# contains FILE TEXT DESCRIPTION
-contains() {
-  if grep -qF -- "$2" "$1"; then
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $3: '$2' not in output:"
-    head -5 "$1" | sed 's/^/  /'
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/lib.sh"
 
 expect 2 "no command" -- "$bookrec"
 contains "$tmp/err" "usage: bookrec" "no command prints usage"
@@ -90,5 +60,4 @@ contains "$tmp/err" "nope.csv: cannot open" "missing file message"
 expect 0 "stats goodbooks sample" -- "$bookrec" stats --books "$data/goodbooks-sample/books.csv" --ratings "$data/goodbooks-sample/ratings.csv"
 contains "$tmp/out" "first tags" "tags as genres"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

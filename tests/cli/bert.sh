@@ -19,35 +19,7 @@ if [ -z "$py" ]; then
   echo "SKIP: python3 is needed to compare JSON and .npy outputs"
   exit 77
 fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-passes=0
-
-expect() {
-  local want=$1 what=$2
-  shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -ne "$want" ]; then
-    echo "FAIL: $what: exit $got, want $want"
-    sed 's/^/  stdout: /' "$tmp/out" | head -5
-    sed 's/^/  stderr: /' "$tmp/err" | head -5
-    fails=$((fails + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
-
-contains() {
-  if grep -qF -- "$2" "$1"; then
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $3: '$2' not in output:"
-    head -5 "$1" | sed 's/^/  /'
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # check DESCRIPTION -- PYTHON_SCRIPT ARGS...: the script exits non-zero on a mismatch.
 check() {
@@ -186,5 +158,4 @@ else
   echo "note: no ../shared goodbooks, node or npm: goodbooks tokenizer check skipped"
 fi
 
-echo "bert.sh: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish bert.sh

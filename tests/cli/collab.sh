@@ -8,37 +8,7 @@ set -u
 bookrec=$1
 data=$2
 seed="$data/../golden/seed-universe"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-passes=0
-
-# expect CODE DESCRIPTION -- CMD...: runs CMD, checks its exit code.
-expect() {
-  local want=$1 what=$2
-  shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -ne "$want" ]; then
-    echo "FAIL: $what: exit $got, want $want"
-    sed 's/^/  stdout: /' "$tmp/out" | head -5
-    sed 's/^/  stderr: /' "$tmp/err" | head -5
-    fails=$((fails + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
-
-# contains FILE TEXT DESCRIPTION
-contains() {
-  if grep -qF -- "$2" "$1"; then
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $3: '$2' not in output:"
-    head -5 "$1" | sed 's/^/  /'
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # check CONDITION-EXIT DESCRIPTION: counts a pass when the previous command succeeded.
 check() {
@@ -122,5 +92,4 @@ expect 2 "save and load together" -- "$bookrec" recommend "${B[@]}" --model a --
 expect 1 "model of other data" -- "$bookrec" recommend --books "$data/goodbooks-sample/books.csv" --ratings "$data/goodbooks-sample/ratings.csv" --model "$tmp/als.brcf"
 contains "$tmp/err" "model is 100 readers x 1000 books" "model shape message"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -10,35 +10,7 @@ data=$2
 shared=${3:-}
 golden="$data/../golden"
 py=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-passes=0
-
-expect() {
-  local want=$1 what=$2
-  shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -ne "$want" ]; then
-    echo "FAIL: $what: exit $got, want $want"
-    sed 's/^/  stdout: /' "$tmp/out" | head -5
-    sed 's/^/  stderr: /' "$tmp/err" | head -5
-    fails=$((fails + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
-
-contains() {
-  if grep -qF -- "$2" "$1"; then
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $3: '$2' not in output:"
-    head -5 "$1" | sed 's/^/  /'
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/lib.sh"
 
 if ! "$py" -c 'import numpy' 2>/dev/null; then
   echo "SKIP: $py has no numpy (needed to make .npy inputs)"
@@ -146,5 +118,4 @@ expect 1 "similar unknown book" -- "$bookrec" similar --books "$books" --book no
 contains "$tmp/err" "book 'nope' is not in" "unknown book message"
 expect 2 "similar both" -- "$bookrec" similar --books "$books" --book 1 --user 2
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -6,35 +6,7 @@
 # Usage: encoder.sh BOOKREC TEST_DATA_DIR SHARED_DIR
 set -u
 bookrec=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-passes=0
-
-expect() {
-  local want=$1 what=$2
-  shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -ne "$want" ]; then
-    echo "FAIL: $what: exit $got, want $want"
-    sed 's/^/  stdout: /' "$tmp/out" | head -5
-    sed 's/^/  stderr: /' "$tmp/err" | head -5
-    fails=$((fails + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
-
-contains() {
-  if grep -qF -- "$2" "$1"; then
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $3: '$2' not in output:"
-    head -5 "$1" | sed 's/^/  /'
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # Usage errors and a missing model need no model.
 expect 2 "model without action" -- "$bookrec" model
@@ -92,5 +64,4 @@ head -c 128 "$tmp/b.npy" >"$tmp/hdr"
 contains "$tmp/hdr" "'shape': (2, 512)" "--books gives one row per book"
 expect 2 "bad template" -- "$bookrec" embed --books "$tmp/books.csv" --template x --out "$tmp/b.npy"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -11,35 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 seed=$root/golden/seed-universe
 py=/usr/bin/python3
 [ -x "$py" ] && "$py" -c "import numpy" 2>/dev/null || { echo "SKIP: no numpy"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-passes=0
-
-expect() {
-  local want=$1 what=$2
-  shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -ne "$want" ]; then
-    echo "FAIL: $what: exit $got, want $want"
-    sed 's/^/  stdout: /' "$tmp/out" | head -5
-    sed 's/^/  stderr: /' "$tmp/err" | head -5
-    fails=$((fails + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
-
-contains() {
-  if grep -qF -- "$2" "$1"; then
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $3: '$2' not in output:"
-    head -5 "$1" | sed 's/^/  /'
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/lib.sh"
 
 check() { # check DESCRIPTION PYTHON-EXPRESSION-EXIT-STATUS...
   local what=$1
@@ -115,5 +87,4 @@ contains "$tmp/err" "timestamp" "by-time message"
 expect 1 "bad embeddings" -- "$bookrec" eval "${B[@]}" --engines content --embeddings "$tmp/nb.json"
 expect 2 "recommend bad weights" -- "$bookrec" recommend "${B[@]}" --weights 1,2
 
-echo "hybrid.sh: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish hybrid.sh

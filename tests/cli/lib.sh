@@ -1,0 +1,41 @@
+# lib.sh: what every CLI test script shares, sourced after its arguments are
+# read: a temporary folder removed on exit, and the two checks.
+#   expect CODE DESCRIPTION -- CMD...   runs CMD (stdout to $tmp/out, stderr
+#                                       to $tmp/err) and checks its exit code
+#   contains FILE TEXT DESCRIPTION      checks that FILE holds TEXT
+#   finish [NAME]                       prints the closing "N passed, N failed"
+#                                       line; its status is the script's result
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+passes=0
+
+expect() {
+  local want=$1 what=$2
+  shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  if [ "$got" -ne "$want" ]; then
+    echo "FAIL: $what: exit $got, want $want"
+    sed 's/^/  stdout: /' "$tmp/out" | head -5
+    sed 's/^/  stderr: /' "$tmp/err" | head -5
+    fails=$((fails + 1))
+  else
+    passes=$((passes + 1))
+  fi
+}
+
+contains() {
+  if grep -qF -- "$2" "$1"; then
+    passes=$((passes + 1))
+  else
+    echo "FAIL: $3: '$2' not in output:"
+    head -5 "$1" | sed 's/^/  /'
+    fails=$((fails + 1))
+  fi
+}
+
+finish() {
+  echo "${1:+$1: }$passes passed, $fails failed"
+  [ "$fails" -eq 0 ]
+}
