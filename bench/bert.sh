@@ -42,10 +42,7 @@ peer=$root/bench/peers/bert_torch.py
 
 # OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to generic
 # SSE3 kernels; choose the AVX-512 (or AVX2) ones, for both sides.
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
-  elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/blas.env"
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
      "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}, threads $threads, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== bookrec $(git -C "$root" describe --always --dirty 2>/dev/null || echo '?'), torch $("$py" -c 'import torch; print(torch.__version__)')"

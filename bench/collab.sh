@@ -29,6 +29,7 @@
 # set before it extrapolates, default 60), PYTHON (default /usr/bin/python3),
 # BOOKREC_SHARED (default ../shared next to the repository).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/blas.env"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)

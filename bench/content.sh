@@ -15,6 +15,7 @@
 # Environment: PYTHON (default /usr/bin/python3), CONTENT_REPEAT (default 3),
 # CONTENT_M (16), CONTENT_EFC (100), CONTENT_EF (16,32,64,128), CONTENT_1M=1.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/blas.env"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)

@@ -19,10 +19,7 @@ py=/usr/bin/python3
 
 # OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to generic
 # SSE3 kernels; choose the AVX-512 (or AVX2) ones explicitly, and say so.
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
-  elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/blas.env"
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
      "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}"
 

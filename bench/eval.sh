@@ -13,10 +13,7 @@ out=$root/bench/out
 mkdir -p "$out"
 # Same BLAS kernels on every run (the CLI re-executes itself with this set
 # anyway when OpenBLAS does not know the CPU).
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
-  elif grep -q avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/blas.env"
 B=(--books "$data/books.csv" --ratings "$data/ratings.csv")
 bookrec=$build/bookrec
 echo "== warm the embedding cache"

@@ -26,6 +26,7 @@ if [ ! -d "$build" ]; then
 fi
 build=$(cd "$build" && pwd)
 cd "$root"
+. "$here/blas.env" # the same OpenBLAS kernels for bookrec and every peer
 if [ $# -gt 0 ]; then
   selected=("$@")
 else
