@@ -27,21 +27,30 @@ const cli_command *cli_find_command(const char *name)
     return NULL;
 }
 
-/* OpenBLAS picks its kernels as it loads; on a CPU its build does not know
- * it falls back to slow generic ones. Run again with the right core type
- * set (once: the variable is then set). BOOKREC_NO_REEXEC=1 turns it off. */
-static void reexec_for_blas(char **argv)
+/* Two settings only take effect before the libraries load, so the CLI sets
+ * them and runs itself again (once: they are then set):
+ * - OpenBLAS picks its kernels as it loads; on a CPU its build does not know
+ *   it falls back to slow generic ones (br_blas_better_core names better).
+ * - OpenMP threads spin while they wait at a barrier. On a small machine
+ *   whose two vCPUs share one core, a spinning thread takes the FP units
+ *   from the one computing: passive waiting makes 2 threads faster, not
+ *   slower, than 1. An explicit OMP_WAIT_POLICY is kept.
+ * BOOKREC_NO_REEXEC=1 turns this off. */
+static void reexec_with_settings(char **argv)
 {
+    if (getenv("BOOKREC_NO_REEXEC")) return;
     const char *core = br_blas_better_core();
-    if (!core || getenv("BOOKREC_NO_REEXEC")) return;
-    if (setenv("OPENBLAS_CORETYPE", core, 0) != 0) return;
+    int need_wait = getenv("OMP_WAIT_POLICY") == NULL;
+    if (!core && !need_wait) return;
+    if (core && setenv("OPENBLAS_CORETYPE", core, 0) != 0) return;
+    if (need_wait && setenv("OMP_WAIT_POLICY", "passive", 0) != 0) return;
     execv("/proc/self/exe", argv);
-    /* exec failed: go on with the generic kernels */
+    /* exec failed: go on as we are */
 }
 
 int main(int argc, char **argv)
 {
-    reexec_for_blas(argv);
+    reexec_with_settings(argv);
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
