@@ -79,7 +79,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: bookrec recommend --books FILE --ratings FILE [--engine NAME]\n"
             "                         [--users all|ID[,ID...]] [--n N] [--json]\n"
-            "                         [engine options] [--save-model FILE | --model FILE]\n\n"
+            "                         [engine options] [--save-model FILE | --model FILE]\n"
+            "       bookrec recommend --model-dir DIR [--store URI] [--users all|IDS] [--n N]\n"
+            "                         [--json | --explain]\n\n"
             "Top-N unread books per reader. Fits the engine on the ratings in-process\n"
             "(or reads a model saved with --save-model) and prints one line per reader;\n"
             "with --json: {\"user\": ID, \"items\": [{\"book\": ID, \"score\": S}, ...]}.\n"
