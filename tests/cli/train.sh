@@ -20,35 +20,7 @@ py=/usr/bin/python3
 [ -x "$py" ] || { echo "SKIP: no python3"; exit 77; }
 model=${XDG_CACHE_HOME:-$HOME/.cache}/bookrec/models/use-lite.brm
 [ -f "$model" ] || { echo "SKIP: no use-lite model ($model; make model)"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-passes=0
-
-expect() {
-  local want=$1 what=$2
-  shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -ne "$want" ]; then
-    echo "FAIL: $what: exit $got, want $want"
-    sed 's/^/  stdout: /' "$tmp/out" | head -5
-    sed 's/^/  stderr: /' "$tmp/err" | head -5
-    fails=$((fails + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
-
-contains() {
-  if grep -qF -- "$2" "$1"; then
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $3: '$2' not in output:"
-    head -5 "$1" | sed 's/^/  /'
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/lib.sh"
 
 check() {
   local what=$1
@@ -288,5 +260,4 @@ expect 1 "unknown book in the log" -- "$bookrec" --quiet train "${B2[@]}" "${T[@
 contains "$tmp/err" "nosuchbook" "unknown event book named"
 check "bad event: current untouched" [ "$(readlink "$m/current")" = "$served_before" ]
 
-echo "train.sh: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish train.sh
