@@ -60,6 +60,9 @@ demo: deps-test
 	    --model-dir $(DEMO_DIR)/model --store lmdb:$(DEMO_DIR)/model/store --keep 3
 	$(BOOKREC) models list --model-dir $(DEMO_DIR)/model
 	$(BOOKREC) recommend --model-dir $(DEMO_DIR)/model --users 5 --n 5 --explain
+	@# The book tribes of the served version, drawn in PCA space.
+	$(BOOKREC) plot --model $(DEMO_DIR)/model/current/tribes --out $(DEMO_DIR)/tribes.png
+	@echo "wrote $(DEMO_DIR)/tribes.png"
 
 test: deps-test
 	@$(MAKE) --no-print-directory build
