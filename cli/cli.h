@@ -42,6 +42,16 @@ int cli_parse_double(const char *s, double *out);
 /* "MIN:MAX" */
 int cli_parse_range(const char *s, double *lo, double *hi);
 
+/* Opens the encoder named by --encoder (use-lite, bert:DIR) or --model PATH,
+ * with --max-length for BERT models (0: the model's own). Returns CLI_OK, or
+ * prints the problem and returns CLI_USAGE / CLI_ERROR. */
+int cli_open_encoder(const char *cmd, const char *encoder, const char *model, size_t max_length,
+                     br_encoder **out);
+/* Reads a JSON array of strings from a file ("-": stdin) into a br_malloc'd
+ * array of br_strdup'd texts; release with cli_free_texts. */
+int cli_read_texts(const char *cmd, const char *path, char ***texts, size_t *n);
+void cli_free_texts(char **texts, size_t n);
+
 /* Prints a JSON value on one line to stdout and releases it. */
 struct json_t;
 void cli_print_json(struct json_t *value);

@@ -42,13 +42,6 @@ static void usage(FILE *out)
 
 
 
-/* The directory of a "bert:DIR" model name (a plain path as it is). */
-static const char *bert_dir(const char *model)
-{
-    size_t n = strlen(BR_ENCODER_BERT_PREFIX);
-    return strncmp(model, BR_ENCODER_BERT_PREFIX, n) ? model : model + n;
-}
-
 static int run(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -103,54 +96,25 @@ static int run(int argc, char **argv)
     if (optind < argc) return cli_usage_error("embed", "unexpected argument '%s'", argv[optind]);
     if (!in == !books) return cli_usage_error("embed", "give one of --in TEXTS.json or --books");
     if (!outp) return cli_usage_error("embed", "--out EMB.npy is required");
-    char path[4200];
-    /* --encoder bert:DIR names the model directory itself. */
-    if (!model && !strncmp(encoder, BR_ENCODER_BERT_PREFIX, strlen(BR_ENCODER_BERT_PREFIX)))
-        model = encoder;
-    if (max_length && (!model || (bert_dir(model) == model && !br_bert_is_model_dir(model))))
-        return cli_usage_error("embed", "--max-length needs a BERT model (--encoder bert:DIR)");
-    if (!model) {
-        br_status st = br_encoder_model_path(encoder, path, sizeof path);
-        if (st != BR_OK) return cli_fail("embed", st);
-        model = path;
-    }
+    br_encoder *enc = NULL;
+    int rc = cli_open_encoder("embed", encoder, model, max_length, &enc);
+    if (rc != CLI_OK) return rc;
 
     /* Gather the texts. */
     char **texts = NULL;
     size_t n = 0;
-    int rc = CLI_OK;
     if (in) {
-        json_error_t jerr;
-        json_t *arr = !strcmp(in, "-") ? json_loadf(stdin, 0, &jerr) : json_load_file(in, 0, &jerr);
-        if (!arr || !json_is_array(arr)) {
-            if (arr)
-                fprintf(stderr, "bookrec embed: error: %s: not a JSON array of strings\n", in);
-            else
-                fprintf(stderr, "bookrec embed: error: %s:%d: %s\n", in, jerr.line, jerr.text);
-            json_decref(arr);
-            return CLI_ERROR;
-        }
-        n = json_array_size(arr);
-        texts = calloc(n ? n : 1, sizeof *texts);
-        for (size_t i = 0; texts && i < n; i++) {
-            json_t *t = json_array_get(arr, i);
-            if (!json_is_string(t)) {
-                fprintf(stderr, "bookrec embed: error: %s: item %zu is not a string\n", in, i);
-                rc = CLI_ERROR;
-                break;
-            }
-            texts[i] = br_strdup(json_string_value(t));
-            if (!texts[i]) rc = cli_fail("embed", br_error(BR_ENOMEM, "texts"));
-        }
-        if (!texts) rc = cli_fail("embed", br_error(BR_ENOMEM, "texts"));
-        json_decref(arr);
+        rc = cli_read_texts("embed", in, &texts, &n);
     } else {
         br_load_options opt = BR_LOAD_OPTIONS_DEFAULT;
         br_catalog *cat = NULL;
         br_status st = br_catalog_load(books, &opt, &cat, NULL);
-        if (st != BR_OK) return cli_fail("embed", st);
+        if (st != BR_OK) {
+            br_encoder_close(enc);
+            return cli_fail("embed", st);
+        }
         n = br_catalog_count(cat);
-        texts = calloc(n ? n : 1, sizeof *texts);
+        texts = br_calloc(n ? n : 1, sizeof *texts);
         for (size_t i = 0; texts && i < n && rc == CLI_OK; i++) {
             st = br_book_text(br_catalog_book(cat, (uint32_t)i),
                               desc_only ? BR_TEXT_DESCRIPTION : BR_TEXT_FULL, &texts[i]);
@@ -160,13 +124,7 @@ static int run(int argc, char **argv)
         br_catalog_free(cat);
     }
 
-    br_encoder *enc = NULL;
     float *emb = NULL;
-    if (rc == CLI_OK) {
-        br_status st = max_length ? br_encoder_open_bert(bert_dir(model), max_length, &enc)
-                                  : br_encoder_open(model, &enc);
-        if (st != BR_OK) rc = cli_fail("embed", st);
-    }
     if (rc == CLI_OK) {
         size_t dim = br_encoder_dim(enc);
         emb = malloc((n ? n : 1) * dim * sizeof *emb);
@@ -183,8 +141,7 @@ static int run(int argc, char **argv)
                     secs > 0 ? (double)n / secs : 0.0, outp);
         }
     }
-    for (size_t i = 0; texts && i < n; i++) br_free(texts[i]);
-    free(texts);
+    cli_free_texts(texts, n);
     free(emb);
     br_encoder_close(enc);
     return rc;

@@ -23,13 +23,6 @@ static void usage(FILE *out)
                  "                  --max-length N of them, default 256)\n");
 }
 
-/* The directory of a "bert:DIR" model name (a plain path as it is). */
-static const char *bert_dir(const char *model)
-{
-    size_t n = strlen(BR_ENCODER_BERT_PREFIX);
-    return strncmp(model, BR_ENCODER_BERT_PREFIX, n) ? model : model + n;
-}
-
 static int run(int argc, char **argv)
 {
     static const struct option longopts[] = {{"in", required_argument, 0, 'i'},
@@ -69,64 +62,33 @@ static int run(int argc, char **argv)
     }
     if (optind < argc) return cli_usage_error("tokenize", "unexpected argument '%s'", argv[optind]);
     if (!in) return cli_usage_error("tokenize", "--in TEXTS.json is required");
-    char path[4200];
-    /* --encoder bert:DIR names the model directory itself. */
-    if (!model && !strncmp(encoder, BR_ENCODER_BERT_PREFIX, strlen(BR_ENCODER_BERT_PREFIX)))
-        model = encoder;
-    if (max_length && (!model || (bert_dir(model) == model && !br_bert_is_model_dir(model))))
-        return cli_usage_error("tokenize", "--max-length needs a BERT model (--encoder bert:DIR)");
-    if (!model) {
-        br_status st = br_encoder_model_path(encoder, path, sizeof path);
-        if (st != BR_OK) return cli_fail("tokenize", st);
-        model = path;
-    }
-    json_error_t jerr;
-    json_t *texts = !strcmp(in, "-") ? json_loadf(stdin, 0, &jerr) : json_load_file(in, 0, &jerr);
-    if (!texts) {
-        fprintf(stderr, "bookrec tokenize: error: %s:%d: %s\n", in, jerr.line, jerr.text);
-        return CLI_ERROR;
-    }
-    if (!json_is_array(texts)) {
-        json_decref(texts);
-        fprintf(stderr, "bookrec tokenize: error: %s: not a JSON array of strings\n", in);
-        return CLI_ERROR;
-    }
     br_encoder *enc;
-    br_status st = max_length ? br_encoder_open_bert(bert_dir(model), max_length, &enc)
-                                  : br_encoder_open(model, &enc);
-    if (st != BR_OK) {
-        json_decref(texts);
-        return cli_fail("tokenize", st);
+    int rc = cli_open_encoder("tokenize", encoder, model, max_length, &enc);
+    if (rc != CLI_OK) return rc;
+    char **texts;
+    size_t count;
+    if ((rc = cli_read_texts("tokenize", in, &texts, &count)) != CLI_OK) {
+        br_encoder_close(enc);
+        return rc;
     }
     json_t *outj = json_array();
-    size_t i;
-    json_t *t;
-    json_array_foreach(texts, i, t)
-    {
-        if (!json_is_string(t)) {
-            fprintf(stderr, "bookrec tokenize: error: %s: item %zu is not a string\n", in, i);
-            st = BR_EPARSE;
-            break;
-        }
+    br_status st = BR_OK;
+    for (size_t i = 0; i < count && st == BR_OK; i++) {
         int32_t *ids;
         size_t n;
-        st = br_encoder_tokenize(enc, json_string_value(t), &ids, &n);
+        st = br_encoder_tokenize(enc, texts[i], &ids, &n);
         if (st != BR_OK) break;
         json_t *row = json_array();
         for (size_t k = 0; k < n; k++) json_array_append_new(row, json_integer(ids[k]));
         json_array_append_new(outj, row);
         br_free(ids);
     }
-    int rc = CLI_OK;
-    if (st == BR_EPARSE)
-        rc = CLI_ERROR;
-    else if (st != BR_OK)
-        rc = cli_fail("tokenize", st);
+    if (st != BR_OK) rc = cli_fail("tokenize", st);
     if (rc == CLI_OK)
         cli_print_json(outj);
     else
         json_decref(outj);
-    json_decref(texts);
+    cli_free_texts(texts, count);
     br_encoder_close(enc);
     return rc;
 }
