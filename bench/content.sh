@@ -13,7 +13,8 @@
 #
 #   bench/content.sh [BUILD_DIR]
 # Environment: PYTHON (default /usr/bin/python3), CONTENT_REPEAT (default 3),
-# CONTENT_M (16), CONTENT_EFC (100), CONTENT_EF (16,32,64,128), CONTENT_1M=1.
+# CONTENT_M (16), CONTENT_EFC (100), CONTENT_EF (16,32,64,128), CONTENT_1M=1,
+# CONTENT_PARTS (default "kmeans pca topk hnsw": run a subset, e.g. "pca").
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/blas.env"
 
@@ -28,6 +29,8 @@ repeat=${CONTENT_REPEAT:-3}
 M=${CONTENT_M:-16}
 EFC=${CONTENT_EFC:-100}
 EF=${CONTENT_EF:-16,32,64,128}
+parts=" ${CONTENT_PARTS:-kmeans pca topk hnsw} "
+part() { [[ "$parts" == *" $1 "* ]]; }
 bookrec="$build/bookrec"
 for f in "$bookrec" "$build/bench/bench_hnsw" "$build/bench/bench_content"; do
   [ -x "$f" ] || { echo "content.sh: $f not found: build first (make build)" >&2; exit 1; }
@@ -77,24 +80,28 @@ PY
 for set in seed c100k; do
   x="$out/$set.npy"
   echo "== k-means + PCA on $set" >&2
+  part kmeans || part pca || continue
   for r in $(seq "$repeat"); do
-    "$bookrec" --quiet kmeans --in "$x" --k 10 --n-init 10 --seed 42 --json |
+    part kmeans && "$bookrec" --quiet kmeans --in "$x" --k 10 --n-init 10 --seed 42 --json |
       "$py" -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"set":sys.argv[1],"impl":"bookrec","algo":"kmeans","s":d["seconds"],"inertia":d["inertia"],"iterations":d["iterations"]}))' "$set" >>"$jsonl"
-    "$bookrec" --quiet pca --in "$x" --dim 2 --out "$out/p.npy" --json |
+    part pca && "$bookrec" --quiet pca --in "$x" --dim 2 --out "$out/p.npy" --json |
       "$py" -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"set":sys.argv[1],"impl":"bookrec","algo":"pca","s":d["seconds"],"evr":d["explained_variance_ratio"]}))' "$set" >>"$jsonl"
   done
-  "$py" "$here/peers/bench_kmeans_pca.py" "$x" --k 10 --n-init 10 --seed 42 --repeat "$repeat" |
+  skip=()
+  part kmeans || skip=(--skip-kmeans)
+  "$py" "$here/peers/bench_kmeans_pca.py" "$x" --k 10 --n-init 10 --seed 42 --repeat "$repeat" "${skip[@]}" |
     sed "s/^{/{\"set\":\"$set\",/" >>"$jsonl"
 done
 
 # exact top-10 over 10,000 books
-echo "== exact top-k" >&2
-"$build/bench/bench_content" --n 10000 --dim 512 --k 10 --reps 300 --batch 1000 |
+part topk && echo "== exact top-k" >&2
+part topk && "$build/bench/bench_content" --n 10000 --dim 512 --k 10 --reps 300 --batch 1000 |
   sed 's/^{/{"set":"topk",/' >>"$jsonl"
 
 # HNSW vs faiss
 hnsw_sets=(c100k)
 [ "${CONTENT_1M:-0}" = 1 ] && hnsw_sets+=(c1m)
+part hnsw || hnsw_sets=()
 for set in "${hnsw_sets[@]}"; do
   echo "== HNSW on $set (M $M, efConstruction $EFC, ef $EF)" >&2
   "$build/bench/bench_hnsw" --base "$out/$set.npy" --queries "$out/${set}_q.npy" --m "$M" \
