@@ -227,6 +227,27 @@ static br_status no_version(lmdb_store *s)
 
 /* --------------------------------------------------------------- reads -- */
 
+/* The slot the served version lives in; no published version is an error. */
+static br_status served_slot(lmdb_store *s, MDB_txn *txn, int *slot)
+{
+    br_status st = current_slot(s, txn, slot);
+    return st == BR_OK && *slot < 0 ? no_version(s) : st;
+}
+
+/* key in the served version's slot of dbs (recs or books): *v points into
+ * the transaction. `missing` formats the not-found detail with the key. */
+static br_status served_get(lmdb_store *s, MDB_txn *txn, const MDB_dbi dbs[2], const char *key,
+                            const char *missing, const char *doing, int *slot, MDB_val *v)
+{
+    br_status st = served_slot(s, txn, slot);
+    if (st != BR_OK) return st;
+    MDB_val k = sval(key);
+    int rc = mdb_get(txn, dbs[*slot], &k, v);
+    if (rc == MDB_NOTFOUND) return br_error(BR_ENOTFOUND, missing, key);
+    return rc ? lmdb_err(s, rc, doing) : BR_OK;
+}
+
+
 static br_status l_info(br_store *bs, br_store_info *info, char **meta)
 {
     lmdb_store *s = (lmdb_store *)bs;
@@ -234,8 +255,7 @@ static br_status l_info(br_store *bs, br_store_info *info, char **meta)
     br_status st = rd_begin(s, &txn);
     if (st != BR_OK) return st;
     int slot;
-    st = current_slot(s, txn, &slot);
-    if (st == BR_OK && slot < 0) st = no_version(s);
+    st = served_slot(s, txn, &slot);
     if (st == BR_OK) st = read_info(s, txn, slot, info);
     if (st == BR_OK && meta) {
         char key[8];
@@ -263,18 +283,10 @@ static br_status l_get_recs(br_store *bs, const char *user, br_store_rec *out, s
     br_status st = rd_begin(s, &txn);
     if (st != BR_OK) return st;
     int slot;
-    st = current_slot(s, txn, &slot);
-    if (st == BR_OK && slot < 0) st = no_version(s);
-    if (st == BR_OK) {
-        MDB_val k = sval(user), v;
-        int rc = mdb_get(txn, s->recs[slot], &k, &v);
-        if (rc == MDB_NOTFOUND)
-            st = br_error(BR_ENOTFOUND, "reader '%s' has no recommendations", user);
-        else if (rc)
-            st = lmdb_err(s, rc, "reading recs");
-        else
-            st = br_store_recs_decode(v.mv_data, v.mv_size, out, cap, n);
-    }
+    MDB_val v;
+    st = served_get(s, txn, s->recs, user, "reader '%s' has no recommendations", "reading recs",
+                    &slot, &v);
+    if (st == BR_OK) st = br_store_recs_decode(v.mv_data, v.mv_size, out, cap, n);
     if (st == BR_OK && version) {
         br_store_info info;
         st = read_info(s, txn, slot, &info);
@@ -442,18 +454,10 @@ static br_status l_get_book(br_store *bs, const char *book, br_store_book **out)
     br_status st = rd_begin(s, &txn);
     if (st != BR_OK) return st;
     int slot;
-    st = current_slot(s, txn, &slot);
-    if (st == BR_OK && slot < 0) st = no_version(s);
-    if (st == BR_OK) {
-        MDB_val k = sval(book), v;
-        int rc = mdb_get(txn, s->books[slot], &k, &v);
-        if (rc == MDB_NOTFOUND)
-            st = br_error(BR_ENOTFOUND, "book '%s' is not in the store", book);
-        else if (rc)
-            st = lmdb_err(s, rc, "reading a book");
-        else
-            st = br_store_book_decode(book, v.mv_data, v.mv_size, out);
-    }
+    MDB_val v;
+    st = served_get(s, txn, s->books, book, "book '%s' is not in the store", "reading a book",
+                    &slot, &v);
+    if (st == BR_OK) st = br_store_book_decode(book, v.mv_data, v.mv_size, out);
     rd_end(s, txn);
     return st;
 }
@@ -644,8 +648,7 @@ static br_status l_put_book(br_store *bs, const br_store_book *b)
     br_status st = wr_begin(s, &txn);
     if (st != BR_OK) return st;
     int slot;
-    st = current_slot(s, txn, &slot);
-    if (st == BR_OK && slot < 0) st = no_version(s);
+    st = served_slot(s, txn, &slot);
     if (st == BR_OK) st = put_book_in(s, txn, slot, b);
     if (st != BR_OK) {
         wr_abort(s, txn);
