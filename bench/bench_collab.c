@@ -3,7 +3,7 @@
  * measurement, for bench/collab.sh to tabulate next to the Python peers.
  *
  *   bench_collab svd   --books B --ratings R [--factors K] [--power-iters Q]
- *                      [--exact] [--repeat N]
+ *                      [--block B] [--exact] [--repeat N]
  *   bench_collab als   --books B --ratings R [--factors K] [--iterations N]
  *                      [--kind implicit|explicit] [--cg-steps N]
  *   bench_collab topn  --books B --ratings R [--factors K] [--n N]
@@ -27,7 +27,7 @@
 
 typedef struct args {
     const char *books, *ratings, *model, *save_model, *kind;
-    int factors, power_iters, iterations, repeat, n, exact, cg_steps;
+    int factors, power_iters, iterations, repeat, n, exact, cg_steps, block;
     long users_limit; /* topn: only the first N readers (0: all) */
 } args;
 
@@ -36,8 +36,8 @@ static double secs(uint64_t t0)
     return (double)(br_now_ns() - t0) * 1e-9;
 }
 
-static int load(const args *a, br_catalog **cat, br_ratings **r, br_csr *m, br_csr *mt,
-                int need_mt, double *load_s)
+static int load(const args *a, br_catalog **cat, br_ratings **r, br_csr *m, br_csr *mt, int need_mt,
+                double *load_s)
 {
     br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
     uint64_t t0 = br_now_ns();
@@ -66,6 +66,7 @@ static int bench_svd(const args *a, const br_csr *m, const br_csr *mt)
     o.k = (uint32_t)a->factors;
     o.method = a->exact ? BR_SVD_EXACT : BR_SVD_RANDOMIZED;
     o.power_iters = a->power_iters;
+    o.block = (uint32_t)a->block;
     for (int rep = 0; rep < a->repeat; rep++) {
         br_svd svd;
         uint64_t t0 = br_now_ns();
@@ -78,11 +79,12 @@ static int bench_svd(const args *a, const br_csr *m, const br_csr *mt)
         double cap = 0;
         for (uint32_t j = 0; j < svd.k; j++) cap += (double)svd.s[j] * svd.s[j];
         printf("{\"kind\":\"svd\",\"impl\":\"bookrec\",\"method\":\"%s\",\"factors\":%u,"
-               "\"power_iters\":%d,\"threads\":%d,\"seconds\":%.4f,\"relative_error\":%.8f,"
+               "\"power_iters\":%d,\"block\":%u,\"threads\":%d,\"seconds\":%.4f,\"relative_error\":"
+               "%.8f,"
                "\"s0\":%.6f,\"s_last\":%.6f}\n",
                a->exact ? "exact" : "randomized", svd.k, a->exact ? 0 : svd.power_iters,
-               br_get_num_threads(), t, sqrt(fmax(0, 1 - cap / norm2)), (double)svd.s[0],
-               (double)svd.s[svd.k - 1]);
+               a->exact ? 0 : svd.block, br_get_num_threads(), t, sqrt(fmax(0, 1 - cap / norm2)),
+               (double)svd.s[0], (double)svd.s[svd.k - 1]);
         fflush(stdout);
         br_svd_free(&svd);
     }
@@ -199,8 +201,8 @@ static int bench_topn(const args *a, const br_csr *m, const br_csr *mt)
     printf("{\"kind\":\"topn\",\"impl\":\"bookrec\",\"users\":%u,\"books\":%u,\"factors\":%u,"
            "\"n\":%d,\"threads\":%d,\"model_seconds\":%.3f,\"all_users_seconds\":%.3f,"
            "\"fold_in_us\":%.1f,\"single_user_topn_us\":%.1f,\"checksum\":%llu}\n",
-           n_all, m->cols, k, a->n, br_get_num_threads(), fit_s, all_s,
-           1e6 * fold_s / samples, 1e6 * one_s / samples, (unsigned long long)sum);
+           n_all, m->cols, k, a->n, br_get_num_threads(), fit_s, all_s, 1e6 * fold_s / samples,
+           1e6 * one_s / samples, (unsigned long long)sum);
     free(it);
     free(sc);
     free(x);
@@ -216,44 +218,76 @@ int main(int argc, char **argv)
         argi = 3;
     }
     if (argi >= argc) {
-        fprintf(stderr, "usage: bench_collab [--threads N] svd|als|topn --books B --ratings R ...\n");
+        fprintf(stderr,
+                "usage: bench_collab [--threads N] svd|als|topn --books B --ratings R ...\n");
         return 2;
     }
     const char *mode = argv[argi];
-    args a = {NULL, NULL, NULL, NULL, "implicit", 50, -1, 5, 1, 100, 0, 3, 0};
+    args a = {NULL, NULL, NULL, NULL, "implicit", 50, -1, 5, 1, 100, 0, 3, 0, 0};
     if (!strcmp(mode, "als") || !strcmp(mode, "topn")) a.factors = 64;
     static const struct option longopts[] = {{"books", required_argument, 0, 'b'},
-                                              {"ratings", required_argument, 0, 'r'},
-                                              {"factors", required_argument, 0, 'k'},
-                                              {"power-iters", required_argument, 0, 'q'},
-                                              {"iterations", required_argument, 0, 'i'},
-                                              {"repeat", required_argument, 0, 'R'},
-                                              {"n", required_argument, 0, 'n'},
-                                              {"exact", no_argument, 0, 'E'},
-                                              {"kind", required_argument, 0, 'K'},
-                                              {"cg-steps", required_argument, 0, 'c'},
-                                              {"model", required_argument, 0, 'M'},
-                                              {"save-model", required_argument, 0, 'S'},
-                                              {"users-limit", required_argument, 0, 'U'},
-                                              {0, 0, 0, 0}};
+                                             {"ratings", required_argument, 0, 'r'},
+                                             {"factors", required_argument, 0, 'k'},
+                                             {"power-iters", required_argument, 0, 'q'},
+                                             {"iterations", required_argument, 0, 'i'},
+                                             {"repeat", required_argument, 0, 'R'},
+                                             {"n", required_argument, 0, 'n'},
+                                             {"exact", no_argument, 0, 'E'},
+                                             {"block", required_argument, 0, 'B'},
+                                             {"kind", required_argument, 0, 'K'},
+                                             {"cg-steps", required_argument, 0, 'c'},
+                                             {"model", required_argument, 0, 'M'},
+                                             {"save-model", required_argument, 0, 'S'},
+                                             {"users-limit", required_argument, 0, 'U'},
+                                             {0, 0, 0, 0}};
     int c;
     optind = argi + 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'b': a.books = optarg; break;
-        case 'r': a.ratings = optarg; break;
-        case 'k': a.factors = atoi(optarg); break;
-        case 'q': a.power_iters = atoi(optarg); break;
-        case 'i': a.iterations = atoi(optarg); break;
-        case 'R': a.repeat = atoi(optarg); break;
-        case 'n': a.n = atoi(optarg); break;
-        case 'E': a.exact = 1; break;
-        case 'K': a.kind = optarg; break;
-        case 'c': a.cg_steps = atoi(optarg); break;
-        case 'M': a.model = optarg; break;
-        case 'S': a.save_model = optarg; break;
-        case 'U': a.users_limit = atol(optarg); break;
-        default: return 2;
+        case 'b':
+            a.books = optarg;
+            break;
+        case 'r':
+            a.ratings = optarg;
+            break;
+        case 'k':
+            a.factors = atoi(optarg);
+            break;
+        case 'q':
+            a.power_iters = atoi(optarg);
+            break;
+        case 'i':
+            a.iterations = atoi(optarg);
+            break;
+        case 'R':
+            a.repeat = atoi(optarg);
+            break;
+        case 'n':
+            a.n = atoi(optarg);
+            break;
+        case 'E':
+            a.exact = 1;
+            break;
+        case 'B':
+            a.block = atoi(optarg);
+            break;
+        case 'K':
+            a.kind = optarg;
+            break;
+        case 'c':
+            a.cg_steps = atoi(optarg);
+            break;
+        case 'M':
+            a.model = optarg;
+            break;
+        case 'S':
+            a.save_model = optarg;
+            break;
+        case 'U':
+            a.users_limit = atol(optarg);
+            break;
+        default:
+            return 2;
         }
     }
     if (!a.books || !a.ratings) {
@@ -269,9 +303,12 @@ int main(int argc, char **argv)
     int need_mt = !(a.model && !strcmp(mode, "topn"));
     int rc = load(&a, &cat, &r, &m, &mt, need_mt, &load_s);
     if (!rc) {
-        if (!strcmp(mode, "svd")) rc = bench_svd(&a, &m, &mt);
-        else if (!strcmp(mode, "als")) rc = bench_als(&a, &m, &mt);
-        else if (!strcmp(mode, "topn")) rc = bench_topn(&a, &m, &mt);
+        if (!strcmp(mode, "svd"))
+            rc = bench_svd(&a, &m, &mt);
+        else if (!strcmp(mode, "als"))
+            rc = bench_als(&a, &m, &mt);
+        else if (!strcmp(mode, "topn"))
+            rc = bench_topn(&a, &m, &mt);
         else {
             fprintf(stderr, "bench_collab: unknown mode '%s'\n", mode);
             rc = 2;

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # collab.sh: the collaborative-engine benchmark (issue 5). In one script,
 # on the same matrices:
-#   1. truncated SVD, bookrec (build/bench/bench_collab svd) against
-#      scikit-learn's TruncatedSVD (bench/peers/svd_sklearn.py), same k,
-#      same number of power iterations: seconds and relative
-#      reconstruction error |A - U S V^T|_F / |A|_F;
+#   1. truncated SVD, k = 50, bookrec (build/bench/bench_collab svd: block
+#      Krylov, its automatic block size and depth) against scikit-learn's
+#      TruncatedSVD (bench/peers/svd_sklearn.py) with its default n_iter = 5
+#      power iterations: seconds and relative reconstruction error
+#      |A - U S V^T|_F / |A|_F (the two methods differ, so the comparison
+#      is time at equal or lower error: check the error columns);
 #   2. implicit ALS seconds per iteration at 64 factors, bookrec with 1 and
 #      2 threads (CG, 3 steps, as the `implicit` library; on goodbooks also
 #      the exact Cholesky solve) against a plain numpy/scipy ALS
@@ -23,8 +25,10 @@
 #              reused while its parameters match (bench/load.sh makes the
 #              same one)
 #
-# Environment: COLLAB_SKIP_SCALE=1, COLLAB_SCALE_Q (power iterations on the
-# scale set, default 2; goodbooks uses 5, sklearn's default),
+# Environment: COLLAB_PARTS (comma list of svd, als, topn; default all),
+# COLLAB_SKIP_SCALE=1, COLLAB_SKLEARN_Q (scikit-learn's n_iter, default 5,
+# its default), COLLAB_BOOKREC_Q (bookrec's Krylov depth, default automatic),
+# COLLAB_SVD_REPEAT (runs per side on goodbooks, default 5; the best counts),
 # COLLAB_PEER_BUDGET (seconds per half-step of the numpy ALS on the scale
 # set before it extrapolates, default 60), PYTHON (default /usr/bin/python3),
 # BOOKREC_SHARED (default ../shared next to the repository).
@@ -38,7 +42,10 @@ case "$build" in /*) ;; *) build="$root/$build" ;; esac
 py=${PYTHON:-/usr/bin/python3}
 shared=${BOOKREC_SHARED:-$root/../shared}
 out="$root/bench/out"
-scale_q=${COLLAB_SCALE_Q:-2}
+sk_q=${COLLAB_SKLEARN_Q:-5}
+br_q=${COLLAB_BOOKREC_Q:-}
+parts=",${COLLAB_PARTS:-svd,als,topn},"
+want() { case "$parts" in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 budget=${COLLAB_PEER_BUDGET:-60}
 bench="$build/bench/bench_collab"
 bookrec="$build/bookrec"
@@ -59,18 +66,20 @@ jsonl="$out/collab.jsonl"
 # tag DATASET: prefixes every JSON line with its data set.
 tag() { sed "s/^{/{\"dataset\":\"$1\",/" >>"$jsonl"; }
 
-run_svd() { # NAME BOOKS RATINGS Q REPEAT
-  local name=$1 books=$2 ratings=$3 q=$4 n=$5
-  echo "== $name: truncated SVD k=50, $q power iterations, $n runs" >&2
-  "$bench" svd --books "$books" --ratings "$ratings" --factors 50 --power-iters "$q" \
+run_svd() { # NAME BOOKS RATINGS REPEAT
+  local name=$1 books=$2 ratings=$3 n=$4
+  want svd || return 0
+  echo "== $name: truncated SVD k=50: bookrec block Krylov (depth ${br_q:-auto}), sklearn n_iter=$sk_q; $n runs; load: $(uptime | sed 's/.*load/load/')" >&2
+  "$bench" svd --books "$books" --ratings "$ratings" --factors 50 ${br_q:+--power-iters "$br_q"} \
     --repeat "$n" 2>/dev/null | tag "$name"
-  "$py" "$here/peers/svd_sklearn.py" --ratings "$ratings" --factors 50 --power-iters "$q" \
+  "$py" "$here/peers/svd_sklearn.py" --ratings "$ratings" --factors 50 --power-iters "$sk_q" \
     --repeat "$n" | tag "$name"
 }
 
 run_als() { # NAME BOOKS RATINGS ITERATIONS PEER_BUDGET CG_STEPS...
   local name=$1 books=$2 ratings=$3 it=$4 pb=$5
   shift 5
+  want als || return 0
   for t in 1 2; do
     for cg in "$@"; do
       echo "== $name: implicit ALS, 64 factors, $t thread(s), cg-steps $cg" >&2
@@ -85,7 +94,7 @@ run_als() { # NAME BOOKS RATINGS ITERATIONS PEER_BUDGET CG_STEPS...
 
 gb="$shared/data/goodbooks"
 if [ -f "$gb/books.csv" ] && [ -f "$gb/ratings.csv" ]; then
-  run_svd goodbooks "$gb/books.csv" "$gb/ratings.csv" 5 3
+  run_svd goodbooks "$gb/books.csv" "$gb/ratings.csv" "${COLLAB_SVD_REPEAT:-5}"
   run_als goodbooks "$gb/books.csv" "$gb/ratings.csv" 5 0 3 0
 else
   echo "collab.sh: $gb not found: skipping the goodbooks data set" >&2
@@ -102,19 +111,21 @@ if [ "${COLLAB_SKIP_SCALE:-0}" != 1 ]; then
     "$bookrec" --quiet "${gen_args[@]}" --out "$scale" >&2
     echo "${gen_args[*]}" >"$scale/PARAMS"
   fi
-  run_svd scale "$scale/books.csv" "$scale/ratings.csv" "$scale_q" 1
+  run_svd scale "$scale/books.csv" "$scale/ratings.csv" 1
   # The exact solve costs ~k^2 per rating: CG only at this size.
   run_als scale "$scale/books.csv" "$scale/ratings.csv" 2 "$budget" 3
   model="$out/scale-als64.brcf"
-  if [ ! -f "$model" ] || [ "$scale/ratings.csv" -nt "$model" ]; then
+  if want topn && { [ ! -f "$model" ] || [ "$scale/ratings.csv" -nt "$model" ]; }; then
     echo "== scale: fitting the 64-factor ALS model for top-N (5 iterations, once)" >&2
     "$bench" topn --books "$scale/books.csv" --ratings "$scale/ratings.csv" --factors 64 \
       --iterations 5 --n 10 --users-limit 1000 --save-model "$model" 2>/dev/null >/dev/null
   fi
-  echo "== scale: top-100 for every reader from $model (/usr/bin/time -v)" >&2
-  /usr/bin/time -v "$bench" topn --books "$scale/books.csv" --ratings "$scale/ratings.csv" \
-    --model "$model" --n 100 2>"$out/collab-topn-time-v.txt" | tag scale
-  rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$out/collab-topn-time-v.txt")
+  if want topn; then
+    echo "== scale: top-100 for every reader from $model (/usr/bin/time -v)" >&2
+    /usr/bin/time -v "$bench" topn --books "$scale/books.csv" --ratings "$scale/ratings.csv" \
+      --model "$model" --n 100 2>"$out/collab-topn-time-v.txt" | tag scale
+    rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$out/collab-topn-time-v.txt")
+  fi
 else
   echo "collab.sh: COLLAB_SKIP_SCALE=1: skipping the scale data set" >&2
 fi
@@ -124,9 +135,10 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 rss = sys.argv[2]
 sets = list(dict.fromkeys(r["dataset"] for r in rows))
-print("Truncated SVD, k = 50: best seconds of the runs; error = |A - U S V^T|_F / |A|_F")
-print(f"{'dataset':<10} {'q':>2} {'bookrec s':>10} {'error':>10}  {'sklearn s':>10} {'error':>10}"
-      f"  {'speed-up':>8}")
+print("Truncated SVD, k = 50: best seconds of the runs; error = |A - U S V^T|_F / |A|_F;")
+print("bookrec: block Krylov, block b, depth q (2q+1 sparse passes of width b); sklearn: n_iter")
+print(f"{'dataset':<10} {'b':>3} {'q':>2} {'bookrec s':>10} {'error':>10}  {'n_iter':>6} {'sklearn s':>10}"
+      f" {'error':>10}  {'speed-up':>8}  {'error <= sklearn':>16}")
 for ds in sets:
     b = [r for r in rows if r["dataset"] == ds and r["kind"] == "svd" and r["impl"] == "bookrec"]
     p = [r for r in rows if r["dataset"] == ds and r["kind"] == "svd" and r["impl"] == "sklearn"]
@@ -134,10 +146,13 @@ for ds in sets:
         continue
     bb = min(b, key=lambda r: r["seconds"])
     pp = min(p, key=lambda r: r["seconds"])
-    print(f"{ds:<10} {bb['power_iters']:>2} {bb['seconds']:>10.3f} {bb['relative_error']:>10.6f}"
-          f"  {pp['seconds']:>10.3f} {pp['relative_error']:>10.6f}  {pp['seconds'] / bb['seconds']:>7.1f}x")
+    ok = "yes" if bb['relative_error'] <= pp['relative_error'] else "NO"
+    print(f"{ds:<10} {bb.get('block', 0):>3} {bb['power_iters']:>2} {bb['seconds']:>10.4f}"
+          f" {bb['relative_error']:>10.6f}  {pp['power_iters']:>6} {pp['seconds']:>10.4f}"
+          f" {pp['relative_error']:>10.6f}  {pp['seconds'] / bb['seconds']:>7.1f}x  {ok:>16}")
 print()
-print("Implicit ALS, 64 factors: seconds per iteration")
+if any(r["kind"] == "als" for r in rows):
+    print("Implicit ALS, 64 factors: seconds per iteration")
 for ds in sets:
     a = [r for r in rows if r["dataset"] == ds and r["kind"] == "als"]
     peer = [r for r in a if r["impl"] == "numpy"]

@@ -194,7 +194,8 @@ static void test_randomized_on_sparse_data(void **state)
     assert_int_equal(br_svd_compute(&m, NULL, &opt, &ex), BR_OK);
     opt.method = BR_SVD_RANDOMIZED;
     assert_int_equal(br_svd_compute(&m, NULL, &opt, &rz), BR_OK);
-    assert_int_equal(rz.power_iters, 5);
+    assert_true(rz.power_iters >= 4);                                 /* automatic: depth >= 4, */
+    assert_true(rz.block * (uint32_t)(rz.power_iters + 1) >= 3 * 10); /* a Ritz space >= 3 k */
     assert_float_equal(rz.s[0], ex.s[0], 1e-5 * ex.s[0]);
     assert_float_equal(rz.s[1], ex.s[1], 1e-3 * ex.s[1]);
     for (uint32_t j = 0; j < 10; j++) assert_true(rz.s[j] <= ex.s[j] * (1 + 1e-5));
@@ -289,7 +290,8 @@ static void test_seed_universe_parity(void **state)
     const char *uid;
     json_t *uref;
     int mismatched = 0;
-    json_object_foreach(users, uid, uref) {
+    json_object_foreach(users, uid, uref)
+    {
         int64_t u = br_ratings_find_user(r, uid);
         assert_true(u >= 0);
         json_t *top = json_object_get(uref, "svd_top10");

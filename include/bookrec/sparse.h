@@ -72,14 +72,18 @@ typedef enum br_svd_method {
 #define BR_SVD_EXACT_MAX 4096
 
 typedef struct br_svd_options {
-    uint32_t k;         /* singular triplets wanted (<= min(rows, cols)) */
+    uint32_t k; /* singular triplets wanted (<= min(rows, cols)) */
     br_svd_method method;
     uint32_t oversample; /* randomized: extra columns in the range sketch */
     int power_iters;     /* randomized: subspace iterations; < 0: automatic */
     uint64_t seed;       /* randomized: Gaussian test matrix */
+    uint32_t block;      /* randomized: Krylov block size; 0: automatic */
 } br_svd_options;
 
-#define BR_SVD_OPTIONS_DEFAULT {50, BR_SVD_AUTO, 10, -1, 42}
+#define BR_SVD_OPTIONS_DEFAULT                                                                     \
+    {                                                                                              \
+        50, BR_SVD_AUTO, 10, -1, 42, 0                                                             \
+    }
 
 /* a ~= u diag(s) v^T, singular values in decreasing order. When k exceeds
  * the rank, the trailing s are 0 and their u, v columns are 0. */
@@ -87,6 +91,7 @@ typedef struct br_svd {
     uint32_t rows, cols, k;
     br_svd_method method; /* the route actually taken */
     int power_iters;      /* randomized: the count used */
+    uint32_t block;       /* randomized: the block size used */
     float *s;             /* (k,) */
     float *u;             /* (rows, k) */
     float *v;             /* (cols, k) */
@@ -95,8 +100,7 @@ typedef struct br_svd {
 /* Truncated SVD of a sparse matrix. `at` is a's transpose (CSC of a); pass
  * NULL and it is built (and freed) here. Never forms a dense rows x cols
  * matrix. Reports progress as "svd". Release with br_svd_free. */
-br_status br_svd_compute(const br_csr *a, const br_csr *at, const br_svd_options *opt,
-                         br_svd *out);
+br_status br_svd_compute(const br_csr *a, const br_csr *at, const br_svd_options *opt, br_svd *out);
 void br_svd_free(br_svd *svd);
 
 #ifdef __cplusplus

@@ -130,13 +130,14 @@ static br_status top_eigen(double *g, uint32_t n, uint32_t k, double *vals, doub
                                      (lapack_int)n, 0.0, &found, w, z, (lapack_int)k, isuppz);
     br_status st = BR_OK;
     if (info != 0 || found != (lapack_int)k) {
-        st = br_error(BR_EINTERNAL, "svd: dsyevr failed (info %d, %d of %u eigenpairs)",
-                      (int)info, (int)found, k);
+        st = br_error(BR_EINTERNAL, "svd: dsyevr failed (info %d, %d of %u eigenpairs)", (int)info,
+                      (int)found, k);
     } else {
         /* dsyevr returns ascending order: reverse. */
         for (uint32_t j = 0; j < k; j++) {
             vals[j] = w[k - 1 - j];
-            for (uint32_t i = 0; i < n; i++) vecs[(size_t)i * k + j] = z[(size_t)i * k + (k - 1 - j)];
+            for (uint32_t i = 0; i < n; i++)
+                vecs[(size_t)i * k + j] = z[(size_t)i * k + (k - 1 - j)];
         }
     }
     br_free(w);
@@ -201,8 +202,8 @@ done:
 /* Orthonormalises the columns of the row-major x (m, l) in place (m >= l)
  * with Householder: LQ of its column-major transpose. Robust for any
  * conditioning, but its panel factorisation runs at matrix-vector speed. */
-static br_status orthonormalise_householder(float *x, size_t m, size_t l, float *tau,
-                                            float **work, size_t *lwork)
+static br_status orthonormalise_householder(float *x, size_t m, size_t l, float *tau, float **work,
+                                            size_t *lwork)
 {
     float q;
     lapack_int info = LAPACKE_sgelqf_work(LAPACK_COL_MAJOR, (lapack_int)l, (lapack_int)m, x,
@@ -223,16 +224,19 @@ static br_status orthonormalise_householder(float *x, size_t m, size_t l, float 
     info = LAPACKE_sgelqf_work(LAPACK_COL_MAJOR, (lapack_int)l, (lapack_int)m, x, (lapack_int)l,
                                tau, *work, (lapack_int)*lwork);
     if (info == 0)
-        info = LAPACKE_sorglq_work(LAPACK_COL_MAJOR, (lapack_int)l, (lapack_int)m, (lapack_int)l,
-                                   x, (lapack_int)l, tau, *work, (lapack_int)*lwork);
-    if (info != 0) return br_error(BR_EINTERNAL, "svd: LQ factorisation failed (info %d)", (int)info);
+        info = LAPACKE_sorglq_work(LAPACK_COL_MAJOR, (lapack_int)l, (lapack_int)m, (lapack_int)l, x,
+                                   (lapack_int)l, tau, *work, (lapack_int)*lwork);
+    if (info != 0)
+        return br_error(BR_EINTERNAL, "svd: LQ factorisation failed (info %d)", (int)info);
     return BR_OK;
 }
 
 /* One Cholesky-QR pass: G = x^T x (sgemm speed), G = R^T R in double,
- * x = x R^-1 (strsm). Returns -1 when G is not numerically positive
- * definite (x rank deficient or too ill-conditioned for float). */
-static int cholqr_pass(float *x, size_t m, size_t l, float *gf, double *gd)
+ * x = x R^-1 as an sgemm with the explicit inverse (strsm on a skinny block
+ * was slower than the whole rest of the pass). tmp holds m * l floats.
+ * Returns -1 when G is not numerically positive definite (x rank deficient
+ * or too ill-conditioned for float); x is then untouched. */
+static int cholqr_pass(float *x, size_t m, size_t l, float *gf, double *gd, float *tmp)
 {
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)l, (int)m, 1.0f, x, (int)l, 0.0f, gf,
                 (int)l);
@@ -246,21 +250,24 @@ static int cholqr_pass(float *x, size_t m, size_t l, float *gf, double *gd)
      * matrix lost the column to float rounding: use Householder instead. */
     for (size_t i = 0; i < l; i++)
         if (!(gd[i * l + i] * gd[i * l + i] > 1e-5 * dmax)) return -1;
+    if (LAPACKE_dtrtri(LAPACK_ROW_MAJOR, 'U', 'N', (lapack_int)l, gd, (lapack_int)l) != 0)
+        return -1;
     for (size_t i = 0; i < l; i++)
         for (size_t j = 0; j < l; j++) gf[i * l + j] = j >= i ? (float)gd[i * l + j] : 0.0f;
-    cblas_strsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, (int)m, (int)l,
-                1.0f, gf, (int)l, x, (int)l);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)l, (int)l, 1.0f, x, (int)l,
+                gf, (int)l, 0.0f, tmp, (int)l);
+    memcpy(x, tmp, m * l * sizeof(float));
     return 0;
 }
 
-/* Orthonormalises the columns of x (m, l). Cholesky QR twice (CholQR2:
- * the second pass restores orthogonality to float precision), all at
- * matrix-matrix speed; the Householder route when the block is too close
- * to rank deficient for it (an exactly low-rank matrix, a tiny one). The
- * power iterations keep the block well conditioned (condition number about
- * s_1 / s_l), which is what makes the Gram route safe here. */
-static br_status orthonormalise(float *x, size_t m, size_t l, float *tau, float **work,
-                                size_t *lwork)
+/* Orthonormalises the columns of x (m, l): `passes` Cholesky-QR passes
+ * (two, CholQR2, restore orthogonality to float precision; the block
+ * Krylov loop interleaves one pass with each Gram-Schmidt sweep instead),
+ * all at matrix-matrix speed; the Householder route when the block is too
+ * close to rank deficient for it (an exactly low-rank matrix, a tiny one).
+ * tmp holds m * l floats. */
+static br_status orthonormalise(float *x, size_t m, size_t l, int passes, float *tmp, float *tau,
+                                float **work, size_t *lwork)
 {
     float *gf = br_malloc(l * l * sizeof(float));
     double *gd = br_malloc(l * l * sizeof(double));
@@ -268,69 +275,132 @@ static br_status orthonormalise(float *x, size_t m, size_t l, float *tau, float 
     if (!gf || !gd) {
         st = br_error(BR_ENOMEM, "svd: Gram workspace");
     } else {
-        /* The first pass may fail after nothing was changed (potrf or the
-         * pivot check fail before strsm), so x is intact for Householder. */
-        if (cholqr_pass(x, m, l, gf, gd) != 0 || cholqr_pass(x, m, l, gf, gd) != 0) {
-            /* Second pass failing means the first one ran: still a valid
-             * basis of the same span, so Householder on it is fine. */
-            st = orthonormalise_householder(x, m, l, tau, work, lwork);
-        }
+        for (int p = 0; p < passes; p++)
+            if (cholqr_pass(x, m, l, gf, gd, tmp) != 0) {
+                /* A failed pass left x as it was (a valid basis of the same
+                 * span), so Householder on it is fine. */
+                st = orthonormalise_householder(x, m, l, tau, work, lwork);
+                break;
+            }
     }
     br_free(gf);
     br_free(gd);
     return st;
 }
 
+/* x (n, b) -= qp (n, c) (qp^T x): one block Gram-Schmidt sweep against the
+ * first c columns of the row-major basis qp (leading dimension ldq). */
+static void project_out(const float *qp, size_t n, size_t c, size_t ldq, float *x, size_t b,
+                        float *coef)
+{
+    if (c == 0) return;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)c, (int)b, (int)n, 1.0f, qp, (int)ldq,
+                x, (int)b, 0.0f, coef, (int)b);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)b, (int)c, -1.0f, qp,
+                (int)ldq, coef, (int)b, 1.0f, x, (int)b);
+}
+
+/* The randomized route: block Krylov (Musco & Musco 2015; block Lanczos
+ * with full reorthogonalisation). The basis lives on the smaller side s
+ * (p: s x f as CSR, pt its transpose): Q = orth[P Omega, (P P^T) P Omega,
+ * ..., (P P^T)^q P Omega], b columns per block, each new block
+ * orthogonalised against all earlier ones (block Gram-Schmidt twice, then
+ * Cholesky QR). Z = P^T Q comes out of the iteration itself (Z_i = P^T Q_i
+ * is the product that feeds the next block), so the Rayleigh-Ritz step
+ * B = Q^T P, B B^T = Z^T Z costs no extra sparse pass of width b (q + 1).
+ * For the same sparse passes as q subspace iterations, the Ritz space is
+ * (q + 1) times larger, which is what buys the accuracy. */
 static br_status svd_randomized(const br_csr *a, const br_csr *at, const br_svd_options *opt,
                                 br_svd *out)
 {
     uint32_t k = opt->k;
-    size_t m = a->rows, n = a->cols;
-    size_t mn = m < n ? m : n;
-    size_t l = (size_t)k + opt->oversample;
-    if (l > mn) l = mn;
-    int q = opt->power_iters >= 0 ? opt->power_iters : 5;
+    int rows_small = a->rows <= a->cols;
+    const br_csr *p = rows_small ? a : at;  /* rows: the small side */
+    const br_csr *pt = rows_small ? at : a; /* rows: the far side */
+    size_t sn = p->rows, fn = p->cols;
+    size_t b = opt->block ? opt->block : 16; /* 16 floats: one cache line per gathered row */
+    if (b > sn) b = sn;
+    int q = opt->power_iters;
+    if (q < 0) { /* automatic: a Ritz space of 3 k (at least k + oversample), depth >= 4 */
+        size_t want = 3 * (size_t)k;
+        if (want < (size_t)k + opt->oversample) want = (size_t)k + opt->oversample;
+        q = (int)((want + b - 1) / b) - 1;
+        if (q < 4) q = 4;
+    }
+    if (b * (size_t)(q + 1) > sn) q = (int)(sn / b) - 1;
+    if (b * (size_t)(q + 1) < k) { /* only for k close to min(rows, cols) */
+        b = k;
+        q = (int)(sn / b) - 1;
+    }
+    size_t l = b * (size_t)(q + 1);
+    /* Small problems (goodbooks: 300k ratings, a sparse pass in ~0.3 ms)
+     * run on one thread, OpenBLAS included: on this machine's two
+     * hyperthreads the wake-up and barrier of every small sgemm and sparse
+     * pass cost more than the second thread gives back (7x slower under
+     * load). OpenBLAS's count is process-wide; it is restored on return. */
     br_status st = svd_alloc(out, a->rows, a->cols, k);
     if (st) return st;
+    int blas_threads = openblas_get_num_threads();
+    int one_thread = a->nnz * b < ((uint64_t)1 << 24);
+    if (one_thread) openblas_set_num_threads(1);
     out->method = BR_SVD_RANDOMIZED;
     out->power_iters = q;
+    out->block = (uint32_t)b;
 
-    float *y = br_aligned_alloc(m * l * sizeof(float) + 64, BR_ALIGN); /* (m, l) */
-    float *z = br_aligned_alloc(n * l * sizeof(float) + 64, BR_ALIGN); /* (n, l) */
-    float *tau = br_malloc(l * sizeof(float) + 4);
-    double *bt = br_malloc(n * l * sizeof(double) + 8); /* (n, l): B^T = a^T Q */
+    float *qb = br_aligned_alloc(sn * l * sizeof(float) + 64, BR_ALIGN); /* (sn, l) */
+    float *zb = br_aligned_alloc(fn * l * sizeof(float) + 64, BR_ALIGN); /* (fn, l) */
+    float *y = br_aligned_alloc(sn * b * sizeof(float) + 64, BR_ALIGN);  /* (sn, b) */
+    float *tmp = br_aligned_alloc(sn * b * sizeof(float) + 64, BR_ALIGN);
+    float *z = br_aligned_alloc(fn * b * sizeof(float) + 64, BR_ALIGN); /* (fn, b) */
+    float *coef = br_malloc(l * b * sizeof(float) + 4);
+    float *tau = br_malloc(b * sizeof(float) + 4);
+    float *hf = br_malloc(l * l * sizeof(float) + 4);
     double *h = br_malloc(l * l * sizeof(double) + 8);
     double *vals = br_malloc(l * sizeof(double) + 8), *s = br_malloc(l * sizeof(double) + 8);
     double *w = br_malloc(l * k * sizeof(double) + 8); /* (l, k) */
     float *work = NULL;
     size_t lwork = 0;
-    if (!y || !z || !tau || !bt || !h || !vals || !s || !w) {
-        st = br_error(BR_ENOMEM, "svd: randomized workspace for %zu x %zu, l = %zu", m, n, l);
+    if (!qb || !zb || !y || !tmp || !z || !coef || !tau || !hf || !h || !vals || !s || !w) {
+        st = br_error(BR_ENOMEM, "svd: block Krylov workspace for %zu x %zu, %zu columns", sn, fn,
+                      l);
         goto done;
     }
     br_progress prog;
-    br_progress_begin(&prog, "svd", (uint64_t)(2 * q + 2));
-    uint64_t step = 0;
+    br_progress_begin(&prog, "svd", (uint64_t)(q + 1));
 
     br_rng rng;
     br_rng_seed(&rng, opt->seed);
-    for (size_t i = 0; i < n * l; i++) z[i] = (float)br_rng_normal(&rng); /* Omega */
-    br_csr_mm(a, z, l, y);
-    if ((st = br_progress_update(&prog, ++step))) goto done;
-    if ((st = orthonormalise(y, m, l, tau, &work, &lwork))) goto done;
-    for (int it = 0; it < q; it++) {
-        br_csr_mm(at, y, l, z);
-        if ((st = orthonormalise(z, n, l, tau, &work, &lwork))) goto done;
-        br_csr_mm(a, z, l, y);
-        if ((st = orthonormalise(y, m, l, tau, &work, &lwork))) goto done;
-        step += 2;
-        if ((st = br_progress_update(&prog, step))) goto done;
+    /* The start block is Gaussian on the small side (a Krylov space of
+     * P P^T from a random start), not P Omega: the same accuracy per sparse
+     * pass, and (far / small) times fewer random numbers. */
+    for (size_t i = 0; i < sn * b; i++) y[i] = (float)br_rng_normal(&rng);
+    for (int it = 0;; it++) {
+        /* y becomes block `it` of Q: orthogonal to the earlier blocks and
+         * orthonormal. The second sweep also repairs a block that was
+         * (partly) inside the earlier span, an exactly low-rank matrix: its
+         * first orthonormalisation then spans rounding noise. */
+        size_t c = (size_t)it * b;
+        for (int pass = 0; pass < 2; pass++) {
+            project_out(qb, sn, c, l, y, b, coef);
+            if ((st = orthonormalise(y, sn, b, 1, tmp, tau, &work, &lwork))) goto done;
+        }
+        for (size_t i = 0; i < sn; i++) memcpy(qb + i * l + c, y + i * b, b * sizeof(float));
+        br_csr_mm(pt, y, b, z); /* Z_it = P^T Q_it */
+        for (size_t i = 0; i < fn; i++) memcpy(zb + i * l + c, z + i * b, b * sizeof(float));
+        if ((st = br_progress_update(&prog, (uint64_t)it + 1))) goto done;
+        if (it == q) break;
+        br_csr_mm(p, z, b, y);
     }
-    /* B^T (n, l) = a^T Q; H = B B^T (l, l) in double. */
-    br_csr_mm(at, y, l, z);
-    for (size_t i = 0; i < n * l; i++) bt[i] = z[i];
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)l, (int)n, 1.0, bt, (int)l, 0.0, h,
-                (int)l);
+    /* H = Z^T Z (l, l) = B B^T with B = Q^T P, accumulated in double over
+     * row panels (float inside a panel). */
+    memset(h, 0, l * l * sizeof *h);
+    for (size_t r0 = 0; r0 < fn; r0 += 2048) {
+        size_t nr = fn - r0 < 2048 ? fn - r0 : 2048;
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)l, (int)nr, 1.0f, zb + r0 * l,
+                    (int)l, 0.0f, hf, (int)l);
+        for (size_t i = 0; i < l; i++)
+            for (size_t j = i; j < l; j++) h[i * l + j] += hf[i * l + j];
+    }
     if ((st = top_eigen(h, (uint32_t)l, k, vals, w))) goto done;
     eig_to_sv(vals, k, s);
     for (uint32_t j = 0; j < k; j++) {
@@ -338,33 +408,34 @@ static br_status svd_randomized(const br_csr *a, const br_csr *at, const br_svd_
         if (s[j] == 0)
             for (size_t i = 0; i < l; i++) w[i * k + j] = 0.0;
     }
-    /* u (m, k) = Q (m, l) W (l, k); v (n, k) = B^T W / s. */
-    float *wf = (float *)h; /* h is free now: l * l doubles >= l * k floats */
+    /* Small side = Q W; far side = Z W / s. */
+    float *wf = hf; /* l * l >= l * k floats */
     for (size_t i = 0; i < l * k; i++) wf[i] = (float)w[i];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)k, (int)l, 1.0f, y,
-                (int)l, wf, (int)k, 0.0f, out->u, (int)k);
-    double *vd = br_malloc(n * k * sizeof(double) + 8);
-    if (!vd) {
-        st = br_error(BR_ENOMEM, "svd: right vectors");
-        goto done;
-    }
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)k, (int)l, 1.0, bt,
-                (int)l, w, (int)k, 0.0, vd, (int)k);
-    for (size_t i = 0; i < n; i++)
-        for (uint32_t j = 0; j < k; j++)
-            out->v[i * k + j] = s[j] > 0 ? (float)(vd[i * k + j] / s[j]) : 0.0f;
-    br_free(vd);
+    float *near = rows_small ? out->u : out->v;
+    float *far = rows_small ? out->v : out->u;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)sn, (int)k, (int)l, 1.0f, qb,
+                (int)l, wf, (int)k, 0.0f, near, (int)k);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)fn, (int)k, (int)l, 1.0f, zb,
+                (int)l, wf, (int)k, 0.0f, far, (int)k);
+    for (uint32_t j = 0; j < k; j++) wf[j] = s[j] > 0 ? (float)(1.0 / s[j]) : 0.0f;
+    for (size_t i = 0; i < fn; i++)
+        for (uint32_t j = 0; j < k; j++) far[i * k + j] *= wf[j];
     st = br_progress_end(&prog);
 done:
+    br_aligned_free(qb);
+    br_aligned_free(zb);
     br_aligned_free(y);
+    br_aligned_free(tmp);
     br_aligned_free(z);
+    br_free(coef);
     br_free(tau);
-    br_free(bt);
+    br_free(hf);
     br_free(h);
     br_free(vals);
     br_free(s);
     br_free(w);
     br_free(work);
+    if (one_thread) openblas_set_num_threads(blas_threads);
     if (st) br_svd_free(out);
     return st;
 }
@@ -377,8 +448,7 @@ static void zero_empty_rows(const br_csr *a, float *x, uint32_t k)
         if (a->indptr[r] == a->indptr[r + 1]) memset(x + (size_t)r * k, 0, k * sizeof(float));
 }
 
-br_status br_svd_compute(const br_csr *a, const br_csr *at, const br_svd_options *opt,
-                         br_svd *out)
+br_status br_svd_compute(const br_csr *a, const br_csr *at, const br_svd_options *opt, br_svd *out)
 {
     if (!a || !out) return br_error(BR_EINVAL, "br_svd_compute: NULL argument");
     memset(out, 0, sizeof *out);
@@ -397,8 +467,10 @@ br_status br_svd_compute(const br_csr *a, const br_csr *at, const br_svd_options
         if ((st = br_csr_transpose(a, &own))) return st;
         at = &own;
     }
-    if (method == BR_SVD_EXACT) st = svd_exact(a, at, o.k, out);
-    else st = svd_randomized(a, at, &o, out);
+    if (method == BR_SVD_EXACT)
+        st = svd_exact(a, at, o.k, out);
+    else
+        st = svd_randomized(a, at, &o, out);
     if (st == BR_OK) {
         /* An empty row (a reader without ratings) or column (a book nobody
          * rated) has an exactly zero singular-vector row in exact
