@@ -1,9 +1,12 @@
 /*
  * bench_content.c: exact top-k latency: one query over n x dim books
  * (sgemv + partial sort), and a batch (blocked sgemm), on random unit
- * vectors. Prints JSON lines.
+ * vectors; or PCA (fit + projection of every row) on a .npy matrix, by
+ * each eigen route (exact covariance, block Krylov), best wall and CPU
+ * seconds of --reps runs. Prints JSON lines.
  *
  *   bench_content [--n 10000] [--dim 512] [--k 10] [--reps 200] [--batch 1000]
+ *   bench_content --pca X.npy [--dim-out 2] [--reps 5] [--threads N]
  */
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +14,56 @@
 #include <string.h>
 
 #include "bookrec/bookrec.h"
+#include "linalg/pca.h"
+
+#include <time.h>
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int bench_pca(const char *path, size_t nc, size_t reps)
+{
+    br_array x;
+    br_status st = br_npy_read(path, BR_DTYPE_F32, &x);
+    if (st) {
+        fprintf(stderr, "bench_content: %s: %s\n", br_strerror(st), br_error_detail());
+        return 1;
+    }
+    float *proj = br_malloc(x.rows * nc * sizeof(float));
+    static const char *names[] = {"auto", "exact", "krylov"};
+    for (int route = 0; route < 3; route++) {
+        double best = 1e30, best_cpu = 1e30;
+        br_pca p = {0};
+        br_pca_route used = BR_PCA_AUTO;
+        for (size_t r = 0; r < reps; r++) {
+            br_pca_free(&p);
+            double c0 = cpu_s();
+            uint64_t t0 = br_now_ns();
+            st = br_pca_fit_route(x.data, x.rows, x.cols, nc, (br_pca_route)route, &p, &used);
+            if (!st) st = br_pca_transform(&p, x.data, x.rows, proj);
+            double s = (br_now_ns() - t0) / 1e9, c = cpu_s() - c0;
+            if (st) {
+                fprintf(stderr, "bench_content: %s: %s\n", br_strerror(st), br_error_detail());
+                return 1;
+            }
+            if (s < best) best = s;
+            if (c < best_cpu) best_cpu = c;
+        }
+        printf("{\"bench\":\"pca\",\"route\":\"%s\",\"n\":%zu,\"dim\":%zu,\"components\":%zu,"
+               "\"used\":\"%s\",\"threads\":%d,\"best_s\":%.5f,\"best_cpu_s\":%.5f,"
+               "\"evr\":[%.6f,%.6f]}\n",
+               names[route], x.rows, x.cols, nc, names[used], br_get_num_threads(), best, best_cpu,
+               p.explained_variance_ratio[0], nc > 1 ? p.explained_variance_ratio[1] : 0.0);
+        br_pca_free(&p);
+    }
+    br_free(proj);
+    br_array_free(&x);
+    return 0;
+}
 
 static int cmp(const void *a, const void *b)
 {
@@ -20,15 +73,28 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    size_t n = 10000, d = 512, k = 10, reps = 200, batch = 1000;
+    size_t n = 10000, d = 512, k = 10, reps = 200, batch = 1000, dim_out = 2;
+    const char *pca = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         size_t v = strtoull(argv[i + 1], NULL, 10);
-        if (!strcmp(argv[i], "--n")) n = v;
-        else if (!strcmp(argv[i], "--dim")) d = v;
-        else if (!strcmp(argv[i], "--k")) k = v;
-        else if (!strcmp(argv[i], "--reps")) reps = v;
-        else if (!strcmp(argv[i], "--batch")) batch = v;
+        if (!strcmp(argv[i], "--pca"))
+            pca = argv[i + 1];
+        else if (!strcmp(argv[i], "--dim-out"))
+            dim_out = v;
+        else if (!strcmp(argv[i], "--threads"))
+            br_set_num_threads((int)v);
+        if (!strcmp(argv[i], "--n"))
+            n = v;
+        else if (!strcmp(argv[i], "--dim"))
+            d = v;
+        else if (!strcmp(argv[i], "--k"))
+            k = v;
+        else if (!strcmp(argv[i], "--reps"))
+            reps = v;
+        else if (!strcmp(argv[i], "--batch"))
+            batch = v;
     }
+    if (pca) return bench_pca(pca, dim_out, reps == 200 ? 5 : reps);
     br_rng rng;
     br_rng_seed(&rng, 1);
     float *base = br_aligned_alloc(n * d * sizeof(float), BR_ALIGN);

@@ -2,10 +2,12 @@
 # content.sh: the content-engine benchmark (issue 4). In one script, on the
 # same inputs, against the Python peers:
 #   k-means and PCA: `bookrec kmeans` / `bookrec pca` (fit time as reported by
-#     the command, file I/O excluded) vs scikit-learn KMeans / PCA
-#     (bench/peers/bench_kmeans_pca.py, best of N after a warm-up), on the
-#     seed universe (1000 x 512 USE-lite reference embeddings) and on
-#     100,000 x 512 synthetic clustered unit vectors;
+#     the command, file I/O excluded: one cold process per run) vs
+#     scikit-learn KMeans / PCA (bench/peers/bench_kmeans_pca.py, best of N
+#     after a warm-up), on the seed universe (1000 x 512 USE-lite reference
+#     embeddings) and on 100,000 x 512 synthetic clustered unit vectors;
+#     PCA also in-process like the peer (build/bench_content --pca: best of
+#     N fits + projections in one process, by route: auto, exact, krylov);
 #   HNSW: build/bench_hnsw vs faiss IndexHNSWFlat (bench/peers/bench_faiss.py),
 #     same M, efConstruction, efSearch, same exact truth, 100,000 x 512
 #     (1,000,000 x 512 with CONTENT_1M=1: ~2 GB of vectors, tens of minutes);
@@ -87,6 +89,8 @@ for set in seed c100k; do
     part pca && "$bookrec" --quiet pca --in "$x" --dim 2 --out "$out/p.npy" --json |
       "$py" -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"set":sys.argv[1],"impl":"bookrec","algo":"pca","s":d["seconds"],"evr":d["explained_variance_ratio"]}))' "$set" >>"$jsonl"
   done
+  part pca && "$build/bench/bench_content" --pca "$x" --reps "$((repeat + 2))" |
+    sed "s/^{/{\"set\":\"$set\",\"impl\":\"bookrec-inproc\",/" >>"$jsonl"
   skip=()
   part kmeans || skip=(--skip-kmeans)
   "$py" "$here/peers/bench_kmeans_pca.py" "$x" --k 10 --n-init 10 --seed 42 --repeat "$repeat" "${skip[@]}" |
@@ -133,6 +137,11 @@ for s in ("seed", "c100k"):
             q = "evr bookrec " + ", ".join(f"{v:.4f}" for v in b[0]["evr"]) + \
                 " sklearn " + ", ".join(f"{v:.4f}" for v in p[0]["evr"])
         print(f"{s:<7} {algo:<7} {bs:>10.4f} {ps:>10.4f} {ps / bs:>6.1f}x  {q}")
+        if algo == "pca":
+            for r in pick(set=s, impl="bookrec-inproc"):
+                print(f"  in-process, best of runs (as the peer), route {r['route']:<6} -> "
+                      f"{r['used']:<6}: {r['best_s']:.4f} s ({ps / r['best_s']:.1f}x), evr "
+                      + ", ".join(f"{v:.4f}" for v in r["evr"]))
 print()
 for r in pick(set="topk"):
     if r["bench"] == "topk_one":

@@ -1,9 +1,12 @@
 /*
- * test_pca.c: PCA (Lanczos, else LAPACK dsyevr, on the blocked syrk
- * covariance) against the LAPACK-free Jacobi reference on small matrices;
- * both eigen routes (a decaying spectrum converges under Lanczos, a flat
- * one falls back to dsyevr); explained variance, the sign convention, the
- * projection, and the refusals.
+ * test_pca.c: PCA against the LAPACK-free Jacobi reference on small
+ * matrices, by every route: the exact one (Lanczos, else LAPACK dsyevr, on
+ * the blocked syrk covariance; a decaying spectrum converges under Lanczos,
+ * a flat one falls back to dsyevr) and the block Krylov one on the implicit
+ * centred operator (and its fallback to the exact route when a flat
+ * spectrum does not converge); explained variance, the sign convention, the
+ * projection (the streaming few-component kernel and the sgemm one), and
+ * the refusals.
  */
 #include <math.h>
 #include <string.h>
@@ -24,17 +27,24 @@ static float *random_data(size_t n, size_t dim, uint64_t seed)
     for (size_t i = 0; !flat_spectrum && i < n; i++) {
         double z = br_rng_normal(&rng);
         for (size_t j = 0; j < dim; j++)
-            x[i * dim + j] = (float)(3.0 + br_rng_normal(&rng) * 4.0 / (double)(j + 1) +
-                                     (j < 2 ? 2.0 * z : 0));
+            x[i * dim + j] =
+                (float)(3.0 + br_rng_normal(&rng) * 4.0 / (double)(j + 1) + (j < 2 ? 2.0 * z : 0));
     }
     return x;
 }
+
+static br_pca_route route = BR_PCA_AUTO;
+static br_pca_route expect_used = BR_PCA_AUTO; /* AUTO: either */
 
 static void compare(size_t n, size_t dim, size_t nc, uint64_t seed)
 {
     float *x = random_data(n, dim, seed);
     br_pca a, b;
-    assert_int_equal(br_pca_fit(x, n, dim, nc, &a), BR_OK);
+    br_pca_route used;
+    assert_int_equal(br_pca_fit_route(x, n, dim, nc, route, &a, &used), BR_OK);
+    if (expect_used != BR_PCA_AUTO && used != expect_used)
+        fail_msg("%zu x %zu, %zu components: route %d, expected %d", n, dim, nc, (int)used,
+                 (int)expect_used);
     assert_int_equal(br_pca_fit_ref(x, n, dim, nc, &b), BR_OK);
     assert_true(fabs(a.total_variance - b.total_variance) < 1e-4 * b.total_variance);
     double sum = 0;
@@ -94,6 +104,26 @@ static void test_against_reference(void **state)
     flat_spectrum = 0;
 }
 
+static void test_krylov_against_reference(void **state)
+{
+    (void)state;
+    expect_used = BR_PCA_KRYLOV;
+    compare(400, 160, 3, 5);  /* auto picks Krylov here (d >= 128) */
+    compare(700, 200, 2, 8);  /* more than one row panel, a short last group */
+    compare(1000, 256, 6, 9); /* more components than the picture's 2 (sgemm projection) */
+    route = BR_PCA_KRYLOV;
+    compare(300, 112, 2, 10); /* narrower than auto would pick */
+    expect_used = BR_PCA_EXACT;
+    compare(50, 6, 2, 1); /* too narrow for a Krylov block: the exact route */
+    flat_spectrum = 1;    /* does not converge within d / 2: falls back, same answer */
+    compare(300, 160, 2, 6);
+    flat_spectrum = 0;
+    route = BR_PCA_EXACT;
+    compare(400, 160, 3, 5);
+    route = BR_PCA_AUTO;
+    expect_used = BR_PCA_AUTO;
+}
+
 /* Known answer: points on a line y = 2x have one component (1, 2)/sqrt5. */
 static void test_known_answer(void **state)
 {
@@ -130,12 +160,20 @@ static void test_refusals(void **state)
     x[5] = INFINITY;
     assert_status_detail(br_pca_fit(x, 2, 4, 1, &p), BR_EINVAL, "row 1 has a non-finite");
     assert_null(p.components);
+    /* the Krylov route finds the bad row too (its first pass sums it) */
+    float *big = random_data(300, 160, 11);
+    big[57 * 160 + 3] = NAN;
+    assert_status_detail(br_pca_fit_route(big, 300, 160, 2, BR_PCA_KRYLOV, &p, NULL), BR_EINVAL,
+                         "row 57 has a non-finite");
+    assert_null(p.components);
+    br_free(big);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_reference),
+        cmocka_unit_test(test_krylov_against_reference),
         cmocka_unit_test(test_known_answer),
         cmocka_unit_test(test_refusals),
     };

@@ -64,15 +64,32 @@ static br_status check(const float *x, size_t n, size_t dim, size_t nc, br_pca *
 }
 
 /* mean (dim,) in double. One thread: n x dim adds are a small fraction of
- * the syrk, and an OpenMP region next to OpenBLAS's own threads only adds
+ * the work, and an OpenMP region next to OpenBLAS's own threads only adds
  * spin-wait contention on a small machine. A non-finite input makes its
- * column's sum non-finite, so the caller checks the means, not every value. */
-static void column_means(const float *x, size_t n, size_t dim, double *mean)
+ * column's sum non-finite, so the caller checks the means, not every value.
+ * The same pass gives the trace of the centred scatter matrix,
+ * sum_ij (x_ij - mean_j)^2 = sum_ij x_ij^2 - n sum_j mean_j^2, in double
+ * (the Krylov route never forms the covariance, so its diagonal is not at
+ * hand). sq holds dim doubles. */
+static double means_and_trace(const float *x, size_t n, size_t dim, double *mean, double *sq)
 {
     memset(mean, 0, dim * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < dim; j++) mean[j] += x[i * dim + j];
-    for (size_t j = 0; j < dim; j++) mean[j] /= (double)n;
+    memset(sq, 0, dim * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * dim;
+        for (size_t j = 0; j < dim; j++) {
+            double v = xi[j];
+            mean[j] += v;
+            sq[j] += v * v;
+        }
+    }
+    double trace = 0;
+    for (size_t j = 0; j < dim; j++) {
+        mean[j] /= (double)n;
+        double t = sq[j] - (double)n * mean[j] * mean[j];
+        trace += t > 0 ? t : 0;
+    }
+    return trace;
 }
 
 /* First row holding a non-finite value (for the error message). */
@@ -118,8 +135,8 @@ static int lanczos_top(const double *cov, size_t d, size_t nc, double *w, double
             // h (j+1,) = Q^T r ; r -= Q h
             cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)(j + 1), (int)d, 1.0, q, (int)d, r, 1,
                         0.0, h, 1);
-            cblas_dgemv(CblasRowMajor, CblasTrans, (int)(j + 1), (int)d, -1.0, q, (int)d, h, 1,
-                        1.0, r, 1);
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)(j + 1), (int)d, -1.0, q, (int)d, h, 1, 1.0,
+                        r, 1);
         }
         beta[j] = cblas_dnrm2((int)d, r, 1);
         m = j + 1;
@@ -167,54 +184,439 @@ out:
     return ok;
 }
 
+/* ------------------------------------------------------ block Krylov route -- */
+
+/* For large inputs the covariance itself (n d^2 flops) is the cost. The
+ * leading eigenpairs of the centred scatter matrix C = Xc^T Xc come instead
+ * from a block Krylov space of C (block Lanczos with full
+ * reorthogonalisation, b = 16 columns per block) built without forming C:
+ * each step is one pass over the rows, eight at a time, centred into an
+ * L1-sized buffer and multiplied twice while there (t = xc V, then
+ * W += xc^T t), so the matrix is streamed once per step.
+ *
+ * Centring without a separate pass for the mean: the rows are shifted by
+ * the mean of a sample of rows, mu0, and the first pass also sums y = x - mu0
+ * and y^2 per column. With delta = mean(y) (small: the sample's error),
+ * Xc^T Xc = Y^T Y - n delta delta^T exactly, the trace is
+ * sum y^2 - n |delta|^2, and the mean is mu0 + delta; the shift keeps the
+ * float products free of the cancellation an uncentred X^T X would have.
+ *
+ * All small algebra (basis, Rayleigh-Ritz on H = Q^T C Q, residuals) is in
+ * double. C Q is kept, so the residual |C y - theta y| of every Ritz pair
+ * costs no pass; the pairs are accepted when each wanted residual is below
+ * PCA_KRYLOV_TOL of the largest Ritz value (the float products' own
+ * rounding is ~1e-7 of it), else (a flat spectrum, where the Krylov space
+ * would have to grow towards d) the exact covariance route runs. The
+ * result is the exact PCA to float precision, like that route's. */
+#define PCA_KRYLOV_BLOCK     16  /* one AVX-512 register of floats */
+#define PCA_KRYLOV_ROWS      512 /* rows summed in float before the double sum */
+#define PCA_KRYLOV_TOL       1e-5
+#define PCA_KRYLOV_MAX_STEPS 24
+#define PCA_SHIFT_SAMPLE     256 /* rows averaged for the shift */
+
+#define KB PCA_KRYLOV_BLOCK
+#define KR 8 /* rows per group: eight accumulators, written out below */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PCA_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PCA_SIMD_CLONES
+#endif
+
+/* GCC vector type: one AVX-512 register, two AVX2 ones, four SSE ones,
+ * whichever clone runs; written out so -O2 keeps the accumulators in
+ * registers. */
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned loads */
+
+/* The fused pass over m rows of x: w (d, KB) += (x - shift)^T (x - shift) v.
+ * Each group of KR rows is centred into xc (KR, d), t (KR, KB) = xc v stays
+ * in registers, and each row of v and w is touched once per group. With
+ * csum, csq (d,) non-NULL, also adds the shifted values and their squares
+ * per column. Compiled for AVX-512 and AVX2 and picked at load time, like
+ * the sparse kernels (sparse.c). */
+PCA_SIMD_CLONES
+static void scatter_rows(const float *x, size_t m, size_t d, const float *shift, const v16f *v,
+                         v16f *w, float *xc, float *csum, float *csq)
+{
+    for (size_t i = 0; i < m; i += KR) {
+        size_t rr = m - i < KR ? m - i : KR;
+        for (size_t r = 0; r < KR; r++) {
+            float *dst = xc + r * d;
+            if (r < rr) {
+                const float *src = x + (i + r) * d;
+                size_t j = 0;
+                for (; j + 16 <= d; j += 16) {
+                    v16f y = *(const v16u *)(src + j) - *(const v16u *)(shift + j);
+                    *(v16u *)(dst + j) = y;
+                    if (csum) {
+                        *(v16u *)(csum + j) += y;
+                        *(v16u *)(csq + j) += y * y;
+                    }
+                }
+                for (; j < d; j++) {
+                    dst[j] = src[j] - shift[j];
+                    if (csum) {
+                        csum[j] += dst[j];
+                        csq[j] += dst[j] * dst[j];
+                    }
+                }
+            } else {
+                memset(dst, 0, d * sizeof(float)); /* a short last group: zero rows */
+            }
+        }
+        const float *x0 = xc, *x1 = xc + d, *x2 = xc + 2 * d, *x3 = xc + 3 * d;
+        const float *x4 = xc + 4 * d, *x5 = xc + 5 * d, *x6 = xc + 6 * d, *x7 = xc + 7 * d;
+        v16f t0 = {0}, t1 = {0}, t2 = {0}, t3 = {0}, t4 = {0}, t5 = {0}, t6 = {0}, t7 = {0};
+        for (size_t j = 0; j < d; j++) {
+            const v16f vj = v[j];
+            t0 += x0[j] * vj;
+            t1 += x1[j] * vj;
+            t2 += x2[j] * vj;
+            t3 += x3[j] * vj;
+            t4 += x4[j] * vj;
+            t5 += x5[j] * vj;
+            t6 += x6[j] * vj;
+            t7 += x7[j] * vj;
+        }
+        for (size_t j = 0; j < d; j++) {
+            v16f a = w[j] + x0[j] * t0 + x1[j] * t1;
+            v16f c = x2[j] * t2 + x3[j] * t3;
+            a += x4[j] * t4 + x5[j] * t5;
+            c += x6[j] * t6 + x7[j] * t7;
+            w[j] = a + c;
+        }
+    }
+}
+
+/* wd (d, KB) = Y^T Y v (d, KB), Y = x - shift: one pass over x, threads over
+ * row panels (large inputs only); float sums within a panel, double across
+ * panels. With sum, sq (d,) non-NULL, also the column sums of Y and Y^2. */
+static br_status scatter_times(const float *x, size_t n, size_t d, const float *shift,
+                               const float *v, double *wd, double *sum, double *sq)
+{
+    memset(wd, 0, d * KB * sizeof(double));
+    if (sum) {
+        memset(sum, 0, d * sizeof(double));
+        memset(sq, 0, d * sizeof(double));
+    }
+    size_t panels = (n + PCA_KRYLOV_ROWS - 1) / PCA_KRYLOV_ROWS;
+    int nt = (uint64_t)n * d < ((uint64_t)1 << 22) ? 1 : br_get_num_threads();
+    int failed = 0;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t fl = (KR + KB + 2) * d; /* xc, w, column sums and squares */
+        float *buf = br_aligned_alloc(fl * sizeof(float), BR_ALIGN);
+        double *acc = br_calloc((KB + 2) * d, sizeof(double));
+        if (!buf || !acc) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 4)
+        for (size_t p = 0; p < panels; p++) {
+            if (failed) continue;
+            float *xc = buf, *wf = buf + KR * d, *cs = wf + KB * d, *cq = cs + d;
+            size_t i0 = p * PCA_KRYLOV_ROWS;
+            size_t m = n - i0 < PCA_KRYLOV_ROWS ? n - i0 : PCA_KRYLOV_ROWS;
+            memset(wf, 0, (KB + 2) * d * sizeof(float));
+            scatter_rows(x + i0 * d, m, d, shift, (const v16f *)v, (v16f *)wf, xc, sum ? cs : NULL,
+                         sum ? cq : NULL);
+            for (size_t j = 0; j < (KB + 2) * d; j++) acc[j] += wf[j];
+        }
+        if (!failed) {
+#pragma omp critical(br_pca_scatter)
+            {
+                for (size_t j = 0; j < KB * d; j++) wd[j] += acc[j];
+                if (sum)
+                    for (size_t j = 0; j < d; j++) {
+                        sum[j] += acc[KB * d + j];
+                        sq[j] += acc[(KB + 1) * d + j];
+                    }
+            }
+        }
+        br_aligned_free(buf);
+        br_free(acc);
+    }
+    return failed ? br_error(BR_ENOMEM, "pca: Krylov pass buffers") : BR_OK;
+}
+
+/* Orthonormal columns for y (d, b) (row-major, double): Householder QR. */
+static int orth_cols(double *y, size_t d, size_t b, double *tau)
+{
+    if (LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)b, y, (lapack_int)b, tau) != 0)
+        return -1;
+    return LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)b, (lapack_int)b, y,
+                          (lapack_int)b, tau) != 0
+               ? -1
+               : 0;
+}
+
+/* y (d, b) -= q (d, c) (q^T y), q with leading dimension ldq; twice. */
+static void project_out_d(const double *q, size_t d, size_t c, size_t ldq, double *y, size_t b,
+                          double *coef)
+{
+    if (c == 0) return;
+    for (int pass = 0; pass < 2; pass++) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)c, (int)b, (int)d, 1.0, q,
+                    (int)ldq, y, (int)b, 0.0, coef, (int)b);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)b, (int)c, -1.0, q,
+                    (int)ldq, coef, (int)b, 1.0, y, (int)b);
+    }
+}
+
+/* Leading nc eigenpairs of the centred scatter matrix of x: w (nc,)
+ * descending (scatter, not yet / (n - 1)), z (d, nc); also mean (d,) and
+ * *trace, which the exact route reuses when this one does not converge.
+ * Returns 1 when converged, 0 when the caller must take the exact route,
+ * -1 out of memory. */
+static int krylov_top(const float *x, size_t n, size_t d, size_t nc, double *mean, double *trace,
+                      double *w, double *z)
+{
+    const size_t b = KB; /* the kernel's fixed width */
+    size_t steps = PCA_KRYLOV_MAX_STEPS;
+    if (steps * b > d / 2) steps = d / 2 / b; /* past d / 2 the exact route is cheaper */
+    if (steps < 1 || nc + 4 > b) return 0;
+    size_t lmax = steps * b;
+    float *vf = br_aligned_alloc(d * b * sizeof(float), BR_ALIGN);
+    float *shift = br_aligned_alloc(d * sizeof(float), BR_ALIGN);
+    double *q = br_malloc(d * lmax * sizeof(double));  /* (d, lmax) basis */
+    double *cq = br_malloc(d * lmax * sizeof(double)); /* (d, lmax) C q */
+    double *y = br_malloc(d * b * sizeof(double)), *wd = br_malloc(d * b * sizeof(double));
+    double *coef = br_malloc(lmax * b * sizeof(double)), *tau = br_malloc(b * sizeof(double));
+    double *h = br_malloc(lmax * lmax * sizeof(double)), *th = br_malloc(lmax * sizeof(double));
+    double *sq = br_malloc(d * sizeof(double)), *delta = br_malloc(d * sizeof(double));
+    double *s = br_malloc(lmax * nc * sizeof(double));
+    lapack_int *supp = br_malloc(2 * nc * sizeof(lapack_int));
+    int ok = -1;
+    if (!vf || !shift || !q || !cq || !y || !wd || !coef || !tau || !h || !th || !sq || !delta ||
+        !s || !supp)
+        goto out;
+    ok = 0;
+    /* the shift: the mean of up to PCA_SHIFT_SAMPLE evenly spaced rows */
+    size_t ns = n < PCA_SHIFT_SAMPLE ? n : PCA_SHIFT_SAMPLE;
+    memset(delta, 0, d * sizeof(double));
+    for (size_t k = 0; k < ns; k++) {
+        const float *xr = x + (k * n / ns) * d;
+        for (size_t j = 0; j < d; j++) delta[j] += xr[j];
+    }
+    for (size_t j = 0; j < d; j++) shift[j] = isfinite(delta[j]) ? (float)(delta[j] / ns) : 0.0f;
+    /* The start block: b evenly spaced rows of x minus the shift (a sketch
+     * Y^T omega with omega picking rows: already weighted towards the
+     * leading directions, which saves about one pass over random vectors),
+     * plus a small fixed pseudo-random part so that repeated or constant
+     * rows still give b independent columns. Deterministic: the picture
+     * must not change between runs. */
+    br_rng rng;
+    br_rng_seed(&rng, 0x5eed);
+    double scale = 0;
+    for (size_t k = 0; k < b; k++) {
+        const float *xr = x + (k * n / b) * d;
+        for (size_t j = 0; j < d; j++) {
+            double v = (double)xr[j] - shift[j];
+            y[j * b + k] = isfinite(v) ? v : 0.0;
+            scale += y[j * b + k] * y[j * b + k];
+        }
+    }
+    scale = sqrt(scale / (double)(d * b)) * 1e-3 + 1e-30;
+    for (size_t i = 0; i < d * b; i++) y[i] += scale * (br_rng_uniform(&rng) - 0.5);
+    if (orth_cols(y, d, b, tau)) goto out;
+    for (size_t it = 0; it < steps; it++) {
+        size_t c = it * b, l = c + b;
+        for (size_t i = 0; i < d; i++) {
+            memcpy(q + i * lmax + c, y + i * b, b * sizeof(double));
+            for (size_t j = 0; j < b; j++) vf[i * b + j] = (float)y[i * b + j];
+        }
+        /* C applied to the float copy of the block; (vf - y) is 1e-8 of it */
+        if (scatter_times(x, n, d, shift, vf, wd, it == 0 ? mean : NULL, sq)) {
+            ok = -1;
+            goto out;
+        }
+        if (it == 0) { /* mean holds the column sums of Y, sq of Y^2 */
+            double tr = 0;
+            for (size_t j = 0; j < d; j++) {
+                delta[j] = mean[j] / (double)n;
+                double t = sq[j] - (double)n * delta[j] * delta[j];
+                tr += t > 0 ? t : 0;
+                mean[j] = shift[j] + delta[j];
+                if (!isfinite(mean[j])) goto out; /* the caller reports the bad row */
+            }
+            *trace = tr;
+        }
+        /* C v = Y^T Y v - n delta (delta^T v) */
+        for (size_t k = 0; k < b; k++) {
+            double dv = 0;
+            for (size_t j = 0; j < d; j++) dv += delta[j] * y[j * b + k];
+            dv *= (double)n;
+            for (size_t j = 0; j < d; j++) wd[j * b + k] -= dv * delta[j];
+        }
+        for (size_t i = 0; i < d; i++) memcpy(cq + i * lmax + c, wd + i * b, b * sizeof(double));
+        /* Rayleigh-Ritz: H (l, l) = Q^T C Q, symmetrised; eigenpairs ascending */
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)l, (int)l, (int)d, 1.0, q,
+                    (int)lmax, cq, (int)lmax, 0.0, h, (int)l);
+        for (size_t i = 0; i < l; i++)
+            for (size_t j = i + 1; j < l; j++)
+                h[i * l + j] = h[j * l + i] = 0.5 * (h[i * l + j] + h[j * l + i]);
+        /* top nc Ritz pairs only (dsyevr, range I): ascending in th, s */
+        lapack_int got = 0, lo = (lapack_int)(l - nc + 1);
+        if (LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)l, h, (lapack_int)l, 0, 0,
+                           lo, (lapack_int)l, 0.0, &got, th, s, (lapack_int)nc, supp) != 0 ||
+            got != (lapack_int)nc)
+            goto out;
+        double top = fabs(th[nc - 1]);
+        int converged = top > 0;
+        for (size_t k = 0; k < nc && converged; k++) {
+            size_t col = nc - 1 - k;
+            /* z_k = Q s, r = C Q s - theta z_k */
+            double rn = 0;
+            for (size_t i = 0; i < d; i++) {
+                double zi = 0, ci = 0;
+                for (size_t j = 0; j < l; j++) {
+                    zi += q[i * lmax + j] * s[j * nc + col];
+                    ci += cq[i * lmax + j] * s[j * nc + col];
+                }
+                z[i * nc + k] = zi;
+                rn += (ci - th[col] * zi) * (ci - th[col] * zi);
+            }
+            if (sqrt(rn) > PCA_KRYLOV_TOL * top)
+                converged = 0;
+            else
+                w[k] = th[col];
+        }
+        if (converged) {
+            ok = 1;
+            break;
+        }
+        if (it + 1 == steps) break;
+        /* next block: C q_it orthogonalised against the basis; the second
+         * sweep repairs a block that was (partly) inside the span */
+        memcpy(y, wd, d * b * sizeof(double));
+        project_out_d(q, d, l, lmax, y, b, coef);
+        if (orth_cols(y, d, b, tau)) goto out;
+        project_out_d(q, d, l, lmax, y, b, coef);
+        if (orth_cols(y, d, b, tau)) goto out;
+    }
+out:
+    br_aligned_free(vf);
+    br_aligned_free(shift);
+    br_free(q);
+    br_free(cq);
+    br_free(y);
+    br_free(wd);
+    br_free(coef);
+    br_free(tau);
+    br_free(h);
+    br_free(th);
+    br_free(sq);
+    br_free(delta);
+    br_free(s);
+    br_free(supp);
+    return ok;
+}
+
 br_status br_pca_fit(const float *x, size_t n, size_t dim, size_t nc, br_pca *out)
 {
+    return br_pca_fit_route(x, n, dim, nc, BR_PCA_AUTO, out, NULL);
+}
+
+/* The Krylov route needs a few passes of 4 n d b flops against the
+ * covariance's n d^2 plus the eigensolver's d^2-d^3: it pays once d is a
+ * few hundred and the components are few. */
+static int krylov_pays(size_t n, size_t dim, size_t nc)
+{
+    return dim >= 128 && n >= 64;
+}
+
+br_status br_pca_fit_route(const float *x, size_t n, size_t dim, size_t nc, br_pca_route route,
+                           br_pca *out, br_pca_route *used)
+{
+    if (used) *used = BR_PCA_EXACT;
     br_status st = check(x, n, dim, nc, out);
     if (st != BR_OK) return st;
     if ((st = pca_alloc(out, dim, nc)) != BR_OK) return st;
     double *mean = br_malloc(dim * sizeof(double));
-    double *cov = br_calloc(dim * dim, sizeof(double));
-    float *tile = br_aligned_alloc(dim * dim * sizeof(float), BR_ALIGN);
-    size_t bl = n < PCA_BLOCK ? n : PCA_BLOCK;
-    float *blk = br_aligned_alloc(bl * dim * sizeof(float), BR_ALIGN);
+    double *sq = br_malloc(dim * sizeof(double));
     double *w = br_malloc(dim * sizeof(double));
     double *z = br_malloc(dim * nc * sizeof(double));
     lapack_int *supp = br_malloc(2 * nc * sizeof(lapack_int));
-    if (!mean || !cov || !tile || !blk || !w || !z || !supp) {
-        st = br_error(BR_ENOMEM, "pca: out of memory for a %zu x %zu covariance", dim, dim);
+    double *cov = NULL;
+    float *tile = NULL, *blk = NULL;
+    if (!mean || !sq || !w || !z || !supp) {
+        st = br_error(BR_ENOMEM, "pca: out of memory");
         goto done;
     }
-    column_means(x, n, dim, mean);
+    /* Small inputs take a millisecond or two: waking OpenBLAS's second
+     * thread for each small product costs more than it gives on a machine
+     * whose two hardware threads share one core. Process-wide setting,
+     * restored on return. */
+    int blas_threads = openblas_get_num_threads();
+    int one_thread = (uint64_t)n * dim < ((uint64_t)1 << 22);
+    if (one_thread) openblas_set_num_threads(1);
+    double trace = 0, scatter_trace = 0;
+    int found = 0; /* 1: w, z hold the top nc pairs, descending */
+    if (route == BR_PCA_KRYLOV || (route == BR_PCA_AUTO && krylov_pays(n, dim, nc))) {
+        int k = krylov_top(x, n, dim, nc, mean, &scatter_trace, w, z);
+        if (k < 0) {
+            st = br_error(BR_ENOMEM, "pca: out of memory for the Krylov basis (d = %zu)", dim);
+            goto restore;
+        }
+        if (k > 0) {
+            for (size_t c = 0; c < nc; c++) w[c] /= (double)(n - 1);
+            trace = scatter_trace / (double)(n - 1);
+            found = 1;
+            if (used) *used = BR_PCA_KRYLOV;
+        } else { /* not converged (or stopped early): the plain mean pass */
+            scatter_trace = means_and_trace(x, n, dim, mean, sq);
+        }
+    } else {
+        scatter_trace = means_and_trace(x, n, dim, mean, sq);
+    }
     for (size_t j = 0; j < dim; j++)
         if (!isfinite(mean[j])) {
             st = br_error(BR_EINVAL, "pca: row %zu has a non-finite value",
                           first_bad_row(x, n, dim));
-            goto done;
+            goto restore;
         }
     float *meanf = out->mean;
     for (size_t j = 0; j < dim; j++) meanf[j] = (float)mean[j];
-    for (size_t i0 = 0; i0 < n; i0 += bl) {
-        size_t m = n - i0 < bl ? n - i0 : bl;
-        /* float subtraction: one rounding, as the double route had */
-        for (size_t i = 0; i < m; i++) {
-            const float *xi = x + (i0 + i) * dim;
-            float *bi = blk + i * dim;
-            for (size_t j = 0; j < dim; j++) bi[j] = xi[j] - meanf[j];
+    if (!found) {
+        cov = br_calloc(dim * dim, sizeof(double));
+        tile = br_aligned_alloc(dim * dim * sizeof(float), BR_ALIGN);
+        size_t bl = n < PCA_BLOCK ? n : PCA_BLOCK;
+        blk = br_aligned_alloc(bl * dim * sizeof(float), BR_ALIGN);
+        if (!cov || !tile || !blk) {
+            st = br_error(BR_ENOMEM, "pca: out of memory for a %zu x %zu covariance", dim, dim);
+            goto restore;
         }
-        // tile (dim, dim), upper triangle = blk^T (dim, m) . blk (m, dim)
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim, (int)m, 1.0f, blk, (int)dim,
-                    0.0f, tile, (int)dim);
-        for (size_t r = 0; r < dim; r++)
-            for (size_t c = r; c < dim; c++) cov[r * dim + c] += tile[r * dim + c];
+        for (size_t i0 = 0; i0 < n; i0 += bl) {
+            size_t m = n - i0 < bl ? n - i0 : bl;
+            /* float subtraction: one rounding, as the double route had */
+            for (size_t i = 0; i < m; i++) {
+                const float *xi = x + (i0 + i) * dim;
+                float *bi = blk + i * dim;
+                for (size_t j = 0; j < dim; j++) bi[j] = xi[j] - meanf[j];
+            }
+            // tile (dim, dim), upper triangle = blk^T (dim, m) . blk (m, dim)
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim, (int)m, 1.0f, blk,
+                        (int)dim, 0.0f, tile, (int)dim);
+            for (size_t r = 0; r < dim; r++)
+                for (size_t c = r; c < dim; c++) cov[r * dim + c] += tile[r * dim + c];
+        }
+        for (size_t r = 0; r < dim; r++) {
+            for (size_t c = r; c < dim; c++) cov[r * dim + c] /= (double)(n - 1);
+            trace += cov[r * dim + r];
+        }
+        found = lanczos_top(cov, dim, nc, w, z);
     }
-    double trace = 0;
-    for (size_t r = 0; r < dim; r++) {
-        for (size_t c = r; c < dim; c++) cov[r * dim + c] /= (double)(n - 1);
-        trace += cov[r * dim + r];
-    }
-    int by_lanczos = lanczos_top(cov, dim, nc, w, z);
-    if (by_lanczos) {
-        /* same order as dsyevr's (ascending) for the code below */
+    if (!found) {
+        lapack_int got = 0;
+        lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)dim, cov,
+                                         (lapack_int)dim, 0, 0, (lapack_int)(dim - nc + 1),
+                                         (lapack_int)dim, 0.0, &got, w, z, (lapack_int)nc, supp);
+        if (info != 0 || got != (lapack_int)nc) {
+            st = br_error(BR_EINTERNAL, "pca: LAPACK dsyevr failed (info %d, %d of %zu eigenpairs)",
+                          (int)info, (int)got, nc);
+            goto restore;
+        }
+        /* dsyevr: ascending; make it descending like the iterative routes */
         for (size_t c = 0; c < nc / 2; c++) {
             double t = w[c];
             w[c] = w[nc - 1 - c];
@@ -225,36 +627,22 @@ br_status br_pca_fit(const float *x, size_t n, size_t dim, size_t nc, br_pca *ou
                 z[j * nc + nc - 1 - c] = u;
             }
         }
-    } else {
-        lapack_int found = 0;
-        lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)dim, cov,
-                                         (lapack_int)dim, 0, 0, (lapack_int)(dim - nc + 1),
-                                         (lapack_int)dim, 0.0, &found, w, z, (lapack_int)nc, supp);
-        if (info != 0 || found != (lapack_int)nc) {
-            st = br_error(BR_EINTERNAL,
-                          "pca: LAPACK dsyevr failed (info %d, %d of %zu eigenpairs)", (int)info,
-                          (int)found, nc);
-            goto done;
-        }
     }
     out->total_variance = trace;
-    double *v = br_malloc(dim * sizeof(double));
-    if (!v) {
-        st = br_error(BR_ENOMEM, "pca: out of memory");
-        goto done;
-    }
     for (size_t c = 0; c < nc; c++) {
-        size_t src = nc - 1 - c; /* dsyevr: ascending */
-        for (size_t j = 0; j < dim; j++) v[j] = z[j * nc + src];
+        double *v = sq; /* free now: dim doubles */
+        for (size_t j = 0; j < dim; j++) v[j] = z[j * nc + c];
         br_pca_fix_sign(v, dim);
         for (size_t j = 0; j < dim; j++) out->components[c * dim + j] = (float)v[j];
-        double ev = w[src] > 0 ? w[src] : 0;
+        double ev = w[c] > 0 ? w[c] : 0;
         out->explained_variance[c] = ev;
         out->explained_variance_ratio[c] = trace > 0 ? ev / trace : 0;
     }
-    br_free(v);
+restore:
+    if (one_thread) openblas_set_num_threads(blas_threads);
 done:
     br_free(mean);
+    br_free(sq);
     br_free(cov);
     br_aligned_free(tile);
     br_aligned_free(blk);
@@ -265,13 +653,67 @@ done:
     return st;
 }
 
+/* out (m, nc) = (x - mean) . comp^T for m rows: each row centred into an
+ * L1 buffer, then nc dot products with two vector accumulators each.
+ * Memory-bound: x is read once. */
+PCA_SIMD_CLONES
+static void project_rows(const float *x, size_t m, size_t d, const float *mean, const float *comp,
+                         size_t nc, float *out, float *xc)
+{
+    size_t d16 = d / 16 * 16;
+    for (size_t i = 0; i < m; i++) {
+        const float *xi = x + i * d;
+        size_t j0 = 0;
+        for (; j0 < d16; j0 += 16)
+            *(v16u *)(xc + j0) = *(const v16u *)(xi + j0) - *(const v16u *)(mean + j0);
+        for (; j0 < d; j0++) xc[j0] = xi[j0] - mean[j0];
+        for (size_t c = 0; c < nc; c++) {
+            const float *cc = comp + c * d;
+            v16f a0 = {0}, a1 = {0};
+            size_t j = 0;
+            for (; j + 32 <= d16; j += 32) {
+                a0 += *(const v16u *)(xc + j) * *(const v16u *)(cc + j);
+                a1 += *(const v16u *)(xc + j + 16) * *(const v16u *)(cc + j + 16);
+            }
+            for (; j < d16; j += 16) a0 += *(const v16u *)(xc + j) * *(const v16u *)(cc + j);
+            a0 += a1;
+            float s = 0;
+            for (int k = 0; k < 16; k++) s += a0[k];
+            for (; j < d; j++) s += xc[j] * cc[j];
+            out[i * nc + c] = s;
+        }
+    }
+}
+
 br_status br_pca_transform(const br_pca *p, const float *x, size_t n, float *out)
 {
     if (!p || !p->components || (!x && n) || (!out && n))
         return br_error(BR_EINVAL, "pca_transform: bad arguments");
     size_t dim = p->dim, nc = p->n_components;
-    float *blk = br_aligned_alloc((n < PCA_BLOCK ? (n ? n : 1) : PCA_BLOCK) * dim * sizeof(float),
-                                  BR_ALIGN);
+    if (nc <= 4) {
+        /* a few components (the 2-D picture): one streaming pass, where an
+         * sgemm with 2 columns would pack every block of x first */
+        int nt = (uint64_t)n * dim < ((uint64_t)1 << 22) ? 1 : br_get_num_threads();
+        int failed = 0;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            float *xc = br_aligned_alloc(dim * sizeof(float), BR_ALIGN);
+            if (!xc) {
+#pragma omp atomic write
+                failed = 1;
+            }
+#pragma omp for schedule(static)
+            for (size_t i0 = 0; i0 < n; i0 += PCA_KRYLOV_ROWS) {
+                if (failed) continue;
+                size_t m = n - i0 < PCA_KRYLOV_ROWS ? n - i0 : PCA_KRYLOV_ROWS;
+                project_rows(x + i0 * dim, m, dim, p->mean, p->components, nc, out + i0 * nc, xc);
+            }
+            br_aligned_free(xc);
+        }
+        return failed ? br_error(BR_ENOMEM, "pca_transform: out of memory") : BR_OK;
+    }
+    float *blk =
+        br_aligned_alloc((n < PCA_BLOCK ? (n ? n : 1) : PCA_BLOCK) * dim * sizeof(float), BR_ALIGN);
     if (!blk) return br_error(BR_ENOMEM, "pca_transform: out of memory");
     for (size_t i0 = 0; i0 < n; i0 += PCA_BLOCK) {
         size_t m = n - i0 < PCA_BLOCK ? n - i0 : PCA_BLOCK;
