@@ -26,11 +26,12 @@ static void usage(FILE *out)
             "  --ratings FILE      ratings.csv: user_id, book_id, rating\n"
             "  --factors K         singular triplets (default 50)\n"
             "  --exact             LAPACK on the Gram matrix of the smaller side (<= %d)\n"
-            "  --randomized        Halko-Martinsson-Tropp randomized range finder\n"
+            "  --randomized        randomized block Krylov (Musco & Musco), 16 columns a block\n"
             "                      (default: exact when the smaller side is <= 1024)\n"
-            "  --oversample N      randomized: extra sketch columns (default 10)\n"
-            "  --power-iters N     randomized: subspace iterations (default 5)\n"
-            "  --seed N            randomized: seed of the Gaussian sketch (default 42)\n"
+            "  --oversample N      randomized: the Krylov space has >= K + N columns (default 10)\n"
+            "  --power-iters N     randomized: Krylov depth, products with A A^T (default:\n"
+            "                      a space of 3K columns, at least 4)\n"
+            "  --seed N            randomized: seed of the Gaussian start block (default 42)\n"
             "  --json              print JSON instead of text\n",
             BR_SVD_EXACT_MAX);
 }

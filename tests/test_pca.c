@@ -113,6 +113,7 @@ static void test_krylov_against_reference(void **state)
     compare(1000, 256, 6, 9); /* more components than the picture's 2 (sgemm projection) */
     route = BR_PCA_KRYLOV;
     compare(300, 112, 2, 10); /* narrower than auto would pick */
+    compare(301, 131, 2, 12); /* odd width: unaligned rows, vector tails */
     expect_used = BR_PCA_EXACT;
     compare(50, 6, 2, 1); /* too narrow for a Krylov block: the exact route */
     flat_spectrum = 1;    /* does not converge within d / 2: falls back, same answer */

@@ -1,17 +1,24 @@
 /*
- * pca.c: exact PCA. Mean in double; the covariance accumulated block by
- * block (each block of rows centred into a small float buffer, then one
- * ssyrk into a float tile that is added to a double accumulator, so no
- * centred copy of the whole matrix is made and the long sum over rows is
- * carried in double); the leading eigenpairs by Lanczos with full
- * reorthogonalisation, accepted only when every wanted Ritz pair's residual
- * bound is below 1e-10 of the largest eigenvalue (the tridiagonal solved by
- * LAPACK dstev), else by LAPACK dsyevr on the whole covariance (only the
- * requested pairs: range 'I'). A full tridiagonal reduction costs ~d^3
- * flops, which dominates small inputs (1000 x 512); a few dozen Lanczos
- * steps cost d^2 each when the leading eigenvalues stand apart, as they do
- * for embeddings, while a flat spectrum (isotropic noise) fails the bound
- * and takes the dsyevr route. Projection is one sgemm.
+ * pca.c: exact PCA, two eigen routes behind br_pca_fit.
+ *
+ * Krylov (wide inputs, d >= 128, a few components: the 2-D picture): block
+ * Krylov on the implicit centred operator, never forming the covariance;
+ * one fused pass over the rows per block step, Rayleigh-Ritz in double,
+ * accepted on a residual test (the section below says how). It falls back
+ * to the exact route when it does not converge.
+ *
+ * Exact (the reference route and the fallback): mean in double; the
+ * covariance accumulated block by block (each block of rows centred into a
+ * small float buffer, then one ssyrk into a float tile that is added to a
+ * double accumulator, so no centred copy of the whole matrix is made and
+ * the long sum over rows is carried in double); the leading eigenpairs by
+ * Lanczos with full reorthogonalisation, accepted only when every wanted
+ * Ritz pair's residual bound is below 1e-10 of the largest eigenvalue (the
+ * tridiagonal solved by LAPACK dstev), else by LAPACK dsyevr on the whole
+ * covariance (only the requested pairs: range 'I').
+ *
+ * Projection: a streaming pass for up to 4 components, one sgemm per block
+ * of rows otherwise.
  *
  * Sign convention: each component's entry of largest magnitude is made
  * positive (first such entry on ties); eigensolvers return arbitrary signs,
@@ -235,8 +242,8 @@ typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned lo
  * per column. Compiled for AVX-512 and AVX2 and picked at load time, like
  * the sparse kernels (sparse.c). */
 PCA_SIMD_CLONES
-static void scatter_rows(const float *x, size_t m, size_t d, const float *shift, const v16f *v,
-                         v16f *w, float *xc, float *csum, float *csq)
+static void scatter_rows(const float *x, size_t m, size_t d, const float *shift, const v16u *v,
+                         v16u *w, float *xc, float *csum, float *csq)
 {
     for (size_t i = 0; i < m; i += KR) {
         size_t rr = m - i < KR ? m - i : KR;
@@ -318,7 +325,7 @@ static br_status scatter_times(const float *x, size_t n, size_t d, const float *
             size_t i0 = p * PCA_KRYLOV_ROWS;
             size_t m = n - i0 < PCA_KRYLOV_ROWS ? n - i0 : PCA_KRYLOV_ROWS;
             memset(wf, 0, (KB + 2) * d * sizeof(float));
-            scatter_rows(x + i0 * d, m, d, shift, (const v16f *)v, (v16f *)wf, xc, sum ? cs : NULL,
+            scatter_rows(x + i0 * d, m, d, shift, (const v16u *)v, (v16u *)wf, xc, sum ? cs : NULL,
                          sum ? cq : NULL);
             for (size_t j = 0; j < (KB + 2) * d; j++) acc[j] += wf[j];
         }
