@@ -199,6 +199,16 @@ static void test_randomized_on_sparse_data(void **state)
     assert_float_equal(rz.s[0], ex.s[0], 1e-5 * ex.s[0]);
     assert_float_equal(rz.s[1], ex.s[1], 1e-3 * ex.s[1]);
     for (uint32_t j = 0; j < 10; j++) assert_true(rz.s[j] <= ex.s[j] * (1 + 1e-5));
+    br_svd_free(&rz);
+    /* Depth 0 with k above the block: the block widens to k, the depth the
+     * caller asked for stays (a Ritz space of k columns, Ritz values below
+     * the true ones). */
+    opt.k = 20;
+    opt.power_iters = 0;
+    assert_int_equal(br_svd_compute(&m, NULL, &opt, &rz), BR_OK);
+    assert_int_equal(rz.power_iters, 0);
+    assert_int_equal(rz.block, 20);
+    for (uint32_t j = 0; j < 10; j++) assert_true(rz.s[j] <= ex.s[j] * (1 + 1e-5));
     br_svd_free(&ex);
     br_svd_free(&rz);
     br_csr_free(&m);

@@ -336,9 +336,9 @@ static br_status svd_randomized(const br_csr *a, const br_csr *at, const br_svd_
         if (q < 4) q = 4;
     }
     if (b * (size_t)(q + 1) > sn) q = (int)(sn / b) - 1;
-    if (b * (size_t)(q + 1) < k) { /* only for k close to min(rows, cols) */
+    if (b * (size_t)(q + 1) < k) { /* a shallow depth or k close to min(rows, cols) */
         b = k;
-        q = (int)(sn / b) - 1;
+        if (b * (size_t)(q + 1) > sn) q = (int)(sn / b) - 1;
     }
     size_t l = b * (size_t)(q + 1);
     /* Small problems (goodbooks: 300k ratings, a sparse pass in ~0.3 ms)
