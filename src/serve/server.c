@@ -1255,7 +1255,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 || !post_route)
             return reply_error(s, con, post_route ? r : R_OTHER, t0, 405, "%s %s: not allowed",
                                method, url);
-        if (!key_ok(s, con)) return reply_error(s, con, r, t0, 401, "missing or wrong X-API-Key");
+        if (r != R_RECS_SESSION && !key_ok(s, con)) /* the session endpoint only reads */
+            return reply_error(s, con, r, t0, 401, "missing or wrong X-API-Key");
         const char *cl =
             MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->opt.max_body)
