@@ -19,7 +19,7 @@ build_pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev
 # playwright-core from npm).
 test_pkgs=(redis-server fonts-dejavu-core python3-numpy chromium)
 bench_pkgs=(python3-numpy python3-scipy python3-sklearn python3-pandas python3-faiss python3-torch
-  hyperfine time)
+  hyperfine time wrk redis-tools)
 
 case "$profile" in
   build) want=("${build_pkgs[@]}") ;;
