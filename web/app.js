@@ -9,8 +9,8 @@
 
 const $ = (id) => document.getElementById(id);
 const SVG = 'http://www.w3.org/2000/svg';
-// Ten colours that keep at least 3:1 contrast on white (as map dots and as
-// the background of a placeholder cover with white letters).
+// Ten colours with at least 4.5:1 contrast against white (map dots on the
+// white map, and white letters on a placeholder cover).
 const PALETTE = ['#1f5fa8', '#c0392b', '#2e7d32', '#8e44ad', '#b35900', '#00838f', '#ad1457',
                  '#5d6d1e', '#4e342e', '#37474f'];
 
@@ -66,11 +66,11 @@ function context() {
 
 function fetchRecs() {
     const c = context();
+    const ctx = `device=${c.device}&hour=${c.hour}`;
     if (state.anon)
-        return api('/api/recommendations/session',
-                   {book_ids: state.session.map((b) => b.book_id), n: c.n});
-    return api(`/api/recommendations/user/${enc(state.reader)}?n=${c.n}&explain=1` +
-               `&device=${c.device}&hour=${c.hour}`);
+        return api(`/api/recommendations/session?${ctx}`,
+                   {book_ids: state.session.map((b) => b.book_id), n: c.n, explain: true});
+    return api(`/api/recommendations/user/${enc(state.reader)}?n=${c.n}&explain=1&${ctx}`);
 }
 
 function say(text, isError) {
@@ -144,7 +144,7 @@ async function interact(b, type, value) {
                 book_id: b.book_id,
                 type,
                 value,
-                ts: Math.floor(Date.now() / 1000),
+                timestamp: Math.floor(Date.now() / 1000),
             });
         }
         const what = type === 'rating' ? `Rated "${title}" ${value} of 5.` : `Opened "${title}".`;
@@ -276,10 +276,7 @@ function renderHistory(user) {
     if (state.anon) {
         items = state.session.slice().reverse().map((s) => ({...s, type: 'click'}));
     } else {
-        // newest first; among equal times (one second) the later in the
-        // server's list, which is in the order the events arrived
-        items = (user.history || []).map((h, i) => ({...h, i}));
-        items.sort((a, b) => (Number(b.ts) || 0) - (Number(a.ts) || 0) || b.i - a.i);
+        items = user.history || []; // the server's order: most recent first
     }
     state.history = new Set(items.map((h) => h.book_id));
     for (const h of items) {

@@ -56,7 +56,7 @@ async function main() {
     page.on('request', (r) => {
         if (!r.url().startsWith(base) && !r.url().startsWith('data:'))
             outside.push(r.url());
-        if (r.url().endsWith('/api/recommendations/session'))
+        if (r.url().includes('/api/recommendations/session'))
             sessions.push(JSON.parse(r.postData()));
         if (r.url().endsWith('/api/events'))
             events.push(JSON.parse(r.postData()));
@@ -75,8 +75,8 @@ async function main() {
     check('legend names the tribes', tribes.tribes.every((t, i) => legend[i].includes(t.name)));
     const colours = await page.$$eval('#map svg g:first-child circle', (cs) => new Set(cs.map((c) => c.getAttribute('fill'))).size);
     check('map: coloured by tribe', colours === Math.min(tribes.tribes.length, 10), colours);
-    const p0 = tribes.points[0];
-    await page.hover(`#map circle[data-book-id="${p0.book_id}"]`, {force: true});
+    const p0 = tribes.points[tribes.points.length - 1]; // drawn last: on top
+    await page.hover(`#map circle[data-book-id="${p0.book_id}"]`);
     check('map: hover shows the title', (await page.textContent('#map-tip')).includes(p0.title),
           await page.textContent('#map-tip'));
 
@@ -90,7 +90,8 @@ async function main() {
     const hist = await historyIds(page);
     check('history: every event of the reader', hist.length > 0 &&
           hist.slice().sort().join() === user.history.map((h) => h.book_id).sort().join());
-    const recs = await api('/api/recommendations/user/5?n=10&explain=1');
+    const ctx = `device=${await page.inputValue('#device')}&hour=${await page.inputValue('#hour')}`;
+    const recs = await api(`/api/recommendations/user/5?n=10&explain=1&${ctx}`);
     check('recommendations: the API\'s list', same(ids, recs.recommendations.map((r) => r.book_id)),
           `${ids} vs ${recs.recommendations.map((r) => r.book_id)}`);
     const whys = await page.$$eval('#recs li.book .why', (ps) => ps.map((p) => p.textContent.trim()));

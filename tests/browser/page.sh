@@ -98,29 +98,16 @@ PY
   --model-dir "$m" --template description --clusters 6 --top-n 50 >/dev/null 2>"$tmp/train.err" ||
   { cat "$tmp/train.err"; fail "train"; }
 
-# A free port from the kernel; the server is started on it (a port taken in
-# between makes the start fail, and the start is tried again).
-free_port() {
-  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
+# A free port from the kernel (--port 0): the server prints its address
+# ("bookrec serve: http://127.0.0.1:PORT/ ...") once it is listening.
+"$bookrec" serve --model-dir "$m" --bind 127.0.0.1 --port 0 >"$tmp/serve.out" 2>"$tmp/serve.err" &
+pid=$!
 url=
-for _ in 1 2 3; do
-  port=$(free_port) || fail "no free port"
-  "$bookrec" serve --model-dir "$m" --bind 127.0.0.1 --port "$port" \
-    >"$tmp/serve.out" 2>"$tmp/serve.err" &
-  pid=$!
-  up=
-  for _ in $(seq 600); do
-    kill -0 "$pid" 2>/dev/null || break
-    if node -e 'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' \
-      "http://127.0.0.1:$port/healthz" 2>/dev/null; then
-      up=1
-      break
-    fi
-    sleep 0.1
-  done
-  [ -n "$up" ] && { url=http://127.0.0.1:$port; break; }
-  stop_server
+for _ in $(seq 600); do
+  url=$(sed -n 's#^bookrec serve: \(http://127\.0\.0\.1:[0-9]*\)/.*#\1#p' "$tmp/serve.out")
+  [ -n "$url" ] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
 done
 [ -n "$url" ] || fail "the server did not come up"
 
