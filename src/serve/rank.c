@@ -166,18 +166,14 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
         c->rec_rank = (uint16_t)(i + 1);
     }
 
-    /* content: neighbours of the latest interactions, the closest seed wins */
-    size_t k = cfg->neighbours ? cfg->neighbours : 1;
-    if (k > 100) k = 100;
-    int32_t ids[101];
-    float sims[101];
+    /* content: neighbours of the latest interactions (the lists kept per
+     * book), the closest seed wins */
+    size_t k = cfg->neighbours < SRV_NBR_K ? cfg->neighbours : SRV_NBR_K;
     size_t seeds = in->n_seeds < cfg->seeds ? in->n_seeds : cfg->seeds;
-    for (size_t si = 0; si < seeds && s->hnsw; si++) {
-        size_t found = 0;
-        if (br_hnsw_search(s->hnsw, srv_snap_emb(s, in->seeds[si]), k + 1, 64, ids, sims, &found) !=
-            BR_OK)
-            continue;
-        for (size_t j = 0; j < found; j++) {
+    for (size_t si = 0; si < seeds; si++) {
+        const int32_t *ids = s->nbr + (size_t)in->seeds[si] * SRV_NBR_K;
+        const float *sims = s->nbr_sc + (size_t)in->seeds[si] * SRV_NBR_K;
+        for (size_t j = 0; j < k; j++) {
             if (ids[j] < 0 || (size_t)ids[j] >= n_books) continue;
             uint32_t bi = (uint32_t)ids[j];
             if (is_seen(s, in, bi)) continue;
