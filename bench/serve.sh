@@ -97,7 +97,7 @@ start_server() { # start_server STORE_URI
   "$bookrec" serve --model-dir "$model" --store "$1" --port 0 --threads "$threads" \
     >"$work/serve.out" 2>"$work/serve.err" &
   spid=$!
-  for _ in $(seq 600); do
+  for _ in $(seq 3000); do # a big model loads for a while
     grep -q 'http://' "$work/serve.out" 2>/dev/null && break
     kill -0 "$spid" 2>/dev/null || { cat "$work/serve.err" >&2; exit 1; }
     sleep 0.1
