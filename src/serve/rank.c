@@ -53,38 +53,76 @@ static cand *pool_get(pool *p, uint32_t book)
     return c;
 }
 
-static const char *book_id(const srv_snap *s, uint32_t b)
+/* The seen set as book indices in an open-addressing set (the ids are
+ * looked up once; a candidate test is then a probe or two). */
+#define SEEN_STACK 4096
+
+typedef struct seen_set {
+    uint32_t *slot; /* UINT32_MAX: empty */
+    uint32_t mask;
+} seen_set;
+
+static void seen_add(seen_set *z, uint32_t b)
 {
-    if (b < s->n_base) return br_catalog_book(s->cat, b)->id;
-    return s->added[b - s->n_base].id;
+    uint32_t h = (b * 2654435761u) & z->mask;
+    while (z->slot[h] != UINT32_MAX) {
+        if (z->slot[h] == b) return;
+        h = (h + 1) & z->mask;
+    }
+    z->slot[h] = b;
 }
 
-static int is_seen(const srv_snap *s, const rank_input *in, uint32_t b)
+static int is_seen(const seen_set *z, uint32_t b)
 {
-    for (size_t i = 0; i < in->n_seen_idx; i++)
-        if (in->seen_idx[i] == b) return 1;
-    for (size_t i = 0; i < in->n_seeds; i++)
-        if (in->seeds[i] == b) return 1;
-    if (!in->n_seen_ids) return 0;
-    const char *id = book_id(s, b);
-    size_t lo = 0, hi = in->n_seen_ids;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(in->seen_ids[mid], id);
-        if (!c) return 1;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+    uint32_t h = (b * 2654435761u) & z->mask;
+    while (z->slot[h] != UINT32_MAX) {
+        if (z->slot[h] == b) return 1;
+        h = (h + 1) & z->mask;
     }
     return 0;
 }
 
-static int by_score(const void *a, const void *b)
+/* Candidates by score, best first, ties by the lower book index: a plain
+ * quicksort with insertion sort below 16 (no indirect calls). */
+static int before(const cand *x, const cand *y)
 {
-    const cand *x = a, *y = b;
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
-    return x->book < y->book ? -1 : x->book > y->book;
+    return x->score > y->score || (x->score == y->score && x->book < y->book);
+}
+
+static void sort_cands(cand *c, size_t n)
+{
+    while (n > 16) {
+        cand pivot = c[n / 2];
+        size_t i = 0, j = n - 1;
+        for (;;) {
+            while (before(&c[i], &pivot)) i++;
+            while (before(&pivot, &c[j])) j--;
+            if (i >= j) break;
+            cand t = c[i];
+            c[i] = c[j];
+            c[j] = t;
+            i++;
+            j--;
+        }
+        /* recurse on the smaller side */
+        if (j + 1 < n - j - 1) {
+            sort_cands(c, j + 1);
+            c += j + 1;
+            n -= j + 1;
+        } else {
+            sort_cands(c + j + 1, n - j - 1);
+            n = j + 1;
+        }
+    }
+    for (size_t i = 1; i < n; i++) {
+        cand t = c[i];
+        size_t j = i;
+        while (j > 0 && before(&t, &c[j - 1])) {
+            c[j] = c[j - 1];
+            j--;
+        }
+        c[j] = t;
+    }
 }
 
 static const char *verb(int type)
@@ -149,6 +187,21 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
     memset(p.slot, 0xff, sizeof p.slot);
     size_t n_books = (size_t)s->n_base + s->n_added;
 
+    /* the seen set: the store's ids, the held indices, the seeds */
+    uint32_t seen_stack[SEEN_STACK];
+    size_t n_seen = in->n_seen_ids + in->n_seen_idx + in->n_seeds, scap = 64;
+    while (scap < 2 * n_seen) scap *= 2;
+    seen_set seen = {scap <= SEEN_STACK ? seen_stack : br_malloc(scap * sizeof(uint32_t)),
+                     (uint32_t)scap - 1};
+    if (!seen.slot) return br_error(BR_ENOMEM, "seen set");
+    memset(seen.slot, 0xff, scap * sizeof(uint32_t));
+    for (size_t i = 0; i < in->n_seen_ids; i++) {
+        int64_t bi = srv_snap_find(s, in->seen_ids[i]);
+        if (bi >= 0) seen_add(&seen, (uint32_t)bi);
+    }
+    for (size_t i = 0; i < in->n_seen_idx; i++) seen_add(&seen, in->seen_idx[i]);
+    for (size_t i = 0; i < in->n_seeds; i++) seen_add(&seen, in->seeds[i]);
+
     /* collab: the precomputed list, min-max scaled (a flat list scores 1) */
     float lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < in->n_recs; i++) {
@@ -157,7 +210,7 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
     }
     for (size_t i = 0; i < in->n_recs; i++) {
         int64_t bi = srv_snap_find(s, in->recs[i].book_id);
-        if (bi < 0 || is_seen(s, in, (uint32_t)bi)) continue;
+        if (bi < 0 || is_seen(&seen, (uint32_t)bi)) continue;
         cand *c = pool_get(&p, (uint32_t)bi);
         if (!c) break;
         if (c->src & SRC_COLLAB) continue;
@@ -166,21 +219,17 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
         c->rec_rank = (uint16_t)(i + 1);
     }
 
-    /* content: neighbours of the latest interactions, the closest seed wins */
-    size_t k = cfg->neighbours ? cfg->neighbours : 1;
-    if (k > 100) k = 100;
-    int32_t ids[101];
-    float sims[101];
+    /* content: neighbours of the latest interactions (the lists kept per
+     * book), the closest seed wins */
+    size_t k = cfg->neighbours < SRV_NBR_K ? cfg->neighbours : SRV_NBR_K;
     size_t seeds = in->n_seeds < cfg->seeds ? in->n_seeds : cfg->seeds;
-    for (size_t si = 0; si < seeds && s->hnsw; si++) {
-        size_t found = 0;
-        if (br_hnsw_search(s->hnsw, srv_snap_emb(s, in->seeds[si]), k + 1, 64, ids, sims, &found) !=
-            BR_OK)
-            continue;
-        for (size_t j = 0; j < found; j++) {
+    for (size_t si = 0; si < seeds; si++) {
+        const int32_t *ids = s->nbr + (size_t)in->seeds[si] * SRV_NBR_K;
+        const float *sims = s->nbr_sc + (size_t)in->seeds[si] * SRV_NBR_K;
+        for (size_t j = 0; j < k; j++) {
             if (ids[j] < 0 || (size_t)ids[j] >= n_books) continue;
             uint32_t bi = (uint32_t)ids[j];
-            if (is_seen(s, in, bi)) continue;
+            if (is_seen(&seen, bi)) continue;
             float sim = sims[j] < 0 ? 0 : sims[j] > 1 ? 1 : sims[j];
             cand *c = pool_get(&p, bi);
             if (!c) break;
@@ -199,7 +248,7 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
     size_t n_order = stranger ? s->n_cold : s->n_base;
     for (size_t i = 0; i < n_order && got_pop < want_pop; i++) {
         uint32_t bi = order[i];
-        if (is_seen(s, in, bi)) continue;
+        if (is_seen(&seen, bi)) continue;
         cand *c = pool_get(&p, bi);
         if (!c) break;
         c->src |= SRC_POPULAR;
@@ -227,7 +276,7 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
         c->score =
             wc * c->collab + wt * c->content + cfg->w_pop * c->pop + cfg->w_recent * c->recent;
     }
-    qsort(p.c, p.n, sizeof *p.c, by_score);
+    sort_cands(p.c, p.n);
 
     /* selection: a per-tribe cap (mobile; a stranger's list spans tribes),
      * then a second pass fills what the cap left empty */
@@ -281,5 +330,6 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
         sb_str(b, "}");
     }
     sb_str(b, "]");
+    if (seen.slot != seen_stack) br_free(seen.slot);
     return b->oom ? br_error(BR_ENOMEM, "response") : BR_OK;
 }

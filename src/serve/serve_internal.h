@@ -56,6 +56,10 @@ typedef struct srv_book {
     int32_t year;
 } srv_book;
 
+/* Index neighbours kept per book (precomputed at load, updated when a
+ * book is posted): the hot path reads them instead of searching. */
+#define SRV_NBR_K 32
+
 typedef struct srv_snap {
     atomic_int refs;
     char version[BR_MODEL_ID_MAX];
@@ -82,6 +86,8 @@ typedef struct srv_snap {
     size_t n_added, cap_added;
     srv_added *added; /* (n_added,) */
     float *added_emb; /* (cap_added, dim) */
+    int32_t *nbr;     /* (n_base + cap_added, SRV_NBR_K) best first, -1 pads */
+    float *nbr_sc;    /* (n_base + cap_added, SRV_NBR_K) their cosines */
 } srv_snap;
 
 /* Loads DIR/current (or the version `id`) completely. */

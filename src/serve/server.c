@@ -174,7 +174,7 @@ static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
 static void buf_destroy(void *p)
 {
     sb_free(p);
-    free(p);
+    br_free(p);
 }
 
 static void buf_init(void)
@@ -187,7 +187,7 @@ static sbuf *tbuf(void)
     pthread_once(&buf_once, buf_init);
     sbuf *b = pthread_getspecific(buf_key);
     if (!b) {
-        b = calloc(1, sizeof *b);
+        b = br_calloc(1, sizeof *b);
         if (!b) return NULL;
         pthread_setspecific(buf_key, b);
     }
@@ -679,10 +679,19 @@ static enum MHD_Result h_similar(br_server *s, struct MHD_Connection *con, uint6
     sbuf *b = tbuf();
     br_status e = BR_OK;
     if (bi >= 0 && b) {
-        int32_t ids[BR_SERVE_N_MAX + 1];
-        float sims[BR_SERVE_N_MAX + 1];
+        int32_t buf_ids[BR_SERVE_N_MAX + 1];
+        float buf_sims[BR_SERVE_N_MAX + 1];
+        const int32_t *ids = buf_ids;
+        const float *sims = buf_sims;
         size_t found = 0;
-        e = br_hnsw_search(p->hnsw, srv_snap_emb(p, (uint32_t)bi), q.n + 1, 64, ids, sims, &found);
+        if (q.n <= SRV_NBR_K) { /* the kept list */
+            ids = p->nbr + (size_t)bi * SRV_NBR_K;
+            sims = p->nbr_sc + (size_t)bi * SRV_NBR_K;
+            found = SRV_NBR_K;
+        } else {
+            e = br_hnsw_search(p->hnsw, srv_snap_emb(p, (uint32_t)bi), q.n + 1, 64, buf_ids,
+                               buf_sims, &found);
+        }
         snap_body_head(b, NULL, p);
         sb_str(b, "\"book_id\":");
         sb_json_str(b, id);
@@ -723,11 +732,11 @@ static enum MHD_Result h_events(br_server *s, struct MHD_Connection *con, uint64
                            "expected an event object, an array or {\"events\": [...]} of 1..%d",
                            EVENTS_MAX);
     }
-    br_event *ev = calloc(n, sizeof *ev);
-    char(*ids)[2][BR_ID_MAX] = calloc(n, sizeof *ids);
+    br_event *ev = br_calloc(n, sizeof *ev);
+    char(*ids)[2][BR_ID_MAX] = br_calloc(n, sizeof *ids);
     if (!ev || !ids) {
-        free(ev);
-        free(ids);
+        br_free(ev);
+        br_free(ids);
         json_decref(doc);
         return reply_error(s, con, r, t0, 500, "out of memory");
     }
@@ -815,8 +824,8 @@ static enum MHD_Result h_events(br_server *s, struct MHD_Connection *con, uint64
             }
         }
     }
-    free(ev);
-    free(ids);
+    br_free(ev);
+    br_free(ids);
     if (status) return reply_error(s, con, r, t0, status, "%s", msg);
     atomic_fetch_add(&s->m.events, n);
     sbuf *b = tbuf();
@@ -1261,7 +1270,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
             MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->opt.max_body)
             return reply_error(s, con, r, t0, 413, "request body over %zu bytes", s->opt.max_body);
-        q = calloc(1, sizeof *q);
+        q = br_calloc(1, sizeof *q);
         if (!q) return MHD_NO;
         q->t0 = t0;
         q->r = r;
@@ -1295,7 +1304,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
     req *q = *con_cls;
     if (!q) return;
     sb_free(&q->body);
-    free(q);
+    br_free(q);
     *con_cls = NULL;
 }
 
@@ -1422,15 +1431,15 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
 {
     *out = NULL;
     if (!opt || !opt->model_dir) return br_error(BR_EINVAL, "serve: no model directory");
-    br_server *s = calloc(1, sizeof *s);
+    br_server *s = br_calloc(1, sizeof *s);
     if (!s) return br_error(BR_ENOMEM, "server");
     s->opt = *opt;
     if (!s->opt.max_body) s->opt.max_body = BR_SERVE_BODY_DEFAULT;
     if (!s->opt.threads) s->opt.threads = 2;
-    s->model_dir = strdup(opt->model_dir);
-    s->bind = strdup(opt->bind ? opt->bind : "127.0.0.1");
-    s->api_key = opt->api_key && *opt->api_key ? strdup(opt->api_key) : NULL;
-    s->mem = calloc(MEM_SLOTS, sizeof *s->mem);
+    s->model_dir = br_strdup(opt->model_dir);
+    s->bind = br_strdup(opt->bind ? opt->bind : "127.0.0.1");
+    s->api_key = opt->api_key && *opt->api_key ? br_strdup(opt->api_key) : NULL;
+    s->mem = br_calloc(MEM_SLOTS, sizeof *s->mem);
     pthread_mutex_init(&s->snap_mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
     pthread_mutex_init(&s->err_mu, NULL);
@@ -1441,14 +1450,14 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
     br_status st = s->model_dir && s->bind && s->mem ? BR_OK : br_error(BR_ENOMEM, "server");
     if (!st) st = br_server_reload(s, 1);
     if (!st && opt->store) {
-        s->store_uri = strdup(opt->store);
+        s->store_uri = br_strdup(opt->store);
     } else if (!st) {
         char *mtext = NULL;
         st = br_models_manifest(s->model_dir, NULL, &mtext);
         json_t *man = st ? NULL : json_loads(mtext, 0, NULL);
         const char *u = json_string_value(json_object_get(man, "store"));
         if (!st && !u) st = br_error(BR_EFORMAT, "%s: the manifest names no store", s->model_dir);
-        if (!st) s->store_uri = strdup(u);
+        if (!st) s->store_uri = br_strdup(u);
         json_decref(man);
         br_free(mtext);
     }
@@ -1530,10 +1539,10 @@ void br_server_free(br_server *s)
     pthread_cond_destroy(&s->w_cv);
     pthread_mutex_destroy(&s->enc_mu);
     pthread_mutex_destroy(&s->mem_mu);
-    free(s->mem);
-    free(s->model_dir);
-    free(s->store_uri);
-    free(s->bind);
-    free(s->api_key);
-    free(s);
+    br_free(s->mem);
+    br_free(s->model_dir);
+    br_free(s->store_uri);
+    br_free(s->bind);
+    br_free(s->api_key);
+    br_free(s);
 }

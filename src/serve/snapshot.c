@@ -26,7 +26,7 @@ static void sb_grow(sbuf *b, size_t need)
     if (b->oom || b->len + need + 1 <= b->cap) return;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + need + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
+    char *p = br_realloc(b->p, cap);
     if (!p) {
         b->oom = 1;
         return;
@@ -44,7 +44,7 @@ void sb_reset(sbuf *b)
 
 void sb_free(sbuf *b)
 {
-    free(b->p);
+    br_free(b->p);
     memset(b, 0, sizeof *b);
 }
 
@@ -130,8 +130,8 @@ static char *esc_dup(const char *s)
     sbuf b = {0};
     sb_json_esc(&b, s);
     if (b.oom || !b.p) {
-        free(b.p);
-        return strdup("");
+        br_free(b.p);
+        return br_strdup("");
     }
     return b.p;
 }
@@ -146,7 +146,7 @@ static br_status make_book(srv_book *bk, const char *id, const char *title, int3
     sb_json_str(&b, title);
     bk->title_esc = esc_dup(title);
     if (b.oom || !b.p || !bk->title_esc) {
-        free(b.p);
+        br_free(b.p);
         return br_error(BR_ENOMEM, "book fragment");
     }
     bk->frag = b.p;
@@ -168,35 +168,37 @@ static void snap_free(srv_snap *s)
     size_t nb = (size_t)s->n_base + s->n_added;
     if (s->books)
         for (size_t i = 0; i < nb; i++) {
-            free(s->books[i].frag);
-            free(s->books[i].title_esc);
+            br_free(s->books[i].frag);
+            br_free(s->books[i].title_esc);
         }
-    free(s->books);
+    br_free(s->books);
     for (size_t i = 0; i < s->n_added; i++) {
         srv_added *a = &s->added[i];
-        free(a->id);
-        free(a->title);
-        free(a->authors);
-        free(a->genre);
-        free(a->tags);
-        free(a->description);
+        br_free(a->id);
+        br_free(a->title);
+        br_free(a->authors);
+        br_free(a->genre);
+        br_free(a->tags);
+        br_free(a->description);
     }
-    free(s->added);
-    free(s->added_emb);
+    br_free(s->added);
+    br_free(s->added_emb);
+    br_free(s->nbr);
+    br_free(s->nbr_sc);
     if (s->tribe_esc && s->tribes)
-        for (uint32_t t = 0; t < s->tribes->k; t++) free(s->tribe_esc[t]);
-    free(s->tribe_esc);
+        for (uint32_t t = 0; t < s->tribes->k; t++) br_free(s->tribe_esc[t]);
+    br_free(s->tribe_esc);
     br_pca_free(&s->pca);
-    free(s->xy);
-    free(s->pop);
-    free(s->pop_order);
-    free(s->cold);
+    br_free(s->xy);
+    br_free(s->pop);
+    br_free(s->pop_order);
+    br_free(s->cold);
     br_aligned_free(s->emb);
     br_hnsw_free(s->hnsw);
     br_tribes_free(s->tribes);
     br_catalog_free(s->cat);
     pthread_rwlock_destroy(&s->add_lock);
-    free(s);
+    br_free(s);
 }
 
 void srv_snap_release(srv_snap *s)
@@ -223,8 +225,8 @@ static br_status load_popularity(srv_snap *s, const char *vdir)
     br_array a = {0};
     br_status st = br_npy_read(path, BR_DTYPE_I32, &a);
     if (st) return st;
-    s->pop = calloc(s->n_base ? s->n_base : 1, sizeof *s->pop);
-    s->pop_order = malloc((s->n_base ? s->n_base : 1) * sizeof *s->pop_order);
+    s->pop = br_calloc(s->n_base ? s->n_base : 1, sizeof *s->pop);
+    s->pop_order = br_malloc((s->n_base ? s->n_base : 1) * sizeof *s->pop_order);
     if (!s->pop || !s->pop_order) {
         br_array_free(&a);
         return br_error(BR_ENOMEM, "popularity");
@@ -248,10 +250,10 @@ static br_status load_popularity(srv_snap *s, const char *vdir)
      * popularity, so a stranger sees every kind of book. */
     uint32_t k = s->tribes ? s->tribes->k : 1;
     uint32_t want = 4 * BR_SERVE_N_MAX < s->n_base ? 4 * BR_SERVE_N_MAX : s->n_base;
-    s->cold = malloc((want ? want : 1) * sizeof *s->cold);
-    uint32_t *cursor = calloc(k, sizeof *cursor);
+    s->cold = br_malloc((want ? want : 1) * sizeof *s->cold);
+    uint32_t *cursor = br_calloc(k, sizeof *cursor);
     if (!s->cold || !cursor) {
-        free(cursor);
+        br_free(cursor);
         return br_error(BR_ENOMEM, "cold list");
     }
     while (s->n_cold < want) {
@@ -268,8 +270,50 @@ static br_status load_popularity(srv_snap *s, const char *vdir)
         }
         if (s->n_cold == before) break;
     }
-    free(cursor);
+    br_free(cursor);
     return BR_OK;
+}
+
+/* Every book's SRV_NBR_K nearest books, from the index (one batch search,
+ * in parallel), itself left out. */
+static br_status load_neighbours(srv_snap *s)
+{
+    const size_t k = SRV_NBR_K, n = s->n_base ? s->n_base : 1;
+    s->nbr = br_malloc(n * k * sizeof *s->nbr);
+    s->nbr_sc = br_malloc(n * k * sizeof *s->nbr_sc);
+    int32_t *ids = br_malloc(n * (k + 1) * sizeof *ids);
+    float *sc = br_malloc(n * (k + 1) * sizeof *sc);
+    br_status st = s->nbr && s->nbr_sc && ids && sc ? BR_OK : br_error(BR_ENOMEM, "neighbours");
+    if (!st && s->n_base) st = br_hnsw_search_batch(s->hnsw, s->emb, s->n_base, k + 1, 64, ids, sc);
+    for (size_t b = 0; !st && b < s->n_base; b++) {
+        size_t o = 0;
+        for (size_t j = 0; j <= k && o < k; j++) {
+            if (ids[b * (k + 1) + j] == (int32_t)b) continue;
+            s->nbr[b * k + o] = ids[b * (k + 1) + j];
+            s->nbr_sc[b * k + o++] = sc[b * (k + 1) + j];
+        }
+        for (; o < k; o++) s->nbr[b * k + o] = -1, s->nbr_sc[b * k + o] = -INFINITY;
+    }
+    br_free(ids);
+    br_free(sc);
+    return st;
+}
+
+/* Book b's neighbour list gains (c, score) if it beats the list's last. */
+static void nbr_offer(srv_snap *s, uint32_t b, int32_t c, float score)
+{
+    int32_t *ids = s->nbr + (size_t)b * SRV_NBR_K;
+    float *sc = s->nbr_sc + (size_t)b * SRV_NBR_K;
+    size_t j = SRV_NBR_K;
+    if (ids[j - 1] >= 0 && sc[j - 1] >= score) return;
+    j--;
+    while (j > 0 && (ids[j - 1] < 0 || sc[j - 1] < score)) {
+        ids[j] = ids[j - 1];
+        sc[j] = sc[j - 1];
+        j--;
+    }
+    ids[j] = c;
+    sc[j] = score;
 }
 
 br_status srv_snap_load(const char *model_dir, srv_snap **out)
@@ -286,7 +330,7 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
     br_free(mtext);
     if (!man) return br_error(BR_EFORMAT, "%s: manifest: %s", vdir, jerr.text);
 
-    srv_snap *s = calloc(1, sizeof *s);
+    srv_snap *s = br_calloc(1, sizeof *s);
     if (!s) {
         json_decref(man);
         return br_error(BR_ENOMEM, "snapshot");
@@ -328,6 +372,7 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
     if (!st && (br_hnsw_count(s->hnsw) != s->n_base || br_hnsw_dim(s->hnsw) != s->dim))
         st = br_error(BR_EFORMAT, "%s: %zu vectors of %zu for %u books of %zu", path,
                       br_hnsw_count(s->hnsw), br_hnsw_dim(s->hnsw), s->n_base, s->dim);
+    if (!st) st = load_neighbours(s);
     if (!st) {
         snprintf(path, sizeof path, "%s/tribes", vdir);
         st = br_tribes_load(path, &s->tribes);
@@ -336,7 +381,7 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
         st = br_error(BR_EFORMAT, "%s: tribes of %zu books for %u", path, s->tribes->n_books,
                       s->n_base);
     if (!st) {
-        s->tribe_esc = calloc(s->tribes->k, sizeof *s->tribe_esc);
+        s->tribe_esc = br_calloc(s->tribes->k, sizeof *s->tribe_esc);
         if (!s->tribe_esc) st = br_error(BR_ENOMEM, "tribes");
         for (uint32_t t = 0; !st && t < s->tribes->k; t++)
             s->tribe_esc[t] = esc_dup(s->tribes->tribe[t].name);
@@ -345,13 +390,13 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
      * embeddings; books posted later are projected with the same fit. */
     if (!st && s->n_base >= 2) st = br_pca_fit(s->emb, s->n_base, s->dim, 2, &s->pca);
     if (!st && s->n_base >= 2) {
-        s->xy = malloc((size_t)s->n_base * 2 * sizeof *s->xy);
+        s->xy = br_malloc((size_t)s->n_base * 2 * sizeof *s->xy);
         st = s->xy ? br_pca_transform(&s->pca, s->emb, s->n_base, s->xy)
                    : br_error(BR_ENOMEM, "map");
     }
     if (!st) st = load_popularity(s, vdir);
     if (!st) {
-        s->books = calloc(s->n_base ? s->n_base : 1, sizeof *s->books);
+        s->books = br_calloc(s->n_base ? s->n_base : 1, sizeof *s->books);
         if (!s->books) st = br_error(BR_ENOMEM, "books");
     }
     for (uint32_t b = 0; !st && b < s->n_base; b++) {
@@ -383,7 +428,7 @@ const float *srv_snap_emb(const srv_snap *s, uint32_t b)
 
 static char *dup_or_empty(const char *x)
 {
-    return strdup(x ? x : "");
+    return br_strdup(x ? x : "");
 }
 
 br_status srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32_t *index)
@@ -415,13 +460,17 @@ br_status srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32
     }
     if (s->n_added == s->cap_added) {
         size_t cap = s->cap_added ? s->cap_added * 2 : 16;
-        srv_added *na = realloc(s->added, cap * sizeof *na);
+        srv_added *na = br_realloc(s->added, cap * sizeof *na);
         if (na) s->added = na;
-        float *ne = na ? realloc(s->added_emb, cap * s->dim * sizeof *ne) : NULL;
+        float *ne = na ? br_realloc(s->added_emb, cap * s->dim * sizeof *ne) : NULL;
         if (ne) s->added_emb = ne;
-        srv_book *nb = ne ? realloc(s->books, (s->n_base + cap) * sizeof *nb) : NULL;
+        srv_book *nb = ne ? br_realloc(s->books, (s->n_base + cap) * sizeof *nb) : NULL;
         if (nb) s->books = nb;
-        if (!na || !ne || !nb) {
+        int32_t *ni = nb ? br_realloc(s->nbr, (s->n_base + cap) * SRV_NBR_K * sizeof *ni) : NULL;
+        if (ni) s->nbr = ni;
+        float *ns = ni ? br_realloc(s->nbr_sc, (s->n_base + cap) * SRV_NBR_K * sizeof *ns) : NULL;
+        if (ns) s->nbr_sc = ns;
+        if (!na || !ne || !nb || !ni || !ns) {
             st = br_error(BR_ENOMEM, "added books");
             goto out;
         }
@@ -453,8 +502,24 @@ br_status srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32
     /* The index already holds the vector: the book is counted either way
      * (an out-of-memory fragment leaves an empty title, never a hole). */
     if (st) {
-        bk->frag = strdup("\"book_id\":\"\",\"title\":\"\"");
+        bk->frag = br_strdup("\"book_id\":\"\",\"title\":\"\"");
         bk->frag_len = bk->frag ? (uint32_t)strlen(bk->frag) : 0;
+    }
+    /* its neighbours, and it joins theirs: recommendable at once */
+    int32_t ids[SRV_NBR_K + 1];
+    float sc[SRV_NBR_K + 1];
+    size_t found = 0;
+    int32_t *mine = s->nbr + (size_t)id * SRV_NBR_K;
+    float *mine_sc = s->nbr_sc + (size_t)id * SRV_NBR_K;
+    for (size_t j = 0; j < SRV_NBR_K; j++) mine[j] = -1, mine_sc[j] = -INFINITY;
+    if (br_hnsw_search(s->hnsw, vec, SRV_NBR_K + 1, 64, ids, sc, &found) == BR_OK) {
+        size_t o = 0;
+        for (size_t j = 0; j < found && o < SRV_NBR_K; j++) {
+            if (ids[j] < 0 || ids[j] == (int32_t)id) continue;
+            mine[o] = ids[j];
+            mine_sc[o++] = sc[j];
+            nbr_offer(s, (uint32_t)ids[j], (int32_t)id, sc[j]);
+        }
     }
     s->n_added++;
     if (index) *index = id;
@@ -466,7 +531,7 @@ out:
 void srv_snap_map_json(srv_snap *s, sbuf *b)
 {
     uint32_t k = s->tribes ? s->tribes->k : 0;
-    uint32_t *size = calloc(k ? k : 1, sizeof *size);
+    uint32_t *size = br_calloc(k ? k : 1, sizeof *size);
     for (uint32_t t = 0; size && t < k; t++) size[t] = s->tribes->tribe[t].size;
     for (size_t i = 0; size && i < s->n_added; i++)
         if (s->added[i].tribe >= 0) size[s->added[i].tribe]++;
@@ -478,7 +543,7 @@ void srv_snap_map_json(srv_snap *s, sbuf *b)
         sb_str(b, s->tribe_esc[t]);
         sb_printf(b, "\",\"size\":%u}", size ? size[t] : 0);
     }
-    free(size);
+    br_free(size);
     sb_str(b, "],\"points\":[");
     uint32_t stride = (s->n_base + BR_SERVE_MAP_POINTS_MAX - 1) / BR_SERVE_MAP_POINTS_MAX;
     if (!stride) stride = 1;
