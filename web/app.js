@@ -33,6 +33,9 @@ async function api(path, body) {
         headers: {'Content-Type': 'application/json'},
         body: JSON.stringify(body),
     };
+    // the write endpoints need the key when the server was started with one
+    if (body !== undefined && $('api-key').value)
+        opts.headers['X-API-Key'] = $('api-key').value;
     const res = await fetch(path, opts);
     let json = null;
     try {
@@ -108,23 +111,31 @@ async function refresh(note) {
     }
 }
 
+// A new reader or session: nothing of the previous one stays on screen.
+function reset(fields) {
+    Object.assign(state, {session: [], recIds: [], history: new Set()}, fields);
+    $('recs').replaceChildren();
+    $('history').replaceChildren();
+    $('history-empty').hidden = false;
+    $('details').hidden = true;
+    drawHighlights();
+}
+
 function startReader(id) {
     id = id.trim();
     if (!id)
         return;
-    Object.assign(state, {reader: id, anon: false, session: [], recIds: []});
+    reset({reader: id, anon: false});
     $('reader-id').value = id;
     $('recs-for').textContent = `for reader ${id}`;
     history.replaceState(null, '', `#reader=${enc(id)}`);
-    $('details').hidden = true;
     refresh();
 }
 
 function startAnonymous() {
-    Object.assign(state, {reader: null, anon: true, session: [], recIds: []});
+    reset({reader: null, anon: true});
     $('recs-for').textContent = 'for an anonymous reader';
     history.replaceState(null, '', '#anonymous');
-    $('details').hidden = true;
     refresh('Anonymous session: open books you like and the list follows them.');
 }
 
@@ -150,7 +161,8 @@ async function interact(b, type, value) {
         const what = type === 'rating' ? `Rated "${title}" ${value} of 5.` : `Opened "${title}".`;
         await refresh(what);
     } catch (e) {
-        say(`Could not send the ${type}: ${e.message}`, true);
+        const hint = /^401/.test(e.message) ? ' Enter the API key under Context.' : '';
+        say(`Could not send the ${type}: ${e.message}.${hint}`, true);
     }
 }
 

@@ -5,12 +5,13 @@
 // the tribe map drawn with the history marked, a new reader's cold start,
 // the keyboard path, and an anonymous session. Every expectation is checked
 // against the server's own API answers, not against fixed values.
-// Run by page.sh (which starts the server): node page.mjs BASE_URL [SCREENSHOT.png]
+// Run by page.sh (which starts the server): node page.mjs BASE_URL API_KEY [SCREENSHOT.png]
 import {chromium} from 'playwright-core';
 
 const base = process.argv[2];
-const shot = process.argv[3];
-const WAIT = {timeout: 30000}; // a wait for the page, not a timing assertion
+const key = process.argv[3]; // the server's X-API-Key for the write endpoints
+const shot = process.argv[4];
+const WAIT = {timeout: 30000};
 let passes = 0, fails = 0;
 
 function check(what, ok, detail) {
@@ -33,12 +34,22 @@ const recIds = (page) => page.$$eval('#recs li.book', (lis) => lis.map((li) => l
 const historyIds = (page) => page.$$eval('#history li', (lis) => lis.map((li) => li.dataset.bookId));
 const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 
+// Waits until fn(arg) holds in the page; a page that never gets there
+// fails with `what` (the wait is for the page, not a timing assertion).
+async function until(page, what, fn, arg) {
+    try {
+        await page.waitForFunction(fn, arg, {timeout: 30000});
+    } catch (e) {
+        throw new Error(`never happened: ${what} (${e.message.split('\n')[0]})`);
+    }
+}
+
 // Waits until the list of recommendations is not `before` (and not empty).
 async function listChanged(page, before) {
-    await page.waitForFunction((prev) => {
+    await until(page, before.length ? 'the list changed' : 'a list shown', (prev) => {
         const ids = [...document.querySelectorAll('#recs li.book')].map((li) => li.dataset.bookId);
         return ids.length > 0 && ids.join(',') !== prev;
-    }, before.join(','), WAIT);
+    }, before.join(','));
     return recIds(page);
 }
 
@@ -67,9 +78,9 @@ async function main() {
     check('GET / is 200', res.status() === 200, res.status());
     check('title', (await page.title()) === 'bookrec');
     const tribes = await api('/api/tribes');
-    await page.waitForFunction((n) => document.querySelectorAll('#map svg g:first-child circle').length === n,
-                               tribes.points.length, WAIT);
-    check('map: one point per book', true);
+    await page.waitForSelector('#map svg g:first-child circle', WAIT);
+    const drawn = await page.$$eval('#map svg g:first-child circle', (cs) => cs.length);
+    check('map: one point per book', drawn === tribes.points.length && drawn > 0, drawn);
     const legend = await page.$$eval('#legend li', (lis) => lis.map((li) => li.textContent));
     check('legend: one entry per tribe', legend.length === tribes.tribes.length, legend.length);
     check('legend names the tribes', tribes.tribes.every((t, i) => legend[i].includes(t.name)));
@@ -85,8 +96,8 @@ async function main() {
     let ids = await listChanged(page, []);
     const user = await api('/api/users/5');
     check('reader 5 is known', user.known === true);
-    await page.waitForFunction((n) => document.querySelectorAll('#history li').length === n,
-                               user.history.length, WAIT);
+    await until(page, 'the history shown', (n) => document.querySelectorAll('#history li').length === n,
+                user.history.length);
     const hist = await historyIds(page);
     check('history: every event of the reader', hist.length > 0 &&
           hist.slice().sort().join() === user.history.map((h) => h.book_id).sort().join());
@@ -102,14 +113,23 @@ async function main() {
     const marked = await page.$$eval('#map-marks .mark-history', (cs) => cs.length);
     check('map: the history marked', marked === new Set(hist.filter((id) => tribes.points.some((p) => p.book_id === id))).size && marked > 0, marked);
 
-    // open the first book: a click event, the list fetched again without it
+    // without the API key the event is refused, said, and nothing changes
     const first = ids[0];
+    await page.click(`#recs li[data-book-id="${first}"] .rate button:has-text("4")`);
+    await until(page, 'the refused event said', () => document.querySelector('#status.error'));
+    check('no key: the refusal is shown', /401|key/i.test(await page.textContent('#status')),
+          await page.textContent('#status'));
+    check('no key: the list is unchanged', same(await recIds(page), ids));
+    check('no key: nothing recorded', (await api('/api/users/5')).history.length === user.history.length);
+    await page.fill('#api-key', key);
+
+    // open the first book: a click event, the list fetched again without it
     const firstTitle = await page.textContent(`#recs li[data-book-id="${first}"] button.title`);
     await page.click(`#recs li[data-book-id="${first}"] button.title`);
     let after = await listChanged(page, ids);
     check('opened book gone from the list', !after.includes(first), after);
     check('a click event was sent', events.some((e) => e.user_id === '5' && e.book_id === first && e.type === 'click'));
-    await page.waitForFunction((id) => !!document.querySelector(`#history li[data-book-id="${id}"]`), first, WAIT);
+    await until(page, 'the click in the history', (id) => !!document.querySelector(`#history li[data-book-id="${id}"]`), first);
     check('the click is in the history', (await historyIds(page)).includes(first));
     await page.waitForSelector('#details:not([hidden]) h3', WAIT);
     check('details of the opened book', (await page.textContent('#details h3')) === firstTitle.trim());
@@ -123,7 +143,7 @@ async function main() {
     after = await listChanged(page, ids);
     check('rated book gone from the list', !after.includes(second), after);
     check('a rating event was sent', events.some((e) => e.book_id === second && e.type === 'rating' && e.value === 5));
-    await page.waitForFunction((id) => !!document.querySelector(`#history li[data-book-id="${id}"]`), second, WAIT);
+    await until(page, 'the rating in the history', (id) => !!document.querySelector(`#history li[data-book-id="${id}"]`), second);
     const hist2 = await historyIds(page);
     check('history newest first', hist2[0] === second, hist2.slice(0, 3));
     if (shot)
@@ -134,14 +154,14 @@ async function main() {
     await page.fill('#reader-id', '');
     await page.keyboard.type('nobody-here');
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => document.querySelector('#status').textContent.includes('cold-start'), null, WAIT);
+    await until(page, 'a new reader\'s cold start said', () => document.querySelector('#status').textContent.includes('cold-start'));
     ids = await recIds(page);
     check('new reader: cold-start recommendations', ids.length > 0);
     check('new reader: empty history', (await historyIds(page)).length === 0);
 
     // anonymous: the clicked ids stay in the page and go to the session endpoint
     await page.getByRole('button', {name: 'Start anonymous'}).click();
-    await page.waitForFunction(() => document.querySelector('#recs-for').textContent.includes('anonymous'), null, WAIT);
+    await until(page, 'the anonymous session started', () => document.querySelector('#recs-for').textContent.includes('anonymous'));
     ids = await listChanged(page, []);
     const a = ids[0];
     await page.click(`#recs li[data-book-id="${a}"] button.title`);
@@ -157,7 +177,9 @@ async function main() {
     check('anonymous: history shows the clicks', same(await historyIds(page), [b, a]));
     check('anonymous: clicks marked on the map', (await page.$$('#map-marks .mark-history')).length === 2);
 
-    check('no script errors', errors.length === 0, errors.join(' | '));
+    // the one error expected: the console's note of the refused POST
+    const unexpected = errors.filter((e) => !/status of 401/.test(e));
+    check('no script errors', unexpected.length === 0, unexpected.join(' | '));
     check('no request left the server', outside.length === 0, outside.join(' '));
 }
 
