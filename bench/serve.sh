@@ -174,7 +174,8 @@ stores=("lmdb")
 for store in "${stores[@]}"; do
   if [ "$store" = lmdb ]; then
     uri=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["store"])' "$model/current/manifest.json")
-    case "$uri" in lmdb:*) ;; *) uri="lmdb:$model/store" ;; esac
+    # a relative lmdb: path in the manifest is relative to where train ran
+    case "$uri" in lmdb:/*) ;; *) uri="lmdb:$model/store" ;; esac
   else
     uri=$redis_uri
     if [ -n "${SERVE_MODEL_DIR:-}" ]; then
