@@ -125,6 +125,21 @@ run_wrk() { # run_wrk LABEL T C
   ratio=$(awk -v a="$rps" -v b="${rb_rate[$3]}" 'BEGIN {printf "%.2f", a / b}')
   printf '%-6s wrk -t%s -c%-2s  %9.0f req/s  p50 %6.3f ms  p99 %6.3f ms  p99.9 %6.3f ms  non-2xx %s  socket errors %s  ratio to redis-benchmark GET -c%s: %s\n' \
     "$1" "$2" "$3" "$rps" "$p50" "$p99" "$p999" "$non2xx" "$errs" "$3" "$ratio"
+  handler_time
+}
+
+handler_time() { # the server's own time for the route so far, from /metrics
+  "$py" - "$sport" <<'PY'
+import http.client, re, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+c.request("GET", "/metrics")
+t = c.getresponse().read().decode()
+r = 'route="/api/recommendations/user/{id}"'
+s = float(re.search(r"_sum\{" + re.escape(r) + r"\} (\S+)", t).group(1))
+n = float(re.search(r"_count\{" + re.escape(r) + r"\} (\S+)", t).group(1))
+le = float(re.search(r'_bucket\{' + re.escape(r) + r',le="0.0001"\} (\S+)', t).group(1))
+print("       server-side (handler, from /metrics, cumulative): mean %.1f us over %d requests, %.1f%% under 100 us" % (s / n * 1e6, n, 100 * le / n))
+PY
 }
 
 event_latency() { # POST an event for a reader's top book, GET until it is gone
@@ -159,7 +174,8 @@ stores=("lmdb")
 for store in "${stores[@]}"; do
   if [ "$store" = lmdb ]; then
     uri=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["store"])' "$model/current/manifest.json")
-    case "$uri" in lmdb:*) ;; *) uri="lmdb:$model/store" ;; esac
+    # a relative lmdb: path in the manifest is relative to where train ran
+    case "$uri" in lmdb:/*) ;; *) uri="lmdb:$model/store" ;; esac
   else
     uri=$redis_uri
     if [ -n "${SERVE_MODEL_DIR:-}" ]; then

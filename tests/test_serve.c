@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "httputil.h"
@@ -502,8 +503,12 @@ static void test_new_book(void **state)
     assert_true(pick < nb_books);
     char pick_id[64], path[128];
     snprintf(pick_id, sizeof pick_id, "%s", br_catalog_book(cat, pick)->id);
-    json_t *nb = json_pack("{s:s, s:s, s:s, s:i}", "book_id", "fresh-1", "title", "Fresh",
-                           "description", br_catalog_book(cat, pick)->description, "year", 2026);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    json_t *nb =
+        json_pack("{s:s, s:s, s:s, s:i}", "book_id", "fresh-1", "title", "Fresh", "description",
+                  br_catalog_book(cat, pick)->description, "year", tm.tm_year + 1900);
     br_catalog_free(cat);
     char *body = json_dumps(nb, 0);
     json_decref(nb);
@@ -530,10 +535,73 @@ static void test_new_book(void **state)
     json_decref(post_json(port, "/api/events", NULL, ev, 200));
     j = get_json(port, "/api/recommendations/user/nb-reader?n=5", 200);
     assert_true(recs_contain(j, "fresh-1"));
+    assert_true(has_source(j, "recent")); /* published this year */
     json_decref(j);
     j = post_json(port, "/api/books", NULL, "{\"book_id\": \"fresh-1\", \"title\": \"Again\"}",
                   409);
     json_decref(j);
+    br_server_free(s);
+}
+
+/* The request's context: device=mobile caps a tribe at 3 books; a night
+ * hour weighs content more; a recent book carries the "recent" source. */
+static int tribe_of(int port, const char *book)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/books/%s", book);
+    json_t *b = get_json(port, path, 200);
+    int t = (int)json_integer_value(json_object_get(b, "tribe"));
+    json_decref(b);
+    return t;
+}
+
+static double score_of(json_t *j, const char *book)
+{
+    json_t *a = json_object_get(j, "recommendations"), *it;
+    size_t i;
+    json_array_foreach(
+        a, i, it) if (!strcmp(json_string_value(json_object_get(it, "book_id")),
+                              book)) return json_number_value(json_object_get(it, "score"));
+    return -1;
+}
+
+static void test_context(void **state)
+{
+    NEED_MODEL();
+    br_server *s = start(mdir, NULL, NULL, 0, 0);
+    int port = br_server_port(s);
+    json_t *j = get_json(port, "/api/recommendations/user/5?n=10&device=mobile", 200);
+    json_t *a = json_object_get(j, "recommendations"), *it;
+    assert_int_equal(json_array_size(a), 10);
+    int per[64] = {0};
+    size_t i;
+    json_array_foreach(a, i, it)
+    {
+        int t = tribe_of(port, json_string_value(json_object_get(it, "book_id")));
+        assert_true(t >= 0 && t < 64);
+        assert_true(++per[t] <= 3);
+    }
+    json_decref(j);
+
+    /* a book that only content proposed scores higher at 23:00 than at noon */
+    json_t *day = get_json(port, "/api/recommendations/user/5?n=100&hour=12", 200);
+    json_t *night = get_json(port, "/api/recommendations/user/5?n=100&hour=23", 200);
+    int compared = 0;
+    json_array_foreach(json_object_get(day, "recommendations"), i, it)
+    {
+        json_t *src = json_object_get(it, "sources");
+        if (json_array_size(src) != 1 ||
+            strcmp(json_string_value(json_array_get(src, 0)), "content") != 0)
+            continue;
+        const char *book = json_string_value(json_object_get(it, "book_id"));
+        double sn = score_of(night, book);
+        if (sn < 0) continue;
+        assert_true(sn > json_number_value(json_object_get(it, "score")));
+        compared++;
+    }
+    assert_true(compared > 0);
+    json_decref(day);
+    json_decref(night);
     br_server_free(s);
 }
 
@@ -718,11 +786,9 @@ static void test_redis_outage(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_event_reflected),
-        cmocka_unit_test(test_new_book),
-        cmocka_unit_test(test_concurrent_reload),
+        cmocka_unit_test(test_routes),          cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_event_reflected), cmocka_unit_test(test_new_book),
+        cmocka_unit_test(test_context),         cmocka_unit_test(test_concurrent_reload),
         cmocka_unit_test(test_redis_outage),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

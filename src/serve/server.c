@@ -1353,10 +1353,10 @@ br_status br_server_reload(br_server *s, int force)
             br_log(BR_LOG_INFO, "serve: model %s -> %s", prev->version, neu->version);
         }
         srv_snap_release(prev); /* the last request holding it frees it */
-    } else {
+    } else if (old) {           /* the first load's failure is br_server_start's to report */
         atomic_fetch_add(&s->m.reload_failures, 1);
-        br_log(BR_LOG_WARN, "serve: reload failed, still serving %s: %s",
-               old ? old->version : "nothing", br_error_detail());
+        br_log(BR_LOG_WARN, "serve: reload failed, still serving %s: %s", old->version,
+               br_error_detail());
     }
     if (old) srv_snap_release(old);
     pthread_mutex_unlock(&s->reload_mu);
