@@ -15,9 +15,11 @@ build_pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev
   libcsv-dev libutf8proc-dev libjansson-dev liblmdb-dev libhiredis-dev
   libmicrohttpd-dev libcairo2-dev libcmocka-dev)
 # python3-numpy: the CLI tests check .npy files with numpy.
-test_pkgs=(redis-server fonts-dejavu-core python3-numpy)
+# chromium: the browser test of the served page (tests/browser, with
+# playwright-core from npm).
+test_pkgs=(redis-server fonts-dejavu-core python3-numpy chromium)
 bench_pkgs=(python3-numpy python3-scipy python3-sklearn python3-pandas python3-faiss python3-torch
-  hyperfine time)
+  hyperfine time wrk redis-tools)
 
 case "$profile" in
   build) want=("${build_pkgs[@]}") ;;

@@ -19,5 +19,6 @@
 #include "bookrec/store.h"
 #include "bookrec/hybrid.h"
 #include "bookrec/train.h"
+#include "bookrec/serve.h"
 
 #endif /* BOOKREC_BOOKREC_H */

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# serve.sh: the online API benchmark (issue 8). Starts `bookrec serve` on a
+# model and drives GET /api/recommendations/user/{id} with wrk over many
+# reader ids (bench/serve_ids.lua cycles them), at 8 connections (wrk -t1
+# -c8) and at saturation (wrk -t2 -c32), with the LMDB store and with
+# Redis; the floor of this machine is measured in the same run:
+# redis-benchmark -t get at the same connection counts against a temporary
+# redis-server. Prints throughput, p50/p99/p99.9, non-2xx responses, the
+# ratio to redis-benchmark's GET rate, and the latency of an event
+# followed by a recommendation that reflects it (POST /api/events, then
+# GET until the book is gone; one persistent connection).
+#
+#   bench/serve.sh [BUILD_DIR]      (run by bench/run.sh)
+#
+# Environment:
+#   SERVE_MODEL_DIR   an existing model directory (e.g. /work/scale/model);
+#                     default: the seed universe, trained once into
+#                     bench/out/serve/model and reused
+#   SERVE_REDIS       1: also serve that model from Redis (an existing
+#                     model is re-published into the temporary redis-server
+#                     with `models rollback`, which re-points `current` to
+#                     the same version). Default 1 for the seed model, 0 else.
+#   SERVE_DURATION    seconds per wrk run (10)
+#   SERVE_THREADS     server worker threads (2)
+#   SERVE_IDS         reader ids cycled by wrk (100000 at most)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+build=${1:-build}
+case "$build" in /*) ;; *) build="$root/$build" ;; esac
+bookrec="$build/bookrec"
+dur=${SERVE_DURATION:-10}
+threads=${SERVE_THREADS:-2}
+nids=${SERVE_IDS:-100000}
+py=/usr/bin/python3
+for tool in wrk redis-server redis-benchmark redis-cli; do
+  command -v $tool >/dev/null || { echo "serve.sh: $tool missing (scripts/install-deps.sh bench)" >&2; exit 1; }
+done
+[ -x "$bookrec" ] || { echo "serve.sh: $bookrec not found: build first" >&2; exit 1; }
+
+work="$root/bench/out/serve"
+mkdir -p "$work"
+port=$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+rm -rf "$work/redis"
+mkdir -p "$work/redis"
+redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work/redis" \
+  --logfile "$work/redis/redis.log" --daemonize no &
+rpid=$!
+spid=
+cleanup() {
+  [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
+  kill "$rpid" 2>/dev/null
+  wait "$rpid" 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis_uri="redis://127.0.0.1:$port?pool=8"
+
+if [ -n "${SERVE_MODEL_DIR:-}" ]; then
+  model=$SERVE_MODEL_DIR
+  use_redis=${SERVE_REDIS:-0}
+else
+  model="$work/model"
+  use_redis=${SERVE_REDIS:-1}
+  if [ ! -e "$model/current" ]; then
+    echo "serve.sh: training the seed universe into $model" >&2
+    "$bookrec" --quiet generate --books 1000 --users 100 --seed 42 --rng numpy --out "$work/seed" >/dev/null
+    "$bookrec" --quiet train --books "$work/seed/books.csv" --ratings "$work/seed/ratings.csv" \
+      --model-dir "$model" >/dev/null
+  fi
+fi
+cur=$(readlink "$model/current")
+cur=${cur##*/}
+head -n "$nids" "$model/current/user_ids.txt" >"$work/ids.txt"
+readers=$(wc -l <"$model/current/user_ids.txt")
+books=$(wc -l <"$model/current/book_ids.txt")
+
+echo "Serving: GET /api/recommendations/user/{id}?n=10, $(wc -l <"$work/ids.txt") reader ids cycled"
+echo "model: $model ($cur: $readers readers x $books books); server threads: $threads; wrk ${dur}s per run"
+echo "machine: $(nproc) cores (load generator, server and redis share them); load at start:$(uptime | sed 's/.*load average://')"
+echo
+
+# The floor: redis-benchmark GET at the same connection counts.
+declare -A rb_rate
+echo "== peer: redis-benchmark -t get (same machine, same run)"
+for c in 8 32; do
+  out=$(redis-benchmark -p "$port" -t get -n 200000 -c "$c" 2>/dev/null | tr '\r' '\n')
+  rate=$(echo "$out" | awk '/throughput summary/ {print $3; exit}')
+  lat=$(echo "$out" | awk '/latency summary/ {getline; getline; print "avg " $1 " p50 " $3 " p95 " $4 " p99 " $5 " max " $6 " ms"; exit}')
+  rb_rate[$c]=$rate
+  echo "redis-benchmark -t get -c $c: $rate GET/s ($lat)"
+done
+echo
+
+start_server() { # start_server STORE_URI
+  "$bookrec" serve --model-dir "$model" --store "$1" --port 0 --threads "$threads" \
+    >"$work/serve.out" 2>"$work/serve.err" &
+  spid=$!
+  for _ in $(seq 3000); do # a big model loads for a while
+    grep -q 'http://' "$work/serve.out" 2>/dev/null && break
+    kill -0 "$spid" 2>/dev/null || { cat "$work/serve.err" >&2; exit 1; }
+    sleep 0.1
+  done
+  sport=$(sed -n 's|.*http://[0-9.]*:\([0-9]*\)/.*|\1|p' "$work/serve.out")
+}
+
+stop_server() {
+  kill "$spid"
+  wait "$spid" 2>/dev/null || true
+  spid=
+}
+
+run_wrk() { # run_wrk LABEL T C
+  local out rps p50 p99 p999 non2xx errs
+  out=$(SERVE_IDS_FILE="$work/ids.txt" wrk -t"$2" -c"$3" -d"${dur}s" --latency \
+    -s "$here/serve_ids.lua" "http://127.0.0.1:$sport" 2>&1)
+  rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '/^PCT/ {print $2}')
+  p99=$(echo "$out" | awk '/^PCT/ {print $3}')
+  p999=$(echo "$out" | awk '/^PCT/ {print $4}')
+  non2xx=$(echo "$out" | awk '/^NON2XX/ {print $2}')
+  errs=$(echo "$out" | awk '/^ERRORS/ {print $2}')
+  local ratio
+  ratio=$(awk -v a="$rps" -v b="${rb_rate[$3]}" 'BEGIN {printf "%.2f", a / b}')
+  printf '%-6s wrk -t%s -c%-2s  %9.0f req/s  p50 %6.3f ms  p99 %6.3f ms  p99.9 %6.3f ms  non-2xx %s  socket errors %s  ratio to redis-benchmark GET -c%s: %s\n' \
+    "$1" "$2" "$3" "$rps" "$p50" "$p99" "$p999" "$non2xx" "$errs" "$3" "$ratio"
+  handler_time
+}
+
+handler_time() { # the server's own time for the route so far, from /metrics
+  "$py" - "$sport" <<'PY'
+import http.client, re, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+c.request("GET", "/metrics")
+t = c.getresponse().read().decode()
+r = 'route="/api/recommendations/user/{id}"'
+s = float(re.search(r"_sum\{" + re.escape(r) + r"\} (\S+)", t).group(1))
+n = float(re.search(r"_count\{" + re.escape(r) + r"\} (\S+)", t).group(1))
+le = float(re.search(r'_bucket\{' + re.escape(r) + r',le="0.0001"\} (\S+)', t).group(1))
+print("       server-side (handler, from /metrics, cumulative): mean %.1f us over %d requests, %.1f%% under 100 us" % (s / n * 1e6, n, 100 * le / n))
+PY
+}
+
+event_latency() { # POST an event for a reader's top book, GET until it is gone
+  "$py" - "$sport" "$work/ids.txt" <<'PY'
+import http.client, json, sys, time
+port, ids = int(sys.argv[1]), [l.strip() for l in open(sys.argv[2])][:200]
+c = http.client.HTTPConnection("127.0.0.1", port)
+def req(m, p, body=None):
+    c.request(m, p, body=body, headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    return r.status, r.read()
+lat, stale = [], 0
+for i, u in enumerate(ids[:100]):
+    st, b = req("GET", "/api/recommendations/user/%s?n=10" % u)
+    top = json.loads(b)["recommendations"][0]["book_id"]
+    t0 = time.perf_counter()
+    st, _ = req("POST", "/api/events", json.dumps({"user_id": u, "book_id": top, "type": "click"}))
+    assert st == 200, st
+    st, b = req("GET", "/api/recommendations/user/%s?n=10" % u)
+    lat.append((time.perf_counter() - t0) * 1e3)
+    if top in [r["book_id"] for r in json.loads(b)["recommendations"]]:
+        stale += 1
+lat.sort()
+print("event -> recommendation reflecting it (POST /api/events + GET, one connection, %d readers): "
+      "p50 %.3f ms, p99 %.3f ms, max %.3f ms; lists still holding the clicked book: %d"
+      % (len(lat), lat[len(lat) // 2], lat[int(len(lat) * 0.99)], lat[-1], stale))
+PY
+}
+
+stores=("lmdb")
+[ "$use_redis" = 1 ] && stores+=("redis")
+for store in "${stores[@]}"; do
+  if [ "$store" = lmdb ]; then
+    uri=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["store"])' "$model/current/manifest.json")
+    # a relative lmdb: path in the manifest is relative to where train ran
+    case "$uri" in lmdb:/*) ;; *) uri="lmdb:$model/store" ;; esac
+  else
+    uri=$redis_uri
+    if [ -n "${SERVE_MODEL_DIR:-}" ]; then
+      "$bookrec" --quiet models rollback "$cur" --model-dir "$model" --store "$uri" >/dev/null
+    else
+      # the seed model published to Redis: a second train into its own dir
+      # (the embedding cache copied: nothing is embedded again)
+      rm -rf "$work/model-redis"
+      mkdir -p "$work/model-redis"
+      cp "$model/embeddings.brec" "$work/model-redis/"
+      "$bookrec" --quiet train --books "$model/current/books.csv" --ratings "$work/seed/ratings.csv" \
+        --model-dir "$work/model-redis" --store "$uri" >/dev/null
+    fi
+  fi
+  serve_model=$model
+  [ "$store" = redis ] && [ -z "${SERVE_MODEL_DIR:-}" ] && model="$work/model-redis"
+  start_server "$uri"
+  echo "== bookrec serve, $store store ($uri), port $sport; load before:$(uptime | sed 's/.*load average://')"
+  run_wrk "$store" 1 8
+  run_wrk "$store" 2 32
+  event_latency
+  stop_server
+  model=$serve_model
+  echo
+done

@@ -1,0 +1,163 @@
+/*
+ * cmd_serve.c: `bookrec serve`, the HTTP API over a published model
+ * (bookrec/serve.h, docs/api.md). Runs until SIGINT or SIGTERM; SIGHUP
+ * reloads the model directory's current version.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: bookrec serve --model-dir DIR [--store URI] [--bind ADDR] [--port N]\n"
+                 "                     [--threads N] [--api-key KEY] [--max-body BYTES]\n"
+                 "                     [--poll-ms MS] [--w-collab W] [--w-content W] [--w-pop W]\n"
+                 "                     [--w-recent W] [--recent-years N]\n\n"
+                 "Serves the model version DIR/current points to over HTTP (docs/api.md):\n"
+                 "recommendations re-ranked per request, book details and neighbours, events,\n"
+                 "anonymous sessions, new books, /healthz, /readyz, /metrics and the web page.\n"
+                 "A new version published by `bookrec train` is picked up by itself (DIR/current\n"
+                 "is polled); SIGHUP reloads at once.\n\n"
+                 "  --model-dir DIR     the model directory `bookrec train` writes\n"
+                 "  --store URI         lmdb:DIR or redis://HOST:PORT[/DB] (default: the one\n"
+                 "                      the current version's manifest names)\n"
+                 "  --bind ADDR         IPv4 address to listen on (default 127.0.0.1)\n"
+                 "  --port N            TCP port (default 8080; 0: a free one, printed)\n"
+                 "  --threads N         HTTP worker threads (default 2)\n"
+                 "  --api-key KEY       X-API-Key the write endpoints require (default: none;\n"
+                 "                      also $BOOKREC_API_KEY)\n"
+                 "  --max-body BYTES    largest request body (default 65536)\n"
+                 "  --poll-ms MS        how often DIR/current and a down store are checked (1000)\n"
+                 "  --w-collab W, --w-content W, --w-pop W, --w-recent W\n"
+                 "                      re-ranking weights (0.6, 0.3, 0.1, 0.05)\n"
+                 "  --recent-years N    books this recent get the recency boost (5)\n");
+}
+
+static int run(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"model-dir", required_argument, 0, 'd'},
+                                             {"store", required_argument, 0, 's'},
+                                             {"bind", required_argument, 0, 'b'},
+                                             {"port", required_argument, 0, 'p'},
+                                             {"threads", required_argument, 0, 't'},
+                                             {"api-key", required_argument, 0, 'k'},
+                                             {"max-body", required_argument, 0, 'm'},
+                                             {"poll-ms", required_argument, 0, 'P'},
+                                             {"w-collab", required_argument, 0, 1},
+                                             {"w-content", required_argument, 0, 2},
+                                             {"w-pop", required_argument, 0, 3},
+                                             {"w-recent", required_argument, 0, 4},
+                                             {"recent-years", required_argument, 0, 5},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    br_server_options o = BR_SERVER_OPTIONS_DEFAULT;
+    o.api_key = getenv("BOOKREC_API_KEY");
+    unsigned long long u;
+    double w;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o.model_dir = optarg;
+            break;
+        case 's':
+            o.store = optarg;
+            break;
+        case 'b':
+            o.bind = optarg;
+            break;
+        case 'p':
+            if (cli_parse_u64(optarg, &u) || u > 65535)
+                return cli_usage_error("serve", "--port needs 0..65535");
+            o.port = (uint16_t)u;
+            break;
+        case 't':
+            if (cli_parse_u64(optarg, &u) || u < 1 || u > 256)
+                return cli_usage_error("serve", "--threads needs 1..256");
+            o.threads = (uint32_t)u;
+            break;
+        case 'k':
+            o.api_key = optarg;
+            break;
+        case 'm':
+            if (cli_parse_u64(optarg, &u) || u < 1 || u > (1ull << 30))
+                return cli_usage_error("serve", "--max-body needs 1..1073741824");
+            o.max_body = (size_t)u;
+            break;
+        case 'P':
+            if (cli_parse_u64(optarg, &u) || u < 10 || u > 3600000)
+                return cli_usage_error("serve", "--poll-ms needs 10..3600000");
+            o.poll_ms = (uint32_t)u;
+            break;
+        case 1:
+        case 2:
+        case 3:
+        case 4:
+            if (cli_parse_double(optarg, &w) || !(w >= 0 && w <= 100))
+                return cli_usage_error("serve", "weights are numbers in 0..100");
+            if (c == 1) o.rank.w_collab = (float)w;
+            if (c == 2) o.rank.w_content = (float)w;
+            if (c == 3) o.rank.w_pop = (float)w;
+            if (c == 4) o.rank.w_recent = (float)w;
+            break;
+        case 5:
+            if (cli_parse_u64(optarg, &u) || u > 1000)
+                return cli_usage_error("serve", "--recent-years needs 0..1000");
+            o.rank.recent_years = (uint32_t)u;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error("serve", "bad option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    if (!o.model_dir) return cli_usage_error("serve", "--model-dir is required");
+
+    /* The signals go to this thread only (sigwait below): block them before
+     * the server's threads start so they inherit the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    br_server *srv = NULL;
+    br_status st = br_server_start(&o, &srv);
+    if (st) return cli_fail("serve", st);
+    char version[BR_MODEL_ID_MAX];
+    br_server_version(srv, version, sizeof version);
+    printf("bookrec serve: http://%s:%u/ model %s (pid %ld)\n", o.bind ? o.bind : "127.0.0.1",
+           br_server_port(srv), version, (long)getpid());
+    fflush(stdout);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            st = br_server_reload(srv, 0);
+            br_server_version(srv, version, sizeof version);
+            if (st)
+                fprintf(stderr, "bookrec serve: reload failed, still serving %s: %s\n", version,
+                        br_error_detail());
+            else
+                fprintf(stderr, "bookrec serve: serving %s\n", version);
+            continue;
+        }
+        break;
+    }
+    br_server_stop(srv);
+    br_server_free(srv);
+    return CLI_OK;
+}
+
+const cli_command cli_cmd_serve = {"serve", "HTTP API over a published model (docs/api.md)", run,
+                                   usage};

@@ -1,0 +1,109 @@
+/*
+ * bookrec/serve.h: the online half, `bookrec serve`: an HTTP API
+ * (libmicrohttpd, its internal epoll thread pool; JSON by jansson) over a
+ * published model version (bookrec/train.h) and the serving store
+ * (bookrec/store.h). Endpoints, limits, errors, the re-ranking formula and
+ * the metrics are in docs/api.md.
+ *
+ * The server holds one model snapshot (catalogue, embeddings, HNSW index,
+ * tribes, PCA picture, popularity, precomputed JSON fragments) behind a
+ * reference-counted pointer: a reload (br_server_reload, or the watcher
+ * thread noticing that the model directory's `current` pointer moved) loads
+ * the new version completely, then swaps the pointer; requests already
+ * running finish on the old snapshot, which is freed by the last of them.
+ *
+ * When the store is unreachable (Redis down) the server answers from what
+ * it holds (popular and content candidates, marked "degraded"), /readyz
+ * says why, and a background probe reconnects with backoff.
+ */
+#ifndef BOOKREC_SERVE_H
+#define BOOKREC_SERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bookrec/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Most recommendations one request may ask for (n above it: 400). */
+#define BR_SERVE_N_MAX 100
+/* Default and largest request body (POST). */
+#define BR_SERVE_BODY_DEFAULT (64u * 1024u)
+/* Points the tribe map (/api/tribes) returns at most: a larger catalogue
+ * is sampled evenly (every ceil(n / max)-th book). */
+#define BR_SERVE_MAP_POINTS_MAX 5000
+
+/* The hybrid re-ranking knobs (docs/api.md, "Re-ranking"). Every candidate
+ * gets score = w_collab * collab + w_content * content + w_pop * pop +
+ * w_recent * recent, each signal in [0, 1]; the weights shift with the
+ * reader's history and the request's context as documented. */
+typedef struct br_serve_rank {
+    float w_collab;  /* the precomputed list's min-max scaled score */
+    float w_content; /* cosine to one of the latest interactions */
+    float w_pop;     /* model popularity, scaled to [0, 1] */
+    float w_recent;  /* books published in the last `recent_years` */
+    uint32_t recent_years;
+    /* A reader with fewer than `cold_interactions` interactions moves
+     * weight from collab to content proportionally (a new reader's list is
+     * mostly "more like what you just read"). */
+    uint32_t cold_interactions;
+    uint32_t seeds;      /* latest interactions used as content seeds */
+    uint32_t neighbours; /* index neighbours per seed */
+    /* device=mobile: at most this many books of one tribe in the list (a
+     * small screen shows a few; make them varied). 0: no cap. */
+    uint32_t mobile_per_tribe;
+    /* hour in [night_from, 24) or [0, night_to): content weight x night_content
+     * (evening reading continues what one reads). */
+    uint32_t night_from, night_to;
+    float night_content;
+} br_serve_rank;
+
+#define BR_SERVE_RANK_DEFAULT                                                                      \
+    {                                                                                              \
+        0.6f, 0.3f, 0.1f, 0.05f, 5, 10, 5, 20, 3, 21, 6, 1.5f                                      \
+    }
+
+typedef struct br_server_options {
+    const char *model_dir; /* required: DIR/current is served */
+    const char *store;     /* store URI; NULL: the one the version's manifest names */
+    const char *bind;      /* NULL: 127.0.0.1 */
+    uint16_t port;         /* 0: a free port (br_server_port tells which) */
+    uint32_t threads;      /* 0: 2 */
+    const char *api_key;   /* NULL: write endpoints need no key */
+    size_t max_body;       /* 0: BR_SERVE_BODY_DEFAULT */
+    uint32_t poll_ms;      /* `current` watch and store probe period; 0: 1000 */
+    int no_watch;          /* 1: reload only through br_server_reload */
+    br_serve_rank rank;
+} br_server_options;
+
+#define BR_SERVER_OPTIONS_DEFAULT                                                                  \
+    {                                                                                              \
+        NULL, NULL, NULL, 8080, 0, NULL, 0, 0, 0, BR_SERVE_RANK_DEFAULT                            \
+    }
+
+typedef struct br_server br_server;
+
+/* Loads the current version, opens the store and the event log, starts
+ * listening. BR_ENOTFOUND when nothing was published; BR_EIO when the
+ * address cannot be bound. A Redis store that is down at start is not an
+ * error: the server starts degraded. */
+br_status br_server_start(const br_server_options *opt, br_server **out);
+/* The port actually bound. */
+uint16_t br_server_port(const br_server *srv);
+/* The served model version's id into buf. */
+void br_server_version(br_server *srv, char *buf, size_t cap);
+/* Loads DIR/current if it differs from the served version (force: always)
+ * and swaps it in; on failure the old version keeps serving. */
+br_status br_server_reload(br_server *srv, int force);
+/* Stops listening and waits for running requests; then br_server_free. */
+void br_server_stop(br_server *srv);
+void br_server_free(br_server *srv);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BOOKREC_SERVE_H */

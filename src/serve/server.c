@@ -1,0 +1,1548 @@
+/*
+ * server.c: the HTTP side of `bookrec serve` (bookrec/serve.h,
+ * docs/api.md): libmicrohttpd with its internal epoll thread pool, routing,
+ * the handlers, errors as JSON, limits, the API key, Prometheus metrics,
+ * the reference-counted model snapshot and its hot reload, and the store's
+ * degraded mode (a watcher thread polls `current` and probes the store with
+ * backoff while it is down).
+ *
+ * The hot path (GET /api/recommendations/user/{id}) takes one mutex for a
+ * few instructions (the snapshot reference), reads the store without any
+ * lock held, ranks on the stack and writes into a per-thread buffer that
+ * libmicrohttpd copies once.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bookrec/encoder.h"
+#include "bookrec/hybrid.h"
+#include "serve/serve_internal.h"
+
+/* ------------------------------------------------------------- metrics -- */
+
+typedef enum route {
+    R_RECS_USER = 0,
+    R_RECS_SESSION,
+    R_BOOK,
+    R_BOOK_SIMILAR,
+    R_BOOKS_POST,
+    R_EVENTS,
+    R_USER,
+    R_TRIBES,
+    R_HEALTHZ,
+    R_READYZ,
+    R_METRICS,
+    R_STATIC,
+    R_OTHER,
+    R_COUNT
+} route;
+
+static const char *route_name[R_COUNT] = {"/api/recommendations/user/{id}",
+                                          "/api/recommendations/session",
+                                          "/api/books/{id}",
+                                          "/api/books/{id}/similar",
+                                          "POST /api/books",
+                                          "/api/events",
+                                          "/api/users/{id}",
+                                          "/api/tribes",
+                                          "/healthz",
+                                          "/readyz",
+                                          "/metrics",
+                                          "static",
+                                          "other"};
+
+static const int status_list[] = {200, 201, 304, 400, 401, 404, 405, 409, 413, 500, 503};
+#define N_STATUS (sizeof status_list / sizeof *status_list)
+static const double bucket_s[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                  0.005,  0.01,    0.025,  0.1,   1.0};
+#define N_BUCKET (sizeof bucket_s / sizeof *bucket_s)
+
+typedef struct metrics {
+    atomic_uint_fast64_t requests[R_COUNT][N_STATUS];
+    atomic_uint_fast64_t bucket[R_COUNT][N_BUCKET + 1];
+    atomic_uint_fast64_t sum_ns[R_COUNT];
+    atomic_uint_fast64_t store_errors;
+    atomic_uint_fast64_t reloads, reload_failures;
+    atomic_uint_fast64_t events;
+    atomic_uint_fast64_t books_added;
+} metrics;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ----------------------------------------------- a reader's recent, held -- */
+
+/* The latest books each reader posted through this server, kept so a
+ * degraded server (store unreachable) still has content seeds and a seen
+ * set. A fixed table, hashed by reader; a collision replaces the entry. */
+#define MEM_SLOTS 4096
+#define MEM_BOOKS 8
+typedef struct mem_entry {
+    char user[BR_ID_MAX];
+    char book[MEM_BOOKS][BR_ID_MAX]; /* ring, most recent at (head - 1) */
+    uint8_t type[MEM_BOOKS];
+    uint32_t n, head;
+} mem_entry;
+
+/* ------------------------------------------------------------- server -- */
+
+struct br_server {
+    br_server_options opt;
+    char *model_dir, *store_uri, *bind, *api_key;
+    struct MHD_Daemon *daemon;
+    uint16_t port;
+
+    pthread_mutex_t snap_mu; /* guards `snap` pointer reads (a few instructions) */
+    srv_snap *snap;
+    pthread_mutex_t reload_mu; /* one reload (or book post) at a time */
+
+    _Atomic(br_store *) store;
+    _Atomic(br_events *) events;
+    int is_redis;
+    atomic_int store_ok;
+    pthread_mutex_t err_mu;
+    char store_err[256];
+
+    pthread_t watcher;
+    int watcher_started;
+    pthread_mutex_t w_mu;
+    pthread_cond_t w_cv;
+    int stopping;
+
+    pthread_mutex_t enc_mu;
+    br_encoder *enc;
+    char enc_key[256];
+
+    pthread_mutex_t mem_mu;
+    mem_entry *mem;
+
+    metrics m;
+};
+
+static srv_snap *snap_acquire(br_server *s)
+{
+    pthread_mutex_lock(&s->snap_mu);
+    srv_snap *p = s->snap;
+    if (p) atomic_fetch_add(&p->refs, 1);
+    pthread_mutex_unlock(&s->snap_mu);
+    return p;
+}
+
+static void store_failed(br_server *s, br_status st, const char *what)
+{
+    atomic_fetch_add(&s->m.store_errors, 1);
+    if (st != BR_ENET) return; /* a bad key or record is not an outage */
+    pthread_mutex_lock(&s->err_mu);
+    snprintf(s->store_err, sizeof s->store_err, "%s: %s", what, br_error_detail());
+    pthread_mutex_unlock(&s->err_mu);
+    if (atomic_exchange(&s->store_ok, 0)) {
+        br_log(BR_LOG_WARN, "serve: store unreachable (%s): degraded", what);
+        pthread_mutex_lock(&s->w_mu);
+        pthread_cond_signal(&s->w_cv);
+        pthread_mutex_unlock(&s->w_mu);
+    }
+}
+
+/* The store when it is believed reachable, else NULL (degraded). */
+static br_store *store_get(br_server *s)
+{
+    return atomic_load(&s->store_ok) ? atomic_load(&s->store) : NULL;
+}
+
+/* ------------------------------------------------------- output buffer -- */
+
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+
+static void buf_destroy(void *p)
+{
+    sb_free(p);
+    br_free(p);
+}
+
+static void buf_init(void)
+{
+    pthread_key_create(&buf_key, buf_destroy);
+}
+
+static sbuf *tbuf(void)
+{
+    pthread_once(&buf_once, buf_init);
+    sbuf *b = pthread_getspecific(buf_key);
+    if (!b) {
+        b = br_calloc(1, sizeof *b);
+        if (!b) return NULL;
+        pthread_setspecific(buf_key, b);
+    }
+    sb_reset(b);
+    return b;
+}
+
+/* ------------------------------------------------------------ replies -- */
+
+static void count(br_server *s, route r, int status, uint64_t t0)
+{
+    size_t si = 0;
+    while (si < N_STATUS && status_list[si] != status) si++;
+    if (si < N_STATUS) atomic_fetch_add(&s->m.requests[r][si], 1);
+    uint64_t dt = now_ns() - t0;
+    double sec = (double)dt / 1e9;
+    size_t b = 0;
+    while (b < N_BUCKET && sec > bucket_s[b]) b++;
+    atomic_fetch_add(&s->m.bucket[r][b], 1);
+    atomic_fetch_add(&s->m.sum_ns[r], dt);
+}
+
+static enum MHD_Result reply(br_server *s, struct MHD_Connection *con, route r, uint64_t t0,
+                             int status, const char *ctype, const void *body, size_t len,
+                             const char *cache)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache ? cache : "no-store");
+    if (status == 405) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, POST");
+    enum MHD_Result ret = MHD_queue_response(con, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    count(s, r, status, t0);
+    return ret;
+}
+
+static enum MHD_Result reply_json(br_server *s, struct MHD_Connection *con, route r, uint64_t t0,
+                                  int status, sbuf *b)
+{
+    if (b->oom) {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        return reply(s, con, r, t0, 500, "application/json", oom, sizeof oom - 1, NULL);
+    }
+    return reply(s, con, r, t0, status, "application/json", b->p, b->len, NULL);
+}
+
+static const char *error_code(int status)
+{
+    switch (status) {
+    case 400:
+        return "bad_request";
+    case 401:
+        return "unauthorized";
+    case 404:
+        return "not_found";
+    case 405:
+        return "method_not_allowed";
+    case 409:
+        return "conflict";
+    case 413:
+        return "payload_too_large";
+    case 503:
+        return "unavailable";
+    default:
+        return "internal";
+    }
+}
+
+static enum MHD_Result reply_error(br_server *s, struct MHD_Connection *con, route r, uint64_t t0,
+                                   int status, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static enum MHD_Result reply_error(br_server *s, struct MHD_Connection *con, route r, uint64_t t0,
+                                   int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sbuf *b = tbuf();
+    sbuf local = {0};
+    if (!b) b = &local;
+    sb_str(b, "{\"error\":{\"code\":\"");
+    sb_str(b, error_code(status));
+    sb_str(b, "\",\"message\":");
+    sb_json_str(b, msg);
+    sb_str(b, "}}");
+    enum MHD_Result ret = reply_json(s, con, r, t0, status, b);
+    sb_free(&local);
+    return ret;
+}
+
+/* The status for a library error. */
+static int http_status(br_status st)
+{
+    switch (st) {
+    case BR_EINVAL:
+    case BR_EPARSE:
+    case BR_ERANGE:
+        return 400;
+    case BR_ENOTFOUND:
+        return 404;
+    case BR_EEXIST:
+        return 409;
+    case BR_ENET:
+    case BR_EUNSUPPORTED:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+/* ----------------------------------------------------------- request args -- */
+
+typedef struct qargs {
+    size_t n;
+    int mobile, hour, explain;
+} qargs;
+
+static int parse_uint(const char *v, long lo, long hi, long *out)
+{
+    if (!v || !*v) return -1;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || x < lo || x > hi) return -1;
+    *out = x;
+    return 0;
+}
+
+/* n, device, hour, explain; returns NULL or the message of a 400. */
+static const char *parse_qargs(struct MHD_Connection *con, qargs *q, char *msg, size_t cap)
+{
+    q->n = 10;
+    q->mobile = 0;
+    q->hour = -1;
+    q->explain = 0;
+    long x;
+    const char *v = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "n");
+    if (v) {
+        if (parse_uint(v, 1, BR_SERVE_N_MAX, &x)) {
+            snprintf(msg, cap, "n must be an integer in 1..%d", BR_SERVE_N_MAX);
+            return msg;
+        }
+        q->n = (size_t)x;
+    }
+    v = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "device");
+    if (v) {
+        if (!strcmp(v, "mobile"))
+            q->mobile = 1;
+        else if (strcmp(v, "desktop") != 0) {
+            snprintf(msg, cap, "device must be mobile or desktop");
+            return msg;
+        }
+    }
+    v = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "hour");
+    if (v) {
+        if (parse_uint(v, 0, 23, &x)) {
+            snprintf(msg, cap, "hour must be an integer in 0..23");
+            return msg;
+        }
+        q->hour = (int)x;
+    }
+    v = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "explain");
+    if (v) {
+        if (!strcmp(v, "1") || !strcmp(v, "true"))
+            q->explain = 1;
+        else if (strcmp(v, "0") != 0 && strcmp(v, "false") != 0) {
+            snprintf(msg, cap, "explain must be 0 or 1");
+            return msg;
+        }
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------- in-memory recent -- */
+
+static uint32_t hash_id(const char *id)
+{
+    return (uint32_t)br_fnv1a64(id, strlen(id));
+}
+
+static void mem_push(br_server *s, const br_event *e)
+{
+    if (!s->mem) return;
+    pthread_mutex_lock(&s->mem_mu);
+    mem_entry *m = &s->mem[hash_id(e->user_id) % MEM_SLOTS];
+    if (strcmp(m->user, e->user_id) != 0) {
+        memset(m, 0, sizeof *m);
+        snprintf(m->user, sizeof m->user, "%s", e->user_id);
+    }
+    snprintf(m->book[m->head], BR_ID_MAX, "%s", e->book_id);
+    m->type[m->head] = (uint8_t)e->type;
+    m->head = (m->head + 1) % MEM_BOOKS;
+    if (m->n < MEM_BOOKS) m->n++;
+    pthread_mutex_unlock(&s->mem_mu);
+}
+
+/* The reader's held books, most recent first, as indices of snapshot p. */
+static size_t mem_get(br_server *s, srv_snap *p, const char *user, uint32_t *books, int *types)
+{
+    size_t n = 0;
+    if (!s->mem) return 0;
+    pthread_mutex_lock(&s->mem_mu);
+    mem_entry *m = &s->mem[hash_id(user) % MEM_SLOTS];
+    if (!strcmp(m->user, user))
+        for (uint32_t i = 0; i < m->n; i++) {
+            uint32_t at = (m->head + MEM_BOOKS - 1 - i) % MEM_BOOKS;
+            int64_t b = srv_snap_find(p, m->book[at]);
+            if (b < 0) continue;
+            books[n] = (uint32_t)b;
+            types[n++] = m->type[at];
+        }
+    pthread_mutex_unlock(&s->mem_mu);
+    return n;
+}
+
+/* ------------------------------------------------------------ handlers -- */
+
+static void snap_body_head(sbuf *b, const char *user, const srv_snap *p)
+{
+    sb_str(b, "{");
+    if (user) {
+        sb_str(b, "\"user_id\":");
+        sb_json_str(b, user);
+        sb_str(b, ",");
+    }
+    sb_str(b, "\"model_version\":");
+    sb_json_str(b, p->version);
+    sb_str(b, ",");
+}
+
+static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uint64_t t0,
+                                   const char *user)
+{
+    const route r = R_RECS_USER;
+    char msg[128];
+    qargs q;
+    if (br_store_check_id(user, "reader id"))
+        return reply_error(s, con, r, t0, 400, "%s", br_error_detail());
+    const char *bad = parse_qargs(con, &q, msg, sizeof msg);
+    if (bad) return reply_error(s, con, r, t0, 400, "%s", bad);
+    srv_snap *p = snap_acquire(s);
+    if (!p) return reply_error(s, con, r, t0, 503, "no model loaded");
+
+    br_store_rec recs[BR_SERVE_N_MAX];
+    br_store_interaction recent[BR_STORE_RECENT_MAX];
+    uint32_t seeds[BR_STORE_RECENT_MAX];
+    int types[BR_STORE_RECENT_MAX];
+    size_t n_recs = 0, n_recent = 0, n_seeds = 0;
+    br_store_ids *seen = NULL;
+    int degraded = 0;
+    br_store *st = store_get(s);
+    if (st) {
+        br_status e = br_store_get_recs(st, user, recs, BR_SERVE_N_MAX, &n_recs, NULL);
+        if (e == BR_ENOTFOUND) e = BR_OK, n_recs = 0;
+        if (!e) e = br_store_get_recent(st, user, recent, BR_STORE_RECENT_MAX, &n_recent);
+        if (!e) e = br_store_get_seen(st, user, &seen);
+        if (e) {
+            store_failed(s, e, "read");
+            n_recs = n_recent = 0;
+            br_free(seen);
+            seen = NULL;
+            degraded = 1;
+        }
+    } else {
+        degraded = 1;
+    }
+    sbuf *b = tbuf();
+    if (!b) {
+        br_free(seen);
+        srv_snap_release(p);
+        return MHD_NO;
+    }
+    pthread_rwlock_rdlock(&p->add_lock);
+    if (degraded) {
+        n_seeds = mem_get(s, p, user, seeds, types);
+        n_recent = n_seeds;
+    } else {
+        for (size_t i = 0; i < n_recent; i++) {
+            int64_t bi = srv_snap_find(p, recent[i].book_id);
+            if (bi < 0) continue;
+            size_t j = 0;
+            while (j < n_seeds && seeds[j] != (uint32_t)bi) j++;
+            if (j < n_seeds) continue;
+            seeds[n_seeds] = (uint32_t)bi;
+            types[n_seeds++] = recent[i].type;
+        }
+    }
+    rank_input in = {.recs = recs,
+                     .n_recs = n_recs,
+                     .seeds = seeds,
+                     .seed_types = types,
+                     .n_seeds = n_seeds,
+                     .interactions = n_recent,
+                     .seen_ids = seen ? seen->ids : NULL,
+                     .n_seen_ids = seen ? seen->n : 0,
+                     .degraded = degraded,
+                     .mobile = q.mobile,
+                     .hour = q.hour,
+                     .explain = q.explain,
+                     .n = q.n};
+    if (seen && seen->n > in.interactions) in.interactions = seen->n;
+    snap_body_head(b, user, p);
+    br_status e = srv_rank(p, &s->opt.rank, &in, b);
+    sb_str(b, "}");
+    pthread_rwlock_unlock(&p->add_lock);
+    br_free(seen);
+    srv_snap_release(p);
+    if (e) return reply_error(s, con, r, t0, 500, "%s", br_error_detail());
+    return reply_json(s, con, r, t0, 200, b);
+}
+
+/* Ids in JSON may be strings or integers (as in the input files). */
+static int json_id(json_t *v, char *buf, size_t cap)
+{
+    if (json_is_string(v)) {
+        if (json_string_length(v) >= cap) return -1;
+        snprintf(buf, cap, "%s", json_string_value(v));
+        return (size_t)strlen(buf) == json_string_length(v) ? 0 : -1; /* no NUL inside */
+    }
+    if (json_is_integer(v)) {
+        snprintf(buf, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return 0;
+    }
+    return -1;
+}
+
+static enum MHD_Result h_session(br_server *s, struct MHD_Connection *con, uint64_t t0,
+                                 const char *body, size_t len)
+{
+    const route r = R_RECS_SESSION;
+    char msg[128];
+    qargs q;
+    const char *bad = parse_qargs(con, &q, msg, sizeof msg);
+    if (bad) return reply_error(s, con, r, t0, 400, "%s", bad);
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr);
+    if (!doc) return reply_error(s, con, r, t0, 400, "bad JSON: %s", jerr.text);
+    json_t *list = json_is_array(doc) ? doc : json_object_get(doc, "book_ids");
+    if (!json_is_array(list)) {
+        json_decref(doc);
+        return reply_error(s, con, r, t0, 400, "expected {\"book_ids\": [...]} or an array");
+    }
+    if (json_is_object(doc)) {
+        json_t *jn = json_object_get(doc, "n");
+        if (jn) {
+            if (!json_is_integer(jn) || json_integer_value(jn) < 1 ||
+                json_integer_value(jn) > BR_SERVE_N_MAX) {
+                json_decref(doc);
+                return reply_error(s, con, r, t0, 400, "n must be an integer in 1..%d",
+                                   BR_SERVE_N_MAX);
+            }
+            q.n = (size_t)json_integer_value(jn);
+        }
+        if (json_is_true(json_object_get(doc, "explain"))) q.explain = 1;
+    }
+    size_t nl = json_array_size(list);
+    if (nl > BR_SERVE_N_MAX) {
+        json_decref(doc);
+        return reply_error(s, con, r, t0, 400, "at most %d book ids", BR_SERVE_N_MAX);
+    }
+    srv_snap *p = snap_acquire(s);
+    if (!p) {
+        json_decref(doc);
+        return reply_error(s, con, r, t0, 503, "no model loaded");
+    }
+    uint32_t seeds[BR_SERVE_N_MAX];
+    size_t n_seeds = 0;
+    pthread_rwlock_rdlock(&p->add_lock);
+    int status = 0;
+    /* the latest click last in the list: seeds most recent first */
+    for (size_t i = nl; i-- > 0;) {
+        char id[BR_ID_MAX];
+        if (json_id(json_array_get(list, i), id, sizeof id) || br_store_check_id(id, "book id")) {
+            status = 400;
+            snprintf(msg, sizeof msg, "book_ids[%zu]: not a valid book id", i);
+            break;
+        }
+        int64_t bi = srv_snap_find(p, id);
+        if (bi >= 0) seeds[n_seeds++] = (uint32_t)bi; /* unknown ids are ignored */
+    }
+    json_decref(doc);
+    sbuf *b = tbuf();
+    br_status e = BR_OK;
+    if (!status && b) {
+        rank_input in = {.seeds = seeds,
+                         .n_seeds = n_seeds,
+                         .interactions = n_seeds,
+                         .mobile = q.mobile,
+                         .hour = q.hour,
+                         .explain = q.explain,
+                         .n = q.n};
+        snap_body_head(b, NULL, p);
+        e = srv_rank(p, &s->opt.rank, &in, b);
+        sb_str(b, "}");
+    }
+    pthread_rwlock_unlock(&p->add_lock);
+    srv_snap_release(p);
+    if (status) return reply_error(s, con, r, t0, status, "%s", msg);
+    if (!b || e) return reply_error(s, con, r, t0, 500, "%s", b ? br_error_detail() : "memory");
+    return reply_json(s, con, r, t0, 200, b);
+}
+
+static enum MHD_Result h_book(br_server *s, struct MHD_Connection *con, uint64_t t0, const char *id)
+{
+    const route r = R_BOOK;
+    if (br_store_check_id(id, "book id"))
+        return reply_error(s, con, r, t0, 400, "%s", br_error_detail());
+    srv_snap *p = snap_acquire(s);
+    if (!p) return reply_error(s, con, r, t0, 503, "no model loaded");
+    /* the image URL is the store's (the catalogue reader does not keep it) */
+    char image[2048] = "";
+    br_store *st = store_get(s);
+    if (st) {
+        br_store_book *sbk = NULL;
+        br_status e = br_store_get_book(st, id, &sbk);
+        if (!e)
+            snprintf(image, sizeof image, "%s", sbk->image_url);
+        else if (e != BR_ENOTFOUND)
+            store_failed(s, e, "book");
+        br_free(sbk);
+    }
+    pthread_rwlock_rdlock(&p->add_lock);
+    int64_t bi = srv_snap_find(p, id);
+    sbuf *b = tbuf();
+    if (bi >= 0 && b) {
+        const char *title, *authors, *genre, *tags, *desc;
+        int32_t year;
+        if (bi < p->n_base) {
+            const br_book *bk = br_catalog_book(p->cat, (uint32_t)bi);
+            title = bk->title, authors = bk->authors, genre = bk->genre, tags = bk->tags;
+            desc = bk->description, year = bk->year;
+        } else {
+            const srv_added *a = &p->added[bi - p->n_base];
+            title = a->title, authors = a->authors, genre = a->genre, tags = a->tags;
+            desc = a->description, year = a->year;
+        }
+        int32_t tribe = p->books[bi].tribe;
+        sb_str(b, "{\"book_id\":");
+        sb_json_str(b, id);
+        sb_str(b, ",\"title\":");
+        sb_json_str(b, title);
+        sb_str(b, ",\"authors\":");
+        sb_json_str(b, authors);
+        sb_str(b, ",\"genre\":");
+        sb_json_str(b, genre);
+        sb_str(b, ",\"tags\":");
+        sb_json_str(b, tags);
+        if (year == BR_YEAR_UNKNOWN)
+            sb_str(b, ",\"year\":null");
+        else
+            sb_printf(b, ",\"year\":%d", year);
+        sb_printf(b, ",\"tribe\":%d,\"tribe_name\":", tribe);
+        sb_json_str(b, srv_tribe_name(p, tribe));
+        sb_str(b, ",\"image_url\":");
+        sb_json_str(b, image);
+        sb_str(b, ",\"description\":");
+        sb_json_str(b, desc);
+        sb_str(b, ",\"model_version\":");
+        sb_json_str(b, p->version);
+        sb_str(b, "}");
+    }
+    pthread_rwlock_unlock(&p->add_lock);
+    srv_snap_release(p);
+    if (bi < 0) return reply_error(s, con, r, t0, 404, "unknown book '%s'", id);
+    if (!b) return MHD_NO;
+    return reply_json(s, con, r, t0, 200, b);
+}
+
+static enum MHD_Result h_similar(br_server *s, struct MHD_Connection *con, uint64_t t0,
+                                 const char *id)
+{
+    const route r = R_BOOK_SIMILAR;
+    char msg[128];
+    qargs q;
+    if (br_store_check_id(id, "book id"))
+        return reply_error(s, con, r, t0, 400, "%s", br_error_detail());
+    const char *bad = parse_qargs(con, &q, msg, sizeof msg);
+    if (bad) return reply_error(s, con, r, t0, 400, "%s", bad);
+    srv_snap *p = snap_acquire(s);
+    if (!p) return reply_error(s, con, r, t0, 503, "no model loaded");
+    pthread_rwlock_rdlock(&p->add_lock);
+    int64_t bi = srv_snap_find(p, id);
+    sbuf *b = tbuf();
+    br_status e = BR_OK;
+    if (bi >= 0 && b) {
+        int32_t buf_ids[BR_SERVE_N_MAX + 1];
+        float buf_sims[BR_SERVE_N_MAX + 1];
+        const int32_t *ids = buf_ids;
+        const float *sims = buf_sims;
+        size_t found = 0;
+        if (q.n <= SRV_NBR_K) { /* the kept list */
+            ids = p->nbr + (size_t)bi * SRV_NBR_K;
+            sims = p->nbr_sc + (size_t)bi * SRV_NBR_K;
+            found = SRV_NBR_K;
+        } else {
+            e = br_hnsw_search(p->hnsw, srv_snap_emb(p, (uint32_t)bi), q.n + 1, 64, buf_ids,
+                               buf_sims, &found);
+        }
+        snap_body_head(b, NULL, p);
+        sb_str(b, "\"book_id\":");
+        sb_json_str(b, id);
+        sb_str(b, ",\"similar\":[");
+        size_t out = 0;
+        for (size_t j = 0; !e && j < found && out < q.n; j++) {
+            if (ids[j] < 0 || ids[j] == bi) continue;
+            sb_str(b, out ? ",{" : "{");
+            sb_put(b, p->books[ids[j]].frag, p->books[ids[j]].frag_len);
+            sb_printf(b, ",\"score\":%.6g}", (double)sims[j]);
+            out++;
+        }
+        sb_str(b, "]}");
+    }
+    pthread_rwlock_unlock(&p->add_lock);
+    srv_snap_release(p);
+    if (bi < 0) return reply_error(s, con, r, t0, 404, "unknown book '%s'", id);
+    if (!b || e) return reply_error(s, con, r, t0, 500, "%s", b ? br_error_detail() : "memory");
+    return reply_json(s, con, r, t0, 200, b);
+}
+
+#define EVENTS_MAX 1000
+
+static enum MHD_Result h_events(br_server *s, struct MHD_Connection *con, uint64_t t0,
+                                const char *body, size_t len)
+{
+    const route r = R_EVENTS;
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr);
+    if (!doc) return reply_error(s, con, r, t0, 400, "bad JSON: %s", jerr.text);
+    json_t *list = json_is_array(doc) ? doc : json_object_get(doc, "events");
+    size_t n = list ? json_array_size(list) : 1;
+    if (list && !json_is_array(list)) n = 0;
+    if (!json_is_object(doc) && !json_is_array(doc)) n = 0;
+    if (n == 0 || n > EVENTS_MAX) {
+        json_decref(doc);
+        return reply_error(s, con, r, t0, 400,
+                           "expected an event object, an array or {\"events\": [...]} of 1..%d",
+                           EVENTS_MAX);
+    }
+    br_event *ev = br_calloc(n, sizeof *ev);
+    char(*ids)[2][BR_ID_MAX] = br_calloc(n, sizeof *ids);
+    if (!ev || !ids) {
+        br_free(ev);
+        br_free(ids);
+        json_decref(doc);
+        return reply_error(s, con, r, t0, 500, "out of memory");
+    }
+    int status = 0;
+    char msg[300] = "";
+    srv_snap *p = snap_acquire(s);
+    if (!p) status = 503, snprintf(msg, sizeof msg, "no model loaded");
+    int64_t now = (int64_t)time(NULL);
+    for (size_t i = 0; i < n && !status; i++) {
+        json_t *o = list ? json_array_get(list, i) : doc;
+        if (!json_is_object(o)) {
+            status = 400, snprintf(msg, sizeof msg, "event %zu: not an object", i);
+            break;
+        }
+        if (json_id(json_object_get(o, "user_id"), ids[i][0], BR_ID_MAX) ||
+            json_id(json_object_get(o, "book_id"), ids[i][1], BR_ID_MAX)) {
+            status = 400, snprintf(msg, sizeof msg, "event %zu: user_id and book_id required", i);
+            break;
+        }
+        ev[i].user_id = ids[i][0];
+        ev[i].book_id = ids[i][1];
+        json_t *t = json_object_get(o, "type");
+        ev[i].type = BR_EVENT_CLICK;
+        if (t && (!json_is_string(t) || br_event_type_parse(json_string_value(t), &ev[i].type))) {
+            status = 400,
+            snprintf(msg, sizeof msg, "event %zu: type must be rating, click, view or purchase", i);
+            break;
+        }
+        json_t *v = json_object_get(o, "value");
+        ev[i].value = 1.0f;
+        if (v) {
+            if (!json_is_number(v)) {
+                status = 400, snprintf(msg, sizeof msg, "event %zu: value must be a number", i);
+                break;
+            }
+            ev[i].value = (float)json_number_value(v);
+        }
+        json_t *ts = json_object_get(o, "timestamp");
+        ev[i].timestamp = now;
+        if (ts) {
+            if (!json_is_integer(ts)) {
+                status = 400,
+                snprintf(msg, sizeof msg, "event %zu: timestamp must be an integer", i);
+                break;
+            }
+            ev[i].timestamp = json_integer_value(ts);
+        }
+        if (br_event_validate(&ev[i])) {
+            status = 400, snprintf(msg, sizeof msg, "event %zu: %s", i, br_error_detail());
+            break;
+        }
+        pthread_rwlock_rdlock(&p->add_lock);
+        int64_t bi = srv_snap_find(p, ev[i].book_id);
+        pthread_rwlock_unlock(&p->add_lock);
+        if (bi < 0) {
+            status = 404,
+            snprintf(msg, sizeof msg, "event %zu: unknown book '%s'", i, ev[i].book_id);
+            break;
+        }
+    }
+    if (p) srv_snap_release(p);
+    json_decref(doc);
+    if (!status) {
+        br_store *st = store_get(s);
+        br_events *log = atomic_load(&s->events);
+        br_status e = BR_OK;
+        if (!st) {
+            status = 503;
+            pthread_mutex_lock(&s->err_mu);
+            snprintf(msg, sizeof msg, "store unreachable: %s", s->store_err);
+            pthread_mutex_unlock(&s->err_mu);
+        } else if ((e = br_store_apply_events(st, ev, n)) != BR_OK) {
+            store_failed(s, e, "apply events");
+            status = http_status(e) == 400 ? 400 : 503;
+            snprintf(msg, sizeof msg, "store: %s", br_error_detail());
+        } else {
+            for (size_t i = 0; i < n; i++) mem_push(s, &ev[i]);
+            if (!log) {
+                status = 503,
+                snprintf(msg, sizeof msg, "event log unavailable (the store has them)");
+            } else if ((e = br_events_append(log, ev, n)) != BR_OK) {
+                store_failed(s, e, "event log");
+                status = 503;
+                snprintf(msg, sizeof msg, "event log: %s (the store has them)", br_error_detail());
+            }
+        }
+    }
+    br_free(ev);
+    br_free(ids);
+    if (status) return reply_error(s, con, r, t0, status, "%s", msg);
+    atomic_fetch_add(&s->m.events, n);
+    sbuf *b = tbuf();
+    if (!b) return MHD_NO;
+    sb_printf(b, "{\"accepted\":%zu}", n);
+    return reply_json(s, con, r, t0, 200, b);
+}
+
+static br_status encoder_get(br_server *s, const srv_snap *p, br_encoder **out)
+{
+    pthread_mutex_lock(&s->enc_mu);
+    br_status st = BR_OK;
+    if (!s->enc || strcmp(s->enc_key, p->encoder) != 0) {
+        br_encoder_close(s->enc);
+        s->enc = NULL;
+        char path[PATH_MAX];
+        if (!strcmp(p->encoder, "use-lite"))
+            st = br_encoder_model_path("use-lite", path, sizeof path);
+        else
+            snprintf(path, sizeof path, "%s", p->encoder);
+        if (!st) st = br_encoder_open(path, &s->enc);
+        if (!st) snprintf(s->enc_key, sizeof s->enc_key, "%s", p->encoder);
+    }
+    *out = s->enc;
+    if (!st && br_encoder_dim(s->enc) != p->dim)
+        st = br_error(BR_EFORMAT, "encoder '%s' gives %zu dimensions, the model has %zu",
+                      p->encoder, br_encoder_dim(s->enc), p->dim);
+    /* the encoder is read-only once open: the caller embeds outside the lock,
+     * and only a version with another encoder (under reload_mu) replaces it */
+    pthread_mutex_unlock(&s->enc_mu);
+    return st;
+}
+
+static const char *json_str_field(json_t *o, const char *key, int *bad)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) return NULL;
+    if (!json_is_string(v)) {
+        *bad = 1;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+static enum MHD_Result h_books_post(br_server *s, struct MHD_Connection *con, uint64_t t0,
+                                    const char *body, size_t len)
+{
+    const route r = R_BOOKS_POST;
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr);
+    if (!doc) return reply_error(s, con, r, t0, 400, "bad JSON: %s", jerr.text);
+    char id[BR_ID_MAX];
+    int bad = !json_is_object(doc);
+    srv_added a = {0};
+    if (!bad && (json_id(json_object_get(doc, "book_id"), id, sizeof id) ||
+                 br_store_check_id(id, "book id")))
+        bad = 2;
+    const char *title = bad ? NULL : json_str_field(doc, "title", &bad);
+    if (!bad && (!title || !*title)) bad = 3;
+    if (!bad) {
+        a.id = id;
+        a.title = (char *)title;
+        a.authors = (char *)json_str_field(doc, "authors", &bad);
+        a.genre = (char *)json_str_field(doc, "genre", &bad);
+        a.tags = (char *)json_str_field(doc, "tags", &bad);
+        a.description = (char *)json_str_field(doc, "description", &bad);
+        a.year = BR_YEAR_UNKNOWN;
+        json_t *y = json_object_get(doc, "year");
+        if (y && !json_is_null(y)) {
+            if (!json_is_integer(y) || json_integer_value(y) < -5000 ||
+                json_integer_value(y) > 5000)
+                bad = 4;
+            else
+                a.year = (int32_t)json_integer_value(y);
+        }
+    }
+    if (bad) {
+        json_decref(doc);
+        return reply_error(s, con, r, t0, 400,
+                           "expected {\"book_id\", \"title\", optional \"authors\", \"genre\", "
+                           "\"tags\", \"description\" (strings), \"year\" (integer)}");
+    }
+    pthread_mutex_lock(&s->reload_mu); /* a reload carries the book over, or sees it after */
+    srv_snap *p = snap_acquire(s);
+    int status = 0;
+    char msg[300] = "";
+    br_encoder *enc = NULL;
+    float *vec = NULL;
+    char *text = NULL;
+    uint32_t index = 0;
+    br_status e = p ? encoder_get(s, p, &enc) : br_error(BR_EUNSUPPORTED, "no model loaded");
+    if (e) {
+        status = 503;
+        snprintf(msg, sizeof msg, "cannot embed: %s", br_error_detail());
+    }
+    if (!status) {
+        pthread_rwlock_rdlock(&p->add_lock);
+        int exists = srv_snap_find(p, id) >= 0;
+        pthread_rwlock_unlock(&p->add_lock);
+        if (exists) status = 409, snprintf(msg, sizeof msg, "book '%s' exists", id);
+    }
+    if (!status) {
+        br_book bk = {id,
+                      title,
+                      a.authors ? a.authors : "",
+                      a.genre ? a.genre : "",
+                      a.tags ? a.tags : "",
+                      a.description ? a.description : "",
+                      a.year};
+        vec = br_aligned_alloc(p->dim * sizeof *vec, BR_ALIGN);
+        e = vec ? br_book_text(&bk, p->template_desc ? BR_TEXT_DESCRIPTION : BR_TEXT_FULL, &text)
+                : br_error(BR_ENOMEM, "vector");
+        if (!e) e = br_encoder_embed(enc, (const char *const *)&text, 1, vec);
+        if (!e) e = srv_snap_add(p, &a, vec, &index);
+        if (e) status = http_status(e), snprintf(msg, sizeof msg, "%s", br_error_detail());
+    }
+    int stored = 0;
+    br_store *st = store_get(s);
+    if (!status && st) {
+        br_store_book sb = {id,   title, a.authors, a.genre,
+                            NULL, NULL,  a.year,    p->books[index].tribe};
+        e = br_store_put_book(st, &sb);
+        if (e) store_failed(s, e, "put book");
+        stored = e == BR_OK;
+    }
+    pthread_mutex_unlock(&s->reload_mu);
+    br_free(text);
+    br_aligned_free(vec);
+    json_decref(doc);
+    if (status) {
+        if (p) srv_snap_release(p);
+        return reply_error(s, con, r, t0, status, "%s", msg);
+    }
+    atomic_fetch_add(&s->m.books_added, 1);
+    sbuf *b = tbuf();
+    if (b) {
+        pthread_rwlock_rdlock(&p->add_lock);
+        int32_t tribe = p->books[index].tribe;
+        sb_str(b, "{");
+        sb_put(b, p->books[index].frag, p->books[index].frag_len);
+        sb_printf(b, ",\"tribe\":%d,\"tribe_name\":", tribe);
+        sb_json_str(b, srv_tribe_name(p, tribe));
+        sb_printf(b, ",\"stored\":%s,\"model_version\":", stored ? "true" : "false");
+        sb_json_str(b, p->version);
+        sb_str(b, "}");
+        pthread_rwlock_unlock(&p->add_lock);
+    }
+    srv_snap_release(p);
+    if (!b) return MHD_NO;
+    return reply_json(s, con, r, t0, 201, b);
+}
+
+static enum MHD_Result h_user(br_server *s, struct MHD_Connection *con, uint64_t t0,
+                              const char *user)
+{
+    const route r = R_USER;
+    if (br_store_check_id(user, "reader id"))
+        return reply_error(s, con, r, t0, 400, "%s", br_error_detail());
+    srv_snap *p = snap_acquire(s);
+    if (!p) return reply_error(s, con, r, t0, 503, "no model loaded");
+    br_store_interaction recent[BR_STORE_RECENT_MAX];
+    size_t n_recent = 0, n_recs = 0;
+    br_store_rec one;
+    br_store_ids *seen = NULL;
+    int degraded = 0;
+    br_store *st = store_get(s);
+    br_status e = BR_ENET;
+    if (st) {
+        e = br_store_get_recent(st, user, recent, BR_STORE_RECENT_MAX, &n_recent);
+        if (!e) e = br_store_get_seen(st, user, &seen);
+        if (!e) {
+            e = br_store_get_recs(st, user, &one, 1, &n_recs, NULL);
+            if (e == BR_ENOTFOUND) e = BR_OK, n_recs = 0;
+        }
+        if (e) store_failed(s, e, "user");
+    }
+    uint32_t held[MEM_BOOKS];
+    int held_t[MEM_BOOKS];
+    size_t n_held = 0;
+    sbuf *b = tbuf();
+    pthread_rwlock_rdlock(&p->add_lock);
+    if (e) {
+        degraded = 1;
+        n_recent = 0;
+        n_held = mem_get(s, p, user, held, held_t);
+    }
+    size_t n_seen = seen ? seen->n : 0;
+    if (b) {
+        sb_str(b, "{\"user_id\":");
+        sb_json_str(b, user);
+        sb_printf(b, ",\"known\":%s,\"seen_count\":%zu",
+                  n_recent || n_seen || n_recs || n_held ? "true" : "false",
+                  degraded ? n_held : n_seen);
+        if (degraded) sb_str(b, ",\"degraded\":true");
+        sb_str(b, ",\"history\":[");
+        for (size_t i = 0; i < n_recent; i++) {
+            int64_t bi = srv_snap_find(p, recent[i].book_id);
+            sb_str(b, i ? ",{\"book_id\":" : "{\"book_id\":");
+            sb_json_str(b, recent[i].book_id);
+            sb_str(b, ",\"title\":");
+            if (bi >= 0)
+                sb_printf(b, "\"%s\"", p->books[bi].title_esc);
+            else
+                sb_str(b, "null");
+            sb_printf(b, ",\"type\":\"%s\",\"value\":%.6g,\"ts\":%lld}",
+                      br_event_type_name(recent[i].type), (double)recent[i].value,
+                      (long long)recent[i].timestamp);
+        }
+        for (size_t i = 0; i < n_held; i++) {
+            sb_str(b, i ? ",{" : "{");
+            sb_put(b, p->books[held[i]].frag, p->books[held[i]].frag_len);
+            sb_printf(b, ",\"type\":\"%s\",\"value\":null,\"ts\":null}",
+                      br_event_type_name((br_event_type)held_t[i]));
+        }
+        sb_str(b, "]}");
+    }
+    pthread_rwlock_unlock(&p->add_lock);
+    br_free(seen);
+    srv_snap_release(p);
+    if (!b) return MHD_NO;
+    return reply_json(s, con, r, t0, 200, b);
+}
+
+static enum MHD_Result h_tribes(br_server *s, struct MHD_Connection *con, uint64_t t0)
+{
+    srv_snap *p = snap_acquire(s);
+    if (!p) return reply_error(s, con, R_TRIBES, t0, 503, "no model loaded");
+    sbuf *b = tbuf();
+    if (b) {
+        pthread_rwlock_rdlock(&p->add_lock);
+        srv_snap_map_json(p, b);
+        pthread_rwlock_unlock(&p->add_lock);
+    }
+    srv_snap_release(p);
+    if (!b) return MHD_NO;
+    return reply_json(s, con, R_TRIBES, t0, 200, b);
+}
+
+static enum MHD_Result h_readyz(br_server *s, struct MHD_Connection *con, uint64_t t0)
+{
+    srv_snap *p = snap_acquire(s);
+    if (!p) return reply_error(s, con, R_READYZ, t0, 503, "no model loaded");
+    char version[BR_MODEL_ID_MAX];
+    snprintf(version, sizeof version, "%s", p->version);
+    srv_snap_release(p);
+    if (!store_get(s)) {
+        char why[256];
+        pthread_mutex_lock(&s->err_mu);
+        snprintf(why, sizeof why, "%s", s->store_err);
+        pthread_mutex_unlock(&s->err_mu);
+        return reply_error(s, con, R_READYZ, t0, 503, "store unreachable (degraded): %s", why);
+    }
+    sbuf *b = tbuf();
+    if (!b) return MHD_NO;
+    sb_str(b, "{\"ready\":true,\"model_version\":");
+    sb_json_str(b, version);
+    sb_printf(b, ",\"store\":\"%s\"}", s->is_redis ? "redis" : "lmdb");
+    return reply_json(s, con, R_READYZ, t0, 200, b);
+}
+
+static enum MHD_Result h_metrics(br_server *s, struct MHD_Connection *con, uint64_t t0)
+{
+    sbuf *b = tbuf();
+    if (!b) return MHD_NO;
+    sb_str(b, "# HELP bookrec_http_requests_total HTTP requests by route and status.\n"
+              "# TYPE bookrec_http_requests_total counter\n");
+    for (int r = 0; r < R_COUNT; r++)
+        for (size_t i = 0; i < N_STATUS; i++) {
+            uint64_t v = atomic_load(&s->m.requests[r][i]);
+            if (v)
+                sb_printf(b, "bookrec_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                          route_name[r], status_list[i], (unsigned long long)v);
+        }
+    sb_str(b, "# HELP bookrec_http_request_duration_seconds Time spent answering, by route.\n"
+              "# TYPE bookrec_http_request_duration_seconds histogram\n");
+    for (int r = 0; r < R_COUNT; r++) {
+        uint64_t cum = 0;
+        for (size_t i = 0; i <= N_BUCKET; i++) cum += atomic_load(&s->m.bucket[r][i]);
+        if (!cum) continue;
+        uint64_t acc = 0;
+        for (size_t i = 0; i <= N_BUCKET; i++) {
+            acc += atomic_load(&s->m.bucket[r][i]);
+            if (i < N_BUCKET)
+                sb_printf(b,
+                          "bookrec_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
+                          "%llu\n",
+                          route_name[r], bucket_s[i], (unsigned long long)acc);
+            else
+                sb_printf(b,
+                          "bookrec_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} "
+                          "%llu\n",
+                          route_name[r], (unsigned long long)acc);
+        }
+        sb_printf(b, "bookrec_http_request_duration_seconds_sum{route=\"%s\"} %.9f\n",
+                  route_name[r], (double)atomic_load(&s->m.sum_ns[r]) / 1e9);
+        sb_printf(b, "bookrec_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                  route_name[r], (unsigned long long)acc);
+    }
+    char version[BR_MODEL_ID_MAX] = "";
+    br_server_version(s, version, sizeof version);
+    sb_str(b, "# HELP bookrec_model_info The model version being served.\n"
+              "# TYPE bookrec_model_info gauge\n");
+    sb_printf(b, "bookrec_model_info{version=\"%s\"} 1\n", version);
+    sb_printf(b,
+              "# HELP bookrec_store_errors_total Store and event-log calls that failed.\n"
+              "# TYPE bookrec_store_errors_total counter\n"
+              "bookrec_store_errors_total %llu\n"
+              "# HELP bookrec_store_up 1 when the store is reachable, 0 when degraded.\n"
+              "# TYPE bookrec_store_up gauge\n"
+              "bookrec_store_up %d\n"
+              "# HELP bookrec_reloads_total Model versions swapped in after the first.\n"
+              "# TYPE bookrec_reloads_total counter\n"
+              "bookrec_reloads_total %llu\n"
+              "# HELP bookrec_reload_failures_total Reloads that failed (the old version kept "
+              "serving).\n"
+              "# TYPE bookrec_reload_failures_total counter\n"
+              "bookrec_reload_failures_total %llu\n"
+              "# HELP bookrec_events_total Events accepted by POST /api/events.\n"
+              "# TYPE bookrec_events_total counter\n"
+              "bookrec_events_total %llu\n"
+              "# HELP bookrec_books_added_total Books accepted by POST /api/books.\n"
+              "# TYPE bookrec_books_added_total counter\n"
+              "bookrec_books_added_total %llu\n",
+              (unsigned long long)atomic_load(&s->m.store_errors), atomic_load(&s->store_ok),
+              (unsigned long long)atomic_load(&s->m.reloads),
+              (unsigned long long)atomic_load(&s->m.reload_failures),
+              (unsigned long long)atomic_load(&s->m.events),
+              (unsigned long long)atomic_load(&s->m.books_added));
+    if (b->oom) return reply_error(s, con, R_METRICS, t0, 500, "out of memory");
+    return reply(s, con, R_METRICS, t0, 200, "text/plain; version=0.0.4", b->p, b->len, NULL);
+}
+
+/* ------------------------------------------------------- static assets -- */
+
+static enum MHD_Result h_static(br_server *s, struct MHD_Connection *con, uint64_t t0,
+                                const char *url)
+{
+    const char *path = !strcmp(url, "/") ? "/index.html" : url;
+    /* index.html is revalidated every time (it names the other files);
+     * the rest may be cached for an hour */
+    const char *cache = !strcmp(path, "/index.html") ? "no-cache" : "public, max-age=3600";
+    for (size_t i = 0; i < br_serve_web_assets_n; i++) {
+        const br_serve_asset *a = &br_serve_web_assets[i];
+        int hit = !strcmp(a->path, path);
+        /* /static/x also names web/x */
+        if (!hit && !strncmp(path, "/static/", 8)) hit = !strcmp(a->path, path + 7);
+        if (hit) return reply(s, con, R_STATIC, t0, 200, a->content_type, a->data, a->size, cache);
+    }
+    return reply_error(s, con, R_STATIC, t0, 404, "no such page: %s", url);
+}
+
+/* ------------------------------------------------------------ dispatch -- */
+
+typedef struct req {
+    uint64_t t0;
+    route r;
+    int too_large;
+    sbuf body;
+} req;
+
+/* "/prefix/{id}[suffix]": copies the id (up to the next '/') into id. */
+static int path_id(const char *url, const char *prefix, char *id, size_t cap, const char **rest)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(url, prefix, pl) != 0) return 0;
+    const char *p = url + pl, *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n >= cap) n = cap - 1; /* too long: br_store_check_id refuses it below */
+    memcpy(id, p, n);
+    id[n] = 0;
+    if (strlen(p) >= cap && !slash) { /* keep the length error visible */
+        memset(id, 'x', cap - 1);
+        id[cap - 1] = 0;
+    }
+    *rest = slash ? slash : "";
+    return 1;
+}
+
+static int is_post_route(const char *url, route *r)
+{
+    if (!strcmp(url, "/api/events")) return *r = R_EVENTS, 1;
+    if (!strcmp(url, "/api/recommendations/session")) return *r = R_RECS_SESSION, 1;
+    if (!strcmp(url, "/api/books")) return *r = R_BOOKS_POST, 1;
+    return 0;
+}
+
+static int key_ok(br_server *s, struct MHD_Connection *con)
+{
+    if (!s->api_key) return 1;
+    const char *k = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-API-Key");
+    if (!k) return 0;
+    size_t a = strlen(k), b = strlen(s->api_key);
+    unsigned diff = (unsigned)(a ^ b);
+    for (size_t i = 0; i < a && i < b; i++) diff |= (unsigned char)(k[i] ^ s->api_key[i]);
+    return diff == 0;
+}
+
+static enum MHD_Result on_get(br_server *s, struct MHD_Connection *con, const char *url,
+                              uint64_t t0)
+{
+    char id[BR_ID_MAX + 1];
+    const char *rest;
+    if (path_id(url, "/api/recommendations/user/", id, sizeof id, &rest) && !*rest)
+        return h_recs_user(s, con, t0, id);
+    if (path_id(url, "/api/books/", id, sizeof id, &rest)) {
+        if (!*rest) return h_book(s, con, t0, id);
+        if (!strcmp(rest, "/similar")) return h_similar(s, con, t0, id);
+    }
+    if (path_id(url, "/api/users/", id, sizeof id, &rest) && !*rest) return h_user(s, con, t0, id);
+    if (!strcmp(url, "/api/tribes")) return h_tribes(s, con, t0);
+    if (!strcmp(url, "/healthz")) {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        return reply(s, con, R_HEALTHZ, t0, 200, "application/json", ok, sizeof ok - 1, NULL);
+    }
+    if (!strcmp(url, "/readyz")) return h_readyz(s, con, t0);
+    if (!strcmp(url, "/metrics")) return h_metrics(s, con, t0);
+    route r;
+    if (is_post_route(url, &r)) return reply_error(s, con, r, t0, 405, "%s takes POST", url);
+    if (!strncmp(url, "/api/", 5) || !strcmp(url, "/api"))
+        return reply_error(s, con, R_OTHER, t0, 404, "no such endpoint: %s", url);
+    return h_static(s, con, t0, url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
+{
+    br_server *s = cls;
+    req *q = *con_cls;
+    if (!q) {
+        uint64_t t0 = now_ns();
+        int get = !strcmp(method, MHD_HTTP_METHOD_GET);
+        route r;
+        int post_route = is_post_route(url, &r);
+        if (get) return on_get(s, con, url, t0);
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 || !post_route)
+            return reply_error(s, con, post_route ? r : R_OTHER, t0, 405, "%s %s: not allowed",
+                               method, url);
+        if (r != R_RECS_SESSION && !key_ok(s, con)) /* the session endpoint only reads */
+            return reply_error(s, con, r, t0, 401, "missing or wrong X-API-Key");
+        const char *cl =
+            MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->opt.max_body)
+            return reply_error(s, con, r, t0, 413, "request body over %zu bytes", s->opt.max_body);
+        q = br_calloc(1, sizeof *q);
+        if (!q) return MHD_NO;
+        q->t0 = t0;
+        q->r = r;
+        *con_cls = q;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!q->too_large && q->body.len + *upload_size > s->opt.max_body) q->too_large = 1;
+        if (!q->too_large) sb_put(&q->body, upload_data, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (q->too_large)
+        return reply_error(s, con, q->r, q->t0, 413, "request body over %zu bytes",
+                           s->opt.max_body);
+    if (q->body.oom) return reply_error(s, con, q->r, q->t0, 500, "out of memory");
+    const char *body = q->body.p ? q->body.p : "";
+    switch (q->r) {
+    case R_EVENTS:
+        return h_events(s, con, q->t0, body, q->body.len);
+    case R_RECS_SESSION:
+        return h_session(s, con, q->t0, body, q->body.len);
+    default:
+        return h_books_post(s, con, q->t0, body, q->body.len);
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    req *q = *con_cls;
+    if (!q) return;
+    sb_free(&q->body);
+    br_free(q);
+    *con_cls = NULL;
+}
+
+/* ------------------------------------------------------ reload, watcher -- */
+
+void br_server_version(br_server *s, char *buf, size_t cap)
+{
+    srv_snap *p = snap_acquire(s);
+    snprintf(buf, cap, "%s", p ? p->version : "");
+    if (p) srv_snap_release(p);
+}
+
+br_status br_server_reload(br_server *s, int force)
+{
+    pthread_mutex_lock(&s->reload_mu);
+    char cur[BR_MODEL_ID_MAX] = "";
+    br_status st = br_models_current(s->model_dir, cur, sizeof cur);
+    srv_snap *old = snap_acquire(s);
+    if (!st && !force && old && !strcmp(old->version, cur)) {
+        srv_snap_release(old);
+        pthread_mutex_unlock(&s->reload_mu);
+        return BR_OK;
+    }
+    srv_snap *neu = NULL;
+    if (!st) st = srv_snap_load(s->model_dir, &neu);
+    if (!st && old) {
+        /* books posted since the old version was trained stay served */
+        pthread_rwlock_rdlock(&old->add_lock);
+        for (size_t i = 0; i < old->n_added && neu->dim == old->dim; i++) {
+            if (srv_snap_find(neu, old->added[i].id) >= 0) continue;
+            br_status e = srv_snap_add(neu, &old->added[i],
+                                       srv_snap_emb(old, old->n_base + (uint32_t)i), NULL);
+            if (e)
+                br_log(BR_LOG_WARN, "serve: posted book '%s' not carried over: %s",
+                       old->added[i].id, br_error_detail());
+        }
+        pthread_rwlock_unlock(&old->add_lock);
+    }
+    if (!st) {
+        pthread_mutex_lock(&s->snap_mu);
+        srv_snap *prev = s->snap;
+        s->snap = neu;
+        pthread_mutex_unlock(&s->snap_mu);
+        if (prev) {
+            atomic_fetch_add(&s->m.reloads, 1);
+            br_log(BR_LOG_INFO, "serve: model %s -> %s", prev->version, neu->version);
+        }
+        srv_snap_release(prev); /* the last request holding it frees it */
+    } else if (old) {           /* the first load's failure is br_server_start's to report */
+        atomic_fetch_add(&s->m.reload_failures, 1);
+        br_log(BR_LOG_WARN, "serve: reload failed, still serving %s: %s", old->version,
+               br_error_detail());
+    }
+    if (old) srv_snap_release(old);
+    pthread_mutex_unlock(&s->reload_mu);
+    return st;
+}
+
+static br_status store_connect(br_server *s)
+{
+    br_store *st = atomic_load(&s->store);
+    br_status e = BR_OK;
+    if (!st) {
+        e = br_store_open(s->store_uri, 0, &st);
+        if (!e) atomic_store(&s->store, st);
+    }
+    if (!e) {
+        char v[BR_STORE_VERSION_MAX];
+        e = br_store_version(st, v, sizeof v);
+        if (e == BR_ENOTFOUND) e = BR_OK;
+    }
+    if (!e && !atomic_load(&s->events)) {
+        br_events *ev = NULL;
+        e = br_events_open(s->store_uri, 0, &ev);
+        if (!e) atomic_store(&s->events, ev);
+    }
+    if (e) {
+        pthread_mutex_lock(&s->err_mu);
+        snprintf(s->store_err, sizeof s->store_err, "%s", br_error_detail());
+        pthread_mutex_unlock(&s->err_mu);
+    }
+    return e;
+}
+
+static void *watcher_main(void *arg)
+{
+    br_server *s = arg;
+    uint64_t period = s->opt.poll_ms ? s->opt.poll_ms : 1000;
+    uint64_t backoff = period, next_probe = 0;
+    pthread_mutex_lock(&s->w_mu);
+    while (!s->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t wait_ms =
+            atomic_load(&s->store_ok) ? period : (backoff < period ? backoff : period);
+        ts.tv_sec += (time_t)(wait_ms / 1000);
+        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&s->w_cv, &s->w_mu, &ts);
+        if (s->stopping) break;
+        pthread_mutex_unlock(&s->w_mu);
+        if (!s->opt.no_watch) br_server_reload(s, 0);
+        uint64_t now = now_ns() / 1000000u;
+        if (!atomic_load(&s->store_ok) && now >= next_probe) {
+            if (store_connect(s) == BR_OK) {
+                atomic_store(&s->store_ok, 1);
+                backoff = period;
+                br_log(BR_LOG_INFO, "serve: store reachable again");
+            } else {
+                next_probe = now + backoff;
+                backoff = backoff * 2 > 8000 ? 8000 : backoff * 2; /* 1 s, 2 s, 4 s, 8 s */
+            }
+        }
+        br_error_clear();
+        pthread_mutex_lock(&s->w_mu);
+    }
+    pthread_mutex_unlock(&s->w_mu);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ start/stop -- */
+
+br_status br_server_start(const br_server_options *opt, br_server **out)
+{
+    *out = NULL;
+    if (!opt || !opt->model_dir) return br_error(BR_EINVAL, "serve: no model directory");
+    br_server *s = br_calloc(1, sizeof *s);
+    if (!s) return br_error(BR_ENOMEM, "server");
+    s->opt = *opt;
+    if (!s->opt.max_body) s->opt.max_body = BR_SERVE_BODY_DEFAULT;
+    if (!s->opt.threads) s->opt.threads = 2;
+    s->model_dir = br_strdup(opt->model_dir);
+    s->bind = br_strdup(opt->bind ? opt->bind : "127.0.0.1");
+    s->api_key = opt->api_key && *opt->api_key ? br_strdup(opt->api_key) : NULL;
+    s->mem = br_calloc(MEM_SLOTS, sizeof *s->mem);
+    pthread_mutex_init(&s->snap_mu, NULL);
+    pthread_mutex_init(&s->reload_mu, NULL);
+    pthread_mutex_init(&s->err_mu, NULL);
+    pthread_mutex_init(&s->w_mu, NULL);
+    pthread_cond_init(&s->w_cv, NULL);
+    pthread_mutex_init(&s->enc_mu, NULL);
+    pthread_mutex_init(&s->mem_mu, NULL);
+    br_status st = s->model_dir && s->bind && s->mem ? BR_OK : br_error(BR_ENOMEM, "server");
+    if (!st) st = br_server_reload(s, 1);
+    if (!st && opt->store) {
+        s->store_uri = br_strdup(opt->store);
+    } else if (!st) {
+        char *mtext = NULL;
+        st = br_models_manifest(s->model_dir, NULL, &mtext);
+        json_t *man = st ? NULL : json_loads(mtext, 0, NULL);
+        const char *u = json_string_value(json_object_get(man, "store"));
+        if (!st && !u) st = br_error(BR_EFORMAT, "%s: the manifest names no store", s->model_dir);
+        if (!st) s->store_uri = br_strdup(u);
+        json_decref(man);
+        br_free(mtext);
+    }
+    if (!st) {
+        s->is_redis = !strncmp(s->store_uri, "redis://", 8);
+        br_status e = store_connect(s);
+        if (!e)
+            atomic_store(&s->store_ok, 1);
+        else if (e == BR_ENET)
+            br_log(BR_LOG_WARN, "serve: store unreachable at start (degraded): %s",
+                   br_error_detail());
+        else
+            st = e; /* a bad URI or a broken LMDB store is not an outage */
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(opt->port)};
+    if (!st && inet_pton(AF_INET, s->bind, &addr.sin_addr) != 1)
+        st = br_error(BR_EINVAL, "--bind %s: an IPv4 address", s->bind);
+    if (!st) {
+        unsigned flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO;
+        s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+                                     (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+                                     (unsigned)s->opt.threads, MHD_OPTION_NOTIFY_COMPLETED,
+                                     on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+        if (!s->daemon)
+            st = br_error(BR_EIO, "cannot listen on %s:%u (in use?)", s->bind, opt->port);
+    }
+    if (!st) {
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        s->port = di ? di->port : opt->port;
+        if (pthread_create(&s->watcher, NULL, watcher_main, s) != 0)
+            st = br_error(BR_EIO, "watcher thread");
+        else
+            s->watcher_started = 1;
+    }
+    if (st) {
+        br_server_stop(s);
+        br_server_free(s);
+        return st;
+    }
+    *out = s;
+    return BR_OK;
+}
+
+uint16_t br_server_port(const br_server *s)
+{
+    return s->port;
+}
+
+void br_server_stop(br_server *s)
+{
+    if (!s) return;
+    if (s->watcher_started) {
+        pthread_mutex_lock(&s->w_mu);
+        s->stopping = 1;
+        pthread_cond_signal(&s->w_cv);
+        pthread_mutex_unlock(&s->w_mu);
+        pthread_join(s->watcher, NULL);
+        s->watcher_started = 0;
+    }
+    if (s->daemon) {
+        MHD_stop_daemon(s->daemon);
+        s->daemon = NULL;
+    }
+}
+
+void br_server_free(br_server *s)
+{
+    if (!s) return;
+    br_server_stop(s);
+    srv_snap_release(s->snap);
+    br_store_close(atomic_load(&s->store));
+    br_events_close(atomic_load(&s->events));
+    br_encoder_close(s->enc);
+    pthread_mutex_destroy(&s->snap_mu);
+    pthread_mutex_destroy(&s->reload_mu);
+    pthread_mutex_destroy(&s->err_mu);
+    pthread_mutex_destroy(&s->w_mu);
+    pthread_cond_destroy(&s->w_cv);
+    pthread_mutex_destroy(&s->enc_mu);
+    pthread_mutex_destroy(&s->mem_mu);
+    br_free(s->mem);
+    br_free(s->model_dir);
+    br_free(s->store_uri);
+    br_free(s->bind);
+    br_free(s->api_key);
+    br_free(s);
+}

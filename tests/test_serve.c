@@ -1,0 +1,795 @@
+/*
+ * test_serve.c: `bookrec serve` end to end (bookrec/serve.h): the server
+ * runs in-process on a free port against a model trained here on the seed
+ * universe (`generate --rng numpy`, the embedding cache seeded with the
+ * reference USE-lite vectors of tests/golden, so nothing is embedded but
+ * the posted book), and is driven over real sockets (tests/httputil.h):
+ * every route, every error status, events reflected at once, a new book
+ * recommendable at once, concurrent clients across a model reload with no
+ * failed request, and Redis killed and restarted (degraded, then
+ * recovered). Skipped when the use-lite model is absent (`make model`).
+ */
+#define _GNU_SOURCE
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "httputil.h"
+#include "redisutil.h"
+#include "serve/serve_internal.h"
+#include "testutil.h"
+
+static char *tmp;
+static char mdir[PATH_MAX], seed_books[PATH_MAX + 32], seed_ratings[PATH_MAX + 32];
+static int have_model;
+
+/* The embedding cache of docs/formats.md from the golden vectors. */
+typedef struct crec {
+    uint64_t h;
+    uint32_t n;
+    float v[512];
+} crec;
+
+static int by_key(const void *a, const void *b)
+{
+    const crec *x = a, *y = b;
+    if (x->h != y->h) return x->h < y->h ? -1 : 1;
+    return (x->n > y->n) - (x->n < y->n);
+}
+
+static void seed_cache(const char *path)
+{
+    json_error_t err;
+    json_t *d = json_load_file(BR_GOLDEN_DIR "/use-lite/seed_descriptions.json", 0, &err);
+    assert_non_null(d);
+    size_t n = json_array_size(d), m = 0;
+    crec *r = calloc(n, sizeof *r);
+    assert_non_null(r);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(d, i);
+        const char *t = json_string_value(json_object_get(e, "text"));
+        json_t *v = json_object_get(e, "embedding");
+        assert_int_equal(json_array_size(v), 512);
+        r[m].h = br_fnv1a64(t, strlen(t));
+        r[m].n = (uint32_t)strlen(t);
+        for (size_t j = 0; j < 512; j++) r[m].v[j] = (float)json_number_value(json_array_get(v, j));
+        m++;
+    }
+    json_decref(d);
+    qsort(r, m, sizeof *r, by_key);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++)
+        if (!u || r[i].h != r[u - 1].h || r[i].n != r[u - 1].n) r[u++] = r[i];
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint32_t hdr[3] = {1, 512, 8};
+    uint64_t count = u;
+    fwrite("BREMBCAC", 1, 8, f);
+    fwrite(hdr, 4, 3, f);
+    fwrite("use-lite", 1, 8, f);
+    fwrite(&count, 8, 1, f);
+    for (size_t i = 0; i < u; i++) {
+        uint32_t z = 0;
+        fwrite(&r[i].h, 8, 1, f);
+        fwrite(&r[i].n, 4, 1, f);
+        fwrite(&z, 4, 1, f);
+        fwrite(r[i].v, 4, 512, f);
+    }
+    assert_int_equal(fclose(f), 0);
+    free(r);
+}
+
+static void train(const char *dir, const char *store)
+{
+    char cache[PATH_MAX + 32];
+    mkdir(dir, 0777);
+    snprintf(cache, sizeof cache, "%s/embeddings.brec", dir);
+    if (access(cache, F_OK) != 0) seed_cache(cache);
+    br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
+    o.books = seed_books;
+    o.ratings = seed_ratings;
+    o.model_dir = dir;
+    o.store = store;
+    o.text = BR_TEXT_DESCRIPTION;
+    o.clusters = 4;
+    o.iterations = 3;
+    o.factors = 16;
+    o.top_n = 20;
+    br_train_report rep;
+    br_status st = br_train_run(&o, &rep);
+    assert_status_detail(st, BR_OK, "");
+    assert_int_equal(rep.embedded, 0); /* the cache had every description */
+}
+
+static int group_setup(void **state)
+{
+    tmp = tu_tmpdir("serve");
+    char enc[PATH_MAX];
+    have_model =
+        br_encoder_model_path("use-lite", enc, sizeof enc) == BR_OK && access(enc, R_OK) == 0;
+    if (!have_model) return 0;
+    char seed[PATH_MAX];
+    snprintf(seed, sizeof seed, "%s/seed", tmp);
+    mkdir(seed, 0777);
+    br_generate_options go = BR_GENERATE_OPTIONS_DEFAULT;
+    go.rng = BR_GEN_NUMPY;
+    if (br_generate(&go, seed, NULL) != BR_OK) return -1;
+    snprintf(seed_books, sizeof seed_books, "%s/books.csv", seed);
+    snprintf(seed_ratings, sizeof seed_ratings, "%s/ratings.csv", seed);
+    snprintf(mdir, sizeof mdir, "%s/m", tmp);
+    train(mdir, NULL);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    free(tmp);
+    return 0;
+}
+
+#define NEED_MODEL()                                                                               \
+    do {                                                                                           \
+        if (!have_model) {                                                                         \
+            printf("[  SKIP    ] no use-lite model (make model): serve tests skipped\n");          \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static br_server *start(const char *dir, const char *store, const char *key, size_t max_body,
+                        uint32_t poll_ms)
+{
+    br_server_options o = BR_SERVER_OPTIONS_DEFAULT;
+    o.model_dir = dir;
+    o.store = store;
+    o.port = 0;
+    o.threads = 4;
+    o.api_key = key;
+    o.max_body = max_body;
+    o.poll_ms = poll_ms;
+    br_server *s = NULL;
+    br_status st = br_server_start(&o, &s);
+    assert_status_detail(st, BR_OK, "");
+    assert_true(br_server_port(s) > 0);
+    return s;
+}
+
+/* GET/POST and the body as JSON (asserting the status). */
+static json_t *get_json(int port, const char *path, int want)
+{
+    tu_resp r;
+    int st = tu_get(port, path, &r);
+    if (st != want) fprintf(stderr, "GET %s: %d %s\n", path, st, r.raw ? r.raw : "");
+    assert_int_equal(st, want);
+    char ct[128];
+    assert_int_equal(tu_resp_header(&r, "Content-Type", ct, sizeof ct), 0);
+    json_t *j = NULL;
+    if (strstr(ct, "json")) {
+        j = json_loadb(r.body, r.body_len, 0, NULL);
+        assert_non_null(j);
+    }
+    tu_resp_free(&r);
+    return j;
+}
+
+static json_t *post_json(int port, const char *path, const char *headers, const char *body,
+                         int want)
+{
+    tu_resp r;
+    int st = tu_post(port, path, headers, body, &r);
+    if (st != want) fprintf(stderr, "POST %s: %d %s\n", path, st, r.raw ? r.raw : "");
+    assert_int_equal(st, want);
+    json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
+    assert_non_null(j);
+    tu_resp_free(&r);
+    return j;
+}
+
+/* An error body has exactly {"error": {"code", "message"}}. */
+static void check_error(json_t *j, const char *code)
+{
+    json_t *e = json_object_get(j, "error");
+    assert_non_null(e);
+    assert_string_equal(json_string_value(json_object_get(e, "code")), code);
+    assert_non_null(json_string_value(json_object_get(e, "message")));
+    json_decref(j);
+}
+
+static int recs_contain(json_t *j, const char *book)
+{
+    json_t *a = json_object_get(j, "recommendations"), *it;
+    size_t i;
+    json_array_foreach(
+        a, i, it) if (!strcmp(json_string_value(json_object_get(it, "book_id")), book)) return 1;
+    return 0;
+}
+
+static int has_source(json_t *j, const char *src)
+{
+    json_t *a = json_object_get(j, "recommendations"), *it, *s;
+    size_t i, k;
+    json_array_foreach(a, i, it) json_array_foreach(
+        json_object_get(it, "sources"), k, s) if (!strcmp(json_string_value(s), src)) return 1;
+    return 0;
+}
+
+static void test_routes(void **state)
+{
+    NEED_MODEL();
+    br_server *s = start(mdir, NULL, NULL, 0, 0);
+    int port = br_server_port(s);
+    char version[64];
+    br_server_version(s, version, sizeof version);
+    assert_string_equal(version, "v000001");
+
+    json_t *j = get_json(port, "/healthz", 200);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "ok");
+    json_decref(j);
+    j = get_json(port, "/readyz", 200);
+    assert_true(json_is_true(json_object_get(j, "ready")));
+    json_decref(j);
+
+    /* a known reader: exactly the documented shape, n honoured, ordered */
+    j = get_json(port, "/api/recommendations/user/5?n=7&explain=1&device=mobile&hour=22", 200);
+    assert_string_equal(json_string_value(json_object_get(j, "user_id")), "5");
+    assert_string_equal(json_string_value(json_object_get(j, "model_version")), "v000001");
+    json_t *a = json_object_get(j, "recommendations"), *it;
+    assert_int_equal(json_array_size(a), 7);
+    assert_int_equal(json_object_size(j), 3);
+    size_t i;
+    double prev = 1e9;
+    json_array_foreach(a, i, it)
+    {
+        assert_int_equal(json_object_size(it), 5);
+        assert_non_null(json_string_value(json_object_get(it, "book_id")));
+        assert_non_null(json_string_value(json_object_get(it, "title")));
+        assert_true(json_array_size(json_object_get(it, "sources")) >= 1);
+        assert_true(strlen(json_string_value(json_object_get(it, "explanation"))) > 0);
+        double sc = json_number_value(json_object_get(it, "score"));
+        assert_true(sc <= prev + 1e-6);
+        prev = sc;
+    }
+    assert_true(has_source(j, "collab"));
+    assert_true(has_source(j, "content"));
+    json_decref(j);
+    j = get_json(port, "/api/recommendations/user/5", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "recommendations")), 10);
+    assert_null(
+        json_object_get(json_array_get(json_object_get(j, "recommendations"), 0), "explanation"));
+    json_decref(j);
+
+    /* an unknown reader: cold start, popular books spread over the tribes */
+    j = get_json(port, "/api/recommendations/user/stranger-1?n=8", 200);
+    a = json_object_get(j, "recommendations");
+    assert_int_equal(json_array_size(a), 8);
+    assert_true(has_source(j, "popular"));
+    assert_false(has_source(j, "collab"));
+    json_t *tr = get_json(port, "/api/tribes", 200);
+    int tribes_seen[64] = {0}, distinct = 0;
+    json_array_foreach(a, i, it)
+    {
+        char path[128];
+        snprintf(path, sizeof path, "/api/books/%s",
+                 json_string_value(json_object_get(it, "book_id")));
+        json_t *b = get_json(port, path, 200);
+        int t = (int)json_integer_value(json_object_get(b, "tribe"));
+        if (t >= 0 && t < 64 && !tribes_seen[t]++) distinct++;
+        json_decref(b);
+    }
+    assert_int_equal(distinct, (int)json_array_size(json_object_get(tr, "tribes"))); /* 4 of 4 */
+    json_decref(j);
+
+    /* the tribe map */
+    assert_int_equal(json_array_size(json_object_get(tr, "tribes")), 4);
+    assert_int_equal(json_array_size(json_object_get(tr, "points")), 1000);
+    json_t *pt = json_array_get(json_object_get(tr, "points"), 0);
+    assert_true(json_is_number(json_object_get(pt, "x")));
+    assert_true(json_is_number(json_object_get(pt, "y")));
+    assert_true(json_is_integer(json_object_get(pt, "tribe")));
+    assert_non_null(json_string_value(json_object_get(pt, "title")));
+    json_decref(tr);
+
+    /* a book, its neighbours */
+    j = get_json(port, "/api/books/3", 200);
+    assert_string_equal(json_string_value(json_object_get(j, "book_id")), "3");
+    assert_string_equal(json_string_value(json_object_get(j, "genre")), "Mystery");
+    json_decref(j);
+    j = get_json(port, "/api/books/3/similar?n=4", 200);
+    a = json_object_get(j, "similar");
+    assert_int_equal(json_array_size(a), 4);
+    json_array_foreach(a, i, it)
+        assert_string_not_equal(json_string_value(json_object_get(it, "book_id")), "3");
+    json_decref(j);
+
+    /* a reader's history */
+    j = get_json(port, "/api/users/5", 200);
+    assert_true(json_is_true(json_object_get(j, "known")));
+    assert_true(json_array_size(json_object_get(j, "history")) > 0);
+    assert_true(json_integer_value(json_object_get(j, "seen_count")) > 0);
+    json_decref(j);
+    j = get_json(port, "/api/users/nobody-at-all", 200);
+    assert_true(json_is_false(json_object_get(j, "known")));
+    assert_int_equal(json_array_size(json_object_get(j, "history")), 0);
+    json_decref(j);
+
+    /* an anonymous session: neighbours of the clicked books, never them */
+    j = post_json(port, "/api/recommendations/session", NULL,
+                  "{\"book_ids\": [\"3\", 5], \"n\": 5, \"explain\": true}", 200);
+    a = json_object_get(j, "recommendations");
+    assert_int_equal(json_array_size(a), 5);
+    assert_false(recs_contain(j, "3"));
+    assert_false(recs_contain(j, "5"));
+    assert_true(has_source(j, "content"));
+    json_decref(j);
+
+    /* metrics: counted by route and status, the version, the histogram */
+    tu_resp r;
+    assert_int_equal(tu_get(port, "/metrics", &r), 200);
+    assert_non_null(strstr(
+        r.body,
+        "bookrec_http_requests_total{route=\"/api/recommendations/user/{id}\",status=\"200\"} 3"));
+    assert_non_null(strstr(r.body, "bookrec_model_info{version=\"v000001\"} 1"));
+    assert_non_null(strstr(
+        r.body,
+        "bookrec_http_request_duration_seconds_bucket{route=\"/api/books/{id}\",le=\"+Inf\"}"));
+    assert_non_null(strstr(r.body, "bookrec_store_errors_total 0"));
+    tu_resp_free(&r);
+
+    /* the page: served when web/ was embedded, else a JSON 404 */
+    if (br_serve_web_assets_n > 0) {
+        assert_int_equal(tu_get(port, "/", &r), 200);
+        char ct[128];
+        assert_int_equal(tu_resp_header(&r, "Content-Type", ct, sizeof ct), 0);
+        assert_non_null(strstr(ct, "text/html"));
+        tu_resp_free(&r);
+    } else {
+        check_error(get_json(port, "/", 404), "not_found");
+    }
+    check_error(get_json(port, "/static/no-such-file.js", 404), "not_found");
+    br_server_free(s);
+}
+
+static void test_errors(void **state)
+{
+    NEED_MODEL();
+    br_server *s = start(mdir, NULL, "s3cret", 4096, 0);
+    int port = br_server_port(s);
+    const char *key = "X-API-Key: s3cret\r\n";
+    char path[8192], big[6000];
+
+    /* 400: bad ids and parameters */
+    memset(big, 'x', 100);
+    big[100] = 0;
+    snprintf(path, sizeof path, "/api/recommendations/user/%s", big);
+    check_error(get_json(port, path, 400), "bad_request");
+    check_error(get_json(port, "/api/recommendations/user/a%01b", 400), "bad_request");
+    check_error(get_json(port, "/api/recommendations/user/5?n=0", 400), "bad_request");
+    check_error(get_json(port, "/api/recommendations/user/5?n=101", 400), "bad_request");
+    check_error(get_json(port, "/api/recommendations/user/5?n=abc", 400), "bad_request");
+    check_error(get_json(port, "/api/recommendations/user/5?device=tv", 400), "bad_request");
+    check_error(get_json(port, "/api/recommendations/user/5?hour=24", 400), "bad_request");
+    check_error(get_json(port, "/api/books/3/similar?n=1000", 400), "bad_request");
+    check_error(post_json(port, "/api/events", key, "{not json", 400), "bad_request");
+    check_error(post_json(port, "/api/events", key, "[]", 400), "bad_request");
+    check_error(post_json(port, "/api/events", key, "{\"user_id\": \"u\"}", 400), "bad_request");
+    check_error(post_json(port, "/api/events", key,
+                          "{\"user_id\": \"u\", \"book_id\": \"3\", \"type\": \"like\"}", 400),
+                "bad_request");
+    check_error(post_json(port, "/api/events", key,
+                          "{\"user_id\": \"u\", \"book_id\": \"3\", \"value\": \"x\"}", 400),
+                "bad_request");
+    check_error(post_json(port, "/api/recommendations/session", NULL, "{\"book_ids\": 3}", 400),
+                "bad_request");
+    check_error(post_json(port, "/api/recommendations/session", NULL, "[\"\"]", 400),
+                "bad_request");
+    check_error(post_json(port, "/api/books", key, "{\"title\": \"no id\"}", 400), "bad_request");
+    check_error(post_json(port, "/api/books", key, "{\"book_id\": \"z\"}", 400), "bad_request");
+
+    /* 401: the write endpoints want the key */
+    check_error(
+        post_json(port, "/api/events", NULL, "{\"user_id\": \"u\", \"book_id\": \"3\"}", 401),
+        "unauthorized");
+    check_error(post_json(port, "/api/events", "X-API-Key: wrong\r\n",
+                          "{\"user_id\": \"u\", \"book_id\": \"3\"}", 401),
+                "unauthorized");
+    check_error(post_json(port, "/api/books", NULL, "{}", 401), "unauthorized");
+    /* ...the session endpoint reads only */
+    json_decref(post_json(port, "/api/recommendations/session", NULL, "[\"3\"]", 200));
+
+    /* 404: unknown book, unknown route */
+    check_error(get_json(port, "/api/books/no-such-book", 404), "not_found");
+    check_error(get_json(port, "/api/books/no-such-book/similar", 404), "not_found");
+    check_error(get_json(port, "/api/nothing", 404), "not_found");
+    check_error(get_json(port, "/api/books/3/nothing", 404), "not_found");
+    check_error(post_json(port, "/api/events", key,
+                          "{\"user_id\": \"u\", \"book_id\": \"no-such-book\"}", 404),
+                "not_found");
+
+    /* 405: wrong method */
+    tu_resp r;
+    assert_int_equal(tu_http(port, "DELETE", "/api/books/3", NULL, NULL, 0, &r), 405);
+    char allow[64];
+    assert_int_equal(tu_resp_header(&r, "Allow", allow, sizeof allow), 0);
+    check_error(json_loadb(r.body, r.body_len, 0, NULL), "method_not_allowed");
+    tu_resp_free(&r);
+    check_error(get_json(port, "/api/events", 405), "method_not_allowed");
+    check_error(post_json(port, "/api/recommendations/user/5", key, "{}", 405),
+                "method_not_allowed");
+
+    /* 413: a body over --max-body (4096 here) */
+    memset(big, ' ', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    big[0] = '[';
+    big[sizeof big - 2] = ']';
+    check_error(post_json(port, "/api/events", key, big, 413), "payload_too_large");
+
+    /* 409: a book that exists */
+    check_error(
+        post_json(port, "/api/books", key, "{\"book_id\": \"3\", \"title\": \"Again\"}", 409),
+        "conflict");
+    br_server_free(s);
+}
+
+static void test_event_reflected(void **state)
+{
+    NEED_MODEL();
+    br_server *s = start(mdir, NULL, NULL, 0, 0);
+    int port = br_server_port(s);
+    json_t *j = get_json(port, "/api/recommendations/user/7?n=5", 200);
+    json_t *first = json_array_get(json_object_get(j, "recommendations"), 0);
+    char book[64];
+    snprintf(book, sizeof book, "%s", json_string_value(json_object_get(first, "book_id")));
+    json_decref(j);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"events\": [{\"user_id\": \"7\", \"book_id\": \"%s\", \"type\": \"purchase\"}]}",
+             book);
+    j = post_json(port, "/api/events", NULL, body, 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "accepted")), 1);
+    json_decref(j);
+    /* the bought book is gone from the next list; its neighbours came in */
+    j = get_json(port, "/api/recommendations/user/7?n=50&explain=1", 200);
+    assert_false(recs_contain(j, book));
+    json_decref(j);
+    j = get_json(port, "/api/users/7", 200);
+    json_t *h0 = json_array_get(json_object_get(j, "history"), 0);
+    assert_string_equal(json_string_value(json_object_get(h0, "book_id")), book);
+    assert_string_equal(json_string_value(json_object_get(h0, "type")), "purchase");
+    json_decref(j);
+
+    /* a stranger's first click: their list turns to its neighbours */
+    j = post_json(port, "/api/events", NULL,
+                  "[{\"user_id\": \"new-reader\", \"book_id\": 3, \"type\": \"click\"}]", 200);
+    json_decref(j);
+    j = get_json(port, "/api/recommendations/user/new-reader?n=5", 200);
+    assert_false(recs_contain(j, "3"));
+    assert_true(has_source(j, "content"));
+    json_decref(j);
+
+    /* the events reached the log for the next train */
+    br_events *ev;
+    char uri[PATH_MAX + 16];
+    snprintf(uri, sizeof uri, "lmdb:%s/store", mdir);
+    assert_int_equal(br_events_open(uri, BR_EVENTS_RDONLY, &ev), BR_OK);
+    uint64_t n = 0;
+    assert_int_equal(br_events_count(ev, &n), BR_OK);
+    assert_true(n >= 2);
+    br_events_close(ev);
+    br_server_free(s);
+}
+
+static void test_new_book(void **state)
+{
+    NEED_MODEL();
+    br_server *s = start(mdir, NULL, NULL, 0, 0);
+    int port = br_server_port(s);
+    /* a book whose description no other book has, posted again word for
+     * word as a new book: its nearest neighbour */
+    br_catalog *cat;
+    assert_int_equal(br_catalog_load(seed_books, NULL, &cat, NULL), BR_OK);
+    uint32_t nb_books = br_catalog_count(cat), pick = nb_books;
+    for (uint32_t i = 0; i < nb_books && pick == nb_books; i++) {
+        int dup = 0;
+        for (uint32_t k = 0; k < nb_books && !dup; k++)
+            dup = k != i && !strcmp(br_catalog_book(cat, i)->description,
+                                    br_catalog_book(cat, k)->description);
+        if (!dup) pick = i;
+    }
+    assert_true(pick < nb_books);
+    char pick_id[64], path[128];
+    snprintf(pick_id, sizeof pick_id, "%s", br_catalog_book(cat, pick)->id);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    json_t *nb =
+        json_pack("{s:s, s:s, s:s, s:i}", "book_id", "fresh-1", "title", "Fresh", "description",
+                  br_catalog_book(cat, pick)->description, "year", tm.tm_year + 1900);
+    br_catalog_free(cat);
+    char *body = json_dumps(nb, 0);
+    json_decref(nb);
+    snprintf(path, sizeof path, "/api/books/%s", pick_id);
+    json_t *bp = get_json(port, path, 200);
+    json_t *j = post_json(port, "/api/books", NULL, body, 201);
+    free(body);
+    assert_int_equal(json_integer_value(json_object_get(j, "tribe")),
+                     json_integer_value(json_object_get(bp, "tribe")));
+    json_decref(j);
+    json_decref(bp);
+    j = get_json(port, "/api/books/fresh-1", 200);
+    assert_string_equal(json_string_value(json_object_get(j, "title")), "Fresh");
+    json_decref(j);
+    snprintf(path, sizeof path, "/api/books/%s/similar?n=3", pick_id);
+    j = get_json(port, path, 200);
+    json_t *top = json_array_get(json_object_get(j, "similar"), 0);
+    assert_string_equal(json_string_value(json_object_get(top, "book_id")), "fresh-1");
+    assert_true(json_number_value(json_object_get(top, "score")) > 0.999);
+    json_decref(j);
+    /* a reader who clicks that book is offered the new one */
+    char ev[256];
+    snprintf(ev, sizeof ev, "{\"user_id\": \"nb-reader\", \"book_id\": \"%s\"}", pick_id);
+    json_decref(post_json(port, "/api/events", NULL, ev, 200));
+    j = get_json(port, "/api/recommendations/user/nb-reader?n=5", 200);
+    assert_true(recs_contain(j, "fresh-1"));
+    assert_true(has_source(j, "recent")); /* published this year */
+    json_decref(j);
+    j = post_json(port, "/api/books", NULL, "{\"book_id\": \"fresh-1\", \"title\": \"Again\"}",
+                  409);
+    json_decref(j);
+    br_server_free(s);
+}
+
+/* The request's context: device=mobile caps a tribe at 3 books; a night
+ * hour weighs content more; a recent book carries the "recent" source. */
+static int tribe_of(int port, const char *book)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/books/%s", book);
+    json_t *b = get_json(port, path, 200);
+    int t = (int)json_integer_value(json_object_get(b, "tribe"));
+    json_decref(b);
+    return t;
+}
+
+static double score_of(json_t *j, const char *book)
+{
+    json_t *a = json_object_get(j, "recommendations"), *it;
+    size_t i;
+    json_array_foreach(
+        a, i, it) if (!strcmp(json_string_value(json_object_get(it, "book_id")),
+                              book)) return json_number_value(json_object_get(it, "score"));
+    return -1;
+}
+
+static void test_context(void **state)
+{
+    NEED_MODEL();
+    br_server *s = start(mdir, NULL, NULL, 0, 0);
+    int port = br_server_port(s);
+    json_t *j = get_json(port, "/api/recommendations/user/5?n=10&device=mobile", 200);
+    json_t *a = json_object_get(j, "recommendations"), *it;
+    assert_int_equal(json_array_size(a), 10);
+    int per[64] = {0};
+    size_t i;
+    json_array_foreach(a, i, it)
+    {
+        int t = tribe_of(port, json_string_value(json_object_get(it, "book_id")));
+        assert_true(t >= 0 && t < 64);
+        assert_true(++per[t] <= 3);
+    }
+    json_decref(j);
+
+    /* a book that only content proposed scores higher at 23:00 than at noon */
+    json_t *day = get_json(port, "/api/recommendations/user/5?n=100&hour=12", 200);
+    json_t *night = get_json(port, "/api/recommendations/user/5?n=100&hour=23", 200);
+    int compared = 0;
+    json_array_foreach(json_object_get(day, "recommendations"), i, it)
+    {
+        json_t *src = json_object_get(it, "sources");
+        if (json_array_size(src) != 1 ||
+            strcmp(json_string_value(json_array_get(src, 0)), "content") != 0)
+            continue;
+        const char *book = json_string_value(json_object_get(it, "book_id"));
+        double sn = score_of(night, book);
+        if (sn < 0) continue;
+        assert_true(sn > json_number_value(json_object_get(it, "score")));
+        compared++;
+    }
+    assert_true(compared > 0);
+    json_decref(day);
+    json_decref(night);
+    br_server_free(s);
+}
+
+/* ------------------------------------------------ load across a reload -- */
+
+typedef struct load {
+    int port;
+    atomic_int stop;
+    atomic_long ok, failed;
+    int id;
+} load;
+
+static void *hammer(void *arg)
+{
+    load *l = arg;
+    static const char *paths[] = {"/api/recommendations/user/%d?n=10&explain=1",
+                                  "/api/recommendations/user/%d", "/api/books/%d",
+                                  "/api/books/%d/similar", "/api/users/%d"};
+    unsigned k = (unsigned)l->id * 7919u;
+    while (!atomic_load(&l->stop)) {
+        char path[128];
+        k = k * 1103515245u + 12345u;
+        snprintf(path, sizeof path, paths[(k >> 8) % 5], (int)((k >> 16) % 120));
+        tu_resp r;
+        int st = tu_get(l->port, path, &r);
+        /* readers 100..119 are unknown (cold start, 200); books all exist */
+        if (st == 200)
+            atomic_fetch_add(&l->ok, 1);
+        else {
+            fprintf(stderr, "GET %s -> %d %s\n", path, st, r.raw ? r.raw : "");
+            atomic_fetch_add(&l->failed, 1);
+        }
+        tu_resp_free(&r);
+    }
+    return NULL;
+}
+
+/* A new version v<id> beside v000001: a copy with its own id, then
+ * `current` re-pointed as train does (a symlink renamed over). */
+static void publish_copy(const char *dir, const char *id)
+{
+    char cmd[8 * PATH_MAX];
+    snprintf(cmd, sizeof cmd,
+             "cp -r '%s/versions/v000001' '%s/versions/.tmp-%s' && "
+             "sed -i 's/\"version\": \"v000001\"/\"version\": \"%s\"/' "
+             "'%s/versions/.tmp-%s/manifest.json' && "
+             "mv '%s/versions/.tmp-%s' '%s/versions/%s' && "
+             "ln -sfn 'versions/%s' '%s/current.tmp' && mv -T '%s/current.tmp' '%s/current'",
+             dir, dir, id, id, dir, id, dir, id, dir, id, id, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_concurrent_reload(void **state)
+{
+    NEED_MODEL();
+    char dir[PATH_MAX + 16], cmd[8 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/reload", tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dir, mdir, dir);
+    assert_int_equal(system(cmd), 0);
+    /* the copy's manifest names the original store: serve the copy's */
+    char store[PATH_MAX + 32];
+    snprintf(store, sizeof store, "lmdb:%s/store", dir);
+    br_server *s = start(dir, store, NULL, 0, 20);
+    load l = {.port = br_server_port(s)};
+    enum { T = 4 };
+    load ls[T];
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) {
+        ls[i] = l;
+        ls[i].id = i + 1;
+        pthread_create(&th[i], NULL, hammer, &ls[i]);
+    }
+    while (atomic_load(&ls[0].ok) < 50) tu_sleep_ms(5);
+    /* a version published by the watcher's poll, then forced reloads */
+    publish_copy(dir, "v000002");
+    char version[64] = "";
+    for (int i = 0; i < 1000 && strcmp(version, "v000002") != 0; i++) {
+        tu_sleep_ms(10);
+        br_server_version(s, version, sizeof version);
+    }
+    assert_string_equal(version, "v000002");
+    publish_copy(dir, "v000003");
+    assert_int_equal(br_server_reload(s, 0), BR_OK); /* SIGHUP's path */
+    br_server_version(s, version, sizeof version);
+    assert_string_equal(version, "v000003");
+    for (int i = 0; i < 3; i++) assert_int_equal(br_server_reload(s, 1), BR_OK);
+    long before = 0;
+    for (int i = 0; i < T; i++) before += atomic_load(&ls[i].ok);
+    for (;;) { /* requests keep flowing after the swaps */
+        long now = 0;
+        for (int i = 0; i < T; i++) now += atomic_load(&ls[i].ok);
+        if (now >= before + 100) break;
+        tu_sleep_ms(5);
+    }
+    long ok = 0, failed = 0;
+    for (int i = 0; i < T; i++) {
+        atomic_store(&ls[i].stop, 1);
+        pthread_join(th[i], NULL);
+        ok += atomic_load(&ls[i].ok);
+        failed += atomic_load(&ls[i].failed);
+    }
+    printf("[          ] %ld requests across 5 reloads, %ld failed\n", ok + failed, failed);
+    assert_int_equal(failed, 0);
+    tu_resp r;
+    assert_int_equal(tu_get(l.port, "/metrics", &r), 200);
+    assert_non_null(strstr(r.body, "bookrec_model_info{version=\"v000003\"} 1"));
+    assert_non_null(strstr(r.body, "bookrec_reloads_total 5"));
+    tu_resp_free(&r);
+    br_server_free(s);
+}
+
+/* ---------------------------------------------------------------- redis -- */
+
+static void test_redis_outage(void **state)
+{
+    NEED_MODEL();
+    if (!tu_redis_binary()) {
+        printf("[  SKIP    ] redis-server is not installed\n");
+        skip();
+    }
+    tu_redis rd = {0};
+    assert_int_equal(tu_redis_start(&rd, tmp), 0);
+    char dir[PATH_MAX + 16], uri[64], cmd[8 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/mredis", tmp);
+    snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", rd.port);
+    mkdir(dir, 0777);
+    snprintf(cmd, sizeof cmd, "cp '%s/embeddings.brec' '%s/'", mdir, dir);
+    assert_int_equal(system(cmd), 0);
+    train(dir, uri);
+    br_server *s = start(dir, NULL, NULL, 0, 50);
+    int port = br_server_port(s);
+    json_t *j = get_json(port, "/readyz", 200);
+    assert_string_equal(json_string_value(json_object_get(j, "store")), "redis");
+    json_decref(j);
+    j = get_json(port, "/api/recommendations/user/5", 200);
+    assert_true(has_source(j, "collab"));
+    assert_false(has_source(j, "degraded"));
+    json_decref(j);
+    json_decref(
+        post_json(port, "/api/events", NULL, "{\"user_id\": \"r1\", \"book_id\": \"3\"}", 200));
+
+    tu_redis_kill(&rd);
+    /* answered from what the server holds, marked; /readyz says why */
+    j = get_json(port, "/api/recommendations/user/5?explain=1", 200);
+    assert_true(has_source(j, "degraded"));
+    assert_int_equal(json_array_size(json_object_get(j, "recommendations")), 10);
+    json_decref(j);
+    j = get_json(port, "/api/recommendations/user/r1", 200); /* the held click seeds content */
+    assert_true(has_source(j, "content"));
+    assert_false(recs_contain(j, "3"));
+    json_decref(j);
+    check_error(get_json(port, "/readyz", 503), "unavailable");
+    check_error(
+        post_json(port, "/api/events", NULL, "{\"user_id\": \"r1\", \"book_id\": \"4\"}", 503),
+        "unavailable");
+    json_decref(get_json(port, "/api/books/3", 200));
+
+    /* Redis back (empty: it persists nothing): ready again by itself */
+    assert_int_equal(tu_redis_start(&rd, tmp), 0);
+    int ready = 0;
+    for (int i = 0; i < 600 && !ready; i++) { /* the probe backs off to 8 s at most */
+        tu_resp r;
+        ready = tu_get(port, "/readyz", &r) == 200;
+        tu_resp_free(&r);
+        if (!ready) tu_sleep_ms(50);
+    }
+    assert_true(ready);
+    j = get_json(port, "/api/recommendations/user/5", 200);
+    assert_false(has_source(j, "degraded"));
+    json_decref(j);
+    json_decref(
+        post_json(port, "/api/events", NULL, "{\"user_id\": \"r1\", \"book_id\": \"4\"}", 200));
+    tu_resp r;
+    assert_int_equal(tu_get(port, "/metrics", &r), 200);
+    assert_null(strstr(r.body, "bookrec_store_errors_total 0\n"));
+    assert_non_null(strstr(r.body, "bookrec_store_up 1"));
+    tu_resp_free(&r);
+    br_server_free(s);
+    tu_redis_stop(&rd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routes),          cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_event_reflected), cmocka_unit_test(test_new_book),
+        cmocka_unit_test(test_context),         cmocka_unit_test(test_concurrent_reload),
+        cmocka_unit_test(test_redis_outage),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
