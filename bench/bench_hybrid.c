@@ -6,7 +6,8 @@
  *                [--dim 512] [--iterations 15] [--candidates E,A]
  *
  * Fits what the default hybrid uses (the item-item model on its top M
- * books, implicit ALS, the content profiles) and ranks the top n for the
+ * books, implicit ALS, popularity, the content profiles) with its default
+ * options (the learned re-ranker's built-in coefficients) and ranks the top n for the
  * first N readers (every reader by default), reporting fit seconds per
  * part, readers per second and peak item-item model size. Book embeddings
  * are seeded random unit vectors of the encoder's width: the ranking cost
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
 {
     const char *books = NULL, *ratings = NULL;
     long limit = 0, n = 100, dim = 512, iters = 15;
-    unsigned ce = 200, ca = 200;
+    unsigned ce = 0, ca = 0; /* 0: the library's defaults */
     static const struct option lo[] = {
         {"books", required_argument, 0, 'b'},       {"ratings", required_argument, 0, 'r'},
         {"users-limit", required_argument, 0, 'u'}, {"n", required_argument, 0, 'n'},
@@ -104,7 +105,8 @@ int main(int argc, char **argv)
     br_hybrid_options o;
     br_hybrid_options_default(&o);
     o.als.iterations = (uint32_t)iters;
-    o.cand_ease = ce, o.cand_als = ca;
+    if (ce || ca) o.cand_ease = ce, o.cand_als = ca;
+    ce = o.cand_ease, ca = o.cand_als;
     br_train_data td = {nu,
                         nb,
                         br_ratings_count(r),

@@ -59,8 +59,15 @@ static void usage(FILE *out)
             "  --tune            tune the hybrid on a validation split of the training data\n"
             "                    (EASE lambda and rating weights, then the blend weights)\n"
             "                    and evaluate it with the tuned settings\n"
-            "  --weights E,A,C,P hybrid weights: ease, als, content, popularity\n"
-            "  --candidates E,A  hybrid candidates: the top E of ease and A of als (200,200)\n"
+            "  --weights E,A,C,P hybrid: the blend (--blend) with these weights of ease, als,\n"
+            "                    content, popularity\n"
+            "  --candidates E,A  hybrid candidates: the top E of ease and A of als (the\n"
+            "                    re-ranker: chosen on validation unless --no-learn, built-in\n"
+            "                    30,30; --blend: 200,200)\n"
+            "  --no-learn        hybrid: the built-in re-ranker coefficients instead of\n"
+            "                    learning them on a validation split of the training part\n"
+            "  --blend           hybrid: the --weights blend instead of the re-ranker\n"
+            "  --write-split DIR also write the split (DIR/train.csv, DIR/test.csv) for peers\n"
             "  --ease-items M    item-item model: the M most-rated books (default 4000)\n"
             "  --ease-lambda L   (default 100)\n"
             "  --alpha A         implicit ALS confidence slope (default 0.3)\n"
@@ -228,6 +235,9 @@ static void free_cold(br_split *c)
     br_free(c->train_value);
 }
 
+/* L2 penalty of the re-ranker on its standardised weights. */
+#define RERANK_LAMBDA 1e-4
+
 static br_train_data train_of(const br_split *s)
 {
     return (br_train_data){s->n_users,    s->n_books,    s->n_train,
@@ -248,6 +258,105 @@ static int parse_floats(const char *s, float *out, int n)
             return -1;
     }
     return 0;
+}
+
+/* --write-split DIR: the split as DIR/train.csv and DIR/test.csv (and
+ * the shape in DIR/meta.json)
+ * (reader,book,rating in bookrec's 0-based indices, training ratings in
+ * input order), so a peer in another language evaluates on exactly the
+ * same held-out ratings. */
+static int write_split(const br_split *s, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/meta.json", dir);
+    FILE *m = fopen(path, "w");
+    if (!m || fprintf(m, "{\"readers\": %u, \"books\": %u}\n", s->n_users, s->n_books) < 0 ||
+        fclose(m)) {
+        fprintf(stderr, "bookrec eval: cannot write %s\n", path);
+        return -1;
+    }
+    for (int part = 0; part < 2; part++) {
+        snprintf(path, sizeof path, "%s/%s", dir, part ? "test.csv" : "train.csv");
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            fprintf(stderr, "bookrec eval: cannot write %s\n", path);
+            return -1;
+        }
+        fprintf(f, "reader,book,rating\n");
+        if (!part)
+            for (size_t i = 0; i < s->n_train; i++)
+                fprintf(f, "%u,%u,%g\n", s->train_user[i], s->train_book[i],
+                        (double)s->train_value[i]);
+        else
+            for (uint32_t u = 0; u < s->n_users; u++)
+                for (uint64_t j = s->test_ptr[u]; j < s->test_ptr[u + 1]; j++)
+                    fprintf(f, "%u,%u,%g\n", u, s->test_book[j], (double)s->test_value[j]);
+        if (fclose(f)) {
+            fprintf(stderr, "bookrec eval: cannot write %s\n", path);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The default hybrid's re-ranker, learned on a validation split carved
+ * from the training part (never the held-out ratings): the components are
+ * fitted on the validation split's training part, their candidates for
+ * its readers labelled by its held-out ratings. Writes the coefficients
+ * into *o and returns the seconds it took in *secs. */
+static br_status learn_rerank(const br_split *s, const br_catalog *cat, const float *emb,
+                              size_t dim, uint64_t seed, br_hybrid_options *o, json_t *report,
+                              int json, double *secs)
+{
+    uint64_t t0 = br_now_ns();
+    br_split_options so = BR_SPLIT_OPTIONS_DEFAULT;
+    so.seed = seed + 1000;
+    br_split val;
+    br_status st = br_split_train(s, &so, &val);
+    if (st) return st;
+    br_train_data td = train_of(&val);
+    br_hybrid *h = NULL;
+    br_engine e = BR_ENGINE_HYBRID;
+    br_rerank_report rep;
+    uint64_t t1 = 0;
+    if (!(st = br_hybrid_fit(&td, cat, emb, dim, o, &e, 1, &h))) {
+        t1 = br_now_ns();
+        st = br_hybrid_learn_rerank(h, &val, 0, RERANK_LAMBDA, o->rerank_coef, &rep);
+    }
+    if (!st && !json)
+        fprintf(stderr, "rerank: validation fit %.1f s, learning %.1f s\n",
+                (double)(t1 - t0) * 1e-9, (double)(br_now_ns() - t1) * 1e-9);
+    br_hybrid_free(h);
+    br_split_free(&val);
+    if (st) return st;
+    o->cand_ease = o->cand_als = rep.cand;
+    *secs = (double)(br_now_ns() - t0) * 1e-9;
+    json_t *cj = json_object(), *lj = json_array();
+    for (uint32_t f = 0; f < BR_RERANK_FEATURES; f++)
+        json_object_set_new(cj, br_rerank_feature_name(f), json_real(o->rerank_coef[f]));
+    for (uint32_t i = 0; i <= rep.iterations; i++)
+        json_array_append_new(lj, json_real(rep.loss[i]));
+    json_object_set_new(report, "rerank",
+                        json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:f}", "coef", cj, "loss", lj,
+                                  "readers", (json_int_t)rep.readers, "cand", (json_int_t)rep.cand,
+                                  "rows", (json_int_t)rep.rows, "positives",
+                                  (json_int_t)rep.positives, "seconds", *secs));
+    if (!json) {
+        fprintf(stderr,
+                "rerank: learned on %zu validation readers (%zu candidates, %zu relevant) in "
+                "%u Newton steps, log loss %.5f -> %.5f, %.1f s\n",
+                rep.readers, rep.rows, rep.positives, rep.iterations, rep.loss[0],
+                rep.loss[rep.iterations], *secs);
+        fprintf(stderr, "rerank: candidate depth by validation NDCG@10:");
+        for (int g = 0; g < BR_RERANK_GRID; g++)
+            fprintf(stderr, " %u: %.4f", rep.grid[g], rep.grid_ndcg[g]);
+        fprintf(stderr, "; chosen %u\n", rep.cand);
+        fprintf(stderr, "rerank: coefficients");
+        for (uint32_t f = 0; f < BR_RERANK_FEATURES; f++)
+            fprintf(stderr, " %s %.4g", br_rerank_feature_name(f), (double)o->rerank_coef[f]);
+        fprintf(stderr, "\n");
+    }
+    return BR_OK;
 }
 
 /* --tune: EASE settings by the item-item model's own validation NDCG, then
@@ -356,13 +465,16 @@ static int run(int argc, char **argv)
                                              {"json", no_argument, 0, 'j'},
                                              {"help", no_argument, 0, 'h'},
                                              {"candidates", required_argument, 0, 'N'},
+                                             {"no-learn", no_argument, 0, 'G'},
+                                             {"blend", no_argument, 0, 'B'},
+                                             {"write-split", required_argument, 0, 'X'},
                                              {0, 0, 0, 0}};
-    const char *books_path = NULL, *ratings_path = NULL, *engines_arg = "all";
+    const char *books_path = NULL, *ratings_path = NULL, *engines_arg = "all", *split_dir = NULL;
     cli_embed_options eo = {NULL, NULL, NULL, BR_TEXT_FULL};
     br_hybrid_options ho;
     br_hybrid_options_default(&ho);
     br_split_options so = BR_SPLIT_OPTIONS_DEFAULT;
-    int json = 0, slices = 0, do_tune = 0, c, v, kk = 10;
+    int json = 0, slices = 0, do_tune = 0, learn = 1, cand_set = 0, c, v, kk = 10;
     unsigned long long u64;
     double d;
     float w4[4];
@@ -400,6 +512,9 @@ static int run(int argc, char **argv)
             if (parse_floats(optarg, w4, 4))
                 return cli_usage_error("eval", "--weights needs four numbers E,A,C,P");
             ho.w_ease = w4[0], ho.w_als = w4[1], ho.w_content = w4[2], ho.w_popularity = w4[3];
+            /* explicit weights: the blend they weigh */
+            ho.rerank = 0;
+            if (!cand_set) ho.cand_ease = ho.cand_als = 200;
             break;
         case 'M':
             if (cli_parse_int(optarg, &v) || v < 1)
@@ -421,6 +536,17 @@ static int run(int argc, char **argv)
                 !(w4[1] >= 0 && w4[1] <= 1e6) || w4[0] + w4[1] < 1)
                 return cli_usage_error("eval", "--candidates needs two counts EASE,ALS");
             ho.cand_ease = (uint32_t)w4[0], ho.cand_als = (uint32_t)w4[1];
+            cand_set = 1;
+            break;
+        case 'G':
+            learn = 0;
+            break;
+        case 'X':
+            split_dir = optarg;
+            break;
+        case 'B':
+            ho.rerank = 0;
+            if (!cand_set) ho.cand_ease = ho.cand_als = 200;
             break;
         case 'E':
             eo.npy = optarg;
@@ -475,7 +601,7 @@ static int run(int argc, char **argv)
      * and fusions or the hybrid when they use a content engine. */
     for (size_t i = 0; i < ne; i++) {
         content |= br_engine_needs_content(eng[i]);
-        if (eng[i] == BR_ENGINE_HYBRID && ho.w_content != 0) content = 1;
+        if (eng[i] == BR_ENGINE_HYBRID && (ho.w_content != 0 || ho.rerank)) content = 1;
         for (uint32_t j = 0; eng[i] == BR_ENGINE_RANK_FUSION && j < ho.fusion_n; j++)
             content |= br_engine_needs_content(ho.fusion[j]);
         for (uint32_t j = 0; eng[i] == BR_ENGINE_RRF && j < ho.rrf_n; j++)
@@ -503,11 +629,23 @@ static int run(int argc, char **argv)
         rc = cli_fail("eval", st);
         goto out;
     }
+    if (split_dir && write_split(&s, split_dir)) {
+        rc = CLI_ERROR;
+        goto out;
+    }
     if (content && (rc = cli_book_embeddings("eval", cat, &eo, &emb, &dim))) goto out;
     if (do_tune && (st = tune(&s, cat, emb, dim, so.seed, k, &ho, tuning, json))) goto fail;
+    double learn_s = 0;
+    int has_hybrid = 0;
+    for (size_t i = 0; i < ne; i++) has_hybrid |= eng[i] == BR_ENGINE_HYBRID;
+    if (has_hybrid && ho.rerank && learn &&
+        (st = learn_rerank(&s, cat, emb, dim, so.seed, &ho, tuning, json, &learn_s)))
+        goto fail;
     br_train_data td = train_of(&s);
     if ((st = br_hybrid_fit(&td, cat, emb, dim, &ho, eng, ne, &h))) goto fail;
     if ((st = eval_all(h, &s, eng, ne, k, NULL, 0, rows))) goto fail;
+    for (size_t i = 0; i < ne; i++)
+        if (eng[i] == BR_ENGINE_HYBRID) rows[i].fit_s += learn_s;
 
     json_t *proto = json_pack(
         "{s:s, s:f, s:i, s:f, s:I, s:i, s:I, s:I, s:I, s:I, s:I}", "split",
@@ -525,7 +663,8 @@ static int run(int argc, char **argv)
     json_object_set_new(doc, "default", json_string(br_engine_name(BR_ENGINE_HYBRID)));
     json_object_set_new(doc, "protocol", proto);
     json_object_set_new(doc, "engines", rows_json(rows, ne, k));
-    if (do_tune) json_object_set_new(doc, "tuning", json_incref(tuning));
+    if (do_tune || (has_hybrid && ho.rerank && learn))
+        json_object_set_new(doc, "tuning", json_incref(tuning));
     if (!json) {
         printf("protocol: %s split, seed %llu, %u readers evaluated (%zu with a relevant "
                "held-out book), %zu training / %zu held-out ratings, %u books\n",

@@ -11,6 +11,8 @@
  *    union of the item-item and ALS top lists (from the single engines'
  *    own full rankings), each component z-scored over it in double, the
  *    weighted sum sorted;
+ *  - the re-ranker: a deterministic fit whose loss decreases and recovers a
+ *    planted rule; the hybrid then ranks by coef . features;
  *  - br_split_train only ever splits training ratings; book text template.
  */
 #include <jansson.h>
@@ -329,6 +331,7 @@ static void test_hybrid_candidates_reference(void **state)
     o.als.iterations = 5;
     o.cand_ease = 30, o.cand_als = 25;
     o.w_ease = 1, o.w_als = 0.3f, o.w_content = 0.25f, o.w_popularity = 0.1f;
+    o.rerank = 0; /* the blend */
     const br_engine eng[5] = {BR_ENGINE_EASE, BR_ENGINE_ALS, BR_ENGINE_CONTENT,
                               BR_ENGINE_POPULARITY, BR_ENGINE_HYBRID};
     br_train_data td = all_ratings(r);
@@ -432,6 +435,111 @@ static void test_hybrid_candidates_reference(void **state)
     br_catalog_free(cat);
 }
 
+/* The re-ranker: its fit is deterministic, its loss never increases and
+ * ends below the start; it recovers the direction of a planted linear
+ * rule; the default hybrid then ranks its candidates by coef . features. */
+static void test_rerank(void **state)
+{
+    (void)state;
+    enum { ROWS = 6000, F = BR_RERANK_FEATURES };
+    float *x = br_malloc(ROWS * F * sizeof *x);
+    uint8_t *y = br_malloc(ROWS);
+    br_rng rng;
+    br_rng_seed(&rng, 7);
+    float truth[F] = {0};
+    truth[0] = 2.0f, truth[3] = -1.0f, truth[7] = 0.5f;
+    for (int i = 0; i < ROWS; i++) {
+        double t = -2;
+        for (int c = 0; c < F; c++) {
+            x[i * F + c] = (float)br_rng_normal(&rng) * (c == 5 ? 10.0f : 1.0f);
+            t += truth[c] * x[i * F + c];
+        }
+        y[i] = br_rng_uniform(&rng) < 1 / (1 + exp(-t));
+    }
+    float c1[F], c2[F];
+    br_rerank_report r1, r2;
+    assert_int_equal(br_rerank_fit(x, y, ROWS, 1e-4, c1, &r1), BR_OK);
+    br_set_num_threads(1);
+    assert_int_equal(br_rerank_fit(x, y, ROWS, 1e-4, c2, &r2), BR_OK);
+    br_set_num_threads(0);
+    assert_memory_equal(c1, c2, sizeof c1); /* bit for bit, any thread count */
+    assert_true(r1.iterations >= 2);
+    for (uint32_t i = 1; i <= r1.iterations; i++) assert_true(r1.loss[i] <= r1.loss[i - 1]);
+    assert_true(r1.loss[r1.iterations] < r1.loss[0] - 0.05);
+    for (int c = 0; c < F; c++)
+        assert_true(fabsf(c1[c] - truth[c]) < 0.25f); /* 6000 rows: close to the rule */
+    assert_int_equal(br_rerank_fit(x, y, 0, 1e-4, c1, NULL), BR_EINVAL);
+    x[5] = NAN;
+    assert_status_detail(br_rerank_fit(x, y, ROWS, 1e-4, c1, NULL), BR_EINVAL, "not finite");
+    br_free(x);
+    br_free(y);
+
+    /* Learned on the seed universe's own ratings as validation: ranks by
+     * coef . features over the candidates. */
+    br_catalog *cat;
+    br_ratings *r;
+    float *emb;
+    json_t *ref = seed(&cat, &r, &emb);
+    json_decref(ref);
+    br_hybrid_options o;
+    br_hybrid_options_default(&o);
+    o.ease.max_items = 300, o.ease.lambda = 5, o.als.iterations = 5;
+    o.cand_ease = 30, o.cand_als = 25;
+    br_split_options so = BR_SPLIT_OPTIONS_DEFAULT;
+    br_split sp;
+    assert_int_equal(br_split_ratings(r, &so, &sp), BR_OK);
+    br_train_data td = {sp.n_users,    sp.n_books,    sp.n_train,
+                        sp.train_user, sp.train_book, sp.train_value};
+    br_engine e = BR_ENGINE_HYBRID;
+    br_hybrid *h = NULL;
+    assert_int_equal(br_hybrid_fit(&td, cat, emb, 512, &o, &e, 1, &h), BR_OK);
+    br_rerank_report rep;
+    float coef[F], coef2[F];
+    assert_int_equal(br_hybrid_learn_rerank(h, &sp, 0, 1e-3, coef, &rep), BR_OK);
+    assert_int_equal(br_hybrid_learn_rerank(h, &sp, 0, 1e-3, coef2, NULL), BR_OK);
+    assert_memory_equal(coef, coef2, sizeof coef);
+    assert_true(rep.rows > 0 && rep.positives > 0 && rep.readers > 0);
+    assert_true(rep.loss[rep.iterations] < rep.loss[0]);
+    br_hybrid_free(h);
+    memcpy(o.rerank_coef, coef, sizeof coef);
+    assert_int_equal(br_hybrid_fit(&td, cat, emb, 512, &o, &e, 1, &h), BR_OK);
+    for (uint32_t user = 0; user < sp.n_users; user += 5) {
+        uint32_t books[60], it[10];
+        float fx[60 * F], is[10];
+        size_t n;
+        assert_int_equal(br_hybrid_features(h, user, books, fx, 60, &n), BR_OK);
+        assert_int_equal(br_hybrid_rank(h, BR_ENGINE_HYBRID, &user, 1, 10, it, is), BR_OK);
+        double sc[60];
+        for (size_t q = 0; q < n; q++) {
+            sc[q] = 0;
+            for (int c = 0; c < F; c++) sc[q] += (double)coef[c] * fx[q * F + c];
+        }
+        for (int p = 0; p < 10 && (size_t)p < n; p++) {
+            size_t q = 0;
+            while (q < n && books[q] != it[p]) q++;
+            assert_true(q < n);
+            assert_true(fabs(sc[q] - is[p]) < 1e-4 * (1 + fabs(sc[q])));
+            /* nothing unlisted scores clearly higher than the last listed */
+            for (size_t q2 = 0; q2 < n; q2++) {
+                int listed = 0;
+                for (int p2 = 0; p2 < 10; p2++) listed |= books[q2] == it[p2];
+                if (!listed) assert_true(sc[q2] <= is[9] + 1e-4);
+            }
+        }
+        /* the explanation's parts add up to the re-ranker's score */
+        br_explanation ex;
+        assert_int_equal(br_hybrid_explain(h, cat, BR_ENGINE_HYBRID, user, it[0], &ex), BR_OK);
+        float sum = 0;
+        for (uint32_t p = 0; p < ex.n_parts; p++) sum += ex.part[p].contribution;
+        assert_true(fabsf(sum - is[0]) < 1e-3f * (1 + fabsf(is[0])));
+    }
+    br_hybrid_free(h);
+    br_split_free(&sp);
+    br_free(emb);
+    br_ratings_free(r);
+    br_catalog_free(cat);
+}
+
 static void test_split_train_and_text(void **state)
 {
     (void)state;
@@ -485,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_notebook_parity),
         cmocka_unit_test(test_fusion_and_hybrid),
         cmocka_unit_test(test_hybrid_candidates_reference),
+        cmocka_unit_test(test_rerank),
         cmocka_unit_test(test_split_train_and_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

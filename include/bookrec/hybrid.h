@@ -144,6 +144,13 @@ int br_engine_predicts(br_engine e);
 
 #define BR_FUSION_MAX 6
 
+/* The learned re-ranker of the default hybrid: a linear model over
+ * BR_RERANK_FEATURES features of each candidate (br_rerank_feature_name,
+ * docs/evaluation.md), fitted by pointwise logistic regression on a
+ * validation split carved from the training ratings. */
+#define BR_RERANK_FEATURES 20
+#define BR_RERANK_MAX_ITER 30
+
 typedef struct br_hybrid_options {
     br_svd_options svd;
     br_als_options als; /* implicit */
@@ -167,6 +174,10 @@ typedef struct br_hybrid_options {
      * and implicit ALS's top cand_als unrated books; only these are scored
      * by every component, and a ranking lists at most these */
     uint32_t cand_ease, cand_als;
+    /* 1: rank the candidates by the re-ranker's rerank_coef . features
+     * instead of the w_* blend */
+    int rerank;
+    float rerank_coef[BR_RERANK_FEATURES];
 } br_hybrid_options;
 
 /* Defaults: svd k = 50 exact (the notebook), implicit ALS 64 factors
@@ -185,6 +196,7 @@ typedef struct br_train_data {
 } br_train_data;
 
 typedef struct br_hybrid br_hybrid;
+struct br_split;
 
 /* Fits what the engines in `engines` (n_engines of them) need, and only
  * that. emb (n_books, dim) L2-normalised book embeddings, borrowed (must
@@ -216,6 +228,45 @@ br_status br_hybrid_rank(const br_hybrid *h, br_engine e, const uint32_t *users,
 br_status br_hybrid_candidates(const br_hybrid *h, uint32_t user, uint32_t *books, float *raw,
                                size_t cap, size_t *n);
 
+/* The re-ranker's features of the same candidates: feat (cap,
+ * BR_RERANK_FEATURES), row p for books[p]. */
+br_status br_hybrid_features(const br_hybrid *h, uint32_t user, uint32_t *books, float *feat,
+                             size_t cap, size_t *n);
+const char *br_rerank_feature_name(uint32_t f);
+
+#define BR_RERANK_GRID 3
+
+typedef struct br_rerank_report {
+    size_t readers, rows, positives;
+    uint32_t iterations;
+    double loss[BR_RERANK_MAX_ITER + 1]; /* penalised mean log loss, before each step */
+    /* br_hybrid_learn_rerank: the candidate depths tried (cand_ease =
+     * cand_als), the held-out validation NDCG@10 of each, the one chosen */
+    uint32_t grid[BR_RERANK_GRID];
+    double grid_ndcg[BR_RERANK_GRID];
+    uint32_t cand;
+} br_rerank_report;
+
+/* Pointwise logistic regression: rows (rows, BR_RERANK_FEATURES) with
+ * labels y (0/1), L2 penalty lambda on the standardised weights; Newton
+ * steps with a line search, in double, the same result whatever the
+ * thread count. coef (BR_RERANK_FEATURES,) on the raw features (the bias
+ * is dropped: it does not change a ranking). rep may be NULL. */
+br_status br_rerank_fit(const float *x, const uint8_t *y, size_t rows, double lambda, float *coef,
+                        br_rerank_report *rep);
+
+/* The re-ranker learned from h (ease and als fitted) fitted on val's
+ * training part: the candidates of val's readers with a relevant held-out
+ * book (at most max_readers of them, evenly spread; 0: all), labelled 1
+ * when relevant. The candidate depth comes from validation too: for each
+ * depth of the grid (30, 50, 100 from each of the item-item model and
+ * ALS) a model fitted on the even readers is scored by NDCG@10 on the odd
+ * ones; the best depth is refitted on all of them and reported in
+ * rep->cand (set cand_ease = cand_als = rep->cand to rank with it). */
+br_status br_hybrid_learn_rerank(const br_hybrid *h, const struct br_split *val,
+                                 uint32_t max_readers, double lambda, float *coef,
+                                 br_rerank_report *rep);
+
 /* Predicted ratings of (users[i], books[i]); BR_EUNSUPPORTED for engines
  * that do not predict. */
 br_status br_hybrid_predict(const br_hybrid *h, br_engine e, const uint32_t *users,
@@ -227,7 +278,6 @@ br_status br_hybrid_predict(const br_hybrid *h, br_engine e, const uint32_t *use
  * NDCG@k over val's readers with a relevant held-out book. The engines'
  * standardised scores are computed once per block of readers and reused by
  * every weight set. ndcg (n_grid,). */
-struct br_split;
 br_status br_hybrid_tune(const br_hybrid *h, const struct br_split *val, uint32_t k,
                          const float (*grid)[4], size_t n_grid, double *ndcg);
 
