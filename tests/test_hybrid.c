@@ -526,6 +526,27 @@ static void test_rerank(void **state)
                 if (!listed) assert_true(sc[q2] <= is[9] + 1e-4);
             }
         }
+        /* More than the candidates asked for: the candidates first, in the
+         * same order, then other unrated books, scores still decreasing. */
+        enum { KK = 100 };
+        uint32_t big[KK];
+        float bs[KK];
+        assert_int_equal(br_hybrid_rank(h, BR_ENGINE_HYBRID, &user, 1, KK, big, bs), BR_OK);
+        assert_memory_equal(big, it, sizeof it);
+        br_csr m = {0};
+        assert_int_equal(
+            br_csr_from_coo(td.n_users, td.n_books, td.n, td.user, td.book, td.value, &m), BR_OK);
+        for (int p = 0; p < KK; p++) {
+            assert_int_not_equal(big[p], UINT32_MAX);
+            int cand = 0;
+            for (size_t q = 0; q < n; q++) cand |= books[q] == big[p];
+            assert_int_equal(cand, (size_t)p < n); /* candidates exactly first */
+            for (int p2 = 0; p2 < p; p2++) assert_int_not_equal(big[p2], big[p]);
+            for (uint64_t q = m.indptr[user]; q < m.indptr[user + 1]; q++)
+                assert_int_not_equal(big[p], m.indices[q]);
+            if (p) assert_true(bs[p] <= bs[p - 1]);
+        }
+        br_csr_free(&m);
         /* the explanation's parts add up to the re-ranker's score */
         br_explanation ex;
         assert_int_equal(br_hybrid_explain(h, cat, BR_ENGINE_HYBRID, user, it[0], &ex), BR_OK);

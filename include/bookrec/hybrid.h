@@ -16,7 +16,8 @@
  *                    model, ALS, the reader's content profile and
  *                    popularity, each standardised over the candidates,
  *                    blended with weights tuned on a validation split of
- *                    training data; other books are never listed
+ *                    training data; other books follow in ALS order
+ *                    when more are asked for than there are candidates
  *
  * Also here: the item-item model itself (EASE, Steck 2019, on rating
  * weights, restricted to the M most-rated books), a book's text for the
@@ -172,7 +173,7 @@ typedef struct br_hybrid_options {
     float w_ease, w_als, w_content, w_popularity;
     /* hybrid candidates: the union of the item-item model's top cand_ease
      * and implicit ALS's top cand_als unrated books; only these are scored
-     * by every component, and a ranking lists at most these */
+     * by every component; a longer list goes on in ALS order */
     uint32_t cand_ease, cand_als;
     /* 1: rank the candidates by the re-ranker's rerank_coef . features
      * instead of the w_* blend */
@@ -219,7 +220,8 @@ int32_t br_hybrid_tribe(const br_hybrid *h, uint32_t book, const char **name);
 br_status br_hybrid_rank(const br_hybrid *h, br_engine e, const uint32_t *users, size_t n,
                          uint32_t k, uint32_t *items, float *scores);
 /* The default hybrid's candidates for one reader (the union its ranking
- * scores; a ranking lists at most these): books (cap,), *n their number
+ * scores; the rest of a longer list follows in ALS order): books (cap,),
+ * *n their number
  * (at most cap), in the order they were gathered (the item-item model's
  * top first, then ALS's).
  * raw (cap, 4) may be NULL: each candidate's raw component scores

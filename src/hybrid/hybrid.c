@@ -1343,7 +1343,7 @@ br_status br_hybrid_features(const br_hybrid *h, uint32_t user, uint32_t *books,
  * candidates by the blend (ties to the lower book), padded with
  * UINT32_MAX / -INFINITY. */
 static br_status hy_rank_block(const br_hybrid *h, const uint32_t *users, size_t nb, uint32_t k,
-                               uint32_t *items, float *scores)
+                               uint32_t *items, float *scores, int fill)
 {
     br_status st = hy_check(h);
     if (st) return st;
@@ -1355,8 +1355,8 @@ static br_status hy_rank_block(const br_hybrid *h, const uint32_t *users, size_t
         {
             hy_work w;
             int ok = hy_work_alloc(h, &w) == BR_OK;
-            uint32_t *ti = ok ? br_malloc(((size_t)k + 1) * sizeof *ti) : NULL;
-            float *tv = ok ? br_malloc(((size_t)k + 1) * sizeof *tv) : NULL;
+            uint32_t *ti = ok ? br_malloc(((size_t)k + w.cap + 1) * sizeof *ti) : NULL;
+            float *tv = ok ? br_malloc(((size_t)k + w.cap + 1) * sizeof *tv) : NULL;
             if (!ti || !tv) {
 #pragma omp atomic write
                 bad = 1;
@@ -1372,6 +1372,21 @@ static br_status hy_rank_block(const br_hybrid *h, const uint32_t *users, size_t
                 for (uint32_t p = 0; p < k; p++) {
                     items[j * k + p] = p < c ? ti[p] : UINT32_MAX;
                     if (scores) scores[j * k + p] = p < c ? tv[p] : -INFINITY;
+                }
+                if (!fill || c >= k || !als) continue;
+                /* More asked for than there are candidates (a top 100 from
+                 * 30 + 30): the rest of the list follows in ALS order,
+                 * below every candidate (scores last - 1, last - 2, ...). */
+                float last = c ? tv[c - 1] : 0.0f;
+                uint32_t e2 = 2 * w.epoch, cm = e2 + 1;
+                uint32_t m = hy_top(als + j * h->n_books, h->n_books, NULL, w.mark, e2,
+                                    k + (uint32_t)n, ti, tv);
+                uint32_t p = c;
+                for (uint32_t q = 0; q < m && p < k; q++) {
+                    if (w.mark[ti[q]] == cm) continue;
+                    items[j * k + p] = ti[q];
+                    if (scores) scores[j * k + p] = last - (float)(p - c + 1);
+                    p++;
                 }
             }
             br_free(ti);
@@ -1415,7 +1430,7 @@ static br_status combine_block(const br_hybrid *h, br_engine e, const uint32_t *
         float *sv = br_malloc(nb * (size_t)(hy_cap(h) + 1) * sizeof *sv);
         uint32_t kk = (uint32_t)hy_cap(h);
         if (!it || !sv) st = br_error(BR_ENOMEM, "hybrid");
-        if (!st) st = hy_rank_block(h, users, nb, kk, it, sv);
+        if (!st) st = hy_rank_block(h, users, nb, kk, it, sv, 0);
         for (size_t x = 0; !st && x < cells; x++) out[x] = -INFINITY;
         for (size_t j = 0; !st && j < nb; j++)
             for (uint32_t p = 0; p < kk && it[j * kk + p] != UINT32_MAX; p++)
@@ -1457,7 +1472,7 @@ static br_status rank_block(const br_hybrid *h, br_engine e, const uint32_t *use
         /* No full rows: the scratch below would be (BLOCK, n_books) x 3. */
         float *sco = scores ? scores : br_malloc(nb * (size_t)k * sizeof(float) + 4);
         if (!sco) return br_error(BR_ENOMEM, "hybrid");
-        br_status st = hy_rank_block(h, users, nb, k, items, sco);
+        br_status st = hy_rank_block(h, users, nb, k, items, sco, 1);
         if (sco != scores) br_free(sco);
         return st;
     }
@@ -1713,7 +1728,7 @@ br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine
              * z-score in the blend; with the re-ranker, coefficient x
              * feature summed over the component's features (the cross of
              * the two collaborative views split between them). 0 for a
-             * book outside the candidates (never listed). */
+             * book outside the candidates (ranked below them all). */
             size_t cap = hy_cap(h), nc = 0;
             int ci = parts[c] == BR_ENGINE_EASE      ? 0
                      : parts[c] == BR_ENGINE_ALS     ? 1
