@@ -11,7 +11,8 @@
 # Usage: bench/eval.sh [BUILD_DIR]
 #   SCALE="BOOKS USERS READERS" (default "100000 1000000 20000"): the
 #   generated set and how many of its readers bench_hybrid ranks; SCALE=0
-#   skips it. PEERS=0 skips the Python peers.
+#   skips it. PEERS=0 skips the Python peers; PEER_ENGINES picks them (the
+#   numpy ALS, one solve per row, takes many minutes on a loaded machine).
 set -eu
 build=$(cd "${1:-build}" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,7 +27,7 @@ bookrec=$build/bookrec
 echo "== warm the embedding cache"
 "$bookrec" eval "${B[@]}" --engines content --k 10 >/dev/null
 echo "== all engines, seed 42 (timed)"
-/usr/bin/time -f "wall %e s, max RSS %M KB" "$bookrec" --quiet eval "${B[@]}" | tee "$out/eval-seed42.txt"
+/usr/bin/time -f "wall %e s, user %U s, sys %S s, max RSS %M KB" "$bookrec" --quiet eval "${B[@]}" | tee "$out/eval-seed42.txt"
 "$bookrec" --quiet eval "${B[@]}" --json >"$out/eval-seed42.json"
 echo "== slices (long tail, newcomers, cold books)"
 "$bookrec" --quiet eval "${B[@]}" --slices | tee "$out/eval-slices.txt"
@@ -43,13 +44,14 @@ if [ "${PEERS:-1}" != 0 ]; then
   trap 'rm -rf "$split"' EXIT
   "$bookrec" --quiet eval "${B[@]}" --engines popularity --write-split "$split" >/dev/null
   /usr/bin/time -f "peer wall %e s, max RSS %M KB" /usr/bin/python3 \
-    "$root/bench/peers/eval_sklearn.py" --split "$split" --json >"$out/eval-peers.json"
+    "$root/bench/peers/eval_sklearn.py" --split "$split" --json \
+    --engines "${PEER_ENGINES:-popularity,svd,als,itemknn,ease}" >"$out/eval-peers.json"
   /usr/bin/python3 - "$out/eval-seed42.json" "$out/eval-peers.json" <<'PY' | tee "$out/eval-peers.txt"
 import json, sys
 ours = json.load(open(sys.argv[1]))["engines"]
 peer = json.load(open(sys.argv[2]))["engines"]
-pairs = [("popularity", "popularity"), ("svd", "svd"), ("als", "als"),
-         ("itemknn", None), ("ease", "ease")]
+pairs = [(p, o) for p, o in [("popularity", "popularity"), ("svd", "svd"), ("als", "als"),
+                              ("itemknn", None), ("ease", "ease")] if p in peer]
 print("| peer (numpy/scipy/sklearn) | peer NDCG@10 | bookrec engine | bookrec NDCG@10 | ratio | bookrec hybrid / peer |")
 print("|---|---|---|---|---|---|")
 hy = ours["hybrid"]["ndcg@10"]
