@@ -59,7 +59,15 @@ static void usage(FILE *out)
             "  --tune            tune the hybrid on a validation split of the training data\n"
             "                    (EASE lambda and rating weights, then the blend weights)\n"
             "                    and evaluate it with the tuned settings\n"
-            "  --weights E,A,C,P hybrid weights: ease, als, content, popularity\n"
+            "  --weights E,A,C,P hybrid: the blend (--blend) with these weights of ease, als,\n"
+            "                    content, popularity\n"
+            "  --candidates E,A  hybrid candidates: the top E of ease and A of als (the\n"
+            "                    re-ranker: chosen on validation unless --no-learn, built-in\n"
+            "                    30,30; --blend: 200,200)\n"
+            "  --no-learn        hybrid: the built-in re-ranker coefficients instead of\n"
+            "                    learning them on a validation split of the training part\n"
+            "  --blend           hybrid: the --weights blend instead of the re-ranker\n"
+            "  --write-split DIR also write the split (DIR/train.csv, DIR/test.csv) for peers\n"
             "  --ease-items M    item-item model: the M most-rated books (default 4000)\n"
             "  --ease-lambda L   (default 100)\n"
             "  --alpha A         implicit ALS confidence slope (default 0.3)\n"
@@ -120,8 +128,8 @@ static json_t *rows_json(const eval_row *rows, size_t n, uint32_t k)
 static void print_table(const char *title, const eval_row *rows, size_t n, uint32_t k)
 {
     printf("%s\n", title);
-    printf("  %-18s %8s %8s %8s %8s %8s %7s %7s %7s\n", "engine", "P@k", "R@k", "NDCG@k",
-           "MAP@k", "cov@k", "RMSE", "fit s", "rec s");
+    printf("  %-18s %8s %8s %8s %8s %8s %7s %7s %7s\n", "engine", "P@k", "R@k", "NDCG@k", "MAP@k",
+           "cov@k", "RMSE", "fit s", "rec s");
     (void)k;
     for (size_t i = 0; i < n; i++) {
         const br_eval_result *r = &rows[i].r;
@@ -227,10 +235,13 @@ static void free_cold(br_split *c)
     br_free(c->train_value);
 }
 
+/* L2 penalty of the re-ranker on its standardised weights. */
+#define RERANK_LAMBDA 1e-4
+
 static br_train_data train_of(const br_split *s)
 {
-    return (br_train_data){s->n_users, s->n_books, s->n_train, s->train_user, s->train_book,
-                           s->train_value};
+    return (br_train_data){s->n_users,    s->n_books,    s->n_train,
+                           s->train_user, s->train_book, s->train_value};
 }
 
 static int parse_floats(const char *s, float *out, int n)
@@ -243,9 +254,109 @@ static int parse_floats(const char *s, float *out, int n)
         if (i + 1 < n) {
             if (*end != ',') return -1;
             s = end + 1;
-        } else if (*end) return -1;
+        } else if (*end)
+            return -1;
     }
     return 0;
+}
+
+/* --write-split DIR: the split as DIR/train.csv and DIR/test.csv (and
+ * the shape in DIR/meta.json)
+ * (reader,book,rating in bookrec's 0-based indices, training ratings in
+ * input order), so a peer in another language evaluates on exactly the
+ * same held-out ratings. */
+static int write_split(const br_split *s, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/meta.json", dir);
+    FILE *m = fopen(path, "w");
+    if (!m || fprintf(m, "{\"readers\": %u, \"books\": %u}\n", s->n_users, s->n_books) < 0 ||
+        fclose(m)) {
+        fprintf(stderr, "bookrec eval: cannot write %s\n", path);
+        return -1;
+    }
+    for (int part = 0; part < 2; part++) {
+        snprintf(path, sizeof path, "%s/%s", dir, part ? "test.csv" : "train.csv");
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            fprintf(stderr, "bookrec eval: cannot write %s\n", path);
+            return -1;
+        }
+        fprintf(f, "reader,book,rating\n");
+        if (!part)
+            for (size_t i = 0; i < s->n_train; i++)
+                fprintf(f, "%u,%u,%g\n", s->train_user[i], s->train_book[i],
+                        (double)s->train_value[i]);
+        else
+            for (uint32_t u = 0; u < s->n_users; u++)
+                for (uint64_t j = s->test_ptr[u]; j < s->test_ptr[u + 1]; j++)
+                    fprintf(f, "%u,%u,%g\n", u, s->test_book[j], (double)s->test_value[j]);
+        if (fclose(f)) {
+            fprintf(stderr, "bookrec eval: cannot write %s\n", path);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The default hybrid's re-ranker, learned on a validation split carved
+ * from the training part (never the held-out ratings): the components are
+ * fitted on the validation split's training part, their candidates for
+ * its readers labelled by its held-out ratings. Writes the coefficients
+ * into *o and returns the seconds it took in *secs. */
+static br_status learn_rerank(const br_split *s, const br_catalog *cat, const float *emb,
+                              size_t dim, uint64_t seed, br_hybrid_options *o, json_t *report,
+                              int json, double *secs)
+{
+    uint64_t t0 = br_now_ns();
+    br_split_options so = BR_SPLIT_OPTIONS_DEFAULT;
+    so.seed = seed + 1000;
+    br_split val;
+    br_status st = br_split_train(s, &so, &val);
+    if (st) return st;
+    br_train_data td = train_of(&val);
+    br_hybrid *h = NULL;
+    br_engine e = BR_ENGINE_HYBRID;
+    br_rerank_report rep;
+    uint64_t t1 = 0;
+    if (!(st = br_hybrid_fit(&td, cat, emb, dim, o, &e, 1, &h))) {
+        t1 = br_now_ns();
+        st = br_hybrid_learn_rerank(h, &val, 0, RERANK_LAMBDA, o->rerank_coef, &rep);
+    }
+    if (!st && !json)
+        fprintf(stderr, "rerank: validation fit %.1f s, learning %.1f s\n",
+                (double)(t1 - t0) * 1e-9, (double)(br_now_ns() - t1) * 1e-9);
+    br_hybrid_free(h);
+    br_split_free(&val);
+    if (st) return st;
+    o->cand_ease = o->cand_als = rep.cand;
+    *secs = (double)(br_now_ns() - t0) * 1e-9;
+    json_t *cj = json_object(), *lj = json_array();
+    for (uint32_t f = 0; f < BR_RERANK_FEATURES; f++)
+        json_object_set_new(cj, br_rerank_feature_name(f), json_real(o->rerank_coef[f]));
+    for (uint32_t i = 0; i <= rep.iterations; i++)
+        json_array_append_new(lj, json_real(rep.loss[i]));
+    json_object_set_new(report, "rerank",
+                        json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:f}", "coef", cj, "loss", lj,
+                                  "readers", (json_int_t)rep.readers, "cand", (json_int_t)rep.cand,
+                                  "rows", (json_int_t)rep.rows, "positives",
+                                  (json_int_t)rep.positives, "seconds", *secs));
+    if (!json) {
+        fprintf(stderr,
+                "rerank: learned on %zu validation readers (%zu candidates, %zu relevant) in "
+                "%u Newton steps, log loss %.5f -> %.5f, %.1f s\n",
+                rep.readers, rep.rows, rep.positives, rep.iterations, rep.loss[0],
+                rep.loss[rep.iterations], *secs);
+        fprintf(stderr, "rerank: candidate depth by validation NDCG@10:");
+        for (int g = 0; g < BR_RERANK_GRID; g++)
+            fprintf(stderr, " %u: %.4f", rep.grid[g], rep.grid_ndcg[g]);
+        fprintf(stderr, "; chosen %u\n", rep.cand);
+        fprintf(stderr, "rerank: coefficients");
+        for (uint32_t f = 0; f < BR_RERANK_FEATURES; f++)
+            fprintf(stderr, " %s %.4g", br_rerank_feature_name(f), (double)o->rerank_coef[f]);
+        fprintf(stderr, "\n");
+    }
+    return BR_OK;
 }
 
 /* --tune: EASE settings by the item-item model's own validation NDCG, then
@@ -285,8 +396,7 @@ static br_status tune(const br_split *s, const br_catalog *cat, const float *emb
             if (!json)
                 fprintf(stderr, "tune: ease lambda %g weights %g,%g,%g,%g,%g: NDCG@%u %.4f\n",
                         (double)lambdas[a], (double)weights[b][0], (double)weights[b][1],
-                        (double)weights[b][2], (double)weights[b][3], (double)weights[b][4], k,
-                        nd);
+                        (double)weights[b][2], (double)weights[b][3], (double)weights[b][4], k, nd);
             if (nd > best) best = nd, best_e = t.ease;
         }
     json_object_set_new(report, "ease", ej);
@@ -317,12 +427,12 @@ static br_status tune(const br_split *s, const br_catalog *cat, const float *emb
         o->w_ease = grid[bi][0], o->w_als = grid[bi][1], o->w_content = grid[bi][2];
         o->w_popularity = grid[bi][3];
         json_object_set_new(report, "weights",
-                            json_pack("{s:f, s:f, s:f, s:f, s:f}", "ease", (double)o->w_ease,
-                                      "als", (double)o->w_als, "content", (double)o->w_content,
+                            json_pack("{s:f, s:f, s:f, s:f, s:f}", "ease", (double)o->w_ease, "als",
+                                      (double)o->w_als, "content", (double)o->w_content,
                                       "popularity", (double)o->w_popularity, "ndcg", nd[bi]));
-        json_object_set_new(report, "ease_best",
-                            json_pack("{s:f, s:f}", "lambda", (double)o->ease.lambda, "ndcg",
-                                      best));
+        json_object_set_new(
+            report, "ease_best",
+            json_pack("{s:f, s:f}", "lambda", (double)o->ease.lambda, "ndcg", best));
         if (!json)
             fprintf(stderr,
                     "tune: best ease lambda %g; weights ease %g als %g content %g popularity %g: "
@@ -336,47 +446,75 @@ static br_status tune(const br_split *s, const br_catalog *cat, const float *emb
 
 static int run(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"books", required_argument, 0, 'b'},      {"ratings", required_argument, 0, 'r'},
-        {"engines", required_argument, 0, 'e'},    {"k", required_argument, 0, 'k'},
-        {"seed", required_argument, 0, 's'},       {"by-time", no_argument, 0, 'T'},
-        {"slices", no_argument, 0, 'S'},           {"tune", no_argument, 0, 'U'},
-        {"weights", required_argument, 0, 'w'},    {"ease-items", required_argument, 0, 'M'},
-        {"ease-lambda", required_argument, 0, 'L'}, {"alpha", required_argument, 0, 'a'},
-        {"embeddings", required_argument, 0, 'E'}, {"encoder", required_argument, 0, 'C'},
-        {"template", required_argument, 0, 't'},   {"cache", required_argument, 0, 'c'},
-        {"json", no_argument, 0, 'j'},             {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    const char *books_path = NULL, *ratings_path = NULL, *engines_arg = "all";
+    static const struct option longopts[] = {{"books", required_argument, 0, 'b'},
+                                             {"ratings", required_argument, 0, 'r'},
+                                             {"engines", required_argument, 0, 'e'},
+                                             {"k", required_argument, 0, 'k'},
+                                             {"seed", required_argument, 0, 's'},
+                                             {"by-time", no_argument, 0, 'T'},
+                                             {"slices", no_argument, 0, 'S'},
+                                             {"tune", no_argument, 0, 'U'},
+                                             {"weights", required_argument, 0, 'w'},
+                                             {"ease-items", required_argument, 0, 'M'},
+                                             {"ease-lambda", required_argument, 0, 'L'},
+                                             {"alpha", required_argument, 0, 'a'},
+                                             {"embeddings", required_argument, 0, 'E'},
+                                             {"encoder", required_argument, 0, 'C'},
+                                             {"template", required_argument, 0, 't'},
+                                             {"cache", required_argument, 0, 'c'},
+                                             {"json", no_argument, 0, 'j'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {"candidates", required_argument, 0, 'N'},
+                                             {"no-learn", no_argument, 0, 'G'},
+                                             {"blend", no_argument, 0, 'B'},
+                                             {"write-split", required_argument, 0, 'X'},
+                                             {0, 0, 0, 0}};
+    const char *books_path = NULL, *ratings_path = NULL, *engines_arg = "all", *split_dir = NULL;
     cli_embed_options eo = {NULL, NULL, NULL, BR_TEXT_FULL};
     br_hybrid_options ho;
     br_hybrid_options_default(&ho);
     br_split_options so = BR_SPLIT_OPTIONS_DEFAULT;
-    int json = 0, slices = 0, do_tune = 0, c, v, kk = 10;
+    int json = 0, slices = 0, do_tune = 0, learn = 1, cand_set = 0, c, v, kk = 10;
     unsigned long long u64;
     double d;
     float w4[4];
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'b': books_path = optarg; break;
-        case 'r': ratings_path = optarg; break;
-        case 'e': engines_arg = optarg; break;
+        case 'b':
+            books_path = optarg;
+            break;
+        case 'r':
+            ratings_path = optarg;
+            break;
+        case 'e':
+            engines_arg = optarg;
+            break;
         case 'k':
             if (cli_parse_int(optarg, &kk) || kk < 1 || kk > 1000)
                 return cli_usage_error("eval", "--k needs a count in 1..1000");
             break;
         case 's':
-            if (cli_parse_u64(optarg, &u64)) return cli_usage_error("eval", "--seed needs a number");
+            if (cli_parse_u64(optarg, &u64))
+                return cli_usage_error("eval", "--seed needs a number");
             so.seed = u64;
             break;
-        case 'T': so.by_time = 1; break;
-        case 'S': slices = 1; break;
-        case 'U': do_tune = 1; break;
+        case 'T':
+            so.by_time = 1;
+            break;
+        case 'S':
+            slices = 1;
+            break;
+        case 'U':
+            do_tune = 1;
+            break;
         case 'w':
             if (parse_floats(optarg, w4, 4))
                 return cli_usage_error("eval", "--weights needs four numbers E,A,C,P");
             ho.w_ease = w4[0], ho.w_als = w4[1], ho.w_content = w4[2], ho.w_popularity = w4[3];
+            /* explicit weights: the blend they weigh */
+            ho.rerank = 0;
+            if (!cand_set) ho.cand_ease = ho.cand_als = 200;
             break;
         case 'M':
             if (cli_parse_int(optarg, &v) || v < 1)
@@ -393,17 +531,48 @@ static int run(int argc, char **argv)
                 return cli_usage_error("eval", "--alpha needs a number >= 0");
             ho.als.alpha = (float)d;
             break;
-        case 'E': eo.npy = optarg; break;
-        case 'C': eo.encoder = optarg; break;
-        case 't':
-            if (!strcmp(optarg, "full")) eo.tmpl = BR_TEXT_FULL;
-            else if (!strcmp(optarg, "description")) eo.tmpl = BR_TEXT_DESCRIPTION;
-            else return cli_usage_error("eval", "--template is full or description");
+        case 'N':
+            if (parse_floats(optarg, w4, 2) || !(w4[0] >= 0 && w4[0] <= 1e6) ||
+                !(w4[1] >= 0 && w4[1] <= 1e6) || w4[0] + w4[1] < 1)
+                return cli_usage_error("eval", "--candidates needs two counts EASE,ALS");
+            ho.cand_ease = (uint32_t)w4[0], ho.cand_als = (uint32_t)w4[1];
+            cand_set = 1;
             break;
-        case 'c': eo.cache = optarg; break;
-        case 'j': json = 1; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("eval", "bad option");
+        case 'G':
+            learn = 0;
+            break;
+        case 'X':
+            split_dir = optarg;
+            break;
+        case 'B':
+            ho.rerank = 0;
+            if (!cand_set) ho.cand_ease = ho.cand_als = 200;
+            break;
+        case 'E':
+            eo.npy = optarg;
+            break;
+        case 'C':
+            eo.encoder = optarg;
+            break;
+        case 't':
+            if (!strcmp(optarg, "full"))
+                eo.tmpl = BR_TEXT_FULL;
+            else if (!strcmp(optarg, "description"))
+                eo.tmpl = BR_TEXT_DESCRIPTION;
+            else
+                return cli_usage_error("eval", "--template is full or description");
+            break;
+        case 'c':
+            eo.cache = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error("eval", "bad option");
         }
     }
     if (optind < argc) return cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
@@ -432,7 +601,7 @@ static int run(int argc, char **argv)
      * and fusions or the hybrid when they use a content engine. */
     for (size_t i = 0; i < ne; i++) {
         content |= br_engine_needs_content(eng[i]);
-        if (eng[i] == BR_ENGINE_HYBRID && ho.w_content != 0) content = 1;
+        if (eng[i] == BR_ENGINE_HYBRID && (ho.w_content != 0 || ho.rerank)) content = 1;
         for (uint32_t j = 0; eng[i] == BR_ENGINE_RANK_FUSION && j < ho.fusion_n; j++)
             content |= br_engine_needs_content(ho.fusion[j]);
         for (uint32_t j = 0; eng[i] == BR_ENGINE_RRF && j < ho.rrf_n; j++)
@@ -460,11 +629,23 @@ static int run(int argc, char **argv)
         rc = cli_fail("eval", st);
         goto out;
     }
+    if (split_dir && write_split(&s, split_dir)) {
+        rc = CLI_ERROR;
+        goto out;
+    }
     if (content && (rc = cli_book_embeddings("eval", cat, &eo, &emb, &dim))) goto out;
     if (do_tune && (st = tune(&s, cat, emb, dim, so.seed, k, &ho, tuning, json))) goto fail;
+    double learn_s = 0;
+    int has_hybrid = 0;
+    for (size_t i = 0; i < ne; i++) has_hybrid |= eng[i] == BR_ENGINE_HYBRID;
+    if (has_hybrid && ho.rerank && learn &&
+        (st = learn_rerank(&s, cat, emb, dim, so.seed, &ho, tuning, json, &learn_s)))
+        goto fail;
     br_train_data td = train_of(&s);
     if ((st = br_hybrid_fit(&td, cat, emb, dim, &ho, eng, ne, &h))) goto fail;
     if ((st = eval_all(h, &s, eng, ne, k, NULL, 0, rows))) goto fail;
+    for (size_t i = 0; i < ne; i++)
+        if (eng[i] == BR_ENGINE_HYBRID) rows[i].fit_s += learn_s;
 
     json_t *proto = json_pack(
         "{s:s, s:f, s:i, s:f, s:I, s:i, s:I, s:I, s:I, s:I, s:I}", "split",
@@ -482,12 +663,13 @@ static int run(int argc, char **argv)
     json_object_set_new(doc, "default", json_string(br_engine_name(BR_ENGINE_HYBRID)));
     json_object_set_new(doc, "protocol", proto);
     json_object_set_new(doc, "engines", rows_json(rows, ne, k));
-    if (do_tune) json_object_set_new(doc, "tuning", json_incref(tuning));
+    if (do_tune || (has_hybrid && ho.rerank && learn))
+        json_object_set_new(doc, "tuning", json_incref(tuning));
     if (!json) {
         printf("protocol: %s split, seed %llu, %u readers evaluated (%zu with a relevant "
                "held-out book), %zu training / %zu held-out ratings, %u books\n",
-               so.by_time ? "time-ordered" : "random", (unsigned long long)so.seed,
-               s.n_eval_users, rows[0].r.users_ranked, s.n_train, s.n_test, s.n_books);
+               so.by_time ? "time-ordered" : "random", (unsigned long long)so.seed, s.n_eval_users,
+               rows[0].r.users_ranked, s.n_train, s.n_test, s.n_books);
         print_table("all readers", rows, ne, k);
     }
 
@@ -507,8 +689,8 @@ static int run(int argc, char **argv)
         if ((st = filter_view(&s, mask, &view))) goto fail;
         if ((st = eval_all(h, &view, eng, ne, k, NULL, 0, rows))) goto fail;
         json_object_set_new(sl, "long-tail", rows_json(rows, ne, k));
-        if (!json) print_table("\nlong tail: relevant = held-out books with <= 100 ratings", rows,
-                               ne, k);
+        if (!json)
+            print_table("\nlong tail: relevant = held-out books with <= 100 ratings", rows, ne, k);
         free_view(&view);
         memset(&view, 0, sizeof view);
         /* Newcomers and cold books: one refit without them. */
@@ -518,13 +700,16 @@ static int run(int argc, char **argv)
         if ((st = br_hybrid_fit(&cd, cat, emb, dim, &ho, eng, ne, &hc))) goto fail;
         if ((st = eval_all(hc, &cold, eng, ne, k, newcomers, n_new, rows))) goto fail;
         json_object_set_new(sl, "newcomers", rows_json(rows, ne, k));
-        if (!json) print_table("\nnewcomers: a quarter of the readers keep 1-3 training ratings",
-                               rows, ne, k);
+        if (!json)
+            print_table("\nnewcomers: a quarter of the readers keep 1-3 training ratings", rows, ne,
+                        k);
         if ((st = filter_view(&cold, mask, &view))) goto fail;
         if ((st = eval_all(hc, &view, eng, ne, k, NULL, 0, rows))) goto fail;
         json_object_set_new(sl, "cold-books", rows_json(rows, ne, k));
-        if (!json) print_table("\ncold books: 5% of the books without any training rating; "
-                               "relevant = those books", rows, ne, k);
+        if (!json)
+            print_table("\ncold books: 5% of the books without any training rating; "
+                        "relevant = those books",
+                        rows, ne, k);
         json_object_set_new(doc, "slices", json_incref(sl));
     }
     if (json) {

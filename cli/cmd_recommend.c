@@ -103,7 +103,8 @@ static void usage(FILE *out)
             "\n"
             "  --user ID             one reader (same as --users ID)\n"
             "  --explain             why each book: every engine's part, in words\n"
-            "  --weights E,A,C,P     hybrid weights: ease, als, content, popularity\n"
+            "  --weights E,A,C,P     hybrid: blend these z-scores (ease, als, content,\n"
+            "                        popularity) instead of the learned re-ranker\n"
             "  --embeddings FILE     book embeddings (.npy) for the content engines\n"
             "  --encoder MODEL       use-lite (default) or bert:DIR, through the cache\n"
             "  --template T          book text: full (default) or description\n"
@@ -435,10 +436,15 @@ static int run_hybrid(const char *books_path, const char *ratings_path, const ch
     br_hybrid_options_default(&ho);
     ho.svd.k = fc->svd.k;
     if (fc->svd.method != BR_SVD_AUTO) ho.svd.method = fc->svd.method;
-    if (ha->has_w)
+    if (ha->has_w) {
+        /* explicit blend weights: the blend instead of the learned re-ranker,
+         * over the blend's own candidate depth */
         ho.w_ease = ha->w[0], ho.w_als = ha->w[1], ho.w_content = ha->w[2],
         ho.w_popularity = ha->w[3];
-    int content = br_engine_needs_content(e) || (e == BR_ENGINE_HYBRID && ho.w_content != 0);
+        ho.rerank = 0;
+        ho.cand_ease = ho.cand_als = 200;
+    }
+    int content = br_engine_needs_content(e) || (e == BR_ENGINE_HYBRID && (ho.w_content != 0 || ho.rerank));
     for (uint32_t j = 0; e == BR_ENGINE_RANK_FUSION && j < ho.fusion_n; j++)
         content |= br_engine_needs_content(ho.fusion[j]);
     for (uint32_t j = 0; e == BR_ENGINE_RRF && j < ho.rrf_n; j++)

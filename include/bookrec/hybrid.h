@@ -10,11 +10,14 @@
  *                    all books, blended 0.5 / 0.5 (weights configurable)
  *   rank-fusion      each engine's top list, 1 / (rank + 1) points, summed
  *   rrf              reciprocal-rank fusion, 1 / (60 + rank)
- *   hybrid           bookrec's default (docs/evaluation.md): the weighted
- *                    item-item model, implicit ALS, the reader's content
- *                    profile and popularity, each standardised per reader
- *                    over the books they have not rated, blended with
- *                    weights tuned on a validation split of training data
+ *   hybrid           bookrec's default (docs/evaluation.md): candidates
+ *                    (the union of the weighted item-item model's and
+ *                    implicit ALS's top lists), re-ranked by the item-item
+ *                    model, ALS, the reader's content profile and
+ *                    popularity, each standardised over the candidates,
+ *                    blended with weights tuned on a validation split of
+ *                    training data; other books follow in ALS order
+ *                    when more are asked for than there are candidates
  *
  * Also here: the item-item model itself (EASE, Steck 2019, on rating
  * weights, restricted to the M most-rated books), a book's text for the
@@ -63,9 +66,9 @@ br_status br_book_text(const br_book *b, br_book_template t, char **out);
  * hash and byte length of the book text (docs/formats.md, "Embedding
  * cache"). cache_path NULL: no cache. *embedded (may be NULL) receives the
  * number of books that had to be embedded. */
-br_status br_embed_catalog(const br_encoder *enc, const char *encoder_key,
-                           const br_catalog *cat, br_book_template t, const char *cache_path,
-                           float *out, size_t *embedded);
+br_status br_embed_catalog(const br_encoder *enc, const char *encoder_key, const br_catalog *cat,
+                           br_book_template t, const char *cache_path, float *out,
+                           size_t *embedded);
 
 /* The default cache file: <model dir>/../embeddings.brec, i.e.
  * $XDG_CACHE_HOME/bookrec/embeddings.brec. */
@@ -83,23 +86,28 @@ uint64_t br_fnv1a64(const void *data, size_t n);
 typedef struct br_ease_options {
     uint32_t max_items; /* M; 0 or more than the books: every book with a rating */
     float lambda;
-    float weight[5];    /* of ratings 1..5 */
+    float weight[5]; /* of ratings 1..5 */
 } br_ease_options;
 
-#define BR_EASE_OPTIONS_DEFAULT {4000, 100.0f, {0.2f, 0.3f, 0.5f, 1.0f, 1.3f}}
+#define BR_EASE_OPTIONS_DEFAULT                                                                    \
+    {                                                                                              \
+        4000, 100.0f,                                                                              \
+        {                                                                                          \
+            0.2f, 0.3f, 0.5f, 1.0f, 1.3f                                                           \
+        }                                                                                          \
+    }
 
 typedef struct br_ease br_ease;
 
 /* r: readers x books ratings (values are ratings). OpenMP Gram from the
  * sparse columns, LAPACK spotrf + spotri. */
-br_status br_ease_fit(const br_csr *r, const br_csr *rt, const br_ease_options *opt,
-                      br_ease **out);
+br_status br_ease_fit(const br_csr *r, const br_csr *rt, const br_ease_options *opt, br_ease **out);
 void br_ease_free(br_ease *m);
-uint32_t br_ease_items(const br_ease *m);          /* M */
+uint32_t br_ease_items(const br_ease *m);           /* M */
 const uint32_t *br_ease_item_ids(const br_ease *m); /* (M,) book index of each slot */
 /* Slot of a book, or -1 when it is not one of the M. */
 int32_t br_ease_slot(const br_ease *m, uint32_t book);
-const float *br_ease_matrix(const br_ease *m);     /* B (M, M), row-major */
+const float *br_ease_matrix(const br_ease *m); /* B (M, M), row-major */
 /* Scores of one reader's history (n ratings) for every book: out
  * (n_books,); books outside the M get -INFINITY. */
 br_status br_ease_score(const br_ease *m, size_t n, const uint32_t *books, const float *ratings,
@@ -137,13 +145,20 @@ int br_engine_predicts(br_engine e);
 
 #define BR_FUSION_MAX 6
 
+/* The learned re-ranker of the default hybrid: a linear model over
+ * BR_RERANK_FEATURES features of each candidate (br_rerank_feature_name,
+ * docs/evaluation.md), fitted by pointwise logistic regression on a
+ * validation split carved from the training ratings. */
+#define BR_RERANK_FEATURES 20
+#define BR_RERANK_MAX_ITER 30
+
 typedef struct br_hybrid_options {
     br_svd_options svd;
-    br_als_options als;          /* implicit */
+    br_als_options als; /* implicit */
     br_als_options als_explicit;
     br_popularity_options pop;
     br_ease_options ease;
-    uint32_t tribes;            /* content-cluster: k-means clusters (10, the notebook's) */
+    uint32_t tribes;             /* content-cluster: k-means clusters (10, the notebook's) */
     float nb_content, nb_collab; /* notebook-hybrid weights (0.5, 0.5) */
     /* rank-fusion: engines, and list depth (0: the n asked for) */
     uint32_t fusion_n;
@@ -156,6 +171,14 @@ typedef struct br_hybrid_options {
     float rrf_k;
     /* hybrid: weights of the standardised components */
     float w_ease, w_als, w_content, w_popularity;
+    /* hybrid candidates: the union of the item-item model's top cand_ease
+     * and implicit ALS's top cand_als unrated books; only these are scored
+     * by every component; a longer list goes on in ALS order */
+    uint32_t cand_ease, cand_als;
+    /* 1: rank the candidates by the re-ranker's rerank_coef . features
+     * instead of the w_* blend */
+    int rerank;
+    float rerank_coef[BR_RERANK_FEATURES];
 } br_hybrid_options;
 
 /* Defaults: svd k = 50 exact (the notebook), implicit ALS 64 factors
@@ -174,13 +197,13 @@ typedef struct br_train_data {
 } br_train_data;
 
 typedef struct br_hybrid br_hybrid;
+struct br_split;
 
 /* Fits what the engines in `engines` (n_engines of them) need, and only
  * that. emb (n_books, dim) L2-normalised book embeddings, borrowed (must
  * outlive the object); NULL when no content engine is asked for. cat (may
  * be NULL) names the tribes of content-cluster. */
-br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const float *emb,
-                        size_t dim,
+br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const float *emb, size_t dim,
                         const br_hybrid_options *opt, const br_engine *engines, size_t n_engines,
                         br_hybrid **out);
 void br_hybrid_free(br_hybrid *h);
@@ -196,6 +219,56 @@ int32_t br_hybrid_tribe(const br_hybrid *h, uint32_t book, const char **name);
  * UINT32_MAX / -INFINITY. scores may be NULL. */
 br_status br_hybrid_rank(const br_hybrid *h, br_engine e, const uint32_t *users, size_t n,
                          uint32_t k, uint32_t *items, float *scores);
+/* The default hybrid's candidates for one reader (the union its ranking
+ * scores; the rest of a longer list follows in ALS order): books (cap,),
+ * *n their number
+ * (at most cap), in the order they were gathered (the item-item model's
+ * top first, then ALS's).
+ * raw (cap, 4) may be NULL: each candidate's raw component scores
+ * {ease, als, content, log1p popularity}, -INFINITY where a component
+ * cannot score the book or was not fitted. */
+br_status br_hybrid_candidates(const br_hybrid *h, uint32_t user, uint32_t *books, float *raw,
+                               size_t cap, size_t *n);
+
+/* The re-ranker's features of the same candidates: feat (cap,
+ * BR_RERANK_FEATURES), row p for books[p]. */
+br_status br_hybrid_features(const br_hybrid *h, uint32_t user, uint32_t *books, float *feat,
+                             size_t cap, size_t *n);
+const char *br_rerank_feature_name(uint32_t f);
+
+#define BR_RERANK_GRID 3
+
+typedef struct br_rerank_report {
+    size_t readers, rows, positives;
+    uint32_t iterations;
+    double loss[BR_RERANK_MAX_ITER + 1]; /* penalised mean log loss, before each step */
+    /* br_hybrid_learn_rerank: the candidate depths tried (cand_ease =
+     * cand_als), the held-out validation NDCG@10 of each, the one chosen */
+    uint32_t grid[BR_RERANK_GRID];
+    double grid_ndcg[BR_RERANK_GRID];
+    uint32_t cand;
+} br_rerank_report;
+
+/* Pointwise logistic regression: rows (rows, BR_RERANK_FEATURES) with
+ * labels y (0/1), L2 penalty lambda on the standardised weights; Newton
+ * steps with a line search, in double, the same result whatever the
+ * thread count. coef (BR_RERANK_FEATURES,) on the raw features (the bias
+ * is dropped: it does not change a ranking). rep may be NULL. */
+br_status br_rerank_fit(const float *x, const uint8_t *y, size_t rows, double lambda, float *coef,
+                        br_rerank_report *rep);
+
+/* The re-ranker learned from h (ease and als fitted) fitted on val's
+ * training part: the candidates of val's readers with a relevant held-out
+ * book (at most max_readers of them, evenly spread; 0: all), labelled 1
+ * when relevant. The candidate depth comes from validation too: for each
+ * depth of the grid (30, 50, 100 from each of the item-item model and
+ * ALS) a model fitted on the even readers is scored by NDCG@10 on the odd
+ * ones; the best depth is refitted on all of them and reported in
+ * rep->cand (set cand_ease = cand_als = rep->cand to rank with it). */
+br_status br_hybrid_learn_rerank(const br_hybrid *h, const struct br_split *val,
+                                 uint32_t max_readers, double lambda, float *coef,
+                                 br_rerank_report *rep);
+
 /* Predicted ratings of (users[i], books[i]); BR_EUNSUPPORTED for engines
  * that do not predict. */
 br_status br_hybrid_predict(const br_hybrid *h, br_engine e, const uint32_t *users,
@@ -207,7 +280,6 @@ br_status br_hybrid_predict(const br_hybrid *h, br_engine e, const uint32_t *use
  * NDCG@k over val's readers with a relevant held-out book. The engines'
  * standardised scores are computed once per block of readers and reused by
  * every weight set. ndcg (n_grid,). */
-struct br_split;
 br_status br_hybrid_tune(const br_hybrid *h, const struct br_split *val, uint32_t k,
                          const float (*grid)[4], size_t n_grid, double *ndcg);
 
@@ -217,9 +289,9 @@ br_status br_hybrid_tune(const br_hybrid *h, const struct br_split *val, uint32_
 
 typedef struct br_explain_part {
     br_engine engine;
-    float score;        /* the engine's own score of the book */
-    float contribution; /* what it added to the final score */
-    int32_t rank;       /* the book's 0-based place in the engine's own list, -1: not in it */
+    float score;          /* the engine's own score of the book */
+    float contribution;   /* what it added to the final score */
+    int32_t rank;         /* the book's 0-based place in the engine's own list, -1: not in it */
     char why[BR_WHY_MAX]; /* in words, e.g. "because you rated *Dune* 5 stars" */
 } br_explain_part;
 
@@ -232,8 +304,8 @@ typedef struct br_explanation {
 
 /* Why `e` recommends `book` to `user`: one part per engine the ranking
  * uses (a single engine: one part). cat gives the words (titles). */
-br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine e,
-                            uint32_t user, uint32_t book, br_explanation *out);
+br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine e, uint32_t user,
+                            uint32_t book, br_explanation *out);
 
 #ifdef __cplusplus
 }
