@@ -392,6 +392,33 @@ br_status br_store_get_recent(br_store *s, const char *user_id, br_store_interac
     return s->ops->get_recent(s, user_id, out, cap, n);
 }
 
+br_status br_store_get_reader(br_store *s, const char *user_id, br_store_reader *r)
+{
+    if (!s || !r || (r->recs_cap && !r->recs) || (r->recent_cap && !r->recent))
+        return br_error(BR_EINVAL, "br_store_get_reader: NULL argument");
+    r->n_recs = r->n_recent = 0;
+    r->has_recs = 0;
+    r->version[0] = '\0';
+    r->seen = NULL;
+    br_status st = br_store_check_id(user_id, "reader");
+    if (st != BR_OK) return st;
+    st = s->ops->get_reader(s, user_id, r);
+    if (st != BR_OK) {
+        br_free(r->seen);
+        r->seen = NULL;
+        r->n_recs = r->n_recent = 0;
+        r->has_recs = 0;
+    }
+    return st;
+}
+
+void br_store_reader_free(br_store_reader *r)
+{
+    if (!r) return;
+    br_free(r->seen);
+    r->seen = NULL;
+}
+
 br_status br_store_get_book(br_store *s, const char *book_id, br_store_book **out)
 {
     if (!s || !out) return br_error(BR_EINVAL, "br_store_get_book: NULL argument");
