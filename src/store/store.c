@@ -210,19 +210,34 @@ br_status br_store_member_parse(const char *m, size_t len, br_store_interaction 
     if (len > BR_STORE_MEMBER_MAX) return br_error(BR_ESTORE, "corrupt interaction entry");
     memcpy(buf, m, len);
     buf[len] = '\0';
-    char *f[4], *save = NULL, *p = buf;
-    for (int i = 0; i < 4; i++) {
-        f[i] = strtok_r(i ? NULL : p, "\t", &save);
-        if (!f[i]) return br_error(BR_ESTORE, "corrupt interaction entry '%s'", buf);
+    /* Four tab-separated fields, each non-empty (what strtok_r accepted,
+     * without its per-call strspn/strcspn: this runs 50 times a request). */
+    char *f[4], *p = buf, *end = buf + strlen(buf); /* a NUL inside ends it, as for strtok_r */
+    int k = 0;
+    while (k < 4) {
+        while (p < end && *p == '\t') p++;
+        if (p == end) break;
+        f[k++] = p;
+        char *tab = k < 4 ? memchr(p, '\t', (size_t)(end - p)) : NULL;
+        if (!tab) {
+            p = end;
+            break;
+        }
+        *tab = '\0';
+        p = tab + 1;
     }
-    char *end;
+    if (k < 4) return br_error(BR_ESTORE, "corrupt interaction entry '%.*s'", (int)len, m);
+    /* strtok_r would end the last field at the next tab */
+    char *tab = strchr(f[3], '\t');
+    if (tab) *tab = '\0';
+    char *e;
     errno = 0;
-    long long ts = strtoll(f[0], &end, 10);
-    if (errno || *end) return br_error(BR_ESTORE, "corrupt interaction timestamp '%s'", f[0]);
+    long long ts = strtoll(f[0], &e, 10);
+    if (errno || *e) return br_error(BR_ESTORE, "corrupt interaction timestamp '%s'", f[0]);
     if (br_event_type_parse(f[1], &out->type) != BR_OK)
         return br_error(BR_ESTORE, "corrupt interaction type '%s'", f[1]);
-    out->value = strtof(f[2], &end);
-    if (*end) return br_error(BR_ESTORE, "corrupt interaction value '%s'", f[2]);
+    out->value = strtof(f[2], &e);
+    if (*e) return br_error(BR_ESTORE, "corrupt interaction value '%s'", f[2]);
     size_t bl = strlen(f[3]);
     if (bl == 0 || bl >= BR_ID_MAX) return br_error(BR_ESTORE, "corrupt interaction book id");
     memcpy(out->book_id, f[3], bl + 1);
