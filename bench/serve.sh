@@ -201,3 +201,26 @@ for store in "${stores[@]}"; do
   model=$serve_model
   echo
 done
+
+# The request's store reads alone, without HTTP: the three separate calls
+# the handler used to make against the one br_store_get_reader it makes now,
+# alternated twice, one thread, 2,000 readers with 20 interactions each
+# (Redis: database 1 of the same redis-server, so the served model is
+# untouched). The ratio separate/reader is the round trips saved.
+bs="$build/bench/bench_store"
+if [ -x "$bs" ]; then
+  echo "== the per-request store reads alone (bench_store --mode separate|reader, 1 thread); load:$(uptime | sed 's/.*load average://')"
+  rm -rf "$work/reads-lmdb"
+  for be in lmdb redis; do
+    [ "$be" = redis ] && [ "$use_redis" != 1 ] && continue
+    u="lmdb:$work/reads-lmdb"
+    [ "$be" = redis ] && u="redis://127.0.0.1:$port/1"
+    "$bs" --uri "$u" --users 2000 --recs 100 --events 20 --reads 1 --threads 1 >/dev/null
+    for round in 1 2; do
+      for m in separate reader; do
+        "$bs" --uri "$u" --users 2000 --no-publish --reads 20000 --threads 1 --mode "$m"
+      done
+    done
+  done
+  rm -rf "$work/reads-lmdb"
+fi

@@ -121,6 +121,35 @@ br_status br_store_get_seen(br_store *s, const char *user_id, br_store_ids **out
  * docs/store.md); *n = 0 for an unknown reader. */
 br_status br_store_get_recent(br_store *s, const char *user_id, br_store_interaction *out,
                               size_t cap, size_t *n);
+/* Everything `bookrec serve` reads about one reader for a request, in one
+ * call: the recs of the served version, the latest interactions and the
+ * seen set. The caller sets the four input members (its own buffers; a cap
+ * may be 0, then that part is not read); the call fills the rest. The three
+ * parts are read together: LMDB, one read transaction (a consistent
+ * snapshot); Redis, one pipelined round trip that also reads the version
+ * pointer, so the recs are those of the version it named (a second trip
+ * only right after a switch). Release `seen` with br_store_reader_free. */
+typedef struct br_store_reader {
+    /* in */
+    br_store_rec *recs;           /* (recs_cap,) */
+    size_t recs_cap;              /* at most this many recs, best first */
+    br_store_interaction *recent; /* (recent_cap,) */
+    size_t recent_cap;            /* at most this many, most recent first */
+    /* out */
+    size_t n_recs;
+    int has_recs; /* 0: no recs in the served version, none published, or recs_cap 0 */
+    char version[BR_STORE_VERSION_MAX]; /* the served version, "" when none */
+    size_t n_recent;
+    br_store_ids *seen; /* sorted bytewise, never NULL after BR_OK */
+} br_store_reader;
+
+/* A reader without recs or without a published version is not an error
+ * (has_recs = 0); an unknown reader reads as empty. On failure nothing is
+ * left to free. */
+br_status br_store_get_reader(br_store *s, const char *user_id, br_store_reader *r);
+/* Frees r->seen (NULL-safe) and sets it to NULL. */
+void br_store_reader_free(br_store_reader *r);
+
 /* A book of the served version; BR_ENOTFOUND when unknown. Release the
  * result (one allocation) with br_free. */
 br_status br_store_get_book(br_store *s, const char *book_id, br_store_book **out);

@@ -125,6 +125,45 @@ static void sort_cands(cand *c, size_t n)
     }
 }
 
+/* Puts the `m` best of c[0..n) first, in order; the rest (unordered) all
+ * come after them. The response needs a few of ~240 candidates: ordering
+ * only those was the single largest cost of the route (perf). The result
+ * is the prefix a full sort_cands would give: `before` is a strict total
+ * order (one candidate per book). */
+static void top_cands(cand *c, size_t n, size_t m)
+{
+    if (m >= n) {
+        sort_cands(c, n);
+        return;
+    }
+    cand *c0 = c;
+    size_t m0 = m;
+    while (n > 16 && m > 0) {
+        cand pivot = c[n / 2];
+        size_t i = 0, j = n - 1;
+        for (;;) {
+            while (before(&c[i], &pivot)) i++;
+            while (before(&pivot, &c[j])) j--;
+            if (i >= j) break;
+            cand t = c[i];
+            c[i] = c[j];
+            c[j] = t;
+            i++;
+            j--;
+        }
+        /* c[0..j] all come before c[j+1..n) */
+        if (m <= j + 1) {
+            n = j + 1;
+        } else {
+            c += j + 1;
+            m -= j + 1;
+            n -= j + 1;
+        }
+    }
+    if (m > 0) sort_cands(c, n); /* the small segment holding the boundary */
+    sort_cands(c0, m0);
+}
+
 static const char *verb(int type)
 {
     switch (type) {
@@ -276,7 +315,10 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
         c->score =
             wc * c->collab + wt * c->content + cfg->w_pop * c->pop + cfg->w_recent * c->recent;
     }
-    sort_cands(p.c, p.n);
+    /* Enough for the list when no tribe cap skips anything; the selection
+     * below sorts the rest when it gets that far. */
+    size_t sorted = in->n * 2 + 8 < p.n ? in->n * 2 + 8 : p.n;
+    top_cands(p.c, p.n, sorted);
 
     /* selection: a per-tribe cap (mobile; a stranger's list spans tribes),
      * then a second pass fills what the cap left empty */
@@ -293,6 +335,10 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
     size_t n_out = 0;
     for (int pass = 0; pass < 2 && n_out < in->n; pass++) {
         for (size_t i = 0; i < p.n && n_out < in->n; i++) {
+            if (i == sorted) {
+                sort_cands(p.c + sorted, p.n - sorted);
+                sorted = p.n;
+            }
             if (taken[i]) continue;
             int32_t t = s->books[p.c[i].book].tribe;
             if (pass == 0 && cap && t >= 0 && t < 256 && per_tribe[t] >= cap) continue;

@@ -446,16 +446,19 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
     int degraded = 0;
     br_store *st = store_get(s);
     if (st) {
-        br_status e = br_store_get_recs(st, user, recs, BR_SERVE_N_MAX, &n_recs, NULL);
-        if (e == BR_ENOTFOUND) e = BR_OK, n_recs = 0;
-        if (!e) e = br_store_get_recent(st, user, recent, BR_STORE_RECENT_MAX, &n_recent);
-        if (!e) e = br_store_get_seen(st, user, &seen);
+        /* One store call: one LMDB transaction, one Redis round trip. */
+        br_store_reader rd = {.recs = recs,
+                              .recs_cap = BR_SERVE_N_MAX,
+                              .recent = recent,
+                              .recent_cap = BR_STORE_RECENT_MAX};
+        br_status e = br_store_get_reader(st, user, &rd);
         if (e) {
             store_failed(s, e, "read");
-            n_recs = n_recent = 0;
-            br_free(seen);
-            seen = NULL;
             degraded = 1;
+        } else {
+            n_recs = rd.n_recs;
+            n_recent = rd.n_recent;
+            seen = rd.seen;
         }
     } else {
         degraded = 1;
@@ -994,13 +997,16 @@ static enum MHD_Result h_user(br_server *s, struct MHD_Connection *con, uint64_t
     br_store *st = store_get(s);
     br_status e = BR_ENET;
     if (st) {
-        e = br_store_get_recent(st, user, recent, BR_STORE_RECENT_MAX, &n_recent);
-        if (!e) e = br_store_get_seen(st, user, &seen);
-        if (!e) {
-            e = br_store_get_recs(st, user, &one, 1, &n_recs, NULL);
-            if (e == BR_ENOTFOUND) e = BR_OK, n_recs = 0;
+        br_store_reader rd = {
+            .recs = &one, .recs_cap = 1, .recent = recent, .recent_cap = BR_STORE_RECENT_MAX};
+        e = br_store_get_reader(st, user, &rd);
+        if (e) {
+            store_failed(s, e, "user");
+        } else {
+            n_recent = rd.n_recent;
+            n_recs = rd.n_recs;
+            seen = rd.seen;
         }
-        if (e) store_failed(s, e, "user");
     }
     uint32_t held[MEM_BOOKS];
     int held_t[MEM_BOOKS];

@@ -210,19 +210,34 @@ br_status br_store_member_parse(const char *m, size_t len, br_store_interaction 
     if (len > BR_STORE_MEMBER_MAX) return br_error(BR_ESTORE, "corrupt interaction entry");
     memcpy(buf, m, len);
     buf[len] = '\0';
-    char *f[4], *save = NULL, *p = buf;
-    for (int i = 0; i < 4; i++) {
-        f[i] = strtok_r(i ? NULL : p, "\t", &save);
-        if (!f[i]) return br_error(BR_ESTORE, "corrupt interaction entry '%s'", buf);
+    /* Four tab-separated fields, each non-empty (what strtok_r accepted,
+     * without its per-call strspn/strcspn: this runs 50 times a request). */
+    char *f[4], *p = buf, *end = buf + strlen(buf); /* a NUL inside ends it, as for strtok_r */
+    int k = 0;
+    while (k < 4) {
+        while (p < end && *p == '\t') p++;
+        if (p == end) break;
+        f[k++] = p;
+        char *tab = k < 4 ? memchr(p, '\t', (size_t)(end - p)) : NULL;
+        if (!tab) {
+            p = end;
+            break;
+        }
+        *tab = '\0';
+        p = tab + 1;
     }
-    char *end;
+    if (k < 4) return br_error(BR_ESTORE, "corrupt interaction entry '%.*s'", (int)len, m);
+    /* strtok_r would end the last field at the next tab */
+    char *tab = strchr(f[3], '\t');
+    if (tab) *tab = '\0';
+    char *e;
     errno = 0;
-    long long ts = strtoll(f[0], &end, 10);
-    if (errno || *end) return br_error(BR_ESTORE, "corrupt interaction timestamp '%s'", f[0]);
+    long long ts = strtoll(f[0], &e, 10);
+    if (errno || *e) return br_error(BR_ESTORE, "corrupt interaction timestamp '%s'", f[0]);
     if (br_event_type_parse(f[1], &out->type) != BR_OK)
         return br_error(BR_ESTORE, "corrupt interaction type '%s'", f[1]);
-    out->value = strtof(f[2], &end);
-    if (*end) return br_error(BR_ESTORE, "corrupt interaction value '%s'", f[2]);
+    out->value = strtof(f[2], &e);
+    if (*e) return br_error(BR_ESTORE, "corrupt interaction value '%s'", f[2]);
     size_t bl = strlen(f[3]);
     if (bl == 0 || bl >= BR_ID_MAX) return br_error(BR_ESTORE, "corrupt interaction book id");
     memcpy(out->book_id, f[3], bl + 1);
@@ -390,6 +405,33 @@ br_status br_store_get_recent(br_store *s, const char *user_id, br_store_interac
     br_status st = br_store_check_id(user_id, "reader");
     if (st != BR_OK) return st;
     return s->ops->get_recent(s, user_id, out, cap, n);
+}
+
+br_status br_store_get_reader(br_store *s, const char *user_id, br_store_reader *r)
+{
+    if (!s || !r || (r->recs_cap && !r->recs) || (r->recent_cap && !r->recent))
+        return br_error(BR_EINVAL, "br_store_get_reader: NULL argument");
+    r->n_recs = r->n_recent = 0;
+    r->has_recs = 0;
+    r->version[0] = '\0';
+    r->seen = NULL;
+    br_status st = br_store_check_id(user_id, "reader");
+    if (st != BR_OK) return st;
+    st = s->ops->get_reader(s, user_id, r);
+    if (st != BR_OK) {
+        br_free(r->seen);
+        r->seen = NULL;
+        r->n_recs = r->n_recent = 0;
+        r->has_recs = 0;
+    }
+    return st;
+}
+
+void br_store_reader_free(br_store_reader *r)
+{
+    if (!r) return;
+    br_free(r->seen);
+    r->seen = NULL;
 }
 
 br_status br_store_get_book(br_store *s, const char *book_id, br_store_book **out)

@@ -25,6 +25,9 @@ typedef struct br_store_ops {
     br_status (*get_recent)(br_store *s, const char *user, br_store_interaction *out,
                             size_t cap, size_t *n);
     br_status (*get_book)(br_store *s, const char *book, br_store_book **out);
+    /* The three reader reads together (inputs checked, outputs zeroed by
+     * the front end; on failure the backend frees what it allocated). */
+    br_status (*get_reader)(br_store *s, const char *user, br_store_reader *r);
     /* Online updates. `seen_user`/`seen_books`: n_seen additions to one
      * reader (add_seen); `events`: interactions, each also marking seen
      * when `mark_seen`. */

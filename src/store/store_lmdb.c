@@ -275,6 +275,23 @@ static br_status l_info(br_store *bs, br_store_info *info, char **meta)
     return st;
 }
 
+/* The reader's recs (and the version) inside txn. */
+static br_status recs_in(lmdb_store *s, MDB_txn *txn, const char *user, br_store_rec *out,
+                         size_t cap, size_t *n, char *version)
+{
+    int slot;
+    MDB_val v;
+    br_status st = served_get(s, txn, s->recs, user, "reader '%s' has no recommendations",
+                              "reading recs", &slot, &v);
+    if (st == BR_OK) st = br_store_recs_decode(v.mv_data, v.mv_size, out, cap, n);
+    if (st == BR_OK && version) {
+        br_store_info info;
+        st = read_info(s, txn, slot, &info);
+        if (st == BR_OK) memcpy(version, info.version, sizeof info.version);
+    }
+    return st;
+}
+
 static br_status l_get_recs(br_store *bs, const char *user, br_store_rec *out, size_t cap,
                             size_t *n, char *version)
 {
@@ -282,16 +299,7 @@ static br_status l_get_recs(br_store *bs, const char *user, br_store_rec *out, s
     MDB_txn *txn;
     br_status st = rd_begin(s, &txn);
     if (st != BR_OK) return st;
-    int slot;
-    MDB_val v;
-    st = served_get(s, txn, s->recs, user, "reader '%s' has no recommendations", "reading recs",
-                    &slot, &v);
-    if (st == BR_OK) st = br_store_recs_decode(v.mv_data, v.mv_size, out, cap, n);
-    if (st == BR_OK && version) {
-        br_store_info info;
-        st = read_info(s, txn, slot, &info);
-        if (st == BR_OK) memcpy(version, info.version, sizeof info.version);
-    }
+    st = recs_in(s, txn, user, out, cap, n, version);
     rd_end(s, txn);
     return st;
 }
@@ -366,14 +374,10 @@ static br_status l_is_seen(br_store *bs, const char *user, const char *book, int
     return st;
 }
 
-static br_status l_get_seen(br_store *bs, const char *user, br_store_ids **out)
+static br_status seen_in(lmdb_store *s, MDB_txn *txn, const char *user, br_store_ids **out)
 {
-    lmdb_store *s = (lmdb_store *)bs;
-    MDB_txn *txn;
-    br_status st = rd_begin(s, &txn);
-    if (st != BR_OK) return st;
     MDB_val v;
-    st = get_seen_val(s, txn, user, &v);
+    br_status st = get_seen_val(s, txn, user, &v);
     uint32_t n = st == BR_OK && v.mv_size ? br_get_u32(v.mv_data) : 0;
     const char **ids = NULL;
     size_t *lens = NULL;
@@ -386,6 +390,16 @@ static br_status l_get_seen(br_store *bs, const char *user, br_store_ids **out)
     if (st == BR_OK) st = br_store_ids_build(ids, lens, n, out);
     br_free(ids);
     br_free(lens);
+    return st;
+}
+
+static br_status l_get_seen(br_store *bs, const char *user, br_store_ids **out)
+{
+    lmdb_store *s = (lmdb_store *)bs;
+    MDB_txn *txn;
+    br_status st = rd_begin(s, &txn);
+    if (st != BR_OK) return st;
+    st = seen_in(s, txn, user, out);
     rd_end(s, txn);
     return st;
 }
@@ -423,6 +437,25 @@ static br_status recent_decode(lmdb_store *s, const char *user, const MDB_val *v
     return BR_OK;
 }
 
+static br_status recent_in(lmdb_store *s, MDB_txn *txn, const char *user, br_store_interaction *out,
+                           size_t cap, size_t *n)
+{
+    MDB_val k = sval(user), v;
+    int rc = mdb_get(txn, s->recent, &k, &v);
+    if (rc == MDB_NOTFOUND || cap == 0) return BR_OK;
+    if (rc) return lmdb_err(s, rc, "reading interactions");
+    member *m;
+    size_t count;
+    br_status st = recent_decode(s, user, &v, &m, &count);
+    if (st != BR_OK) return st;
+    for (size_t i = 0; st == BR_OK && i < count && i < cap; i++) {
+        st = br_store_member_parse(m[i].m, m[i].len, &out[i]);
+        if (st == BR_OK) *n = i + 1;
+    }
+    br_free(m);
+    return st;
+}
+
 static br_status l_get_recent(br_store *bs, const char *user, br_store_interaction *out,
                               size_t cap, size_t *n)
 {
@@ -430,19 +463,35 @@ static br_status l_get_recent(br_store *bs, const char *user, br_store_interacti
     MDB_txn *txn;
     br_status st = rd_begin(s, &txn);
     if (st != BR_OK) return st;
-    MDB_val k = sval(user), v;
-    int rc = mdb_get(txn, s->recent, &k, &v);
-    if (rc && rc != MDB_NOTFOUND) st = lmdb_err(s, rc, "reading interactions");
-    if (st == BR_OK && rc == 0) {
-        member *m;
-        size_t count;
-        st = recent_decode(s, user, &v, &m, &count);
-        for (size_t i = 0; st == BR_OK && i < count && i < cap; i++) {
-            st = br_store_member_parse(m[i].m, m[i].len, &out[i]);
-            if (st == BR_OK) *n = i + 1;
+    st = recent_in(s, txn, user, out, cap, n);
+    rd_end(s, txn);
+    return st;
+}
+
+/* The three reads in one read transaction: a consistent snapshot, one
+ * transaction renewal instead of three. */
+static br_status l_get_reader(br_store *bs, const char *user, br_store_reader *r)
+{
+    lmdb_store *s = (lmdb_store *)bs;
+    MDB_txn *txn;
+    br_status st = rd_begin(s, &txn);
+    if (st != BR_OK) return st;
+    int slot;
+    st = current_slot(s, txn, &slot);
+    if (st == BR_OK && slot >= 0) {
+        br_store_info info;
+        st = read_info(s, txn, slot, &info);
+        if (st == BR_OK) memcpy(r->version, info.version, sizeof info.version);
+        MDB_val k = sval(user), v;
+        int rc = st == BR_OK ? mdb_get(txn, s->recs[slot], &k, &v) : MDB_NOTFOUND;
+        if (rc && rc != MDB_NOTFOUND) st = lmdb_err(s, rc, "reading recs");
+        if (st == BR_OK && rc == 0 && r->recs_cap) {
+            st = br_store_recs_decode(v.mv_data, v.mv_size, r->recs, r->recs_cap, &r->n_recs);
+            r->has_recs = st == BR_OK;
         }
-        if (st == BR_OK) br_free(m);
     }
+    if (st == BR_OK) st = recent_in(s, txn, user, r->recent, r->recent_cap, &r->n_recent);
+    if (st == BR_OK) st = seen_in(s, txn, user, &r->seen);
     rd_end(s, txn);
     return st;
 }
@@ -896,6 +945,7 @@ static const br_store_ops lmdb_ops = {
     .is_seen = l_is_seen,
     .get_seen = l_get_seen,
     .get_recent = l_get_recent,
+    .get_reader = l_get_reader,
     .get_book = l_get_book,
     .update = l_update,
     .put_book = l_put_book,

@@ -73,6 +73,20 @@ static br_status no_version(redis_store *s)
                     s->cfg.host, s->cfg.port);
 }
 
+/* Installs a pointer read at `now` (ns) in the cache. */
+static void remember_version(redis_store *s, const char *ver, uint64_t now)
+{
+    pthread_mutex_lock(&s->vmu);
+    /* Keep the newest read: a slow thread must not put back an older
+     * pointer than one a faster thread already installed. */
+    if (now >= s->ver_at_ns || !s->have_ver) {
+        memcpy(s->ver, ver, BR_STORE_VERSION_MAX);
+        s->have_ver = 1;
+        s->ver_at_ns = now;
+    }
+    pthread_mutex_unlock(&s->vmu);
+}
+
 /* The served version: from the cache while fresh, else from P"version". */
 static br_status current_version(redis_store *s, char *ver, int fresh)
 {
@@ -95,15 +109,7 @@ static br_status current_version(redis_store *s, char *ver, int fresh)
     if (st == BR_OK) {
         memcpy(ver, r->str, r->len);
         ver[r->len] = '\0';
-        pthread_mutex_lock(&s->vmu);
-        /* Keep the newest read: a slow thread must not put back an older
-         * pointer than one a faster thread already installed. */
-        if (now >= s->ver_at_ns || !s->have_ver) {
-            memcpy(s->ver, ver, BR_STORE_VERSION_MAX);
-            s->have_ver = 1;
-            s->ver_at_ns = now;
-        }
-        pthread_mutex_unlock(&s->vmu);
+        remember_version(s, ver, now);
     }
     freeReplyObject(r);
     return st;
@@ -191,19 +197,15 @@ static int str_qcmp(const void *a, const void *b)
     return c ? c : (x->len == y->len ? 0 : (x->len < y->len ? -1 : 1));
 }
 
-static br_status r_get_seen(br_store *bs, const char *user, br_store_ids **out)
+/* An SMEMBERS reply as a sorted id list (sorts the reply in place). */
+static br_status seen_from_reply(redisReply *r, br_store_ids **out)
 {
-    redis_store *s = (redis_store *)bs;
-    char key[KEY_MAX];
-    snprintf(key, sizeof key, "%suser:%s:seen", s->cfg.prefix, user);
-    redisReply *r = NULL;
-    br_status st = run1(s, &r, "SMEMBERS", 2, "SMEMBERS", key);
-    if (st != BR_OK) return st;
     size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
     /* Sorted bytewise, as the LMDB backend stores them. */
     if (n) qsort(r->element, n, sizeof *r->element, str_qcmp);
     const char **ids = br_malloc((n ? n : 1) * sizeof *ids);
     size_t *lens = br_malloc((n ? n : 1) * sizeof *lens);
+    br_status st = BR_OK;
     if (!ids || !lens) st = br_error(BR_ENOMEM, "seen set");
     for (size_t i = 0; st == BR_OK && i < n; i++) {
         ids[i] = r->element[i]->str;
@@ -212,7 +214,34 @@ static br_status r_get_seen(br_store *bs, const char *user, br_store_ids **out)
     if (st == BR_OK) st = br_store_ids_build(ids, lens, n, out);
     br_free(ids);
     br_free(lens);
+    return st;
+}
+
+static br_status r_get_seen(br_store *bs, const char *user, br_store_ids **out)
+{
+    redis_store *s = (redis_store *)bs;
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "%suser:%s:seen", s->cfg.prefix, user);
+    redisReply *r = NULL;
+    br_status st = run1(s, &r, "SMEMBERS", 2, "SMEMBERS", key);
+    if (st != BR_OK) return st;
+    st = seen_from_reply(r, out);
     freeReplyObject(r);
+    return st;
+}
+
+/* A ZREVRANGE reply as interactions. */
+static br_status recent_from_reply(const redisReply *r, br_store_interaction *out, size_t cap,
+                                   size_t *n)
+{
+    br_status st = BR_OK;
+    size_t k = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && k < cap; i++) {
+        st = br_store_member_parse(r->element[i]->str, r->element[i]->len, &out[k]);
+        if (st != BR_OK) break;
+        k++;
+    }
+    *n = k;
     return st;
 }
 
@@ -227,14 +256,98 @@ static br_status r_get_recent(br_store *bs, const char *user, br_store_interacti
     redisReply *r = NULL;
     br_status st = run1(s, &r, "ZREVRANGE", 4, "ZREVRANGE", key, "0", stop);
     if (st != BR_OK) return st;
-    size_t k = 0;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && k < cap; i++) {
-        st = br_store_member_parse(r->element[i]->str, r->element[i]->len, &out[k]);
-        if (st != BR_OK) break;
-        k++;
-    }
+    st = recent_from_reply(r, out, cap, n);
     freeReplyObject(r);
-    *n = k;
+    return st;
+}
+
+/* A GET of a recs key into r (NIL: no recs). */
+static br_status recs_from_reply(const redisReply *rep, const char *key, br_store_reader *r)
+{
+    if (rep->type == REDIS_REPLY_NIL) return BR_OK;
+    if (rep->type != REDIS_REPLY_STRING)
+        return br_error(BR_ESTORE, "redis: %s is not a string", key);
+    br_status st = br_store_recs_decode((const unsigned char *)rep->str, rep->len, r->recs,
+                                        r->recs_cap, &r->n_recs);
+    r->has_recs = st == BR_OK;
+    return st;
+}
+
+/* One pipeline: GET P"version", GET P@GUESS:user:U:recs, ZREVRANGE recent,
+ * SMEMBERS seen. GUESS is the cached pointer (of any age); the pointer read
+ * in the same pipeline checks it, so the recs are always those of the
+ * version the pointer named at that moment (the keys of a replaced version
+ * live grace_s more seconds). Only when the guess was wrong (no cache yet,
+ * or a switch happened) does a second GET read the recs of the new one. */
+static br_status r_get_reader(br_store *bs, const char *user, br_store_reader *r)
+{
+    redis_store *s = (redis_store *)bs;
+    char guess[BR_STORE_VERSION_MAX] = "";
+    pthread_mutex_lock(&s->vmu);
+    if (s->have_ver) memcpy(guess, s->ver, BR_STORE_VERSION_MAX);
+    pthread_mutex_unlock(&s->vmu);
+
+    char vkey[KEY_MAX], rkey[KEY_MAX], ikey[KEY_MAX], skey[KEY_MAX], stop[24];
+    snprintf(vkey, sizeof vkey, "%sversion", s->cfg.prefix);
+    snprintf(rkey, sizeof rkey, "%s@%s:user:%s:recs", s->cfg.prefix, guess, user);
+    snprintf(ikey, sizeof ikey, "%suser:%s:recent", s->cfg.prefix, user);
+    snprintf(skey, sizeof skey, "%suser:%s:seen", s->cfg.prefix, user);
+    snprintf(stop, sizeof stop, "%zu", r->recent_cap ? r->recent_cap - 1 : 0);
+    int want_recs = guess[0] && r->recs_cap, want_recent = r->recent_cap > 0;
+    enum { Q_VER, Q_RECS, Q_RECENT, Q_SEEN, Q_N };
+    int slot[Q_N], nq = 0;
+    br_rbatch b = {0};
+    br_status st = BR_OK;
+    for (int q = 0; q < Q_N && st == BR_OK; q++) {
+        slot[q] = -1;
+        const char *argv[4];
+        int argc = 0;
+        if (q == Q_VER) {
+            argv[0] = "GET", argv[1] = vkey, argc = 2;
+        } else if (q == Q_RECS && want_recs) {
+            argv[0] = "GET", argv[1] = rkey, argc = 2;
+        } else if (q == Q_RECENT && want_recent) {
+            argv[0] = "ZREVRANGE", argv[1] = ikey, argv[2] = "0", argv[3] = stop, argc = 4;
+        } else if (q == Q_SEEN) {
+            argv[0] = "SMEMBERS", argv[1] = skey, argc = 2;
+        }
+        if (!argc) continue;
+        size_t lens[4];
+        for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+        st = br_rbatch_add(&b, argc, argv, lens);
+        slot[q] = nq++;
+    }
+    uint64_t now = br_now_ns();
+    redisReply *rep[Q_N] = {0};
+    if (st == BR_OK) st = br_rpool_run(s->pool, &b, 1, rep, "reader reads");
+    br_rbatch_free(&b);
+    if (st != BR_OK) return st;
+
+    const redisReply *vr = rep[slot[Q_VER]];
+    int same = 0;
+    if (vr->type == REDIS_REPLY_STRING && vr->len > 0 && vr->len < BR_STORE_VERSION_MAX) {
+        memcpy(r->version, vr->str, vr->len);
+        r->version[vr->len] = '\0';
+        remember_version(s, r->version, now);
+        same = !strcmp(r->version, guess);
+    } else if (vr->type != REDIS_REPLY_NIL) {
+        st = br_error(BR_ESTORE, "redis: corrupt version pointer %s", vkey);
+    }
+    if (st == BR_OK && same && slot[Q_RECS] >= 0) st = recs_from_reply(rep[slot[Q_RECS]], rkey, r);
+    if (st == BR_OK && slot[Q_RECENT] >= 0)
+        st = recent_from_reply(rep[slot[Q_RECENT]], r->recent, r->recent_cap, &r->n_recent);
+    if (st == BR_OK) st = seen_from_reply(rep[slot[Q_SEEN]], &r->seen);
+    for (int i = 0; i < nq; i++) freeReplyObject(rep[i]);
+    if (st == BR_OK && r->version[0] && !same && r->recs_cap) {
+        /* The guess was wrong: the recs of the version just read. */
+        snprintf(rkey, sizeof rkey, "%s@%s:user:%s:recs", s->cfg.prefix, r->version, user);
+        redisReply *rr = NULL;
+        st = run1(s, &rr, "GET recs", 2, "GET", rkey);
+        if (st == BR_OK) {
+            st = recs_from_reply(rr, rkey, r);
+            freeReplyObject(rr);
+        }
+    }
     return st;
 }
 
@@ -721,6 +834,7 @@ static const br_store_ops redis_ops = {
     .is_seen = r_is_seen,
     .get_seen = r_get_seen,
     .get_recent = r_get_recent,
+    .get_reader = r_get_reader,
     .get_book = r_get_book,
     .update = r_update,
     .put_book = r_put_book,
