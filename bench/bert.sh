@@ -18,11 +18,14 @@
 #   single   the first sentence of each of the first 200 descriptions, one
 #            call each: median latency
 #   uniform  32 x 40 and 32 x 128 random tokens: GFLOP/s, and bookrec's as a
-#            share of plain sgemm GFLOP/s (FFN shape) measured in the same run
+#            share of plain sgemm GFLOP/s (FFN shape) measured in the same run;
+#            also the FP32 FMA peak of one thread (the ceiling for all of it)
 #
 # Environment: BERT_THREADS (default 1), BERT_REPEAT (default 1; the corpus
 # is ~12.7 TFLOP, minutes per pass), BERT_CORPUS (number of descriptions,
-# default all), PYTHON (default /usr/bin/python3).
+# default all), BERT_PARTS (a comma list of corpus, single, uniform; default
+# all three: e.g. BERT_PARTS=single,uniform for a quick run while
+# developing), PYTHON (default /usr/bin/python3).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
@@ -32,6 +35,7 @@ py=${PYTHON:-/usr/bin/python3}
 threads=${BERT_THREADS:-1}
 repeat=${BERT_REPEAT:-1}
 limit=${BERT_CORPUS:-0}
+parts=${BERT_PARTS:-corpus,single,uniform}
 out=$root/bench/out/bert
 model=$out/minilm-random
 bench=$build/bench/bench_bert
@@ -75,10 +79,10 @@ PY
 
 echo "== bookrec (bench_bert)" >&2
 "$bench" run "$model" "$out/corpus.ids" "$out/single.ids" "$out/bookrec" --threads "$threads" \
-  --repeat "$repeat" | tee "$out/bookrec.json"
+  --repeat "$repeat" --parts "$parts" | tee "$out/bookrec.json"
 echo "== PyTorch (bert_torch.py)" >&2
 BOOKREC_SHARED=$shared "$py" "$peer" run "$model" "$out/corpus.ids" "$out/single.ids" "$out/torch" \
-  --threads "$threads" --repeat "$repeat" | tee "$out/torch.json"
+  --threads "$threads" --repeat "$repeat" --parts "$parts" | tee "$out/torch.json"
 
 "$py" - "$out" <<'PY'
 import json, sys
@@ -91,16 +95,23 @@ def flops(lens):  # projections + attention, per sequence length
 def lens(path):
     return [min(len(l.split()), 256) for l in open(path) if l.strip()]
 corpus, single = lens(f"{out}/corpus.ids"), lens(f"{out}/single.ids")
-eb, et = np.load(f"{out}/bookrec.corpus.npy"), np.load(f"{out}/torch.corpus.npy")
 n = len(corpus)
-print(f"corpus: {n} descriptions, {sum(corpus)} tokens (mean {sum(corpus) / n:.1f}), "
-      f"{flops(corpus) / 1e9:.0f} GFLOP; max |bookrec - torch| = {np.abs(eb - et).max():.2e}")
-print(f"single: {len(single)} sentences, mean {sum(single) / len(single):.1f} tokens")
 rows = []
-rows.append(("corpus sentences/s", n / b["corpus_s"], n / t["corpus_s"]))
-rows.append(("corpus GFLOP/s", flops(corpus) / b["corpus_s"] / 1e9, flops(corpus) / t["corpus_s"] / 1e9))
-rows.append(("single median ms (lower is better)", b["single_median_s"] * 1e3, t["single_median_s"] * 1e3))
-for shape in ("32x40", "32x128"):
+if "corpus_s" in b:
+    eb, et = np.load(f"{out}/bookrec.corpus.npy"), np.load(f"{out}/torch.corpus.npy")
+    print(f"corpus: {n} descriptions, {sum(corpus)} tokens (mean {sum(corpus) / n:.1f}), "
+          f"{flops(corpus) / 1e9:.0f} GFLOP; max |bookrec - torch| = {np.abs(eb - et).max():.2e}")
+    rows.append(("corpus sentences/s", n / b["corpus_s"], n / t["corpus_s"]))
+    rows.append(("corpus GFLOP/s", flops(corpus) / b["corpus_s"] / 1e9, flops(corpus) / t["corpus_s"] / 1e9))
+if "single_median_s" in b:
+    ms = sorted(single)[len(single) // 2]
+    print(f"single: {len(single)} sentences, mean {sum(single) / len(single):.1f} tokens, "
+          f"median {ms} ({flops([ms]) / 1e6:.0f} MFLOP)")
+    rows.append(("single median ms (lower is better)", b["single_median_s"] * 1e3, t["single_median_s"] * 1e3))
+    rows.append(("single total s (lower is better)", b["single_total_s"], t["single_total_s"]))
+    rows.append(("single GFLOP/s (sum over sentences)", flops(single) / b["single_total_s"] / 1e9,
+                 flops(single) / t["single_total_s"] / 1e9))
+for shape in ("32x40", "32x128") if "sgemm_gflops" in b else ():
     B, L = map(int, shape.split("x"))
     f = flops([L] * B)
     rows.append((f"uniform {shape} GFLOP/s", f / b[f"uniform_{shape}_s"] / 1e9, f / t[f"uniform_{shape}_s"] / 1e9))
@@ -108,10 +119,16 @@ print(f"{'':36s} {'bookrec':>10s} {'PyTorch':>10s} {'bookrec/PyTorch':>16s}")
 for name, x, y in rows:
     ratio = y / x if "lower" in name else x / y
     print(f"{name:36s} {x:10.2f} {y:10.2f} {ratio:15.2f}x")
-sg = b["sgemm_gflops"]
-for shape in ("32x40", "32x128"):
+sg = b.get("sgemm_gflops")
+for shape in ("32x40", "32x128") if sg else ():
     B, L = map(int, shape.split("x")); f = flops([L] * B)
     print(f"uniform {shape}: bookrec {f / b[f'uniform_{shape}_s'] / 1e9 / sg * 100:.0f}% of plain sgemm "
           f"({sg:.1f} GFLOP/s, 4096x384 . 384x1536, same run); PyTorch "
           f"{f / t[f'uniform_{shape}_s'] / 1e9 / sg * 100:.0f}%")
+    ss = b.get(f"uniform_{shape}_sgemm_sustained_gflops")
+    if ss:
+        print(f"uniform {shape}: bookrec {f / b[f'uniform_{shape}_s'] / 1e9 / ss * 100:.0f}% of sustained sgemm "
+              f"({ss:.1f} GFLOP/s: the same FLOPs in sgemm calls right after each pass)")
+if b.get("fma_peak_gflops"):
+    print(f"FP32 FMA peak of one thread (AVX-512, registers only, same run): {b['fma_peak_gflops']:.1f} GFLOP/s")
 PY

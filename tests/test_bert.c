@@ -412,24 +412,76 @@ static void test_kernels(void **state)
     br_free(x), br_free(w), br_free(bias), br_free(y), br_free(yr), br_free(r), br_free(lg);
 }
 
+/* The packed-weight product against the plain oracle: row counts that
+ * split unevenly into tiles, widths that are not a multiple of the panel,
+ * k longer than one pass, row strides wider than the rows, with and
+ * without bias and GELU. */
+static void test_packed_linear(void **state)
+{
+    (void)state;
+    if (!nnb_pack_available()) skip();
+    static const size_t shapes[][3] = {{1, 8, 32},     {13, 50, 70},   {37, 384, 96},
+                                       {100, 600, 33}, {200, 40, 130}, {37, 1100, 20}};
+    float *ws = br_aligned_alloc((size_t)br_get_num_threads() * nnb_linear_packed_ws() * sizeof *ws,
+                                 BR_ALIGN);
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const size_t n = shapes[s][0], k = shapes[s][1], m = shapes[s][2];
+        const size_t ldx = k + 3, ldy = m + 5;
+        float *x = br_malloc(n * ldx * sizeof *x), *w = br_malloc(m * k * sizeof *w),
+              *bias = br_malloc(m * sizeof *bias), *y = br_malloc(n * ldy * sizeof *y),
+              *yr = br_malloc(n * ldy * sizeof *yr),
+              *wp = br_aligned_alloc(nnb_pack_floats(m, k) * sizeof *wp, BR_ALIGN);
+        fill(x, n * ldx, 10 + s, 1), fill(w, m * k, 20 + s, 0.1f), fill(bias, m, 30 + s, 1);
+        nnb_pack_weights(w, m, k, wp);
+        for (int variant = 0; variant < 3; variant++) {
+            const float *b = variant == 0 ? NULL : bias;
+            const int gelu = variant == 2;
+            for (size_t i = 0; i < n * ldy; i++) y[i] = yr[i] = 77.0f; /* sentinels */
+            nnb_linear_packed(x, n, k, ldx, wp, m, b, gelu, ws, y, ldy);
+            nnb_linear_ref(x, n, k, ldx, w, m, b, yr, ldy);
+            for (size_t i = 0; gelu && i < n; i++) nnb_bias_gelu_ref(yr + i * ldy, 1, m, NULL);
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < ldy; j++) {
+                    const float a = y[i * ldy + j], r = yr[i * ldy + j];
+                    if (j >= m)
+                        assert_true(a == 77.0f); /* padding of y untouched */
+                    else
+                        assert_true(fabsf(a - r) <= 1e-5f * (1 + fabsf(r)));
+                }
+        }
+        br_free(x), br_free(w), br_free(bias), br_free(y), br_free(yr), br_aligned_free(wp);
+    }
+    br_aligned_free(ws);
+}
+
 static void test_attention_kernel(void **state)
 {
     (void)state;
-    /* lengths 1 (a lone [CLS]-like token), odd, and longer than a SIMD row */
-    static const size_t Ls[] = {1, 7, 70};
-    enum { D = 48, HEADS = 4 };
-    for (size_t c = 0; c < 3; c++) {
-        size_t L = Ls[c];
+    /* lengths 1 (a lone [CLS]-like token), odd, longer than a SIMD row and
+     * than a 32-key panel; head widths 12, 32 (MiniLM) and 64; the plain
+     * and the packed kernel (which falls back to the plain one where the
+     * CPU lacks AVX-512) */
+    static const size_t shapes[][3] = {{1, 48, 4},    {7, 48, 4},    {70, 48, 4},
+                                       {33, 384, 12}, {130, 128, 2}, {300, 96, 3}};
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
+        const size_t L = shapes[c][0], D = shapes[c][1], HEADS = shapes[c][2];
         float *qkv = br_malloc(L * 3 * D * sizeof *qkv), *o = br_malloc(L * (D + 5) * sizeof *o),
               *orf = br_malloc(L * (D + 5) * sizeof *orf),
-              *ws = br_malloc(nnb_attention_ws(L) * sizeof *ws);
-        fill(qkv, L * 3 * D, 10 + c, 1.5f);
-        memset(o, 0, L * (D + 5) * sizeof *o);
+              *ws = br_aligned_alloc(nnb_attention_packed_ws(L, D, HEADS) * sizeof *ws, BR_ALIGN);
+        assert_true(nnb_attention_packed_ws(L, D, HEADS) >= nnb_attention_ws(L));
+        /* the spread of the scores as with 12-wide heads at 1.5 */
+        fill(qkv, L * 3 * D, 10 + c, 1.5f * sqrtf(12.0f / (float)(D / HEADS)));
         memset(orf, 0, L * (D + 5) * sizeof *orf);
-        nnb_attention(qkv, L, D, HEADS, 0.2887f, ws, o, D + 5);
         nn_attention_ref(qkv, L, D, HEADS, 0.2887f, orf, D + 5);
-        assert_true(max_diff(o, orf, L * (D + 5)) < 2e-6f);
-        br_free(qkv), br_free(o), br_free(orf), br_free(ws);
+        for (int packed = 0; packed < 2; packed++) {
+            memset(o, 0, L * (D + 5) * sizeof *o);
+            if (packed)
+                nnb_attention_packed(qkv, L, D, HEADS, 0.2887f, ws, o, D + 5);
+            else
+                nnb_attention(qkv, L, D, HEADS, 0.2887f, ws, o, D + 5);
+            assert_true(max_diff(o, orf, L * (D + 5)) < 2e-6f);
+        }
+        br_free(qkv), br_free(o), br_free(orf), br_aligned_free(ws);
     }
     float s[3 * 40], sr[3 * 40];
     fill(s, 3 * 40, 20, 8);
@@ -450,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_f16_vocab_txt_cls_pooling),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_kernels),
+        cmocka_unit_test(test_packed_linear),
         cmocka_unit_test(test_attention_kernel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

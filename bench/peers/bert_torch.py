@@ -12,7 +12,7 @@ pooling, L2 normalisation; imported by path, not copied) on token ids that
   uniform   batches of B random sequences of exactly L tokens (no padding)
 
   bert_torch.py make-model DIR                 random weights of the all-MiniLM-L6-v2 shape
-  bert_torch.py run DIR IDS SINGLE OUT_PREFIX [--threads N] [--repeat R]
+  bert_torch.py run DIR IDS SINGLE OUT_PREFIX [--threads N] [--repeat R] [--parts corpus,single,uniform]
 
 `run` prints one JSON object of timings and writes OUT_PREFIX.corpus.npy (the
 corpus embeddings in input order) for the equality check.
@@ -85,7 +85,7 @@ def read_ids(path, max_len=256):
     return [s if len(s) <= max_len else s[:max_len - 1] + [s[-1]] for s in seqs]
 
 
-def run(d, ids_path, single_path, out_prefix, threads, repeat):
+def run(d, ids_path, single_path, out_prefix, threads, repeat, parts):
     torch.set_num_threads(threads)
     cfg = json.load(open(os.path.join(d, "config.json")))
     model = ref.Bert(cfg, ref.read_safetensors(os.path.join(d, "model.safetensors"))).eval()
@@ -95,10 +95,11 @@ def run(d, ids_path, single_path, out_prefix, threads, repeat):
     with torch.no_grad():
         forward(model, [seqs[0]])  # warm-up
         # corpus, sentence-transformers style
+        repeat_corpus = repeat if "corpus" in parts else 0
         order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
         best = None
         out = np.zeros((len(seqs), cfg["hidden_size"]), dtype=np.float32)
-        for _ in range(repeat):
+        for _ in range(repeat_corpus):
             t0 = time.perf_counter()
             for b in range(0, len(order), 32):
                 idx = order[b:b + 32]
@@ -106,22 +107,24 @@ def run(d, ids_path, single_path, out_prefix, threads, repeat):
                 out[idx] = e.numpy()
             t = time.perf_counter() - t0
             best = t if best is None else min(best, t)
-        res["corpus_s"] = best
-        np.save(out_prefix + ".corpus.npy", out)
+        if repeat_corpus:
+            res["corpus_s"] = best
+            np.save(out_prefix + ".corpus.npy", out)
         # single sentences, one call each: median over all, best of repeats
         lat = []
-        for s in single:
+        for s in single if "single" in parts else []:
             ts = []
             for _ in range(max(repeat, 3)):
                 t0 = time.perf_counter()
                 forward(model, [s])
                 ts.append(time.perf_counter() - t0)
             lat.append(min(ts))
-        res["single_median_s"] = float(np.median(lat))
-        res["single_total_s"] = float(np.sum(lat))
+        if lat:
+            res["single_median_s"] = float(np.median(lat))
+            res["single_total_s"] = float(np.sum(lat))
         # uniform batches
         rng = np.random.default_rng(3)
-        for B, L in [(32, 40), (32, 128)]:
+        for B, L in [(32, 40), (32, 128)] if "uniform" in parts else []:
             batch = [[101] + list(rng.integers(1000, 30000, L - 2)) + [102] for _ in range(B)]
             batch = [[int(v) for v in s] for s in batch]
             forward(model, batch)
@@ -141,6 +144,7 @@ if __name__ == "__main__":
         a = sys.argv[6:]
         threads = int(a[a.index("--threads") + 1]) if "--threads" in a else 1
         repeat = int(a[a.index("--repeat") + 1]) if "--repeat" in a else 3
-        run(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], threads, repeat)
+        parts = a[a.index("--parts") + 1] if "--parts" in a else "corpus,single,uniform"
+        run(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], threads, repeat, parts)
     else:
         sys.exit(__doc__)

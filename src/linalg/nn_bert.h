@@ -18,6 +18,26 @@ void nnb_linear(const float *x, size_t n, size_t k, size_t ldx, const float *w, 
 void nnb_linear_ref(const float *x, size_t n, size_t k, size_t ldx, const float *w, size_t m,
                     const float *b, float *y, size_t ldy);
 
+/* The same product with the weights packed once (at load) in the layout
+ * the AVX-512 micro-kernel streams: panels of NNB_NR output columns, each
+ * (k, NNB_NR) row-major, the last panel zero-padded. No per-call packing of
+ * the weights (OpenBLAS re-packs them on every call, which dominates on a
+ * single sentence), bias in the accumulators, and optionally the exact GELU
+ * applied to each output tile while it is in L1:
+ *   y (n, m) = [gelu](x (n, k) . w^T + b)
+ * nnb_pack_available() is 0 where the CPU lacks AVX-512 (then use
+ * nnb_linear and nnb_bias_gelu). wp: nnb_pack_floats(m, k) floats, 64-byte
+ * aligned, from nnb_pack_weights(w (m, k)). b may be NULL. */
+#define NNB_NR 32
+int nnb_pack_available(void);
+size_t nnb_pack_floats(size_t m, size_t k);
+void nnb_pack_weights(const float *w, size_t m, size_t k, float *wp);
+/* ws: threads x nnb_linear_packed_ws() floats, 64-byte aligned, where
+ * threads = br_get_num_threads() (rows of x are repacked there). */
+size_t nnb_linear_packed_ws(void);
+void nnb_linear_packed(const float *x, size_t n, size_t k, size_t ldx, const float *wp, size_t m,
+                       const float *b, int gelu, float *ws, float *y, size_t ldy);
+
 /* x (n, d) = gelu(x + b (d,)), gelu(v) = v * Phi(v) = 0.5 v (1 + erf(v / sqrt 2))
  * (the exact-erf GELU, not the tanh approximation). The fast version
  * evaluates erf with a rational approximation (|error| < 2e-7 in Phi). */
@@ -43,6 +63,18 @@ void nnb_add_layernorm_ref(float *x, const float *r, const float *rb, size_t n, 
 size_t nnb_attention_ws(size_t L);
 void nnb_attention(const float *qkv, size_t L, size_t D, size_t heads, float scale, float *ws,
                    float *out, size_t ld_out);
+
+/* nnb_attention on the packed product's micro-kernel (AVX-512): per head,
+ * the keys and values are packed as weight panels, and each tile of query
+ * rows runs q.k^T, the softmax (scale folded into its exponent) and p.v
+ * while its scores are in L1; no BLAS call, no (L, L) matrix. Needs
+ * nnb_pack_available(), L <= nnb_attention_packed_max_len() and
+ * D / heads <= 64; otherwise it runs nnb_attention (same ws size rule:
+ * nnb_attention_packed_ws floats, 64-byte aligned). */
+size_t nnb_attention_packed_max_len(void);
+size_t nnb_attention_packed_ws(size_t L, size_t D, size_t heads);
+void nnb_attention_packed(const float *qkv, size_t L, size_t D, size_t heads, float scale,
+                          float *ws, float *out, size_t ld_out);
 
 /* Softmax of each row of s (rows, cols), in place; fast and plain twins. */
 void nnb_softmax_rows(float *s, size_t rows, size_t cols);

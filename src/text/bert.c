@@ -239,6 +239,27 @@ static br_status load_layer(br_bert *b, size_t l)
     }
     L->wqkv = w;
     L->bqkv = bq;
+    if (!nnb_pack_available()) return BR_OK;
+    /* Each product's weights once more, in the micro-kernel's layout: packed
+     * here once instead of by sgemm on every call. */
+    const struct {
+        const float *w;
+        size_t m, k;
+        const float **out;
+    } pk[] = {{L->wqkv, 3 * H, H, &L->pqkv},
+              {L->wo, H, H, &L->po},
+              {L->w1, I, H, &L->p1},
+              {L->w2, H, I, &L->p2}};
+    for (size_t i = 0; i < sizeof pk / sizeof *pk; i++) {
+        float *p = br_aligned_alloc(nnb_pack_floats(pk[i].m, pk[i].k) * sizeof *p, BR_ALIGN);
+        if (!p) return br_error(BR_ENOMEM, "layer %zu", l);
+        nnb_pack_weights(pk[i].w, pk[i].m, pk[i].k, p);
+        if ((s = own(b, p)) != BR_OK) {
+            br_aligned_free(p);
+            return s;
+        }
+        *pk[i].out = p;
+    }
     return BR_OK;
 }
 
@@ -452,8 +473,9 @@ typedef struct workspace {
     float *ctx; /* (T, H) attention output */
     float *tmp; /* (T, H) projection before the residual */
     float *h;   /* (T, I) intermediate */
-    float *att; /* per thread: nnb_attention_ws(longest text) */
+    float *att; /* per thread: nnb_attention_packed_ws(longest text) */
     size_t att_stride;
+    float *gemm; /* per thread: nnb_linear_packed_ws() */
 } workspace;
 
 static void ws_free(workspace *w)
@@ -464,6 +486,7 @@ static void ws_free(workspace *w)
     br_aligned_free(w->tmp);
     br_aligned_free(w->h);
     br_aligned_free(w->att);
+    br_aligned_free(w->gemm);
     memset(w, 0, sizeof *w);
 }
 
@@ -471,14 +494,15 @@ static br_status ws_alloc(workspace *w, const br_bert *b, size_t T, size_t max_L
 {
     const size_t H = b->c.hidden, I = b->c.inter;
     T = T ? T : 1;
-    w->att_stride = (nnb_attention_ws(max_L ? max_L : 1) + 15) & ~(size_t)15;
+    w->att_stride = (nnb_attention_packed_ws(max_L ? max_L : 1, H, b->c.heads) + 15) & ~(size_t)15;
     w->x = br_aligned_alloc(T * H * sizeof(float), BR_ALIGN);
     w->qkv = br_aligned_alloc(T * 3 * H * sizeof(float), BR_ALIGN);
     w->ctx = br_aligned_alloc(T * H * sizeof(float), BR_ALIGN);
     w->tmp = br_aligned_alloc(T * H * sizeof(float), BR_ALIGN);
     w->h = br_aligned_alloc(T * I * sizeof(float), BR_ALIGN);
     w->att = br_aligned_alloc((size_t)threads * w->att_stride * sizeof(float), BR_ALIGN);
-    if (!w->x || !w->qkv || !w->ctx || !w->tmp || !w->h || !w->att) {
+    w->gemm = br_aligned_alloc((size_t)threads * nnb_linear_packed_ws() * sizeof(float), BR_ALIGN);
+    if (!w->x || !w->qkv || !w->ctx || !w->tmp || !w->h || !w->att || !w->gemm) {
         ws_free(w);
         return br_error(BR_ENOMEM, "encoder workspace (%zu tokens)", T);
     }
@@ -508,9 +532,12 @@ static void forward_chunk(const br_bert *b, const int32_t *const *ids, const siz
 
     for (size_t l = 0; l < b->c.layers; l++) {
         const bert_layer *L = &b->layers[l];
-        nnb_linear(w->x, T, H, H, L->wqkv, 3 * H, L->bqkv, w->qkv, 3 * H);
-        /* Attention, text by text; texts are independent, so threads split
-         * them (each with its own workspace). */
+        if (L->pqkv)
+            nnb_linear_packed(w->x, T, H, H, L->pqkv, 3 * H, L->bqkv, 0, w->gemm, w->qkv, 3 * H);
+        else
+            nnb_linear(w->x, T, H, H, L->wqkv, 3 * H, L->bqkv, w->qkv, 3 * H);
+            /* Attention, text by text; texts are independent, so threads split
+             * them (each with its own workspace). */
 #pragma omp parallel num_threads(nt) if (B > 1 && T >= 64)
         {
 #ifdef _OPENMP
@@ -520,15 +547,24 @@ static void forward_chunk(const br_bert *b, const int32_t *const *ids, const siz
 #endif
 #pragma omp for schedule(dynamic, 1)
             for (size_t s = 0; s < B; s++)
-                nnb_attention(w->qkv + start[s] * 3 * H, len[s], H, heads, scale, ws,
-                              w->ctx + start[s] * H, H);
+                nnb_attention_packed(w->qkv + start[s] * 3 * H, len[s], H, heads, scale, ws,
+                                     w->ctx + start[s] * H, H);
         }
-        nnb_linear(w->ctx, T, H, H, L->wo, H, NULL, w->tmp, H);
-        nnb_add_layernorm(w->x, w->tmp, L->bo, T, H, L->ln1_g, L->ln1_b, b->c.eps);
-        nnb_linear(w->x, T, H, H, L->w1, I, NULL, w->h, I);
-        nnb_bias_gelu(w->h, T, I, L->b1);
-        nnb_linear(w->h, T, I, I, L->w2, H, NULL, w->tmp, H);
-        nnb_add_layernorm(w->x, w->tmp, L->b2, T, H, L->ln2_g, L->ln2_b, b->c.eps);
+        if (L->pqkv) {
+            /* biases in the accumulators, GELU on each tile while in L1 */
+            nnb_linear_packed(w->ctx, T, H, H, L->po, H, L->bo, 0, w->gemm, w->tmp, H);
+            nnb_add_layernorm(w->x, w->tmp, NULL, T, H, L->ln1_g, L->ln1_b, b->c.eps);
+            nnb_linear_packed(w->x, T, H, H, L->p1, I, L->b1, 1, w->gemm, w->h, I);
+            nnb_linear_packed(w->h, T, I, I, L->p2, H, L->b2, 0, w->gemm, w->tmp, H);
+            nnb_add_layernorm(w->x, w->tmp, NULL, T, H, L->ln2_g, L->ln2_b, b->c.eps);
+        } else {
+            nnb_linear(w->ctx, T, H, H, L->wo, H, NULL, w->tmp, H);
+            nnb_add_layernorm(w->x, w->tmp, L->bo, T, H, L->ln1_g, L->ln1_b, b->c.eps);
+            nnb_linear(w->x, T, H, H, L->w1, I, NULL, w->h, I);
+            nnb_bias_gelu(w->h, T, I, L->b1);
+            nnb_linear(w->h, T, I, I, L->w2, H, NULL, w->tmp, H);
+            nnb_add_layernorm(w->x, w->tmp, L->b2, T, H, L->ln2_g, L->ln2_b, b->c.eps);
+        }
     }
 
     for (size_t s = 0; s < B; s++) {
@@ -574,8 +610,13 @@ static br_status forward_all(const br_bert *b, seq *q, size_t n, float *out)
 {
     qsort(q, n, sizeof *q, cmp_len_desc);
     const int nt = br_get_num_threads();
-    size_t max_L = n ? q[0].len : 0;
+    size_t max_L = n ? q[0].len : 0, total = 0;
+    for (size_t i = 0; i < n; i++) total += q[i].len;
+    /* Chunks of CHUNK_TOKENS (or of the longest text), the workspace no
+     * larger than the input needs: a single sentence allocates (and
+     * page-faults) kilobytes, not the 30 MB of a full chunk. */
     size_t cap_T = max_L > CHUNK_TOKENS ? max_L : CHUNK_TOKENS;
+    cap_T = total < cap_T ? total : cap_T;
     workspace w = {0};
     br_status st = ws_alloc(&w, b, cap_T, max_L, nt);
     const int32_t **ids = br_malloc((n ? n : 1) * sizeof *ids);

@@ -21,6 +21,9 @@ typedef struct bert_layer {
     const float *w1, *b1; /* (I, H), (I,) intermediate */
     const float *w2, *b2; /* (H, I), (H,) output */
     const float *ln2_g, *ln2_b;
+    /* The four products' weights packed for nnb_linear_packed (owned), or
+     * all NULL where the CPU lacks AVX-512. */
+    const float *pqkv, *po, *p1, *p2;
 } bert_layer;
 
 typedef struct bert_config {
