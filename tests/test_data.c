@@ -219,6 +219,25 @@ typedef struct err_case {
     const char *detail; /* must appear in the error detail */
 } err_case;
 
+/* image_url is optional: kept when the header names it, "" otherwise. */
+static void test_books_image_url_column(void **state)
+{
+    (void)state;
+    br_catalog *cat;
+    assert_int_equal(load_books_text("book_id,title,image_url\n"
+                                     "b1,One,https://example.org/1.jpg\nb2,Two,\n",
+                                     NULL, &cat, NULL),
+                     BR_OK);
+    assert_true(br_catalog_columns(cat) & BR_COL_IMAGE);
+    assert_string_equal(br_catalog_book(cat, 0)->image_url, "https://example.org/1.jpg");
+    assert_string_equal(br_catalog_book(cat, 1)->image_url, "");
+    br_catalog_free(cat);
+    assert_int_equal(load_books_text(BOOKS, NULL, &cat, NULL), BR_OK);
+    assert_false(br_catalog_columns(cat) & BR_COL_IMAGE);
+    assert_string_equal(br_catalog_book(cat, 2)->image_url, "");
+    br_catalog_free(cat);
+}
+
 static void test_book_errors_name_file_line_and_problem(void **state)
 {
     (void)state;
@@ -526,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_books_edge_file),
         cmocka_unit_test(test_ratings_edge_file_duplicates_last_wins),
         cmocka_unit_test(test_lf_and_crlf_and_no_final_newline),
+        cmocka_unit_test(test_books_image_url_column),
         cmocka_unit_test(test_duplicate_book_later_row_wins),
         cmocka_unit_test(test_book_errors_name_file_line_and_problem),
         cmocka_unit_test(test_missing_file_is_io_error),

@@ -590,7 +590,14 @@ static void test_split_train_and_text(void **state)
         }
     br_split_free(&v);
     br_split_free(&s);
-    br_book b = {"7", "Dune", "Frank Herbert", "", "sci-fi|classics", "Spice.", 1965};
+    br_book b = {.id = "7",
+                 .title = "Dune",
+                 .authors = "Frank Herbert",
+                 .genre = "",
+                 .tags = "sci-fi|classics",
+                 .description = "Spice.",
+                 .year = 1965,
+                 .image_url = ""};
     char *t = NULL;
     assert_int_equal(br_book_text(&b, BR_TEXT_FULL, &t), BR_OK);
     assert_string_equal(t, "Dune. by Frank Herbert. sci-fi, classics. Spice.");

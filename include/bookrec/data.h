@@ -64,6 +64,7 @@ typedef struct br_book {
     const char *tags;        /* pipe-separated, "" when absent */
     const char *description; /* "" when absent */
     int32_t year;            /* BR_YEAR_UNKNOWN when absent */
+    const char *image_url;   /* a cover's URL (goodbooks' image_url column), "" when absent */
 } br_book;
 
 /* Which optional columns the catalogue file had. */
@@ -74,6 +75,7 @@ enum {
     BR_COL_YEAR = 1 << 3,
     BR_COL_DESCRIPTION = 1 << 4,
     BR_COL_TIMESTAMP = 1 << 5, /* ratings */
+    BR_COL_IMAGE = 1 << 6,     /* books: image_url */
 };
 
 typedef struct br_catalog br_catalog;

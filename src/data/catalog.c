@@ -6,10 +6,10 @@
 
 #include "data/loader.h"
 
-enum { F_ID, F_TITLE, F_AUTHORS, F_GENRE, F_TAGS, F_YEAR, F_DESC, F_COUNT };
+enum { F_ID, F_TITLE, F_AUTHORS, F_GENRE, F_TAGS, F_YEAR, F_DESC, F_IMAGE, F_COUNT };
 
-static const char *const column_names[F_COUNT] = {"book_id", "title", "authors", "genre",
-                                                  "tags", "year", "description"};
+static const char *const column_names[F_COUNT] = {"book_id", "title", "authors",     "genre",
+                                                  "tags",    "year",  "description", "image_url"};
 
 typedef struct book_rec {
     size_t off[F_COUNT]; /* arena offsets; F_YEAR unused */
@@ -42,11 +42,13 @@ static br_status on_header(load_ctx *c, const br_csv_row *row)
     c->width = row->n;
     for (int f = 0; f < F_COUNT; f++) c->col[f] = br_csv_column(row, column_names[f]);
     if (c->col[F_ID] < 0 || c->col[F_TITLE] < 0)
-        return br_error(BR_EPARSE, "%s:%zu: missing required column '%s' (the header must name "
-                                   "book_id and title)",
+        return br_error(BR_EPARSE,
+                        "%s:%zu: missing required column '%s' (the header must name "
+                        "book_id and title)",
                         c->path, row->line, c->col[F_ID] < 0 ? "book_id" : "title");
-    static const unsigned bits[F_COUNT] = {0, 0, BR_COL_AUTHORS, BR_COL_GENRE,
-                                           BR_COL_TAGS, BR_COL_YEAR, BR_COL_DESCRIPTION};
+    static const unsigned bits[F_COUNT] = {
+        0,           0,           BR_COL_AUTHORS,     BR_COL_GENRE,
+        BR_COL_TAGS, BR_COL_YEAR, BR_COL_DESCRIPTION, BR_COL_IMAGE};
     for (int f = F_AUTHORS; f < F_COUNT; f++)
         if (c->col[f] >= 0) c->cat->columns |= bits[f];
     return BR_OK;
@@ -155,6 +157,7 @@ br_status br_catalog_load(const char *path, const br_load_options *opt, br_catal
             .tags = a + r->off[F_TAGS],
             .description = a + r->off[F_DESC],
             .year = r->year,
+            .image_url = a + r->off[F_IMAGE],
         };
     }
     br_free(cat->recs);

@@ -606,7 +606,7 @@ static enum MHD_Result h_book(br_server *s, struct MHD_Connection *con, uint64_t
         return reply_error(s, con, r, t0, 400, "%s", br_error_detail());
     srv_snap *p = snap_acquire(s);
     if (!p) return reply_error(s, con, r, t0, 503, "no model loaded");
-    /* the image URL is the store's (the catalogue reader does not keep it) */
+    /* the image URL is the store's: `train` publishes the catalogue's image_url column there */
     char image[2048] = "";
     br_store *st = store_get(s);
     if (st) {
@@ -931,13 +931,14 @@ static enum MHD_Result h_books_post(br_server *s, struct MHD_Connection *con, ui
         if (exists) status = 409, snprintf(msg, sizeof msg, "book '%s' exists", id);
     }
     if (!status) {
-        br_book bk = {id,
-                      title,
-                      a.authors ? a.authors : "",
-                      a.genre ? a.genre : "",
-                      a.tags ? a.tags : "",
-                      a.description ? a.description : "",
-                      a.year};
+        br_book bk = {.id = id,
+                      .title = title,
+                      .authors = a.authors ? a.authors : "",
+                      .genre = a.genre ? a.genre : "",
+                      .tags = a.tags ? a.tags : "",
+                      .description = a.description ? a.description : "",
+                      .year = a.year,
+                      .image_url = ""};
         vec = br_aligned_alloc(p->dim * sizeof *vec, BR_ALIGN);
         e = vec ? br_book_text(&bk, p->template_desc ? BR_TEXT_DESCRIPTION : BR_TEXT_FULL, &text)
                 : br_error(BR_ENOMEM, "vector");

@@ -374,8 +374,9 @@ br_status br__publish_version(const char *vdir, const char *id, br_store *s,
     if ((st = br_store_publish_begin(s, id, &pub))) goto done;
     for (uint32_t b = 0; b < nb && !st; b++) {
         const br_book *bk = br_catalog_book(cat, b);
-        br_store_book sb = {bk->id, bk->title, bk->authors, bk->genre,
-                            NULL,   NULL,      bk->year,    tribes->labels[b]};
+        br_store_book sb = {
+            bk->id, bk->title, bk->authors,      bk->genre, bk->image_url[0] ? bk->image_url : NULL,
+            NULL,   bk->year,  tribes->labels[b]};
         st = br_store_pub_put_book(pub, &sb);
         if (!st && (b & 1023) == 0) st = br_progress_update(&p, b);
     }
