@@ -60,6 +60,7 @@ static void usage(FILE *out)
             "                    (EASE lambda and rating weights, then the blend weights)\n"
             "                    and evaluate it with the tuned settings\n"
             "  --weights E,A,C,P hybrid weights: ease, als, content, popularity\n"
+            "  --candidates E,A  hybrid candidates: the top E of ease and A of als (200,200)\n"
             "  --ease-items M    item-item model: the M most-rated books (default 4000)\n"
             "  --ease-lambda L   (default 100)\n"
             "  --alpha A         implicit ALS confidence slope (default 0.3)\n"
@@ -120,8 +121,8 @@ static json_t *rows_json(const eval_row *rows, size_t n, uint32_t k)
 static void print_table(const char *title, const eval_row *rows, size_t n, uint32_t k)
 {
     printf("%s\n", title);
-    printf("  %-18s %8s %8s %8s %8s %8s %7s %7s %7s\n", "engine", "P@k", "R@k", "NDCG@k",
-           "MAP@k", "cov@k", "RMSE", "fit s", "rec s");
+    printf("  %-18s %8s %8s %8s %8s %8s %7s %7s %7s\n", "engine", "P@k", "R@k", "NDCG@k", "MAP@k",
+           "cov@k", "RMSE", "fit s", "rec s");
     (void)k;
     for (size_t i = 0; i < n; i++) {
         const br_eval_result *r = &rows[i].r;
@@ -229,8 +230,8 @@ static void free_cold(br_split *c)
 
 static br_train_data train_of(const br_split *s)
 {
-    return (br_train_data){s->n_users, s->n_books, s->n_train, s->train_user, s->train_book,
-                           s->train_value};
+    return (br_train_data){s->n_users,    s->n_books,    s->n_train,
+                           s->train_user, s->train_book, s->train_value};
 }
 
 static int parse_floats(const char *s, float *out, int n)
@@ -243,7 +244,8 @@ static int parse_floats(const char *s, float *out, int n)
         if (i + 1 < n) {
             if (*end != ',') return -1;
             s = end + 1;
-        } else if (*end) return -1;
+        } else if (*end)
+            return -1;
     }
     return 0;
 }
@@ -285,8 +287,7 @@ static br_status tune(const br_split *s, const br_catalog *cat, const float *emb
             if (!json)
                 fprintf(stderr, "tune: ease lambda %g weights %g,%g,%g,%g,%g: NDCG@%u %.4f\n",
                         (double)lambdas[a], (double)weights[b][0], (double)weights[b][1],
-                        (double)weights[b][2], (double)weights[b][3], (double)weights[b][4], k,
-                        nd);
+                        (double)weights[b][2], (double)weights[b][3], (double)weights[b][4], k, nd);
             if (nd > best) best = nd, best_e = t.ease;
         }
     json_object_set_new(report, "ease", ej);
@@ -317,12 +318,12 @@ static br_status tune(const br_split *s, const br_catalog *cat, const float *emb
         o->w_ease = grid[bi][0], o->w_als = grid[bi][1], o->w_content = grid[bi][2];
         o->w_popularity = grid[bi][3];
         json_object_set_new(report, "weights",
-                            json_pack("{s:f, s:f, s:f, s:f, s:f}", "ease", (double)o->w_ease,
-                                      "als", (double)o->w_als, "content", (double)o->w_content,
+                            json_pack("{s:f, s:f, s:f, s:f, s:f}", "ease", (double)o->w_ease, "als",
+                                      (double)o->w_als, "content", (double)o->w_content,
                                       "popularity", (double)o->w_popularity, "ndcg", nd[bi]));
-        json_object_set_new(report, "ease_best",
-                            json_pack("{s:f, s:f}", "lambda", (double)o->ease.lambda, "ndcg",
-                                      best));
+        json_object_set_new(
+            report, "ease_best",
+            json_pack("{s:f, s:f}", "lambda", (double)o->ease.lambda, "ndcg", best));
         if (!json)
             fprintf(stderr,
                     "tune: best ease lambda %g; weights ease %g als %g content %g popularity %g: "
@@ -336,17 +337,26 @@ static br_status tune(const br_split *s, const br_catalog *cat, const float *emb
 
 static int run(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"books", required_argument, 0, 'b'},      {"ratings", required_argument, 0, 'r'},
-        {"engines", required_argument, 0, 'e'},    {"k", required_argument, 0, 'k'},
-        {"seed", required_argument, 0, 's'},       {"by-time", no_argument, 0, 'T'},
-        {"slices", no_argument, 0, 'S'},           {"tune", no_argument, 0, 'U'},
-        {"weights", required_argument, 0, 'w'},    {"ease-items", required_argument, 0, 'M'},
-        {"ease-lambda", required_argument, 0, 'L'}, {"alpha", required_argument, 0, 'a'},
-        {"embeddings", required_argument, 0, 'E'}, {"encoder", required_argument, 0, 'C'},
-        {"template", required_argument, 0, 't'},   {"cache", required_argument, 0, 'c'},
-        {"json", no_argument, 0, 'j'},             {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"books", required_argument, 0, 'b'},
+                                             {"ratings", required_argument, 0, 'r'},
+                                             {"engines", required_argument, 0, 'e'},
+                                             {"k", required_argument, 0, 'k'},
+                                             {"seed", required_argument, 0, 's'},
+                                             {"by-time", no_argument, 0, 'T'},
+                                             {"slices", no_argument, 0, 'S'},
+                                             {"tune", no_argument, 0, 'U'},
+                                             {"weights", required_argument, 0, 'w'},
+                                             {"ease-items", required_argument, 0, 'M'},
+                                             {"ease-lambda", required_argument, 0, 'L'},
+                                             {"alpha", required_argument, 0, 'a'},
+                                             {"embeddings", required_argument, 0, 'E'},
+                                             {"encoder", required_argument, 0, 'C'},
+                                             {"template", required_argument, 0, 't'},
+                                             {"cache", required_argument, 0, 'c'},
+                                             {"json", no_argument, 0, 'j'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {"candidates", required_argument, 0, 'N'},
+                                             {0, 0, 0, 0}};
     const char *books_path = NULL, *ratings_path = NULL, *engines_arg = "all";
     cli_embed_options eo = {NULL, NULL, NULL, BR_TEXT_FULL};
     br_hybrid_options ho;
@@ -359,20 +369,33 @@ static int run(int argc, char **argv)
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'b': books_path = optarg; break;
-        case 'r': ratings_path = optarg; break;
-        case 'e': engines_arg = optarg; break;
+        case 'b':
+            books_path = optarg;
+            break;
+        case 'r':
+            ratings_path = optarg;
+            break;
+        case 'e':
+            engines_arg = optarg;
+            break;
         case 'k':
             if (cli_parse_int(optarg, &kk) || kk < 1 || kk > 1000)
                 return cli_usage_error("eval", "--k needs a count in 1..1000");
             break;
         case 's':
-            if (cli_parse_u64(optarg, &u64)) return cli_usage_error("eval", "--seed needs a number");
+            if (cli_parse_u64(optarg, &u64))
+                return cli_usage_error("eval", "--seed needs a number");
             so.seed = u64;
             break;
-        case 'T': so.by_time = 1; break;
-        case 'S': slices = 1; break;
-        case 'U': do_tune = 1; break;
+        case 'T':
+            so.by_time = 1;
+            break;
+        case 'S':
+            slices = 1;
+            break;
+        case 'U':
+            do_tune = 1;
+            break;
         case 'w':
             if (parse_floats(optarg, w4, 4))
                 return cli_usage_error("eval", "--weights needs four numbers E,A,C,P");
@@ -393,17 +416,37 @@ static int run(int argc, char **argv)
                 return cli_usage_error("eval", "--alpha needs a number >= 0");
             ho.als.alpha = (float)d;
             break;
-        case 'E': eo.npy = optarg; break;
-        case 'C': eo.encoder = optarg; break;
-        case 't':
-            if (!strcmp(optarg, "full")) eo.tmpl = BR_TEXT_FULL;
-            else if (!strcmp(optarg, "description")) eo.tmpl = BR_TEXT_DESCRIPTION;
-            else return cli_usage_error("eval", "--template is full or description");
+        case 'N':
+            if (parse_floats(optarg, w4, 2) || !(w4[0] >= 0 && w4[0] <= 1e6) ||
+                !(w4[1] >= 0 && w4[1] <= 1e6) || w4[0] + w4[1] < 1)
+                return cli_usage_error("eval", "--candidates needs two counts EASE,ALS");
+            ho.cand_ease = (uint32_t)w4[0], ho.cand_als = (uint32_t)w4[1];
             break;
-        case 'c': eo.cache = optarg; break;
-        case 'j': json = 1; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("eval", "bad option");
+        case 'E':
+            eo.npy = optarg;
+            break;
+        case 'C':
+            eo.encoder = optarg;
+            break;
+        case 't':
+            if (!strcmp(optarg, "full"))
+                eo.tmpl = BR_TEXT_FULL;
+            else if (!strcmp(optarg, "description"))
+                eo.tmpl = BR_TEXT_DESCRIPTION;
+            else
+                return cli_usage_error("eval", "--template is full or description");
+            break;
+        case 'c':
+            eo.cache = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error("eval", "bad option");
         }
     }
     if (optind < argc) return cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
@@ -486,8 +529,8 @@ static int run(int argc, char **argv)
     if (!json) {
         printf("protocol: %s split, seed %llu, %u readers evaluated (%zu with a relevant "
                "held-out book), %zu training / %zu held-out ratings, %u books\n",
-               so.by_time ? "time-ordered" : "random", (unsigned long long)so.seed,
-               s.n_eval_users, rows[0].r.users_ranked, s.n_train, s.n_test, s.n_books);
+               so.by_time ? "time-ordered" : "random", (unsigned long long)so.seed, s.n_eval_users,
+               rows[0].r.users_ranked, s.n_train, s.n_test, s.n_books);
         print_table("all readers", rows, ne, k);
     }
 
@@ -507,8 +550,8 @@ static int run(int argc, char **argv)
         if ((st = filter_view(&s, mask, &view))) goto fail;
         if ((st = eval_all(h, &view, eng, ne, k, NULL, 0, rows))) goto fail;
         json_object_set_new(sl, "long-tail", rows_json(rows, ne, k));
-        if (!json) print_table("\nlong tail: relevant = held-out books with <= 100 ratings", rows,
-                               ne, k);
+        if (!json)
+            print_table("\nlong tail: relevant = held-out books with <= 100 ratings", rows, ne, k);
         free_view(&view);
         memset(&view, 0, sizeof view);
         /* Newcomers and cold books: one refit without them. */
@@ -518,13 +561,16 @@ static int run(int argc, char **argv)
         if ((st = br_hybrid_fit(&cd, cat, emb, dim, &ho, eng, ne, &hc))) goto fail;
         if ((st = eval_all(hc, &cold, eng, ne, k, newcomers, n_new, rows))) goto fail;
         json_object_set_new(sl, "newcomers", rows_json(rows, ne, k));
-        if (!json) print_table("\nnewcomers: a quarter of the readers keep 1-3 training ratings",
-                               rows, ne, k);
+        if (!json)
+            print_table("\nnewcomers: a quarter of the readers keep 1-3 training ratings", rows, ne,
+                        k);
         if ((st = filter_view(&cold, mask, &view))) goto fail;
         if ((st = eval_all(hc, &view, eng, ne, k, NULL, 0, rows))) goto fail;
         json_object_set_new(sl, "cold-books", rows_json(rows, ne, k));
-        if (!json) print_table("\ncold books: 5% of the books without any training rating; "
-                               "relevant = those books", rows, ne, k);
+        if (!json)
+            print_table("\ncold books: 5% of the books without any training rating; "
+                        "relevant = those books",
+                        rows, ne, k);
         json_object_set_new(doc, "slices", json_incref(sl));
     }
     if (json) {

@@ -7,6 +7,10 @@
  *    reference's hybrid_top10 (and its favourite book and SVD top-10);
  *  - fusion semantics (1 / (rank + 1) and RRF points), rankings never hold
  *    a rated book, the default hybrid's explanation adds up;
+ *  - the default hybrid's candidate ranking against a plain reference: the
+ *    union of the item-item and ALS top lists (from the single engines'
+ *    own full rankings), each component z-scored over it in double, the
+ *    weighted sum sorted;
  *  - br_split_train only ever splits training ratings; book text template.
  */
 #include <jansson.h>
@@ -119,7 +123,7 @@ static json_t *seed(br_catalog **cat, br_ratings **r, float **emb)
 static br_train_data all_ratings(const br_ratings *r)
 {
     return (br_train_data){br_ratings_num_users(r), br_ratings_num_books(r), br_ratings_count(r),
-                           br_ratings_users(r), br_ratings_books(r), br_ratings_values(r)};
+                           br_ratings_users(r),     br_ratings_books(r),     br_ratings_values(r)};
 }
 
 static void test_notebook_parity(void **state)
@@ -141,7 +145,8 @@ static void test_notebook_parity(void **state)
     const char *uid;
     json_t *u;
     size_t n_users = 0, hybrid_equal = 0, svd_equal = 0;
-    json_object_foreach(users, uid, u) {
+    json_object_foreach(users, uid, u)
+    {
         int64_t ui = br_ratings_find_user(r, uid);
         assert_true(ui >= 0);
         uint32_t user = (uint32_t)ui, items[10];
@@ -179,10 +184,11 @@ static void test_notebook_parity(void **state)
     int64_t u5 = br_ratings_find_user(r, "5");
     br_explanation ex;
     uint32_t it[1];
-    assert_int_equal(br_hybrid_rank(h, BR_ENGINE_NOTEBOOK_HYBRID, (uint32_t[]){(uint32_t)u5}, 1,
-                                    1, it, NULL), BR_OK);
-    assert_int_equal(br_hybrid_explain(h, cat, BR_ENGINE_NOTEBOOK_HYBRID, (uint32_t)u5, it[0],
-                                       &ex), BR_OK);
+    assert_int_equal(
+        br_hybrid_rank(h, BR_ENGINE_NOTEBOOK_HYBRID, (uint32_t[]){(uint32_t)u5}, 1, 1, it, NULL),
+        BR_OK);
+    assert_int_equal(br_hybrid_explain(h, cat, BR_ENGINE_NOTEBOOK_HYBRID, (uint32_t)u5, it[0], &ex),
+                     BR_OK);
     assert_int_equal(ex.n_parts, 2);
     char fav[32];
     snprintf(fav, sizeof fav, "%lld",
@@ -284,8 +290,143 @@ static void test_fusion_and_hybrid(void **state)
                          "not fitted");
     br_hybrid_free(h);
     br_engine c = BR_ENGINE_CONTENT;
-    assert_status_detail(br_hybrid_fit(&td, NULL, NULL, 0, &o, &c, 1, &h), BR_EINVAL,
-                         "embeddings");
+    assert_status_detail(br_hybrid_fit(&td, NULL, NULL, 0, &o, &c, 1, &h), BR_EINVAL, "embeddings");
+    br_free(emb);
+    br_ratings_free(r);
+    br_catalog_free(cat);
+}
+
+/* Score of every book under a single engine, from its own full ranking
+ * (-INFINITY: rated, or not scored). */
+static void full_scores(br_hybrid *h, br_engine e, uint32_t user, uint32_t nb, double *out,
+                        uint32_t *order)
+{
+    uint32_t *it = br_malloc(nb * sizeof *it);
+    float *sc = br_malloc(nb * sizeof *sc);
+    assert_int_equal(br_hybrid_rank(h, e, &user, 1, nb, it, sc), BR_OK);
+    for (uint32_t i = 0; i < nb; i++) out[i] = -INFINITY;
+    for (uint32_t p = 0; p < nb; p++) {
+        if (order) order[p] = it[p];
+        if (it[p] != UINT32_MAX) out[it[p]] = sc[p];
+    }
+    br_free(it);
+    br_free(sc);
+}
+
+/* The default hybrid equals a plain scoring of the same candidates. */
+static void test_hybrid_candidates_reference(void **state)
+{
+    (void)state;
+    br_catalog *cat;
+    br_ratings *r;
+    float *emb;
+    json_t *ref = seed(&cat, &r, &emb);
+    json_decref(ref);
+    br_hybrid_options o;
+    br_hybrid_options_default(&o);
+    o.ease.max_items = 300; /* books outside the item-item model: its floor z */
+    o.ease.lambda = 5;
+    o.als.iterations = 5;
+    o.cand_ease = 30, o.cand_als = 25;
+    o.w_ease = 1, o.w_als = 0.3f, o.w_content = 0.25f, o.w_popularity = 0.1f;
+    const br_engine eng[5] = {BR_ENGINE_EASE, BR_ENGINE_ALS, BR_ENGINE_CONTENT,
+                              BR_ENGINE_POPULARITY, BR_ENGINE_HYBRID};
+    br_train_data td = all_ratings(r);
+    br_hybrid *h = NULL;
+    assert_int_equal(br_hybrid_fit(&td, cat, emb, 512, &o, eng, 5, &h), BR_OK);
+    uint32_t nb = td.n_books;
+    double *sc[4];
+    for (int c = 0; c < 4; c++) sc[c] = br_malloc(nb * sizeof(double));
+    uint32_t *ord_e = br_malloc(nb * sizeof *ord_e), *ord_a = br_malloc(nb * sizeof *ord_a);
+    char *in = br_malloc(nb);
+    const double w[4] = {1, 0.3, 0.25, 0.1};
+    enum { K = 40 };
+    for (uint32_t user = 0; user < td.n_users; user += 3) {
+        full_scores(h, BR_ENGINE_EASE, user, nb, sc[0], ord_e);
+        full_scores(h, BR_ENGINE_ALS, user, nb, sc[1], ord_a);
+        full_scores(h, BR_ENGINE_CONTENT, user, nb, sc[2], NULL);
+        full_scores(h, BR_ENGINE_POPULARITY, user, nb, sc[3], NULL);
+        for (uint32_t i = 0; i < nb; i++)
+            sc[3][i] = isfinite(sc[3][i]) ? log1p(fmax(sc[3][i], 0)) : -INFINITY;
+        /* The candidates: the two top lists. */
+        memset(in, 0, nb);
+        uint32_t cand[60], n = 0;
+        for (uint32_t p = 0; p < 30 && ord_e[p] != UINT32_MAX; p++) in[ord_e[p]] = 1;
+        for (uint32_t p = 0; p < 25 && ord_a[p] != UINT32_MAX; p++) in[ord_a[p]] = 1;
+        for (uint32_t i = 0; i < nb; i++)
+            if (in[i]) cand[n++] = i;
+        uint32_t got[60];
+        float raw[60 * 4];
+        size_t gn;
+        assert_int_equal(br_hybrid_candidates(h, user, got, raw, 60, &gn), BR_OK);
+        assert_int_equal(gn, n);
+        for (size_t q = 0; q < gn; q++) {
+            assert_true(in[got[q]]);
+            for (int c = 0; c < 4; c++) {
+                double want = sc[c][got[q]];
+                if (isfinite(want))
+                    assert_true(fabs(raw[q * 4 + c] - want) < 1e-4 * (1 + fabs(want)));
+                else
+                    assert_false(isfinite(raw[q * 4 + c]));
+            }
+        }
+        /* Plain reference: z over the candidates in double, lowest z for a
+         * book a component cannot score, weighted sum, sorted. */
+        double blend[60] = {0};
+        for (int c = 0; c < 4; c++) {
+            double sum = 0, sum2 = 0, lo = INFINITY;
+            int cnt = 0;
+            for (uint32_t q = 0; q < n; q++)
+                if (isfinite(sc[c][cand[q]])) {
+                    double v = sc[c][cand[q]];
+                    sum += v, sum2 += v * v, cnt++;
+                    if (v < lo) lo = v;
+                }
+            double mean = cnt ? sum / cnt : 0, var = cnt ? sum2 / cnt - mean * mean : 0;
+            double inv = var > 1e-20 ? 1 / sqrt(var) : 0;
+            for (uint32_t q = 0; q < n; q++) {
+                double v = isfinite(sc[c][cand[q]]) ? sc[c][cand[q]] : lo;
+                blend[q] += w[c] * (v - mean) * inv;
+            }
+        }
+        uint32_t it[K];
+        float is[K];
+        assert_int_equal(br_hybrid_rank(h, BR_ENGINE_HYBRID, &user, 1, K, it, is), BR_OK);
+        for (uint32_t p = 0; p < K; p++) {
+            if (p >= n) {
+                assert_int_equal(it[p], UINT32_MAX); /* only candidates are listed */
+                continue;
+            }
+            /* The reference's p-th: the best not yet taken (ties: lower book). */
+            uint32_t best = UINT32_MAX;
+            for (uint32_t q = 0; q < n; q++) {
+                if (cand[q] == UINT32_MAX) continue;
+                if (best == UINT32_MAX || blend[q] > blend[best]) best = q;
+            }
+            assert_true(fabs(blend[best] - is[p]) < 1e-4 * (1 + fabs(blend[best])));
+            /* Float vs double may swap near-ties only. */
+            if (it[p] != cand[best]) {
+                uint32_t q2 = 0;
+                while (q2 < n && cand[q2] != it[p]) q2++;
+                assert_true(q2 < n);
+                assert_true(fabs(blend[q2] - blend[best]) < 1e-5);
+                best = q2;
+            }
+            cand[best] = UINT32_MAX;
+        }
+    }
+    for (int c = 0; c < 4; c++) br_free(sc[c]);
+    br_free(ord_e);
+    br_free(ord_a);
+    br_free(in);
+    br_hybrid_free(h);
+    /* No candidate source: refused, not an empty list. */
+    o.cand_ease = o.cand_als = 0;
+    assert_int_equal(br_hybrid_fit(&td, cat, emb, 512, &o, eng, 5, &h), BR_OK);
+    uint32_t it1, u0 = 0;
+    assert_status_detail(br_hybrid_rank(h, BR_ENGINE_HYBRID, &u0, 1, 1, &it1, NULL), BR_EINVAL,
+                         "candidate source");
+    br_hybrid_free(h);
     br_free(emb);
     br_ratings_free(r);
     br_catalog_free(cat);
@@ -343,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_ease_reference),
         cmocka_unit_test(test_notebook_parity),
         cmocka_unit_test(test_fusion_and_hybrid),
+        cmocka_unit_test(test_hybrid_candidates_reference),
         cmocka_unit_test(test_split_train_and_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,11 +10,13 @@
  *                    all books, blended 0.5 / 0.5 (weights configurable)
  *   rank-fusion      each engine's top list, 1 / (rank + 1) points, summed
  *   rrf              reciprocal-rank fusion, 1 / (60 + rank)
- *   hybrid           bookrec's default (docs/evaluation.md): the weighted
- *                    item-item model, implicit ALS, the reader's content
- *                    profile and popularity, each standardised per reader
- *                    over the books they have not rated, blended with
- *                    weights tuned on a validation split of training data
+ *   hybrid           bookrec's default (docs/evaluation.md): candidates
+ *                    (the union of the weighted item-item model's and
+ *                    implicit ALS's top lists), re-ranked by the item-item
+ *                    model, ALS, the reader's content profile and
+ *                    popularity, each standardised over the candidates,
+ *                    blended with weights tuned on a validation split of
+ *                    training data; other books are never listed
  *
  * Also here: the item-item model itself (EASE, Steck 2019, on rating
  * weights, restricted to the M most-rated books), a book's text for the
@@ -63,9 +65,9 @@ br_status br_book_text(const br_book *b, br_book_template t, char **out);
  * hash and byte length of the book text (docs/formats.md, "Embedding
  * cache"). cache_path NULL: no cache. *embedded (may be NULL) receives the
  * number of books that had to be embedded. */
-br_status br_embed_catalog(const br_encoder *enc, const char *encoder_key,
-                           const br_catalog *cat, br_book_template t, const char *cache_path,
-                           float *out, size_t *embedded);
+br_status br_embed_catalog(const br_encoder *enc, const char *encoder_key, const br_catalog *cat,
+                           br_book_template t, const char *cache_path, float *out,
+                           size_t *embedded);
 
 /* The default cache file: <model dir>/../embeddings.brec, i.e.
  * $XDG_CACHE_HOME/bookrec/embeddings.brec. */
@@ -83,23 +85,28 @@ uint64_t br_fnv1a64(const void *data, size_t n);
 typedef struct br_ease_options {
     uint32_t max_items; /* M; 0 or more than the books: every book with a rating */
     float lambda;
-    float weight[5];    /* of ratings 1..5 */
+    float weight[5]; /* of ratings 1..5 */
 } br_ease_options;
 
-#define BR_EASE_OPTIONS_DEFAULT {4000, 100.0f, {0.2f, 0.3f, 0.5f, 1.0f, 1.3f}}
+#define BR_EASE_OPTIONS_DEFAULT                                                                    \
+    {                                                                                              \
+        4000, 100.0f,                                                                              \
+        {                                                                                          \
+            0.2f, 0.3f, 0.5f, 1.0f, 1.3f                                                           \
+        }                                                                                          \
+    }
 
 typedef struct br_ease br_ease;
 
 /* r: readers x books ratings (values are ratings). OpenMP Gram from the
  * sparse columns, LAPACK spotrf + spotri. */
-br_status br_ease_fit(const br_csr *r, const br_csr *rt, const br_ease_options *opt,
-                      br_ease **out);
+br_status br_ease_fit(const br_csr *r, const br_csr *rt, const br_ease_options *opt, br_ease **out);
 void br_ease_free(br_ease *m);
-uint32_t br_ease_items(const br_ease *m);          /* M */
+uint32_t br_ease_items(const br_ease *m);           /* M */
 const uint32_t *br_ease_item_ids(const br_ease *m); /* (M,) book index of each slot */
 /* Slot of a book, or -1 when it is not one of the M. */
 int32_t br_ease_slot(const br_ease *m, uint32_t book);
-const float *br_ease_matrix(const br_ease *m);     /* B (M, M), row-major */
+const float *br_ease_matrix(const br_ease *m); /* B (M, M), row-major */
 /* Scores of one reader's history (n ratings) for every book: out
  * (n_books,); books outside the M get -INFINITY. */
 br_status br_ease_score(const br_ease *m, size_t n, const uint32_t *books, const float *ratings,
@@ -139,11 +146,11 @@ int br_engine_predicts(br_engine e);
 
 typedef struct br_hybrid_options {
     br_svd_options svd;
-    br_als_options als;          /* implicit */
+    br_als_options als; /* implicit */
     br_als_options als_explicit;
     br_popularity_options pop;
     br_ease_options ease;
-    uint32_t tribes;            /* content-cluster: k-means clusters (10, the notebook's) */
+    uint32_t tribes;             /* content-cluster: k-means clusters (10, the notebook's) */
     float nb_content, nb_collab; /* notebook-hybrid weights (0.5, 0.5) */
     /* rank-fusion: engines, and list depth (0: the n asked for) */
     uint32_t fusion_n;
@@ -156,6 +163,10 @@ typedef struct br_hybrid_options {
     float rrf_k;
     /* hybrid: weights of the standardised components */
     float w_ease, w_als, w_content, w_popularity;
+    /* hybrid candidates: the union of the item-item model's top cand_ease
+     * and implicit ALS's top cand_als unrated books; only these are scored
+     * by every component, and a ranking lists at most these */
+    uint32_t cand_ease, cand_als;
 } br_hybrid_options;
 
 /* Defaults: svd k = 50 exact (the notebook), implicit ALS 64 factors
@@ -179,8 +190,7 @@ typedef struct br_hybrid br_hybrid;
  * that. emb (n_books, dim) L2-normalised book embeddings, borrowed (must
  * outlive the object); NULL when no content engine is asked for. cat (may
  * be NULL) names the tribes of content-cluster. */
-br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const float *emb,
-                        size_t dim,
+br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const float *emb, size_t dim,
                         const br_hybrid_options *opt, const br_engine *engines, size_t n_engines,
                         br_hybrid **out);
 void br_hybrid_free(br_hybrid *h);
@@ -196,6 +206,16 @@ int32_t br_hybrid_tribe(const br_hybrid *h, uint32_t book, const char **name);
  * UINT32_MAX / -INFINITY. scores may be NULL. */
 br_status br_hybrid_rank(const br_hybrid *h, br_engine e, const uint32_t *users, size_t n,
                          uint32_t k, uint32_t *items, float *scores);
+/* The default hybrid's candidates for one reader (the union its ranking
+ * scores; a ranking lists at most these): books (cap,), *n their number
+ * (at most cap), in the order they were gathered (the item-item model's
+ * top first, then ALS's).
+ * raw (cap, 4) may be NULL: each candidate's raw component scores
+ * {ease, als, content, log1p popularity}, -INFINITY where a component
+ * cannot score the book or was not fitted. */
+br_status br_hybrid_candidates(const br_hybrid *h, uint32_t user, uint32_t *books, float *raw,
+                               size_t cap, size_t *n);
+
 /* Predicted ratings of (users[i], books[i]); BR_EUNSUPPORTED for engines
  * that do not predict. */
 br_status br_hybrid_predict(const br_hybrid *h, br_engine e, const uint32_t *users,
@@ -217,9 +237,9 @@ br_status br_hybrid_tune(const br_hybrid *h, const struct br_split *val, uint32_
 
 typedef struct br_explain_part {
     br_engine engine;
-    float score;        /* the engine's own score of the book */
-    float contribution; /* what it added to the final score */
-    int32_t rank;       /* the book's 0-based place in the engine's own list, -1: not in it */
+    float score;          /* the engine's own score of the book */
+    float contribution;   /* what it added to the final score */
+    int32_t rank;         /* the book's 0-based place in the engine's own list, -1: not in it */
     char why[BR_WHY_MAX]; /* in words, e.g. "because you rated *Dune* 5 stars" */
 } br_explain_part;
 
@@ -232,8 +252,8 @@ typedef struct br_explanation {
 
 /* Why `e` recommends `book` to `user`: one part per engine the ranking
  * uses (a single engine: one part). cat gives the words (titles). */
-br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine e,
-                            uint32_t user, uint32_t book, br_explanation *out);
+br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine e, uint32_t user,
+                            uint32_t book, br_explanation *out);
 
 #ifdef __cplusplus
 }

@@ -9,11 +9,13 @@
  * reader beyond the favourite book and the content profile, so memory is a
  * block of scores whatever the number of readers.
  *
- * The default hybrid standardises each engine's scores per reader (z-score
- * over the books the reader has not rated) before the weighted sum: the
- * engines' scales differ by orders of magnitude (ratings, dot products,
- * cosines, counts) and min-max scaling lets one outlier (the reader's most
- * similar book, the top bestseller) squash everything else.
+ * The default hybrid is the exception: it never scores the whole catalogue
+ * with every engine (see "candidates" below). It standardises each
+ * component's scores per reader (z-score over the reader's candidates)
+ * before the weighted sum: the engines' scales differ by orders of
+ * magnitude (ratings, dot products, cosines, counts) and min-max scaling
+ * lets one outlier (the reader's most similar book, the top bestseller)
+ * squash everything else.
  */
 #include <cblas.h>
 #include <math.h>
@@ -25,12 +27,21 @@
 #include "bookrec/eval.h"
 #include "bookrec/hybrid.h"
 
-#define BLOCK 128
+#define BLOCK  128
 #define N_BASE (BR_ENGINE_CONTENT_CLUSTER + 1)
 
-static const char *const engine_names[BR_ENGINE_COUNT] = {
-    "popularity", "svd",     "als",         "als-explicit", "ease", "content", "content-favourite",
-    "content-cluster", "notebook-hybrid", "rank-fusion", "rrf", "hybrid"};
+static const char *const engine_names[BR_ENGINE_COUNT] = {"popularity",
+                                                          "svd",
+                                                          "als",
+                                                          "als-explicit",
+                                                          "ease",
+                                                          "content",
+                                                          "content-favourite",
+                                                          "content-cluster",
+                                                          "notebook-hybrid",
+                                                          "rank-fusion",
+                                                          "rrf",
+                                                          "hybrid"};
 
 const char *br_engine_name(br_engine e)
 {
@@ -51,7 +62,10 @@ br_status br_engine_parse(const char *name, br_engine *out)
     return br_error(BR_ENOTFOUND, "unknown engine '%s'", name);
 }
 
-int br_engine_predicts(br_engine e) { return e == BR_ENGINE_SVD || e == BR_ENGINE_ALS_EXPLICIT; }
+int br_engine_predicts(br_engine e)
+{
+    return e == BR_ENGINE_SVD || e == BR_ENGINE_ALS_EXPLICIT;
+}
 
 void br_hybrid_options_default(br_hybrid_options *o)
 {
@@ -88,19 +102,21 @@ void br_hybrid_options_default(br_hybrid_options *o)
     o->w_als = 0.2f;
     o->w_content = 0.2f;
     o->w_popularity = 0.0f;
+    o->cand_ease = 200;
+    o->cand_als = 200;
 }
 
 struct br_hybrid {
     br_hybrid_options opt;
     uint32_t n_users, n_books;
-    br_csr r;             /* training ratings, readers x books */
-    uint32_t *fav;        /* (n_users,) favourite book, UINT32_MAX: none */
-    const float *emb;     /* (n_books, dim), borrowed */
+    br_csr r;         /* training ratings, readers x books */
+    uint32_t *fav;    /* (n_users,) favourite book, UINT32_MAX: none */
+    const float *emb; /* (n_books, dim), borrowed */
     size_t dim;
-    float *profile;       /* (n_users, dim) */
-    br_cf_model *cf[4];   /* popularity, svd, als, als-explicit */
+    float *profile;     /* (n_users, dim) */
+    br_cf_model *cf[4]; /* popularity, svd, als, als-explicit */
     br_ease *ease;
-    int32_t *tribe;       /* (n_books,) */
+    int32_t *tribe; /* (n_books,) */
     uint32_t n_tribes;
     char (*tribe_name)[BR_TRIBE_NAME_MAX];
     double fit_s[N_BASE];
@@ -130,8 +146,8 @@ static void needs(const br_hybrid_options *o, br_engine e, int *need, int depth)
             if (o->rrf[i] != e) needs(o, o->rrf[i], need, depth + 1);
         break;
     case BR_ENGINE_HYBRID:
-        if (o->w_ease != 0) need[BR_ENGINE_EASE] = 1;
-        if (o->w_als != 0) need[BR_ENGINE_ALS] = 1;
+        if (o->w_ease != 0 || o->cand_ease) need[BR_ENGINE_EASE] = 1;
+        if (o->w_als != 0 || o->cand_als) need[BR_ENGINE_ALS] = 1;
         if (o->w_content != 0) need[BR_ENGINE_CONTENT] = 1;
         if (o->w_popularity != 0) need[BR_ENGINE_POPULARITY] = 1;
         break;
@@ -212,8 +228,8 @@ static br_status fit_tribes(br_hybrid *h, const br_catalog *cat)
             br_tribes_free(t);
             return br_error(BR_ENOMEM, "tribes");
         }
-        for (uint32_t i = 0; i < t->k; i++) memcpy(h->tribe_name[i], t->tribe[i].name,
-                                                   BR_TRIBE_NAME_MAX);
+        for (uint32_t i = 0; i < t->k; i++)
+            memcpy(h->tribe_name[i], t->tribe[i].name, BR_TRIBE_NAME_MAX);
         memcpy(h->tribe, t->labels, (size_t)h->n_books * sizeof *h->tribe);
         br_tribes_free(t);
         return BR_OK;
@@ -225,15 +241,17 @@ static br_status fit_tribes(br_hybrid *h, const br_catalog *cat)
     return BR_OK;
 }
 
-br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const float *emb,
-                        size_t dim, const br_hybrid_options *opt, const br_engine *engines,
-                        size_t n_engines, br_hybrid **out)
+br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const float *emb, size_t dim,
+                        const br_hybrid_options *opt, const br_engine *engines, size_t n_engines,
+                        br_hybrid **out)
 {
     *out = NULL;
     br_hybrid *h = br_calloc(1, sizeof *h);
     if (!h) return br_error(BR_ENOMEM, "hybrid");
-    if (opt) h->opt = *opt;
-    else br_hybrid_options_default(&h->opt);
+    if (opt)
+        h->opt = *opt;
+    else
+        br_hybrid_options_default(&h->opt);
     h->n_users = d->n_users;
     h->n_books = d->n_books;
     h->emb = emb;
@@ -246,8 +264,7 @@ br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const flo
         }
         needs(&h->opt, engines[i], need, 0);
     }
-    br_status st = br_csr_from_coo(d->n_users, d->n_books, d->n, d->user, d->book, d->value,
-                                   &h->r);
+    br_status st = br_csr_from_coo(d->n_users, d->n_books, d->n, d->user, d->book, d->value, &h->r);
     br_csr rt = {0};
     if (!st) st = br_csr_transpose(&h->r, &rt);
     h->fav = br_malloc(((size_t)d->n_users + 1) * sizeof *h->fav);
@@ -279,8 +296,12 @@ br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const flo
         uint64_t t0 = br_now_ns();
         br_als_options ao;
         switch ((br_engine)e) {
-        case BR_ENGINE_POPULARITY: st = br_popularity_fit(&h->r, &h->opt.pop, &h->cf[0]); break;
-        case BR_ENGINE_SVD: st = br_cf_svd_fit(&h->r, &rt, &h->opt.svd, &h->cf[1]); break;
+        case BR_ENGINE_POPULARITY:
+            st = br_popularity_fit(&h->r, &h->opt.pop, &h->cf[0]);
+            break;
+        case BR_ENGINE_SVD:
+            st = br_cf_svd_fit(&h->r, &rt, &h->opt.svd, &h->cf[1]);
+            break;
         case BR_ENGINE_ALS:
             ao = h->opt.als;
             ao.kind = BR_ALS_IMPLICIT;
@@ -291,16 +312,23 @@ br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const flo
             ao.kind = BR_ALS_EXPLICIT;
             st = br_als_fit(&h->r, &rt, &ao, &h->cf[3]);
             break;
-        case BR_ENGINE_EASE: st = br_ease_fit(&h->r, &rt, &h->opt.ease, &h->ease); break;
-        case BR_ENGINE_CONTENT:
-            h->profile = br_aligned_alloc((size_t)d->n_users * dim * sizeof(float) + 64,
-                                          BR_ALIGN);
-            if (!h->profile) st = br_error(BR_ENOMEM, "hybrid: profiles");
-            else fit_profiles(h);
+        case BR_ENGINE_EASE:
+            st = br_ease_fit(&h->r, &rt, &h->opt.ease, &h->ease);
             break;
-        case BR_ENGINE_CONTENT_FAVOURITE: break;
-        case BR_ENGINE_CONTENT_CLUSTER: st = fit_tribes(h, cat); break;
-        default: break;
+        case BR_ENGINE_CONTENT:
+            h->profile = br_aligned_alloc((size_t)d->n_users * dim * sizeof(float) + 64, BR_ALIGN);
+            if (!h->profile)
+                st = br_error(BR_ENOMEM, "hybrid: profiles");
+            else
+                fit_profiles(h);
+            break;
+        case BR_ENGINE_CONTENT_FAVOURITE:
+            break;
+        case BR_ENGINE_CONTENT_CLUSTER:
+            st = fit_tribes(h, cat);
+            break;
+        default:
+            break;
         }
         h->fit_s[e] = (double)(br_now_ns() - t0) / 1e9;
         h->have[e] = 1;
@@ -373,10 +401,14 @@ static br_status base_scores(const br_hybrid *h, br_engine e, const uint32_t *us
     case BR_ENGINE_CONTENT_FAVOURITE:
         for (size_t j = 0; j < nb; j++) {
             const float *src = NULL;
-            if (e == BR_ENGINE_CONTENT) src = h->profile + (size_t)users[j] * dim;
-            else if (h->fav[users[j]] != UINT32_MAX) src = h->emb + (size_t)h->fav[users[j]] * dim;
-            if (src) memcpy(work + j * dim, src, dim * sizeof(float));
-            else memset(work + j * dim, 0, dim * sizeof(float));
+            if (e == BR_ENGINE_CONTENT)
+                src = h->profile + (size_t)users[j] * dim;
+            else if (h->fav[users[j]] != UINT32_MAX)
+                src = h->emb + (size_t)h->fav[users[j]] * dim;
+            if (src)
+                memcpy(work + j * dim, src, dim * sizeof(float));
+            else
+                memset(work + j * dim, 0, dim * sizeof(float));
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nbk, (int)dim, 1.0f,
                     work, (int)dim, h->emb, (int)dim, 0.0f, s, (int)nbk);
@@ -391,7 +423,8 @@ static br_status base_scores(const br_hybrid *h, br_engine e, const uint32_t *us
                 row[i] = f != UINT32_MAX && h->tribe[i] == h->tribe[f] ? 1.0f : -INFINITY;
         }
         return BR_OK;
-    default: return br_error(BR_EINTERNAL, "hybrid: %s is not a base engine", br_engine_name(e));
+    default:
+        return br_error(BR_EINTERNAL, "hybrid: %s is not a base engine", br_engine_name(e));
     }
 }
 
@@ -433,32 +466,6 @@ static void minmax_row(float *row, uint32_t n)
     for (uint32_t i = 0; i < n; i++) row[i] = (float)(((double)row[i] - lo) / range);
 }
 
-/* z-score over the reader's unrated books with a finite score; books the
- * engine cannot score get the lowest z of the row (last, but not -inf, so
- * the other engines still rank them). */
-static void zscore_row(float *row, uint32_t n, const br_csr *r, uint32_t u)
-{
-    const uint32_t *seen = r->indices + r->indptr[u];
-    size_t ns = r->indptr[u + 1] - r->indptr[u], si = 0;
-    double sum = 0, sum2 = 0, lo = INFINITY;
-    size_t cnt = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        while (si < ns && seen[si] < i) si++;
-        if (si < ns && seen[si] == i) continue;
-        if (!isfinite(row[i])) continue;
-        sum += row[i];
-        sum2 += (double)row[i] * row[i];
-        cnt++;
-        if (row[i] < lo) lo = row[i];
-    }
-    double mean = cnt ? sum / (double)cnt : 0;
-    double var = cnt ? sum2 / (double)cnt - mean * mean : 0;
-    double inv = var > 1e-20 ? 1.0 / sqrt(var) : 0;
-    float floor_z = cnt ? (float)((lo - mean) * inv) : 0.0f;
-    for (uint32_t i = 0; i < n; i++)
-        row[i] = isfinite(row[i]) ? (float)((row[i] - mean) * inv) : floor_z;
-}
-
 typedef struct scratch {
     float *a, *b, *work;
 } scratch;
@@ -481,6 +488,338 @@ static void scratch_free(scratch *sc)
     br_aligned_free(sc->work);
 }
 
+/* ------------------------------------- the default hybrid: candidates -- */
+
+/* Candidate generation then re-ranking: the item-item model's and ALS's
+ * top lists are cheap (a sparse row sum over M books; a 64-wide dot per
+ * book), the content part is not (a 512-wide dot per book). Scoring every
+ * component over the union only keeps the content part at a few hundred
+ * dots per reader, so ranking costs the ALS row and two bounded
+ * selections whatever the catalogue. The z-scores are taken over the
+ * candidates, the books the blend actually orders. */
+
+#define HY_C 4 /* ease, als, content, popularity */
+
+typedef struct hy_work {
+    uint32_t *mark; /* (n_books,) 2 epoch: rated, 2 epoch + 1: candidate */
+    uint32_t epoch;
+    float *acc;     /* (M,) item-item scores */
+    uint32_t *book; /* (cap,) candidates */
+    float *raw;     /* (cap, HY_C) raw scores, then z-scores */
+    float *score;   /* (cap,) blend */
+    uint32_t *ti;   /* (cap,) selection */
+    float *tv;
+    size_t cap;
+} hy_work;
+
+static size_t hy_cap(const br_hybrid *h)
+{
+    return (size_t)(h->ease ? h->opt.cand_ease : 0) + (h->cf[BR_ENGINE_ALS] ? h->opt.cand_als : 0) +
+           1;
+}
+
+static void hy_work_free(hy_work *w)
+{
+    br_free(w->mark);
+    br_free(w->acc);
+    br_free(w->book);
+    br_free(w->raw);
+    br_free(w->score);
+    br_free(w->ti);
+    br_free(w->tv);
+}
+
+static br_status hy_work_alloc(const br_hybrid *h, hy_work *w)
+{
+    memset(w, 0, sizeof *w);
+    w->cap = hy_cap(h);
+    w->mark = br_calloc((size_t)h->n_books + 1, sizeof *w->mark);
+    w->acc = br_malloc(((size_t)(h->ease ? br_ease_items(h->ease) : 0) + 1) * sizeof *w->acc);
+    w->book = br_malloc(w->cap * sizeof *w->book);
+    w->raw = br_malloc(w->cap * HY_C * sizeof *w->raw);
+    w->score = br_malloc(w->cap * sizeof *w->score);
+    w->ti = br_malloc(w->cap * sizeof *w->ti);
+    w->tv = br_malloc(w->cap * sizeof *w->tv);
+    if (!w->mark || !w->acc || !w->book || !w->raw || !w->score || !w->ti || !w->tv) {
+        hy_work_free(w);
+        return br_error(BR_ENOMEM, "hybrid: candidate buffers");
+    }
+    return BR_OK;
+}
+
+static inline int hy_better(float v, uint32_t b, float v2, uint32_t b2)
+{
+    return v > v2 || (v == v2 && b < b2);
+}
+
+/* Sift down in a heap whose root is the worst kept entry. */
+static void hy_sift(uint32_t *ti, float *tv, uint32_t n, uint32_t p)
+{
+    for (;;) {
+        uint32_t l = 2 * p + 1, w = p;
+        if (l < n && hy_better(tv[w], ti[w], tv[l], ti[l])) w = l;
+        if (l + 1 < n && hy_better(tv[w], ti[w], tv[l + 1], ti[l + 1])) w = l + 1;
+        if (w == p) return;
+        float v = tv[p];
+        uint32_t b = ti[p];
+        tv[p] = tv[w], ti[p] = ti[w];
+        tv[w] = v, ti[w] = b;
+        p = w;
+    }
+}
+
+/* Top c entries of v[0..n) (entry i is book ids ? ids[i] : i), skipping
+ * books marked `skip` and non-finite scores; highest first, ties to the
+ * lower book. A bounded heap (the worst kept entry at the root, so most
+ * entries cost one comparison), then heap-sorted. Returns how many. */
+static uint32_t hy_top(const float *v, uint32_t n, const uint32_t *ids, const uint32_t *mark,
+                       uint32_t skip, uint32_t c, uint32_t *ti, float *tv)
+{
+    uint32_t have = 0;
+    if (!c) return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        float x = v[i];
+        if (!(x > -INFINITY) || x == INFINITY) continue;
+        uint32_t b = ids ? ids[i] : i;
+        if (have == c && !hy_better(x, b, tv[0], ti[0])) continue;
+        if (mark[b] == skip) continue;
+        if (have < c) {
+            /* sift up */
+            uint32_t p = have++;
+            while (p > 0) {
+                uint32_t q = (p - 1) / 2;
+                if (!hy_better(tv[q], ti[q], x, b)) break;
+                tv[p] = tv[q], ti[p] = ti[q];
+                p = q;
+            }
+            tv[p] = x, ti[p] = b;
+        } else {
+            tv[0] = x, ti[0] = b;
+            hy_sift(ti, tv, c, 0);
+        }
+    }
+    /* Heap sort: the worst to the end, repeatedly. */
+    for (uint32_t e = have; e > 1; e--) {
+        float v0 = tv[0];
+        uint32_t b0 = ti[0];
+        tv[0] = tv[e - 1], ti[0] = ti[e - 1];
+        tv[e - 1] = v0, ti[e - 1] = b0;
+        hy_sift(ti, tv, e - 1, 0);
+    }
+    return have;
+}
+
+static inline float hy_rating_weight(const float *w, float r)
+{
+    int i = (int)lrintf(r);
+    if (i < 1) i = 1;
+    if (i > 5) i = 5;
+    return w[i - 1];
+}
+
+static float cf_score1(const br_cf_model *m, uint32_t u, uint32_t b)
+{
+    uint32_t k = br_cf_model_factors(m);
+    const float *ub = br_cf_model_user_bias(m), *ib = br_cf_model_item_bias(m);
+    float v = br_cf_model_global_bias(m) + (ub ? ub[u] : 0.0f) + (ib ? ib[b] : 0.0f);
+    if (k)
+        v += cblas_sdot((int)k, br_cf_model_user_factors(m) + (size_t)u * k, 1,
+                        br_cf_model_item_factors(m) + (size_t)b * k, 1);
+    return v;
+}
+
+/* Reader u's candidates and their raw component scores into w (book, raw);
+ * als_row (n_books,) the reader's ALS scores or NULL. Returns the count. */
+static size_t hy_candidates(const br_hybrid *h, uint32_t u, const float *als_row, hy_work *w)
+{
+    w->epoch++;
+    uint32_t rated = 2 * w->epoch, cand = 2 * w->epoch + 1;
+    uint64_t lo = h->r.indptr[u], hi = h->r.indptr[u + 1];
+    for (uint64_t q = lo; q < hi; q++) w->mark[h->r.indices[q]] = rated;
+    size_t n = 0;
+    uint32_t m = 0;
+    if (h->ease) {
+        m = br_ease_items(h->ease);
+        const float *bm = br_ease_matrix(h->ease);
+        memset(w->acc, 0, (size_t)m * sizeof *w->acc);
+        for (uint64_t q = lo; q < hi; q++) {
+            int32_t s = br_ease_slot(h->ease, h->r.indices[q]);
+            if (s < 0) continue;
+            cblas_saxpy((int)m, hy_rating_weight(h->opt.ease.weight, h->r.values[q]),
+                        bm + (size_t)s * m, 1, w->acc, 1);
+        }
+        uint32_t c = hy_top(w->acc, m, br_ease_item_ids(h->ease), w->mark, rated, h->opt.cand_ease,
+                            w->ti, w->tv);
+        for (uint32_t p = 0; p < c; p++) {
+            w->mark[w->ti[p]] = cand;
+            w->book[n++] = w->ti[p];
+        }
+    }
+    if (als_row) {
+        uint32_t c =
+            hy_top(als_row, h->n_books, NULL, w->mark, rated, h->opt.cand_als, w->ti, w->tv);
+        for (uint32_t p = 0; p < c; p++)
+            if (w->mark[w->ti[p]] != cand) {
+                w->mark[w->ti[p]] = cand;
+                w->book[n++] = w->ti[p];
+            }
+    }
+    const float *prof = h->profile ? h->profile + (size_t)u * h->dim : NULL;
+    const br_cf_model *pop = h->cf[BR_ENGINE_POPULARITY];
+    for (size_t p = 0; p < n; p++) {
+        uint32_t b = w->book[p];
+        float *x = w->raw + p * HY_C;
+        int32_t s = h->ease ? br_ease_slot(h->ease, b) : -1;
+        x[0] = s >= 0 ? w->acc[s] : -INFINITY;
+        x[1] = als_row ? als_row[b] : -INFINITY;
+        x[2] = prof ? cblas_sdot((int)h->dim, prof, 1, h->emb + (size_t)b * h->dim, 1) : -INFINITY;
+        x[3] = pop ? log1pf(fmaxf(cf_score1(pop, u, b), 0.0f)) : -INFINITY;
+    }
+    return n;
+}
+
+/* Each component standardised over the n candidates in place (the same
+ * non-finite -> the lowest z of the column: last, but the other
+ * components still order those books). */
+static void hy_zscore(float *raw, size_t n)
+{
+    for (int c = 0; c < HY_C; c++) {
+        double sum = 0, sum2 = 0, lo = INFINITY;
+        size_t cnt = 0;
+        for (size_t p = 0; p < n; p++) {
+            float v = raw[p * HY_C + c];
+            if (!isfinite(v)) continue;
+            sum += v;
+            sum2 += (double)v * v;
+            cnt++;
+            if (v < lo) lo = v;
+        }
+        double mean = cnt ? sum / (double)cnt : 0;
+        double var = cnt ? sum2 / (double)cnt - mean * mean : 0;
+        double inv = var > 1e-20 ? 1.0 / sqrt(var) : 0;
+        float floor_z = cnt ? (float)((lo - mean) * inv) : 0.0f;
+        for (size_t p = 0; p < n; p++) {
+            float *v = raw + p * HY_C + c;
+            *v = isfinite(*v) ? (float)((*v - mean) * inv) : floor_z;
+        }
+    }
+}
+
+static void hy_blend(const float *z, size_t n, const float *wt, float *score)
+{
+    for (size_t p = 0; p < n; p++) {
+        float s = 0;
+        for (int c = 0; c < HY_C; c++)
+            if (wt[c] != 0) s += wt[c] * z[p * HY_C + c];
+        score[p] = s;
+    }
+}
+
+/* The ALS rows of a block of readers into als (nb, n_books); work (nb,
+ * factors). NULL-safe: no ALS, nothing to do. */
+static br_status hy_als_block(const br_hybrid *h, const uint32_t *users, size_t nb, float **als,
+                              float **work)
+{
+    *als = *work = NULL;
+    if (!h->cf[BR_ENGINE_ALS] || !h->opt.cand_als) return BR_OK;
+    uint32_t f = br_cf_model_factors(h->cf[BR_ENGINE_ALS]);
+    *als = br_aligned_alloc(nb * (size_t)h->n_books * sizeof(float) + 64, BR_ALIGN);
+    *work = br_aligned_alloc((nb * (size_t)f + 1) * sizeof(float) + 64, BR_ALIGN);
+    if (!*als || !*work) return br_error(BR_ENOMEM, "hybrid: ALS block");
+    return base_scores(h, BR_ENGINE_ALS, users, nb, *als, *work);
+}
+
+static br_status hy_check_source(const br_hybrid *h)
+{
+    if (!(h->ease && h->opt.cand_ease) && !(h->cf[BR_ENGINE_ALS] && h->opt.cand_als))
+        return br_error(BR_EINVAL, "hybrid: no candidate source (fit ease or als, cand_ease or "
+                                   "cand_als > 0)");
+    return BR_OK;
+}
+
+static br_status hy_check(const br_hybrid *h)
+{
+    br_status st = hy_check_source(h);
+    if (st) return st;
+    const float wt[HY_C] = {h->opt.w_ease, h->opt.w_als, h->opt.w_content, h->opt.w_popularity};
+    const br_engine comp[HY_C] = {BR_ENGINE_EASE, BR_ENGINE_ALS, BR_ENGINE_CONTENT,
+                                  BR_ENGINE_POPULARITY};
+    for (int c = 0; c < HY_C; c++)
+        if (wt[c] != 0 && !h->have[comp[c]])
+            return br_error(BR_EINVAL, "hybrid: engine %s was not fitted", br_engine_name(comp[c]));
+    return BR_OK;
+}
+
+br_status br_hybrid_candidates(const br_hybrid *h, uint32_t user, uint32_t *books, float *raw,
+                               size_t cap, size_t *n)
+{
+    *n = 0;
+    if (user >= h->n_users) return br_error(BR_EINVAL, "hybrid: reader %u out of range", user);
+    br_status st = hy_check(h);
+    if (st) return st;
+    float *als = NULL, *work = NULL;
+    hy_work w;
+    if (!(st = hy_work_alloc(h, &w))) st = hy_als_block(h, &user, 1, &als, &work);
+    if (!st) {
+        size_t c = hy_candidates(h, user, als, &w);
+        *n = c < cap ? c : cap;
+        memcpy(books, w.book, *n * sizeof *books);
+        if (raw) memcpy(raw, w.raw, *n * HY_C * sizeof *raw);
+    }
+    hy_work_free(&w);
+    br_aligned_free(als);
+    br_aligned_free(work);
+    return st;
+}
+
+/* The default hybrid for a block of readers: the top k of each reader's
+ * candidates by the blend (ties to the lower book), padded with
+ * UINT32_MAX / -INFINITY. */
+static br_status hy_rank_block(const br_hybrid *h, const uint32_t *users, size_t nb, uint32_t k,
+                               uint32_t *items, float *scores)
+{
+    br_status st = hy_check(h);
+    if (st) return st;
+    float *als = NULL, *work = NULL;
+    st = hy_als_block(h, users, nb, &als, &work);
+    const float wt[HY_C] = {h->opt.w_ease, h->opt.w_als, h->opt.w_content, h->opt.w_popularity};
+    int bad = 0;
+    if (!st) {
+#pragma omp parallel num_threads(br_get_num_threads())
+        {
+            hy_work w;
+            int ok = hy_work_alloc(h, &w) == BR_OK;
+            uint32_t *ti = ok ? br_malloc(((size_t)k + 1) * sizeof *ti) : NULL;
+            float *tv = ok ? br_malloc(((size_t)k + 1) * sizeof *tv) : NULL;
+            if (!ti || !tv) {
+#pragma omp atomic write
+                bad = 1;
+            }
+#pragma omp for schedule(dynamic, 4)
+            for (size_t j = 0; j < nb; j++) {
+                if (!ti || !tv) continue;
+                size_t n = hy_candidates(h, users[j], als ? als + j * h->n_books : NULL, &w);
+                hy_zscore(w.raw, n);
+                hy_blend(w.raw, n, wt, w.score);
+                /* hy_top over the candidates: entry p is book w.book[p]; no
+                 * candidate is rated, so nothing is skipped. */
+                uint32_t c = hy_top(w.score, (uint32_t)n, w.book, w.mark, UINT32_MAX, k, ti, tv);
+                for (uint32_t p = 0; p < k; p++) {
+                    items[j * k + p] = p < c ? ti[p] : UINT32_MAX;
+                    if (scores) scores[j * k + p] = p < c ? tv[p] : -INFINITY;
+                }
+            }
+            br_free(ti);
+            br_free(tv);
+            if (ok) hy_work_free(&w);
+        }
+    }
+    br_aligned_free(als);
+    br_aligned_free(work);
+    if (!st && bad) st = br_error(BR_ENOMEM, "hybrid: candidate buffers");
+    return st;
+}
+
 static br_status rank_block(const br_hybrid *h, br_engine e, const uint32_t *users, size_t nb,
                             uint32_t k, uint32_t *items, float *scores, int depth);
 
@@ -493,8 +832,7 @@ static br_status combine_block(const br_hybrid *h, br_engine e, const uint32_t *
     size_t cells = nb * (size_t)nbk;
     br_status st = BR_OK;
     if (e == BR_ENGINE_NOTEBOOK_HYBRID) {
-        if ((st = base_scores(h, BR_ENGINE_CONTENT_FAVOURITE, users, nb, out, sc->work)))
-            return st;
+        if ((st = base_scores(h, BR_ENGINE_CONTENT_FAVOURITE, users, nb, out, sc->work))) return st;
         if ((st = base_scores(h, BR_ENGINE_SVD, users, nb, sc->b, sc->work))) return st;
         for (size_t j = 0; j < nb; j++) {
             float *c = out + j * nbk, *v = sc->b + j * nbk;
@@ -506,23 +844,20 @@ static br_status combine_block(const br_hybrid *h, br_engine e, const uint32_t *
         return BR_OK;
     }
     if (e == BR_ENGINE_HYBRID) {
-        const br_engine comp[4] = {BR_ENGINE_EASE, BR_ENGINE_ALS, BR_ENGINE_CONTENT,
-                                   BR_ENGINE_POPULARITY};
-        const float w[4] = {h->opt.w_ease, h->opt.w_als, h->opt.w_content, h->opt.w_popularity};
-        memset(out, 0, cells * sizeof(float));
-        for (int c = 0; c < 4; c++) {
-            if (w[c] == 0) continue;
-            if ((st = base_scores(h, comp[c], users, nb, sc->b, sc->work))) return st;
-#pragma omp parallel for schedule(static) num_threads(br_get_num_threads())
-            for (size_t j = 0; j < nb; j++) {
-                float *v = sc->b + j * nbk, *o = out + j * nbk;
-                if (comp[c] == BR_ENGINE_POPULARITY)
-                    for (uint32_t i = 0; i < nbk; i++) v[i] = log1pf(fmaxf(v[i], 0.0f));
-                zscore_row(v, nbk, &h->r, users[j]);
-                for (uint32_t i = 0; i < nbk; i++) o[i] += w[c] * v[i];
-            }
-        }
-        return BR_OK;
+        /* The blend on a full row (explanations, fusions of the hybrid):
+         * -INFINITY outside the candidates. */
+        uint32_t *it = br_malloc(nb * (size_t)(hy_cap(h) + 1) * sizeof *it);
+        float *sv = br_malloc(nb * (size_t)(hy_cap(h) + 1) * sizeof *sv);
+        uint32_t kk = (uint32_t)hy_cap(h);
+        if (!it || !sv) st = br_error(BR_ENOMEM, "hybrid");
+        if (!st) st = hy_rank_block(h, users, nb, kk, it, sv);
+        for (size_t x = 0; !st && x < cells; x++) out[x] = -INFINITY;
+        for (size_t j = 0; !st && j < nb; j++)
+            for (uint32_t p = 0; p < kk && it[j * kk + p] != UINT32_MAX; p++)
+                out[j * nbk + it[j * kk + p]] = sv[j * kk + p];
+        br_free(it);
+        br_free(sv);
+        return st;
     }
     /* Fusion: points for each engine's top list. */
     int rrf = e == BR_ENGINE_RRF;
@@ -553,19 +888,29 @@ static br_status rank_block(const br_hybrid *h, br_engine e, const uint32_t *use
                             uint32_t k, uint32_t *items, float *scores, int depth)
 {
     if (depth > 3) return br_error(BR_EINVAL, "hybrid: fusion nested too deep");
+    if (e == BR_ENGINE_HYBRID) {
+        /* No full rows: the scratch below would be (BLOCK, n_books) x 3. */
+        float *sco = scores ? scores : br_malloc(nb * (size_t)k * sizeof(float) + 4);
+        if (!sco) return br_error(BR_ENOMEM, "hybrid");
+        br_status st = hy_rank_block(h, users, nb, k, items, sco);
+        if (sco != scores) br_free(sco);
+        return st;
+    }
     scratch sc = {0};
     br_status st = scratch_alloc(h, &sc);
     float *sco = scores ? scores : br_malloc(nb * (size_t)k * sizeof(float) + 4);
     if (!st && !sco) st = br_error(BR_ENOMEM, "hybrid");
     if (!st) {
-        if ((unsigned)e < N_BASE) st = base_scores(h, e, users, nb, sc.a, sc.work);
-        else st = combine_block(h, e, users, nb, k, sc.a, &sc, depth);
+        if ((unsigned)e < N_BASE)
+            st = base_scores(h, e, users, nb, sc.a, sc.work);
+        else
+            st = combine_block(h, e, users, nb, k, sc.a, &sc, depth);
     }
     if (!st) {
 #pragma omp parallel for schedule(static) num_threads(br_get_num_threads())
         for (size_t j = 0; j < nb; j++)
-            select_row(sc.a + j * (size_t)h->n_books, h->n_books, &h->r, users[j], k,
-                       items + j * k, sco + j * k);
+            select_row(sc.a + j * (size_t)h->n_books, h->n_books, &h->r, users[j], k, items + j * k,
+                       sco + j * k);
     }
     if (sco != scores) br_free(sco);
     scratch_free(&sc);
@@ -582,8 +927,8 @@ br_status br_hybrid_rank(const br_hybrid *h, br_engine e, const uint32_t *users,
             return br_error(BR_EINVAL, "hybrid: reader index %u out of range", users[j]);
     for (size_t b = 0; b < n; b += BLOCK) {
         size_t nb = n - b < BLOCK ? n - b : BLOCK;
-        br_status st = rank_block(h, e, users + b, nb, k, items + b * k,
-                                  scores ? scores + b * k : NULL, 0);
+        br_status st =
+            rank_block(h, e, users + b, nb, k, items + b * k, scores ? scores + b * k : NULL, 0);
         if (st) return st;
     }
     return BR_OK;
@@ -689,37 +1034,45 @@ static void why_words(const br_hybrid *h, const br_catalog *cat, br_engine p, ui
         j = best_reason(h, u, book, sim_als);
         if (j != UINT32_MAX)
             snprintf(why, cap, "readers who read *%s* also read it", title_of(cat, j));
-        else snprintf(why, cap, "readers with your taste read it");
+        else
+            snprintf(why, cap, "readers with your taste read it");
         break;
     case BR_ENGINE_EASE:
         j = best_reason(h, u, book, sim_ease);
         if (j != UINT32_MAX && sim_ease(h, j, book) > 0)
             snprintf(why, cap, "readers who liked *%s* also liked it", title_of(cat, j));
-        else snprintf(why, cap, "readers with your history liked it");
+        else
+            snprintf(why, cap, "readers with your history liked it");
         break;
     case BR_ENGINE_CONTENT:
         j = best_reason(h, u, book, sim_content);
         if (j != UINT32_MAX)
             snprintf(why, cap, "because you rated *%s* %g stars (similar content, %.2f)",
                      title_of(cat, j), (double)stars(h, u, j), (double)sim_content(h, j, book));
-        else snprintf(why, cap, "close to what you read");
+        else
+            snprintf(why, cap, "close to what you read");
         break;
     case BR_ENGINE_CONTENT_FAVOURITE:
         if (h->fav[u] != UINT32_MAX)
             snprintf(why, cap, "similar to your favourite *%s* (cosine %.2f)",
                      title_of(cat, h->fav[u]), (double)score);
-        else snprintf(why, cap, "no favourite book yet");
+        else
+            snprintf(why, cap, "no favourite book yet");
         break;
     case BR_ENGINE_CONTENT_CLUSTER: {
         const char *name = "";
         int32_t t = br_hybrid_tribe(h, book, &name);
-        if (*name) snprintf(why, cap, "from the *%s* tribe, like your favourite *%s*", name,
-                            h->fav[u] != UINT32_MAX ? title_of(cat, h->fav[u]) : "?");
-        else snprintf(why, cap, "from tribe %d, like your favourite *%s*", (int)t,
-                      h->fav[u] != UINT32_MAX ? title_of(cat, h->fav[u]) : "?");
+        if (*name)
+            snprintf(why, cap, "from the *%s* tribe, like your favourite *%s*", name,
+                     h->fav[u] != UINT32_MAX ? title_of(cat, h->fav[u]) : "?");
+        else
+            snprintf(why, cap, "from tribe %d, like your favourite *%s*", (int)t,
+                     h->fav[u] != UINT32_MAX ? title_of(cat, h->fav[u]) : "?");
         break;
     }
-    default: snprintf(why, cap, "ranked by %s", br_engine_name(p)); break;
+    default:
+        snprintf(why, cap, "ranked by %s", br_engine_name(p));
+        break;
     }
 }
 
@@ -731,8 +1084,10 @@ static br_status score_and_rank(const br_hybrid *h, br_engine e, uint32_t u, uin
     scratch sc = {0};
     br_status st = scratch_alloc(h, &sc);
     if (!st) {
-        if ((unsigned)e < N_BASE) st = base_scores(h, e, &u, 1, sc.a, sc.work);
-        else st = combine_block(h, e, &u, 1, depth, sc.a, &sc, 1);
+        if ((unsigned)e < N_BASE)
+            st = base_scores(h, e, &u, 1, sc.a, sc.work);
+        else
+            st = combine_block(h, e, &u, 1, depth, sc.a, &sc, 1);
     }
     if (!st) *score = sc.a[book];
     scratch_free(&sc);
@@ -747,8 +1102,8 @@ static br_status score_and_rank(const br_hybrid *h, br_engine e, uint32_t u, uin
     return st;
 }
 
-br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine e,
-                            uint32_t user, uint32_t book, br_explanation *out)
+br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine e, uint32_t user,
+                            uint32_t book, br_explanation *out)
 {
     memset(out, 0, sizeof *out);
     out->engine = e;
@@ -770,8 +1125,8 @@ br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine
     } else if (e == BR_ENGINE_RANK_FUSION || e == BR_ENGINE_RRF) {
         int rrf = e == BR_ENGINE_RRF;
         np = rrf ? h->opt.rrf_n : h->opt.fusion_n;
-        for (uint32_t c = 0; c < np; c++) parts[c] = rrf ? h->opt.rrf[c] : h->opt.fusion[c],
-                                          w[c] = 1;
+        for (uint32_t c = 0; c < np; c++)
+            parts[c] = rrf ? h->opt.rrf[c] : h->opt.fusion[c], w[c] = 1;
         depth = rrf ? h->opt.rrf_depth : (h->opt.fusion_depth ? h->opt.fusion_depth : 10);
     } else {
         parts[0] = e, w[0] = 1, np = 1;
@@ -787,7 +1142,26 @@ br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine
             p->contribution = p->rank >= 0 ? 1.0f / (float)(p->rank + 1) : 0.0f;
         else if (e == BR_ENGINE_RRF)
             p->contribution = p->rank >= 0 ? 1.0f / (h->opt.rrf_k + (float)(p->rank + 1)) : 0.0f;
-        else if (e == BR_ENGINE_NOTEBOOK_HYBRID || e == BR_ENGINE_HYBRID) {
+        else if (e == BR_ENGINE_HYBRID) {
+            /* The candidate z-score the blend used, times the weight; 0 for
+             * a book outside the candidates (never listed). */
+            size_t cap = hy_cap(h), nc = 0;
+            uint32_t *cb = br_malloc(cap * sizeof *cb);
+            float *raw = br_malloc(cap * HY_C * sizeof *raw);
+            if (!cb || !raw) st = br_error(BR_ENOMEM, "explain");
+            if (!st) st = br_hybrid_candidates(h, user, cb, raw, cap, &nc);
+            if (!st) hy_zscore(raw, nc);
+            int ci = parts[c] == BR_ENGINE_EASE      ? 0
+                     : parts[c] == BR_ENGINE_ALS     ? 1
+                     : parts[c] == BR_ENGINE_CONTENT ? 2
+                                                     : 3;
+            p->contribution = 0;
+            for (size_t q = 0; !st && q < nc; q++)
+                if (cb[q] == book) p->contribution = w[c] * raw[q * HY_C + ci];
+            br_free(cb);
+            br_free(raw);
+            if (st) return st;
+        } else if (e == BR_ENGINE_NOTEBOOK_HYBRID) {
             /* The normalised value the blend used, times the weight. */
             scratch sc = {0};
             if ((st = scratch_alloc(h, &sc)) ||
@@ -795,16 +1169,11 @@ br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine
                 scratch_free(&sc);
                 return st;
             }
-            if (e == BR_ENGINE_NOTEBOOK_HYBRID) minmax_row(sc.a, h->n_books);
-            else {
-                if (parts[c] == BR_ENGINE_POPULARITY)
-                    for (uint32_t i = 0; i < h->n_books; i++)
-                        sc.a[i] = log1pf(fmaxf(sc.a[i], 0.0f));
-                zscore_row(sc.a, h->n_books, &h->r, user);
-            }
+            minmax_row(sc.a, h->n_books);
             p->contribution = w[c] * sc.a[book];
             scratch_free(&sc);
-        } else p->contribution = p->score;
+        } else
+            p->contribution = p->score;
         why_words(h, cat, parts[c], user, book, p->score, p->why, sizeof p->why);
     }
     return BR_OK;
@@ -817,80 +1186,79 @@ br_status br_hybrid_tune(const br_hybrid *h, const br_split *val, uint32_t k,
 {
     const br_engine comp[4] = {BR_ENGINE_EASE, BR_ENGINE_ALS, BR_ENGINE_CONTENT,
                                BR_ENGINE_POPULARITY};
-    int used[4] = {0};
     for (size_t g = 0; g < n_grid; g++)
-        for (int c = 0; c < 4; c++) used[c] |= grid[g][c] != 0;
-    for (int c = 0; c < 4; c++)
-        if (used[c] && !h->have[comp[c]])
-            return br_error(BR_EINVAL, "tune: %s was not fitted", br_engine_name(comp[c]));
+        for (int c = 0; c < 4; c++)
+            if (grid[g][c] != 0 && !h->have[comp[c]])
+                return br_error(BR_EINVAL, "tune: %s was not fitted", br_engine_name(comp[c]));
     if (val->n_users != h->n_users || val->n_books != h->n_books)
         return br_error(BR_EINVAL, "tune: the split and the model differ in shape");
-    uint32_t nbk = h->n_books;
+    br_status st = hy_check_source(h);
+    if (st) return st;
     /* Readers with a relevant held-out book. */
     uint32_t *users = br_malloc(((size_t)val->n_users + 1) * sizeof *users);
-    float *z = br_aligned_alloc(4 * (size_t)BLOCK * nbk * sizeof(float) + 64, BR_ALIGN);
-    uint32_t *rel = br_malloc((val->n_test + 1) * sizeof *rel);
-    scratch sc = {0};
-    br_status st = scratch_alloc(h, &sc);
-    if (!st && (!users || !z || !rel)) st = br_error(BR_ENOMEM, "tune");
+    if (!users) return br_error(BR_ENOMEM, "tune");
     size_t nu = 0;
     for (uint32_t u = 0; u < val->n_users; u++)
-        for (uint64_t j = val->test_ptr[u]; users && j < val->test_ptr[u + 1]; j++)
+        for (uint64_t j = val->test_ptr[u]; j < val->test_ptr[u + 1]; j++)
             if (val->test_value[j] >= val->relevant_min) {
                 users[nu++] = u;
                 break;
             }
     for (size_t g = 0; g < n_grid; g++) ndcg[g] = 0;
-    for (size_t b = 0; !st && b < nu; b += BLOCK) {
+    int bad = 0;
+    /* The candidates and their z-scores once per reader, every weight set
+     * on them (the same scoring as br_hybrid_rank). */
+    for (size_t b = 0; !st && !bad && b < nu; b += BLOCK) {
         size_t nb = nu - b < BLOCK ? nu - b : BLOCK;
         const uint32_t *ub = users + b;
-        for (int c = 0; c < 4 && !st; c++) {
-            if (!used[c]) continue;
-            float *zc = z + (size_t)c * BLOCK * nbk;
-            if ((st = base_scores(h, comp[c], ub, nb, zc, sc.work))) break;
-#pragma omp parallel for schedule(static) num_threads(br_get_num_threads())
-            for (size_t j = 0; j < nb; j++) {
-                float *v = zc + j * nbk;
-                if (comp[c] == BR_ENGINE_POPULARITY)
-                    for (uint32_t i = 0; i < nbk; i++) v[i] = log1pf(fmaxf(v[i], 0.0f));
-                zscore_row(v, nbk, &h->r, ub[j]);
-            }
-        }
-        if (st) break;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(br_get_num_threads())
-        for (size_t g = 0; g < n_grid; g++) {
-            float *row = br_malloc((size_t)nbk * sizeof *row + 4);
-            uint32_t *it = br_malloc((size_t)k * sizeof *it + 4);
-            float *sc2 = br_malloc((size_t)k * sizeof *sc2 + 4);
-            uint32_t *rl = br_malloc((val->n_test + 1) * sizeof *rl);
-            double sum = 0;
-            for (size_t j = 0; row && it && sc2 && rl && j < nb; j++) {
-                memset(row, 0, (size_t)nbk * sizeof *row);
-                for (int c = 0; c < 4; c++) {
-                    if (grid[g][c] == 0) continue;
-                    const float *v = z + ((size_t)c * BLOCK + j) * nbk;
-                    for (uint32_t i = 0; i < nbk; i++) row[i] += grid[g][c] * v[i];
+        float *als = NULL, *work = NULL;
+        st = hy_als_block(h, ub, nb, &als, &work);
+        if (!st) {
+#pragma omp parallel num_threads(br_get_num_threads())
+            {
+                hy_work w;
+                int ok = hy_work_alloc(h, &w) == BR_OK;
+                uint32_t *it = br_malloc(((size_t)k + 1) * sizeof *it);
+                float *tv = br_malloc(((size_t)k + 1) * sizeof *tv);
+                uint32_t *rl = br_malloc((val->n_test + 1) * sizeof *rl);
+                double *acc = br_calloc(n_grid + 1, sizeof *acc);
+                if (!ok || !it || !tv || !rl || !acc) {
+#pragma omp atomic write
+                    bad = 1;
                 }
-                select_row(row, nbk, &h->r, ub[j], k, it, sc2);
-                size_t n_rel = 0;
-                for (uint64_t q = val->test_ptr[ub[j]]; q < val->test_ptr[ub[j] + 1]; q++)
-                    if (val->test_value[q] >= val->relevant_min) rl[n_rel++] = val->test_book[q];
-                br_list_metrics m;
-                br_eval_list(it, k, rl, n_rel, &m);
-                sum += m.ndcg;
+#pragma omp for schedule(dynamic, 4)
+                for (size_t j = 0; j < nb; j++) {
+                    if (!ok || !it || !tv || !rl || !acc) continue;
+                    size_t n = hy_candidates(h, ub[j], als ? als + j * h->n_books : NULL, &w);
+                    hy_zscore(w.raw, n);
+                    size_t n_rel = 0;
+                    for (uint64_t q = val->test_ptr[ub[j]]; q < val->test_ptr[ub[j] + 1]; q++)
+                        if (val->test_value[q] >= val->relevant_min)
+                            rl[n_rel++] = val->test_book[q];
+                    for (size_t g = 0; g < n_grid; g++) {
+                        hy_blend(w.raw, n, grid[g], w.score);
+                        uint32_t c =
+                            hy_top(w.score, (uint32_t)n, w.book, w.mark, UINT32_MAX, k, it, tv);
+                        for (uint32_t p = c; p < k; p++) it[p] = UINT32_MAX;
+                        br_list_metrics m;
+                        br_eval_list(it, k, rl, n_rel, &m);
+                        acc[g] += m.ndcg;
+                    }
+                }
+#pragma omp critical(hybrid_tune_sum)
+                for (size_t g = 0; acc && g < n_grid; g++) ndcg[g] += acc[g];
+                br_free(it);
+                br_free(tv);
+                br_free(rl);
+                br_free(acc);
+                if (ok) hy_work_free(&w);
             }
-            ndcg[g] += sum;
-            br_free(row);
-            br_free(it);
-            br_free(sc2);
-            br_free(rl);
         }
+        br_aligned_free(als);
+        br_aligned_free(work);
     }
+    if (!st && bad) st = br_error(BR_ENOMEM, "tune");
     for (size_t g = 0; g < n_grid && nu; g++) ndcg[g] /= (double)nu;
-    (void)rel;
     br_free(users);
-    br_free(rel);
-    br_aligned_free(z);
-    scratch_free(&sc);
     return st;
 }
