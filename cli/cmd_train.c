@@ -16,6 +16,7 @@ static void usage(FILE *out)
             "                     [--encoder use-lite|bert:DIR] [--cf als|svd] [--clusters K]\n"
             "                     [--factors N] [--iterations N] [--top-n N] [--seed N]\n"
             "                     [--template full|description] [--events URI] [--keep N]\n"
+            "                     [--eval [--eval-k K] [--eval-readers N]]\n"
             "                     [--json]\n\n"
             "Trains a new model version and publishes it: ingest -> embed (only new or\n"
             "changed books, through DIR/embeddings.brec) -> tribes -> vector index (new\n"
@@ -39,6 +40,11 @@ static void usage(FILE *out)
             "  --top-n N             recommendations kept per reader (default 100)\n"
             "  --seed N              every seeded step (default 42)\n"
             "  --keep N              keep the newest N versions (default: all)\n"
+            "  --eval                evaluation figures in the manifest: docs/evaluation.md's\n"
+            "                        protocol on a seeded split of the CSV ratings, the\n"
+            "                        same engine fitted on its training part\n"
+            "  --eval-k K            cut-off of the figures (default 10)\n"
+            "  --eval-readers N      readers ranked, thinned evenly (default 10000)\n"
             "  --json                the summary as one JSON line\n");
 }
 
@@ -66,6 +72,9 @@ static int run(int argc, char **argv)
                                              {"keep", required_argument, 0, 'K'},
                                              {"template", required_argument, 0, 'T'},
                                              {"events", required_argument, 0, 'E'},
+                                             {"eval", no_argument, 0, 'v'},
+                                             {"eval-k", required_argument, 0, 'V'},
+                                             {"eval-readers", required_argument, 0, 'R'},
                                              {"json", no_argument, 0, 'j'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
@@ -136,6 +145,19 @@ static int run(int argc, char **argv)
         case 'E':
             o.events = optarg;
             break;
+        case 'v':
+            o.eval = 1;
+            break;
+        case 'V':
+            if (parse_count(optarg, &o.eval_k, 1))
+                return cli_usage_error("train", "--eval-k needs a count >= 1");
+            o.eval = 1;
+            break;
+        case 'R':
+            if (parse_count(optarg, &o.eval_readers, 1))
+                return cli_usage_error("train", "--eval-readers needs a count >= 1");
+            o.eval = 1;
+            break;
         case 'j':
             json = 1;
             break;
@@ -158,13 +180,23 @@ static int run(int argc, char **argv)
             json_object_set_new(stages, rep.stage[i].name,
                                 json_pack("{s:f, s:I}", "seconds", rep.stage[i].seconds, "count",
                                           (json_int_t)rep.stage[i].count));
-        cli_print_json(json_pack(
-            "{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:f, s:o}", "version", rep.version,
-            "previous", rep.previous[0] ? rep.previous : NULL, "books", (json_int_t)rep.n_books,
-            "readers", (json_int_t)rep.n_users, "ratings", (json_int_t)rep.n_ratings, "events",
-            (json_int_t)rep.n_events, "embedded", (json_int_t)rep.embedded, "index_added",
-            (json_int_t)rep.index_added, "index_incremental", rep.index_incremental, "pruned",
-            (json_int_t)rep.pruned, "seconds", rep.seconds, "stages", stages));
+        json_t *j = json_pack(
+            "{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:f, s:o}", "version",
+            rep.version, "previous", rep.previous[0] ? rep.previous : NULL, "books",
+            (json_int_t)rep.n_books, "readers", (json_int_t)rep.n_users, "ratings",
+            (json_int_t)rep.n_ratings, "events", (json_int_t)rep.n_events, "events_new",
+            (json_int_t)rep.n_events_new, "events_trimmed", (json_int_t)rep.events_trimmed,
+            "embedded", (json_int_t)rep.embedded, "index_added", (json_int_t)rep.index_added,
+            "index_incremental", rep.index_incremental, "pruned", (json_int_t)rep.pruned, "seconds",
+            rep.seconds, "stages", stages);
+        if (j && rep.evaluated)
+            json_object_set_new(
+                j, "evaluation",
+                json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f}", "k", (json_int_t)rep.eval.k,
+                          "readers", (json_int_t)rep.eval.users_ranked, "precision",
+                          rep.eval.precision, "recall", rep.eval.recall, "ndcg", rep.eval.ndcg,
+                          "map", rep.eval.map, "seconds", rep.eval_seconds));
+        cli_print_json(j);
         return CLI_OK;
     }
     printf("version %s published (previous: %s)\n", rep.version,
@@ -173,9 +205,17 @@ static int run(int argc, char **argv)
            (unsigned long long)rep.n_books, (unsigned long long)rep.n_users,
            (unsigned long long)rep.n_ratings, (unsigned long long)rep.embedded,
            rep.index_incremental ? "extended" : "built", (unsigned long long)rep.index_added);
+    if (rep.n_events)
+        printf("%llu rating events folded in (%llu new from the log); stream trimmed of %llu\n",
+               (unsigned long long)rep.n_events, (unsigned long long)rep.n_events_new,
+               (unsigned long long)rep.events_trimmed);
     for (int i = 0; i < BR_TRAIN_STAGES; i++)
         printf("  %-8s %8.2f s  %llu\n", rep.stage[i].name, rep.stage[i].seconds,
                (unsigned long long)rep.stage[i].count);
+    if (rep.evaluated)
+        printf("  %-8s %8.2f s  precision@%u %.4f recall@%u %.4f ndcg@%u %.4f (%zu readers)\n",
+               "eval", rep.eval_seconds, rep.eval.k, rep.eval.precision, rep.eval.k,
+               rep.eval.recall, rep.eval.k, rep.eval.ndcg, rep.eval.users_ranked);
     printf("  %-8s %8.2f s\n", "total", rep.seconds);
     if (rep.pruned) printf("pruned %llu old versions\n", (unsigned long long)rep.pruned);
     return CLI_OK;

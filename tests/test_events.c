@@ -66,7 +66,7 @@ static backend *use(void **state)
 #define OK(call)                                                                                   \
     do {                                                                                           \
         br_status st_ = (call);                                                                    \
-        if (st_ != BR_OK) fail_msg("%s: %s: %s", #call, br_strerror(st_), br_error_detail());   \
+        if (st_ != BR_OK) fail_msg("%s: %s: %s", #call, br_strerror(st_), br_error_detail());      \
     } while (0)
 
 /* Collects what a read delivers. */
@@ -190,6 +190,61 @@ static void test_consumer_group_no_loss_no_double_count(void **state)
     OK(br_events_read(ev, "audit", 0, collect, &s, &count, NULL));
     assert_int_equal(count, 130);
     assert_int_equal(br_events_read(ev, "bad group", 0, collect, &s, &count, NULL), BR_EINVAL);
+    br_events_close(ev);
+}
+
+/* Trimming removes what every group acknowledged, and nothing else: the
+ * events a group has not acknowledged (pending or never delivered) and
+ * everything of a stream nobody has read stay; the file log keeps all. */
+static void test_trim_keeps_what_a_group_needs(void **state)
+{
+    backend *b = use(state);
+    br_events *ev;
+    OK(br_events_open(b->uri, 0, &ev));
+    append_range(ev, 0, 50);
+    uint64_t removed = 99, n;
+    OK(br_events_trim(ev, &removed));
+    assert_int_equal(removed, 0); /* no group yet */
+    seen s = {0};
+    size_t count;
+    char last[BR_EVENTS_POS_MAX], p30[BR_EVENTS_POS_MAX];
+    OK(br_events_read(ev, "train", 30, collect, &s, &count, p30));
+    OK(br_events_read(ev, "audit", 40, collect, &s, &count, last));
+    OK(br_events_ack(ev, "audit", last));
+    /* "train" has 30 pending, unacknowledged: nothing may go. */
+    OK(br_events_trim(ev, &removed));
+    assert_int_equal(removed, 0);
+    OK(br_events_ack(ev, "train", p30));
+    OK(br_events_trim(ev, &removed));
+    OK(br_events_count(ev, &n));
+    assert_int_equal(removed, b->redis ? 30 : 0);
+    assert_int_equal(n, b->redis ? 20 : 50);
+    /* Both groups still get exactly what they have not acknowledged. */
+    memset(&s, 0, sizeof s);
+    OK(br_events_read(ev, "train", 0, collect, &s, &count, last));
+    assert_int_equal(count, 20);
+    assert_int_equal(s.ids[0], 30);
+    OK(br_events_ack(ev, "train", last));
+    memset(&s, 0, sizeof s);
+    OK(br_events_read(ev, "audit", 0, collect, &s, &count, last));
+    assert_int_equal(count, 10);
+    assert_int_equal(s.ids[0], 40);
+    /* "audit" read them but has not acknowledged: they stay. */
+    OK(br_events_trim(ev, &removed));
+    OK(br_events_count(ev, &n));
+    assert_int_equal(n, b->redis ? 10 : 50);
+    OK(br_events_ack(ev, "audit", last));
+    append_range(ev, 50, 55); /* not delivered to anyone yet */
+    OK(br_events_trim(ev, &removed));
+    OK(br_events_count(ev, &n));
+    assert_int_equal(n, b->redis ? 5 : 55);
+    memset(&s, 0, sizeof s);
+    OK(br_events_read(ev, "train", 0, collect, &s, &count, last));
+    assert_int_equal(count, 5);
+    assert_int_equal(s.ids[0], 50);
+    br_events_close(ev);
+    OK(br_events_open(b->uri, BR_EVENTS_RDONLY, &ev));
+    assert_int_equal(br_events_trim(ev, NULL), BR_EINVAL);
     br_events_close(ev);
 }
 
@@ -370,7 +425,10 @@ static void test_read_csv_and_jsonl(void **state)
     br_free(jl);
 }
 
-#define ON(be, fn) {#be "/" #fn, fn, NULL, NULL, &be_##be}
+#define ON(be, fn)                                                                                 \
+    {                                                                                              \
+#be "/" #fn, fn, NULL, NULL, &be_##be                                                      \
+    }
 #define BOTH(fn) ON(file, fn), ON(redis, fn)
 
 int main(void)
@@ -379,6 +437,7 @@ int main(void)
         BOTH(test_append_and_read_back),
         BOTH(test_consumer_group_no_loss_no_double_count),
         BOTH(test_file_ack_checks_position),
+        BOTH(test_trim_keeps_what_a_group_needs),
         cmocka_unit_test(test_file_torn_tail),
         cmocka_unit_test(test_file_damage_in_the_middle_is_refused),
         cmocka_unit_test(test_read_csv_and_jsonl),

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bookrec/encoder.h"
 #include "redisutil.h"
 #include "testutil.h"
 
@@ -291,6 +292,157 @@ static void test_rollback_to_redis(void **state)
     assert_string_equal(cur, "v000002");
 }
 
+/* One reply of a command to the test server, as an integer or a string. */
+static long long rcmd_int(int port, const char *cmd, char *str, size_t cap)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    assert_true(c && !c->err);
+    redisReply *r = redisCommand(c, cmd);
+    assert_non_null(r);
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    if (str) snprintf(str, cap, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+/* The model directory's embedding cache (docs/formats.md) with a vector
+ * for each book's text, so the run embeds nothing: quick, and the vectors'
+ * values do not matter here. */
+static void seed_cache(const char *dir, const char *books)
+{
+    br_catalog *cat;
+    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
+    assert_int_equal(br_catalog_load(books, &lo, &cat, NULL), BR_OK);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/embeddings.brec", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint32_t head[4] = {1, 512, 8, 0};
+    uint64_t n = br_catalog_count(cat);
+    fwrite("BREMBCAC", 1, 8, f);
+    fwrite(head, 4, 3, f);
+    fwrite("use-lite", 1, 8, f);
+    fwrite(&n, 8, 1, f);
+    for (uint32_t i = 0; i < n; i++) {
+        char *text;
+        assert_int_equal(br_book_text(br_catalog_book(cat, i), BR_TEXT_FULL, &text), BR_OK);
+        uint64_t h = br_fnv1a64(text, strlen(text));
+        uint32_t rec[2] = {(uint32_t)strlen(text), 0};
+        float v[512] = {0};
+        v[i] = 1;
+        fwrite(&h, 8, 1, f);
+        fwrite(rec, 4, 2, f);
+        fwrite(v, 4, 512, f);
+        br_free(text);
+    }
+    assert_int_equal(fclose(f), 0);
+    br_catalog_free(cat);
+}
+
+/* br_train_run publishing to Redis end to end (needs the use-lite model):
+ * the stream's rating events are folded in once, acknowledged and trimmed;
+ * the recs read back through the store API come from the new version; a
+ * second run flips the version pointer and sets an expiry on the old
+ * version's keys. */
+static void test_train_to_redis(void **state)
+{
+    (void)state;
+    char model[PATH_MAX];
+    struct stat sb;
+    if (br_encoder_model_path("use-lite", model, sizeof model) || stat(model, &sb)) {
+        printf("[  SKIP    ] no use-lite model (make model): the Redis train is skipped\n");
+        skip();
+    }
+    if (!tu_redis_binary()) {
+        printf("[  SKIP    ] redis-server is not installed: the Redis train is skipped\n");
+        skip();
+    }
+    tu_redis server = {0, 0, ""};
+    char dir[900], uri[PATH_MAX + 16], cmd[256], got[128];
+    fresh_dir(dir, sizeof dir);
+    assert_int_equal(tu_redis_start(&server, dir), 0);
+    snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", server.port);
+    char *books = tu_write_file(dir, "books.csv", books_csv);
+    seed_cache(dir, books);
+    char *ratings = tu_write_file(dir, "ratings.csv",
+                                  "user_id,book_id,rating\nu1,b1,5\nu1,b2,4\nu2,b2,5\nu2,b3,3\n"
+                                  "u3,b3,5\nu3,b4,4\nu4,b1,2\nu4,b4,5\n");
+    br_events *ev;
+    assert_int_equal(br_events_open(uri, 0, &ev), BR_OK);
+    br_event e[3] = {{"u5", "b1", BR_EVENT_RATING, 5, 100},
+                     {"u5", "b2", BR_EVENT_RATING, 4, 101},
+                     {"u5", "b3", BR_EVENT_CLICK, 1, 102}};
+    assert_int_equal(br_events_append(ev, e, 3), BR_OK);
+
+    br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
+    o.books = books;
+    o.ratings = ratings;
+    o.model_dir = dir;
+    o.store = uri;
+    o.events = uri;
+    o.clusters = 2;
+    o.factors = 2;
+    o.iterations = 2;
+    o.top_n = 3;
+    br_train_report rep;
+    br_status st = br_train_run(&o, &rep);
+    if (st) fail_msg("train: %s", br_error_detail());
+    assert_int_equal(rep.n_users, 5);
+    assert_int_equal(rep.embedded, 0); /* the seeded cache */
+    assert_int_equal(rep.n_events, 2);
+    assert_int_equal(rep.n_events_new, 2);
+    assert_int_equal(rep.events_trimmed, 3); /* the click too: acknowledged */
+    uint64_t n;
+    assert_int_equal(br_events_count(ev, &n), BR_OK);
+    assert_int_equal(n, 0);
+    char v1[BR_MODEL_ID_MAX];
+    strcpy(v1, rep.version);
+    rcmd_int(server.port, "GET bookrec:version", got, sizeof got);
+    assert_string_equal(got, v1);
+
+    br_store *s;
+    br_store_rec rec[3];
+    size_t nr = 0;
+    char version[BR_STORE_VERSION_MAX];
+    assert_int_equal(br_store_open(uri, BR_STORE_RDONLY, &s), BR_OK);
+    assert_int_equal(br_store_get_recs(s, "u5", rec, 3, &nr, version), BR_OK);
+    assert_string_equal(version, v1);
+    assert_true(nr >= 1);
+    for (size_t i = 0; i < nr; i++) /* what u5 rated is not recommended */
+        assert_true(strcmp(rec[i].book_id, "b1") && strcmp(rec[i].book_id, "b2"));
+    int seen = 0;
+    assert_int_equal(br_store_is_seen(s, "u5", "b2", &seen), BR_OK);
+    assert_true(seen);
+    br_store_close(s);
+
+    /* one more event; the second run folds it and the base's two */
+    br_event e2 = {"u5", "b4", BR_EVENT_RATING, 1, 103};
+    assert_int_equal(br_events_append(ev, &e2, 1), BR_OK);
+    st = br_train_run(&o, &rep);
+    if (st) fail_msg("train: %s", br_error_detail());
+    assert_int_equal(rep.n_events, 3);
+    assert_int_equal(rep.n_events_new, 1);
+    assert_string_not_equal(rep.version, v1);
+    rcmd_int(server.port, "GET bookrec:version", got, sizeof got);
+    assert_string_equal(got, rep.version);
+    snprintf(cmd, sizeof cmd, "TTL bookrec:@%s:user:u5:recs", v1);
+    assert_true(rcmd_int(server.port, cmd, NULL, 0) > 0);
+    snprintf(cmd, sizeof cmd, "TTL bookrec:@%s:user:u5:recs", rep.version);
+    assert_int_equal(rcmd_int(server.port, cmd, NULL, 0), -1);
+    assert_int_equal(br_store_open(uri, BR_STORE_RDONLY, &s), BR_OK);
+    assert_int_equal(br_store_get_recs(s, "u5", rec, 3, &nr, version), BR_OK);
+    assert_string_equal(version, rep.version);
+    for (size_t i = 0; i < nr; i++)
+        assert_true(strcmp(rec[i].book_id, "b1") && strcmp(rec[i].book_id, "b2") &&
+                    strcmp(rec[i].book_id, "b4"));
+    br_store_close(s);
+    br_events_close(ev);
+    tu_redis_stop(&server);
+    br_free(books);
+    br_free(ratings);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -312,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_current_must_be_a_version),
         cmocka_unit_test(test_train_refusals),
         cmocka_unit_test(test_rollback_to_redis),
+        cmocka_unit_test(test_train_to_redis),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

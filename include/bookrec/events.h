@@ -86,8 +86,8 @@ typedef br_status (*br_event_fn)(const br_event *e, const char *pos, void *user)
  * may be NULL) the position of the last one ("" when none). Nothing is
  * acknowledged: reading again without br_events_ack delivers the same
  * events again. */
-br_status br_events_read(br_events *ev, const char *group, size_t max, br_event_fn fn,
-                         void *user, size_t *count, char *last);
+br_status br_events_read(br_events *ev, const char *group, size_t max, br_event_fn fn, void *user,
+                         size_t *count, char *last);
 
 /* Acknowledges every event of `group` up to and including position `pos`
  * (as given by br_events_read). Acknowledging an older position than the
@@ -96,6 +96,16 @@ br_status br_events_ack(br_events *ev, const char *group, const char *pos);
 
 /* Number of events in the log (the file's records, the stream's length). */
 br_status br_events_count(br_events *ev, uint64_t *n);
+
+/* Removes the events every consumer group of the log has acknowledged.
+ * Redis: XTRIM MINID below the oldest entry any group still needs (its
+ * oldest pending entry, else the one after its last delivered one); a
+ * stream without groups is not trimmed (nobody has consumed anything). The
+ * file log is append-only and kept whole (its checkpoints are byte
+ * offsets): nothing is removed. *removed (may be NULL) receives how many
+ * events went. A group created while the trim runs may miss events older
+ * than the other groups' positions: create groups before trimming. */
+br_status br_events_trim(br_events *ev, uint64_t *removed);
 
 /* ------------------------------------------------------- input files -- */
 

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "bookrec/core.h"
+#include "bookrec/eval.h"
 #include "bookrec/hybrid.h"
 
 #ifdef __cplusplus
@@ -35,6 +36,9 @@ extern "C" {
 #endif
 
 /* Version ids are "v" and six or more digits, increasing: v000001, ... */
+/* The consumer group `train` reads the event log through. */
+#define BR_TRAIN_EVENTS_GROUP "bookrec-train"
+
 #define BR_MODEL_ID_MAX 64
 
 typedef enum br_train_cf {
@@ -57,19 +61,33 @@ typedef struct br_train_options {
     uint32_t keep;       /* versions kept after a successful run; 0: all */
     uint64_t seed;
     /* The event log to fold in (br_events_open URI, e.g. the store's, where
-     * `bookrec ingest` appends), or NULL. Every rating event in the log is a
-     * rating (a later one replaces an earlier rating of the same book by
-     * the same reader, the CSV's included); other event types are the
-     * store's online business and not trained on. The log is read through
-     * the consumer group "bookrec-train", never acknowledged: each version
-     * is trained from the CSV files plus the whole log, so every event
-     * counts exactly once in every version. */
+     * `bookrec ingest` appends), or NULL. Every rating event is a rating (a
+     * later one replaces an earlier rating of the same book by the same
+     * reader, the CSV's included); other event types are the store's
+     * online business and not trained on. Incremental: a run reads only
+     * what the consumer group BR_TRAIN_EVENTS_GROUP has not acknowledged,
+     * adds it to the rating events the newest version folded in (its
+     * snapshot, versions/<id>/events.log), writes the sum as the new
+     * version's snapshot and, once published, acknowledges the log up to
+     * the position recorded in the manifest and trims the Redis stream.
+     * So each version is trained from the CSV files plus every event ever
+     * folded, each exactly once, and the log is read once. */
     const char *events;
+    /* Evaluation figures in the manifest (docs/evaluation.md's protocol):
+     * a held-out split of the CSV ratings (seeded with `seed`), the same
+     * engine and parameters fitted on its training part, precision, recall,
+     * NDCG, MAP and coverage at eval_k over at most eval_readers readers
+     * (0: 10,000; more are thinned to every m-th). The published model is
+     * still trained on everything. */
+    int eval;
+    uint32_t eval_k;       /* 0: 10 */
+    uint32_t eval_readers; /* 0: 10,000 */
 } br_train_options;
 
 #define BR_TRAIN_OPTIONS_DEFAULT                                                                   \
     {                                                                                              \
-        NULL, NULL, NULL, NULL, NULL, BR_TEXT_FULL, BR_TRAIN_CF_ALS, 10, 0, 0, 100, 0, 42, NULL    \
+        NULL, NULL, NULL, NULL, NULL, BR_TEXT_FULL, BR_TRAIN_CF_ALS, 10, 0, 0, 100, 0, 42, NULL,   \
+            0, 0, 0                                                                                \
     }
 
 enum {
@@ -93,13 +111,21 @@ typedef struct br_train_report {
     char version[BR_MODEL_ID_MAX];  /* the version written and published */
     char previous[BR_MODEL_ID_MAX]; /* the version served before ("" when none) */
     uint64_t n_books, n_users, n_ratings;
-    uint64_t n_events;     /* rating events folded in from the log */
-    uint64_t embedded;     /* books this run had to embed (0: nothing changed) */
-    uint64_t index_added;  /* vectors inserted into the index */
-    int index_incremental; /* 1: the previous version's index was extended */
-    uint64_t pruned;       /* old versions removed (--keep) */
+    uint64_t n_events;       /* rating events in the model (all ever folded) */
+    uint64_t n_events_new;   /* ... of which this run read from the log */
+    uint64_t events_trimmed; /* entries the Redis stream was trimmed of */
+    uint64_t embedded;       /* books this run had to embed (0: nothing changed) */
+    uint64_t index_added;    /* vectors inserted into the index */
+    int index_incremental;   /* 1: the previous version's index was extended */
+    uint64_t pruned;         /* old versions removed (--keep) */
     br_train_stage stage[BR_TRAIN_STAGES];
     double seconds;
+    /* With opt->eval: the figures (also in the manifest's "evaluation")
+     * and the seconds the extra fit and ranking took. */
+    int evaluated;
+    br_eval_result eval;
+    size_t eval_readers;
+    double eval_seconds;
 } br_train_report;
 
 /* Runs the whole pipeline. report may be NULL. On failure nothing the

@@ -35,7 +35,8 @@ br_status br_event_validate(const br_event *e)
     br_status st = br_store_check_id(e->user_id, "reader");
     if (st == BR_OK) st = br_store_check_id(e->book_id, "book");
     if (st != BR_OK) return st;
-    if (!br_event_type_name(e->type)) return br_error(BR_EINVAL, "event type %d is invalid", e->type);
+    if (!br_event_type_name(e->type))
+        return br_error(BR_EINVAL, "event type %d is invalid", e->type);
     if (!isfinite(e->value)) return br_error(BR_EINVAL, "event value is not finite");
     return BR_OK;
 }
@@ -95,8 +96,8 @@ br_status br_events_append(br_events *ev, const br_event *events, size_t n)
     return n ? ev->ops->append(ev, events, n) : BR_OK;
 }
 
-br_status br_events_read(br_events *ev, const char *group, size_t max, br_event_fn fn,
-                         void *user, size_t *count, char *last)
+br_status br_events_read(br_events *ev, const char *group, size_t max, br_event_fn fn, void *user,
+                         size_t *count, char *last)
 {
     if (!ev || !fn) return br_error(BR_EINVAL, "br_events_read: NULL argument");
     if (count) *count = 0;
@@ -125,4 +126,15 @@ br_status br_events_count(br_events *ev, uint64_t *n)
 {
     if (!ev || !n) return br_error(BR_EINVAL, "br_events_count: NULL argument");
     return ev->ops->count(ev, n);
+}
+
+br_status br_events_trim(br_events *ev, uint64_t *removed)
+{
+    if (removed) *removed = 0;
+    if (!ev) return br_error(BR_EINVAL, "br_events_trim: NULL argument");
+    if (ev->flags & BR_EVENTS_RDONLY) return br_error(BR_EINVAL, "the event log is read-only");
+    uint64_t n = 0;
+    br_status st = ev->ops->trim ? ev->ops->trim(ev, &n) : BR_OK;
+    if (removed) *removed = n;
+    return st;
 }

@@ -38,9 +38,9 @@
 #include "store/events_internal.h"
 #include "store/store_internal.h"
 
-#define MAGIC "BREVENTS"
-#define HEADER 16
-#define FIXED 16 /* payload bytes before the ids */
+#define MAGIC       "BREVENTS"
+#define HEADER      16
+#define FIXED       16 /* payload bytes before the ids */
 #define MAX_PAYLOAD (FIXED + 2 * BR_ID_MAX)
 
 typedef struct file_log {
@@ -107,8 +107,8 @@ static br_status parse_record(const unsigned char *m, size_t n, size_t off, size
 /* Scans records from `from`; *end receives the end of the last valid one.
  * When a bad record is found: BR_OK if it is a torn tail (*torn = 1),
  * BR_EFORMAT if valid records follow it. */
-static br_status scan(const char *path, const unsigned char *m, size_t n, size_t from,
-                      size_t *end, int *torn, uint64_t *count)
+static br_status scan(const char *path, const unsigned char *m, size_t n, size_t from, size_t *end,
+                      int *torn, uint64_t *count)
 {
     size_t off = from, sz;
     uint64_t c = 0;
@@ -158,8 +158,8 @@ static br_status check_header(file_log *l, const unsigned char *m, size_t n)
         return br_error(BR_EFORMAT, "%s: not a bookrec event log (bad magic)", l->path);
     uint32_t v = br_get_u32(m + 8);
     if (v != 1 || br_get_u32(m + 12) != HEADER)
-        return br_error(BR_EFORMAT, "%s: event log version %u, this build reads version 1",
-                        l->path, v);
+        return br_error(BR_EFORMAT, "%s: event log version %u, this build reads version 1", l->path,
+                        v);
     return BR_OK;
 }
 
@@ -221,8 +221,10 @@ static br_status f_append(br_events *ev, const br_event *events, size_t n)
     while (done < total && st == BR_OK) {
         ssize_t w = write(l->fd, buf + done, total - done);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) st = br_error(BR_EIO, "%s: write: %s", l->path, strerror(errno));
-        else done += (size_t)w;
+        if (w <= 0)
+            st = br_error(BR_EIO, "%s: write: %s", l->path, strerror(errno));
+        else
+            done += (size_t)w;
     }
     if (st == BR_OK && fdatasync(l->fd) != 0)
         st = br_error(BR_EIO, "%s: fdatasync: %s", l->path, strerror(errno));
@@ -301,8 +303,8 @@ static br_status write_ckpt(file_log *l, const char *group, uint64_t off)
     return st;
 }
 
-static br_status f_read(br_events *ev, const char *group, size_t max, br_event_fn fn,
-                        void *user, size_t *count, char *last)
+static br_status f_read(br_events *ev, const char *group, size_t max, br_event_fn fn, void *user,
+                        size_t *count, char *last)
 {
     file_log *l = (file_log *)ev;
     uint64_t from;
@@ -316,8 +318,10 @@ static br_status f_read(br_events *ev, const char *group, size_t max, br_event_f
     if (st != BR_OK) return st;
     if (from > n) {
         if (m) munmap(m, n);
-        return br_error(BR_EFORMAT, "%s: checkpoint of group '%s' (byte %" PRIu64
-                        ") is past the end of the log (%zu bytes)", l->path, group, from, n);
+        return br_error(BR_EFORMAT,
+                        "%s: checkpoint of group '%s' (byte %" PRIu64
+                        ") is past the end of the log (%zu bytes)",
+                        l->path, group, from, n);
     }
     size_t off = (size_t)from, sz;
     char ub[BR_ID_MAX], bb[BR_ID_MAX], pos[BR_EVENTS_POS_MAX];
@@ -377,7 +381,7 @@ static br_status f_count(br_events *ev, uint64_t *count)
     return st;
 }
 
-static const br_events_ops file_ops = {f_close, f_append, f_read, f_ack, f_count};
+static const br_events_ops file_ops = {f_close, f_append, f_read, f_ack, f_count, NULL};
 
 br_status br_events_file_open(const char *path, unsigned flags, br_events **out)
 {
@@ -395,8 +399,8 @@ br_status br_events_file_open(const char *path, unsigned flags, br_events **out)
     }
     l->fd = open(path, rdonly ? O_RDONLY : O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (l->fd < 0) {
-        br_status st = br_error(errno == ENOENT ? BR_ENOTFOUND : BR_EIO, "%s: %s", path,
-                                strerror(errno));
+        br_status st =
+            br_error(errno == ENOENT ? BR_ENOTFOUND : BR_EIO, "%s: %s", path, strerror(errno));
         f_close(&l->base);
         return st;
     }
@@ -419,8 +423,10 @@ br_status br_events_file_open(const char *path, unsigned flags, br_events **out)
         int torn;
         if (st == BR_OK) st = scan(path, m, n, HEADER, &end, &torn, NULL);
         if (st == BR_OK && torn && !rdonly) {
-            br_log(BR_LOG_WARN, "%s: cutting a torn tail of %zu bytes at byte %zu (an append "
-                   "interrupted by a crash)", path, n - end, end);
+            br_log(BR_LOG_WARN,
+                   "%s: cutting a torn tail of %zu bytes at byte %zu (an append "
+                   "interrupted by a crash)",
+                   path, n - end, end);
             if (ftruncate(l->fd, (off_t)end) != 0 || fsync(l->fd) != 0)
                 st = br_error(BR_EIO, "%s: truncating the torn tail: %s", path, strerror(errno));
         }

@@ -42,8 +42,10 @@ static br_status parse_ts(const char *path, size_t line, const char *s, int64_t 
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (!*s || *end || errno || v < 0)
-        return br_error(BR_EPARSE, "%s:%zu: timestamp '%s' is not a non-negative integer "
-                        "(Unix seconds)", path, line, s);
+        return br_error(BR_EPARSE,
+                        "%s:%zu: timestamp '%s' is not a non-negative integer "
+                        "(Unix seconds)",
+                        path, line, s);
     *out = v;
     return BR_OK;
 }
@@ -74,9 +76,10 @@ static br_status csv_row(const br_csv_row *row, void *user)
         for (int i = 0; i < 5; i++) {
             c->col[i] = br_csv_column(row, columns[i]);
             if (c->col[i] < 0)
-                return br_error(BR_EPARSE, "%s:%zu: no '%s' column (the header needs "
-                                "user_id,book_id,type,value,timestamp)", c->path, row->line,
-                                columns[i]);
+                return br_error(BR_EPARSE,
+                                "%s:%zu: no '%s' column (the header needs "
+                                "user_id,book_id,type,value,timestamp)",
+                                c->path, row->line, columns[i]);
         }
         return BR_OK;
     }
@@ -139,8 +142,8 @@ static br_status jsonl_line(const char *path, size_t line, const char *text, br_
     }
     if (st == BR_OK) {
         if (!json_is_integer(f[4]) || json_integer_value(f[4]) < 0)
-            st = br_error(BR_EPARSE, "%s:%zu: timestamp must be a non-negative integer", path,
-                          line);
+            st =
+                br_error(BR_EPARSE, "%s:%zu: timestamp must be a non-negative integer", path, line);
         else
             e.timestamp = json_integer_value(f[4]);
     }

@@ -14,6 +14,7 @@ typedef struct br_events_ops {
                       size_t *count, char *last);
     br_status (*ack)(br_events *ev, const char *group, const char *pos);
     br_status (*count)(br_events *ev, uint64_t *n);
+    br_status (*trim)(br_events *ev, uint64_t *removed); /* NULL: nothing to trim */
 } br_events_ops;
 
 /* The first member of every backend's handle. */

@@ -21,7 +21,7 @@
 #include "store/rconn.h"
 
 #define CONSUMER "consumer"
-#define PAGE 1000
+#define PAGE     1000
 
 typedef struct redis_log {
     br_events base;
@@ -58,9 +58,19 @@ static br_status r_append(br_events *ev, const br_event *events, size_t n)
         char v[32], ts[24];
         snprintf(v, sizeof v, "%.9g", (double)events[i].value);
         snprintf(ts, sizeof ts, "%lld", (long long)events[i].timestamp);
-        const char *argv[] = {"XADD", l->key, "*", "u", events[i].user_id, "b",
-                              events[i].book_id, "t", br_event_type_name(events[i].type),
-                              "v", v, "ts", ts};
+        const char *argv[] = {"XADD",
+                              l->key,
+                              "*",
+                              "u",
+                              events[i].user_id,
+                              "b",
+                              events[i].book_id,
+                              "t",
+                              br_event_type_name(events[i].type),
+                              "v",
+                              v,
+                              "ts",
+                              ts};
         size_t lens[13];
         for (int k = 0; k < 13; k++) lens[k] = strlen(argv[k]);
         st = br_rbatch_add(&b, 13, argv, lens);
@@ -86,8 +96,7 @@ static br_status ensure_group(redis_log *l, const char *group)
 }
 
 /* Decodes one stream entry [id, [field, value, ...]]. */
-static br_status decode(redis_log *l, const redisReply *entry, br_event *e, char *user,
-                        char *book)
+static br_status decode(redis_log *l, const redisReply *entry, br_event *e, char *user, char *book)
 {
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
         entry->element[1]->type != REDIS_REPLY_ARRAY)
@@ -122,8 +131,8 @@ static br_status decode(redis_log *l, const redisReply *entry, br_event *e, char
     return BR_OK;
 }
 
-static br_status r_read(br_events *ev, const char *group, size_t max, br_event_fn fn,
-                        void *user, size_t *count, char *last)
+static br_status r_read(br_events *ev, const char *group, size_t max, br_event_fn fn, void *user,
+                        size_t *count, char *last)
 {
     redis_log *l = (redis_log *)ev;
     br_status st = ensure_group(l, group);
@@ -138,8 +147,8 @@ static br_status r_read(br_events *ev, const char *group, size_t max, br_event_f
             if (want > PAGE) want = PAGE;
             char cnt[24];
             snprintf(cnt, sizeof cnt, "%zu", want);
-            const char *argv[] = {"XREADGROUP", "GROUP", group, CONSUMER, "COUNT", cnt,
-                                  "STREAMS", l->key, pass ? ">" : after};
+            const char *argv[] = {"XREADGROUP", "GROUP",   group,  CONSUMER,          "COUNT",
+                                  cnt,          "STREAMS", l->key, pass ? ">" : after};
             redisReply *r = NULL;
             st = run(l, &r, 1, "XREADGROUP", 9, argv);
             if (st != BR_OK) return st;
@@ -233,7 +242,94 @@ static br_status r_count(br_events *ev, uint64_t *n)
     return BR_OK;
 }
 
-static const br_events_ops redis_ops = {r_close, r_append, r_read, r_ack, r_count};
+/* A stream id "MS-SEQ" as two numbers; 0 when it is not one. */
+static int parse_id(const char *s, unsigned long long *ms, unsigned long long *seq)
+{
+    char *end;
+    if (!s || !*s) return 0;
+    *ms = strtoull(s, &end, 10);
+    *seq = 0;
+    if (*end == '-') *seq = strtoull(end + 1, &end, 10);
+    return *end == '\0';
+}
+
+/* The value of field `name` in a flat [name, value, ...] reply. */
+static const redisReply *field(const redisReply *r, const char *name)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY) return NULL;
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING && !strcmp(r->element[i]->str, name))
+            return r->element[i + 1];
+    return NULL;
+}
+
+/* The oldest entry group `g` (an XINFO GROUPS element) still needs: its
+ * oldest pending entry, else the one after its last delivered entry. */
+static br_status group_floor(redis_log *l, const redisReply *g, unsigned long long *ms,
+                             unsigned long long *seq)
+{
+    const redisReply *name = field(g, "name"), *pend = field(g, "pending"),
+                     *last = field(g, "last-delivered-id");
+    if (!name || name->type != REDIS_REPLY_STRING || !pend || pend->type != REDIS_REPLY_INTEGER ||
+        !last || last->type != REDIS_REPLY_STRING || !parse_id(last->str, ms, seq))
+        return br_error(BR_ESTORE, "redis: %s: XINFO GROUPS: unexpected reply", l->key);
+    if (pend->integer == 0) {
+        /* Everything up to the last delivered entry is acknowledged. */
+        if (*seq == ~0ull) {
+            (*ms)++;
+            *seq = 0;
+        } else
+            (*seq)++;
+        return BR_OK;
+    }
+    const char *argv[] = {"XPENDING", l->key, name->str};
+    redisReply *r = NULL;
+    br_status st = run(l, &r, 1, "XPENDING", 3, argv);
+    if (st != BR_OK) return st;
+    /* [count, smallest id, greatest id, consumers] */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        r->element[1]->type != REDIS_REPLY_STRING || !parse_id(r->element[1]->str, ms, seq))
+        st = br_error(BR_ESTORE, "redis: %s: XPENDING %s: unexpected reply", l->key, name->str);
+    freeReplyObject(r);
+    return st;
+}
+
+static br_status r_trim(br_events *ev, uint64_t *removed)
+{
+    redis_log *l = (redis_log *)ev;
+    const char *argv[] = {"XINFO", "GROUPS", l->key};
+    redisReply *r = NULL;
+    br_status st = run(l, &r, 1, "XINFO GROUPS", 3, argv);
+    if (st == BR_ESTORE && strstr(br_error_detail(), "no such key")) {
+        br_error_clear();
+        return BR_OK; /* no stream: nothing to trim */
+    }
+    if (st != BR_OK) return st;
+    unsigned long long min_ms = ~0ull, min_seq = ~0ull;
+    size_t groups = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    for (size_t i = 0; i < groups && st == BR_OK; i++) {
+        unsigned long long ms, seq;
+        st = group_floor(l, r->element[i], &ms, &seq);
+        if (st == BR_OK && (ms < min_ms || (ms == min_ms && seq < min_seq))) {
+            min_ms = ms;
+            min_seq = seq;
+        }
+    }
+    freeReplyObject(r);
+    /* No group: nobody has consumed anything, keep everything. */
+    if (st != BR_OK || groups == 0) return st;
+    char minid[48];
+    snprintf(minid, sizeof minid, "%llu-%llu", min_ms, min_seq);
+    const char *targv[] = {"XTRIM", l->key, "MINID", minid};
+    r = NULL;
+    st = run(l, &r, 1, "XTRIM", 4, targv);
+    if (st != BR_OK) return st;
+    *removed = r->type == REDIS_REPLY_INTEGER ? (uint64_t)r->integer : 0;
+    freeReplyObject(r);
+    return BR_OK;
+}
+
+static const br_events_ops redis_ops = {r_close, r_append, r_read, r_ack, r_count, r_trim};
 
 br_status br_events_redis_open(const char *uri, unsigned flags, br_events **out)
 {

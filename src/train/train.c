@@ -33,6 +33,7 @@
 #include "bookrec/content.h"
 #include "bookrec/data.h"
 #include "bookrec/encoder.h"
+#include "bookrec/eval.h"
 #include "bookrec/hybrid.h"
 #include "bookrec/index.h"
 #include "bookrec/npy.h"
@@ -194,8 +195,16 @@ typedef struct run_state {
     const float *tv;
     const int64_t *tt; /* may be NULL */
     void *owned[4];    /* the merged arrays, when there are events */
-    /* the log's rating events as read */
-    size_t n_ev, cap_ev;
+    /* The folded rating events: the base version's snapshot, then the
+     * log's events not folded yet (docs/store.md, "Events and versions"). */
+    size_t n_ev, cap_ev, n_ev_new;
+    const char *ev_src; /* where the event being read comes from (errors) */
+    char base_id[BR_MODEL_ID_MAX];
+    char base_log[PATH_MAX];          /* the log the base version read */
+    char base_pos[BR_EVENTS_POS_MAX]; /* ... and where it stopped */
+    char ev_pos[BR_EVENTS_POS_MAX];   /* where this version stops */
+    char read_pos[BR_EVENTS_POS_MAX]; /* the last position delivered now */
+    size_t ev_delivered, ev_skipped;
     uint32_t *eu, *eb;
     float *evv;
     int64_t *ets;
@@ -222,7 +231,7 @@ static br_status on_event(const br_event *e, const char *pos, void *user)
     int64_t b = br_catalog_find(s->cat, e->book_id);
     if (b < 0)
         return br_error(BR_ENOTFOUND, "%s: event at %s: book '%s' is not in the catalogue",
-                        s->o->events, pos, e->book_id);
+                        s->ev_src, pos, e->book_id);
     uint32_t u;
     int added;
     br_status st = br_idmap_intern(s->uids, e->user_id, strlen(e->user_id), &u, &added);
@@ -311,14 +320,145 @@ static br_status merge_events(run_state *s)
     return st;
 }
 
+/* A log position as a pair: a file offset "N" is (N, 0), a stream id
+ * "MS-SEQ" is (MS, SEQ); both grow along their log. */
+static int parse_pos(const char *p, unsigned long long *a, unsigned long long *b)
+{
+    char *end;
+    if (!p || !*p) return 0;
+    errno = 0;
+    *a = strtoull(p, &end, 10);
+    *b = 0;
+    if (*end == '-') *b = strtoull(end + 1, &end, 10);
+    return !errno && *end == '\0';
+}
+
+static int pos_le(const char *x, const char *y)
+{
+    unsigned long long xa, xb, ya, yb;
+    if (!parse_pos(x, &xa, &xb) || !parse_pos(y, &ya, &yb)) return 0;
+    return xa < ya || (xa == ya && xb <= yb);
+}
+
+/* The log's events: those the base version folded in already are skipped
+ * (delivered again when a run died between publishing and acknowledging). */
+static br_status on_new_event(const br_event *e, const char *pos, void *user)
+{
+    run_state *s = user;
+    s->ev_delivered++;
+    snprintf(s->read_pos, sizeof s->read_pos, "%s", pos);
+    if (s->base_pos[0] && pos_le(pos, s->base_pos)) {
+        s->ev_skipped++;
+        return BR_OK;
+    }
+    size_t before = s->n_ev;
+    br_status st = on_event(e, pos, user);
+    s->n_ev_new += s->n_ev - before;
+    return st;
+}
+
+/* The base of the folded events is the newest complete version, not
+ * `current`: a rollback changes what is served, not which events have
+ * been consumed from the log. Its manifest's "events" names its snapshot
+ * and the log position it stopped at. */
+static br_status events_base(run_state *s, char *snapshot, size_t cap)
+{
+    snapshot[0] = '\0';
+    br_model_version *v = NULL;
+    size_t n = 0;
+    br_status st = br_models_list(s->o->model_dir, &v, &n);
+    if (st || n == 0) {
+        br_free(v);
+        return st;
+    }
+    snprintf(s->base_id, sizeof s->base_id, "%s", v[n - 1].id);
+    br_free(v);
+    char *text = NULL;
+    if ((st = br_models_manifest(s->o->model_dir, s->base_id, &text))) return st;
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    br_free(text);
+    if (!j) return br_error(BR_EFORMAT, "version %s: manifest: %s", s->base_id, je.text);
+    json_t *e = json_object_get(j, "events");
+    const char *snap = json_string_value(json_object_get(e, "snapshot"));
+    const char *log = json_string_value(json_object_get(e, "log"));
+    const char *pos = json_string_value(json_object_get(e, "position"));
+    if (log) st = br__train_path(s->base_log, sizeof s->base_log, "%s", log);
+    if (!st && pos) snprintf(s->base_pos, sizeof s->base_pos, "%s", pos);
+    if (!st && snap) {
+        char dir[PATH_MAX];
+        st = br_models_path(s->o->model_dir, s->base_id, dir, sizeof dir);
+        if (!st) st = br__train_path(snapshot, cap, "%s/%s", dir, snap);
+    }
+    json_decref(j);
+    return st;
+}
+
 static br_status read_events(run_state *s)
 {
+    char snapshot[PATH_MAX], uri[PATH_MAX + 8];
+    br_status st = events_base(s, snapshot, sizeof snapshot);
     br_events *ev = NULL;
+    if (!st && snapshot[0]) {
+        /* Every rating event an earlier version folded in, in log order. */
+        s->ev_src = snapshot;
+        st = br__train_path(uri, sizeof uri, "file:%s", snapshot);
+        if (!st) st = br_events_open(uri, BR_EVENTS_RDONLY, &ev);
+        if (!st) st = br_events_read(ev, "snapshot", 0, on_event, s, NULL, NULL);
+        br_events_close(ev);
+        ev = NULL;
+    }
+    if (st || !s->o->events) return st;
+    /* A position is only meaningful in the log it came from. */
+    if (strcmp(s->base_log, s->o->events)) s->base_pos[0] = '\0';
+    s->ev_src = s->o->events;
     /* Not read-only: the group is created on first use. */
-    br_status st = br_events_open(s->o->events, 0, &ev);
-    if (!st) st = br_events_read(ev, "bookrec-train", 0, on_event, s, NULL, NULL);
+    st = br_events_open(s->o->events, 0, &ev);
+    if (!st) st = br_events_read(ev, BR_TRAIN_EVENTS_GROUP, 0, on_new_event, s, NULL, NULL);
     br_events_close(ev);
+    if (!st)
+        snprintf(s->ev_pos, sizeof s->ev_pos, "%s", s->read_pos[0] ? s->read_pos : s->base_pos);
     return st;
+}
+
+/* The folded rating events as this version's snapshot: an event log file
+ * (docs/store.md), so the next run and anyone auditing the version can
+ * read exactly what went in. */
+static br_status write_snapshot(run_state *s)
+{
+    char path[PATH_MAX + 8];
+    br_status st = br__train_path(path, sizeof path, "file:%s/events.log", s->tmp);
+    br_event *e = br_malloc(s->n_ev * sizeof *e);
+    if (!st && !e) st = br_error(BR_ENOMEM, "events snapshot");
+    for (size_t i = 0; !st && i < s->n_ev; i++)
+        e[i] = (br_event){br_idmap_name(s->uids, s->eu[i]), br_catalog_book(s->cat, s->eb[i])->id,
+                          BR_EVENT_RATING, s->evv[i], s->ets[i]};
+    br_events *ev = NULL;
+    if (!st) st = br_events_open(path, 0, &ev);
+    if (!st) st = br_events_append(ev, e, s->n_ev);
+    br_events_close(ev);
+    br_free(e);
+    return st;
+}
+
+/* After the publish: the log's events up to this version's position are
+ * acknowledged, and the Redis stream trimmed of what every group has
+ * acknowledged. Failing here costs nothing but disk (the next run skips
+ * what this version folded by position): a warning, not an error. */
+static void consume_events(run_state *s)
+{
+    if (!s->o->events || !s->read_pos[0]) return;
+    br_events *ev = NULL;
+    uint64_t removed = 0;
+    br_status st = br_events_open(s->o->events, 0, &ev);
+    if (!st) st = br_events_ack(ev, BR_TRAIN_EVENTS_GROUP, s->read_pos);
+    if (!st) st = br_events_trim(ev, &removed);
+    br_events_close(ev);
+    if (st)
+        br_log(BR_LOG_WARN, "train: %s: events folded in but not acknowledged: %s", s->o->events,
+               br_error_detail());
+    br_error_clear();
+    s->rep->events_trimmed = removed;
 }
 
 static br_status stage_ingest(run_state *s)
@@ -339,7 +479,8 @@ static br_status stage_ingest(run_state *s)
         const char *name = br_idmap_name(rid, i);
         st = br_idmap_intern(s->uids, name, strlen(name), &idx, &added);
     }
-    if (!st && s->o->events) st = read_events(s);
+    if (!st) st = read_events(s);
+    if (!st && s->n_ev) st = write_snapshot(s);
     if (st) return st;
     if (s->n_ev)
         st = merge_events(s);
@@ -357,6 +498,7 @@ static br_status stage_ingest(run_state *s)
     s->rep->n_users = s->n_users;
     s->rep->n_ratings = s->n;
     s->rep->n_events = s->n_ev;
+    s->rep->n_events_new = s->n_ev_new;
     char path[PATH_MAX];
     if (!st) st = br__train_path(path, sizeof path, "%s/books.csv", s->tmp);
     if (!st) st = copy_file(s->o->books, path);
@@ -563,6 +705,84 @@ static br_status stage_topn(run_state *s)
     return st;
 }
 
+typedef struct eval_ctx {
+    const br_hybrid *h;
+    br_engine e;
+} eval_ctx;
+
+static br_status eval_rank(void *ctx, const uint32_t *users, size_t n, uint32_t k, uint32_t *items)
+{
+    const eval_ctx *c = ctx;
+    return br_hybrid_rank(c->h, c->e, users, n, k, items, NULL);
+}
+
+/* docs/evaluation.md's protocol on the CSV ratings: the engine the version
+ * serves, with its parameters, fitted on the training part of a seeded
+ * split and ranked for (a thinned sample of) the readers with held-out
+ * ratings. The model itself is trained on everything. */
+static br_status stage_eval(run_state *s)
+{
+    br_split_options so = BR_SPLIT_OPTIONS_DEFAULT;
+    so.seed = s->o->seed;
+    br_split sp;
+    memset(&sp, 0, sizeof sp);
+    br_hybrid *h = NULL;
+    uint32_t *users = NULL, k = s->o->eval_k ? s->o->eval_k : 10;
+    size_t cap = s->o->eval_readers ? s->o->eval_readers : 10000, n = 0;
+    br_status st = br_split_ratings(s->ratings, &so, &sp);
+    if (!st && sp.n_eval_users == 0)
+        st = br_error(BR_EINVAL, "--eval: no reader has %u ratings to hold some out",
+                      so.min_ratings);
+    if (!st) {
+        br_hybrid_options ho;
+        hybrid_options(s->o, &ho);
+        br_train_data d = {sp.n_users,    sp.n_books,    sp.n_train,
+                           sp.train_user, sp.train_book, sp.train_value};
+        br_engine e = s->o->cf == BR_TRAIN_CF_SVD ? BR_ENGINE_NOTEBOOK_HYBRID : BR_ENGINE_HYBRID;
+        st = br_hybrid_fit(&d, s->cat, s->emb, s->dim, &ho, &e, 1, &h);
+        /* Every m-th reader with held-out ratings, at most `cap`. */
+        size_t m = (sp.n_eval_users + cap - 1) / cap;
+        users = st ? NULL : br_malloc(cap * sizeof *users);
+        if (!st && !users) st = br_error(BR_ENOMEM, "eval readers");
+        size_t seen = 0;
+        for (uint32_t u = 0; !st && u < sp.n_users && n < cap; u++) {
+            if (sp.test_ptr[u + 1] == sp.test_ptr[u]) continue;
+            if (seen++ % m == 0) users[n++] = u;
+        }
+        eval_ctx c = {h, e};
+        br_ranker rk = {br_engine_name(e), &c, eval_rank, NULL};
+        if (!st) st = br_eval_ranker(&sp, &rk, k, users, n, &s->rep->eval);
+    }
+    s->rep->evaluated = st == BR_OK;
+    s->rep->eval_readers = n;
+    br_free(users);
+    br_hybrid_free(h);
+    br_split_free(&sp);
+    return st;
+}
+
+static json_t *eval_json(const br_train_report *r, const br_train_options *o)
+{
+    char key[32];
+    const br_eval_result *e = &r->eval;
+    json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:I, s:f}", "protocol",
+                          "docs/evaluation.md, on the CSV ratings", "k", (json_int_t)e->k,
+                          "readers", (json_int_t)r->eval_readers, "readers_ranked",
+                          (json_int_t)e->users_ranked, "test_fraction", 0.2, "relevant_min", 4.0,
+                          "seed", (json_int_t)o->seed, "seconds", r->eval_seconds);
+    snprintf(key, sizeof key, "precision@%u", e->k);
+    json_object_set_new(j, key, json_real(e->precision));
+    snprintf(key, sizeof key, "recall@%u", e->k);
+    json_object_set_new(j, key, json_real(e->recall));
+    snprintf(key, sizeof key, "ndcg@%u", e->k);
+    json_object_set_new(j, key, json_real(e->ndcg));
+    snprintf(key, sizeof key, "map@%u", e->k);
+    json_object_set_new(j, key, json_real(e->map));
+    snprintf(key, sizeof key, "coverage@%u", e->k);
+    json_object_set_new(j, key, json_real(e->coverage));
+    return j;
+}
+
 static json_t *manifest_json(const run_state *s, const char *id)
 {
     const br_train_options *o = s->o;
@@ -604,6 +824,15 @@ static json_t *manifest_json(const run_state *s, const char *id)
                             json_integer((json_int_t)r->n_events));
         json_object_set_new(json_object_get(j, "inputs"), "events",
                             o->events ? json_string(o->events) : json_null());
+        json_t *ev = json_pack(
+            "{s:I, s:I, s:s, s:s?, s:s?, s:s?, s:s?}", "folded", (json_int_t)r->n_events, "new",
+            (json_int_t)r->n_events_new, "group", BR_TRAIN_EVENTS_GROUP, "base",
+            s->base_id[0] ? s->base_id : NULL, "snapshot", s->n_ev ? "events.log" : NULL, "log",
+            o->events ? o->events : NULL, "position", s->ev_pos[0] ? s->ev_pos : NULL);
+        json_object_set_new(j, "events", ev);
+        if (s->n_ev)
+            json_object_set_new(json_object_get(j, "files"), "events", json_string("events.log"));
+        json_object_set_new(j, "evaluation", r->evaluated ? eval_json(r, o) : json_null());
     }
     return j;
 }
@@ -690,6 +919,7 @@ static br_status stage_publish(run_state *s, const char *id)
     br_free(recent);
     /* The store serves the new version: now the pointer. */
     if (!st) st = br__models_point_current(s->o->model_dir, id);
+    if (!st) consume_events(s);
     s->rep->stage[BR_TRAIN_PUBLISH].count = s->rep->n_users;
     return st;
 }
@@ -763,6 +993,14 @@ br_status br_train_run(const br_train_options *opt, br_train_report *report)
         uint64_t t0 = br_now_ns();
         st = stages[i](&s);
         rep->stage[i].seconds = secs_since(t0);
+    }
+    /* The served hybrid is done with (its recommendations are in memory). */
+    br_hybrid_free(s.hyb);
+    s.hyb = NULL;
+    if (!st && opt->eval) {
+        uint64_t t0 = br_now_ns();
+        st = stage_eval(&s);
+        rep->eval_seconds = secs_since(t0);
     }
     if (!st) {
         uint64_t t0 = br_now_ns();

@@ -247,11 +247,118 @@ for run in 1 2; do
   check "events: 4 rating events ($run)" [ "$(json_get "$tmp/te.json" events)" = 4 ]
   check "events: a new reader ($run)" [ "$(json_get "$tmp/te.json" readers)" = 101 ]
   check "events: 3579 + 4 ratings ($run)" [ "$(json_get "$tmp/te.json" ratings)" = 3583 ]
+  check "events: read from the log once ($run)" \
+    [ "$(json_get "$tmp/te.json" events_new)" = "$([ $run = 1 ] && echo 4 || echo 0)" ]
+  check "events: the snapshot in the version ($run)" \
+    [ -s "$m/versions/$(json_get "$tmp/te.json" version)/events.log" ]
 done
+check "events: the log acknowledged" [ -s "$m/store/events.log.ckpt-bookrec-train" ]
+# A run that died between publishing and acknowledging: the log delivers the
+# 4 events again, the position in the newest manifest skips them.
+rm "$m/store/events.log.ckpt-bookrec-train"
+expect 0 "train, log not acknowledged" -- "$bookrec" --quiet train "${B2[@]}" "${T[@]}" \
+  --events "lmdb:$m/store" --json
+cp "$tmp/out" "$tmp/te.json"
+check "not acknowledged: still 4 events" [ "$(json_get "$tmp/te.json" events)" = 4 ]
+check "not acknowledged: none counted twice" [ "$(json_get "$tmp/te.json" events_new)" = 0 ]
+# After a rollback the events stay folded in (the base is the newest version).
+expect 0 "rollback before events" -- "$bookrec" models rollback --model-dir "$m"
+printf 'user_id,book_id,type,value,timestamp\nnew1,13,rating,3,1700000010\n' >"$tmp/ev3.csv"
+expect 0 "ingest one more" -- "$bookrec" --quiet ingest --events "$tmp/ev3.csv" --store "lmdb:$m/store"
+expect 0 "train after rollback" -- "$bookrec" --quiet train "${B2[@]}" "${T[@]}" \
+  --events "lmdb:$m/store" --json
+cp "$tmp/out" "$tmp/te.json"
+check "after rollback: 5 events" [ "$(json_get "$tmp/te.json" events)" = 5 ]
+check "after rollback: 1 new" [ "$(json_get "$tmp/te.json" events_new)" = 1 ]
+# and without --events the folded events stay in the model
+expect 0 "train without --events" -- "$bookrec" --quiet train "${B2[@]}" "${T[@]}" --json
+cp "$tmp/out" "$tmp/te.json"
+check "without --events: 5 events kept" [ "$(json_get "$tmp/te.json" events)" = 5 ]
 expect 0 "recommend the new reader" -- "$bookrec" recommend --model-dir "$m" --users new1 --json
 contains "$tmp/out" '"user":"new1"' "new reader served"
 expect 0 "reader 5 after the event" -- "$bookrec" recommend --model-dir "$m" --users 5 --n 20 --json
 check "book 722, now rated, not recommended" [ -z "$(grep -F '"book":"722"' "$tmp/out")" ]
+# --eval: the protocol's figures in the manifest and the summary
+expect 0 "train --eval" -- "$bookrec" --quiet train "${B2[@]}" "${T[@]}" --eval --eval-k 5 --json
+cp "$tmp/out" "$tmp/tv.json"
+"$py" - "$tmp/tv.json" "$m/versions/$(json_get "$tmp/tv.json" version)/manifest.json" \
+  >"$tmp/evcheck" 2>&1 <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["evaluation"]
+m = json.load(open(sys.argv[2]))["evaluation"]
+assert s["k"] == 5 and m["k"] == 5, (s, m)
+assert 0 < s["readers"] <= 100, s
+for key in ("precision", "recall", "ndcg", "map"):
+    assert 0 <= s[key] <= 1, (key, s)
+    assert abs(m[key + "@5"] - s[key]) < 1e-9, (key, s, m)
+print("ok")
+PY
+check "eval figures in the summary and the manifest" grep -qx ok "$tmp/evcheck"
+expect 0 "models show with figures" -- "$bookrec" models show --model-dir "$m"
+contains "$tmp/out" '"ndcg@5"' "models show prints the figures"
+expect 0 "train without --eval" -- "$bookrec" --quiet train "${B2[@]}" "${T[@]}" --json
+expect 0 "models show without figures" -- "$bookrec" models show --model-dir "$m"
+contains "$tmp/out" '"evaluation": null' "no figures unless asked"
+
+# Redis end to end: train publishes to a redis-server started here, folds
+# in the stream's events, acknowledges and trims the stream; recommend
+# reads the recs back; a second run flips the pointer and expires the old
+# version's keys.
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+  port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
+    >"$tmp/redis.log" 2>&1 &
+  rpid=$!
+  trap 'kill $rpid 2>/dev/null; rm -rf "$tmp"' EXIT
+  rc() { redis-cli -p "$port" "$@"; }
+  for _ in $(seq 50); do rc PING >/dev/null 2>&1 && break; sleep 0.1; done
+  R=redis://127.0.0.1:$port
+  m2=$tmp/m2
+  mkdir -p "$m2"
+  cp "$m/embeddings.brec" "$m2/"
+  expect 0 "redis: ingest" -- "$bookrec" --quiet ingest --events "$tmp/ev.csv" --store "$R"
+  check "redis: 5 events in the stream" [ "$(rc XLEN bookrec:events)" = 5 ]
+  expect 0 "redis: train" -- "$bookrec" --quiet train "${B2[@]}" "${T[@]}" --model-dir "$m2" \
+    --store "$R" --events "$R" --json
+  cp "$tmp/out" "$tmp/tr.json"
+  v1=$(json_get "$tmp/tr.json" version)
+  check "redis: 4 rating events folded" [ "$(json_get "$tmp/tr.json" events_new)" = 4 ]
+  check "redis: stream trimmed of all 5" [ "$(json_get "$tmp/tr.json" events_trimmed)" = 5 ]
+  check "redis: stream empty" [ "$(rc XLEN bookrec:events)" = 0 ]
+  check "redis: version pointer" [ "$(rc GET bookrec:version)" = "$v1" ]
+  check "redis: recs key" [ "$(rc EXISTS "bookrec:@$v1:user:new1:recs")" = 1 ]
+  check "redis: seen set" [ "$(rc SISMEMBER bookrec:user:5:seen 722)" = 1 ]
+  expect 0 "redis: recommend" -- "$bookrec" recommend --model-dir "$m2" --store "$R" --users 5,new1 \
+    --n 5 --json
+  contains "$tmp/out" "\"version\":\"$v1\"" "redis: recs from the published version"
+  contains "$tmp/out" '"user":"new1"' "redis: the new reader served"
+  check "redis: two readers" [ "$(wc -l <"$tmp/out")" = 2 ]
+  printf 'user_id,book_id,type,value,timestamp\nnew1,13,rating,3,1700000010\n' >"$tmp/ev4.csv"
+  expect 0 "redis: ingest one more" -- "$bookrec" --quiet ingest --events "$tmp/ev4.csv" --store "$R"
+  expect 0 "redis: train again" -- "$bookrec" --quiet train "${B2[@]}" "${T[@]}" --model-dir "$m2" \
+    --store "$R" --events "$R" --json
+  cp "$tmp/out" "$tmp/tr.json"
+  v2=$(json_get "$tmp/tr.json" version)
+  # the same lists as the LMDB model trained on the same data (CSV + 5 events)
+  "$bookrec" recommend --model-dir "$m2" --store "$R" --users 5,new1 --n 5 --json |
+    sed 's/"version":"[^"]*"//' >"$tmp/r_redis"
+  "$bookrec" recommend --model-dir "$m" --users 5,new1 --n 5 --json | sed 's/"version":"[^"]*"//' \
+    >"$tmp/r_lmdb"
+  check "redis: recs read back" [ "$(wc -l <"$tmp/r_redis")" = 2 ]
+  check "redis: same data as the LMDB model, same recs" cmp -s "$tmp/r_redis" "$tmp/r_lmdb"
+  check "redis: 5 events, 1 new" [ "$(json_get "$tmp/tr.json" events):$(json_get "$tmp/tr.json" events_new)" = 5:1 ]
+  check "redis: pointer flipped" [ "$(rc GET bookrec:version)" = "$v2" ]
+  ttl=$(rc TTL "bookrec:@$v1:user:new1:recs")
+  check "redis: old version's keys expire ($ttl)" [ "$ttl" -gt 0 ]
+  check "redis: new version's keys persist" [ "$(rc TTL "bookrec:@$v2:user:new1:recs")" = -1 ]
+  expect 0 "redis: recommend v2" -- "$bookrec" recommend --model-dir "$m2" --store "$R" --users 5 --json
+  contains "$tmp/out" "\"version\":\"$v2\"" "redis: recs from the new version"
+  kill "$rpid"
+  wait "$rpid" 2>/dev/null
+else
+  echo "redis-server or redis-cli not installed: the Redis end-to-end part is skipped"
+fi
+
 printf 'user_id,book_id,type,value,timestamp\n9,nosuchbook,rating,4,1700000009\n' >"$tmp/ev2.csv"
 expect 0 "ingest a bad event" -- "$bookrec" --quiet ingest --events "$tmp/ev2.csv" --store "lmdb:$m/store"
 served_before=$(readlink "$m/current")
