@@ -13,7 +13,9 @@
  *    weighted sum sorted;
  *  - the re-ranker: a deterministic fit whose loss decreases and recovers a
  *    planted rule; the hybrid then ranks by coef . features;
- *  - br_split_train only ever splits training ratings; book text template.
+ *  - br_split_train only ever splits training ratings; book text template;
+ *  - the embedding cache: a text repeated in the catalogue is embedded once
+ *    and shared, a second call embeds nothing and returns the same vectors.
  */
 #include <jansson.h>
 #include <math.h>
@@ -614,6 +616,48 @@ static void test_split_train_and_text(void **state)
     br_catalog_free(cat);
 }
 
+/* The embedding cache with the tiny BERT of tests/golden: books 0 and 2
+ * share their text, so the cache file holds two texts for three books. */
+static void test_embed_cache_repeated_text(void **state)
+{
+    (void)state;
+    br_encoder *enc;
+    assert_int_equal(br_encoder_open_bert(BR_GOLDEN_DIR "/minilm/tiny", 0, &enc), BR_OK);
+    char *dir = tu_tmpdir("test_embcache");
+    char *books = tu_write_file(dir, "books.csv",
+                                "book_id,title,description\n"
+                                "a,Same,One story.\nb,Other,Another story.\nc,Same,One story.\n");
+    br_catalog *cat;
+    assert_int_equal(br_catalog_load(books, NULL, &cat, NULL), BR_OK);
+    size_t dim = br_encoder_dim(enc), embedded = 0;
+    float *v1 = br_malloc(3 * dim * sizeof *v1), *v2 = br_malloc(3 * dim * sizeof *v2);
+    char cache[4096];
+    snprintf(cache, sizeof cache, "%s/cache/emb.brec", dir);
+    assert_int_equal(br_embed_catalog(enc, "tiny", cat, BR_TEXT_DESCRIPTION, cache, v1, &embedded),
+                     BR_OK);
+    assert_int_equal(embedded, 3);
+    assert_memory_equal(v1, v1 + 2 * dim, dim * sizeof *v1);
+    assert_memory_not_equal(v1, v1 + dim, dim * sizeof *v1);
+    /* the file's record count (after magic, version/dim/key length, key) */
+    FILE *f = fopen(cache, "rb");
+    assert_non_null(f);
+    uint64_t count = 0;
+    assert_int_equal(fseek(f, 8 + 12 + 4, SEEK_SET), 0);
+    assert_int_equal(fread(&count, sizeof count, 1, f), 1);
+    fclose(f);
+    assert_int_equal(count, 2);
+    assert_int_equal(br_embed_catalog(enc, "tiny", cat, BR_TEXT_DESCRIPTION, cache, v2, &embedded),
+                     BR_OK);
+    assert_int_equal(embedded, 0);
+    assert_memory_equal(v1, v2, 3 * dim * sizeof *v1);
+    br_free(v1);
+    br_free(v2);
+    br_catalog_free(cat);
+    br_free(books);
+    br_free(dir);
+    br_encoder_close(enc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -623,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_hybrid_candidates_reference),
         cmocka_unit_test(test_rerank),
         cmocka_unit_test(test_split_train_and_text),
+        cmocka_unit_test(test_embed_cache_repeated_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
