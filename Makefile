@@ -63,6 +63,7 @@ demo: deps-test
 	@# The book tribes of the served version, drawn in PCA space.
 	$(BOOKREC) plot --model $(DEMO_DIR)/model/current/tribes --out $(DEMO_DIR)/tribes.png
 	@echo "wrote $(DEMO_DIR)/tribes.png"
+	@echo "serve it: $(BOOKREC) serve --model-dir $(DEMO_DIR)/model  (then open http://127.0.0.1:8080/)"
 
 test: deps-test
 	@$(MAKE) --no-print-directory build
