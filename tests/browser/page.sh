@@ -86,25 +86,7 @@ fail() {
 m=$tmp/model
 mkdir -p "$m"
 # The embedding cache of docs/formats.md, from the reference vectors.
-"$py" - "$tests/golden/use-lite/seed_descriptions.json" "$m/embeddings.brec" <<'PY' || fail "seed cache"
-import json, struct, sys
-d = json.load(open(sys.argv[1]))
-def fnv(b):
-    h = 14695981039346656037
-    for x in b:
-        h = ((h ^ x) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
-recs = {}
-for e in d:
-    t = e["text"].encode()
-    recs[(fnv(t), len(t))] = e["embedding"]
-key = b"use-lite"
-with open(sys.argv[2], "wb") as f:
-    f.write(b"BREMBCAC" + struct.pack("<III", 1, 512, len(key)) + key)
-    f.write(struct.pack("<Q", len(recs)))
-    for (h, n) in sorted(recs):
-        f.write(struct.pack("<QII", h, n, 0) + struct.pack("<512f", *recs[(h, n)]))
-PY
+"$py" "$tests/cli/seed_cache.py" "$tests/golden/use-lite/seed_descriptions.json" "$m/embeddings.brec" || fail "seed cache"
 "$bookrec" --quiet train --books "$tmp/seed/books.csv" --ratings "$tmp/seed/ratings.csv" \
   --model-dir "$m" --template description --clusters 6 --top-n 50 >/dev/null 2>"$tmp/train.err" ||
   { cat "$tmp/train.err"; fail "train"; }

@@ -49,25 +49,7 @@ fi
   >/dev/null || { echo "FAIL: generate"; exit 1; }
 m=$tmp/m
 mkdir -p "$m"
-"$py" - "$root/tests/golden/use-lite/seed_descriptions.json" "$m/embeddings.brec" <<'PY'
-import json, struct, sys
-d = json.load(open(sys.argv[1]))
-def fnv(b):
-    h = 14695981039346656037
-    for x in b:
-        h = ((h ^ x) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
-recs = {}
-for e in d:
-    t = e["text"].encode()
-    recs[(fnv(t), len(t))] = e["embedding"]
-key = b"use-lite"
-with open(sys.argv[2], "wb") as f:
-    f.write(b"BREMBCAC" + struct.pack("<III", 1, 512, len(key)) + key)
-    f.write(struct.pack("<Q", len(recs)))
-    for (h, n) in sorted(recs):
-        f.write(struct.pack("<QII", h, n, 0) + struct.pack("<512f", *recs[(h, n)]))
-PY
+"$py" "$root/tests/cli/seed_cache.py" "$root/tests/golden/use-lite/seed_descriptions.json" "$m/embeddings.brec"
 T=(--books "$tmp/seed/books.csv" --ratings "$tmp/seed/ratings.csv" --model-dir "$m"
   --template description --clusters 4 --iterations 3 --factors 16 --top-n 20)
 expect 0 "train" -- "$bookrec" --quiet train "${T[@]}"

@@ -37,25 +37,7 @@ json_get() { # json_get FILE KEY: a top-level value of a one-line JSON file
 m=$tmp/m
 mkdir -p "$m"
 # The cache file of docs/formats.md, from the reference vectors.
-"$py" - "$root/golden/use-lite/seed_descriptions.json" "$m/embeddings.brec" <<'PY'
-import json, struct, sys
-d = json.load(open(sys.argv[1]))
-def fnv(b):
-    h = 14695981039346656037
-    for x in b:
-        h = ((h ^ x) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
-recs = {}
-for e in d:
-    t = e["text"].encode()
-    recs[(fnv(t), len(t))] = e["embedding"]
-key = b"use-lite"
-with open(sys.argv[2], "wb") as f:
-    f.write(b"BREMBCAC" + struct.pack("<III", 1, 512, len(key)) + key)
-    f.write(struct.pack("<Q", len(recs)))
-    for (h, n) in sorted(recs):
-        f.write(struct.pack("<QII", h, n, 0) + struct.pack("<512f", *recs[(h, n)]))
-PY
+"$py" "$root/cli/seed_cache.py" "$root/golden/use-lite/seed_descriptions.json" "$m/embeddings.brec"
 B=(--books "$tmp/seed/books.csv" --ratings "$tmp/seed/ratings.csv")
 T=(--model-dir "$m" --template description --clusters 4 --iterations 3 --factors 16 --top-n 20)
 
