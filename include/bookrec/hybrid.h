@@ -211,6 +211,9 @@ void br_hybrid_free(br_hybrid *h);
 /* Seconds spent fitting what the engine uses (combinations: the sum of
  * their parts). */
 double br_hybrid_fit_seconds(const br_hybrid *h, br_engine e);
+/* The factor model h fitted for a collaborative engine (popularity, svd,
+ * als, als-explicit), or NULL when it fitted none for e. Owned by h. */
+const br_cf_model *br_hybrid_cf_model(const br_hybrid *h, br_engine e);
 /* The tribe of a book (content-cluster) and its name ("" when fitted
  * without a catalogue); -1 when no tribes were fitted. */
 int32_t br_hybrid_tribe(const br_hybrid *h, uint32_t book, const char **name);

@@ -190,6 +190,11 @@ void br_hybrid_free(br_hybrid *h)
     br_free(h);
 }
 
+const br_cf_model *br_hybrid_cf_model(const br_hybrid *h, br_engine e)
+{
+    return h && (int)e >= 0 && (int)e < 4 ? h->cf[e] : NULL;
+}
+
 double br_hybrid_fit_seconds(const br_hybrid *h, br_engine e)
 {
     int need[N_BASE] = {0};
