@@ -813,7 +813,7 @@ static json_t *manifest_json(const run_state *s, const char *id)
         o->ratings, "size", (json_int_t)s->ratings_size, "fnv1a64", rh, "parameters", "encoder",
         encoder_key(o), "template", o->text == BR_TEXT_DESCRIPTION ? "description" : "full", "cf",
         o->cf == BR_TRAIN_CF_SVD ? "svd" : "als", "clusters", (int)o->clusters, "factors",
-        (int)br_cf_model_factors(s->cf), "iterations",
+        (int)s->rep->stage[BR_TRAIN_COLLAB].count, "iterations",
         o->cf == BR_TRAIN_CF_SVD ? 0 : (int)ho.als.iterations, "top_n", (int)o->top_n, "seed",
         (json_int_t)o->seed, "threads", br_get_num_threads(), "counts", "books",
         (json_int_t)r->n_books, "readers", (json_int_t)r->n_users, "ratings",
@@ -1000,6 +1000,7 @@ br_status br_train_run(const br_train_options *opt, br_train_report *report)
     /* The served hybrid is done with (its recommendations are in memory). */
     br_hybrid_free(s.hyb);
     s.hyb = NULL;
+    s.cf = s.cf_own; /* the hybrid's factor model went with it */
     if (!st && opt->eval) {
         uint64_t t0 = br_now_ns();
         st = stage_eval(&s);
