@@ -1299,21 +1299,26 @@ br_status br_hybrid_learn_rerank(const br_hybrid *h, const br_split *val, uint32
     return st;
 }
 
-br_status br_hybrid_candidates(const br_hybrid *h, uint32_t user, uint32_t *books, float *raw,
-                               size_t cap, size_t *n)
+/* One reader's candidates (and their features when feat is given), the
+ * first cap of them copied out: what br_hybrid_candidates and
+ * br_hybrid_features return. */
+static br_status hy_reader_candidates(const br_hybrid *h, uint32_t user, uint32_t *books,
+                                      float *raw, float *feat, size_t cap, size_t *n)
 {
     *n = 0;
     if (user >= h->n_users) return br_error(BR_EINVAL, "hybrid: reader %u out of range", user);
-    br_status st = hy_check(h);
+    br_status st = feat ? hy_check_source(h) : hy_check(h);
     if (st) return st;
     float *als = NULL, *work = NULL;
     hy_work w;
     if (!(st = hy_work_alloc(h, &w))) st = hy_als_block(h, &user, 1, &als, &work);
     if (!st) {
         size_t c = hy_candidates(h, user, als, &w);
+        if (feat) hy_features(h, user, &w, c);
         *n = c < cap ? c : cap;
         memcpy(books, w.book, *n * sizeof *books);
         if (raw) memcpy(raw, w.raw, *n * HY_C * sizeof *raw);
+        if (feat) memcpy(feat, w.feat, *n * BR_RERANK_FEATURES * sizeof *feat);
     }
     hy_work_free(&w);
     br_aligned_free(als);
@@ -1321,27 +1326,16 @@ br_status br_hybrid_candidates(const br_hybrid *h, uint32_t user, uint32_t *book
     return st;
 }
 
+br_status br_hybrid_candidates(const br_hybrid *h, uint32_t user, uint32_t *books, float *raw,
+                               size_t cap, size_t *n)
+{
+    return hy_reader_candidates(h, user, books, raw, NULL, cap, n);
+}
+
 br_status br_hybrid_features(const br_hybrid *h, uint32_t user, uint32_t *books, float *feat,
                              size_t cap, size_t *n)
 {
-    *n = 0;
-    if (user >= h->n_users) return br_error(BR_EINVAL, "hybrid: reader %u out of range", user);
-    br_status st = hy_check_source(h);
-    if (st) return st;
-    float *als = NULL, *work = NULL;
-    hy_work w;
-    if (!(st = hy_work_alloc(h, &w))) st = hy_als_block(h, &user, 1, &als, &work);
-    if (!st) {
-        size_t c = hy_candidates(h, user, als, &w);
-        hy_features(h, user, &w, c);
-        *n = c < cap ? c : cap;
-        memcpy(books, w.book, *n * sizeof *books);
-        memcpy(feat, w.feat, *n * BR_RERANK_FEATURES * sizeof *feat);
-    }
-    hy_work_free(&w);
-    br_aligned_free(als);
-    br_aligned_free(work);
-    return st;
+    return hy_reader_candidates(h, user, books, NULL, feat, cap, n);
 }
 
 /* The default hybrid for a block of readers: the top k of each reader's
