@@ -38,6 +38,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) BR_PRINTF(2, 3);
 /* Strict number parsing for option values: the whole string must parse. */
 int cli_parse_u64(const char *s, unsigned long long *out);
 int cli_parse_int(const char *s, int *out);
+/* --template full|description; 0 or -1 (the caller reports a usage error). */
+int cli_parse_template(const char *s, br_book_template *out);
 int cli_parse_double(const char *s, double *out);
 /* "MIN:MAX" */
 int cli_parse_range(const char *s, double *lo, double *hi);

@@ -555,11 +555,7 @@ static int run(int argc, char **argv)
             eo.encoder = optarg;
             break;
         case 't':
-            if (!strcmp(optarg, "full"))
-                eo.tmpl = BR_TEXT_FULL;
-            else if (!strcmp(optarg, "description"))
-                eo.tmpl = BR_TEXT_DESCRIPTION;
-            else
+            if (cli_parse_template(optarg, &eo.tmpl))
                 return cli_usage_error("eval", "--template is full or description");
             break;
         case 'c':

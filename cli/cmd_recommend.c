@@ -275,9 +275,8 @@ static int run(int argc, char **argv)
         case 'F': ha.eo.npy = optarg; break;
         case 'C': ha.eo.encoder = optarg; break;
         case 'T':
-            if (!strcmp(optarg, "full")) ha.eo.tmpl = BR_TEXT_FULL;
-            else if (!strcmp(optarg, "description")) ha.eo.tmpl = BR_TEXT_DESCRIPTION;
-            else return cli_usage_error("recommend", "--template is full or description");
+            if (cli_parse_template(optarg, &ha.eo.tmpl))
+                return cli_usage_error("recommend", "--template is full or description");
             break;
         case 'H': ha.eo.cache = optarg; break;
         case 'u': users_arg = optarg; break;

@@ -135,11 +135,7 @@ static int run(int argc, char **argv)
                 return cli_usage_error("train", "--keep needs a count >= 1");
             break;
         case 'T':
-            if (!strcmp(optarg, "full"))
-                o.text = BR_TEXT_FULL;
-            else if (!strcmp(optarg, "description"))
-                o.text = BR_TEXT_DESCRIPTION;
-            else
+            if (cli_parse_template(optarg, &o.text))
                 return cli_usage_error("train", "--template is full or description");
             break;
         case 'E':

@@ -56,6 +56,17 @@ int cli_parse_int(const char *s, int *out)
     return 0;
 }
 
+int cli_parse_template(const char *s, br_book_template *out)
+{
+    if (!strcmp(s, "full"))
+        *out = BR_TEXT_FULL;
+    else if (!strcmp(s, "description"))
+        *out = BR_TEXT_DESCRIPTION;
+    else
+        return -1;
+    return 0;
+}
+
 int cli_parse_double(const char *s, double *out)
 {
     if (!s || !*s) return -1;

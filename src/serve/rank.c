@@ -89,21 +89,28 @@ static int before(const cand *x, const cand *y)
     return x->score > y->score || (x->score == y->score && x->book < y->book);
 }
 
+/* Hoare partition around the middle element (n > 1): returns j with every
+ * candidate of c[0..j] ordered before every one of c[j+1..n). */
+static size_t partition_cands(cand *c, size_t n)
+{
+    cand pivot = c[n / 2];
+    size_t i = 0, j = n - 1;
+    for (;;) {
+        while (before(&c[i], &pivot)) i++;
+        while (before(&pivot, &c[j])) j--;
+        if (i >= j) return j;
+        cand t = c[i];
+        c[i] = c[j];
+        c[j] = t;
+        i++;
+        j--;
+    }
+}
+
 static void sort_cands(cand *c, size_t n)
 {
     while (n > 16) {
-        cand pivot = c[n / 2];
-        size_t i = 0, j = n - 1;
-        for (;;) {
-            while (before(&c[i], &pivot)) i++;
-            while (before(&pivot, &c[j])) j--;
-            if (i >= j) break;
-            cand t = c[i];
-            c[i] = c[j];
-            c[j] = t;
-            i++;
-            j--;
-        }
+        size_t j = partition_cands(c, n);
         /* recurse on the smaller side */
         if (j + 1 < n - j - 1) {
             sort_cands(c, j + 1);
@@ -139,18 +146,7 @@ static void top_cands(cand *c, size_t n, size_t m)
     cand *c0 = c;
     size_t m0 = m;
     while (n > 16 && m > 0) {
-        cand pivot = c[n / 2];
-        size_t i = 0, j = n - 1;
-        for (;;) {
-            while (before(&c[i], &pivot)) i++;
-            while (before(&pivot, &c[j])) j--;
-            if (i >= j) break;
-            cand t = c[i];
-            c[i] = c[j];
-            c[j] = t;
-            i++;
-            j--;
-        }
+        size_t j = partition_cands(c, n);
         /* c[0..j] all come before c[j+1..n) */
         if (m <= j + 1) {
             n = j + 1;
