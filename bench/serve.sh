@@ -21,7 +21,13 @@
 #                     with `models rollback`, which re-points `current` to
 #                     the same version). Default 1 for the seed model, 0 else.
 #   SERVE_DURATION    seconds per wrk run (10)
-#   SERVE_THREADS     server worker threads (2)
+#   SERVE_THREADS     server worker threads, each value a server start (default
+#                     "1 2": on 2 vCPUs that also run wrk, one server thread
+#                     leaves wrk a vCPU of its own, two use the slack at
+#                     saturation; both are reported)
+#   SERVE_WARMUP      seconds of unreported wrk -t2 -c32 after each server
+#                     start, so the store's pages are in the page cache (3;
+#                     the 1,000,000-reader model wants ~15)
 #   SERVE_IDS         reader ids cycled by wrk (100000 at most)
 set -euo pipefail
 
@@ -31,7 +37,8 @@ build=${1:-build}
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 bookrec="$build/bookrec"
 dur=${SERVE_DURATION:-10}
-threads=${SERVE_THREADS:-2}
+thread_counts=${SERVE_THREADS:-1 2}
+warmup=${SERVE_WARMUP:-3}
 nids=${SERVE_IDS:-100000}
 py=/usr/bin/python3
 for tool in wrk redis-server redis-benchmark redis-cli; do
@@ -77,24 +84,29 @@ readers=$(wc -l <"$model/current/user_ids.txt")
 books=$(wc -l <"$model/current/book_ids.txt")
 
 echo "Serving: GET /api/recommendations/user/{id}?n=10, $(wc -l <"$work/ids.txt") reader ids cycled"
-echo "model: $model ($cur: $readers readers x $books books); server threads: $threads; wrk ${dur}s per run"
+echo "model: $model ($cur: $readers readers x $books books); server threads: $thread_counts; wrk ${dur}s per run, ${warmup}s warm-up"
 echo "machine: $(nproc) cores (load generator, server and redis share them); load at start:$(uptime | sed 's/.*load average://')"
 echo
 
-# The floor: redis-benchmark GET at the same connection counts.
+# The floor: redis-benchmark GET at the same connection counts. It moves by
+# a quarter between runs here (the host), so it is measured again right
+# before every wrk run and each ratio uses the floor measured beside it.
 declare -A rb_rate
-echo "== peer: redis-benchmark -t get (same machine, same run)"
-for c in 8 32; do
-  out=$(redis-benchmark -p "$port" -t get -n 200000 -c "$c" 2>/dev/null | tr '\r' '\n')
+floor() { # floor C [LABEL]: sets rb_rate[C], prints one line
+  local out rate lat
+  out=$(redis-benchmark -p "$port" -t get -n 200000 -c "$1" 2>/dev/null | tr '\r' '\n')
   rate=$(echo "$out" | awk '/throughput summary/ {print $3; exit}')
   lat=$(echo "$out" | awk '/latency summary/ {getline; getline; print "avg " $1 " p50 " $3 " p95 " $4 " p99 " $5 " max " $6 " ms"; exit}')
-  rb_rate[$c]=$rate
-  echo "redis-benchmark -t get -c $c: $rate GET/s ($lat)"
-done
+  rb_rate[$1]=$rate
+  echo "${2:-}redis-benchmark -t get -c $1: $rate GET/s ($lat)"
+}
+echo "== peer: redis-benchmark -t get (same machine, same run; again before each wrk run below)"
+floor 8
+floor 32
 echo
 
-start_server() { # start_server STORE_URI
-  "$bookrec" serve --model-dir "$model" --store "$1" --port 0 --threads "$threads" \
+start_server() { # start_server STORE_URI THREADS
+  "$bookrec" serve --model-dir "$model" --store "$1" --port 0 --threads "$2" \
     >"$work/serve.out" 2>"$work/serve.err" &
   spid=$!
   for _ in $(seq 3000); do # a big model loads for a while
@@ -111,10 +123,34 @@ stop_server() {
   spid=
 }
 
+# The host's steal time (its other guests taking our vCPUs) in percent since
+# the last call: it moves tail latencies a lot here, so each run shows it.
+steal_last=
+steal_pct() {
+  local now
+  now=$(awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t}' /proc/stat)
+  if [ -n "$steal_last" ]; then
+    awk -v a="$steal_last" -v b="$now" 'BEGIN {split(a, x, " "); split(b, y, " ");
+      d = y[2] - x[2]; printf "%.1f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0)}'
+  fi
+  steal_last=$now
+}
+
+warm_up() {
+  [ "$warmup" -gt 0 ] || return 0
+  local rps
+  rps=$(SERVE_IDS_FILE="$work/ids.txt" wrk -t2 -c32 -d"${warmup}s" -s "$here/serve_ids.lua" \
+    "http://127.0.0.1:$sport" 2>&1 | awk '/^Requests\/sec/ {print $2}')
+  echo "       warm-up wrk -t2 -c32 ${warmup}s: $rps req/s (not reported)"
+}
+
 run_wrk() { # run_wrk LABEL T C
-  local out rps p50 p99 p999 non2xx errs
+  local out rps p50 p99 p999 non2xx errs steal
+  floor "$3" "       floor: "
+  steal_pct >/dev/null
   out=$(SERVE_IDS_FILE="$work/ids.txt" wrk -t"$2" -c"$3" -d"${dur}s" --latency \
     -s "$here/serve_ids.lua" "http://127.0.0.1:$sport" 2>&1)
+  steal=$(steal_pct)
   rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '/^PCT/ {print $2}')
   p99=$(echo "$out" | awk '/^PCT/ {print $3}')
@@ -123,8 +159,8 @@ run_wrk() { # run_wrk LABEL T C
   errs=$(echo "$out" | awk '/^ERRORS/ {print $2}')
   local ratio
   ratio=$(awk -v a="$rps" -v b="${rb_rate[$3]}" 'BEGIN {printf "%.2f", a / b}')
-  printf '%-6s wrk -t%s -c%-2s  %9.0f req/s  p50 %6.3f ms  p99 %6.3f ms  p99.9 %6.3f ms  non-2xx %s  socket errors %s  ratio to redis-benchmark GET -c%s: %s\n' \
-    "$1" "$2" "$3" "$rps" "$p50" "$p99" "$p999" "$non2xx" "$errs" "$3" "$ratio"
+  printf '%-6s wrk -t%s -c%-2s  %9.0f req/s  p50 %6.3f ms  p99 %6.3f ms  p99.9 %6.3f ms  non-2xx %s  socket errors %s  ratio to the floor (redis-benchmark GET -c%s): %s  (host steal %s%%)\n' \
+    "$1" "$2" "$3" "$rps" "$p50" "$p99" "$p999" "$non2xx" "$errs" "$3" "$ratio" "$steal"
   handler_time
 }
 
@@ -192,12 +228,15 @@ for store in "${stores[@]}"; do
   fi
   serve_model=$model
   [ "$store" = redis ] && [ -z "${SERVE_MODEL_DIR:-}" ] && model="$work/model-redis"
-  start_server "$uri"
-  echo "== bookrec serve, $store store ($uri), port $sport; load before:$(uptime | sed 's/.*load average://')"
-  run_wrk "$store" 1 8
-  run_wrk "$store" 2 32
-  event_latency
-  stop_server
+  for threads in $thread_counts; do
+    start_server "$uri" "$threads"
+    echo "== bookrec serve --threads $threads, $store store ($uri), port $sport; load before:$(uptime | sed 's/.*load average://')"
+    warm_up
+    run_wrk "$store" 1 8
+    run_wrk "$store" 2 32
+    event_latency
+    stop_server
+  done
   model=$serve_model
   echo
 done

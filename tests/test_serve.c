@@ -605,6 +605,98 @@ static void test_context(void **state)
     br_server_free(s);
 }
 
+/* ------------------------------------------- keep-alive, list order -- */
+
+/* Reads one HTTP response (headers, then Content-Length bytes) from fd into
+ * buf; returns its length or -1. */
+static int read_response(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    for (;;) {
+        buf[len] = 0;
+        const char *sep = strstr(buf, "\r\n\r\n");
+        if (sep) {
+            const char *cl = strcasestr(buf, "\r\nContent-Length:");
+            if (!cl || cl > sep) return -1;
+            size_t want = (size_t)(sep + 4 - buf) + strtoul(cl + 17, NULL, 10);
+            if (len >= want) return (int)len;
+        }
+        if (len + 1 >= cap) return -1;
+        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
+        if (r <= 0) return -1;
+        len += (size_t)r;
+    }
+}
+
+/* HTTP/1.1 connections stay open across requests (a reconnect per request
+ * used to cost more than the handler: libmicrohttpd closes a connection
+ * whose response was queued on the first, headers-only, handler call). */
+static void test_keep_alive(void **state)
+{
+    NEED_MODEL();
+    br_server *s = start(mdir, NULL, NULL, 0, 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {30, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)br_server_port(s))};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    static const char *paths[] = {"/api/recommendations/user/5?n=3", "/healthz", "/api/books/3",
+                                  "/api/recommendations/user/nobody?n=2",
+                                  "/api/recommendations/user/5?n=3"};
+    char buf[65536], first[65536] = "";
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        char req[256];
+        int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", paths[i]);
+        assert_int_equal(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+        int len = read_response(fd, buf, sizeof buf);
+        assert_true(len > 0);
+        assert_memory_equal(buf, "HTTP/1.1 200", 12);
+        assert_null(strcasestr(buf, "Connection: close"));
+        char *body = strstr(buf, "\r\n\r\n") + 4;
+        if (i == 0) snprintf(first, sizeof first, "%s", body);
+        if (i == 4) assert_string_equal(body, first); /* same answer on a reused connection */
+    }
+    close(fd);
+    br_server_free(s);
+}
+
+/* The first n of a list are the list for n: the server orders only the head
+ * of its candidates (a partial selection), which must agree with a full
+ * sort, for every reader and length. */
+static void test_list_prefixes(void **state)
+{
+    NEED_MODEL();
+    br_server *s = start(mdir, NULL, NULL, 0, 0);
+    int port = br_server_port(s);
+    for (int u = 0; u < 100; u += 7) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/recommendations/user/%d?n=100", u);
+        json_t *full = get_json(port, path, 200);
+        json_t *fa = json_object_get(full, "recommendations");
+        assert_true(json_array_size(fa) >= 40);
+        for (int i = 1; i < (int)json_array_size(fa); i++)
+            assert_true(
+                json_number_value(json_object_get(json_array_get(fa, (size_t)i), "score")) <=
+                json_number_value(json_object_get(json_array_get(fa, (size_t)i - 1), "score")));
+        static const int ns[] = {1, 3, 10, 25};
+        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+            snprintf(path, sizeof path, "/api/recommendations/user/%d?n=%d", u, ns[k]);
+            json_t *part = get_json(port, path, 200);
+            json_t *pa = json_object_get(part, "recommendations");
+            assert_int_equal(json_array_size(pa), (size_t)ns[k]);
+            for (size_t i = 0; i < json_array_size(pa); i++)
+                assert_string_equal(
+                    json_string_value(json_object_get(json_array_get(pa, i), "book_id")),
+                    json_string_value(json_object_get(json_array_get(fa, i), "book_id")));
+            json_decref(part);
+        }
+        json_decref(full);
+    }
+    br_server_free(s);
+}
+
 /* ------------------------------------------------ load across a reload -- */
 
 typedef struct load {
@@ -789,7 +881,8 @@ int main(void)
         cmocka_unit_test(test_routes),          cmocka_unit_test(test_errors),
         cmocka_unit_test(test_event_reflected), cmocka_unit_test(test_new_book),
         cmocka_unit_test(test_context),         cmocka_unit_test(test_concurrent_reload),
-        cmocka_unit_test(test_redis_outage),
+        cmocka_unit_test(test_redis_outage),    cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_list_prefixes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "redisutil.h"
+#include "store/store_internal.h"
 #include "testutil.h"
 
 typedef struct backend {
@@ -56,8 +57,8 @@ static void fresh_uri(backend *b, const char *opts)
     case_no++;
     if (b->redis) {
         assert_int_equal(tu_redis_cmd(server.port, "FLUSHALL"), 0);
-        snprintf(b->uri, sizeof b->uri, "redis://127.0.0.1:%d%s%s", server.port,
-                 opts[0] ? "?" : "", opts);
+        snprintf(b->uri, sizeof b->uri, "redis://127.0.0.1:%d%s%s", server.port, opts[0] ? "?" : "",
+                 opts);
     } else {
         snprintf(b->uri, sizeof b->uri, "lmdb:%s/store%d%s%s", tmp, case_no, opts[0] ? "?" : "",
                  opts);
@@ -84,7 +85,7 @@ static br_store *open_ok(const char *uri)
 #define OK(call)                                                                                   \
     do {                                                                                           \
         br_status st_ = (call);                                                                    \
-        if (st_ != BR_OK) fail_msg("%s: %s: %s", #call, br_strerror(st_), br_error_detail());   \
+        if (st_ != BR_OK) fail_msg("%s: %s: %s", #call, br_strerror(st_), br_error_detail());      \
     } while (0)
 
 static br_event ev(const char *u, const char *b, br_event_type t, float v, int64_t ts)
@@ -132,14 +133,18 @@ static void test_publish_read_back(void **state)
     OK(br_store_pub_put_recs(p, "carol", NULL, NULL, 0));
     const char *seen[] = {"7", "3", "12", "3"};
     OK(br_store_pub_put_seen(p, "alice", seen, 4));
-    br_event evs[] = {ev("alice", "3", BR_EVENT_RATING, 4.5f, 100),
-                      ev("alice", "12", BR_EVENT_CLICK, 1, 300),
-                      ev("bob", "7", BR_EVENT_VIEW, 1, 50),
-                      ev("alice", "7", BR_EVENT_PURCHASE, 12.25f, 200)};
+    br_event evs[] = {
+        ev("alice", "3", BR_EVENT_RATING, 4.5f, 100), ev("alice", "12", BR_EVENT_CLICK, 1, 300),
+        ev("bob", "7", BR_EVENT_VIEW, 1, 50), ev("alice", "7", BR_EVENT_PURCHASE, 12.25f, 200)};
     OK(br_store_pub_put_recent(p, evs, 4));
-    br_store_book bk = {.id = "42", .title = "The Answer", .authors = "D. Adams",
-                        .genre = "scifi", .image_url = "http://img/42.jpg",
-                        .extra = "{\"pages\":224}", .year = 1979, .tribe = 3};
+    br_store_book bk = {.id = "42",
+                        .title = "The Answer",
+                        .authors = "D. Adams",
+                        .genre = "scifi",
+                        .image_url = "http://img/42.jpg",
+                        .extra = "{\"pages\":224}",
+                        .year = 1979,
+                        .tribe = 3};
     OK(br_store_pub_put_book(p, &bk));
     br_store_book bk2 = {.id = "7", .title = "Seven", .year = INT32_MIN, .tribe = -1};
     OK(br_store_pub_put_book(p, &bk2));
@@ -248,10 +253,8 @@ static void test_unknown_and_invalid_ids(void **state)
     assert_null(bk);
 
     publish_simple(s, "v1", 3, 4);
-    assert_status_detail(br_store_get_recs(s, "nobody", out, 4, &n, NULL), BR_ENOTFOUND,
-                         "nobody");
-    assert_status_detail(br_store_get_book(s, "no-such-book", &bk), BR_ENOTFOUND,
-                         "no-such-book");
+    assert_status_detail(br_store_get_recs(s, "nobody", out, 4, &n, NULL), BR_ENOTFOUND, "nobody");
+    assert_status_detail(br_store_get_book(s, "no-such-book", &bk), BR_ENOTFOUND, "no-such-book");
     int seen = 7;
     OK(br_store_is_seen(s, "nobody", "b", &seen)); /* a new reader has seen nothing */
     assert_int_equal(seen, 0);
@@ -472,12 +475,14 @@ static void *switch_reader(void *arg)
         br_status st = br_store_get_recs(c->s, u, out, 16, &n, ver);
         int v2 = atomic_load(&c->saw_v2);
         if (st == BR_ENOTFOUND) {
-            if (k < 200 || v2) snprintf(c->problem, sizeof c->problem, "%s missing (v2 seen %d)", u, v2);
+            if (k < 200 || v2)
+                snprintf(c->problem, sizeof c->problem, "%s missing (v2 seen %d)", u, v2);
         } else if (st != BR_OK) {
             snprintf(c->problem, sizeof c->problem, "%s: %s", u, br_error_detail());
         } else if (!strcmp(ver, "v1")) {
             if (v2) snprintf(c->problem, sizeof c->problem, "v1 read after v2 (%s)", u);
-            if (n != 5 || k >= 200) snprintf(c->problem, sizeof c->problem, "v1 %s: %zu recs", u, n);
+            if (n != 5 || k >= 200)
+                snprintf(c->problem, sizeof c->problem, "v1 %s: %zu recs", u, n);
             for (size_t j = 0; j < n; j++)
                 if (strncmp(out[j].book_id, "v1-", 3))
                     snprintf(c->problem, sizeof c->problem, "v1 %s has %s", u, out[j].book_id);
@@ -724,8 +729,7 @@ static void test_redis_down_and_back(void **state)
 
     /* Killed: connection refused, then the restarted (empty) server. */
     tu_redis_kill(&server);
-    assert_status_detail(br_store_get_recs(s, "r0", out, 4, &n, NULL), BR_ENET,
-                         "127.0.0.1");
+    assert_status_detail(br_store_get_recs(s, "r0", out, 4, &n, NULL), BR_ENET, "127.0.0.1");
     assert_status_detail(br_store_get_recs(s, "r0", out, 4, &n, NULL), BR_ENET, "connect");
     br_store_pub *p;
     assert_int_equal(br_store_publish_begin(s, "v2", &p), BR_ENET);
@@ -802,13 +806,71 @@ static void test_lmdb_map_growth_and_reopen(void **state)
     br_store_close(s);
 }
 
+/* The entry parser's integer and short-decimal fast paths give what
+ * strtoll/strtof give, and what they refuse still goes to those. */
+static void test_member_parse_numbers(void **state)
+{
+    (void)state;
+    static const char *values[] = {"5",       "4.5",      "0.1",      "-0",       "-3.25",
+                                   "1234567", "0.000001", "9.999999", "12345678", "0.1234567",
+                                   "1e3",     "5.",       ".5",       "  7",      "3.4028235e38",
+                                   "nan",     "-",        "007"};
+    static const char *stamps[] = {"0",
+                                   "-12",
+                                   "1795765321",
+                                   "123456789012345678",
+                                   "1234567890123456789",
+                                   "-9223372036854775808",
+                                   "00042"};
+    uint64_t rng = 42;
+    char m[160];
+    for (size_t i = 0; i < 20000 + sizeof values / sizeof *values; i++) {
+        char val[40];
+        if (i < sizeof values / sizeof *values) {
+            snprintf(val, sizeof val, "%s", values[i]);
+        } else { /* random short decimals, the form events are written in */
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            unsigned digits = 1 + (unsigned)(rng >> 60) % 8, point = (unsigned)(rng >> 56) % 8;
+            unsigned long long v = (rng >> 8) % 100000000ULL;
+            int len = snprintf(val, sizeof val, "%0*llu", (int)digits, v % 100000000ULL);
+            if (len > (int)digits) memmove(val, val + len - digits, digits + 1);
+            if (point > 0 && point < digits) {
+                memmove(val + point + 1, val + point, digits - point + 1);
+                val[point] = '.';
+            }
+        }
+        const char *ts = stamps[i % (sizeof stamps / sizeof *stamps)];
+        snprintf(m, sizeof m, "%s\tclick\t%s\tbook", ts, val);
+        br_store_interaction it;
+        br_status st = br_store_member_parse(m, strlen(m), &it);
+        char *e;
+        float want = strtof(val, &e);
+        int val_ok = *e == '\0' && *val;
+        errno = 0;
+        long long wts = strtoll(ts, &e, 10);
+        int ts_ok = !errno && *e == '\0';
+        if (!val_ok || !ts_ok) {
+            assert_int_not_equal(st, BR_OK);
+            continue;
+        }
+        assert_int_equal(st, BR_OK);
+        assert_memory_equal(&it.value, &want, sizeof want); /* bit for bit, -0 and nan too */
+        assert_int_equal(it.timestamp, wts);
+        assert_string_equal(it.book_id, "book");
+    }
+}
+
 /* One entry per backend, named after it. */
-#define ON(be, fn) {#be "/" #fn, fn, NULL, NULL, &be_##be}
+#define ON(be, fn)                                                                                 \
+    {                                                                                              \
+#be "/" #fn, fn, NULL, NULL, &be_##be                                                      \
+    }
 #define BOTH(fn) ON(lmdb, fn), ON(redis, fn)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_member_parse_numbers),
         BOTH(test_publish_read_back),
         BOTH(test_unknown_and_invalid_ids),
         BOTH(test_online_updates_survive_publish),

@@ -10,12 +10,12 @@
 #include "data/loader.h"
 
 struct br_idmap {
-    br_arena arena;    /* ids, NUL-terminated, back to back */
-    size_t *offset;    /* (count,) arena offset of each id */
-    uint32_t *len;     /* (count,) */
+    br_arena arena; /* ids, NUL-terminated, back to back */
+    size_t *offset; /* (count,) arena offset of each id */
+    uint32_t *len;  /* (count,) */
     uint32_t count, cap;
-    uint64_t *slots;   /* (n_slots,) hash tag << 32 | (dense index + 1); 0 = empty */
-    uint64_t *hashes;  /* (count,) kept so growing never rehashes strings */
+    uint64_t *slots;  /* (n_slots,) hash tag << 32 | (dense index + 1); 0 = empty */
+    uint64_t *hashes; /* (count,) kept so growing never rehashes strings */
     size_t n_slots;
 };
 
@@ -55,6 +55,16 @@ void br_idmap_free(br_idmap *m)
     br_free(m);
 }
 
+/* Ids are a few bytes: an inline loop beats a call to memcmp (the tag has
+ * already made a mismatch unlikely). */
+static int same_bytes(const char *a, const char *b, size_t n)
+{
+    if (n > 32) return memcmp(a, b, n) == 0;
+    unsigned char d = 0;
+    for (size_t i = 0; i < n; i++) d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
 static int64_t lookup(const br_idmap *m, const char *id, size_t len, uint64_t h, size_t *slot)
 {
     size_t mask = m->n_slots - 1;
@@ -67,7 +77,7 @@ static int64_t lookup(const br_idmap *m, const char *id, size_t len, uint64_t h,
         }
         uint32_t idx = (uint32_t)v - 1;
         if ((v >> 32) == tag && m->len[idx] == len &&
-            memcmp(m->arena.buf + m->offset[idx], id, len) == 0)
+            same_bytes(m->arena.buf + m->offset[idx], id, len))
             return idx;
     }
 }

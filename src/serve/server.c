@@ -92,6 +92,11 @@ static uint64_t now_ns(void)
 /* The latest books each reader posted through this server, kept so a
  * degraded server (store unreachable) still has content seeds and a seen
  * set. A fixed table, hashed by reader; a collision replaces the entry. */
+/* Per-connection memory of libmicrohttpd (request line, headers, reply
+ * headers). It is cleared for every request, so its default 32 KiB was a
+ * visible cost; 16 KiB still takes any sane request head (bodies stream). */
+#define SRV_CONN_MEMORY (16 * 1024)
+
 #define MEM_SLOTS 4096
 #define MEM_BOOKS 8
 typedef struct mem_entry {
@@ -424,6 +429,16 @@ static void snap_body_head(sbuf *b, const char *user, const srv_snap *p)
     sb_str(b, ",");
 }
 
+/* Interactions read per request: enough for `seeds` distinct books when a
+ * reader repeats a few, and for the cold-start count; decoding all 50 was a
+ * fifth of the route's cost. */
+static size_t recent_wanted(const br_serve_rank *cfg)
+{
+    size_t want = 4 * (size_t)cfg->seeds;
+    if (want < cfg->cold_interactions) want = cfg->cold_interactions;
+    return want < BR_STORE_RECENT_MAX ? want : BR_STORE_RECENT_MAX;
+}
+
 static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uint64_t t0,
                                    const char *user)
 {
@@ -450,7 +465,7 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
         br_store_reader rd = {.recs = recs,
                               .recs_cap = BR_SERVE_N_MAX,
                               .recent = recent,
-                              .recent_cap = BR_STORE_RECENT_MAX};
+                              .recent_cap = recent_wanted(&s->opt.rank)};
         br_status e = br_store_get_reader(st, user, &rd);
         if (e) {
             store_failed(s, e, "read");
@@ -704,7 +719,9 @@ static enum MHD_Result h_similar(br_server *s, struct MHD_Connection *con, uint6
             if (ids[j] < 0 || ids[j] == bi) continue;
             sb_str(b, out ? ",{" : "{");
             sb_put(b, p->books[ids[j]].frag, p->books[ids[j]].frag_len);
-            sb_printf(b, ",\"score\":%.6g}", (double)sims[j]);
+            sb_str(b, ",\"score\":");
+            sb_score(b, (double)sims[j]);
+            sb_str(b, "}");
             out++;
         }
         sb_str(b, "]}");
@@ -1193,6 +1210,9 @@ typedef struct req {
     sbuf body;
 } req;
 
+/* *con_cls of a GET between its two handler calls. */
+static req get_pending;
+
 /* "/prefix/{id}[suffix]": copies the id (up to the next '/') into id. */
 static int path_id(const char *url, const char *prefix, char *id, size_t cap, const char **rest)
 {
@@ -1262,12 +1282,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 {
     br_server *s = cls;
     req *q = *con_cls;
+    /* A GET is answered on the second call: libmicrohttpd closes the
+     * connection after a response queued on the first (headers-only) call,
+     * and a reconnect per request costs more than the whole handler. */
+    if (q == &get_pending) return on_get(s, con, url, now_ns());
     if (!q) {
         uint64_t t0 = now_ns();
         int get = !strcmp(method, MHD_HTTP_METHOD_GET);
         route r;
         int post_route = is_post_route(url, &r);
-        if (get) return on_get(s, con, url, t0);
+        if (get) {
+            *con_cls = &get_pending;
+            return MHD_YES;
+        }
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 || !post_route)
             return reply_error(s, con, post_route ? r : R_OTHER, t0, 405, "%s %s: not allowed",
                                method, url);
@@ -1309,7 +1336,10 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     req *q = *con_cls;
-    if (!q) return;
+    if (!q || q == &get_pending) {
+        *con_cls = NULL;
+        return;
+    }
     sb_free(&q->body);
     br_free(q);
     *con_cls = NULL;
@@ -1484,11 +1514,12 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
         st = br_error(BR_EINVAL, "--bind %s: an IPv4 address", s->bind);
     if (!st) {
         unsigned flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO;
-        s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-                                     (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-                                     (unsigned)s->opt.threads, MHD_OPTION_NOTIFY_COMPLETED,
-                                     on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+        s->daemon = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->opt.threads, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)SRV_CONN_MEMORY, MHD_OPTION_END);
         if (!s->daemon)
             st = br_error(BR_EIO, "cannot listen on %s:%u (in use?)", s->bind, opt->port);
     }

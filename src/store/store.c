@@ -26,8 +26,8 @@ br_status br_store_check_id(const char *id, const char *what)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)id[i];
         if (c < 0x20 || c == 0x7f)
-            return br_error(BR_EINVAL, "%s id '%s' has a control character (byte %zu)", what,
-                            id, i);
+            return br_error(BR_EINVAL, "%s id '%s' has a control character (byte %zu)", what, id,
+                            i);
     }
     return BR_OK;
 }
@@ -43,8 +43,8 @@ br_status br_store_check_name(const char *name, const char *what)
         char c = name[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-'))
-            return br_error(BR_EINVAL, "%s name '%s': only letters, digits, '.', '_', '-'",
-                            what, name);
+            return br_error(BR_EINVAL, "%s name '%s': only letters, digits, '.', '_', '-'", what,
+                            name);
     }
     return BR_OK;
 }
@@ -100,8 +100,8 @@ br_status br_store_recs_encode(const char *const *books, const float *scores, si
     return BR_OK;
 }
 
-br_status br_store_recs_decode(const unsigned char *v, size_t len, br_store_rec *out,
-                               size_t cap, size_t *n)
+br_status br_store_recs_decode(const unsigned char *v, size_t len, br_store_rec *out, size_t cap,
+                               size_t *n)
 {
     if (len < 4) return br_error(BR_ESTORE, "corrupt recs value (%zu bytes)", len);
     uint32_t count = br_get_u32(v);
@@ -181,8 +181,7 @@ br_status br_store_book_decode(const char *id, const unsigned char *v, size_t le
     br_store_book *b = br_malloc(total);
     if (!b) return br_error(BR_ENOMEM, "book record");
     char *s = (char *)(b + 1);
-    const char **dst[BOOK_FIELDS] = {&b->title, &b->authors, &b->genre, &b->image_url,
-                                     &b->extra};
+    const char **dst[BOOK_FIELDS] = {&b->title, &b->authors, &b->genre, &b->image_url, &b->extra};
     for (int i = 0; i < BOOK_FIELDS; i++) {
         memcpy(s, v + soff[i], slen[i]);
         s[slen[i]] = '\0';
@@ -202,6 +201,54 @@ size_t br_store_member_format(const br_event *e, char *buf)
     int n = snprintf(buf, BR_STORE_MEMBER_MAX, "%" PRId64 "\t%s\t%.9g\t%s", e->timestamp,
                      br_event_type_name(e->type), (double)e->value, e->book_id);
     return (size_t)n;
+}
+
+/* Fast paths of the entry parser (a request parses a dozen entries; the
+ * C library's conversions were most of that). Each returns 0 to leave the
+ * text to strtoll/strtof, which then decide exactly as before. */
+
+/* [-]digits, at most 18 of them: the exact value. */
+static int small_int(const char *p, long long *out)
+{
+    int neg = *p == '-';
+    p += neg;
+    long long v = 0;
+    int n = 0;
+    for (; *p >= '0' && *p <= '9'; p++, n++) {
+        if (n == 18) return 0;
+        v = v * 10 + (*p - '0');
+    }
+    if (*p || n == 0) return 0;
+    *out = neg ? -v : v;
+    return 1;
+}
+
+/* [-]digits[.digits] with at most 7 digits in all: the digits form an
+ * integer below 2^24 and the divisor a power of ten below 2^24, both exact
+ * in float, and IEEE division rounds once, so the result is the correctly
+ * rounded value strtof gives. */
+static int short_decimal(const char *p, float *out)
+{
+    int neg = *p == '-';
+    p += neg;
+    uint32_t v = 0, div = 1;
+    int n = 0, frac = 0;
+    for (;; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (++n > 7) return 0;
+            v = v * 10 + (uint32_t)(*p - '0');
+            if (frac) div *= 10;
+        } else if (*p == '.' && !frac && n > 0) {
+            frac = 1;
+            if (!(p[1] >= '0' && p[1] <= '9')) return 0;
+        } else {
+            break;
+        }
+    }
+    if (*p || n == 0) return 0;
+    float f = (float)v / (float)div;
+    *out = neg ? -f : f;
+    return 1;
 }
 
 br_status br_store_member_parse(const char *m, size_t len, br_store_interaction *out)
@@ -231,13 +278,18 @@ br_status br_store_member_parse(const char *m, size_t len, br_store_interaction 
     char *tab = strchr(f[3], '\t');
     if (tab) *tab = '\0';
     char *e;
-    errno = 0;
-    long long ts = strtoll(f[0], &e, 10);
-    if (errno || *e) return br_error(BR_ESTORE, "corrupt interaction timestamp '%s'", f[0]);
+    long long ts;
+    if (!small_int(f[0], &ts)) {
+        errno = 0;
+        ts = strtoll(f[0], &e, 10);
+        if (errno || *e) return br_error(BR_ESTORE, "corrupt interaction timestamp '%s'", f[0]);
+    }
     if (br_event_type_parse(f[1], &out->type) != BR_OK)
         return br_error(BR_ESTORE, "corrupt interaction type '%s'", f[1]);
-    out->value = strtof(f[2], &e);
-    if (*e) return br_error(BR_ESTORE, "corrupt interaction value '%s'", f[2]);
+    if (!short_decimal(f[2], &out->value)) {
+        out->value = strtof(f[2], &e);
+        if (*e) return br_error(BR_ESTORE, "corrupt interaction value '%s'", f[2]);
+    }
     size_t bl = strlen(f[3]);
     if (bl == 0 || bl >= BR_ID_MAX) return br_error(BR_ESTORE, "corrupt interaction book id");
     memcpy(out->book_id, f[3], bl + 1);
@@ -314,8 +366,8 @@ br_status br_store_opt_u64(const char *key, const char *val, uint64_t lo, uint64
     unsigned long long v = strtoull(val, &end, 10);
     if (errno || *end) return br_error(BR_EINVAL, "store option %s=%s: not a number", key, val);
     if (v < lo || v > hi)
-        return br_error(BR_ERANGE, "store option %s=%s: must be in %" PRIu64 "..%" PRIu64, key,
-                        val, lo, hi);
+        return br_error(BR_ERANGE, "store option %s=%s: must be in %" PRIu64 "..%" PRIu64, key, val,
+                        lo, hi);
     *out = v;
     return BR_OK;
 }
@@ -328,8 +380,7 @@ br_status br_store_open(const char *uri, unsigned flags, br_store **out)
     *out = NULL;
     if (!strncmp(uri, "lmdb:", 5)) return br_store_lmdb_open(uri + 5, flags, out);
     if (!strncmp(uri, "redis://", 8)) return br_store_redis_open(uri + 8, flags, out);
-    return br_error(BR_EINVAL, "store URI '%s': expected lmdb:DIR or redis://HOST:PORT[/DB]",
-                    uri);
+    return br_error(BR_EINVAL, "store URI '%s': expected lmdb:DIR or redis://HOST:PORT[/DB]", uri);
 }
 
 void br_store_close(br_store *s)
@@ -399,8 +450,7 @@ br_status br_store_get_seen(br_store *s, const char *user_id, br_store_ids **out
 br_status br_store_get_recent(br_store *s, const char *user_id, br_store_interaction *out,
                               size_t cap, size_t *n)
 {
-    if (!s || !n || (cap && !out))
-        return br_error(BR_EINVAL, "br_store_get_recent: NULL argument");
+    if (!s || !n || (cap && !out)) return br_error(BR_EINVAL, "br_store_get_recent: NULL argument");
     *n = 0;
     br_status st = br_store_check_id(user_id, "reader");
     if (st != BR_OK) return st;
@@ -443,8 +493,7 @@ br_status br_store_get_book(br_store *s, const char *book_id, br_store_book **ou
     return s->ops->get_book(s, book_id, out);
 }
 
-br_status br_store_add_seen(br_store *s, const char *user_id, const char *const *book_ids,
-                            size_t n)
+br_status br_store_add_seen(br_store *s, const char *user_id, const char *const *book_ids, size_t n)
 {
     if (!s) return br_error(BR_EINVAL, "br_store_add_seen: NULL store");
     br_status st = check_writable(s);
@@ -493,7 +542,7 @@ br_status br_store_publish_begin(br_store *s, const char *version, br_store_pub 
     st = s->ops->pub_begin(s, version, out);
     if (st == BR_OK) {
         (*out)->store = s;
-        snprintf((*out)->version, sizeof (*out)->version, "%s", version);
+        snprintf((*out)->version, sizeof(*out)->version, "%s", version);
     }
     return st;
 }
@@ -514,8 +563,8 @@ static br_status pub_result(br_store_pub *p, br_status st)
     return st;
 }
 
-br_status br_store_pub_put_recs(br_store_pub *p, const char *user_id,
-                                const char *const *book_ids, const float *scores, size_t n)
+br_status br_store_pub_put_recs(br_store_pub *p, const char *user_id, const char *const *book_ids,
+                                const float *scores, size_t n)
 {
     br_status st = pub_usable(p);
     if (st == BR_OK) st = br_store_check_id(user_id, "reader");
@@ -535,8 +584,8 @@ br_status br_store_pub_put_recs(br_store_pub *p, const char *user_id,
     return pub_result(p, st);
 }
 
-br_status br_store_pub_put_seen(br_store_pub *p, const char *user_id,
-                                const char *const *book_ids, size_t n)
+br_status br_store_pub_put_seen(br_store_pub *p, const char *user_id, const char *const *book_ids,
+                                size_t n)
 {
     br_status st = pub_usable(p);
     if (st == BR_OK) st = br_store_check_id(user_id, "reader");

@@ -34,9 +34,9 @@
 
 #include "store/store_internal.h"
 
-#define FORMAT_TAG "bookrec-store-lmdb 1"
-#define POOL_MAX 64
-#define DEFAULT_CHUNK 20000
+#define FORMAT_TAG     "bookrec-store-lmdb 1"
+#define POOL_MAX       64
+#define DEFAULT_CHUNK  20000
 #define DEFAULT_MAP_MB 1024
 /* Free map space kept ahead of every write transaction. A chunk of the
  * default size writes well under this; a write that still hits MDB_MAP_FULL
@@ -204,8 +204,9 @@ static br_status current_slot(lmdb_store *s, MDB_txn *txn, int *slot)
 /* info.N: u64 published_at, u64 n_users, u64 n_books, version bytes. */
 static br_status read_info(lmdb_store *s, MDB_txn *txn, int slot, br_store_info *info)
 {
-    char key[8];
-    snprintf(key, sizeof key, "info.%d", slot);
+    /* per request: a constant key, not snprintf */
+    char key[] = "info.0";
+    key[5] = (char)('0' + slot);
     MDB_val k = sval(key), v;
     int rc = mdb_get(txn, s->meta, &k, &v);
     if (rc) return lmdb_err(s, rc, "reading the version record");
@@ -246,7 +247,6 @@ static br_status served_get(lmdb_store *s, MDB_txn *txn, const MDB_dbi dbs[2], c
     if (rc == MDB_NOTFOUND) return br_error(BR_ENOTFOUND, missing, key);
     return rc ? lmdb_err(s, rc, doing) : BR_OK;
 }
-
 
 static br_status l_info(br_store *bs, br_store_info *info, char **meta)
 {
@@ -341,7 +341,8 @@ static br_status get_seen_val(lmdb_store *s, MDB_txn *txn, const char *user, MDB
         return BR_OK;
     }
     if (rc) return lmdb_err(s, rc, "reading a seen set");
-    if (!seen_check(v)) return br_error(BR_ESTORE, "lmdb:%s: corrupt seen set of '%s'", s->dir, user);
+    if (!seen_check(v))
+        return br_error(BR_ESTORE, "lmdb:%s: corrupt seen set of '%s'", s->dir, user);
     return BR_OK;
 }
 
@@ -366,8 +367,10 @@ static br_status l_is_seen(br_store *bs, const char *user, const char *book, int
                 *seen = 1;
                 break;
             }
-            if (c < 0) lo = mid + 1;
-            else hi = mid;
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
     }
     rd_end(s, txn);
@@ -416,7 +419,8 @@ static br_status recent_decode(lmdb_store *s, const char *user, const MDB_val *v
                                size_t *n)
 {
     const unsigned char *p = v->mv_data;
-    if (v->mv_size < 4) return br_error(BR_ESTORE, "lmdb:%s: corrupt interactions of '%s'", s->dir, user);
+    if (v->mv_size < 4)
+        return br_error(BR_ESTORE, "lmdb:%s: corrupt interactions of '%s'", s->dir, user);
     uint32_t count = br_get_u32(p);
     member *m = br_malloc((count + 1) * sizeof *m);
     if (!m) return br_error(BR_ENOMEM, "interactions");
@@ -444,20 +448,27 @@ static br_status recent_in(lmdb_store *s, MDB_txn *txn, const char *user, br_sto
     int rc = mdb_get(txn, s->recent, &k, &v);
     if (rc == MDB_NOTFOUND || cap == 0) return BR_OK;
     if (rc) return lmdb_err(s, rc, "reading interactions");
-    member *m;
-    size_t count;
-    br_status st = recent_decode(s, user, &v, &m, &count);
-    if (st != BR_OK) return st;
-    for (size_t i = 0; st == BR_OK && i < count && i < cap; i++) {
-        st = br_store_member_parse(m[i].m, m[i].len, &out[i]);
-        if (st == BR_OK) *n = i + 1;
+    /* The list is stored newest first: only the first `cap` entries are
+     * decoded (a request asks for a few seeds, not the whole list). */
+    const unsigned char *p = v.mv_data;
+    if (v.mv_size < 4)
+        return br_error(BR_ESTORE, "lmdb:%s: corrupt interactions of '%s'", s->dir, user);
+    uint32_t count = br_get_u32(p);
+    size_t off = 4;
+    for (uint32_t i = 0; i < count && i < cap; i++) {
+        size_t len = off + 2 <= v.mv_size ? br_get_u16(p + off) : SIZE_MAX;
+        if (len == SIZE_MAX || len > v.mv_size - off - 2)
+            return br_error(BR_ESTORE, "lmdb:%s: corrupt interactions of '%s'", s->dir, user);
+        br_status st = br_store_member_parse((const char *)p + off + 2, len, &out[i]);
+        if (st != BR_OK) return st;
+        *n = i + 1;
+        off += 2 + len;
     }
-    br_free(m);
-    return st;
+    return BR_OK;
 }
 
-static br_status l_get_recent(br_store *bs, const char *user, br_store_interaction *out,
-                              size_t cap, size_t *n)
+static br_status l_get_recent(br_store *bs, const char *user, br_store_interaction *out, size_t cap,
+                              size_t *n)
 {
     lmdb_store *s = (lmdb_store *)bs;
     MDB_txn *txn;
@@ -525,8 +536,8 @@ static int idref_cmp(const void *a, const void *b)
 }
 
 /* seen[user] |= books. */
-static br_status seen_merge(lmdb_store *s, MDB_txn *txn, const char *user,
-                            const char *const *books, size_t nb)
+static br_status seen_merge(lmdb_store *s, MDB_txn *txn, const char *user, const char *const *books,
+                            size_t nb)
 {
     MDB_val old;
     br_status st = get_seen_val(s, txn, user, &old);
@@ -582,8 +593,8 @@ static int member_qcmp(const void *a, const void *b)
 
 /* recent[user] = the first BR_STORE_RECENT_MAX of (old + events), ordered,
  * identical entries once. `events` all belong to `user`. */
-static br_status recent_merge(lmdb_store *s, MDB_txn *txn, const char *user,
-                              const br_event *events, size_t ne)
+static br_status recent_merge(lmdb_store *s, MDB_txn *txn, const char *user, const br_event *events,
+                              size_t ne)
 {
     MDB_val k = sval(user), old;
     int rc = mdb_get(txn, s->recent, &k, &old);
@@ -815,8 +826,7 @@ static br_status l_pub_recs(br_store_pub *bp, const char *user, const void *val,
     return pub_done(p, rc ? lmdb_err(s, rc, "writing recs") : BR_OK, 1);
 }
 
-static br_status l_pub_seen(br_store_pub *bp, const char *user, const char *const *books,
-                            size_t n)
+static br_status l_pub_seen(br_store_pub *bp, const char *user, const char *const *books, size_t n)
 {
     lmdb_pub *p = (lmdb_pub *)bp;
     MDB_txn *txn;
@@ -976,7 +986,7 @@ static br_status open_dbs(lmdb_store *s, int rdonly)
     struct {
         const char *name;
         MDB_dbi *dbi;
-    } dbs[] = {{"meta", &s->meta},       {"recs.0", &s->recs[0]},  {"recs.1", &s->recs[1]},
+    } dbs[] = {{"meta", &s->meta},        {"recs.0", &s->recs[0]},   {"recs.1", &s->recs[1]},
                {"books.0", &s->books[0]}, {"books.1", &s->books[1]}, {"seen", &s->seen},
                {"recent", &s->recent}};
     br_status st = BR_OK;
