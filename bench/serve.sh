@@ -241,6 +241,17 @@ for store in "${stores[@]}"; do
   echo
 done
 
+# The route's own work without HTTP (store read, seeds, ranking and JSON;
+# bench_handler, one thread, LMDB), on the model wrk drove.
+bh="$build/bench/bench_handler"
+if [ -x "$bh" ]; then
+  echo "== the handler alone (bench_handler, LMDB); load:$(uptime | sed 's/.*load average://')"
+  for round in 1 2; do
+    "$bh" --model-dir "$model" --ids "$work/ids.txt" --requests 200000
+  done
+  echo
+fi
+
 # The request's store reads alone, without HTTP: the three separate calls
 # the handler used to make against the one br_store_get_reader it makes now,
 # alternated twice, one thread, 2,000 readers with 20 interactions each

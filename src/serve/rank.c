@@ -265,6 +265,32 @@ static void explain(const srv_snap *s, const rank_input *in, const cand *c, sbuf
     sb_str(b, "\"");
 }
 
+/* Interactions read per request: enough for `seeds` distinct books when a
+ * reader repeats a few, and for the cold-start count; decoding all 50 was a
+ * fifth of the route's cost. */
+size_t srv_recent_wanted(const br_serve_rank *cfg)
+{
+    size_t want = 4 * (size_t)cfg->seeds;
+    if (want < cfg->cold_interactions) want = cfg->cold_interactions;
+    return want < BR_STORE_RECENT_MAX ? want : BR_STORE_RECENT_MAX;
+}
+
+size_t srv_seeds(srv_snap *s, const br_store_interaction *recent, size_t n_recent, uint32_t *seeds,
+                 int *types)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < n_recent; i++) {
+        int64_t bi = srv_snap_find(s, recent[i].book_id);
+        if (bi < 0) continue;
+        size_t j = 0;
+        while (j < n && seeds[j] != (uint32_t)bi) j++;
+        if (j < n) continue;
+        seeds[n] = (uint32_t)bi;
+        types[n++] = recent[i].type;
+    }
+    return n;
+}
+
 br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, sbuf *b)
 {
     pool p;

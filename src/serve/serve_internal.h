@@ -144,6 +144,13 @@ typedef struct rank_input {
 /* Ranks and writes the "recommendations":[...] array into b. Caller holds
  * s->add_lock shared. */
 br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, sbuf *b);
+/* How many of a reader's latest interactions a request reads. */
+size_t srv_recent_wanted(const br_serve_rank *cfg);
+/* The distinct catalogue books of recent[], in order (book indices and
+ * interaction types into seeds, types; (n_recent,) each): the content
+ * seeds. Caller holds add_lock (shared). */
+size_t srv_seeds(srv_snap *s, const br_store_interaction *recent, size_t n_recent, uint32_t *seeds,
+                 int *types);
 
 /* ------------------------------------------------------- static assets -- */
 

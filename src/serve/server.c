@@ -429,16 +429,6 @@ static void snap_body_head(sbuf *b, const char *user, const srv_snap *p)
     sb_str(b, ",");
 }
 
-/* Interactions read per request: enough for `seeds` distinct books when a
- * reader repeats a few, and for the cold-start count; decoding all 50 was a
- * fifth of the route's cost. */
-static size_t recent_wanted(const br_serve_rank *cfg)
-{
-    size_t want = 4 * (size_t)cfg->seeds;
-    if (want < cfg->cold_interactions) want = cfg->cold_interactions;
-    return want < BR_STORE_RECENT_MAX ? want : BR_STORE_RECENT_MAX;
-}
-
 static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uint64_t t0,
                                    const char *user)
 {
@@ -465,7 +455,7 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
         br_store_reader rd = {.recs = recs,
                               .recs_cap = BR_SERVE_N_MAX,
                               .recent = recent,
-                              .recent_cap = recent_wanted(&s->opt.rank)};
+                              .recent_cap = srv_recent_wanted(&s->opt.rank)};
         br_status e = br_store_get_reader(st, user, &rd);
         if (e) {
             store_failed(s, e, "read");
@@ -489,15 +479,7 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
         n_seeds = mem_get(s, p, user, seeds, types);
         n_recent = n_seeds;
     } else {
-        for (size_t i = 0; i < n_recent; i++) {
-            int64_t bi = srv_snap_find(p, recent[i].book_id);
-            if (bi < 0) continue;
-            size_t j = 0;
-            while (j < n_seeds && seeds[j] != (uint32_t)bi) j++;
-            if (j < n_seeds) continue;
-            seeds[n_seeds] = (uint32_t)bi;
-            types[n_seeds++] = recent[i].type;
-        }
+        n_seeds = srv_seeds(p, recent, n_recent, seeds, types);
     }
     rank_input in = {.recs = recs,
                      .n_recs = n_recs,
