@@ -19,24 +19,6 @@
 
 #include "cli.h"
 
-typedef struct rank_ctx {
-    const br_hybrid *h;
-    br_engine e;
-} rank_ctx;
-
-static br_status rank_cb(void *ctx, const uint32_t *users, size_t n, uint32_t k, uint32_t *items)
-{
-    const rank_ctx *c = ctx;
-    return br_hybrid_rank(c->h, c->e, users, n, k, items, NULL);
-}
-
-static br_status predict_cb(void *ctx, const uint32_t *users, const uint32_t *books, size_t n,
-                            float *out)
-{
-    const rank_ctx *c = ctx;
-    return br_hybrid_predict(c->h, c->e, users, books, n, out);
-}
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -89,9 +71,8 @@ static br_status eval_all(const br_hybrid *h, const br_split *s, const br_engine
                           uint32_t k, const uint32_t *users, size_t n_users, eval_row *rows)
 {
     for (size_t i = 0; i < ne; i++) {
-        rank_ctx c = {h, eng[i]};
-        br_ranker rk = {br_engine_name(eng[i]), &c, rank_cb,
-                        br_engine_predicts(eng[i]) ? predict_cb : NULL};
+        br_hybrid_engine c = {h, eng[i]};
+        br_ranker rk = br_hybrid_ranker(&c);
         rows[i].e = eng[i];
         rows[i].fit_s = br_hybrid_fit_seconds(h, eng[i]);
         br_status st = br_eval_ranker(s, &rk, k, users, n_users, &rows[i].r);
@@ -244,6 +225,15 @@ static br_train_data train_of(const br_split *s)
                            s->train_user, s->train_book, s->train_value};
 }
 
+/* The validation split tuning and re-ranker learning use: carved from the
+ * training ratings only, with its own seed. */
+static br_status validation_split(const br_split *s, uint64_t seed, br_split *val)
+{
+    br_split_options so = BR_SPLIT_OPTIONS_DEFAULT;
+    so.seed = seed + 1000;
+    return br_split_train(s, &so, val);
+}
+
 static int parse_floats(const char *s, float *out, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -309,10 +299,8 @@ static br_status learn_rerank(const br_split *s, const br_catalog *cat, const fl
                               int json, double *secs)
 {
     uint64_t t0 = br_now_ns();
-    br_split_options so = BR_SPLIT_OPTIONS_DEFAULT;
-    so.seed = seed + 1000;
     br_split val;
-    br_status st = br_split_train(s, &so, &val);
+    br_status st = validation_split(s, seed, &val);
     if (st) return st;
     br_train_data td = train_of(&val);
     br_hybrid *h = NULL;
@@ -364,10 +352,8 @@ static br_status learn_rerank(const br_split *s, const br_catalog *cat, const fl
 static br_status tune(const br_split *s, const br_catalog *cat, const float *emb, size_t dim,
                       uint64_t seed, uint32_t k, br_hybrid_options *o, json_t *report, int json)
 {
-    br_split_options so = BR_SPLIT_OPTIONS_DEFAULT;
-    so.seed = seed + 1000;
     br_split val;
-    br_status st = br_split_train(s, &so, &val);
+    br_status st = validation_split(s, seed, &val);
     if (st) return st;
     br_train_data td = train_of(&val);
     static const float lambdas[] = {60, 100, 150};

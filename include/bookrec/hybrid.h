@@ -37,6 +37,7 @@
 #include "bookrec/core.h"
 #include "bookrec/data.h"
 #include "bookrec/encoder.h"
+#include "bookrec/eval.h"
 #include "bookrec/sparse.h"
 
 #ifdef __cplusplus
@@ -276,6 +277,15 @@ br_status br_hybrid_learn_rerank(const br_hybrid *h, const struct br_split *val,
  * that do not predict. */
 br_status br_hybrid_predict(const br_hybrid *h, br_engine e, const uint32_t *users,
                             const uint32_t *books, size_t n, float *out);
+
+/* One engine of a fitted hybrid as a br_ranker (bookrec/eval.h): the
+ * engine's name, br_hybrid_rank, and br_hybrid_predict when the engine
+ * predicts ratings. `pair` is the ranker's ctx and must outlive it. */
+typedef struct br_hybrid_engine {
+    const br_hybrid *h;
+    br_engine e;
+} br_hybrid_engine;
+br_ranker br_hybrid_ranker(br_hybrid_engine *pair);
 
 /* Weight search for the default hybrid: h fitted on val's training part
  * (with every weight of the grid's non-zero components), each weight set of

@@ -1513,6 +1513,26 @@ br_status br_hybrid_rank(const br_hybrid *h, br_engine e, const uint32_t *users,
     return BR_OK;
 }
 
+static br_status ranker_rank(void *ctx, const uint32_t *users, size_t n, uint32_t k,
+                             uint32_t *items)
+{
+    const br_hybrid_engine *c = ctx;
+    return br_hybrid_rank(c->h, c->e, users, n, k, items, NULL);
+}
+
+static br_status ranker_predict(void *ctx, const uint32_t *users, const uint32_t *books, size_t n,
+                                float *out)
+{
+    const br_hybrid_engine *c = ctx;
+    return br_hybrid_predict(c->h, c->e, users, books, n, out);
+}
+
+br_ranker br_hybrid_ranker(br_hybrid_engine *pair)
+{
+    return (br_ranker){br_engine_name(pair->e), pair, ranker_rank,
+                       br_engine_predicts(pair->e) ? ranker_predict : NULL};
+}
+
 br_status br_hybrid_predict(const br_hybrid *h, br_engine e, const uint32_t *users,
                             const uint32_t *books, size_t n, float *out)
 {

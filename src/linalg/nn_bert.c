@@ -499,18 +499,7 @@ void nnb_add_layernorm_ref(float *x, const float *r, const float *rb, size_t n, 
 
 NNB_CLONES static void softmax_row(float *r, size_t n)
 {
-    float mx = r[0];
-#pragma omp simd reduction(max : mx)
-    for (size_t j = 1; j < n; j++) mx = r[j] > mx ? r[j] : mx;
-    float sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (size_t j = 0; j < n; j++) {
-        r[j] = exp_neg(r[j] - mx);
-        sum += r[j];
-    }
-    float inv = 1.0f / sum;
-#pragma omp simd
-    for (size_t j = 0; j < n; j++) r[j] *= inv;
+    softmax_scaled(r, n, 1.0f); /* x * 1 is x: the same values */
 }
 
 void nnb_softmax_rows(float *s, size_t rows, size_t cols)

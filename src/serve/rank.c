@@ -75,9 +75,8 @@ static const cand *pool_find(const pool *p, uint32_t book)
 #define SEEN_STACK 4096
 
 typedef struct seen_set {
-    uint32_t *slot; /* UINT32_MAX: empty */
-    uint32_t mask;
-    unsigned bits; /* mask = 2^bits - 1 */
+    uint32_t *slot; /* (2^bits,) UINT32_MAX: empty */
+    unsigned bits;
 } seen_set;
 
 static void seen_add(seen_set *z, uint32_t b)
@@ -85,7 +84,7 @@ static void seen_add(seen_set *z, uint32_t b)
     uint32_t h = fib_hash(b, z->bits);
     while (z->slot[h] != UINT32_MAX) {
         if (z->slot[h] == b) return;
-        h = (h + 1) & z->mask;
+        h = (h + 1) & ((1u << z->bits) - 1);
     }
     z->slot[h] = b;
 }
@@ -95,7 +94,7 @@ static int is_seen(const seen_set *z, uint32_t b)
     uint32_t h = fib_hash(b, z->bits);
     while (z->slot[h] != UINT32_MAX) {
         if (z->slot[h] == b) return 1;
-        h = (h + 1) & z->mask;
+        h = (h + 1) & ((1u << z->bits) - 1);
     }
     return 0;
 }
@@ -300,14 +299,11 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
 
     /* the seen set: the store's ids, the held indices, the seeds */
     uint32_t seen_stack[SEEN_STACK];
-    size_t n_seen = in->n_seen_ids + in->n_seen_idx + in->n_seeds, scap = 64;
+    size_t n_seen = in->n_seen_ids + in->n_seen_idx + in->n_seeds;
     unsigned sbits = 6;
-    while (scap < 2 * n_seen) {
-        scap *= 2;
-        sbits++;
-    }
-    seen_set seen = {scap <= SEEN_STACK ? seen_stack : br_malloc(scap * sizeof(uint32_t)),
-                     (uint32_t)scap - 1, sbits};
+    while (((size_t)1 << sbits) < 2 * n_seen) sbits++;
+    size_t scap = (size_t)1 << sbits;
+    seen_set seen = {scap <= SEEN_STACK ? seen_stack : br_malloc(scap * sizeof(uint32_t)), sbits};
     if (!seen.slot) return br_error(BR_ENOMEM, "seen set");
     memset(seen.slot, 0xff, scap * sizeof(uint32_t));
     for (size_t i = 0; i < in->n_seen_ids; i++) {

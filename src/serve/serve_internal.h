@@ -62,21 +62,8 @@ typedef struct srv_book {
  * book is posted): the hot path reads them instead of searching. */
 #define SRV_NBR_K 32
 
-/* The catalogue's ids for the request path, which maps ~150 ids a request
- * to book indices: open addressing over 16-byte slots holding the id's
- * first 8 bytes inline, so a lookup costs about one cache miss (the
- * catalogue's own map chases four dependent ones: slot, length, offset,
- * bytes, which at 100,000 books was a quarter of the server's time). */
-typedef struct srv_id_slot {
-    uint64_t head; /* the id's first 8 bytes, zero padded */
-    uint32_t len;  /* id length; 0: empty slot */
-    uint32_t row;  /* book index */
-} srv_id_slot;
-
 typedef struct srv_snap {
     atomic_int refs;
-    srv_id_slot *id_slots; /* (id_mask + 1,) load <= 1/2 */
-    size_t id_mask;
     char version[BR_MODEL_ID_MAX];
     char encoder[256]; /* the manifest's parameters.encoder */
     int template_desc; /* 1: the description template */

@@ -429,18 +429,35 @@ static void snap_body_head(sbuf *b, const char *user, const srv_snap *p)
     sb_str(b, ",");
 }
 
+/* What the routes on one reader or book start with: the id checked (400),
+ * the query parsed when q is given (400), the served snapshot taken (503).
+ * NULL: the error is queued and *ret is what the handler returns. */
+static srv_snap *route_start(br_server *s, struct MHD_Connection *con, route r, uint64_t t0,
+                             const char *id, const char *what, qargs *q, enum MHD_Result *ret)
+{
+    char msg[128];
+    const char *bad;
+    if (br_store_check_id(id, what)) {
+        *ret = reply_error(s, con, r, t0, 400, "%s", br_error_detail());
+        return NULL;
+    }
+    if (q && (bad = parse_qargs(con, q, msg, sizeof msg))) {
+        *ret = reply_error(s, con, r, t0, 400, "%s", bad);
+        return NULL;
+    }
+    srv_snap *p = snap_acquire(s);
+    if (!p) *ret = reply_error(s, con, r, t0, 503, "no model loaded");
+    return p;
+}
+
 static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uint64_t t0,
                                    const char *user)
 {
     const route r = R_RECS_USER;
-    char msg[128];
     qargs q;
-    if (br_store_check_id(user, "reader id"))
-        return reply_error(s, con, r, t0, 400, "%s", br_error_detail());
-    const char *bad = parse_qargs(con, &q, msg, sizeof msg);
-    if (bad) return reply_error(s, con, r, t0, 400, "%s", bad);
-    srv_snap *p = snap_acquire(s);
-    if (!p) return reply_error(s, con, r, t0, 503, "no model loaded");
+    enum MHD_Result ret;
+    srv_snap *p = route_start(s, con, r, t0, user, "reader id", &q, &ret);
+    if (!p) return ret;
 
     br_store_rec recs[BR_SERVE_N_MAX];
     br_store_interaction recent[BR_STORE_RECENT_MAX];
@@ -599,10 +616,9 @@ static enum MHD_Result h_session(br_server *s, struct MHD_Connection *con, uint6
 static enum MHD_Result h_book(br_server *s, struct MHD_Connection *con, uint64_t t0, const char *id)
 {
     const route r = R_BOOK;
-    if (br_store_check_id(id, "book id"))
-        return reply_error(s, con, r, t0, 400, "%s", br_error_detail());
-    srv_snap *p = snap_acquire(s);
-    if (!p) return reply_error(s, con, r, t0, 503, "no model loaded");
+    enum MHD_Result ret;
+    srv_snap *p = route_start(s, con, r, t0, id, "book id", NULL, &ret);
+    if (!p) return ret;
     /* the image URL is the store's: `train` publishes the catalogue's image_url column there */
     char image[2048] = "";
     br_store *st = store_get(s);
@@ -666,14 +682,10 @@ static enum MHD_Result h_similar(br_server *s, struct MHD_Connection *con, uint6
                                  const char *id)
 {
     const route r = R_BOOK_SIMILAR;
-    char msg[128];
     qargs q;
-    if (br_store_check_id(id, "book id"))
-        return reply_error(s, con, r, t0, 400, "%s", br_error_detail());
-    const char *bad = parse_qargs(con, &q, msg, sizeof msg);
-    if (bad) return reply_error(s, con, r, t0, 400, "%s", bad);
-    srv_snap *p = snap_acquire(s);
-    if (!p) return reply_error(s, con, r, t0, 503, "no model loaded");
+    enum MHD_Result ret;
+    srv_snap *p = route_start(s, con, r, t0, id, "book id", &q, &ret);
+    if (!p) return ret;
     pthread_rwlock_rdlock(&p->add_lock);
     int64_t bi = srv_snap_find(p, id);
     sbuf *b = tbuf();
@@ -985,10 +997,9 @@ static enum MHD_Result h_user(br_server *s, struct MHD_Connection *con, uint64_t
                               const char *user)
 {
     const route r = R_USER;
-    if (br_store_check_id(user, "reader id"))
-        return reply_error(s, con, r, t0, 400, "%s", br_error_detail());
-    srv_snap *p = snap_acquire(s);
-    if (!p) return reply_error(s, con, r, t0, 503, "no model loaded");
+    enum MHD_Result ret;
+    srv_snap *p = route_start(s, con, r, t0, user, "reader id", NULL, &ret);
+    if (!p) return ret;
     br_store_interaction recent[BR_STORE_RECENT_MAX];
     size_t n_recent = 0, n_recs = 0;
     br_store_rec one;

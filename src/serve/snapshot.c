@@ -227,7 +227,6 @@ static void snap_free(srv_snap *s)
     br_free(s->pop);
     br_free(s->pop_order);
     br_free(s->cold);
-    br_free(s->id_slots);
     br_aligned_free(s->emb);
     br_hnsw_free(s->hnsw);
     br_tribes_free(s->tribes);
@@ -351,48 +350,6 @@ static void nbr_offer(srv_snap *s, uint32_t b, int32_t c, float score)
     sc[j] = score;
 }
 
-/* id -> book index (srv_id_slot). The hash mixes the head and the length
- * (murmur3's finaliser, so every byte reaches the low bits) and, for ids
- * over 8 bytes, the rest of the bytes. */
-static uint64_t id_head(const char *id, size_t len)
-{
-    uint64_t h = 0;
-    size_t n = len < 8 ? len : 8;
-    for (size_t i = 0; i < n; i++) h |= (uint64_t)(unsigned char)id[i] << (8 * i);
-    return h;
-}
-
-static uint64_t id_hash(const char *id, size_t len, uint64_t head)
-{
-    uint64_t h = head ^ (len * 0x9e3779b97f4a7c15ULL);
-    for (size_t i = 8; i < len; i++) h = (h ^ (unsigned char)id[i]) * 0x100000001b3ULL;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-static br_status id_table_build(srv_snap *s)
-{
-    size_t n = 64;
-    while (n < 2 * (size_t)s->n_base) n *= 2;
-    s->id_slots = br_calloc(n, sizeof *s->id_slots);
-    if (!s->id_slots) return br_error(BR_ENOMEM, "id table of %zu slots", n);
-    s->id_mask = n - 1;
-    const br_idmap *ids = br_catalog_ids(s->cat);
-    for (uint32_t b = 0; b < s->n_base; b++) {
-        const char *id = br_idmap_name(ids, b);
-        size_t len = strlen(id); /* catalogue ids are 1..BR_ID_MAX-1 bytes */
-        uint64_t head = id_head(id, len);
-        size_t h = id_hash(id, len, head) & s->id_mask;
-        while (s->id_slots[h].len) h = (h + 1) & s->id_mask;
-        s->id_slots[h] = (srv_id_slot){head, (uint32_t)len, b};
-    }
-    return BR_OK;
-}
-
 br_status srv_snap_load(const char *model_dir, srv_snap **out)
 {
     *out = NULL;
@@ -431,7 +388,6 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
     snprintf(path, sizeof path, "%s/books.csv", vdir);
     st = br_catalog_load(path, &lo, &s->cat, NULL);
     if (!st) s->n_base = br_catalog_count(s->cat);
-    if (!st) st = id_table_build(s);
     br_array emb = {0};
     if (!st) {
         snprintf(path, sizeof path, "%s/embeddings.npy", vdir);
@@ -491,18 +447,8 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
 
 int64_t srv_snap_find(srv_snap *s, const char *id)
 {
-    size_t len = strlen(id);
-    if (len) {
-        uint64_t head = id_head(id, len);
-        const br_idmap *ids = len > 8 ? br_catalog_ids(s->cat) : NULL;
-        for (size_t h = id_hash(id, len, head) & s->id_mask;; h = (h + 1) & s->id_mask) {
-            const srv_id_slot *e = &s->id_slots[h];
-            if (!e->len) break;
-            if (e->head == head && e->len == len &&
-                (len <= 8 || !memcmp(br_idmap_name(ids, e->row) + 8, id + 8, len - 8)))
-                return e->row;
-        }
-    }
+    int64_t b = br_catalog_find(s->cat, id);
+    if (b >= 0) return b;
     for (size_t i = 0; i < s->n_added; i++)
         if (!strcmp(s->added[i].id, id)) return (int64_t)s->n_base + (int64_t)i;
     return -1;

@@ -415,26 +415,48 @@ typedef struct member {
     int64_t ts;
 } member;
 
+static br_status recent_corrupt(lmdb_store *s, const char *user)
+{
+    return br_error(BR_ESTORE, "lmdb:%s: corrupt interactions of '%s'", s->dir, user);
+}
+
+/* The value's entry count; entries start at offset 4. */
+static br_status recent_count(lmdb_store *s, const char *user, const MDB_val *v, uint32_t *count)
+{
+    if (v->mv_size < 4) return recent_corrupt(s, user);
+    *count = br_get_u32(v->mv_data);
+    return BR_OK;
+}
+
+/* The entry at *off (then *off moves past it); -1 when its length runs
+ * past the value. */
+static int recent_entry(const MDB_val *v, size_t *off, const char **m, size_t *len)
+{
+    const unsigned char *p = v->mv_data;
+    if (*off + 2 > v->mv_size) return -1;
+    size_t l = br_get_u16(p + *off);
+    if (l > v->mv_size - *off - 2) return -1;
+    *m = (const char *)p + *off + 2;
+    *len = l;
+    *off += 2 + l;
+    return 0;
+}
+
 static br_status recent_decode(lmdb_store *s, const char *user, const MDB_val *v, member **out,
                                size_t *n)
 {
-    const unsigned char *p = v->mv_data;
-    if (v->mv_size < 4)
-        return br_error(BR_ESTORE, "lmdb:%s: corrupt interactions of '%s'", s->dir, user);
-    uint32_t count = br_get_u32(p);
+    uint32_t count = 0;
+    br_status st = recent_count(s, user, v, &count);
+    if (st != BR_OK) return st;
     member *m = br_malloc((count + 1) * sizeof *m);
     if (!m) return br_error(BR_ENOMEM, "interactions");
     size_t off = 4;
     for (uint32_t i = 0; i < count; i++) {
-        size_t len = off + 2 <= v->mv_size ? br_get_u16(p + off) : SIZE_MAX;
-        if (len == SIZE_MAX || len > v->mv_size - off - 2) {
+        if (recent_entry(v, &off, &m[i].m, &m[i].len)) {
             br_free(m);
-            return br_error(BR_ESTORE, "lmdb:%s: corrupt interactions of '%s'", s->dir, user);
+            return recent_corrupt(s, user);
         }
-        m[i].m = (const char *)p + off + 2;
-        m[i].len = len;
         m[i].ts = strtoll(m[i].m, NULL, 10); /* the member starts with the timestamp */
-        off += 2 + len;
     }
     *out = m;
     *n = count;
@@ -450,21 +472,17 @@ static br_status recent_in(lmdb_store *s, MDB_txn *txn, const char *user, br_sto
     if (rc) return lmdb_err(s, rc, "reading interactions");
     /* The list is stored newest first: only the first `cap` entries are
      * decoded (a request asks for a few seeds, not the whole list). */
-    const unsigned char *p = v.mv_data;
-    if (v.mv_size < 4)
-        return br_error(BR_ESTORE, "lmdb:%s: corrupt interactions of '%s'", s->dir, user);
-    uint32_t count = br_get_u32(p);
+    uint32_t count = 0;
+    br_status st = recent_count(s, user, &v, &count);
     size_t off = 4;
-    for (uint32_t i = 0; i < count && i < cap; i++) {
-        size_t len = off + 2 <= v.mv_size ? br_get_u16(p + off) : SIZE_MAX;
-        if (len == SIZE_MAX || len > v.mv_size - off - 2)
-            return br_error(BR_ESTORE, "lmdb:%s: corrupt interactions of '%s'", s->dir, user);
-        br_status st = br_store_member_parse((const char *)p + off + 2, len, &out[i]);
-        if (st != BR_OK) return st;
-        *n = i + 1;
-        off += 2 + len;
+    for (uint32_t i = 0; st == BR_OK && i < count && i < cap; i++) {
+        const char *m;
+        size_t len;
+        if (recent_entry(&v, &off, &m, &len)) return recent_corrupt(s, user);
+        st = br_store_member_parse(m, len, &out[i]);
+        if (st == BR_OK) *n = i + 1;
     }
-    return BR_OK;
+    return st;
 }
 
 static br_status l_get_recent(br_store *bs, const char *user, br_store_interaction *out, size_t cap,

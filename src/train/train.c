@@ -708,17 +708,6 @@ static br_status stage_topn(run_state *s)
     return st;
 }
 
-typedef struct eval_ctx {
-    const br_hybrid *h;
-    br_engine e;
-} eval_ctx;
-
-static br_status eval_rank(void *ctx, const uint32_t *users, size_t n, uint32_t k, uint32_t *items)
-{
-    const eval_ctx *c = ctx;
-    return br_hybrid_rank(c->h, c->e, users, n, k, items, NULL);
-}
-
 /* docs/evaluation.md's protocol on the CSV ratings: the engine the version
  * serves, with its parameters, fitted on the training part of a seeded
  * split and ranked for (a thinned sample of) the readers with held-out
@@ -752,8 +741,9 @@ static br_status stage_eval(run_state *s)
             if (sp.test_ptr[u + 1] == sp.test_ptr[u]) continue;
             if (seen++ % m == 0) users[n++] = u;
         }
-        eval_ctx c = {h, e};
-        br_ranker rk = {br_engine_name(e), &c, eval_rank, NULL};
+        br_hybrid_engine c = {h, e};
+        br_ranker rk = br_hybrid_ranker(&c);
+        rk.predict = NULL; /* the manifest records ranking metrics only */
         if (!st) st = br_eval_ranker(&sp, &rk, k, users, n, &s->rep->eval);
     }
     s->rep->evaluated = st == BR_OK;
