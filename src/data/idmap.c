@@ -37,13 +37,18 @@ struct br_idmap {
     size_t n_slots;
 };
 
-static uint64_t hash_bytes(const char *s, size_t n)
+/* The hash of an id from its head (first 8 bytes) and length, plus the
+ * rest of its bytes for longer ids, through murmur3's finaliser so every
+ * byte reaches the low bits the table indexes with. Short ids (the common
+ * case) cost no per-byte loop beyond the head's. */
+static uint64_t hash_id(const char *id, size_t len, uint64_t head)
 {
-    /* FNV-1a then a murmur finaliser: ids are short, this is plenty. */
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+    uint64_t h = head ^ (len * 0x9e3779b97f4a7c15ULL);
+    for (size_t i = 8; i < len; i++) h = (h ^ (unsigned char)id[i]) * 0x100000001b3ULL;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 33;
     return h;
 }
@@ -73,10 +78,10 @@ void br_idmap_free(br_idmap *m)
     br_free(m);
 }
 
-static int64_t lookup(const br_idmap *m, const char *id, size_t len, uint64_t h, size_t *slot)
+static int64_t lookup(const br_idmap *m, const char *id, size_t len, uint64_t head, uint64_t h,
+                      size_t *slot)
 {
     size_t mask = m->n_slots - 1;
-    uint64_t head = id_head(id, len);
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         const struct slot *e = &m->slots[i];
         if (!e->idx1) {
@@ -109,9 +114,9 @@ static br_status grow_slots(br_idmap *m)
 
 br_status br_idmap_intern(br_idmap *m, const char *id, size_t len, uint32_t *index, int *added)
 {
-    uint64_t h = hash_bytes(id, len);
+    uint64_t head = id_head(id, len), h = hash_id(id, len, head);
     size_t slot;
-    int64_t found = lookup(m, id, len, h, &slot);
+    int64_t found = lookup(m, id, len, head, h, &slot);
     if (found >= 0) {
         *index = (uint32_t)found;
         if (added) *added = 0;
@@ -139,7 +144,7 @@ br_status br_idmap_intern(br_idmap *m, const char *id, size_t len, uint32_t *ind
     m->offset[idx] = off;
     m->len[idx] = (uint32_t)len;
     m->hashes[idx] = h;
-    m->slots[slot] = (struct slot){id_head(id, len), (uint32_t)len, idx + 1};
+    m->slots[slot] = (struct slot){head, (uint32_t)len, idx + 1};
     if ((size_t)m->count * 2 > m->n_slots) {
         br_status st = grow_slots(m);
         if (st != BR_OK) return st;
@@ -152,7 +157,8 @@ br_status br_idmap_intern(br_idmap *m, const char *id, size_t len, uint32_t *ind
 int64_t br_idmap_find(const br_idmap *m, const char *id, size_t len)
 {
     size_t slot;
-    return lookup(m, id, len, hash_bytes(id, len), &slot);
+    uint64_t head = id_head(id, len);
+    return lookup(m, id, len, head, hash_id(id, len, head), &slot);
 }
 
 const char *br_idmap_name(const br_idmap *m, uint32_t index)
