@@ -4,9 +4,9 @@
  * the blocked syrk covariance; a decaying spectrum converges under Lanczos,
  * a flat one falls back to dsyevr) and the block Krylov one on the implicit
  * centred operator (and its fallback to the exact route when a flat
- * spectrum does not converge); explained variance, the sign convention, the
- * projection (the streaming few-component kernel and the sgemm one), and
- * the refusals.
+ * spectrum does not converge; its pass on one thread and two; exactly
+ * low-rank data; the sampled warm start of tall inputs); explained variance, the sign convention,
+ * the projection (the streaming few-component kernel and the sgemm one), and the refusals.
  */
 #include <math.h>
 #include <string.h>
@@ -15,6 +15,7 @@
 #include "testutil.h"
 
 static int flat_spectrum; /* random_data: isotropic noise instead */
+static size_t low_rank;   /* random_data: exactly this rank (no noise) instead */
 
 static float *random_data(size_t n, size_t dim, uint64_t seed)
 {
@@ -24,6 +25,19 @@ static float *random_data(size_t n, size_t dim, uint64_t seed)
     /* anisotropic: column j scaled by 1/(j+1), plus a shared offset, and a
      * correlated pair, so components are distinct and the mean matters */
     for (size_t i = 0; flat_spectrum && i < n * dim; i++) x[i] = (float)br_rng_normal(&rng);
+    if (low_rank) { /* an offset plus low_rank directions, the r-th scaled 1/(r+1) */
+        double *u = br_malloc(low_rank * dim * sizeof(double));
+        for (size_t k = 0; k < low_rank * dim; k++) u[k] = br_rng_normal(&rng);
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = 0; j < dim; j++) x[i * dim + j] = 1.5f;
+            for (size_t r = 0; r < low_rank; r++) {
+                double z = br_rng_normal(&rng) / (double)(r + 1);
+                for (size_t j = 0; j < dim; j++) x[i * dim + j] += (float)(z * u[r * dim + j]);
+            }
+        }
+        br_free(u);
+        return x;
+    }
     for (size_t i = 0; !flat_spectrum && i < n; i++) {
         double z = br_rng_normal(&rng);
         for (size_t j = 0; j < dim; j++)
@@ -125,6 +139,65 @@ static void test_krylov_against_reference(void **state)
     expect_used = BR_PCA_AUTO;
 }
 
+/* The Krylov pass split over threads: each thread count matches the
+ * reference, and one thread and two agree to double rounding. 1100 x 256
+ * is large enough (2^18 values, three row panels) for two. */
+static void test_krylov_threads(void **state)
+{
+    (void)state;
+    int saved = br_get_num_threads();
+    float *x = random_data(1100, 256, 13);
+    br_pca fit[2];
+    route = BR_PCA_KRYLOV;
+    expect_used = BR_PCA_KRYLOV;
+    for (int t = 0; t < 2; t++) {
+        br_set_num_threads(t + 1);
+        compare(1100, 256, 2, 13);
+        assert_int_equal(br_pca_fit_route(x, 1100, 256, 2, BR_PCA_KRYLOV, &fit[t], NULL), BR_OK);
+    }
+    for (size_t c = 0; c < 2; c++) {
+        assert_true(fabs(fit[0].explained_variance[c] - fit[1].explained_variance[c]) <
+                    1e-9 * fit[0].explained_variance[c]);
+        for (size_t j = 0; j < 256; j++)
+            assert_float_equal(fit[0].components[c * 256 + j], fit[1].components[c * 256 + j],
+                               1e-6);
+    }
+    br_pca_free(&fit[0]);
+    br_pca_free(&fit[1]);
+    br_free(x);
+    br_set_num_threads(saved);
+    route = BR_PCA_AUTO;
+    expect_used = BR_PCA_AUTO;
+}
+
+/* Exactly low-rank data: at rank 3 the second block lies inside the basis
+ * but for rounding (the sweeps + Householder path instead of Cholesky QR);
+ * at rank 20 it is ill-conditioned (Cholesky QR twice on a block whose
+ * columns differ in size by ~1e3). */
+static void test_krylov_low_rank(void **state)
+{
+    (void)state;
+    expect_used = BR_PCA_KRYLOV;
+    low_rank = 3;
+    compare(500, 160, 2, 14);
+    low_rank = 20;
+    compare(500, 160, 3, 15);
+    low_rank = 0;
+    expect_used = BR_PCA_AUTO;
+}
+
+/* A tall input (16,384 rows or more) starts from the block times a 1/32
+ * row sample's scatter matrix before the first full pass. */
+static void test_krylov_warm_start(void **state)
+{
+    (void)state;
+    route = BR_PCA_KRYLOV;
+    expect_used = BR_PCA_KRYLOV;
+    compare(17000, 64, 2, 16);
+    route = BR_PCA_AUTO;
+    expect_used = BR_PCA_AUTO;
+}
+
 /* Known answer: points on a line y = 2x have one component (1, 2)/sqrt5. */
 static void test_known_answer(void **state)
 {
@@ -173,9 +246,9 @@ static void test_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_against_reference),
-        cmocka_unit_test(test_krylov_against_reference),
-        cmocka_unit_test(test_known_answer),
+        cmocka_unit_test(test_against_reference), cmocka_unit_test(test_krylov_against_reference),
+        cmocka_unit_test(test_krylov_threads),    cmocka_unit_test(test_krylov_low_rank),
+        cmocka_unit_test(test_krylov_warm_start), cmocka_unit_test(test_known_answer),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
