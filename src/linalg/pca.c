@@ -512,6 +512,26 @@ static void project_out_d(const double *q, size_t d, size_t c, size_t ldq, doubl
     }
 }
 
+/* wd (d, KB) -= n delta (delta^T v) for v = y (d, KB): the rank-one term
+ * that turns the shifted scatter Y^T Y v into the centred one, C v. */
+PCA_SIMD_CLONES
+static void rank_one_fix(const double *y, double *wd, const double *delta, double n, size_t d)
+{
+    const v8d *yv = (const v8d *)y;
+    v8d *wv = (v8d *)wd;
+    v8d c0 = {0}, c1 = {0};
+    for (size_t i = 0; i < d; i++) {
+        c0 += delta[i] * yv[2 * i];
+        c1 += delta[i] * yv[2 * i + 1];
+    }
+    c0 *= n;
+    c1 *= n;
+    for (size_t i = 0; i < d; i++) {
+        wv[2 * i] -= delta[i] * c0;
+        wv[2 * i + 1] -= delta[i] * c1;
+    }
+}
+
 /* shift (d,) = the mean of ns evenly spaced rows of x (n, d), summed in
  * float (ns <= 256 values a column: a relative error near 1e-5, plenty for
  * a shift); a non-finite column gets 0 (the first pass reports it). */
@@ -546,7 +566,7 @@ static int krylov_top(const float *x, size_t n, size_t d, size_t nc, double *mea
     double *q = br_malloc(d * lmax * sizeof(double));  /* (d, lmax) basis */
     double *cq = br_malloc(d * lmax * sizeof(double)); /* (d, lmax) C q */
     double *y = br_aligned_alloc(d * b * sizeof(double), BR_ALIGN);
-    double *wd = br_malloc(d * b * sizeof(double));
+    double *wd = br_aligned_alloc(d * b * sizeof(double), BR_ALIGN);
     double *coef = br_malloc(lmax * b * sizeof(double)), *tau = br_malloc(b * sizeof(double));
     double *h = br_malloc(lmax * lmax * sizeof(double)), *th = br_malloc(lmax * sizeof(double));
     double *hf = br_malloc(lmax * lmax * sizeof(double)),
@@ -570,7 +590,6 @@ static int krylov_top(const float *x, size_t n, size_t d, size_t nc, double *mea
      * plus a small fixed pseudo-random part so that repeated or constant
      * rows still give b independent columns. Deterministic: the picture
      * must not change between runs. */
-    uint64_t lcg = 0x5eed; /* the perturbation's generator: inline, fixed */
     double scale = 0;
     for (size_t k = 0; k < b; k++) {
         const float *xr = x + (k * n / b) * d;
@@ -581,9 +600,11 @@ static int krylov_top(const float *x, size_t n, size_t d, size_t nc, double *mea
         }
     }
     scale = sqrt(scale / (double)(d * b)) * 1e-3 + 1e-30;
-    for (size_t i = 0; i < d * b; i++) {
-        lcg = lcg * 6364136223846793005u + 1442695040888963407u;
-        y[i] += scale * ((double)(lcg >> 11) * 0x1.0p-53 - 0.5);
+    for (size_t i = 0; i < d * b; i++) { /* a hash of the index: no serial chain */
+        uint64_t u = (i + 1) * 0x9e3779b97f4a7c15u;
+        u = (u ^ (u >> 31)) * 0xbf58476d1ce4e5b9u;
+        u ^= u >> 29;
+        y[i] += scale * ((double)(u >> 11) * 0x1.0p-53 - 0.5);
     }
     if (orth_block(y, d, b, g, tau)) goto out;
     /* Warm start on tall inputs: the block times the scatter matrix of
@@ -626,12 +647,7 @@ static int krylov_top(const float *x, size_t n, size_t d, size_t nc, double *mea
             }
             *trace = tr;
         }
-        /* C v = Y^T Y v - n delta (delta^T v):
-         * coef[0:b] = n y^T delta, then wd (d, b) -= delta coef^T */
-        cblas_dgemv(CblasRowMajor, CblasTrans, (int)d, (int)b, (double)n, y, (int)b, delta, 1, 0.0,
-                    coef, 1);
-        for (size_t i = 0; i < d; i++)
-            for (size_t k = 0; k < b; k++) wd[i * b + k] -= delta[i] * coef[k];
+        rank_one_fix(y, wd, delta, (double)n, d);
         for (size_t i = 0; i < d; i++) memcpy(cq + i * lmax + c, wd + i * b, b * sizeof(double));
         /* The new block column of H = Q^T C Q: hf[0:l, c:l] (ld lmax) =
          * Q^T C q_it; earlier blocks' entries do not change. The same
@@ -714,7 +730,7 @@ out:
     br_free(q);
     br_free(cq);
     br_aligned_free(y);
-    br_free(wd);
+    br_aligned_free(wd);
     br_free(coef);
     br_free(tau);
     br_free(h);
