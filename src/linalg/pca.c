@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "linalg/pca.h"
+#include "linalg/symeig.h"
 
 #define PCA_BLOCK 2048 /* rows centred at a time */
 
@@ -233,6 +234,7 @@ out:
 #define PCA_SHIFT_SAMPLE     256 /* rows averaged for the shift */
 #define PCA_WARM_STRIDE      32  /* the warm start's row sample: every 32nd row */
 #define PCA_WARM_MIN_ROWS    16384
+#define PCA_SYMEIG_MAX       64 /* Rayleigh-Ritz sizes solved by br_symeig_top */
 
 #define KB PCA_KRYLOV_BLOCK
 #define KR 8 /* rows per group: eight accumulators, written out below */
@@ -574,11 +576,13 @@ static int krylov_top(const float *x, size_t n, size_t d, size_t nc, double *mea
     double *sq = br_malloc(d * sizeof(double)), *delta = br_malloc(d * sizeof(double));
     double *s = br_malloc(lmax * nc * sizeof(double));
     double *zs = br_malloc(2 * d * nc * sizeof(double)), *czs = zs ? zs + d * nc : NULL;
+    size_t lsym = lmax < PCA_SYMEIG_MAX ? lmax : PCA_SYMEIG_MAX;
+    double *symw = br_malloc(BR_SYMEIG_WORK(lsym) * sizeof(double));
     lapack_int *supp = br_malloc(2 * nc * sizeof(lapack_int));
     pass_ws ws;
     int ok = -1;
     if (pass_ws_init(&ws, n, d) || !vf || !shift || !q || !cq || !y || !wd || !coef || !tau || !h ||
-        !th || !hf || !g || !zs || !sq || !delta || !s || !supp)
+        !th || !hf || !g || !zs || !symw || !sq || !delta || !s || !supp)
         goto out;
     ok = 0;
     /* the shift: the mean of up to PCA_SHIFT_SAMPLE evenly spaced rows */
@@ -669,13 +673,15 @@ static int krylov_top(const float *x, size_t n, size_t d, size_t nc, double *mea
         if (it > 0 || it + 1 == steps) {
             /* Rayleigh-Ritz on H (l, l) */
             for (size_t i = 0; i < l; i++) memcpy(h + i * l, hf + i * lmax, l * sizeof(double));
-            /* top nc Ritz pairs only (dsyevr, range I): ascending in th; H
-             * is symmetric, so the column-major call (no layout
-             * transposes) gives s (l, nc) in columns */
+            /* top nc Ritz pairs only, ascending in th, s (l, nc) in
+             * columns: br_symeig_top up to 64 x 64 (half dsyevr's time
+             * there), else dsyevr (range I; H is symmetric, so the
+             * column-major call needs no layout transposes) */
             lapack_int got = 0, lo = (lapack_int)(l - nc + 1);
-            if (LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'U', (lapack_int)l, h, (lapack_int)l, 0,
-                               0, lo, (lapack_int)l, 0.0, &got, th, s, (lapack_int)l, supp) != 0 ||
-                got != (lapack_int)nc)
+            if ((l > PCA_SYMEIG_MAX || br_symeig_top(h, l, nc, th, s, symw) != 0) &&
+                (LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'U', (lapack_int)l, h, (lapack_int)l, 0,
+                                0, lo, (lapack_int)l, 0.0, &got, th, s, (lapack_int)l, supp) != 0 ||
+                 got != (lapack_int)nc))
                 goto out;
             double top = fabs(th[nc - 1]);
             converged = top > 0;
@@ -741,6 +747,7 @@ out:
     br_free(delta);
     br_free(s);
     br_free(zs);
+    br_free(symw);
     br_free(supp);
     return ok;
 }
