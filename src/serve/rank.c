@@ -315,9 +315,10 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
 
     /* collab: the precomputed list, min-max scaled (a flat list scores 1) */
     float lo = INFINITY, hi = -INFINITY;
-    for (size_t i = 0; i < in->n_recs; i++) {
-        lo = fminf(lo, in->recs[i].score);
-        hi = fmaxf(hi, in->recs[i].score);
+    for (size_t i = 0; i < in->n_recs; i++) { /* not fminf/fmaxf: libm calls at -O2 */
+        float v = in->recs[i].score;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
     }
     for (size_t i = 0; i < in->n_recs; i++) {
         int64_t bi = srv_snap_find(s, in->recs[i].book_id);
