@@ -2,7 +2,8 @@
  * bench_handler.c: the recommendation route's own work, without HTTP: what
  * `bookrec serve` does for GET /api/recommendations/user/{id}?n=N between
  * parsing the request and handing the body to libmicrohttpd (one
- * br_store_get_reader, the seeds mapped to books, srv_rank writing the
+ * br_store_get_reader mapping the recs' and the seen set's ids to book
+ * indices as it reads, the seeds mapped to books, srv_rank writing the
  * JSON), timed part by part on one thread. wrk's figures (bench/serve.sh)
  * move with the kernel's loopback path and the scheduler; these do not, so
  * a change to the handler is judged here first.
@@ -123,7 +124,8 @@ int main(int argc, char **argv)
     double t_load = now_us() - t0;
 
     br_serve_rank cfg = BR_SERVE_RANK_DEFAULT;
-    br_store_rec recs[BR_SERVE_N_MAX];
+    uint32_t rec_idx[BR_SERVE_N_MAX], seen_idx[SRV_SEEN_IDX];
+    float rec_score[BR_SERVE_N_MAX];
     br_store_interaction recent[BR_STORE_RECENT_MAX];
     uint32_t seeds[BR_STORE_RECENT_MAX];
     int types[BR_STORE_RECENT_MAX];
@@ -139,20 +141,26 @@ int main(int argc, char **argv)
         const char *user = ids[at];
         at = at + 1 == n_ids ? 0 : at + 1;
         double a = now_us();
-        br_store_reader rd = {.recs = recs,
+        pthread_rwlock_rdlock(&p->add_lock);
+        br_store_reader rd = {.recent = recent,
+                              .recent_cap = srv_recent_wanted(&cfg),
                               .recs_cap = BR_SERVE_N_MAX,
-                              .recent = recent,
-                              .recent_cap = srv_recent_wanted(&cfg)};
+                              .resolve = srv_snap_resolve,
+                              .resolve_ctx = p,
+                              .rec_idx = rec_idx,
+                              .rec_score = rec_score,
+                              .seen_idx = seen_idx,
+                              .seen_cap = SRV_SEEN_IDX};
         st = br_store_get_reader(store, user, &rd);
         if (st) {
             fprintf(stderr, "bench_handler: %s\n", br_error_detail());
             return 1;
         }
         double c = now_us();
-        pthread_rwlock_rdlock(&p->add_lock);
         size_t n_seeds = srv_seeds(p, recent, rd.n_recent, seeds, types);
         double d = now_us();
-        rank_input in = {.recs = recs,
+        rank_input in = {.rec_idx = rec_idx,
+                         .rec_score = rec_score,
                          .n_recs = rd.n_recs,
                          .seeds = seeds,
                          .seed_types = types,
@@ -160,9 +168,11 @@ int main(int argc, char **argv)
                          .interactions = rd.n_recent,
                          .seen_ids = rd.seen ? rd.seen->ids : NULL,
                          .n_seen_ids = rd.seen ? rd.seen->n : 0,
+                         .seen_idx = seen_idx,
+                         .n_seen_idx = rd.n_seen_idx,
                          .hour = -1,
                          .n = (size_t)n_list};
-        if (rd.seen && rd.seen->n > in.interactions) in.interactions = rd.seen->n;
+        if (rd.n_seen > in.interactions) in.interactions = rd.n_seen;
         sb_reset(&b);
         st = srv_rank(p, &cfg, &in, &b);
         pthread_rwlock_unlock(&p->add_lock);

@@ -560,6 +560,105 @@ static void test_atomic_switch(void **state)
  * the separate calls, following a switch made through another handle at
  * once (Redis: the pointer is read in the same pipeline, whatever the
  * cache), and not an error for a reader without recs. */
+/* The test resolver: "v1-b<k>" -> k for even k, "aa" -> 100, else -1
+ * (unknown to the caller); counts its calls and checks it gets lengths,
+ * not NUL-terminated strings. */
+typedef struct resolver_ctx {
+    int calls;
+} resolver_ctx;
+
+static int64_t test_resolve(void *ctx, const char *id, size_t len)
+{
+    ((resolver_ctx *)ctx)->calls++;
+    char buf[BR_ID_MAX];
+    assert_true(len > 0 && len < sizeof buf);
+    memcpy(buf, id, len);
+    buf[len] = '\0';
+    if (!strcmp(buf, "aa")) return 100;
+    int k;
+    char tail;
+    if (sscanf(buf, "v1-b%d%c", &k, &tail) == 1 && k % 2 == 0) return k;
+    return -1;
+}
+
+/* With a resolver the same reads come back as indices: recs in place
+ * (UINT32_MAX where unknown, scores kept), the seen set as the indices of
+ * the ids that resolve; a seen set beyond seen_cap comes back as ids. */
+static void test_get_reader_resolved(void **state)
+{
+    backend *b = use(state, "");
+    br_store *s = open_ok(b->uri);
+    publish_simple(s, "v1", 2, 5);
+    br_event e[] = {ev("r0", "v1-b1", BR_EVENT_RATING, 4, 1000),
+                    ev("r0", "zz", BR_EVENT_VIEW, 1, 1002),
+                    ev("r0", "aa", BR_EVENT_CLICK, 1, 1001)};
+    OK(br_store_apply_events(s, e, 3));
+    const char *more[] = {"v1-b4"};
+    OK(br_store_add_seen(s, "r0", more, 1));
+
+    br_store_rec recs[8];
+    br_store_interaction it[8], it2[8];
+    br_store_reader plain = {.recs = recs, .recs_cap = 8, .recent = it, .recent_cap = 8};
+    OK(br_store_get_reader(s, "r0", &plain));
+
+    resolver_ctx ctx = {0};
+    uint32_t idx[8], seen_idx[8];
+    float score[8];
+    br_store_reader r = {.recent = it2,
+                         .recent_cap = 8,
+                         .recs_cap = 8,
+                         .resolve = test_resolve,
+                         .resolve_ctx = &ctx,
+                         .rec_idx = idx,
+                         .rec_score = score,
+                         .seen_idx = seen_idx,
+                         .seen_cap = 8};
+    OK(br_store_get_reader(s, "r0", &r));
+    assert_int_equal(r.has_recs, 1);
+    assert_string_equal(r.version, "v1");
+    assert_int_equal(r.n_recs, plain.n_recs);
+    assert_int_equal(r.n_recs, 5);
+    for (size_t i = 0; i < r.n_recs; i++) {
+        int64_t want = test_resolve(&ctx, recs[i].book_id, strlen(recs[i].book_id));
+        assert_int_equal(idx[i], want < 0 ? UINT32_MAX : (uint32_t)want);
+        assert_true(score[i] == recs[i].score);
+    }
+    assert_int_equal(r.n_recent, plain.n_recent);
+    assert_string_equal(it2[0].book_id, "zz");
+    /* seen: aa, v1-b1, v1-b4, zz -> 100 and 4 */
+    assert_null(r.seen);
+    assert_int_equal(r.n_seen, 4);
+    assert_int_equal(plain.seen->n, 4);
+    assert_int_equal(r.n_seen_idx, 2);
+    uint32_t lo = seen_idx[0] < seen_idx[1] ? seen_idx[0] : seen_idx[1];
+    uint32_t hi = seen_idx[0] < seen_idx[1] ? seen_idx[1] : seen_idx[0];
+    assert_int_equal(lo, 4);
+    assert_int_equal(hi, 100);
+    br_store_reader_free(&plain);
+
+    /* a seen set larger than seen_cap: back as ids, n_seen still counted */
+    r.seen_cap = 3;
+    OK(br_store_get_reader(s, "r0", &r));
+    assert_non_null(r.seen);
+    assert_int_equal(r.seen->n, 4);
+    assert_int_equal(r.n_seen, 4);
+    assert_int_equal(r.n_seen_idx, 0);
+    assert_int_equal(r.n_recs, 5);
+    br_store_reader_free(&r);
+
+    /* an unknown reader: nothing, no resolver calls */
+    int before = ctx.calls;
+    r.seen_cap = 8;
+    OK(br_store_get_reader(s, "nobody", &r));
+    assert_int_equal(r.n_recs + r.n_recent + r.n_seen + r.n_seen_idx, 0);
+    assert_int_equal(ctx.calls, before);
+
+    /* a resolver without its buffers */
+    r.rec_idx = NULL;
+    assert_int_equal(br_store_get_reader(s, "r0", &r), BR_EINVAL);
+    br_store_close(s);
+}
+
 static void test_get_reader(void **state)
 {
     backend *b = use(state, "");
@@ -878,6 +977,7 @@ int main(void)
         BOTH(test_publish_guards_and_abort),
         BOTH(test_atomic_switch),
         BOTH(test_get_reader),
+        BOTH(test_get_reader_resolved),
         ON(redis, test_redis_get_reader_wrong_type),
         ON(redis, test_redis_down_and_back),
         ON(redis, test_redis_old_version_expires),

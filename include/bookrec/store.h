@@ -128,19 +128,39 @@ br_status br_store_get_recent(br_store *s, const char *user_id, br_store_interac
  * parts are read together: LMDB, one read transaction (a consistent
  * snapshot); Redis, one pipelined round trip that also reads the version
  * pointer, so the recs are those of the version it named (a second trip
- * only right after a switch). Release `seen` with br_store_reader_free. */
+ * only right after a switch). Release `seen` with br_store_reader_free.
+ *
+ * Optionally the book ids of the recs and of the seen set are mapped to the
+ * caller's own indices as they are read, straight from the store's buffers
+ * (no copies, no allocation: the serving path, which wants indices). With
+ * `resolve` set, the recs go to rec_idx and rec_score ((recs_cap,) each; an
+ * id that resolves to -1 gets UINT32_MAX and keeps its place and score)
+ * and `recs` is not used; the seen set goes to seen_idx ((seen_cap,); ids
+ * that resolve to -1 are left out, n_seen counts every id), or, when it
+ * holds more than seen_cap ids, to `seen` as without a resolver. `resolve`
+ * is called from within the read (a transaction or a reply being parsed);
+ * it must not call the store. */
 typedef struct br_store_reader {
     /* in */
     br_store_rec *recs;           /* (recs_cap,) */
     size_t recs_cap;              /* at most this many recs, best first */
     br_store_interaction *recent; /* (recent_cap,) */
     size_t recent_cap;            /* at most this many, most recent first */
+    /* in, optional: the id resolver and its buffers */
+    int64_t (*resolve)(void *ctx, const char *id, size_t len);
+    void *resolve_ctx;
+    uint32_t *rec_idx;  /* (recs_cap,) */
+    float *rec_score;   /* (recs_cap,) */
+    uint32_t *seen_idx; /* (seen_cap,) */
+    size_t seen_cap;
     /* out */
     size_t n_recs;
     int has_recs; /* 0: no recs in the served version, none published, or recs_cap 0 */
     char version[BR_STORE_VERSION_MAX]; /* the served version, "" when none */
     size_t n_recent;
-    br_store_ids *seen; /* sorted bytewise, never NULL after BR_OK */
+    br_store_ids *seen; /* sorted bytewise; NULL after BR_OK only when seen_idx has it */
+    size_t n_seen;      /* with resolve: the seen set's size */
+    size_t n_seen_idx;  /* with resolve: entries in seen_idx */
 } br_store_reader;
 
 /* A reader without recs or without a published version is not an error
@@ -177,11 +197,11 @@ br_status br_store_put_book(br_store *s, const br_store_book *book);
 br_status br_store_publish_begin(br_store *s, const char *version, br_store_pub **out);
 /* The reader's recs, best first (n may be 0: an empty list). Putting the
  * same reader twice keeps the last. */
-br_status br_store_pub_put_recs(br_store_pub *p, const char *user_id,
-                                const char *const *book_ids, const float *scores, size_t n);
+br_status br_store_pub_put_recs(br_store_pub *p, const char *user_id, const char *const *book_ids,
+                                const float *scores, size_t n);
 /* Merged into the reader's seen set (union). */
-br_status br_store_pub_put_seen(br_store_pub *p, const char *user_id,
-                                const char *const *book_ids, size_t n);
+br_status br_store_pub_put_seen(br_store_pub *p, const char *user_id, const char *const *book_ids,
+                                size_t n);
 /* Merged into the readers' latest interactions. */
 br_status br_store_pub_put_recent(br_store_pub *p, const br_event *events, size_t n);
 br_status br_store_pub_put_book(br_store_pub *p, const br_store_book *book);

@@ -316,18 +316,18 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
     /* collab: the precomputed list, min-max scaled (a flat list scores 1) */
     float lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < in->n_recs; i++) { /* not fminf/fmaxf: libm calls at -O2 */
-        float v = in->recs[i].score;
+        float v = in->rec_score[i];
         if (v < lo) lo = v;
         if (v > hi) hi = v;
     }
     for (size_t i = 0; i < in->n_recs; i++) {
-        int64_t bi = srv_snap_find(s, in->recs[i].book_id);
-        if (bi < 0 || is_seen(&seen, (uint32_t)bi)) continue;
-        cand *c = pool_get(&p, (uint32_t)bi);
+        uint32_t bi = in->rec_idx[i];
+        if (bi >= n_books || is_seen(&seen, bi)) continue;
+        cand *c = pool_get(&p, bi);
         if (!c) break;
         if (c->src & SRC_COLLAB) continue;
         c->src |= SRC_COLLAB;
-        c->collab = hi > lo ? (in->recs[i].score - lo) / (hi - lo) : 1.0f;
+        c->collab = hi > lo ? (in->rec_score[i] - lo) / (hi - lo) : 1.0f;
         c->rec_rank = (uint16_t)(i + 1);
     }
 

@@ -61,6 +61,9 @@ typedef struct srv_book {
 /* Index neighbours kept per book (precomputed at load, updated when a
  * book is posted): the hot path reads them instead of searching. */
 #define SRV_NBR_K 32
+/* A request maps up to this many seen ids to indices inside the store read;
+ * a larger seen set comes back as ids (rank looks them up). */
+#define SRV_SEEN_IDX 2048
 
 typedef struct srv_snap {
     atomic_int refs;
@@ -97,6 +100,10 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out);
 void srv_snap_release(srv_snap *s);
 /* Book index (catalogue, then added) of an id, or -1. Caller holds add_lock (shared). */
 int64_t srv_snap_find(srv_snap *s, const char *id);
+int64_t srv_snap_find_n(srv_snap *s, const char *id, size_t len);
+/* srv_snap_find_n as a br_store_reader resolver (ctx: the snapshot). The
+ * caller holds add_lock (shared) around the store read. */
+int64_t srv_snap_resolve(void *snap, const char *id, size_t len);
 /* The embedding (dim,) of book b. Caller holds add_lock. */
 const float *srv_snap_emb(const srv_snap *s, uint32_t b);
 /* Adds a book already embedded: index, tribe, map point. Takes add_lock. */
@@ -110,7 +117,8 @@ void srv_snap_map_json(srv_snap *s, sbuf *b);
 /* What a ranking starts from: a reader's precomputed list, their latest
  * interactions (most recent first), what they have seen. */
 typedef struct rank_input {
-    const br_store_rec *recs;
+    const uint32_t *rec_idx; /* the precomputed list: book indices (UINT32_MAX: unknown) */
+    const float *rec_score;  /* and scores, best first */
     size_t n_recs;
     const uint32_t *seeds; /* book indices, most recent first */
     const int *seed_types; /* br_event_type of each seed, or NULL */

@@ -459,20 +459,35 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
     srv_snap *p = route_start(s, con, r, t0, user, "reader id", &q, &ret);
     if (!p) return ret;
 
-    br_store_rec recs[BR_SERVE_N_MAX];
+    uint32_t rec_idx[BR_SERVE_N_MAX], seen_idx[SRV_SEEN_IDX];
+    float rec_score[BR_SERVE_N_MAX];
     br_store_interaction recent[BR_STORE_RECENT_MAX];
     uint32_t seeds[BR_STORE_RECENT_MAX];
     int types[BR_STORE_RECENT_MAX];
-    size_t n_recs = 0, n_recent = 0, n_seeds = 0;
+    size_t n_recs = 0, n_recent = 0, n_seeds = 0, n_seen = 0, n_seen_idx = 0;
     br_store_ids *seen = NULL;
     int degraded = 0;
+    sbuf *b = tbuf();
+    if (!b) {
+        srv_snap_release(p);
+        return MHD_NO;
+    }
+    /* held across the store read: the resolver maps ids to indices in the
+     * snapshot, whose added books a POST /api/books may be extending */
+    pthread_rwlock_rdlock(&p->add_lock);
     br_store *st = store_get(s);
     if (st) {
-        /* One store call: one LMDB transaction, one Redis round trip. */
-        br_store_reader rd = {.recs = recs,
+        /* One store call: one LMDB transaction, one Redis round trip; the
+         * ids mapped to book indices as they are read. */
+        br_store_reader rd = {.recent = recent,
+                              .recent_cap = srv_recent_wanted(&s->opt.rank),
                               .recs_cap = BR_SERVE_N_MAX,
-                              .recent = recent,
-                              .recent_cap = srv_recent_wanted(&s->opt.rank)};
+                              .resolve = srv_snap_resolve,
+                              .resolve_ctx = p,
+                              .rec_idx = rec_idx,
+                              .rec_score = rec_score,
+                              .seen_idx = seen_idx,
+                              .seen_cap = SRV_SEEN_IDX};
         br_status e = br_store_get_reader(st, user, &rd);
         if (e) {
             store_failed(s, e, "read");
@@ -480,25 +495,21 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
         } else {
             n_recs = rd.n_recs;
             n_recent = rd.n_recent;
-            seen = rd.seen;
+            seen = rd.seen; /* only for a seen set beyond SRV_SEEN_IDX */
+            n_seen = rd.n_seen;
+            n_seen_idx = rd.n_seen_idx;
         }
     } else {
         degraded = 1;
     }
-    sbuf *b = tbuf();
-    if (!b) {
-        br_free(seen);
-        srv_snap_release(p);
-        return MHD_NO;
-    }
-    pthread_rwlock_rdlock(&p->add_lock);
     if (degraded) {
         n_seeds = mem_get(s, p, user, seeds, types);
         n_recent = n_seeds;
     } else {
         n_seeds = srv_seeds(p, recent, n_recent, seeds, types);
     }
-    rank_input in = {.recs = recs,
+    rank_input in = {.rec_idx = rec_idx,
+                     .rec_score = rec_score,
                      .n_recs = n_recs,
                      .seeds = seeds,
                      .seed_types = types,
@@ -506,12 +517,14 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
                      .interactions = n_recent,
                      .seen_ids = seen ? seen->ids : NULL,
                      .n_seen_ids = seen ? seen->n : 0,
+                     .seen_idx = seen_idx,
+                     .n_seen_idx = n_seen_idx,
                      .degraded = degraded,
                      .mobile = q.mobile,
                      .hour = q.hour,
                      .explain = q.explain,
                      .n = q.n};
-    if (seen && seen->n > in.interactions) in.interactions = seen->n;
+    if (n_seen > in.interactions) in.interactions = n_seen;
     snap_body_head(b, user, p);
     br_status e = srv_rank(p, &s->opt.rank, &in, b);
     sb_str(b, "}");

@@ -447,11 +447,22 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
 
 int64_t srv_snap_find(srv_snap *s, const char *id)
 {
-    int64_t b = br_catalog_find(s->cat, id);
+    return srv_snap_find_n(s, id, strlen(id));
+}
+
+int64_t srv_snap_find_n(srv_snap *s, const char *id, size_t len)
+{
+    int64_t b = br_idmap_find(br_catalog_ids(s->cat), id, len);
     if (b >= 0) return b;
     for (size_t i = 0; i < s->n_added; i++)
-        if (!strcmp(s->added[i].id, id)) return (int64_t)s->n_base + (int64_t)i;
+        if (!strncmp(s->added[i].id, id, len) && s->added[i].id[len] == '\0')
+            return (int64_t)s->n_base + (int64_t)i;
     return -1;
+}
+
+int64_t srv_snap_resolve(void *snap, const char *id, size_t len)
+{
+    return srv_snap_find_n(snap, id, len);
 }
 
 const float *srv_snap_emb(const srv_snap *s, uint32_t b)

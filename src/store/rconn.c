@@ -27,7 +27,8 @@ static br_status opt(const char *key, const char *val, void *user)
     if (!strcmp(key, "prefix")) {
         size_t n = strlen(val);
         if (n >= sizeof c->prefix)
-            return br_error(BR_EINVAL, "store option prefix: at most %zu bytes", sizeof c->prefix - 1);
+            return br_error(BR_EINVAL, "store option prefix: at most %zu bytes",
+                            sizeof c->prefix - 1);
         /* No glob characters: the prefix goes into SCAN MATCH patterns. */
         for (size_t i = 0; i < n; i++)
             if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-",
@@ -91,15 +92,15 @@ br_status br_rconn_fail(const br_rconn_cfg *cfg, redisContext *c, const redisRep
 {
     if (r && r->type == REDIS_REPLY_ERROR)
         return br_error(BR_ESTORE, "redis %s:%d: %s: %s", cfg->host, cfg->port, what, r->str);
-    if (r) return br_error(BR_ESTORE, "redis %s:%d: %s: unexpected reply type %d", cfg->host,
-                           cfg->port, what, r->type);
+    if (r)
+        return br_error(BR_ESTORE, "redis %s:%d: %s: unexpected reply type %d", cfg->host,
+                        cfg->port, what, r->type);
     const char *why = c && c->err ? c->errstr : "no connection";
-    if (c && c->err == REDIS_ERR_IO && (strstr(why, "temporarily unavailable") ||
-                                        strstr(why, "timed out")))
+    if (c && c->err == REDIS_ERR_IO &&
+        (strstr(why, "temporarily unavailable") || strstr(why, "timed out")))
         return br_error(BR_ENET, "redis %s:%d: %s: no reply within %llu ms (timeout)", cfg->host,
                         cfg->port, what, (unsigned long long)cfg->timeout_ms);
-    if (c && c->err == REDIS_ERR_EOF)
-        why = "the server closed the connection";
+    if (c && c->err == REDIS_ERR_EOF) why = "the server closed the connection";
     return br_error(BR_ENET, "redis %s:%d: %s: %s", cfg->host, cfg->port, what, why);
 }
 
@@ -110,8 +111,8 @@ br_status br_rconn_connect(const br_rconn_cfg *cfg, redisContext **out)
     redisContext *c = redisConnectWithTimeout(cfg->host, cfg->port, tv);
     if (!c) return br_error(BR_ENOMEM, "redis connection");
     if (c->err) {
-        br_status st = br_error(BR_ENET, "redis %s:%d: cannot connect: %s", cfg->host, cfg->port,
-                                c->errstr);
+        br_status st =
+            br_error(BR_ENET, "redis %s:%d: cannot connect: %s", cfg->host, cfg->port, c->errstr);
         redisFree(c);
         return st;
     }
@@ -187,8 +188,10 @@ br_status br_rbatch_run(const br_rconn_cfg *cfg, redisContext *c, br_rbatch *b,
             return st;
         }
         if (r->type == REDIS_REPLY_ERROR && st == BR_OK) st = br_rconn_fail(cfg, c, r, what);
-        if (replies) replies[i] = r;
-        else freeReplyObject(r);
+        if (replies)
+            replies[i] = r;
+        else
+            freeReplyObject(r);
     }
     if (st != BR_OK && replies)
         for (int j = 0; j < b->n; j++) {
@@ -246,8 +249,7 @@ static slot *take(br_rpool *p)
     return s;
 }
 
-br_status br_rpool_run(br_rpool *p, br_rbatch *b, int retry, redisReply **replies,
-                       const char *what)
+br_status br_rpool_run(br_rpool *p, br_rbatch *b, int retry, redisReply **replies, const char *what)
 {
     slot *s = take(p);
     br_status st = BR_OK;

@@ -15,11 +15,11 @@ typedef struct br_rconn_cfg {
     char host[256];
     int port;
     int db;
-    char prefix[64];      /* key namespace, default "bookrec:" */
-    uint64_t timeout_ms;  /* connect and per-reply timeout */
-    uint64_t pool;        /* connections in the pool */
-    uint64_t chunk;       /* commands per pipeline flush when publishing */
-    uint64_t grace_s;     /* lifetime of a replaced version's keys */
+    char prefix[64];         /* key namespace, default "bookrec:" */
+    uint64_t timeout_ms;     /* connect and per-reply timeout */
+    uint64_t pool;           /* connections in the pool */
+    uint64_t chunk;          /* commands per pipeline flush when publishing */
+    uint64_t grace_s;        /* lifetime of a replaced version's keys */
     uint64_t version_ttl_ms; /* how long a reader trusts the version it read */
 } br_rconn_cfg;
 

@@ -459,9 +459,11 @@ br_status br_store_get_recent(br_store *s, const char *user_id, br_store_interac
 
 br_status br_store_get_reader(br_store *s, const char *user_id, br_store_reader *r)
 {
-    if (!s || !r || (r->recs_cap && !r->recs) || (r->recent_cap && !r->recent))
+    if (!s || !r || (r->recent_cap && !r->recent) ||
+        (r->recs_cap && (r->resolve ? !r->rec_idx || !r->rec_score : !r->recs)) ||
+        (r->resolve && r->seen_cap && !r->seen_idx))
         return br_error(BR_EINVAL, "br_store_get_reader: NULL argument");
-    r->n_recs = r->n_recent = 0;
+    r->n_recs = r->n_recent = r->n_seen = r->n_seen_idx = 0;
     r->has_recs = 0;
     r->version[0] = '\0';
     r->seen = NULL;
@@ -471,10 +473,41 @@ br_status br_store_get_reader(br_store *s, const char *user_id, br_store_reader 
     if (st != BR_OK) {
         br_free(r->seen);
         r->seen = NULL;
-        r->n_recs = r->n_recent = 0;
+        r->n_recs = r->n_recent = r->n_seen = r->n_seen_idx = 0;
         r->has_recs = 0;
     }
     return st;
+}
+
+br_status br_store_recs_resolve(const unsigned char *v, size_t len, br_store_reader *r)
+{
+    if (len < 4) return br_error(BR_ESTORE, "corrupt recs value (%zu bytes)", len);
+    uint32_t count = br_get_u32(v);
+    size_t off = 4, k = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        if (off + 5 > len) return br_error(BR_ESTORE, "corrupt recs value: truncated");
+        size_t l = v[off + 4];
+        if (l == 0 || l >= BR_ID_MAX || off + 5 + l > len)
+            return br_error(BR_ESTORE, "corrupt recs value: entry %u", i);
+        if (k < r->recs_cap) {
+            int64_t b = r->resolve(r->resolve_ctx, (const char *)v + off + 5, l);
+            r->rec_idx[k] = b >= 0 && b < UINT32_MAX ? (uint32_t)b : UINT32_MAX;
+            r->rec_score[k] = br_get_f32(v + off);
+            k++;
+        }
+        off += 5 + l;
+    }
+    if (off != len) return br_error(BR_ESTORE, "corrupt recs value: %zu trailing bytes", len - off);
+    r->n_recs = k;
+    r->has_recs = 1;
+    return BR_OK;
+}
+
+void br_store_seen_resolve(br_store_reader *r, const char *id, size_t len)
+{
+    int64_t b = r->resolve(r->resolve_ctx, id, len);
+    if (b >= 0 && b < UINT32_MAX && r->n_seen_idx < r->seen_cap)
+        r->seen_idx[r->n_seen_idx++] = (uint32_t)b;
 }
 
 void br_store_reader_free(br_store_reader *r)

@@ -18,12 +18,12 @@ typedef struct br_store_ops {
     const char *name;
     void (*close)(br_store *s);
     br_status (*info)(br_store *s, br_store_info *info, char **meta);
-    br_status (*get_recs)(br_store *s, const char *user, br_store_rec *out, size_t cap,
-                          size_t *n, char *version);
+    br_status (*get_recs)(br_store *s, const char *user, br_store_rec *out, size_t cap, size_t *n,
+                          char *version);
     br_status (*is_seen)(br_store *s, const char *user, const char *book, int *seen);
     br_status (*get_seen)(br_store *s, const char *user, br_store_ids **out);
-    br_status (*get_recent)(br_store *s, const char *user, br_store_interaction *out,
-                            size_t cap, size_t *n);
+    br_status (*get_recent)(br_store *s, const char *user, br_store_interaction *out, size_t cap,
+                            size_t *n);
     br_status (*get_book)(br_store *s, const char *book, br_store_book **out);
     /* The three reader reads together (inputs checked, outputs zeroed by
      * the front end; on failure the backend frees what it allocated). */
@@ -37,8 +37,7 @@ typedef struct br_store_ops {
 
     br_status (*pub_begin)(br_store *s, const char *version, br_store_pub **out);
     br_status (*pub_recs)(br_store_pub *p, const char *user, const void *val, size_t len);
-    br_status (*pub_seen)(br_store_pub *p, const char *user, const char *const *books,
-                          size_t n);
+    br_status (*pub_seen)(br_store_pub *p, const char *user, const char *const *books, size_t n);
     br_status (*pub_recent)(br_store_pub *p, const br_event *events, size_t n);
     br_status (*pub_book)(br_store_pub *p, const br_store_book *book);
     br_status (*pub_commit)(br_store_pub *p); /* frees p */
@@ -126,8 +125,14 @@ static inline float br_get_f32(const unsigned char *p)
 /* recs value: u32 n, then n x {f32 score, u8 len, len bytes of book id}. */
 br_status br_store_recs_encode(const char *const *books, const float *scores, size_t n,
                                unsigned char **out, size_t *len);
-br_status br_store_recs_decode(const unsigned char *v, size_t len, br_store_rec *out,
-                               size_t cap, size_t *n);
+/* The same value into r's resolver buffers (rec_idx, rec_score; r->resolve
+ * set); sets n_recs and has_recs. */
+br_status br_store_recs_resolve(const unsigned char *v, size_t len, br_store_reader *r);
+/* One seen id through r's resolver into seen_idx (when it resolves and
+ * fits). */
+void br_store_seen_resolve(br_store_reader *r, const char *id, size_t len);
+br_status br_store_recs_decode(const unsigned char *v, size_t len, br_store_rec *out, size_t cap,
+                               size_t *n);
 
 /* book value: "BK" u8 format(1), i32 year, i32 tribe, then title, authors,
  * genre, image_url, extra, each u32 len + bytes. */

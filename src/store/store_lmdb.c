@@ -515,11 +515,32 @@ static br_status l_get_reader(br_store *bs, const char *user, br_store_reader *r
         int rc = st == BR_OK ? mdb_get(txn, s->recs[slot], &k, &v) : MDB_NOTFOUND;
         if (rc && rc != MDB_NOTFOUND) st = lmdb_err(s, rc, "reading recs");
         if (st == BR_OK && rc == 0 && r->recs_cap) {
-            st = br_store_recs_decode(v.mv_data, v.mv_size, r->recs, r->recs_cap, &r->n_recs);
-            r->has_recs = st == BR_OK;
+            if (r->resolve) {
+                st = br_store_recs_resolve(v.mv_data, v.mv_size, r);
+            } else {
+                st = br_store_recs_decode(v.mv_data, v.mv_size, r->recs, r->recs_cap, &r->n_recs);
+                r->has_recs = st == BR_OK;
+            }
         }
     }
     if (st == BR_OK) st = recent_in(s, txn, user, r->recent, r->recent_cap, &r->n_recent);
+    if (st == BR_OK && r->resolve) {
+        /* the seen ids mapped in place, from the value itself */
+        MDB_val v;
+        st = get_seen_val(s, txn, user, &v);
+        uint32_t n = st == BR_OK && v.mv_size ? br_get_u32(v.mv_data) : 0;
+        r->n_seen = n;
+        if (st == BR_OK && n <= r->seen_cap) {
+            for (uint32_t i = 0; i < n; i++) {
+                const char *id;
+                size_t len;
+                seen_entry(&v, i, &id, &len);
+                br_store_seen_resolve(r, id, len);
+            }
+            rd_end(s, txn);
+            return st;
+        }
+    }
     if (st == BR_OK) st = seen_in(s, txn, user, &r->seen);
     rd_end(s, txn);
     return st;

@@ -69,8 +69,8 @@ static br_status run1(redis_store *s, redisReply **r, const char *what, int argc
 
 static br_status no_version(redis_store *s)
 {
-    return br_error(BR_ENOTFOUND, "redis %s:%d: no model version has been published",
-                    s->cfg.host, s->cfg.port);
+    return br_error(BR_ENOTFOUND, "redis %s:%d: no model version has been published", s->cfg.host,
+                    s->cfg.port);
 }
 
 /* Installs a pointer read at `now` (ns) in the cache. */
@@ -103,7 +103,8 @@ static br_status current_version(redis_store *s, char *ver, int fresh)
     redisReply *r = NULL;
     br_status st = run1(s, &r, "GET version", 2, "GET", key);
     if (st != BR_OK) return st;
-    if (r->type == REDIS_REPLY_NIL) st = no_version(s);
+    if (r->type == REDIS_REPLY_NIL)
+        st = no_version(s);
     else if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len >= BR_STORE_VERSION_MAX)
         st = br_error(BR_ESTORE, "redis: corrupt version pointer %s", key);
     if (st == BR_OK) {
@@ -143,10 +144,14 @@ static br_status r_info(br_store *bs, br_store_info *info, char **meta)
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
         if (!f || !v) continue;
-        if (!strcmp(f, "published_at")) info->published_at = strtoll(v, NULL, 10);
-        else if (!strcmp(f, "n_users")) info->n_users = strtoull(v, NULL, 10);
-        else if (!strcmp(f, "n_books")) info->n_books = strtoull(v, NULL, 10);
-        else if (!strcmp(f, "meta") && meta) *meta = br_strdup(v);
+        if (!strcmp(f, "published_at"))
+            info->published_at = strtoll(v, NULL, 10);
+        else if (!strcmp(f, "n_users"))
+            info->n_users = strtoull(v, NULL, 10);
+        else if (!strcmp(f, "n_books"))
+            info->n_books = strtoull(v, NULL, 10);
+        else if (!strcmp(f, "meta") && meta)
+            *meta = br_strdup(v);
     }
     freeReplyObject(r);
     if (meta && !*meta) *meta = br_strdup("{}");
@@ -245,8 +250,8 @@ static br_status recent_from_reply(const redisReply *r, br_store_interaction *ou
     return st;
 }
 
-static br_status r_get_recent(br_store *bs, const char *user, br_store_interaction *out,
-                              size_t cap, size_t *n)
+static br_status r_get_recent(br_store *bs, const char *user, br_store_interaction *out, size_t cap,
+                              size_t *n)
 {
     redis_store *s = (redis_store *)bs;
     if (cap == 0) return BR_OK;
@@ -267,6 +272,7 @@ static br_status recs_from_reply(const redisReply *rep, const char *key, br_stor
     if (rep->type == REDIS_REPLY_NIL) return BR_OK;
     if (rep->type != REDIS_REPLY_STRING)
         return br_error(BR_ESTORE, "redis: %s is not a string", key);
+    if (r->resolve) return br_store_recs_resolve((const unsigned char *)rep->str, rep->len, r);
     br_status st = br_store_recs_decode((const unsigned char *)rep->str, rep->len, r->recs,
                                         r->recs_cap, &r->n_recs);
     r->has_recs = st == BR_OK;
@@ -336,7 +342,16 @@ static br_status r_get_reader(br_store *bs, const char *user, br_store_reader *r
     if (st == BR_OK && same && slot[Q_RECS] >= 0) st = recs_from_reply(rep[slot[Q_RECS]], rkey, r);
     if (st == BR_OK && slot[Q_RECENT] >= 0)
         st = recent_from_reply(rep[slot[Q_RECENT]], r->recent, r->recent_cap, &r->n_recent);
-    if (st == BR_OK) st = seen_from_reply(rep[slot[Q_SEEN]], &r->seen);
+    if (st == BR_OK) {
+        redisReply *sr = rep[slot[Q_SEEN]];
+        size_t n = sr->type == REDIS_REPLY_ARRAY ? sr->elements : 0;
+        r->n_seen = n;
+        if (r->resolve && n <= r->seen_cap) /* mapped from the reply, unsorted */
+            for (size_t i = 0; i < n; i++)
+                br_store_seen_resolve(r, sr->element[i]->str, sr->element[i]->len);
+        else
+            st = seen_from_reply(sr, &r->seen);
+    }
     for (int i = 0; i < nq; i++) freeReplyObject(rep[i]);
     if (st == BR_OK && r->version[0] && !same && r->recs_cap) {
         /* The guess was wrong: the recs of the version just read. */
@@ -368,13 +383,20 @@ static br_status r_get_book(br_store *bs, const char *book, br_store_book **out)
     br_store_book b = {.id = book, .year = INT32_MIN, .tribe = -1};
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
-        if (!strcmp(f, "title")) b.title = v;
-        else if (!strcmp(f, "authors")) b.authors = v;
-        else if (!strcmp(f, "genre")) b.genre = v;
-        else if (!strcmp(f, "image_url")) b.image_url = v;
-        else if (!strcmp(f, "extra")) b.extra = v;
-        else if (!strcmp(f, "year")) b.year = (int32_t)strtol(v, NULL, 10);
-        else if (!strcmp(f, "tribe")) b.tribe = (int32_t)strtol(v, NULL, 10);
+        if (!strcmp(f, "title"))
+            b.title = v;
+        else if (!strcmp(f, "authors"))
+            b.authors = v;
+        else if (!strcmp(f, "genre"))
+            b.genre = v;
+        else if (!strcmp(f, "image_url"))
+            b.image_url = v;
+        else if (!strcmp(f, "extra"))
+            b.extra = v;
+        else if (!strcmp(f, "year"))
+            b.year = (int32_t)strtol(v, NULL, 10);
+        else if (!strcmp(f, "tribe"))
+            b.tribe = (int32_t)strtol(v, NULL, 10);
     }
     if (!b.title) b.title = "";
     /* Through the shared codec: one allocation, the same shape as LMDB's. */
@@ -631,8 +653,10 @@ static br_status sweep(redis_pub *p, const char *only, const char *keep, const c
 {
     redis_store *s = (redis_store *)p->base.store;
     char pattern[KEY_MAX];
-    if (only) snprintf(pattern, sizeof pattern, "%s@%s:*", s->cfg.prefix, only);
-    else snprintf(pattern, sizeof pattern, "%s@*", s->cfg.prefix);
+    if (only)
+        snprintf(pattern, sizeof pattern, "%s@%s:*", s->cfg.prefix, only);
+    else
+        snprintf(pattern, sizeof pattern, "%s@*", s->cfg.prefix);
     key_job j = {p, keep, cmd, ""};
     snprintf(j.grace, sizeof j.grace, "%llu", (unsigned long long)s->cfg.grace_s);
     br_rbatch_reset(&p->batch);
@@ -723,8 +747,7 @@ static br_status r_pub_recs(br_store_pub *bp, const char *user, const void *val,
     return pub_queued(p, br_rbatch_add(&p->batch, 3, argv, lens));
 }
 
-static br_status r_pub_seen(br_store_pub *bp, const char *user, const char *const *books,
-                            size_t n)
+static br_status r_pub_seen(br_store_pub *bp, const char *user, const char *const *books, size_t n)
 {
     redis_pub *p = (redis_pub *)bp;
     return pub_queued(p, add_seen(&((redis_store *)bp->store)->cfg, &p->batch, user, books, n));
@@ -773,8 +796,8 @@ static br_status r_pub_commit(br_store_pub *bp)
     snprintf(nb, sizeof nb, "%llu", (unsigned long long)bp->n_books);
     const char *meta = bp->meta ? bp->meta : "{}";
     if (st == BR_OK) {
-        const char *argv[] = {"HSET",    key,  "version", bp->version, "published_at", now,
-                              "n_users", nu,   "n_books", nb,          "meta",         meta};
+        const char *argv[] = {"HSET",    key, "version", bp->version, "published_at", now,
+                              "n_users", nu,  "n_books", nb,          "meta",         meta};
         size_t lens[12];
         for (int i = 0; i < 12; i++) lens[i] = strlen(argv[i]);
         st = br_rbatch_add(&p->batch, 12, argv, lens);
@@ -809,8 +832,8 @@ static br_status r_pub_commit(br_store_pub *bp)
         br_log(BR_LOG_WARN, "redis: version '%s' serves, but expiring old keys failed: %s",
                bp->version, br_error_detail());
     unlock_pub(p);
-    br_log(BR_LOG_INFO, "redis %s:%d: serving version '%s' (%llu readers, %llu books)",
-           s->cfg.host, s->cfg.port, bp->version, (unsigned long long)bp->n_users,
+    br_log(BR_LOG_INFO, "redis %s:%d: serving version '%s' (%llu readers, %llu books)", s->cfg.host,
+           s->cfg.port, bp->version, (unsigned long long)bp->n_users,
            (unsigned long long)bp->n_books);
     pub_free(p);
     return BR_OK;
