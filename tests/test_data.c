@@ -67,6 +67,60 @@ static br_status load_ratings_text(const char *text, const br_load_options *opt,
 
 /* ------------------------------------------------------------------ idmap -- */
 
+/* Decimal ids take the direct table: every lookup agrees with the order
+ * they were interned in, whether the number is dense (in the table), sparse
+ * (hash only) or non-canonical ("07", "+7": other ids than "7"), through
+ * the table's growth and refills. */
+static void test_idmap_numeric(void **state)
+{
+    (void)state;
+    br_idmap *m;
+    assert_int_equal(br_idmap_create(&m), BR_OK);
+    br_rng rng;
+    br_rng_seed(&rng, 5);
+    enum { N = 6000 };
+    static char ids[N + 8][16];
+    size_t n = 0;
+    /* 0..N-1 shuffled, with a few strays among them */
+    static uint32_t perm[N];
+    for (uint32_t i = 0; i < N; i++) perm[i] = i;
+    for (uint32_t i = N - 1; i > 0; i--) {
+        uint32_t j = (uint32_t)(br_rng_next(&rng) % (i + 1)), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    const char *strays[] = {"07", "+7", "123456789", "4000000000", "7a", "-1", "x", "00"};
+    for (uint32_t i = 0; i < N; i++) {
+        if (i % 1000 == 500) snprintf(ids[n++], sizeof ids[0], "%s", strays[i / 1000]);
+        snprintf(ids[n++], sizeof ids[0], "%u", perm[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t idx;
+        int added;
+        assert_int_equal(br_idmap_intern(m, ids[i], strlen(ids[i]), &idx, &added), BR_OK);
+        assert_int_equal(idx, i);
+        assert_int_equal(added, 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(br_idmap_find(m, ids[i], strlen(ids[i])), (int64_t)i);
+        uint32_t idx;
+        int added;
+        assert_int_equal(br_idmap_intern(m, ids[i], strlen(ids[i]), &idx, &added), BR_OK);
+        assert_int_equal(idx, i);
+        assert_int_equal(added, 0);
+    }
+    assert_int_equal(br_idmap_count(m), n);
+    /* absent: inside the table's range, beyond it, non-canonical forms */
+    assert_int_equal(br_idmap_find(m, "6000", 4), -1);
+    assert_int_equal(br_idmap_find(m, "9999", 4), -1);
+    assert_int_equal(br_idmap_find(m, "123456788", 9), -1);
+    assert_int_equal(br_idmap_find(m, "0007", 4), -1);
+    assert_int_equal(br_idmap_find(m, "5999x", 4), br_idmap_find(m, "5999", 4));
+    assert_true(br_idmap_find(m, "07", 2) != br_idmap_find(m, "7", 1));
+    assert_string_equal(br_idmap_name(m, (uint32_t)br_idmap_find(m, "07", 2)), "07");
+    br_idmap_free(m);
+}
+
 static void test_idmap_roundtrip_and_growth(void **state)
 {
     (void)state;
@@ -542,6 +596,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idmap_roundtrip_and_growth),
+        cmocka_unit_test(test_idmap_numeric),
         cmocka_unit_test(test_books_edge_file),
         cmocka_unit_test(test_ratings_edge_file_duplicates_last_wins),
         cmocka_unit_test(test_lf_and_crlf_and_no_final_newline),

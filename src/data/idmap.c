@@ -7,6 +7,14 @@
  * ids; following the slot to the length, offset and bytes arrays made it
  * four dependent ones, a quarter of `bookrec serve`'s time at 100,000
  * books), and a longer one compares only its tail in the arena.
+ *
+ * Ids that are decimal numbers (goodbooks, the generated universes, most
+ * catalogues) also go to a direct table indexed by their value while the
+ * values stay dense (below 2 x count + 1024): a lookup of such an id is a
+ * few digit steps and one load, with no hash and no probe (the serving
+ * path maps ~130 ids a request; the hash lookups were a fifth of it).
+ * Only canonical numbers qualify ("7", not "07" or "+7"), so the table and
+ * the hash agree on what is one id.
  */
 #include <string.h>
 
@@ -35,7 +43,44 @@ struct br_idmap {
     struct slot *slots; /* (n_slots,) */
     uint64_t *hashes;   /* (count,) kept so growing never rehashes strings */
     size_t n_slots;
+    /* num[v] = index + 1 of the id that is the decimal number v, 0: none;
+     * every such id with v < n_num is in it */
+    uint32_t *num;
+    size_t n_num;
 };
+
+/* The value of a canonical decimal id ("0", or 1-9 digits without a leading
+ * zero), else -1. */
+static int64_t id_number(const char *id, size_t len)
+{
+    if (len == 0 || len > 9 || (id[0] == '0' && len > 1)) return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned d = (unsigned)(unsigned char)id[i] - '0';
+        if (d > 9) return -1;
+        v = v * 10 + d;
+    }
+    return v;
+}
+
+/* Grows the direct table to hold value v when the values stay dense;
+ * refills it from every id (the ids in the new range were not recorded). */
+static br_status grow_num(br_idmap *m, int64_t v)
+{
+    if ((uint64_t)v >= 2 * (uint64_t)m->count + 1024) return BR_OK; /* sparse: hash only */
+    size_t n = m->n_num ? m->n_num : 1024;
+    while (n <= (size_t)v) n *= 2;
+    uint32_t *num = br_calloc(n, sizeof *num);
+    if (!num) return br_error(BR_ENOMEM, "idmap: out of memory");
+    for (uint32_t i = 0; i < m->count; i++) {
+        int64_t w = id_number(m->arena.buf + m->offset[i], m->len[i]);
+        if (w >= 0 && (size_t)w < n) num[w] = i + 1;
+    }
+    br_free(m->num);
+    m->num = num;
+    m->n_num = n;
+    return BR_OK;
+}
 
 /* The hash of an id from its head (first 8 bytes) and length, plus the
  * rest of its bytes for longer ids, through murmur3's finaliser so every
@@ -75,6 +120,7 @@ void br_idmap_free(br_idmap *m)
     br_free(m->len);
     br_free(m->slots);
     br_free(m->hashes);
+    br_free(m->num);
     br_free(m);
 }
 
@@ -114,6 +160,12 @@ static br_status grow_slots(br_idmap *m)
 
 br_status br_idmap_intern(br_idmap *m, const char *id, size_t len, uint32_t *index, int *added)
 {
+    int64_t v = id_number(id, len);
+    if (v >= 0 && (size_t)v < m->n_num && m->num[v]) {
+        *index = m->num[v] - 1;
+        if (added) *added = 0;
+        return BR_OK;
+    }
     uint64_t head = id_head(id, len), h = hash_id(id, len, head);
     size_t slot;
     int64_t found = lookup(m, id, len, head, h, &slot);
@@ -149,6 +201,14 @@ br_status br_idmap_intern(br_idmap *m, const char *id, size_t len, uint32_t *ind
         br_status st = grow_slots(m);
         if (st != BR_OK) return st;
     }
+    if (v >= 0) {
+        if ((size_t)v < m->n_num) {
+            m->num[v] = idx + 1;
+        } else {
+            br_status st = grow_num(m, v); /* records this id too, when it grows */
+            if (st != BR_OK) return st;
+        }
+    }
     *index = idx;
     if (added) *added = 1;
     return BR_OK;
@@ -156,6 +216,8 @@ br_status br_idmap_intern(br_idmap *m, const char *id, size_t len, uint32_t *ind
 
 int64_t br_idmap_find(const br_idmap *m, const char *id, size_t len)
 {
+    int64_t v = id_number(id, len);
+    if (v >= 0 && (size_t)v < m->n_num) return (int64_t)m->num[v] - 1;
     size_t slot;
     uint64_t head = id_head(id, len);
     return lookup(m, id, len, head, hash_id(id, len, head), &slot);
@@ -174,5 +236,5 @@ uint32_t br_idmap_count(const br_idmap *m)
 size_t br_idmap_memory(const br_idmap *m)
 {
     return sizeof *m + m->arena.cap + (size_t)m->cap * (sizeof(size_t) + 4 + 8) +
-           m->n_slots * sizeof(struct slot);
+           m->n_slots * sizeof(struct slot) + m->n_num * sizeof(uint32_t);
 }
