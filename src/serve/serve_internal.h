@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "bookrec/content.h"
 #include "bookrec/data.h"
@@ -31,7 +32,12 @@ typedef struct sbuf {
 void sb_reset(sbuf *b);
 void sb_free(sbuf *b);
 void sb_put(sbuf *b, const char *s, size_t n);
-void sb_str(sbuf *b, const char *s);
+/* Inline, so that a literal's length is a constant (a response is written
+ * in ~150 pieces, most of them literals). */
+static inline void sb_str(sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
 void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A score: up to 6 decimals, trailing zeros dropped ("0.5", "1", "0.123457"). */
 void sb_score(sbuf *b, double x);

@@ -57,11 +57,6 @@ void sb_put(sbuf *b, const char *s, size_t n)
     b->p[b->len] = 0;
 }
 
-void sb_str(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
 void sb_printf(sbuf *b, const char *fmt, ...)
 {
     va_list ap;
