@@ -142,15 +142,7 @@ int main(int argc, char **argv)
         at = at + 1 == n_ids ? 0 : at + 1;
         double a = now_us();
         pthread_rwlock_rdlock(&p->add_lock);
-        br_store_reader rd = {.recent = recent,
-                              .recent_cap = srv_recent_wanted(&cfg),
-                              .recs_cap = BR_SERVE_N_MAX,
-                              .resolve = srv_snap_resolve,
-                              .resolve_ctx = p,
-                              .rec_idx = rec_idx,
-                              .rec_score = rec_score,
-                              .seen_idx = seen_idx,
-                              .seen_cap = SRV_SEEN_IDX};
+        br_store_reader rd = srv_reader(p, &cfg, recent, rec_idx, rec_score, seen_idx);
         st = br_store_get_reader(store, user, &rd);
         if (st) {
             fprintf(stderr, "bench_handler: %s\n", br_error_detail());

@@ -24,23 +24,17 @@
  * the compiler vectorises.
  */
 #include "collab/collab_internal.h"
+#include "core/simd.h"
 
 #include <math.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BR_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BR_SIMD_CLONES
-#endif
-
 /* ------------------------------------------------------- exact row solve -- */
 
-int als_solve_row_exact(uint32_t d, const float *yty, size_t n, const uint32_t *idx,
-                        const float *w, const float *t, const float *y, float reg, double *work,
-                        float *x)
+int als_solve_row_exact(uint32_t d, const float *yty, size_t n, const uint32_t *idx, const float *w,
+                        const float *t, const float *y, float reg, double *work, float *x)
 {
-    double *a = work;         /* (d, d), upper triangle used */
+    double *a = work;                   /* (d, d), upper triangle used */
     double *rhs = work + (size_t)d * d; /* (d,) */
     double g = yty ? 1.0 : 0.0;
     for (uint32_t i = 0; i < d; i++) {
@@ -95,9 +89,9 @@ typedef struct als_side {
     int implicit;
     float alpha, lambda, mu;
     uint32_t d, cg_steps;
-    const float *f;   /* (others, d) features of the other side */
-    const float *tb;  /* explicit: (others,) the other side's bias */
-    const float *g;   /* implicit: (d, d) Gram of f */
+    const float *f;  /* (others, d) features of the other side */
+    const float *tb; /* explicit: (others,) the other side's bias */
+    const float *g;  /* implicit: (d, d) Gram of f */
 } als_side;
 
 static inline float dotf(const float *a, const float *b, uint32_t d)
@@ -200,8 +194,8 @@ static br_status solve_side(const als_side *s, const br_csr *r, float *x, size_t
 #pragma omp parallel num_threads(br_get_num_threads())
     {
         /* res, p, Ap, spare (4d); then w/t or the gathered rows. */
-        float *buf = br_malloc((4 * (size_t)d + 2 * max_row + max_row * (size_t)d + 2) *
-                               sizeof(float));
+        float *buf =
+            br_malloc((4 * (size_t)d + 2 * max_row + max_row * (size_t)d + 2) * sizeof(float));
         double *work = s->cg_steps ? NULL : br_malloc(((size_t)d * d + 2 * d) * sizeof(double));
         if (!buf || (!s->cg_steps && !work)) {
 #pragma omp atomic write
@@ -400,8 +394,8 @@ br_status br_als_fit(const br_csr *r, const br_csr *rt, const br_als_options *op
     }
     if ((st = br_progress_end(&prog))) goto done;
 
-    if ((st = cf_model_alloc(implicit ? BR_CF_ALS : BR_CF_ALS_EXPLICIT, (uint32_t)nu,
-                             (uint32_t)ni, k, !implicit, !implicit, &m)))
+    if ((st = cf_model_alloc(implicit ? BR_CF_ALS : BR_CF_ALS_EXPLICIT, (uint32_t)nu, (uint32_t)ni,
+                             k, !implicit, !implicit, &m)))
         goto done;
     m->lambda = o.lambda;
     m->alpha = o.alpha;

@@ -32,6 +32,7 @@
 #endif
 #include <string.h>
 
+#include "core/simd.h"
 #include "linalg/pca.h"
 #include "linalg/symeig.h"
 
@@ -238,11 +239,6 @@ out:
 
 #define KB PCA_KRYLOV_BLOCK
 #define KR 8 /* rows per group: eight accumulators, written out below */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define PCA_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define PCA_SIMD_CLONES
-#endif
 
 /* GCC vector type: one AVX-512 register, two AVX2 ones, four SSE ones,
  * whichever clone runs; written out so -O2 keeps the accumulators in
@@ -256,7 +252,7 @@ typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned lo
  * csum, csq (d,) non-NULL, also adds the shifted values and their squares
  * per column. Compiled for AVX-512 and AVX2 and picked at load time, like
  * the sparse kernels (sparse.c). */
-PCA_SIMD_CLONES
+BR_SIMD_CLONES
 static void scatter_rows(const float *x, size_t m, size_t d, const float *shift, const v16u *v,
                          v16u *w, float *xc, float *csum, float *csq)
 {
@@ -422,7 +418,7 @@ typedef double v8d __attribute__((vector_size(64)));
  * Returns -1 when G is too ill-conditioned for Cholesky QR to be accurate
  * (a pivot below 1e-6 of the largest column norm, condition above ~1e6);
  * the caller then uses Householder. g holds 2 KB * KB doubles. */
-PCA_SIMD_CLONES
+BR_SIMD_CLONES
 static int chol_orth(double *y, size_t d, double *g)
 {
     v8d *gv = (v8d *)g, *yv = (v8d *)y; /* G row p: gv[2p], gv[2p + 1] */
@@ -516,7 +512,7 @@ static void project_out_d(const double *q, size_t d, size_t c, size_t ldq, doubl
 
 /* wd (d, KB) -= n delta (delta^T v) for v = y (d, KB): the rank-one term
  * that turns the shifted scatter Y^T Y v into the centred one, C v. */
-PCA_SIMD_CLONES
+BR_SIMD_CLONES
 static void rank_one_fix(const double *y, double *wd, const double *delta, double n, size_t d)
 {
     const v8d *yv = (const v8d *)y;
@@ -537,7 +533,7 @@ static void rank_one_fix(const double *y, double *wd, const double *delta, doubl
 /* shift (d,) = the mean of ns evenly spaced rows of x (n, d), summed in
  * float (ns <= 256 values a column: a relative error near 1e-5, plenty for
  * a shift); a non-finite column gets 0 (the first pass reports it). */
-PCA_SIMD_CLONES
+BR_SIMD_CLONES
 static void sample_mean(const float *x, size_t n, size_t d, size_t ns, float *shift)
 {
     memset(shift, 0, d * sizeof(float));
@@ -958,7 +954,7 @@ static inline __attribute__((always_inline)) void project_group(const float *x, 
     }
 }
 
-PCA_SIMD_CLONES
+BR_SIMD_CLONES
 static void project_rows(const float *x, size_t m, size_t d, const float *mean, const float *comp,
                          size_t nc, float *out)
 {

@@ -10,6 +10,7 @@
  * indices already increasing.
  */
 #include "bookrec/sparse.h"
+#include "core/simd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -188,14 +189,7 @@ br_status br_csr_transpose(const br_csr *a, br_csr *out)
 /* The inner loop runs over the k columns of the dense block: contiguous in
  * both x and y, so it vectorises. The library is built for baseline x86-64,
  * so the row kernel is cloned for AVX2 and AVX-512 (+FMA) and picked at
- * load time by CPU feature (GCC target_clones; feature names, not arch=
- * names, because arch= dispatch matches CPU models and misses newer ones). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BR_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BR_SIMD_CLONES
-#endif
-
+ * load time by CPU feature (BR_SIMD_CLONES, core/simd.h). */
 BR_SIMD_CLONES
 static void csr_mm_row(const br_csr *a, const float *x, size_t k, float *yr, uint32_t r)
 {

@@ -12,13 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/simd.h"
 #include "linalg/symeig.h"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SYMEIG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SYMEIG_CLONES
-#endif
 
 typedef double v8d __attribute__((vector_size(64)));
 typedef double v8du __attribute__((vector_size(64), aligned(8))); /* unaligned loads */
@@ -53,7 +48,7 @@ static inline void axpy2(double *y, double a, const double *x, double b, const d
  * diagonal dg (l,) and off-diagonal e (l - 1,); Q = P_0 ... P_{l-3},
  * P_k = I - beta_k v_k v_k^T acting on entries k+1.., v_k stored in row k
  * of A right of the diagonal (its first entry 1). p: l doubles. */
-SYMEIG_CLONES
+BR_SIMD_CLONES
 static void tridiagonalise(double *A, size_t l, double *dg, double *e, double *beta, double *p)
 {
     for (size_t k = 0; k + 2 < l; k++) {
@@ -93,7 +88,7 @@ static void tridiagonalise(double *A, size_t l, double *dg, double *e, double *b
  * (8,), by the signs of the pivots of T - s I = L D L^T (a zero pivot
  * replaced by -pivmin, as LAPACK's dlaebz does). The eight recurrences run
  * side by side: each is a chain of divisions, latency-bound alone. */
-SYMEIG_CLONES
+BR_SIMD_CLONES
 static void sturm8(const double *dg, const double *e2, size_t l, const double *s8, double pivmin,
                    int64_t *cnt8)
 {

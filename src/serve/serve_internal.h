@@ -110,6 +110,12 @@ int64_t srv_snap_find_n(srv_snap *s, const char *id, size_t len);
 /* srv_snap_find_n as a br_store_reader resolver (ctx: the snapshot). The
  * caller holds add_lock (shared) around the store read. */
 int64_t srv_snap_resolve(void *snap, const char *id, size_t len);
+/* The store read of the recommendation route: the latest interactions it
+ * wants into recent (BR_STORE_RECENT_MAX), the recs and the seen set as
+ * book indices of s (rec_idx, rec_score: BR_SERVE_N_MAX; seen_idx:
+ * SRV_SEEN_IDX). */
+br_store_reader srv_reader(srv_snap *s, const br_serve_rank *cfg, br_store_interaction *recent,
+                           uint32_t *rec_idx, float *rec_score, uint32_t *seen_idx);
 /* The embedding (dim,) of book b. Caller holds add_lock. */
 const float *srv_snap_emb(const srv_snap *s, uint32_t b);
 /* Adds a book already embedded: index, tribe, map point. Takes add_lock. */

@@ -479,15 +479,7 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
     if (st) {
         /* One store call: one LMDB transaction, one Redis round trip; the
          * ids mapped to book indices as they are read. */
-        br_store_reader rd = {.recent = recent,
-                              .recent_cap = srv_recent_wanted(&s->opt.rank),
-                              .recs_cap = BR_SERVE_N_MAX,
-                              .resolve = srv_snap_resolve,
-                              .resolve_ctx = p,
-                              .rec_idx = rec_idx,
-                              .rec_score = rec_score,
-                              .seen_idx = seen_idx,
-                              .seen_cap = SRV_SEEN_IDX};
+        br_store_reader rd = srv_reader(p, &s->opt.rank, recent, rec_idx, rec_score, seen_idx);
         br_status e = br_store_get_reader(st, user, &rd);
         if (e) {
             store_failed(s, e, "read");

@@ -460,6 +460,20 @@ int64_t srv_snap_resolve(void *snap, const char *id, size_t len)
     return srv_snap_find_n(snap, id, len);
 }
 
+br_store_reader srv_reader(srv_snap *s, const br_serve_rank *cfg, br_store_interaction *recent,
+                           uint32_t *rec_idx, float *rec_score, uint32_t *seen_idx)
+{
+    return (br_store_reader){.recent = recent,
+                             .recent_cap = srv_recent_wanted(cfg),
+                             .recs_cap = BR_SERVE_N_MAX,
+                             .resolve = srv_snap_resolve,
+                             .resolve_ctx = s,
+                             .rec_idx = rec_idx,
+                             .rec_score = rec_score,
+                             .seen_idx = seen_idx,
+                             .seen_cap = SRV_SEEN_IDX};
+}
+
 const float *srv_snap_emb(const srv_snap *s, uint32_t b)
 {
     if (b < s->n_base) return s->emb + (size_t)b * s->dim;

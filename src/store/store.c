@@ -100,8 +100,13 @@ br_status br_store_recs_encode(const char *const *books, const float *scores, si
     return BR_OK;
 }
 
-br_status br_store_recs_decode(const unsigned char *v, size_t len, br_store_rec *out, size_t cap,
-                               size_t *n)
+/* Walks a recs value: put(ctx, k, score, id, id_len) for each of its first
+ * `cap` entries (the id not NUL-terminated), every entry checked; *n gets
+ * how many were put. */
+static br_status recs_walk(const unsigned char *v, size_t len, size_t cap,
+                           void (*put)(void *ctx, size_t k, float score, const char *id,
+                                       size_t id_len),
+                           void *ctx, size_t *n)
 {
     if (len < 4) return br_error(BR_ESTORE, "corrupt recs value (%zu bytes)", len);
     uint32_t count = br_get_u32(v);
@@ -111,17 +116,26 @@ br_status br_store_recs_decode(const unsigned char *v, size_t len, br_store_rec 
         size_t l = v[off + 4];
         if (l == 0 || l >= BR_ID_MAX || off + 5 + l > len)
             return br_error(BR_ESTORE, "corrupt recs value: entry %u", i);
-        if (k < cap) {
-            out[k].score = br_get_f32(v + off);
-            memcpy(out[k].book_id, v + off + 5, l);
-            out[k].book_id[l] = '\0';
-            k++;
-        }
+        if (k < cap) put(ctx, k++, br_get_f32(v + off), (const char *)v + off + 5, l);
         off += 5 + l;
     }
     if (off != len) return br_error(BR_ESTORE, "corrupt recs value: %zu trailing bytes", len - off);
     *n = k;
     return BR_OK;
+}
+
+static void put_copy(void *ctx, size_t k, float score, const char *id, size_t l)
+{
+    br_store_rec *out = ctx;
+    out[k].score = score;
+    memcpy(out[k].book_id, id, l);
+    out[k].book_id[l] = '\0';
+}
+
+br_status br_store_recs_decode(const unsigned char *v, size_t len, br_store_rec *out, size_t cap,
+                               size_t *n)
+{
+    return recs_walk(v, len, cap, put_copy, out, n);
 }
 
 br_status br_store_book_check(const br_store_book *b)
@@ -479,28 +493,19 @@ br_status br_store_get_reader(br_store *s, const char *user_id, br_store_reader 
     return st;
 }
 
+static void put_resolved(void *ctx, size_t k, float score, const char *id, size_t l)
+{
+    br_store_reader *r = ctx;
+    int64_t b = r->resolve(r->resolve_ctx, id, l);
+    r->rec_idx[k] = b >= 0 && b < UINT32_MAX ? (uint32_t)b : UINT32_MAX;
+    r->rec_score[k] = score;
+}
+
 br_status br_store_recs_resolve(const unsigned char *v, size_t len, br_store_reader *r)
 {
-    if (len < 4) return br_error(BR_ESTORE, "corrupt recs value (%zu bytes)", len);
-    uint32_t count = br_get_u32(v);
-    size_t off = 4, k = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        if (off + 5 > len) return br_error(BR_ESTORE, "corrupt recs value: truncated");
-        size_t l = v[off + 4];
-        if (l == 0 || l >= BR_ID_MAX || off + 5 + l > len)
-            return br_error(BR_ESTORE, "corrupt recs value: entry %u", i);
-        if (k < r->recs_cap) {
-            int64_t b = r->resolve(r->resolve_ctx, (const char *)v + off + 5, l);
-            r->rec_idx[k] = b >= 0 && b < UINT32_MAX ? (uint32_t)b : UINT32_MAX;
-            r->rec_score[k] = br_get_f32(v + off);
-            k++;
-        }
-        off += 5 + l;
-    }
-    if (off != len) return br_error(BR_ESTORE, "corrupt recs value: %zu trailing bytes", len - off);
-    r->n_recs = k;
-    r->has_recs = 1;
-    return BR_OK;
+    br_status st = recs_walk(v, len, r->recs_cap, put_resolved, r, &r->n_recs);
+    r->has_recs = st == BR_OK;
+    return st;
 }
 
 void br_store_seen_resolve(br_store_reader *r, const char *id, size_t len)
