@@ -11,8 +11,8 @@
  *   bench_handler --model-dir DIR --ids FILE [--store URI] [--requests R]
  *                 [--n N]
  *
- * The ids (one a line) are cycled from a random offset (xoshiro, fixed
- * seed) after one unreported pass over them (the store's pages and the
+ * The ids (one a line) are cycled from a fixed pseudo-random offset after
+ * one unreported pass over them (the store's pages and the
  * snapshot in cache, as in a server that has been up a while). Prints the
  * mean microseconds of the store read, the seed mapping and the ranking,
  * the p50/p99 of their sum, and the mean response size. bench/serve.sh

@@ -159,7 +159,7 @@ typedef struct br_store_reader {
     char version[BR_STORE_VERSION_MAX]; /* the served version, "" when none */
     size_t n_recent;
     br_store_ids *seen; /* sorted bytewise; NULL after BR_OK only when seen_idx has it */
-    size_t n_seen;      /* with resolve: the seen set's size */
+    size_t n_seen;      /* the seen set's size */
     size_t n_seen_idx;  /* with resolve: entries in seen_idx */
 } br_store_reader;
 

@@ -497,17 +497,13 @@ static void project_out_once(const double *q, size_t d, size_t c, size_t ldq, do
                 (int)ldq, coef, (int)b, 1.0, y, (int)b);
 }
 
-/* y (d, b) -= q (d, c) (q^T y), q with leading dimension ldq; twice. */
+/* The same, twice ("twice is enough"). */
 static void project_out_d(const double *q, size_t d, size_t c, size_t ldq, double *y, size_t b,
                           double *coef)
 {
     if (c == 0) return;
-    for (int pass = 0; pass < 2; pass++) {
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)c, (int)b, (int)d, 1.0, q,
-                    (int)ldq, y, (int)b, 0.0, coef, (int)b);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)b, (int)c, -1.0, q,
-                    (int)ldq, coef, (int)b, 1.0, y, (int)b);
-    }
+    project_out_once(q, d, c, ldq, y, b, coef);
+    project_out_once(q, d, c, ldq, y, b, coef);
 }
 
 /* wd (d, KB) -= n delta (delta^T v) for v = y (d, KB): the rank-one term

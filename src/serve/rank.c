@@ -18,8 +18,8 @@
 #include "serve/serve_internal.h"
 
 #define CAND_MAX   1024
-#define HASH_SLOTS 2048 /* power of two, >= 2 x CAND_MAX */
 #define HASH_BITS  11
+#define HASH_SLOTS (1 << HASH_BITS) /* >= 2 x CAND_MAX */
 
 /* Fibonacci hashing: the top bits of the product. (The low bits depend on
  * the low bits of the index only, and neighbouring books, which a content

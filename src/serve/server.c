@@ -89,14 +89,14 @@ static uint64_t now_ns(void)
 
 /* ----------------------------------------------- a reader's recent, held -- */
 
-/* The latest books each reader posted through this server, kept so a
- * degraded server (store unreachable) still has content seeds and a seen
- * set. A fixed table, hashed by reader; a collision replaces the entry. */
 /* Per-connection memory of libmicrohttpd (request line, headers, reply
  * headers). It is cleared for every request, so its default 32 KiB was a
  * visible cost; 16 KiB still takes any sane request head (bodies stream). */
 #define SRV_CONN_MEMORY (16 * 1024)
 
+/* The latest books each reader posted through this server, kept so a
+ * degraded server (store unreachable) still has content seeds and a seen
+ * set. A fixed table, hashed by reader; a collision replaces the entry. */
 #define MEM_SLOTS 4096
 #define MEM_BOOKS 8
 typedef struct mem_entry {

@@ -377,23 +377,36 @@ static br_status l_is_seen(br_store *bs, const char *user, const char *book, int
     return st;
 }
 
-static br_status seen_in(lmdb_store *s, MDB_txn *txn, const char *user, br_store_ids **out)
+/* The entry count of a seen value read by get_seen_val (0: none). */
+static uint32_t seen_count(const MDB_val *v)
 {
-    MDB_val v;
-    br_status st = get_seen_val(s, txn, user, &v);
-    uint32_t n = st == BR_OK && v.mv_size ? br_get_u32(v.mv_data) : 0;
+    return v->mv_size ? br_get_u32(v->mv_data) : 0;
+}
+
+/* A seen value as an id list. */
+static br_status seen_ids(const MDB_val *v, br_store_ids **out)
+{
+    uint32_t n = seen_count(v);
+    br_status st = BR_OK;
     const char **ids = NULL;
     size_t *lens = NULL;
-    if (st == BR_OK && n) {
+    if (n) {
         ids = br_malloc(n * sizeof *ids);
         lens = br_malloc(n * sizeof *lens);
         if (!ids || !lens) st = br_error(BR_ENOMEM, "seen set of %u", n);
-        for (uint32_t i = 0; st == BR_OK && i < n; i++) seen_entry(&v, i, &ids[i], &lens[i]);
+        for (uint32_t i = 0; st == BR_OK && i < n; i++) seen_entry(v, i, &ids[i], &lens[i]);
     }
     if (st == BR_OK) st = br_store_ids_build(ids, lens, n, out);
     br_free(ids);
     br_free(lens);
     return st;
+}
+
+static br_status seen_in(lmdb_store *s, MDB_txn *txn, const char *user, br_store_ids **out)
+{
+    MDB_val v;
+    br_status st = get_seen_val(s, txn, user, &v);
+    return st == BR_OK ? seen_ids(&v, out) : st;
 }
 
 static br_status l_get_seen(br_store *bs, const char *user, br_store_ids **out)
@@ -524,24 +537,22 @@ static br_status l_get_reader(br_store *bs, const char *user, br_store_reader *r
         }
     }
     if (st == BR_OK) st = recent_in(s, txn, user, r->recent, r->recent_cap, &r->n_recent);
-    if (st == BR_OK && r->resolve) {
-        /* the seen ids mapped in place, from the value itself */
-        MDB_val v;
-        st = get_seen_val(s, txn, user, &v);
-        uint32_t n = st == BR_OK && v.mv_size ? br_get_u32(v.mv_data) : 0;
-        r->n_seen = n;
-        if (st == BR_OK && n <= r->seen_cap) {
-            for (uint32_t i = 0; i < n; i++) {
+    MDB_val v;
+    if (st == BR_OK) st = get_seen_val(s, txn, user, &v);
+    if (st == BR_OK) {
+        r->n_seen = seen_count(&v);
+        if (r->resolve && r->n_seen <= r->seen_cap) {
+            /* the seen ids mapped in place, from the value itself */
+            for (uint32_t i = 0; i < r->n_seen; i++) {
                 const char *id;
                 size_t len;
                 seen_entry(&v, i, &id, &len);
                 br_store_seen_resolve(r, id, len);
             }
-            rd_end(s, txn);
-            return st;
+        } else {
+            st = seen_ids(&v, &r->seen);
         }
     }
-    if (st == BR_OK) st = seen_in(s, txn, user, &r->seen);
     rd_end(s, txn);
     return st;
 }
