@@ -7,6 +7,11 @@
  *
  *   bench_content [--n 10000] [--dim 512] [--k 10] [--reps 200] [--batch 1000]
  *   bench_content --pca X.npy [--dim-out 2] [--reps 5] [--threads N]
+ *   bench_content --symeig L [--k 2] [--reps 300]
+ * --symeig: the k largest eigenpairs of a random symmetric L x L matrix (the
+ * block Krylov PCA's Rayleigh-Ritz step) by br_symeig_top and by LAPACK's
+ * dsyevr (range I), alternated in one process, one BLAS thread; best and
+ * median microseconds of each.
  */
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +20,10 @@
 
 #include "bookrec/bookrec.h"
 #include "linalg/pca.h"
+#include "linalg/symeig.h"
+
+#include <cblas.h>
+#include <lapacke.h>
 
 #include <time.h>
 
@@ -76,10 +85,55 @@ static int bench_pca(const char *path, size_t nc, size_t reps)
     return 0;
 }
 
+static int bench_symeig(size_t l, size_t k, size_t reps)
+{
+    if (l == 0 || k == 0 || k > l) return 2;
+    openblas_set_num_threads(1);
+    br_rng rng;
+    br_rng_seed(&rng, 7);
+    double *a = malloc(l * l * sizeof(double)), *h = malloc(l * l * sizeof(double));
+    double *w = malloc(l * sizeof(double)), *z = malloc(l * l * sizeof(double));
+    double *work = malloc(BR_SYMEIG_WORK(l) * sizeof(double));
+    lapack_int *supp = malloc(2 * l * sizeof(lapack_int));
+    double *t_own = malloc(reps * sizeof(double)), *t_lapack = malloc(reps * sizeof(double));
+    if (!a || !h || !w || !z || !work || !supp || !t_own || !t_lapack) return 1;
+    for (size_t i = 0; i < l; i++)
+        for (size_t j = 0; j <= i; j++) a[i * l + j] = a[j * l + i] = br_rng_normal(&rng);
+    for (size_t r = 0; r < reps; r++) {
+        memcpy(h, a, l * l * sizeof(double));
+        uint64_t t0 = br_now_ns();
+        lapack_int got = 0;
+        LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'U', (lapack_int)l, h, (lapack_int)l, 0, 0,
+                       (lapack_int)(l - k + 1), (lapack_int)l, 0.0, &got, w, z, (lapack_int)l,
+                       supp);
+        uint64_t t1 = br_now_ns();
+        if (br_symeig_top(a, l, k, w, z, work)) return 1;
+        uint64_t t2 = br_now_ns();
+        t_lapack[r] = (double)(t1 - t0) / 1e3;
+        t_own[r] = (double)(t2 - t1) / 1e3;
+    }
+    qsort(t_own, reps, sizeof(double), cmp);
+    qsort(t_lapack, reps, sizeof(double), cmp);
+    printf("{\"bench\":\"symeig\",\"l\":%zu,\"k\":%zu,\"reps\":%zu,\"symeig_best_us\":%.1f,"
+           "\"symeig_median_us\":%.1f,\"dsyevr_best_us\":%.1f,\"dsyevr_median_us\":%.1f}\n",
+           l, k, reps, t_own[0], t_own[reps / 2], t_lapack[0], t_lapack[reps / 2]);
+    free(a);
+    free(h);
+    free(w);
+    free(z);
+    free(work);
+    free(supp);
+    free(t_own);
+    free(t_lapack);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     size_t n = 10000, d = 512, k = 10, reps = 200, batch = 1000, dim_out = 2;
     const char *pca = NULL;
+    size_t symeig = 0;
+    int k_given = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         size_t v = strtoull(argv[i + 1], NULL, 10);
         if (!strcmp(argv[i], "--pca"))
@@ -88,18 +142,21 @@ int main(int argc, char **argv)
             dim_out = v;
         else if (!strcmp(argv[i], "--threads"))
             br_set_num_threads((int)v);
+        else if (!strcmp(argv[i], "--symeig"))
+            symeig = v;
         if (!strcmp(argv[i], "--n"))
             n = v;
         else if (!strcmp(argv[i], "--dim"))
             d = v;
         else if (!strcmp(argv[i], "--k"))
-            k = v;
+            k = v, k_given = 1;
         else if (!strcmp(argv[i], "--reps"))
             reps = v;
         else if (!strcmp(argv[i], "--batch"))
             batch = v;
     }
     if (pca) return bench_pca(pca, dim_out, reps == 200 ? 5 : reps);
+    if (symeig) return bench_symeig(symeig, k_given ? k : 2, reps == 200 ? 300 : reps);
     br_rng rng;
     br_rng_seed(&rng, 1);
     float *base = br_aligned_alloc(n * d * sizeof(float), BR_ALIGN);

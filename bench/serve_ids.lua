@@ -5,8 +5,7 @@
 -- one line. The requests are formatted once per thread, in init(), as
 -- redis-benchmark builds its commands up front: formatting each request
 -- in Lua cost wrk enough of the two vCPUs it shares with the server to
--- lower the measured rate (44-56k against 54-73k req/s, alternated, seed
--- universe, two server threads).
+-- lower the measured rate (docs/benchmarks.md, "wrk's own cost").
 local ids = {}
 local path = os.getenv("SERVE_IDS_FILE")
 for line in io.lines(path) do

@@ -12,7 +12,8 @@
  * catalogues) also go to a direct table indexed by their value while the
  * values stay dense (below 2 x count + 1024): a lookup of such an id is a
  * few digit steps and one load, with no hash and no probe (the serving
- * path maps ~130 ids a request; the hash lookups were a fifth of it).
+ * path maps ~130 ids a request; in perf the hash lookups were a large
+ * share of it).
  * Only canonical numbers qualify ("7", not "07" or "+7"), so the table and
  * the hash agree on what is one id.
  */

@@ -221,13 +221,14 @@ out:
  * would have to grow towards d) the exact covariance route runs. The
  * result is the exact PCA to float precision, like that route's.
  *
- * Cost: on the seed universe (1000 x 512) the passes take about 0.2 ms
- * each, so the small algebra between them matters as much: each new block
- * is orthogonalised by one extra Gram-Schmidt sweep and Cholesky QR
+ * Cost: on the seed universe (1000 x 512) the whole fit is about a
+ * millisecond, so the small algebra between the passes matters as much as
+ * they do, and LAPACK calls at these sizes are mostly set-up: each new
+ * block is orthogonalised by one extra Gram-Schmidt sweep and Cholesky QR
  * (written out, Householder only for a nearly dependent block), H grows by
- * its new block column only, and the first step skips the eigensolve. A
- * LAPACK call at these sizes costs 20-100 us of set-up (Householder QR of
- * 512 x 16: ~100 us); the fit went from 2.2 to 1.2 ms. */
+ * its new block column only, the first step skips the eigensolve, and H's
+ * eigenpairs come from br_symeig_top (half dsyevr's time at 32-64:
+ * `bench_content --symeig`). docs/benchmarks.md, "PCA on both vCPUs". */
 #define PCA_KRYLOV_BLOCK     16  /* one AVX-512 register of floats */
 #define PCA_KRYLOV_ROWS      512 /* rows summed in float before the double sum */
 #define PCA_KRYLOV_TOL       1e-5
@@ -336,9 +337,10 @@ typedef struct {
     double *acc; /* (nt, (KB + 2) d) */
 } pass_ws;
 
-/* The pass is FMA-bound; on this machine two threads run it about 1.3-1.8x
- * faster than one (docs/benchmarks.md). Inputs under 2^18 values stay on
- * one thread: waking the second costs more than its share of the pass. */
+/* The pass is FMA-bound; on this machine the fit runs 1.7-2x faster on
+ * two threads than on one (`bench_content --pca ... --threads 1` vs 2,
+ * docs/benchmarks.md). Inputs under 2^18 values stay on one thread: waking
+ * the second costs more than its share of the pass. */
 static int pass_ws_init(pass_ws *ws, size_t n, size_t d)
 {
     size_t panels = (n + PCA_KRYLOV_ROWS - 1) / PCA_KRYLOV_ROWS;
@@ -414,7 +416,7 @@ typedef double v8d __attribute__((vector_size(64)));
 /* Orthonormal columns for y (d, KB) by Cholesky QR: G = y^T y = R^T R,
  * y <- y R^-1. About 0.3 Mflop written for KB = 16 (each row of y is two
  * 8-double vectors), where LAPACK's Householder QR or BLAS syrk + trsm
- * spend 50-100 us per call at this size in layout and dispatch overhead.
+ * spend most of their time at this size in layout and dispatch overhead.
  * Returns -1 when G is too ill-conditioned for Cholesky QR to be accurate
  * (a pivot below 1e-6 of the largest column norm, condition above ~1e6);
  * the caller then uses Householder. g holds 2 KB * KB doubles. */

@@ -1,7 +1,7 @@
 /*
  * symeig.h (internal): the few largest eigenpairs of a small dense symmetric
  * matrix, for Rayleigh-Ritz steps (the block Krylov PCA) where LAPACK's
- * dsyevr spends most of its 40-100 us on call overhead at sizes of 32-64.
+ * dsyevr spends most of its time on call overhead at sizes of 32-64.
  */
 #ifndef BR_LINALG_SYMEIG_H
 #define BR_LINALG_SYMEIG_H

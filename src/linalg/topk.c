@@ -91,11 +91,10 @@ static void topk_row(const float *s, size_t cols, uint32_t n, uint32_t *hi, floa
     }
 }
 
-void topk_rows(const float *scores, size_t rows, size_t cols, size_t ld, uint32_t n,
-               uint32_t *idx, float *val)
+void topk_rows(const float *scores, size_t rows, size_t cols, size_t ld, uint32_t n, uint32_t *idx,
+               float *val)
 {
-    for (size_t r = 0; r < rows; r++)
-        topk_row(scores + r * ld, cols, n, idx + r * n, val + r * n);
+    for (size_t r = 0; r < rows; r++) topk_row(scores + r * ld, cols, n, idx + r * n, val + r * n);
 }
 
 typedef struct {

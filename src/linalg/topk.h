@@ -16,8 +16,8 @@
 /* For each of `rows` rows of scores (rows, cols) with row stride ld:
  * idx (rows, n) and val (rows, n). A bounded min-heap per row: one compare
  * per entry against the current n-th best, O(cols + n log n) typical. */
-void topk_rows(const float *scores, size_t rows, size_t cols, size_t ld, uint32_t n,
-               uint32_t *idx, float *val);
+void topk_rows(const float *scores, size_t rows, size_t cols, size_t ld, uint32_t n, uint32_t *idx,
+               float *val);
 /* The oracle: sorts every selectable entry of the row. Allocates. */
 void topk_rows_ref(const float *scores, size_t rows, size_t cols, size_t ld, uint32_t n,
                    uint32_t *idx, float *val);
