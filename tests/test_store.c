@@ -959,6 +959,64 @@ static void test_member_parse_numbers(void **state)
     }
 }
 
+/* Entries as stored text: the canonical form (parsed in place) and every
+ * other shape the general parser accepts or refuses, with what each gives. */
+static void test_member_parse_fields(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *m;
+        size_t len; /* 0: strlen */
+        int ok;
+        long long ts;
+        int type;
+        float value;
+        const char *book;
+    } cases[] = {
+        {"17\tclick\t1\tb7", 0, 1, 17, BR_EVENT_CLICK, 1.0f, "b7"},
+        {"-5\tpurchase\t-2.5\tx y", 0, 1, -5, BR_EVENT_PURCHASE, -2.5f, "x y"},
+        {"1\trating\t4.5\t12345", 0, 1, 1, BR_EVENT_RATING, 4.5f, "12345"},
+        {"1\tview\t0\tb", 0, 1, 1, BR_EVENT_VIEW, 0.0f, "b"},
+        /* separators as strtok_r took them: leading and repeated tabs */
+        {"\t1\tclick\t1\tb", 0, 1, 1, BR_EVENT_CLICK, 1.0f, "b"},
+        {"1\t\tclick\t1\tb", 0, 1, 1, BR_EVENT_CLICK, 1.0f, "b"},
+        {"1\tclick\t\t1\t\tb", 0, 1, 1, BR_EVENT_CLICK, 1.0f, "b"},
+        /* the book ends at a fifth field, or at a NUL */
+        {"1\tclick\t1\tb\textra", 0, 1, 1, BR_EVENT_CLICK, 1.0f, "b"},
+        {"1\tclick\t1\tb\t", 0, 1, 1, BR_EVENT_CLICK, 1.0f, "b"},
+        {"1\tclick\t1\tb\0zz", 14, 1, 1, BR_EVENT_CLICK, 1.0f, "b"},
+        /* numbers the general parser reads */
+        {"+3\tclick\t1e1\tb", 0, 1, 3, BR_EVENT_CLICK, 10.0f, "b"},
+        {"3\tclick\t.5\tb", 0, 1, 3, BR_EVENT_CLICK, 0.5f, "b"},
+        /* refused */
+        {"1\tclick\t1", 0, 0, 0, 0, 0, NULL},
+        {"1\tclick\t1\t", 0, 0, 0, 0, 0, NULL},
+        {"1\tCLICK\t1\tb", 0, 0, 0, 0, 0, NULL},
+        {"1\tclic\t1\tb", 0, 0, 0, 0, 0, NULL},
+        {"1\tclicks\t1\tb", 0, 0, 0, 0, 0, NULL},
+        {"1x\tclick\t1\tb", 0, 0, 0, 0, 0, NULL},
+        {"1\tclick\t1x\tb", 0, 0, 0, 0, 0, NULL},
+        {"1\tclick\t1\t0123456789012345678901234567890123456789012345678901234567890123", 0, 0, 0,
+         0, 0, NULL},
+        {"", 0, 0, 0, 0, 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].m);
+        br_store_interaction it;
+        memset(&it, 0x55, sizeof it);
+        br_status st = br_store_member_parse(cases[i].m, len, &it);
+        if (!cases[i].ok) {
+            assert_int_not_equal(st, BR_OK);
+            continue;
+        }
+        assert_int_equal(st, BR_OK);
+        assert_int_equal(it.timestamp, cases[i].ts);
+        assert_int_equal(it.type, cases[i].type);
+        assert_true(it.value == cases[i].value);
+        assert_string_equal(it.book_id, cases[i].book);
+    }
+}
+
 /* One entry per backend, named after it. */
 #define ON(be, fn)                                                                                 \
     {                                                                                              \
@@ -970,6 +1028,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_member_parse_numbers),
+        cmocka_unit_test(test_member_parse_fields),
         BOTH(test_publish_read_back),
         BOTH(test_unknown_and_invalid_ids),
         BOTH(test_online_updates_survive_publish),

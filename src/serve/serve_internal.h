@@ -64,6 +64,14 @@ typedef struct srv_book {
     int32_t year;
 } srv_book;
 
+/* What the blend reads of every candidate, packed: eight books a cache
+ * line (srv_book is 32 bytes and pop a separate array: two misses a
+ * candidate on a large catalogue). */
+typedef struct srv_rk {
+    float pop; /* model popularity in [0, 1]; 0 for an added book */
+    int32_t year;
+} srv_rk;
+
 /* Index neighbours kept per book (precomputed at load, updated when a
  * book is posted): the hot path reads them instead of searching. */
 #define SRV_NBR_K 32
@@ -77,7 +85,8 @@ typedef struct srv_snap {
     char encoder[256]; /* the manifest's parameters.encoder */
     int template_desc; /* 1: the description template */
     br_catalog *cat;
-    uint32_t n_base; /* catalogue books */
+    const br_idmap *ids; /* the catalogue's, looked up ~200 times a request */
+    uint32_t n_base;     /* catalogue books */
     size_t dim;
     float *emb; /* (n_base, dim), aligned */
     br_hnsw *hnsw;
@@ -94,6 +103,7 @@ typedef struct srv_snap {
      * add_lock shared, POST /api/books exclusive. */
     pthread_rwlock_t add_lock;
     srv_book *books; /* (n_base + n_added,) */
+    srv_rk *rk;      /* (n_base + cap_added,) */
     size_t n_added, cap_added;
     srv_added *added; /* (n_added,) */
     float *added_emb; /* (cap_added, dim) */

@@ -201,6 +201,7 @@ static void snap_free(srv_snap *s)
             br_free(s->books[i].title_esc);
         }
     br_free(s->books);
+    br_free(s->rk);
     for (size_t i = 0; i < s->n_added; i++) {
         srv_added *a = &s->added[i];
         br_free(a->id);
@@ -382,7 +383,10 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
     br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
     snprintf(path, sizeof path, "%s/books.csv", vdir);
     st = br_catalog_load(path, &lo, &s->cat, NULL);
-    if (!st) s->n_base = br_catalog_count(s->cat);
+    if (!st) {
+        s->n_base = br_catalog_count(s->cat);
+        s->ids = br_catalog_ids(s->cat);
+    }
     br_array emb = {0};
     if (!st) {
         snprintf(path, sizeof path, "%s/embeddings.npy", vdir);
@@ -428,9 +432,14 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
         s->books = br_calloc(s->n_base ? s->n_base : 1, sizeof *s->books);
         if (!s->books) st = br_error(BR_ENOMEM, "books");
     }
+    if (!st) {
+        s->rk = br_malloc((s->n_base ? s->n_base : 1) * sizeof *s->rk);
+        if (!s->rk) st = br_error(BR_ENOMEM, "books");
+    }
     for (uint32_t b = 0; !st && b < s->n_base; b++) {
         const br_book *bk = br_catalog_book(s->cat, b);
         st = make_book(&s->books[b], bk->id, bk->title, s->tribes->labels[b], bk->year);
+        s->rk[b] = (srv_rk){s->pop[b], bk->year};
     }
     if (st) {
         snap_free(s);
@@ -447,8 +456,8 @@ int64_t srv_snap_find(srv_snap *s, const char *id)
 
 int64_t srv_snap_find_n(srv_snap *s, const char *id, size_t len)
 {
-    int64_t b = br_idmap_find(br_catalog_ids(s->cat), id, len);
-    if (b >= 0) return b;
+    int64_t b = br_idmap_find(s->ids, id, len);
+    if (b >= 0 || !s->n_added) return b;
     for (size_t i = 0; i < s->n_added; i++)
         if (!strncmp(s->added[i].id, id, len) && s->added[i].id[len] == '\0')
             return (int64_t)s->n_base + (int64_t)i;
@@ -524,7 +533,9 @@ br_status srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32
         if (ni) s->nbr = ni;
         float *ns = ni ? br_realloc(s->nbr_sc, (s->n_base + cap) * SRV_NBR_K * sizeof *ns) : NULL;
         if (ns) s->nbr_sc = ns;
-        if (!na || !ne || !nb || !ni || !ns) {
+        srv_rk *nr = ns ? br_realloc(s->rk, (s->n_base + cap) * sizeof *nr) : NULL;
+        if (nr) s->rk = nr;
+        if (!na || !ne || !nb || !ni || !ns || !nr) {
             st = br_error(BR_ENOMEM, "added books");
             goto out;
         }
@@ -550,6 +561,7 @@ br_status srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32
     d->xy[0] = xy[0];
     d->xy[1] = xy[1];
     memcpy(s->added_emb + s->n_added * s->dim, vec, s->dim * sizeof *vec);
+    s->rk[s->n_base + s->n_added] = (srv_rk){0, a->year};
     srv_book *bk = &s->books[s->n_base + s->n_added];
     memset(bk, 0, sizeof *bk);
     st = make_book(bk, a->id, a->title ? a->title : "", tribe, a->year);

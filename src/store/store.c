@@ -265,8 +265,66 @@ static int short_decimal(const char *p, float *out)
     return 1;
 }
 
+/* The entry as br_store_member_format writes it ("TS\tTYPE\tVALUE\tBOOK",
+ * no empty field, no NUL, small numbers), parsed where it lies: no copy,
+ * no strlen, one pass. Returns 0 to leave anything else to the general
+ * parser, which then decides exactly as before. */
+static int member_fast(const char *p, size_t len, br_store_interaction *out)
+{
+    const char *end = p + len;
+    int neg = p < end && *p == '-';
+    p += neg;
+    long long ts = 0;
+    int n = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (++n > 18) return 0;
+        ts = ts * 10 + (*p - '0');
+    }
+    if (n == 0 || p == end || *p++ != '\t') return 0;
+    const char *t = p;
+    while (p < end && *p != '\t') p++;
+    if (p == end) return 0;
+    size_t tl = (size_t)(p++ - t);
+    int type = -1;
+    for (int i = 0; i < BR_EVENT_NTYPES; i++) {
+        const char *name = br_event_type_name((br_event_type)i);
+        if (strlen(name) == tl && !memcmp(name, t, tl)) type = i;
+    }
+    if (type < 0) return 0;
+    /* the value: short_decimal's rule, on the field */
+    int vneg = p < end && *p == '-';
+    p += vneg;
+    uint32_t v = 0, div = 1;
+    int nd = 0, frac = 0;
+    for (; p < end; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (++nd > 7) return 0;
+            v = v * 10 + (uint32_t)(*p - '0');
+            if (frac) div *= 10;
+        } else if (*p == '.' && !frac && nd > 0) {
+            frac = 1;
+            if (!(p + 1 < end && p[1] >= '0' && p[1] <= '9')) return 0;
+        } else {
+            break;
+        }
+    }
+    if (nd == 0 || p == end || *p++ != '\t') return 0;
+    size_t bl = (size_t)(end - p);
+    if (bl == 0 || bl >= BR_ID_MAX) return 0;
+    for (size_t i = 0; i < bl; i++)
+        if (p[i] == '\t' || p[i] == '\0') return 0;
+    memcpy(out->book_id, p, bl);
+    out->book_id[bl] = '\0';
+    float f = (float)v / (float)div;
+    out->value = vneg ? -f : f;
+    out->type = (br_event_type)type;
+    out->timestamp = neg ? -ts : ts;
+    return 1;
+}
+
 br_status br_store_member_parse(const char *m, size_t len, br_store_interaction *out)
 {
+    if (member_fast(m, len, out)) return BR_OK;
     char buf[BR_STORE_MEMBER_MAX + 1];
     if (len > BR_STORE_MEMBER_MAX) return br_error(BR_ESTORE, "corrupt interaction entry");
     memcpy(buf, m, len);
