@@ -5,7 +5,8 @@
 # -c8) and at saturation (wrk -t2 -c32), with the LMDB store and with
 # Redis; the floor of this machine is measured in the same run:
 # redis-benchmark -t get at the same connection counts against a temporary
-# redis-server. Prints throughput, p50/p99/p99.9, non-2xx responses, the
+# redis-server, and, for the latency at 8 connections, wrk against the same
+# server's GET /healthz (the HTTP layer alone). Prints throughput, p50/p99/p99.9, non-2xx responses, the
 # ratio to redis-benchmark's GET rate, and the latency of an event
 # followed by a recommendation that reflects it (POST /api/events, then
 # GET until the book is gone; one persistent connection).
@@ -144,9 +145,24 @@ warm_up() {
   echo "       warm-up wrk -t2 -c32 ${warmup}s: $rps req/s (not reported)"
 }
 
+# The floor of the latency: the same wrk run against GET /healthz of the
+# same server (libmicrohttpd and the loopback path, no handler work). The
+# host stalls this machine's vCPUs for a millisecond or more now and then
+# (docs/benchmarks.md, "Tail latency and the machine"); what that does to
+# wrk's p99 shows here, beside the route's own.
+http_floor() { # http_floor T C
+  local out
+  out=$(SERVE_FIXED_PATH=/healthz wrk -t"$1" -c"$2" -d"${dur}s" --latency -s "$here/serve_ids.lua" \
+    "http://127.0.0.1:$sport" 2>&1)
+  printf '       floor: wrk -t%s -c%s GET /healthz (the HTTP layer alone): %.0f req/s  p50 %s ms  p99 %s ms  p99.9 %s ms\n' \
+    "$1" "$2" "$(echo "$out" | awk '/^Requests\/sec/ {print $2}')" \
+    $(echo "$out" | awk '/^PCT/ {print $2, $3, $4}')
+}
+
 run_wrk() { # run_wrk LABEL T C
   local out rps p50 p99 p999 non2xx errs steal
   floor "$3" "       floor: "
+  [ "$3" = 8 ] && http_floor "$2" "$3"
   steal_pct >/dev/null
   out=$(SERVE_IDS_FILE="$work/ids.txt" wrk -t"$2" -c"$3" -d"${dur}s" --latency \
     -s "$here/serve_ids.lua" "http://127.0.0.1:$sport" 2>&1)

@@ -6,15 +6,22 @@
 -- redis-benchmark builds its commands up front: formatting each request
 -- in Lua cost wrk enough of the two vCPUs it shares with the server to
 -- lower the measured rate (docs/benchmarks.md, "wrk's own cost").
+-- With SERVE_FIXED_PATH set, every request is a GET of that path instead
+-- (serve.sh's floor of the HTTP layer: GET /healthz).
 local ids = {}
-local path = os.getenv("SERVE_IDS_FILE")
-for line in io.lines(path) do
-  if #line > 0 then ids[#ids + 1] = line end
+local fixed = os.getenv("SERVE_FIXED_PATH")
+if not fixed then
+  for line in io.lines(os.getenv("SERVE_IDS_FILE")) do
+    if #line > 0 then ids[#ids + 1] = line end
+  end
 end
 local reqs = {}
 local i = 0
 
 function init(args)
+  if fixed then
+    reqs[1] = wrk.format("GET", fixed)
+  end
   for k = 1, #ids do
     reqs[k] = wrk.format("GET", "/api/recommendations/user/" .. ids[k] .. "?n=10")
   end

@@ -324,6 +324,19 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
     p.mark = mk->m;
     p.tag = mk->gen << MARK_BITS;
 
+    /* The seeds' neighbour rows are fetched while the seen set and the
+     * collab list are built: on a large catalogue each row is a cache miss
+     * the content loop would otherwise wait for. */
+    size_t seeds = in->n_seeds < cfg->seeds ? in->n_seeds : cfg->seeds;
+    for (size_t si = 0; si < seeds; si++) {
+        const char *row = (const char *)(s->nbr + (size_t)in->seeds[si] * SRV_NBR_K);
+        const char *row_sc = (const char *)(s->nbr_sc + (size_t)in->seeds[si] * SRV_NBR_K);
+        for (size_t o = 0; o < SRV_NBR_K * sizeof(int32_t); o += 64) {
+            __builtin_prefetch(row + o);
+            __builtin_prefetch(row_sc + o);
+        }
+    }
+
     /* the seen set: the store's ids, the held indices, the seeds */
     for (size_t i = 0; i < in->n_seen_ids; i++) {
         int64_t bi = srv_snap_find(s, in->seen_ids[i]);
@@ -357,7 +370,6 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
     /* content: neighbours of the latest interactions (the lists kept per
      * book), the closest seed wins */
     size_t k = cfg->neighbours < SRV_NBR_K ? cfg->neighbours : SRV_NBR_K;
-    size_t seeds = in->n_seeds < cfg->seeds ? in->n_seeds : cfg->seeds;
     for (size_t si = 0; si < seeds; si++) {
         const int32_t *ids = s->nbr + (size_t)in->seeds[si] * SRV_NBR_K;
         const float *sims = s->nbr_sc + (size_t)in->seeds[si] * SRV_NBR_K;

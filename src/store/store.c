@@ -286,9 +286,9 @@ static int member_fast(const char *p, size_t len, br_store_interaction *out)
     if (p == end) return 0;
     size_t tl = (size_t)(p++ - t);
     int type = -1;
-    for (int i = 0; i < BR_EVENT_NTYPES; i++) {
+    for (int i = 0; i < BR_EVENT_NTYPES && type < 0; i++) {
         const char *name = br_event_type_name((br_event_type)i);
-        if (strlen(name) == tl && !memcmp(name, t, tl)) type = i;
+        if (name[0] == t[0] && strlen(name) == tl && !memcmp(name, t, tl)) type = i;
     }
     if (type < 0) return 0;
     /* the value: short_decimal's rule, on the field */
