@@ -93,13 +93,25 @@ echo
 # a quarter between runs here (the host), so it is measured again right
 # before every wrk run and each ratio uses the floor measured beside it.
 declare -A rb_rate
-floor() { # floor C [LABEL]: sets rb_rate[C], prints one line
-  local out rate lat
+# redis-server's own CPU seconds (user + system) so far: per GET of the
+# floor and per request of the route on the Redis store, the work each
+# asks of redis-server (the route's store read is a pipeline of four
+# commands), which bounds the route's rate on these two vCPUs.
+redis_cpu() {
+  redis-cli -p "$port" info cpu | tr -d '\r' |
+    awk -F: '/^used_cpu_(sys|user):/ {t += $2} END {printf "%.6f", t}'
+}
+
+declare -A rb_cpu_us
+floor() { # floor C [LABEL]: sets rb_rate[C], rb_cpu_us[C], prints one line
+  local out rate lat c0
+  c0=$(redis_cpu)
   out=$(redis-benchmark -p "$port" -t get -n 200000 -c "$1" 2>/dev/null | tr '\r' '\n')
+  rb_cpu_us[$1]=$(awk -v a="$c0" -v b="$(redis_cpu)" 'BEGIN {printf "%.1f", (b - a) * 1e6 / 200000}')
   rate=$(echo "$out" | awk '/throughput summary/ {print $3; exit}')
   lat=$(echo "$out" | awk '/latency summary/ {getline; getline; print "avg " $1 " p50 " $3 " p95 " $4 " p99 " $5 " max " $6 " ms"; exit}')
   rb_rate[$1]=$rate
-  echo "${2:-}redis-benchmark -t get -c $1: $rate GET/s ($lat)"
+  echo "${2:-}redis-benchmark -t get -c $1: $rate GET/s ($lat; redis-server CPU ${rb_cpu_us[$1]} us a GET)"
 }
 echo "== peer: redis-benchmark -t get (same machine, same run; again before each wrk run below)"
 floor 8
@@ -164,6 +176,8 @@ run_wrk() { # run_wrk LABEL T C
   floor "$3" "       floor: "
   [ "$3" = 8 ] && http_floor "$2" "$3"
   steal_pct >/dev/null
+  local c0
+  c0=$(redis_cpu)
   out=$(SERVE_IDS_FILE="$work/ids.txt" wrk -t"$2" -c"$3" -d"${dur}s" --latency \
     -s "$here/serve_ids.lua" "http://127.0.0.1:$sport" 2>&1)
   steal=$(steal_pct)
@@ -177,6 +191,11 @@ run_wrk() { # run_wrk LABEL T C
   ratio=$(awk -v a="$rps" -v b="${rb_rate[$3]}" 'BEGIN {printf "%.2f", a / b}')
   printf '%-6s wrk -t%s -c%-2s  %9.0f req/s  p50 %6.3f ms  p99 %6.3f ms  p99.9 %6.3f ms  non-2xx %s  socket errors %s  ratio to the floor (redis-benchmark GET -c%s): %s  (host steal %s%%)\n' \
     "$1" "$2" "$3" "$rps" "$p50" "$p99" "$p999" "$non2xx" "$errs" "$3" "$ratio" "$steal"
+  if [ "$1" = redis ]; then
+    awk -v a="$c0" -v b="$(redis_cpu)" -v n="$(echo "$out" | awk '/requests in/ {print $1}')" \
+      -v g="${rb_cpu_us[$3]}" 'BEGIN {u = (b - a) * 1e6 / n;
+      printf "       redis-server CPU: %.1f us a request (%.1f us a GET of the floor: %.1fx)\n", u, g, u / g}'
+  fi
   handler_time
 }
 
