@@ -875,6 +875,132 @@ static void test_redis_outage(void **state)
     tu_redis_stop(&rd);
 }
 
+/* srv_rank on one thread across many requests: the per-thread marks give
+ * the same list every time, through the generation's wrap-around and
+ * through the growth a posted book forces; seen books (catalogue and
+ * posted) never appear. */
+static char *rank_once(srv_snap *p, const rank_input *in)
+{
+    br_serve_rank cfg = BR_SERVE_RANK_DEFAULT;
+    sbuf b = {0};
+    pthread_rwlock_rdlock(&p->add_lock);
+    assert_int_equal(srv_rank(p, &cfg, in, &b), BR_OK);
+    pthread_rwlock_unlock(&p->add_lock);
+    sb_put(&b, "", 1);
+    return b.p;
+}
+
+static int lists_book(const char *json, const char *id)
+{
+    char pat[96];
+    snprintf(pat, sizeof pat, "\"book_id\":\"%s\"", id);
+    return strstr(json, pat) != NULL;
+}
+
+/* Two catalogue books whose descriptions no other book has (the seed
+ * universe repeats many): their embeddings are unique, so a posted copy of
+ * one is its nearest neighbour. */
+static void unique_books(uint32_t *a, uint32_t *b)
+{
+    br_catalog *cat;
+    assert_int_equal(br_catalog_load(seed_books, NULL, &cat, NULL), BR_OK);
+    uint32_t n = br_catalog_count(cat), got = 0;
+    for (uint32_t i = 0; i < n && got < 2; i++) {
+        int dup = 0;
+        for (uint32_t k = 0; k < n && !dup; k++)
+            dup = k != i && !strcmp(br_catalog_book(cat, i)->description,
+                                    br_catalog_book(cat, k)->description);
+        if (!dup) *(got++ ? b : a) = i;
+    }
+    br_catalog_free(cat);
+    assert_int_equal(got, 2);
+}
+
+static void test_rank_marks(void **state)
+{
+    NEED_MODEL();
+    srv_snap *p;
+    assert_int_equal(srv_snap_load(mdir, &p), BR_OK);
+    assert_true(p->n_base >= 200);
+    uint32_t rec_idx[100], seeds[2], seen[5] = {10, 11, 12, 0, 0};
+    unique_books(&seeds[0], &seeds[1]);
+    float rec_score[100];
+    for (uint32_t i = 0; i < 100; i++) {
+        rec_idx[i] = 100 + i;
+        rec_score[i] = 1.0f - (float)i / 200;
+    }
+    seen[3] = rec_idx[0];
+    rank_input in = {.rec_idx = rec_idx,
+                     .rec_score = rec_score,
+                     .n_recs = 100,
+                     .seeds = seeds,
+                     .n_seeds = 2,
+                     .interactions = 2,
+                     .seen_idx = seen,
+                     .n_seen_idx = 4,
+                     .hour = -1,
+                     .n = 30};
+    char *ref = rank_once(p, &in);
+    for (int i = 0; i < 4; i++) assert_false(lists_book(ref, br_idmap_name(p->ids, seen[i])));
+    for (int i = 0; i < 2; i++) /* the seeds are seen */
+        assert_false(lists_book(ref, br_idmap_name(p->ids, seeds[i])));
+    /* other readers in between, then the same one: the same list */
+    for (uint32_t r = 0; r < 500; r++) {
+        uint32_t other[2] = {r % p->n_base, (r * 7 + 1) % p->n_base};
+        rank_input o = in;
+        o.seeds = other;
+        o.seen_idx = other;
+        o.n_seen_idx = 2;
+        free(rank_once(p, &o));
+    }
+    char *again = rank_once(p, &in);
+    assert_string_equal(again, ref);
+    free(again);
+    /* across the wrap-around of the generation: a reader who has seen the
+     * whole list ranked at generation 1, the generation run to its end,
+     * then the first reader again at generation 1 of the next round: the
+     * marks of the first round must not count */
+    srv_rank_set_generation(0);
+    rank_input o = in;
+    o.seen_idx = rec_idx;
+    o.n_seen_idx = 100;
+    free(rank_once(p, &o));
+    srv_rank_set_generation(UINT32_MAX >> 11);
+    again = rank_once(p, &in);
+    assert_string_equal(again, ref);
+    free(again);
+    /* posted books beyond the marks' capacity (the catalogue + a quarter +
+     * 64): copies of both seeds first, then of books 0, 1, ... */
+    uint32_t n_post = p->n_base / 4 + 100;
+    for (uint32_t i = 0; i < n_post; i++) {
+        char id[32];
+        uint32_t from = i < 2 ? seeds[i] : i - 2;
+        snprintf(id, sizeof id, "copy-%u", i);
+        float vec[1024];
+        assert_true(p->dim <= 1024);
+        memcpy(vec, srv_snap_emb(p, from), p->dim * sizeof *vec);
+        srv_added a = {.id = id, .title = id, .year = BR_YEAR_UNKNOWN};
+        uint32_t idx;
+        assert_int_equal(srv_snap_add(p, &a, vec, &idx), BR_OK);
+        assert_int_equal(idx, p->n_base + i);
+    }
+    uint32_t seen2[5];
+    memcpy(seen2, seen, sizeof seen);
+    seen2[4] = p->n_base; /* copy-0, the first seed's twin, seen */
+    in.seen_idx = seen2;
+    in.n_seen_idx = 5;
+    char *grown = rank_once(p, &in);
+    assert_true(lists_book(grown, "copy-1")); /* the other seed's twin: cosine 1 */
+    assert_false(lists_book(grown, "copy-0"));
+    for (int i = 0; i < 4; i++) assert_false(lists_book(grown, br_idmap_name(p->ids, seen[i])));
+    char *grown2 = rank_once(p, &in);
+    assert_string_equal(grown2, grown);
+    free(grown);
+    free(grown2);
+    free(ref);
+    srv_snap_release(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -882,7 +1008,7 @@ int main(void)
         cmocka_unit_test(test_event_reflected), cmocka_unit_test(test_new_book),
         cmocka_unit_test(test_context),         cmocka_unit_test(test_concurrent_reload),
         cmocka_unit_test(test_redis_outage),    cmocka_unit_test(test_keep_alive),
-        cmocka_unit_test(test_list_prefixes),
+        cmocka_unit_test(test_list_prefixes),   cmocka_unit_test(test_rank_marks),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

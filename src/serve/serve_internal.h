@@ -161,6 +161,10 @@ typedef struct rank_input {
 /* Ranks and writes the "recommendations":[...] array into b. Caller holds
  * s->add_lock shared. */
 br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, sbuf *b);
+/* Sets the calling thread's ranking generation (srv_rank moves it on by
+ * one a request and starts again at 1 after 2^21 - 1): for tests of the
+ * wrap-around. */
+void srv_rank_set_generation(uint32_t gen);
 /* How many of a reader's latest interactions a request reads. */
 size_t srv_recent_wanted(const br_serve_rank *cfg);
 /* The distinct catalogue books of recent[], in order (book indices and
