@@ -221,48 +221,65 @@ size_t br_store_member_format(const br_event *e, char *buf)
  * C library's conversions were most of that). Each returns 0 to leave the
  * text to strtoll/strtof, which then decide exactly as before. */
 
-/* [-]digits, at most 18 of them: the exact value. */
-static int small_int(const char *p, long long *out)
+/* [-]digits, at most 18 of them, from p up to end or the first other
+ * byte (*stop): the exact value. */
+static int int_scan(const char *p, const char *end, long long *out, const char **stop)
 {
-    int neg = *p == '-';
+    int neg = p < end && *p == '-';
     p += neg;
     long long v = 0;
     int n = 0;
-    for (; *p >= '0' && *p <= '9'; p++, n++) {
+    for (; p < end && *p >= '0' && *p <= '9'; p++, n++) {
         if (n == 18) return 0;
         v = v * 10 + (*p - '0');
     }
-    if (*p || n == 0) return 0;
+    if (n == 0) return 0;
     *out = neg ? -v : v;
+    *stop = p;
     return 1;
 }
 
-/* [-]digits[.digits] with at most 7 digits in all: the digits form an
- * integer below 2^24 and the divisor a power of ten below 2^24, both exact
- * in float, and IEEE division rounds once, so the result is the correctly
- * rounded value strtof gives. */
-static int short_decimal(const char *p, float *out)
+/* [-]digits[.digits] with at most 7 digits in all, from p up to end or the
+ * first other byte (*stop): the digits form an integer below 2^24 and the
+ * divisor a power of ten below 2^24, both exact in float, and IEEE
+ * division rounds once, so the result is the correctly rounded value
+ * strtof gives. */
+static int decimal_scan(const char *p, const char *end, float *out, const char **stop)
 {
-    int neg = *p == '-';
+    int neg = p < end && *p == '-';
     p += neg;
     uint32_t v = 0, div = 1;
     int n = 0, frac = 0;
-    for (;; p++) {
+    for (; p < end; p++) {
         if (*p >= '0' && *p <= '9') {
             if (++n > 7) return 0;
             v = v * 10 + (uint32_t)(*p - '0');
             if (frac) div *= 10;
         } else if (*p == '.' && !frac && n > 0) {
             frac = 1;
-            if (!(p[1] >= '0' && p[1] <= '9')) return 0;
+            if (!(p + 1 < end && p[1] >= '0' && p[1] <= '9')) return 0;
         } else {
             break;
         }
     }
-    if (*p || n == 0) return 0;
+    if (n == 0) return 0;
     float f = (float)v / (float)div;
     *out = neg ? -f : f;
+    *stop = p;
     return 1;
+}
+
+/* The whole of a NUL-terminated field. */
+static int small_int(const char *p, long long *out)
+{
+    const char *end = p + strlen(p), *stop;
+    return int_scan(p, end, out, &stop) && stop == end;
+}
+
+static int short_decimal(const char *p, float *out)
+{
+    const char *end = p + strlen(p), *stop;
+    return decimal_scan(p, end, out, &stop) && stop == end;
 }
 
 /* The entry as br_store_member_format writes it ("TS\tTYPE\tVALUE\tBOOK",
@@ -272,15 +289,8 @@ static int short_decimal(const char *p, float *out)
 static int member_fast(const char *p, size_t len, br_store_interaction *out)
 {
     const char *end = p + len;
-    int neg = p < end && *p == '-';
-    p += neg;
-    long long ts = 0;
-    int n = 0;
-    for (; p < end && *p >= '0' && *p <= '9'; p++) {
-        if (++n > 18) return 0;
-        ts = ts * 10 + (*p - '0');
-    }
-    if (n == 0 || p == end || *p++ != '\t') return 0;
+    long long ts;
+    if (!int_scan(p, end, &ts, &p) || p == end || *p++ != '\t') return 0;
     const char *t = p;
     while (p < end && *p != '\t') p++;
     if (p == end) return 0;
@@ -291,34 +301,17 @@ static int member_fast(const char *p, size_t len, br_store_interaction *out)
         if (name[0] == t[0] && strlen(name) == tl && !memcmp(name, t, tl)) type = i;
     }
     if (type < 0) return 0;
-    /* the value: short_decimal's rule, on the field */
-    int vneg = p < end && *p == '-';
-    p += vneg;
-    uint32_t v = 0, div = 1;
-    int nd = 0, frac = 0;
-    for (; p < end; p++) {
-        if (*p >= '0' && *p <= '9') {
-            if (++nd > 7) return 0;
-            v = v * 10 + (uint32_t)(*p - '0');
-            if (frac) div *= 10;
-        } else if (*p == '.' && !frac && nd > 0) {
-            frac = 1;
-            if (!(p + 1 < end && p[1] >= '0' && p[1] <= '9')) return 0;
-        } else {
-            break;
-        }
-    }
-    if (nd == 0 || p == end || *p++ != '\t') return 0;
+    float value;
+    if (!decimal_scan(p, end, &value, &p) || p == end || *p++ != '\t') return 0;
     size_t bl = (size_t)(end - p);
     if (bl == 0 || bl >= BR_ID_MAX) return 0;
     for (size_t i = 0; i < bl; i++)
         if (p[i] == '\t' || p[i] == '\0') return 0;
     memcpy(out->book_id, p, bl);
     out->book_id[bl] = '\0';
-    float f = (float)v / (float)div;
-    out->value = vneg ? -f : f;
+    out->value = value;
     out->type = (br_event_type)type;
-    out->timestamp = neg ? -ts : ts;
+    out->timestamp = ts;
     return 1;
 }
 
