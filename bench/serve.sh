@@ -22,10 +22,12 @@
 #                     with `models rollback`, which re-points `current` to
 #                     the same version). Default 1 for the seed model, 0 else.
 #   SERVE_DURATION    seconds per wrk run (10)
-#   SERVE_THREADS     server worker threads, each value a server start (default
-#                     "1 2": on 2 vCPUs that also run wrk, one server thread
-#                     leaves wrk a vCPU of its own, two use the slack at
-#                     saturation; both are reported)
+#   SERVE_THREADS     server worker threads, each value a server start, for
+#                     both stores (default: "1 2" with LMDB: on 2 vCPUs that
+#                     also run wrk, one server thread leaves wrk a vCPU of its
+#                     own, two (the default) use the slack at saturation;
+#                     "2 8" with Redis, whose default is 8: its reads hold a
+#                     thread for a round trip)
 #   SERVE_WARMUP      seconds of unreported wrk -t2 -c32 after each server
 #                     start, so the store's pages are in the page cache (3;
 #                     the 1,000,000-reader model wants ~15)
@@ -38,7 +40,8 @@ build=${1:-build}
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 bookrec="$build/bookrec"
 dur=${SERVE_DURATION:-10}
-thread_counts=${SERVE_THREADS:-1 2}
+lmdb_threads=${SERVE_THREADS:-1 2}
+redis_threads=${SERVE_THREADS:-2 8}
 warmup=${SERVE_WARMUP:-3}
 nids=${SERVE_IDS:-100000}
 py=/usr/bin/python3
@@ -85,7 +88,7 @@ readers=$(wc -l <"$model/current/user_ids.txt")
 books=$(wc -l <"$model/current/book_ids.txt")
 
 echo "Serving: GET /api/recommendations/user/{id}?n=10, $(wc -l <"$work/ids.txt") reader ids cycled"
-echo "model: $model ($cur: $readers readers x $books books); server threads: $thread_counts; wrk ${dur}s per run, ${warmup}s warm-up"
+echo "model: $model ($cur: $readers readers x $books books); server threads: $lmdb_threads (LMDB), $redis_threads (Redis); wrk ${dur}s per run, ${warmup}s warm-up"
 echo "machine: $(nproc) cores (load generator, server and redis share them); load at start:$(uptime | sed 's/.*load average://')"
 echo
 
@@ -263,6 +266,8 @@ for store in "${stores[@]}"; do
   fi
   serve_model=$model
   [ "$store" = redis ] && [ -z "${SERVE_MODEL_DIR:-}" ] && model="$work/model-redis"
+  thread_counts=$lmdb_threads
+  [ "$store" = redis ] && thread_counts=$redis_threads
   for threads in $thread_counts; do
     start_server "$uri" "$threads"
     echo "== bookrec serve --threads $threads, $store store ($uri), port $sport; load before:$(uptime | sed 's/.*load average://')"

@@ -147,8 +147,7 @@ static br_server *start(const char *dir, const char *store, const char *key, siz
     br_server_options o = BR_SERVER_OPTIONS_DEFAULT;
     o.model_dir = dir;
     o.store = store;
-    o.port = 0;
-    o.threads = 4;
+    o.port = 0; /* the default thread count (2, or 8 with a Redis store) */
     o.api_key = key;
     o.max_body = max_body;
     o.poll_ms = poll_ms;
@@ -338,6 +337,7 @@ static void test_routes(void **state)
         r.body,
         "bookrec_http_request_duration_seconds_bucket{route=\"/api/books/{id}\",le=\"+Inf\"}"));
     assert_non_null(strstr(r.body, "bookrec_store_errors_total 0"));
+    assert_non_null(strstr(r.body, "\nbookrec_http_worker_threads 2\n"));
     tu_resp_free(&r);
 
     /* the page: served when web/ was embedded, else a JSON 404 */
@@ -870,6 +870,7 @@ static void test_redis_outage(void **state)
     assert_int_equal(tu_get(port, "/metrics", &r), 200);
     assert_null(strstr(r.body, "bookrec_store_errors_total 0\n"));
     assert_non_null(strstr(r.body, "bookrec_store_up 1"));
+    assert_non_null(strstr(r.body, "\nbookrec_http_worker_threads 8\n"));
     tu_resp_free(&r);
     br_server_free(s);
     tu_redis_stop(&rd);

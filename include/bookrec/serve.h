@@ -71,7 +71,7 @@ typedef struct br_server_options {
     const char *store;     /* store URI; NULL: the one the version's manifest names */
     const char *bind;      /* NULL: 127.0.0.1 */
     uint16_t port;         /* 0: a free port (br_server_port tells which) */
-    uint32_t threads;      /* 0: 2 */
+    uint32_t threads;      /* 0: 2; 8 with a Redis store */
     const char *api_key;   /* NULL: write endpoints need no key */
     size_t max_body;       /* 0: BR_SERVE_BODY_DEFAULT */
     uint32_t poll_ms;      /* `current` watch and store probe period; 0: 1000 */

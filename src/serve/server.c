@@ -1112,6 +1112,11 @@ static enum MHD_Result h_metrics(br_server *s, struct MHD_Connection *con, uint6
 {
     sbuf *b = tbuf();
     if (!b) return MHD_NO;
+    sb_printf(b,
+              "# HELP bookrec_http_worker_threads libmicrohttpd worker threads.\n"
+              "# TYPE bookrec_http_worker_threads gauge\n"
+              "bookrec_http_worker_threads %u\n",
+              (unsigned)s->opt.threads);
     sb_str(b, "# HELP bookrec_http_requests_total HTTP requests by route and status.\n"
               "# TYPE bookrec_http_requests_total counter\n");
     for (int r = 0; r < R_COUNT; r++)
@@ -1470,7 +1475,6 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
     if (!s) return br_error(BR_ENOMEM, "server");
     s->opt = *opt;
     if (!s->opt.max_body) s->opt.max_body = BR_SERVE_BODY_DEFAULT;
-    if (!s->opt.threads) s->opt.threads = 2;
     s->model_dir = br_strdup(opt->model_dir);
     s->bind = br_strdup(opt->bind ? opt->bind : "127.0.0.1");
     s->api_key = opt->api_key && *opt->api_key ? br_strdup(opt->api_key) : NULL;
@@ -1498,6 +1502,10 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
     }
     if (!st) {
         s->is_redis = !strncmp(s->store_uri, "redis://", 8);
+        /* A Redis read holds its thread for a round trip without using the
+         * CPU: more threads keep more reads in flight (one per connection
+         * of the store's default pool). */
+        if (!s->opt.threads) s->opt.threads = s->is_redis ? 8 : 2;
         br_status e = store_connect(s);
         if (!e)
             atomic_store(&s->store_ok, 1);
