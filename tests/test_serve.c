@@ -898,6 +898,23 @@ static int lists_book(const char *json, const char *id)
     return strstr(json, pat) != NULL;
 }
 
+/* A port already taken: a clear error, not a crash or a silent second
+ * server; the first one keeps answering. */
+static void test_port_in_use(void **state)
+{
+    NEED_MODEL();
+    br_server *s = start(mdir, NULL, NULL, 0, 0);
+    br_server_options o = BR_SERVER_OPTIONS_DEFAULT;
+    o.model_dir = mdir;
+    o.port = br_server_port(s);
+    br_server *t = NULL;
+    assert_int_equal(br_server_start(&o, &t), BR_EIO);
+    assert_null(t);
+    assert_non_null(strstr(br_error_detail(), "cannot listen on 127.0.0.1:"));
+    json_decref(get_json(br_server_port(s), "/api/recommendations/user/5", 200));
+    br_server_free(s);
+}
+
 /* Two catalogue books whose descriptions no other book has (the seed
  * universe repeats many): their embeddings are unique, so a posted copy of
  * one is its nearest neighbour. */
@@ -1010,6 +1027,7 @@ int main(void)
         cmocka_unit_test(test_context),         cmocka_unit_test(test_concurrent_reload),
         cmocka_unit_test(test_redis_outage),    cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_list_prefixes),   cmocka_unit_test(test_rank_marks),
+        cmocka_unit_test(test_port_in_use),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
