@@ -65,8 +65,8 @@ typedef struct srv_book {
 } srv_book;
 
 /* What the blend reads of every candidate, packed: eight books a cache
- * line (srv_book is 32 bytes and pop a separate array: two misses a
- * candidate on a large catalogue). */
+ * line (the year in the 32-byte srv_book and popularity in an array of its
+ * own were two misses a candidate on a large catalogue). */
 typedef struct srv_rk {
     float pop; /* model popularity in [0, 1]; 0 for an added book */
     int32_t year;
@@ -94,7 +94,6 @@ typedef struct srv_snap {
     char **tribe_esc;    /* (k,) escaped tribe names */
     br_pca pca;          /* 2 components, for the map */
     float *xy;           /* (n_base, 2) the books in the PCA plane */
-    float *pop;          /* (n_base,) in [0, 1] */
     uint32_t *pop_order; /* (n_base,) by decreasing popularity */
     uint32_t *cold;      /* (n_cold,) popular books, round-robin over tribes */
     uint32_t n_cold;
@@ -103,7 +102,7 @@ typedef struct srv_snap {
      * add_lock shared, POST /api/books exclusive. */
     pthread_rwlock_t add_lock;
     srv_book *books; /* (n_base + n_added,) */
-    srv_rk *rk;      /* (n_base + cap_added,) */
+    srv_rk *rk;      /* (n_base + cap_added,) popularity and year */
     size_t n_added, cap_added;
     srv_added *added; /* (n_added,) */
     float *added_emb; /* (cap_added, dim) */

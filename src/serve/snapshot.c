@@ -220,7 +220,6 @@ static void snap_free(srv_snap *s)
     br_free(s->tribe_esc);
     br_pca_free(&s->pca);
     br_free(s->xy);
-    br_free(s->pop);
     br_free(s->pop_order);
     br_free(s->cold);
     br_aligned_free(s->emb);
@@ -236,18 +235,19 @@ void srv_snap_release(srv_snap *s)
     if (s && atomic_fetch_sub(&s->refs, 1) == 1) snap_free(s);
 }
 
-static const float *pop_key;
+static const srv_rk *pop_key;
 static int by_pop(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    if (pop_key[x] != pop_key[y]) return pop_key[x] > pop_key[y] ? -1 : 1;
+    if (pop_key[x].pop != pop_key[y].pop) return pop_key[x].pop > pop_key[y].pop ? -1 : 1;
     return x < y ? -1 : x > y;
 }
 
 /* Model popularity: each reader's precomputed list gives its i-th book
  * 1 / log2(i + 2) (the DCG discount); summed over readers, scaled so the
  * most popular book has 1. The version holds no rating counts, and this is
- * what the model itself believes readers want. */
+ * what the model itself believes readers want. Into s->rk beside each
+ * book's year, where the blend reads both. */
 static br_status load_popularity(srv_snap *s, const char *vdir)
 {
     char path[PATH_MAX + 32];
@@ -255,26 +255,28 @@ static br_status load_popularity(srv_snap *s, const char *vdir)
     br_array a = {0};
     br_status st = br_npy_read(path, BR_DTYPE_I32, &a);
     if (st) return st;
-    s->pop = br_calloc(s->n_base ? s->n_base : 1, sizeof *s->pop);
+    s->rk = br_malloc((s->n_base ? s->n_base : 1) * sizeof *s->rk);
     s->pop_order = br_malloc((s->n_base ? s->n_base : 1) * sizeof *s->pop_order);
-    if (!s->pop || !s->pop_order) {
+    if (!s->rk || !s->pop_order) {
         br_array_free(&a);
         return br_error(BR_ENOMEM, "popularity");
     }
+    for (uint32_t b = 0; b < s->n_base; b++)
+        s->rk[b] = (srv_rk){0, br_catalog_book(s->cat, b)->year};
     const int32_t *items = a.data;
     for (size_t r = 0; r < a.rows; r++)
         for (size_t j = 0; j < a.cols; j++) {
             int32_t b = items[r * a.cols + j];
-            if (b >= 0 && (uint32_t)b < s->n_base) s->pop[b] += 1.0f / log2f((float)j + 2.0f);
+            if (b >= 0 && (uint32_t)b < s->n_base) s->rk[b].pop += 1.0f / log2f((float)j + 2.0f);
         }
     br_array_free(&a);
     float mx = 0;
-    for (uint32_t b = 0; b < s->n_base; b++) mx = s->pop[b] > mx ? s->pop[b] : mx;
+    for (uint32_t b = 0; b < s->n_base; b++) mx = s->rk[b].pop > mx ? s->rk[b].pop : mx;
     for (uint32_t b = 0; b < s->n_base; b++) {
-        if (mx > 0) s->pop[b] /= mx;
+        if (mx > 0) s->rk[b].pop /= mx;
         s->pop_order[b] = b;
     }
-    pop_key = s->pop; /* the load is serialised by the caller's reload lock */
+    pop_key = s->rk; /* the load is serialised by the caller's reload lock */
     qsort(s->pop_order, s->n_base, sizeof *s->pop_order, by_pop);
     /* The cold-start list: round-robin over tribes, each tribe's books by
      * popularity, so a stranger sees every kind of book. */
@@ -432,14 +434,9 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
         s->books = br_calloc(s->n_base ? s->n_base : 1, sizeof *s->books);
         if (!s->books) st = br_error(BR_ENOMEM, "books");
     }
-    if (!st) {
-        s->rk = br_malloc((s->n_base ? s->n_base : 1) * sizeof *s->rk);
-        if (!s->rk) st = br_error(BR_ENOMEM, "books");
-    }
     for (uint32_t b = 0; !st && b < s->n_base; b++) {
         const br_book *bk = br_catalog_book(s->cat, b);
         st = make_book(&s->books[b], bk->id, bk->title, s->tribes->labels[b], bk->year);
-        s->rk[b] = (srv_rk){s->pop[b], bk->year};
     }
     if (st) {
         snap_free(s);
@@ -466,9 +463,7 @@ int64_t srv_snap_find_n(srv_snap *s, const char *id, size_t len)
 
 int64_t srv_snap_resolve(void *snap, const char *id, size_t len)
 {
-    srv_snap *s = snap;
-    int64_t b = br_idmap_find(s->ids, id, len); /* ~200 calls a request: one call deep */
-    return b >= 0 || !s->n_added ? b : srv_snap_find_n(s, id, len);
+    return srv_snap_find_n(snap, id, len);
 }
 
 br_store_reader srv_reader(srv_snap *s, const br_serve_rank *cfg, br_store_interaction *recent,

@@ -552,11 +552,18 @@ static void put_resolved(void *ctx, size_t k, float score, const char *id, size_
     r->rec_score[k] = score;
 }
 
-br_status br_store_recs_resolve(const unsigned char *v, size_t len, br_store_reader *r)
+br_status br_store_recs_read(const unsigned char *v, size_t len, br_store_reader *r)
 {
-    br_status st = recs_walk(v, len, r->recs_cap, put_resolved, r, &r->n_recs);
+    br_status st = r->resolve ? recs_walk(v, len, r->recs_cap, put_resolved, r, &r->n_recs)
+                              : recs_walk(v, len, r->recs_cap, put_copy, r->recs, &r->n_recs);
     r->has_recs = st == BR_OK;
     return st;
+}
+
+int br_store_seen_resolving(br_store_reader *r, size_t n)
+{
+    r->n_seen = n;
+    return r->resolve && n <= r->seen_cap;
 }
 
 void br_store_seen_resolve(br_store_reader *r, const char *id, size_t len)

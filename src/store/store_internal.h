@@ -125,9 +125,13 @@ static inline float br_get_f32(const unsigned char *p)
 /* recs value: u32 n, then n x {f32 score, u8 len, len bytes of book id}. */
 br_status br_store_recs_encode(const char *const *books, const float *scores, size_t n,
                                unsigned char **out, size_t *len);
-/* The same value into r's resolver buffers (rec_idx, rec_score; r->resolve
- * set); sets n_recs and has_recs. */
-br_status br_store_recs_resolve(const unsigned char *v, size_t len, br_store_reader *r);
+/* A reader's recs value into r: through r->resolve into rec_idx and
+ * rec_score when it is set, else into r->recs; sets n_recs and has_recs. */
+br_status br_store_recs_read(const unsigned char *v, size_t len, br_store_reader *r);
+/* Sets r->n_seen to a seen set's size n; 1: its ids go through
+ * br_store_seen_resolve (a resolver, and they fit seen_idx), 0: into
+ * r->seen as an id list. */
+int br_store_seen_resolving(br_store_reader *r, size_t n);
 /* One seen id through r's resolver into seen_idx (when it resolves and
  * fits). */
 void br_store_seen_resolve(br_store_reader *r, const char *id, size_t len);

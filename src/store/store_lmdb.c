@@ -527,21 +527,13 @@ static br_status l_get_reader(br_store *bs, const char *user, br_store_reader *r
         MDB_val k = sval(user), v;
         int rc = st == BR_OK ? mdb_get(txn, s->recs[slot], &k, &v) : MDB_NOTFOUND;
         if (rc && rc != MDB_NOTFOUND) st = lmdb_err(s, rc, "reading recs");
-        if (st == BR_OK && rc == 0 && r->recs_cap) {
-            if (r->resolve) {
-                st = br_store_recs_resolve(v.mv_data, v.mv_size, r);
-            } else {
-                st = br_store_recs_decode(v.mv_data, v.mv_size, r->recs, r->recs_cap, &r->n_recs);
-                r->has_recs = st == BR_OK;
-            }
-        }
+        if (st == BR_OK && rc == 0 && r->recs_cap) st = br_store_recs_read(v.mv_data, v.mv_size, r);
     }
     if (st == BR_OK) st = recent_in(s, txn, user, r->recent, r->recent_cap, &r->n_recent);
     MDB_val v;
     if (st == BR_OK) st = get_seen_val(s, txn, user, &v);
     if (st == BR_OK) {
-        r->n_seen = seen_count(&v);
-        if (r->resolve && r->n_seen <= r->seen_cap) {
+        if (br_store_seen_resolving(r, seen_count(&v))) {
             /* the seen ids mapped in place, from the value itself */
             for (uint32_t i = 0; i < r->n_seen; i++) {
                 const char *id;

@@ -272,11 +272,7 @@ static br_status recs_from_reply(const redisReply *rep, const char *key, br_stor
     if (rep->type == REDIS_REPLY_NIL) return BR_OK;
     if (rep->type != REDIS_REPLY_STRING)
         return br_error(BR_ESTORE, "redis: %s is not a string", key);
-    if (r->resolve) return br_store_recs_resolve((const unsigned char *)rep->str, rep->len, r);
-    br_status st = br_store_recs_decode((const unsigned char *)rep->str, rep->len, r->recs,
-                                        r->recs_cap, &r->n_recs);
-    r->has_recs = st == BR_OK;
-    return st;
+    return br_store_recs_read((const unsigned char *)rep->str, rep->len, r);
 }
 
 /* One pipeline: GET P"version", GET P@GUESS:user:U:recs, ZREVRANGE recent,
@@ -345,8 +341,7 @@ static br_status r_get_reader(br_store *bs, const char *user, br_store_reader *r
     if (st == BR_OK) {
         redisReply *sr = rep[slot[Q_SEEN]];
         size_t n = sr->type == REDIS_REPLY_ARRAY ? sr->elements : 0;
-        r->n_seen = n;
-        if (r->resolve && n <= r->seen_cap) /* mapped from the reply, unsorted */
+        if (br_store_seen_resolving(r, n)) /* mapped from the reply, unsorted */
             for (size_t i = 0; i < n; i++)
                 br_store_seen_resolve(r, sr->element[i]->str, sr->element[i]->len);
         else
