@@ -483,6 +483,23 @@ static void test_event_reflected(void **state)
     br_server_free(s);
 }
 
+/* The first `want` books of cat whose descriptions no other book has (the
+ * seed universe repeats many): their embeddings are unique, so a posted
+ * copy of one is its nearest neighbour. */
+static void unique_books(const br_catalog *cat, uint32_t *out, size_t want)
+{
+    uint32_t n = br_catalog_count(cat);
+    size_t got = 0;
+    for (uint32_t i = 0; i < n && got < want; i++) {
+        int dup = 0;
+        for (uint32_t k = 0; k < n && !dup; k++)
+            dup = k != i && !strcmp(br_catalog_book(cat, i)->description,
+                                    br_catalog_book(cat, k)->description);
+        if (!dup) out[got++] = i;
+    }
+    assert_int_equal(got, want);
+}
+
 static void test_new_book(void **state)
 {
     NEED_MODEL();
@@ -492,15 +509,8 @@ static void test_new_book(void **state)
      * word as a new book: its nearest neighbour */
     br_catalog *cat;
     assert_int_equal(br_catalog_load(seed_books, NULL, &cat, NULL), BR_OK);
-    uint32_t nb_books = br_catalog_count(cat), pick = nb_books;
-    for (uint32_t i = 0; i < nb_books && pick == nb_books; i++) {
-        int dup = 0;
-        for (uint32_t k = 0; k < nb_books && !dup; k++)
-            dup = k != i && !strcmp(br_catalog_book(cat, i)->description,
-                                    br_catalog_book(cat, k)->description);
-        if (!dup) pick = i;
-    }
-    assert_true(pick < nb_books);
+    uint32_t pick;
+    unique_books(cat, &pick, 1);
     char pick_id[64], path[128];
     snprintf(pick_id, sizeof pick_id, "%s", br_catalog_book(cat, pick)->id);
     time_t now = time(NULL);
@@ -915,25 +925,6 @@ static void test_port_in_use(void **state)
     br_server_free(s);
 }
 
-/* Two catalogue books whose descriptions no other book has (the seed
- * universe repeats many): their embeddings are unique, so a posted copy of
- * one is its nearest neighbour. */
-static void unique_books(uint32_t *a, uint32_t *b)
-{
-    br_catalog *cat;
-    assert_int_equal(br_catalog_load(seed_books, NULL, &cat, NULL), BR_OK);
-    uint32_t n = br_catalog_count(cat), got = 0;
-    for (uint32_t i = 0; i < n && got < 2; i++) {
-        int dup = 0;
-        for (uint32_t k = 0; k < n && !dup; k++)
-            dup = k != i && !strcmp(br_catalog_book(cat, i)->description,
-                                    br_catalog_book(cat, k)->description);
-        if (!dup) *(got++ ? b : a) = i;
-    }
-    br_catalog_free(cat);
-    assert_int_equal(got, 2);
-}
-
 static void test_rank_marks(void **state)
 {
     NEED_MODEL();
@@ -941,7 +932,10 @@ static void test_rank_marks(void **state)
     assert_int_equal(srv_snap_load(mdir, &p), BR_OK);
     assert_true(p->n_base >= 200);
     uint32_t rec_idx[100], seeds[2], seen[5] = {10, 11, 12, 0, 0};
-    unique_books(&seeds[0], &seeds[1]);
+    br_catalog *cat;
+    assert_int_equal(br_catalog_load(seed_books, NULL, &cat, NULL), BR_OK);
+    unique_books(cat, seeds, 2);
+    br_catalog_free(cat);
     float rec_score[100];
     for (uint32_t i = 0; i < 100; i++) {
         rec_idx[i] = 100 + i;
