@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # page.sh: the browser test of the page `bookrec serve` answers at /. Trains
 # the seed universe (`bookrec generate --rng numpy`) into a temporary model
-# directory, starts `bookrec serve` on loopback with an API key for the
+# directory twice (two versions for the models panel, the second with
+# `--eval`), starts `bookrec serve` on loopback with an API key for the
 # write endpoints, and runs page.mjs, which drives the page in headless
 # Chromium with playwright-core (see there for what it checks). The server
 # is stopped and everything removed on every exit; a sanitizer report in
@@ -13,8 +14,9 @@
 # Without chromium, node or the npm registry the test skips (exit 77), except
 # in CI (CI=true), where install-deps.sh has installed them: there it fails.
 # The encoder: USE-lite with the embedding cache seeded from the reference
-# vectors (tests/golden/use-lite), as tests/cli/train.sh does, so nothing is
-# embedded and sanitizer builds stay quick; skipped without the model.
+# vectors (tests/golden/use-lite), as tests/cli/train.sh does, so training
+# embeds nothing and sanitizer builds stay quick (the server embeds the one
+# book page.mjs posts); skipped without the model.
 #
 # Usage: page.sh BOOKREC TEST_DATA_DIR SHARED_DIR NODE_DIR
 set -u
@@ -87,9 +89,13 @@ m=$tmp/model
 mkdir -p "$m"
 # The embedding cache of docs/formats.md, from the reference vectors.
 "$py" "$tests/cli/seed_cache.py" "$tests/golden/use-lite/seed_descriptions.json" "$m/embeddings.brec" || fail "seed cache"
-"$bookrec" --quiet train --books "$tmp/seed/books.csv" --ratings "$tmp/seed/ratings.csv" \
-  --model-dir "$m" --template description --clusters 6 --top-n 50 >/dev/null 2>"$tmp/train.err" ||
-  { cat "$tmp/train.err"; fail "train"; }
+# Two versions for the models panel: v000001 without evaluation figures,
+# v000002 (the one served) with them.
+for eval in "" --eval; do
+  "$bookrec" --quiet train --books "$tmp/seed/books.csv" --ratings "$tmp/seed/ratings.csv" \
+    --model-dir "$m" --template description --clusters 6 --top-n 50 $eval >/dev/null 2>"$tmp/train.err" ||
+    { cat "$tmp/train.err"; fail "train $eval"; }
+done
 
 # A free port from the kernel (--port 0): the server prints its address
 # ("bookrec serve: http://127.0.0.1:PORT/ ...") once it is listening.
