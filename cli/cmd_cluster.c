@@ -10,50 +10,12 @@
 
 #include "cli.h"
 
-/* Shared with cmd_similar.c: the catalogue's embeddings (description
- * only, the notebook's text, or the full book text of `bookrec embed
- * --books`), through the shared embedding cache so a book is embedded once. */
-br_status cli_content_embed_books(const br_catalog *cat, int description_only, const char *model,
-                                  float **out, size_t *dim);
-
-br_status cli_content_embed_books(const br_catalog *cat, int description_only, const char *model,
-                                  float **out, size_t *dim)
-{
-    char path[4096], cache[4096];
-    const char *key = model ? model : "use-lite";
-    br_status st = BR_OK;
-    if (!model) {
-        st = br_encoder_model_path("use-lite", path, sizeof path);
-        model = path;
-    }
-    br_encoder *enc = NULL;
-    if (st == BR_OK) st = br_encoder_open(model, &enc);
-    if (st == BR_OK) st = br_embed_cache_path(cache, sizeof cache);
-    if (st != BR_OK) {
-        br_encoder_close(enc);
-        return st;
-    }
-    size_t n = br_catalog_count(cat), d = br_encoder_dim(enc);
-    float *emb = br_aligned_alloc((n ? n : 1) * d * sizeof(float), BR_ALIGN);
-    if (!emb) st = br_error(BR_ENOMEM, "out of memory");
-    else
-        st = br_embed_catalog(enc, key, cat, description_only ? BR_TEXT_DESCRIPTION : BR_TEXT_FULL,
-                              cache, emb, NULL);
-    br_encoder_close(enc);
-    if (st != BR_OK) {
-        br_aligned_free(emb);
-        return st;
-    }
-    *out = emb;
-    *dim = d;
-    return BR_OK;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: bookrec cluster --books FILE --model-dir DIR [--embeddings E.npy]\n"
-            "                       [--template description|full] [--model PATH]\n"
+            "                       [--template description|full] [--encoder E | --model PATH]\n"
+            "                       [--cache FILE|none]\n"
             "                       [--k 10] [--n-init 10] [--seed 42] [--no-embeddings] [--json]\n\n"
             "Groups the catalogue into k book tribes (k-means on the books' sentence\n"
             "embeddings), names each tribe after its most frequent genre (or its most\n"
@@ -62,15 +24,22 @@ static void usage(FILE *out)
             "labels.npy, centroids.npy, pca2.npy, embeddings.npy). `bookrec plot` and\n"
             "`bookrec similar` read it.\n\n"
             "  --embeddings E.npy  (n_books, dim) embeddings in catalogue order; without\n"
-            "                      it the books are embedded with the encoder\n"
-            "  --template T        text embedded: description (default; the notebook's\n"
-            "                      recipe) or full (title, authors, genre, tags, description)\n"
-            "  --model PATH        encoder model file (default: the use-lite model)\n"
+            "                      it the books are embedded with the encoder, through the\n"
+            "                      shared embedding cache ($BOOKREC_EMBED_CACHE, else\n"
+            "                      ~/.cache/bookrec/embeddings): a book any command or\n"
+            "                      `train` embedded is not embedded again\n"
+            "  --template T        text embedded: description (default: the notebook's\n"
+            "                      tribes, as `recommend --engine content-cluster`) or full\n"
+            "                      (title, authors, genre, tags, description: `train`'s)\n"
+            "  --encoder E         use-lite (default) or bert:DIR\n"
+            "  --model PATH        an encoder model file instead\n"
+            "  --cache FILE|none   also keep the embeddings in FILE; none: no cache at all\n"
             "  --k K               tribes (default 10)\n"
             "  --n-init N          k-means restarts (default 10)\n"
             "  --seed S            random seed (default 42)\n"
             "  --no-embeddings     do not store the embeddings in DIR\n"
-            "  --json              print the tribes as JSON\n");
+            "  --json              print the tribes as JSON (and \"embedded\": the books\n"
+            "                      embedded now)\n");
 }
 
 static int run(int argc, char **argv)
@@ -81,9 +50,12 @@ static int run(int argc, char **argv)
         {"model", required_argument, 0, 'm'},    {"k", required_argument, 0, 'k'},
         {"n-init", required_argument, 0, 'n'},   {"seed", required_argument, 0, 's'},
         {"no-embeddings", no_argument, 0, 'E'},  {"json", no_argument, 0, 'j'},
+        {"encoder", required_argument, 0, 'C'},  {"cache", required_argument, 0, 'c'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-    const char *books = NULL, *dir = NULL, *embp = NULL, *model = NULL;
-    int desc_only = 1, keep = 1, json = 0, c;
+    const char *books = NULL, *dir = NULL, *embp = NULL;
+    /* the notebook's text: its tribes are clusters of descriptions */
+    cli_embed_options eo = {NULL, NULL, NULL, BR_TEXT_DESCRIPTION, NULL, 0};
+    int keep = 1, json = 0, c;
     br_kmeans_options o = BR_KMEANS_OPTIONS_DEFAULT;
     o.k = 10;
     unsigned long long v;
@@ -93,11 +65,12 @@ static int run(int argc, char **argv)
         case 'b': books = optarg; break;
         case 'd': dir = optarg; break;
         case 'e': embp = optarg; break;
-        case 'm': model = optarg; break;
+        case 'm': eo.model = optarg; break;
+        case 'C': eo.encoder = optarg; break;
+        case 'c': eo.cache = optarg; break;
         case 't':
-            if (!strcmp(optarg, "description")) desc_only = 1;
-            else if (!strcmp(optarg, "full")) desc_only = 0;
-            else return cli_usage_error("cluster", "--template is description or full");
+            if (cli_parse_template(optarg, &eo.tmpl))
+                return cli_usage_error("cluster", "--template is description or full");
             break;
         case 'k':
             if (cli_parse_u64(optarg, &v) || v == 0 || v > 10000)
@@ -116,7 +89,7 @@ static int run(int argc, char **argv)
         case 'E': keep = 0; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("cluster", "bad option");
+        default: return cli_bad_option("cluster", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("cluster", "unexpected argument '%s'", argv[optind]);
@@ -126,8 +99,9 @@ static int run(int argc, char **argv)
     br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
     br_array e = {0};
     float *emb = NULL;
-    size_t dim = 0;
+    size_t dim = 0, embedded = 0;
     br_tribes *t = NULL;
+    int rc = CLI_OK;
     br_status st = br_catalog_load(books, &lo, &cat, NULL);
     if (st == BR_OK && embp) {
         st = br_npy_read(embp, BR_DTYPE_F32, &e);
@@ -137,11 +111,11 @@ static int run(int argc, char **argv)
         emb = e.data;
         dim = e.cols;
     } else if (st == BR_OK) {
-        st = cli_content_embed_books(cat, desc_only, model, &emb, &dim);
+        rc = cli_book_embeddings("cluster", cat, &eo, &emb, &dim, &embedded);
+        if (rc) goto done;
     }
     if (st == BR_OK) st = br_tribes_build(cat, emb, br_catalog_count(cat), dim, &o, keep, &t);
     if (st == BR_OK) st = br_tribes_save(t, dir);
-    int rc = CLI_OK;
     if (st != BR_OK) {
         rc = cli_fail("cluster", st);
     } else if (json) {
@@ -155,9 +129,10 @@ static int run(int argc, char **argv)
                                                  (int)t->tribe[j].size, "purity",
                                                  (double)t->tribe[j].purity, "central", central));
         }
-        cli_print_json(json_pack("{s:f, s:i, s:[f,f], s:o}", "inertia", t->inertia, "iterations",
-                                 (int)t->iterations, "pca_explained_variance_ratio", t->evr[0],
-                                 t->evr[1], "tribes", arr));
+        cli_print_json(json_pack("{s:f, s:i, s:[f,f], s:o, s:I}", "inertia", t->inertia,
+                                 "iterations", (int)t->iterations, "pca_explained_variance_ratio",
+                                 t->evr[0], t->evr[1], "tribes", arr, "embedded",
+                                 (json_int_t)embedded));
     } else {
         printf("%u tribes of %zu books (inertia %.4f, %u iterations); PCA: %.1f%% + %.1f%%\n",
                t->k, t->n_books, t->inertia, t->iterations, 100 * t->evr[0], 100 * t->evr[1]);
@@ -170,6 +145,7 @@ static int run(int argc, char **argv)
         }
         printf("saved to %s\n", dir);
     }
+done:
     br_tribes_free(t);
     if (embp) br_array_free(&e);
     else br_aligned_free(emb);

@@ -7,7 +7,8 @@
  *   with ", "), description
  * e.g. "Dune. by Frank Herbert. science-fiction, classics. A desert planet ...".
  * --template description embeds the description alone (the title when a
- * book has none), which is what the seed notebook embeds.
+ * book has none), which is what the seed notebook embeds. Books go through
+ * the shared embedding cache (cli/embeddings.c), texts (--in) do not.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -19,16 +20,21 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: bookrec embed [--encoder use-lite | --encoder bert:DIR | --model PATH]\n"
-                 "                     (--in TEXTS.json | --books books.csv [--template T])\n"
-                 "                     --out EMB.npy\n\n"
+                 "                     (--in TEXTS.json | --books books.csv [--template T]\n"
+                 "                     [--cache FILE|none]) --out EMB.npy\n\n"
                  "Embeds each text (or each book) with the sentence encoder and writes a\n"
                  "float32 matrix (n, dim) in NumPy .npy format, rows in input order\n"
                  "(dim 512 for use-lite, 384 for all-MiniLM-L6-v2).\n\n"
                  "  --in FILE        a JSON array of strings ('-' for stdin)\n"
                  "  --books FILE     books.csv; each book's text is its title, 'by' authors,\n"
                  "                   genre, tags and description, where present, joined by '. '\n"
-                 "  --template T     full (default) or description (description only; the\n"
-                 "                   title when there is none)\n"
+                 "  --template T     full (default; what `train` and the API embed) or\n"
+                 "                   description (description only, the title when there is\n"
+                 "                   none: the notebook's text)\n"
+                 "  --cache FILE     books are embedded through the shared embedding cache\n"
+                 "                   ($BOOKREC_EMBED_CACHE, else ~/.cache/bookrec/embeddings):\n"
+                 "                   a book any command embedded is read, not embedded again;\n"
+                 "                   FILE: also keep them there; none: no cache at all\n"
                  "  --out FILE       the .npy file to write\n"
                  "  --encoder NAME   use-lite (the default): the model in the default location\n"
                  "  --model PATH     a model file instead\n"
@@ -40,7 +46,26 @@ static void usage(FILE *out)
                  "                   directory's sentence_bert_config.json, else 256)\n");
 }
 
-
+/* --books: the catalogue's texts through the embedding cache. */
+static int embed_books(const char *books, br_book_template t, const char *encoder,
+                       const char *model, size_t max_length, const char *cache, const char *outp)
+{
+    br_load_options opt = BR_LOAD_OPTIONS_DEFAULT;
+    br_catalog *cat = NULL;
+    br_status st = br_catalog_load(books, &opt, &cat, NULL);
+    if (st != BR_OK) return cli_fail("embed", st);
+    cli_embed_options eo = {NULL, encoder, cache, t, model, max_length};
+    float *emb = NULL;
+    size_t dim = 0, n = br_catalog_count(cat);
+    int rc = cli_book_embeddings("embed", cat, &eo, &emb, &dim, NULL);
+    if (rc == CLI_OK && (st = br_npy_write(outp, BR_DTYPE_F32, 2, n, dim, emb)) != BR_OK)
+        rc = cli_fail("embed", st);
+    else if (rc == CLI_OK && !cli_quiet)
+        fprintf(stderr, "bookrec embed: %zu books -> %s\n", n, outp);
+    br_aligned_free(emb);
+    br_catalog_free(cat);
+    return rc;
+}
 
 static int run(int argc, char **argv)
 {
@@ -48,9 +73,10 @@ static int run(int argc, char **argv)
         {"in", required_argument, 0, 'i'},       {"books", required_argument, 0, 'b'},
         {"template", required_argument, 0, 't'}, {"out", required_argument, 0, 'o'},
         {"encoder", required_argument, 0, 'e'},  {"model", required_argument, 0, 'm'},
-        {"max-length", required_argument, 0, 'L'},
+        {"max-length", required_argument, 0, 'L'}, {"cache", required_argument, 0, 'c'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-    const char *in = NULL, *books = NULL, *outp = NULL, *encoder = "use-lite", *model = NULL;
+    const char *in = NULL, *books = NULL, *outp = NULL, *encoder = "use-lite", *model = NULL,
+               *cache = NULL;
     int desc_only = 0, c;
     size_t max_length = 0; /* --max-length (BERT encoders) */
     optind = 0;
@@ -73,6 +99,9 @@ static int run(int argc, char **argv)
         case 'o':
             outp = optarg;
             break;
+        case 'c':
+            cache = optarg;
+            break;
         case 'e':
             encoder = optarg;
             break;
@@ -90,39 +119,22 @@ static int run(int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         default:
-            return cli_usage_error("embed", "bad option");
+            return cli_bad_option("embed", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("embed", "unexpected argument '%s'", argv[optind]);
     if (!in == !books) return cli_usage_error("embed", "give one of --in TEXTS.json or --books");
     if (!outp) return cli_usage_error("embed", "--out EMB.npy is required");
+    if (cache && !books) return cli_usage_error("embed", "--cache goes with --books");
+    if (books) return embed_books(books, desc_only ? BR_TEXT_DESCRIPTION : BR_TEXT_FULL, encoder,
+                                  model, max_length, cache, outp);
     br_encoder *enc = NULL;
     int rc = cli_open_encoder("embed", encoder, model, max_length, &enc);
     if (rc != CLI_OK) return rc;
 
-    /* Gather the texts. */
     char **texts = NULL;
     size_t n = 0;
-    if (in) {
-        rc = cli_read_texts("embed", in, &texts, &n);
-    } else {
-        br_load_options opt = BR_LOAD_OPTIONS_DEFAULT;
-        br_catalog *cat = NULL;
-        br_status st = br_catalog_load(books, &opt, &cat, NULL);
-        if (st != BR_OK) {
-            br_encoder_close(enc);
-            return cli_fail("embed", st);
-        }
-        n = br_catalog_count(cat);
-        texts = br_calloc(n ? n : 1, sizeof *texts);
-        for (size_t i = 0; texts && i < n && rc == CLI_OK; i++) {
-            st = br_book_text(br_catalog_book(cat, (uint32_t)i),
-                              desc_only ? BR_TEXT_DESCRIPTION : BR_TEXT_FULL, &texts[i]);
-            if (st != BR_OK) rc = cli_fail("embed", st);
-        }
-        if (!texts) rc = cli_fail("embed", br_error(BR_ENOMEM, "book texts"));
-        br_catalog_free(cat);
-    }
+    rc = cli_read_texts("embed", in, &texts, &n);
 
     float *emb = NULL;
     if (rc == CLI_OK) {

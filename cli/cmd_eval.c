@@ -54,11 +54,17 @@ static void usage(FILE *out)
             "  --ease-lambda L   (default 100)\n"
             "  --alpha A         implicit ALS confidence slope (default 0.3)\n"
             "  --embeddings F    book embeddings (.npy, one row per catalogue book)\n"
-            "  --encoder MODEL   use-lite (default) or bert:DIR, through the cache\n"
-            "  --template T      book text: full (default) or description\n"
-            "  --cache FILE      embedding cache (default $XDG_CACHE_HOME/bookrec/\n"
-            "                    embeddings.brec; none: no cache)\n"
-            "  --json            one JSON object instead of the table\n");
+            "  --encoder MODEL   use-lite (default) or bert:DIR\n"
+            "  --template T      book text of every engine: full or description; default:\n"
+            "                    each engine its own, description (the notebook's text)\n"
+            "                    for content-favourite, content-cluster, notebook-hybrid\n"
+            "                    and rank-fusion, full (title, authors, genre, tags,\n"
+            "                    description) for the others\n"
+            "  --cache FILE|none also keep the embeddings in FILE; none: no cache at all\n"
+            "                    (books are embedded through the shared cache,\n"
+            "                    $BOOKREC_EMBED_CACHE, else ~/.cache/bookrec/embeddings)\n"
+            "  --json            one JSON object instead of the table (\"embedded\": the\n"
+            "                    books embedded now; protocol.book_text: each engine's text)\n");
 }
 
 typedef struct eval_row {
@@ -67,14 +73,16 @@ typedef struct eval_row {
     double fit_s;
 } eval_row;
 
-static br_status eval_all(const br_hybrid *h, const br_split *s, const br_engine *eng, size_t ne,
-                          uint32_t k, const uint32_t *users, size_t n_users, eval_row *rows)
+/* hs[i]: the fitted engines engine i ranks with (fit_texts). */
+static br_status eval_all(const br_hybrid *const *hs, const br_split *s, const br_engine *eng,
+                          size_t ne, uint32_t k, const uint32_t *users, size_t n_users,
+                          eval_row *rows)
 {
     for (size_t i = 0; i < ne; i++) {
-        br_hybrid_engine c = {h, eng[i]};
+        br_hybrid_engine c = {hs[i], eng[i]};
         br_ranker rk = br_hybrid_ranker(&c);
         rows[i].e = eng[i];
-        rows[i].fit_s = br_hybrid_fit_seconds(h, eng[i]);
+        rows[i].fit_s = br_hybrid_fit_seconds(hs[i], eng[i]);
         br_status st = br_eval_ranker(s, &rk, k, users, n_users, &rows[i].r);
         if (st) return st;
     }
@@ -122,6 +130,28 @@ static void print_table(const char *title, const eval_row *rows, size_t n, uint3
                rows[i].e == BR_ENGINE_HYBRID ? "  (default)" : "");
     }
     if (n) printf("  readers ranked: %zu\n", rows[0].r.users_ranked);
+}
+
+/* Which book text the engines that read one were ranked with. */
+static void print_texts(const br_engine *eng, const br_book_template *text, const int *reads,
+                        size_t ne, const int *need_text, const char *npy)
+{
+    if (!need_text[0] && !need_text[1]) return;
+    if (npy) {
+        printf("book embeddings: %s\n", npy);
+        return;
+    }
+    printf("book text:");
+    for (int t = 0, shown = 0; t < 2; t++) {
+        if (!need_text[t]) continue;
+        printf("%s %s (", shown++ ? ";" : "", cli_template_name((br_book_template)t));
+        size_t m = 0;
+        for (size_t i = 0; i < ne; i++)
+            if ((int)text[i] == t && reads[i])
+                printf("%s%s", m++ ? ", " : "", br_engine_name(eng[i]));
+        printf("%s)", m ? "" : "--tune");
+    }
+    printf("\n");
 }
 
 /* A view of s whose held-out ratings are only the books with keep[b]. The
@@ -287,6 +317,27 @@ static int write_split(const br_split *s, const char *dir)
         }
     }
     return 0;
+}
+
+/* One br_hybrid per book text (h[BR_TEXT_FULL], h[BR_TEXT_DESCRIPTION])
+ * over the engines that read it (text[i]), so that each engine ranks with
+ * its own embeddings, as `recommend --engine` would; hs[i] is engine i's. */
+static br_status fit_texts(const br_train_data *td, const br_catalog *cat, float *const emb[2],
+                           size_t dim, const br_hybrid_options *ho, const br_engine *eng,
+                           const br_book_template *text, size_t ne, br_hybrid *h[2],
+                           const br_hybrid **hs)
+{
+    for (int t = 0; t < 2; t++) {
+        br_engine list[BR_ENGINE_COUNT];
+        size_t n = 0;
+        for (size_t i = 0; i < ne; i++)
+            if ((int)text[i] == t) list[n++] = eng[i];
+        if (!n) continue;
+        br_status st = br_hybrid_fit(td, cat, emb[t], emb[t] ? dim : 0, ho, list, n, &h[t]);
+        if (st) return st;
+    }
+    for (size_t i = 0; i < ne; i++) hs[i] = h[text[i]];
+    return BR_OK;
 }
 
 /* The default hybrid's re-ranker, learned on a validation split carved
@@ -456,7 +507,8 @@ static int run(int argc, char **argv)
                                              {"write-split", required_argument, 0, 'X'},
                                              {0, 0, 0, 0}};
     const char *books_path = NULL, *ratings_path = NULL, *engines_arg = "all", *split_dir = NULL;
-    cli_embed_options eo = {NULL, NULL, NULL, BR_TEXT_FULL};
+    cli_embed_options eo = {NULL, NULL, NULL, BR_TEXT_FULL, NULL, 0};
+    int tmpl_set = 0; /* --template: every engine's text, else each its own */
     br_hybrid_options ho;
     br_hybrid_options_default(&ho);
     br_split_options so = BR_SPLIT_OPTIONS_DEFAULT;
@@ -543,6 +595,7 @@ static int run(int argc, char **argv)
         case 't':
             if (cli_parse_template(optarg, &eo.tmpl))
                 return cli_usage_error("eval", "--template is full or description");
+            tmpl_set = 1;
             break;
         case 'c':
             eo.cache = optarg;
@@ -554,7 +607,7 @@ static int run(int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         default:
-            return cli_usage_error("eval", "bad option");
+            return cli_bad_option("eval", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
@@ -580,24 +633,36 @@ static int run(int argc, char **argv)
         if (!ne) return cli_usage_error("eval", "--engines is empty");
     }
     /* What needs embeddings: the content engines, the notebook's hybrid,
-     * and fusions or the hybrid when they use a content engine. */
+     * and fusions or the hybrid when they use a content engine; and which
+     * text each reads (the hybrid's is what tuning and learning use). An
+     * engine without content goes with the hybrid's text: no extra fit. */
+    br_book_template text[BR_ENGINE_COUNT];
+    int reads[BR_ENGINE_COUNT]; /* engine i reads book embeddings */
+    const br_book_template main_text = tmpl_set ? eo.tmpl : BR_TEXT_FULL;
+    int need_text[2] = {0, 0};
     for (size_t i = 0; i < ne; i++) {
-        content |= br_engine_needs_content(eng[i]);
-        if (eng[i] == BR_ENGINE_HYBRID && (ho.w_content != 0 || ho.rerank)) content = 1;
+        int c_i = br_engine_needs_content(eng[i]);
+        if (eng[i] == BR_ENGINE_HYBRID && (ho.w_content != 0 || ho.rerank)) c_i = 1;
         for (uint32_t j = 0; eng[i] == BR_ENGINE_RANK_FUSION && j < ho.fusion_n; j++)
-            content |= br_engine_needs_content(ho.fusion[j]);
+            c_i |= br_engine_needs_content(ho.fusion[j]);
         for (uint32_t j = 0; eng[i] == BR_ENGINE_RRF && j < ho.rrf_n; j++)
-            content |= br_engine_needs_content(ho.rrf[j]);
+            c_i |= br_engine_needs_content(ho.rrf[j]);
+        reads[i] = c_i;
+        text[i] = c_i && !tmpl_set && !eo.npy ? br_engine_template(eng[i]) : main_text;
+        need_text[text[i]] |= c_i;
+        content |= c_i;
     }
+    need_text[main_text] |= do_tune;
     content |= do_tune;
 
     br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
     br_catalog *cat = NULL;
     br_ratings *ratings = NULL;
     br_split s = {0}, view = {0}, cold = {0};
-    br_hybrid *h = NULL, *hc = NULL;
-    float *emb = NULL;
-    size_t dim = 0;
+    br_hybrid *h[2] = {NULL, NULL}, *hc[2] = {NULL, NULL};
+    const br_hybrid *hs[BR_ENGINE_COUNT];
+    float *emb[2] = {NULL, NULL};
+    size_t dim = 0, embedded = 0;
     eval_row rows[BR_ENGINE_COUNT];
     json_t *doc = json_object(), *tuning = json_object(), *sl = json_object();
     uint32_t *newcomers = NULL;
@@ -615,17 +680,24 @@ static int run(int argc, char **argv)
         rc = CLI_ERROR;
         goto out;
     }
-    if (content && (rc = cli_book_embeddings("eval", cat, &eo, &emb, &dim))) goto out;
-    if (do_tune && (st = tune(&s, cat, emb, dim, so.seed, k, &ho, tuning, json))) goto fail;
+    for (int t = 0; t < 2 && content; t++) {
+        size_t n_emb = 0;
+        if (!need_text[t]) continue;
+        eo.tmpl = (br_book_template)t;
+        if ((rc = cli_book_embeddings("eval", cat, &eo, &emb[t], &dim, &n_emb))) goto out;
+        embedded += n_emb;
+    }
+    if (do_tune && (st = tune(&s, cat, emb[main_text], dim, so.seed, k, &ho, tuning, json)))
+        goto fail;
     double learn_s = 0;
     int has_hybrid = 0;
     for (size_t i = 0; i < ne; i++) has_hybrid |= eng[i] == BR_ENGINE_HYBRID;
     if (has_hybrid && ho.rerank && learn &&
-        (st = learn_rerank(&s, cat, emb, dim, so.seed, &ho, tuning, json, &learn_s)))
+        (st = learn_rerank(&s, cat, emb[main_text], dim, so.seed, &ho, tuning, json, &learn_s)))
         goto fail;
     br_train_data td = train_of(&s);
-    if ((st = br_hybrid_fit(&td, cat, emb, dim, &ho, eng, ne, &h))) goto fail;
-    if ((st = eval_all(h, &s, eng, ne, k, NULL, 0, rows))) goto fail;
+    if ((st = fit_texts(&td, cat, emb, dim, &ho, eng, text, ne, h, hs))) goto fail;
+    if ((st = eval_all(hs, &s, eng, ne, k, NULL, 0, rows))) goto fail;
     for (size_t i = 0; i < ne; i++)
         if (eng[i] == BR_ENGINE_HYBRID) rows[i].fit_s += learn_s;
 
@@ -637,6 +709,13 @@ static int run(int argc, char **argv)
         (json_int_t)s.n_eval_users, "readers_ranked", (json_int_t)rows[0].r.users_ranked,
         "train_ratings", (json_int_t)s.n_train, "test_ratings", (json_int_t)s.n_test);
     json_object_set_new(proto, "books", json_integer(s.n_books));
+    json_t *texts = json_object();
+    for (size_t i = 0; i < ne; i++)
+        if (reads[i])
+            json_object_set_new(texts, br_engine_name(eng[i]),
+                                json_string(eo.npy ? "embeddings" : cli_template_name(text[i])));
+    json_object_set_new(proto, "book_text", texts);
+    json_object_set_new(doc, "embedded", json_integer((json_int_t)embedded));
     json_object_set_new(proto, "hybrid",
                         json_pack("{s:f, s:f, s:f, s:f, s:i, s:f}", "w_ease", (double)ho.w_ease,
                                   "w_als", (double)ho.w_als, "w_content", (double)ho.w_content,
@@ -652,6 +731,7 @@ static int run(int argc, char **argv)
                "held-out book), %zu training / %zu held-out ratings, %u books\n",
                so.by_time ? "time-ordered" : "random", (unsigned long long)so.seed, s.n_eval_users,
                rows[0].r.users_ranked, s.n_train, s.n_test, s.n_books);
+        print_texts(eng, text, reads, ne, need_text, eo.npy);
         print_table("all readers", rows, ne, k);
     }
 
@@ -669,7 +749,7 @@ static int run(int argc, char **argv)
         for (uint32_t b = 0; b < s.n_books; b++) mask[b] = cnt[b] <= 100;
         br_free(cnt);
         if ((st = filter_view(&s, mask, &view))) goto fail;
-        if ((st = eval_all(h, &view, eng, ne, k, NULL, 0, rows))) goto fail;
+        if ((st = eval_all(hs, &view, eng, ne, k, NULL, 0, rows))) goto fail;
         json_object_set_new(sl, "long-tail", rows_json(rows, ne, k));
         if (!json)
             print_table("\nlong tail: relevant = held-out books with <= 100 ratings", rows, ne, k);
@@ -679,14 +759,14 @@ static int run(int argc, char **argv)
         size_t n_new = 0;
         if ((st = make_cold(&s, so.seed, &cold, mask, &newcomers, &n_new))) goto fail;
         br_train_data cd = train_of(&cold);
-        if ((st = br_hybrid_fit(&cd, cat, emb, dim, &ho, eng, ne, &hc))) goto fail;
-        if ((st = eval_all(hc, &cold, eng, ne, k, newcomers, n_new, rows))) goto fail;
+        if ((st = fit_texts(&cd, cat, emb, dim, &ho, eng, text, ne, hc, hs))) goto fail;
+        if ((st = eval_all(hs, &cold, eng, ne, k, newcomers, n_new, rows))) goto fail;
         json_object_set_new(sl, "newcomers", rows_json(rows, ne, k));
         if (!json)
             print_table("\nnewcomers: a quarter of the readers keep 1-3 training ratings", rows, ne,
                         k);
         if ((st = filter_view(&cold, mask, &view))) goto fail;
-        if ((st = eval_all(hc, &view, eng, ne, k, NULL, 0, rows))) goto fail;
+        if ((st = eval_all(hs, &view, eng, ne, k, NULL, 0, rows))) goto fail;
         json_object_set_new(sl, "cold-books", rows_json(rows, ne, k));
         if (!json)
             print_table("\ncold books: 5% of the books without any training rating; "
@@ -706,9 +786,11 @@ out:
     if (cold.train_user) free_cold(&cold);
     br_free(newcomers);
     br_free(mask);
-    br_hybrid_free(h);
-    br_hybrid_free(hc);
-    br_aligned_free(emb);
+    for (int t = 0; t < 2; t++) {
+        br_hybrid_free(h[t]);
+        br_hybrid_free(hc[t]);
+        br_aligned_free(emb[t]);
+    }
     br_split_free(&s);
     br_ratings_free(ratings);
     br_catalog_free(cat);

@@ -106,9 +106,17 @@ static void usage(FILE *out)
             "  --weights E,A,C,P     hybrid: blend these z-scores (ease, als, content,\n"
             "                        popularity) instead of the learned re-ranker\n"
             "  --embeddings FILE     book embeddings (.npy) for the content engines\n"
-            "  --encoder MODEL       use-lite (default) or bert:DIR, through the cache\n"
-            "  --template T          book text: full (default) or description\n"
-            "  --cache FILE|none     embedding cache file\n"
+            "  --encoder MODEL       use-lite (default) or bert:DIR\n"
+            "  --template T          book text: full or description; default: description\n"
+            "                        (the notebook's text) for content-favourite,\n"
+            "                        content-cluster, notebook-hybrid and rank-fusion, full\n"
+            "                        (title, authors, genre, tags, description; as `train`\n"
+            "                        and the API) for the others\n"
+            "  --cache FILE|none     also keep the embeddings in FILE (e.g. a model\n"
+            "                        directory's embeddings.brec); none: no cache at all.\n"
+            "                        Books are embedded through the shared cache\n"
+            "                        ($BOOKREC_EMBED_CACHE, else ~/.cache/bookrec/embeddings):\n"
+            "                        a book any command embedded is not embedded again\n"
             "\n"
             "  --books FILE          books.csv\n"
             "  --ratings FILE        ratings.csv: user_id, book_id, rating\n"
@@ -248,7 +256,8 @@ static int run(int argc, char **argv)
     fit_ctx fc = {NULL, NULL, NULL, NULL, BR_SVD_OPTIONS_DEFAULT, BR_ALS_OPTIONS_DEFAULT,
                   BR_POPULARITY_OPTIONS_DEFAULT};
     int json = 0, c, n_top = 10, v, factors = 0, explain = 0, hybrid_engine = -1;
-    hybrid_args ha = {{NULL, NULL, NULL, BR_TEXT_FULL}, {0, 0, 0, 0}, 0};
+    hybrid_args ha = {{NULL, NULL, NULL, BR_TEXT_FULL, NULL, 0}, {0, 0, 0, 0}, 0};
+    int tmpl_set = 0; /* --template given: else the engine's own text */
     double d;
     unsigned long long u64;
     optind = 0;
@@ -277,6 +286,7 @@ static int run(int argc, char **argv)
         case 'T':
             if (cli_parse_template(optarg, &ha.eo.tmpl))
                 return cli_usage_error("recommend", "--template is full or description");
+            tmpl_set = 1;
             break;
         case 'H': ha.eo.cache = optarg; break;
         case 'u': users_arg = optarg; break;
@@ -331,7 +341,7 @@ static int run(int argc, char **argv)
         case 'D': model_dir = optarg; break;
         case 'O': store_uri = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("recommend", "bad option");
+        default: return cli_bad_option("recommend", argv, longopts);
         }
     }
     if (optind < argc)
@@ -360,6 +370,7 @@ static int run(int argc, char **argv)
         if (save_path || model_path)
             return cli_usage_error("recommend", "--save-model/--model hold collaborative "
                                                 "engines only");
+        if (!tmpl_set) ha.eo.tmpl = br_engine_template((br_engine)hybrid_engine);
         return run_hybrid(books_path, ratings_path, users_arg, (br_engine)hybrid_engine,
                           (uint32_t)n_top, json, explain, &fc, &ha);
     }
@@ -466,7 +477,8 @@ static int run_hybrid(const char *books_path, const char *ratings_path, const ch
         for (size_t i = 0; users && i < n_users; i++) users[i] = (uint32_t)i;
     }
     if (st) goto fail;
-    if (content && (rc = cli_book_embeddings("recommend", cat, &ha->eo, &emb, &dim))) goto out;
+    if (content && (rc = cli_book_embeddings("recommend", cat, &ha->eo, &emb, &dim, NULL)))
+        goto out;
     br_train_data td = {br_ratings_num_users(ratings), br_ratings_num_books(ratings),
                         br_ratings_count(ratings), br_ratings_users(ratings),
                         br_ratings_books(ratings), br_ratings_values(ratings)};

@@ -1,7 +1,11 @@
 /*
  * cmd_similar.c: `bookrec similar`, content recommendations: the books most
  * similar (cosine of embeddings) to a book, or to a reader's profile
- * (unread books only), plus the notebook's tribe rule for a reader.
+ * (unread books only), plus the notebook's tribe rule for a reader. By
+ * default it embeds what `train` embeds (the full text, use-lite), so
+ * `similar --book` answers as the API's /api/books/{id}/similar of a model
+ * trained with the defaults; a trained --model-dir gives that model's own
+ * embeddings.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -10,24 +14,34 @@
 
 #include "cli.h"
 
-/* cmd_cluster.c */
-br_status cli_content_embed_books(const br_catalog *cat, int description_only, const char *model,
-                                  float **out, size_t *dim);
-
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: bookrec similar --books FILE (--book ID | --user ID --ratings FILE)\n"
-            "                       [--embeddings E.npy | --model-dir DIR] [--n 10]\n"
-            "                       [--template description|full] [--json]\n\n"
+            "                       [--embeddings E.npy | --model-dir DIR]\n"
+            "                       [--template full|description] [--encoder use-lite|bert:DIR]\n"
+            "                       [--cache FILE|none] [--n 10] [--json]\n"
+            "       bookrec similar --model-dir TRAINED-DIR --book ID [--n 10] [--json]\n\n"
             "Content-based recommendations from the books' sentence embeddings:\n"
             "  --book ID    the n books most similar to this one (cosine)\n"
             "  --user ID    the n unread books most similar to the reader's profile (the\n"
             "               rating-weighted mean of the books rated >= 4, else of all);\n"
             "               with --model-dir, also the notebook's rule: unread books of\n"
-            "               the favourite book's tribe\n"
-            "Embeddings come from --embeddings, else from DIR/embeddings.npy (bookrec\n"
-            "cluster), else the books are embedded now with the encoder.\n");
+            "               the favourite book's tribe\n\n"
+            "Embeddings come from --embeddings; else from --model-dir DIR: a model\n"
+            "directory of `bookrec train` (its current version's embeddings and tribes,\n"
+            "what the API's /api/books/{id}/similar searches; --books defaults to the\n"
+            "version's books.csv) or of `bookrec cluster` (DIR/embeddings.npy); else\n"
+            "the books are embedded now, through the shared embedding cache\n"
+            "($BOOKREC_EMBED_CACHE, else ~/.cache/bookrec/embeddings: books any command\n"
+            "or `train` embedded before are read, not embedded again):\n"
+            "  --template T   full (default: title, authors, genre, tags, description,\n"
+            "                 the text `train` and the API embed, so the answer is the\n"
+            "                 API's for a model trained with the defaults) or description\n"
+            "                 (the notebook's text)\n"
+            "  --encoder E    use-lite (default) or bert:DIR\n"
+            "  --cache FILE   also keep the embeddings in FILE; none: no cache at all\n"
+            "  --json         {\"similar\": [...], \"embedded\": books embedded now}\n");
 }
 
 static int run(int argc, char **argv)
@@ -37,12 +51,15 @@ static int run(int argc, char **argv)
         {"user", required_argument, 0, 'u'},       {"ratings", required_argument, 0, 'r'},
         {"embeddings", required_argument, 0, 'e'}, {"model-dir", required_argument, 0, 'd'},
         {"n", required_argument, 0, 'n'},          {"template", required_argument, 0, 't'},
+        {"encoder", required_argument, 0, 'E'},    {"cache", required_argument, 0, 'c'},
         {"json", no_argument, 0, 'j'},             {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *books = NULL, *book = NULL, *user = NULL, *ratings = NULL, *embp = NULL,
                *dir = NULL;
     unsigned long long n = 10;
-    int desc_only = 1, json = 0, c;
+    /* the text `train` and the API embed by default */
+    cli_embed_options eo = {NULL, NULL, NULL, BR_TEXT_FULL, NULL, 0};
+    int json = 0, c, embed_opts = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -57,19 +74,36 @@ static int run(int argc, char **argv)
                 return cli_usage_error("similar", "--n needs 1..100000");
             break;
         case 't':
-            if (!strcmp(optarg, "description")) desc_only = 1;
-            else if (!strcmp(optarg, "full")) desc_only = 0;
-            else return cli_usage_error("similar", "--template is description or full");
+            if (cli_parse_template(optarg, &eo.tmpl))
+                return cli_usage_error("similar", "--template is full or description");
+            embed_opts = 1;
             break;
+        case 'E': eo.encoder = optarg, embed_opts = 1; break;
+        case 'c': eo.cache = optarg, embed_opts = 1; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("similar", "bad option");
+        default: return cli_bad_option("similar", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("similar", "unexpected argument '%s'", argv[optind]);
+    /* A trained model directory: its current version's files. */
+    char vdir[4096], vbooks[4200], vemb[4200], vtribes[4200];
+    int trained = 0;
+    if (dir && br_models_path(dir, NULL, vdir, sizeof vdir) == BR_OK) {
+        trained = 1;
+        snprintf(vbooks, sizeof vbooks, "%s/books.csv", vdir);
+        snprintf(vemb, sizeof vemb, "%s/embeddings.npy", vdir);
+        snprintf(vtribes, sizeof vtribes, "%s/tribes", vdir);
+        if (!books) books = vbooks;
+    }
+    br_error_clear();
     if (!books) return cli_usage_error("similar", "--books FILE is required");
     if (!book == !user) return cli_usage_error("similar", "give one of --book ID or --user ID");
     if (user && !ratings) return cli_usage_error("similar", "--user needs --ratings FILE");
+    if (embed_opts && (embp || trained))
+        return cli_usage_error("similar", "--template, --encoder and --cache choose how books "
+                                          "are embedded: the embeddings come from %s",
+                               embp ? embp : vemb);
 
     br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
     br_catalog *cat = NULL;
@@ -77,31 +111,40 @@ static int run(int argc, char **argv)
     br_tribes *t = NULL;
     br_array e = {0};
     float *emb = NULL, *own = NULL;
-    size_t dim = 0, nb = 0;
+    size_t dim = 0, nb = 0, embedded = 0;
     int32_t *ids = br_malloc(n * sizeof(int32_t)), *tribe_ids = br_malloc(n * sizeof(int32_t));
     float *scores = br_malloc(n * sizeof(float));
     size_t n_tribe = 0;
     int64_t bi = -1, ui = -1;
+    int rc = CLI_OK;
     br_status st = ids && scores && tribe_ids ? br_catalog_load(books, &lo, &cat, NULL)
                                               : br_error(BR_ENOMEM, "out of memory");
     if (st == BR_OK) nb = br_catalog_count(cat);
     if (st == BR_OK && ratings) st = br_ratings_load(ratings, cat, &lo, &rt, NULL);
-    if (st == BR_OK && dir) st = br_tribes_load(dir, &t);
+    if (st == BR_OK && dir) st = br_tribes_load(trained ? vtribes : dir, &t);
     if (st == BR_OK && t && t->n_books != nb)
         st = br_error(BR_EINVAL, "%s has %zu books; %s has %zu", dir, t->n_books, books, nb);
     if (st == BR_OK) {
-        if (embp) {
-            st = br_npy_read(embp, BR_DTYPE_F32, &e);
+        if (embp || trained) {
+            const char *path = embp ? embp : vemb;
+            st = br_npy_read(path, BR_DTYPE_F32, &e);
             emb = e.data;
             dim = e.cols;
             if (st == BR_OK && e.rows != nb)
-                st = br_error(BR_EINVAL, "%s has %zu rows; %s has %zu books", embp, e.rows, books,
+                st = br_error(BR_EINVAL, "%s has %zu rows; %s has %zu books", path, e.rows, books,
                               nb);
         } else if (t && t->embeddings) {
+            if (embed_opts) {
+                rc = cli_usage_error("similar", "--template, --encoder and --cache choose how "
+                                                "books are embedded: the embeddings come from "
+                                                "%s/embeddings.npy",
+                                     dir);
+                goto done;
+            }
             emb = t->embeddings;
             dim = t->dim;
         } else {
-            st = cli_content_embed_books(cat, desc_only, NULL, &own, &dim);
+            if ((rc = cli_book_embeddings("similar", cat, &eo, &own, &dim, &embedded))) goto done;
             emb = own;
         }
     }
@@ -116,7 +159,6 @@ static int run(int argc, char **argv)
         if (st == BR_OK && t)
             st = br_content_tribe_recs(t, rt, (uint32_t)ui, n, tribe_ids, &n_tribe);
     }
-    int rc = CLI_OK;
     if (st != BR_OK) {
         rc = cli_fail("similar", st);
     } else {
@@ -156,7 +198,7 @@ static int run(int argc, char **argv)
             }
         }
         if (json) {
-            json_t *o = json_pack("{s:o}", "similar", arr);
+            json_t *o = json_pack("{s:o, s:I}", "similar", arr, "embedded", (json_int_t)embedded);
             if (user && t) json_object_set_new(o, "tribe", tr);
             else json_decref(tr);
             cli_print_json(o);
@@ -165,6 +207,7 @@ static int run(int argc, char **argv)
             json_decref(tr);
         }
     }
+done:
     br_free(ids);
     br_free(tribe_ids);
     br_free(scores);

@@ -15,11 +15,17 @@
  *    planted rule; the hybrid then ranks by coef . features;
  *  - br_split_train only ever splits training ratings; book text template;
  *  - the embedding cache: a text repeated in the catalogue is embedded once
- *    and shared, a second call embeds nothing and returns the same vectors.
+ *    and shared, a second call embeds nothing and returns the same vectors;
+ *    the shared cache directory (its location, one file per encoder), a
+ *    caller's own file and the shared one feeding each other, a damaged
+ *    shared file only warned about, a writer that adds while another
+ *    process embeds (nothing lost; processes adding at once: cli/encoder.sh);
+ *    which text each engine reads by default.
  */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -616,6 +622,27 @@ static void test_split_train_and_text(void **state)
     br_catalog_free(cat);
 }
 
+/* Records in a cache file (after magic, version/dim/key length, key). */
+static uint64_t cache_count(const char *path, size_t key_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    uint64_t count = 0;
+    if (fseek(f, (long)(8 + 12 + key_len), SEEK_SET) != 0 || fread(&count, sizeof count, 1, f) != 1)
+        count = UINT64_MAX;
+    fclose(f);
+    return count;
+}
+
+static br_catalog *catalog_of(const char *dir, const char *name, const char *csv)
+{
+    char *path = tu_write_file(dir, name, csv);
+    br_catalog *cat = NULL;
+    assert_int_equal(br_catalog_load(path, NULL, &cat, NULL), BR_OK);
+    br_free(path);
+    return cat;
+}
+
 /* The embedding cache with the tiny BERT of tests/golden: books 0 and 2
  * share their text, so the cache file holds two texts for three books. */
 static void test_embed_cache_repeated_text(void **state)
@@ -624,11 +651,9 @@ static void test_embed_cache_repeated_text(void **state)
     br_encoder *enc;
     assert_int_equal(br_encoder_open_bert(BR_GOLDEN_DIR "/minilm/tiny", 0, &enc), BR_OK);
     char *dir = tu_tmpdir("test_embcache");
-    char *books = tu_write_file(dir, "books.csv",
-                                "book_id,title,description\n"
-                                "a,Same,One story.\nb,Other,Another story.\nc,Same,One story.\n");
-    br_catalog *cat;
-    assert_int_equal(br_catalog_load(books, NULL, &cat, NULL), BR_OK);
+    br_catalog *cat = catalog_of(dir, "books.csv",
+                                 "book_id,title,description\n"
+                                 "a,Same,One story.\nb,Other,Another story.\nc,Same,One story.\n");
     size_t dim = br_encoder_dim(enc), embedded = 0;
     float *v1 = br_malloc(3 * dim * sizeof *v1), *v2 = br_malloc(3 * dim * sizeof *v2);
     char cache[4096];
@@ -638,14 +663,7 @@ static void test_embed_cache_repeated_text(void **state)
     assert_int_equal(embedded, 3);
     assert_memory_equal(v1, v1 + 2 * dim, dim * sizeof *v1);
     assert_memory_not_equal(v1, v1 + dim, dim * sizeof *v1);
-    /* the file's record count (after magic, version/dim/key length, key) */
-    FILE *f = fopen(cache, "rb");
-    assert_non_null(f);
-    uint64_t count = 0;
-    assert_int_equal(fseek(f, 8 + 12 + 4, SEEK_SET), 0);
-    assert_int_equal(fread(&count, sizeof count, 1, f), 1);
-    fclose(f);
-    assert_int_equal(count, 2);
+    assert_int_equal(cache_count(cache, 4), 2);
     assert_int_equal(br_embed_catalog(enc, "tiny", cat, BR_TEXT_DESCRIPTION, cache, v2, &embedded),
                      BR_OK);
     assert_int_equal(embedded, 0);
@@ -653,7 +671,213 @@ static void test_embed_cache_repeated_text(void **state)
     br_free(v1);
     br_free(v2);
     br_catalog_free(cat);
-    br_free(books);
+    br_free(dir);
+    br_encoder_close(enc);
+}
+
+/* Where the shared cache lives, and its file per encoder. */
+static void test_embed_cache_paths(void **state)
+{
+    (void)state;
+    char buf[4096];
+    const char *old_xdg = getenv("XDG_CACHE_HOME");
+    char *xdg = old_xdg ? br_strdup(old_xdg) : NULL;
+    setenv("BOOKREC_EMBED_CACHE", "/tmp/somewhere", 1);
+    assert_int_equal(br_embed_cache_dir(buf, sizeof buf), BR_OK);
+    assert_string_equal(buf, "/tmp/somewhere");
+    setenv("BOOKREC_EMBED_CACHE", "none", 1);
+    assert_int_equal(br_embed_cache_dir(buf, sizeof buf), BR_OK);
+    assert_string_equal(buf, "");
+    unsetenv("BOOKREC_EMBED_CACHE");
+    setenv("XDG_CACHE_HOME", "/tmp/xdg-test", 1);
+    assert_int_equal(br_embed_cache_dir(buf, sizeof buf), BR_OK);
+    assert_string_equal(buf, "/tmp/xdg-test/bookrec/embeddings");
+    unsetenv("XDG_CACHE_HOME");
+    if (getenv("HOME")) {
+        char want[4096];
+        snprintf(want, sizeof want, "%s/.cache/bookrec/embeddings", getenv("HOME"));
+        assert_int_equal(br_embed_cache_dir(buf, sizeof buf), BR_OK);
+        assert_string_equal(buf, want);
+    }
+    if (xdg) setenv("XDG_CACHE_HOME", xdg, 1);
+    br_free(xdg);
+    setenv("BOOKREC_EMBED_CACHE", "none", 1); /* as main() left it */
+
+    assert_int_equal(br_embed_cache_file("/c", "use-lite", buf, sizeof buf), BR_OK);
+    assert_string_equal(buf, "/c/use-lite.brec");
+    char other[4096];
+    assert_int_equal(br_embed_cache_file("/c", "bert:/m/all-MiniLM-L6-v2", buf, sizeof buf), BR_OK);
+    assert_int_equal(br_embed_cache_file("/c", "bert:/n/all-MiniLM-L6-v2", other, sizeof other),
+                     BR_OK);
+    assert_true(strncmp(buf, "/c/", 3) == 0 && !strchr(buf + 3, '/') && !strchr(buf + 3, ':'));
+    assert_non_null(strstr(buf, "all-MiniLM-L6-v2-"));
+    assert_string_not_equal(buf, other); /* two models, two files */
+    assert_int_equal(br_embed_cache_file("", "use-lite", buf, sizeof buf), BR_EINVAL);
+
+    assert_int_equal(br_engine_template(BR_ENGINE_NOTEBOOK_HYBRID), BR_TEXT_DESCRIPTION);
+    assert_int_equal(br_engine_template(BR_ENGINE_CONTENT_CLUSTER), BR_TEXT_DESCRIPTION);
+    assert_int_equal(br_engine_template(BR_ENGINE_CONTENT_FAVOURITE), BR_TEXT_DESCRIPTION);
+    assert_int_equal(br_engine_template(BR_ENGINE_RANK_FUSION), BR_TEXT_DESCRIPTION);
+    assert_int_equal(br_engine_template(BR_ENGINE_CONTENT), BR_TEXT_FULL);
+    assert_int_equal(br_engine_template(BR_ENGINE_HYBRID), BR_TEXT_FULL);
+    assert_int_equal(br_engine_template(BR_ENGINE_RRF), BR_TEXT_FULL);
+}
+
+/* A caller's own file (train's DIR/embeddings.brec) and the shared cache:
+ * what one holds the other gains, so nothing is embedded twice whichever
+ * ran first; each template's texts sit side by side; a damaged shared
+ * file is replaced, a damaged own file is an error. */
+static void test_embed_cache_shared(void **state)
+{
+    (void)state;
+    br_encoder *enc;
+    assert_int_equal(br_encoder_open_bert(BR_GOLDEN_DIR "/minilm/tiny", 0, &enc), BR_OK);
+    char *dir = tu_tmpdir("test_embshared");
+    br_catalog *cat = catalog_of(dir, "books.csv",
+                                 "book_id,title,description\n"
+                                 "a,Same,One story.\nb,Other,Another story.\nc,Same,One story.\n");
+    size_t dim = br_encoder_dim(enc), embedded = 99;
+    float *v1 = br_malloc(3 * dim * sizeof *v1), *v2 = br_malloc(3 * dim * sizeof *v2);
+    char own_a[4096], own_b[4096], shared[4096], shared2[4096], sfile[4200], s2file[4200];
+    snprintf(own_a, sizeof own_a, "%s/a/embeddings.brec", dir);
+    snprintf(own_b, sizeof own_b, "%s/b/embeddings.brec", dir);
+    snprintf(shared, sizeof shared, "%s/shared", dir);
+    snprintf(shared2, sizeof shared2, "%s/shared2", dir);
+    assert_int_equal(br_embed_cache_file(shared, "tiny", sfile, sizeof sfile), BR_OK);
+    assert_int_equal(br_embed_cache_file(shared2, "tiny", s2file, sizeof s2file), BR_OK);
+
+    /* cold: both files get the two texts */
+    br_embed_caches c = {own_a, shared};
+    assert_int_equal(br_embed_catalog_in(enc, "tiny", cat, BR_TEXT_DESCRIPTION, &c, v1, &embedded),
+                     BR_OK);
+    assert_int_equal(embedded, 3);
+    assert_int_equal(cache_count(own_a, 4), 2);
+    assert_int_equal(cache_count(sfile, 4), 2);
+    /* a new model directory: all from the shared cache, and its file filled */
+    c = (br_embed_caches){own_b, shared};
+    assert_int_equal(br_embed_catalog_in(enc, "tiny", cat, BR_TEXT_DESCRIPTION, &c, v2, &embedded),
+                     BR_OK);
+    assert_int_equal(embedded, 0);
+    assert_memory_equal(v1, v2, 3 * dim * sizeof *v1);
+    assert_int_equal(cache_count(own_b, 4), 2);
+    /* an empty shared cache: all from the own file, and the shared one fed */
+    c = (br_embed_caches){own_a, shared2};
+    memset(v2, 0, 3 * dim * sizeof *v2);
+    assert_int_equal(br_embed_catalog_in(enc, "tiny", cat, BR_TEXT_DESCRIPTION, &c, v2, &embedded),
+                     BR_OK);
+    assert_int_equal(embedded, 0);
+    assert_memory_equal(v1, v2, 3 * dim * sizeof *v1);
+    assert_int_equal(cache_count(s2file, 4), 2);
+    /* no cache at all */
+    c = (br_embed_caches){NULL, ""};
+    assert_int_equal(br_embed_catalog_in(enc, "tiny", cat, BR_TEXT_DESCRIPTION, &c, v2, &embedded),
+                     BR_OK);
+    assert_int_equal(embedded, 3);
+    assert_memory_equal(v1, v2, 3 * dim * sizeof *v1);
+    /* the other template: its own texts, beside the first ones */
+    c = (br_embed_caches){NULL, shared};
+    assert_int_equal(br_embed_catalog_in(enc, "tiny", cat, BR_TEXT_FULL, &c, v2, &embedded), BR_OK);
+    assert_int_equal(embedded, 3);
+    assert_int_equal(cache_count(sfile, 4), 4);
+    assert_int_equal(br_embed_catalog_in(enc, "tiny", cat, BR_TEXT_DESCRIPTION, &c, v2, &embedded),
+                     BR_OK);
+    assert_int_equal(embedded, 0);
+    assert_memory_equal(v1, v2, 3 * dim * sizeof *v1);
+    /* another encoder name: another file, the first one untouched */
+    assert_int_equal(
+        br_embed_catalog_in(enc, "tiny-2", cat, BR_TEXT_DESCRIPTION, &c, v2, &embedded), BR_OK);
+    assert_int_equal(embedded, 3);
+    assert_int_equal(cache_count(sfile, 4), 4);
+
+    /* a damaged shared file: a warning, embedded again, then whole again */
+    char *junk = tu_write_file(shared, "tiny.brec", "BREMBCAC garbage");
+    assert_int_equal(br_embed_catalog_in(enc, "tiny", cat, BR_TEXT_DESCRIPTION, &c, v2, &embedded),
+                     BR_OK);
+    assert_int_equal(embedded, 3);
+    assert_memory_equal(v1, v2, 3 * dim * sizeof *v1);
+    assert_int_equal(cache_count(sfile, 4), 2);
+    assert_int_equal(br_embed_catalog_in(enc, "tiny", cat, BR_TEXT_DESCRIPTION, &c, v2, &embedded),
+                     BR_OK);
+    assert_int_equal(embedded, 0);
+    /* a damaged own file stops the call */
+    size_t len = 0;
+    char *whole = tu_read_file(own_a, &len);
+    assert_non_null(whole);
+    FILE *f = fopen(own_a, "wb");
+    assert_int_equal(fwrite(whole, 1, len - 10, f), len - 10);
+    fclose(f);
+    c = (br_embed_caches){own_a, shared};
+    assert_status_detail(
+        br_embed_catalog_in(enc, "tiny", cat, BR_TEXT_DESCRIPTION, &c, v2, &embedded), BR_EFORMAT,
+        "truncated");
+    br_free(whole);
+    br_free(junk);
+    br_free(v1);
+    br_free(v2);
+    br_catalog_free(cat);
+    br_free(dir);
+    br_encoder_close(enc);
+}
+
+/* Another process adds to the cache file while this one embeds: the nested
+ * call below runs when this one has read the file and embedded, before it
+ * writes. Rewriting the file from what was read at the start loses the
+ * other's books; re-reading under the lock keeps them. */
+typedef struct nested_ctx {
+    const br_encoder *enc;
+    const br_catalog *cat;
+    const char *cache;
+    int fired;
+    br_status st;
+} nested_ctx;
+
+static int nested_writer(const char *stage, uint64_t done, uint64_t total, void *user)
+{
+    nested_ctx *n = user;
+    if (n->fired || strcmp(stage, "embed") != 0 || done != total) return 0;
+    n->fired = 1;
+    br_progress_set(NULL, NULL);
+    size_t dim = br_encoder_dim(n->enc), embedded = 0;
+    float *v = br_malloc(2 * dim * sizeof *v);
+    n->st = br_embed_catalog(n->enc, "tiny", n->cat, BR_TEXT_DESCRIPTION, n->cache, v, &embedded);
+    br_free(v);
+    return 0;
+}
+
+static void test_embed_cache_concurrent_writer(void **state)
+{
+    (void)state;
+    br_encoder *enc;
+    assert_int_equal(br_encoder_open_bert(BR_GOLDEN_DIR "/minilm/tiny", 0, &enc), BR_OK);
+    char *dir = tu_tmpdir("test_embconc");
+    br_catalog *x =
+        catalog_of(dir, "x.csv", "book_id,title,description\n1,X,First.\n2,Y,Second.\n");
+    br_catalog *y =
+        catalog_of(dir, "y.csv", "book_id,title,description\n3,Z,Third.\n4,W,Fourth.\n");
+    br_catalog *xy = catalog_of(dir, "xy.csv",
+                                "book_id,title,description\n1,X,First.\n2,Y,Second.\n"
+                                "3,Z,Third.\n4,W,Fourth.\n");
+    char cache[4096];
+    snprintf(cache, sizeof cache, "%s/emb.brec", dir);
+    size_t dim = br_encoder_dim(enc), embedded = 0;
+    float *v = br_malloc(4 * dim * sizeof *v);
+    nested_ctx n = {enc, y, cache, 0, BR_OK};
+    br_progress_set(nested_writer, &n);
+    assert_int_equal(br_embed_catalog(enc, "tiny", x, BR_TEXT_DESCRIPTION, cache, v, &embedded),
+                     BR_OK);
+    br_progress_set(NULL, NULL);
+    assert_true(n.fired);
+    assert_int_equal(n.st, BR_OK);
+    assert_int_equal(embedded, 2);
+    /* both writers' books are there */
+    assert_int_equal(cache_count(cache, 4), 4);
+    assert_int_equal(br_embed_catalog(enc, "tiny", xy, BR_TEXT_DESCRIPTION, cache, v, &embedded),
+                     BR_OK);
+    assert_int_equal(embedded, 0);
+    br_free(v);
+    br_catalog_free(x);
+    br_catalog_free(y);
+    br_catalog_free(xy);
     br_free(dir);
     br_encoder_close(enc);
 }
@@ -668,6 +892,11 @@ int main(void)
         cmocka_unit_test(test_rerank),
         cmocka_unit_test(test_split_train_and_text),
         cmocka_unit_test(test_embed_cache_repeated_text),
+        cmocka_unit_test(test_embed_cache_paths),
+        cmocka_unit_test(test_embed_cache_shared),
+        cmocka_unit_test(test_embed_cache_concurrent_writer),
     };
+    /* never the user's shared cache: the tests name their own folders */
+    setenv("BOOKREC_EMBED_CACHE", "none", 1);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

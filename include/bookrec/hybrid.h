@@ -21,7 +21,8 @@
  *
  * Also here: the item-item model itself (EASE, Steck 2019, on rating
  * weights, restricted to the M most-rated books), a book's text for the
- * encoder, and the embedding cache every command shares.
+ * encoder (and which text each engine reads), and the embedding cache
+ * every command shares.
  *
  * Rankings never contain a book the reader rated in the training data and
  * break ties by the lower book index. The library never prints; words for
@@ -60,20 +61,45 @@ br_status br_book_text(const br_book *b, br_book_template t, char **out);
 /* ------------------------------------------------------ embedding cache -- */
 
 /* Embeds every catalogue book (rows in catalogue order, out (n, dim) with
- * dim = br_encoder_dim) through a cache file: a book whose text hash is in
- * the cache for this encoder is read, the others are embedded and the
- * cache rewritten (temporary file, fsync, rename). The key is the encoder
- * name `encoder_key` (e.g. "use-lite" or "bert:DIR") and the 64-bit FNV-1a
- * hash and byte length of the book text (docs/formats.md, "Embedding
- * cache"). cache_path NULL: no cache. *embedded (may be NULL) receives the
- * number of books that had to be embedded. */
+ * dim = br_encoder_dim) through the embedding caches: a book whose text is
+ * in a cache for this encoder is read from it, the others are embedded, and
+ * each cache gains what it lacked. The key is the encoder name
+ * `encoder_key` (e.g. "use-lite" or "bert:DIR") and the 64-bit FNV-1a hash
+ * and byte length of the exact text (so the template is in the key through
+ * the text it makes; docs/formats.md, "Embedding cache"). Caches:
+ *   file  the caller's own cache file (train: DIR/embeddings.brec, which
+ *         keeps a model directory self-contained), read first; NULL: none.
+ *         A damaged file is an error (BR_EFORMAT).
+ *   dir   the shared cache directory, one file per encoder
+ *         (br_embed_cache_file); NULL: br_embed_cache_dir's, "": none. A
+ *         damaged or unwritable shared file is a warning (br_log), not an
+ *         error.
+ * Safe while other processes use the same files: additions are made under
+ * an flock on FILE.lock after re-reading FILE, and land by rename.
+ * *embedded (may be NULL) receives the number of books no cache held. */
+typedef struct br_embed_caches {
+    const char *file;
+    const char *dir;
+} br_embed_caches;
+br_status br_embed_catalog_in(const br_encoder *enc, const char *encoder_key, const br_catalog *cat,
+                              br_book_template t, const br_embed_caches *caches, float *out,
+                              size_t *embedded);
+
+/* br_embed_catalog_in with the caller's file cache_path (NULL: none) and
+ * the default shared cache directory. */
 br_status br_embed_catalog(const br_encoder *enc, const char *encoder_key, const br_catalog *cat,
                            br_book_template t, const char *cache_path, float *out,
                            size_t *embedded);
 
-/* The default cache file: <model dir>/../embeddings.brec, i.e.
- * $XDG_CACHE_HOME/bookrec/embeddings.brec. */
-br_status br_embed_cache_path(char *buf, size_t cap);
+/* The shared cache directory: $BOOKREC_EMBED_CACHE when set ("none": no
+ * shared cache), else $XDG_CACHE_HOME/bookrec/embeddings, else
+ * ~/.cache/bookrec/embeddings (beside the encoder models). buf is "" when
+ * there is none (BOOKREC_EMBED_CACHE=none, or neither variable set). */
+br_status br_embed_cache_dir(char *buf, size_t cap);
+
+/* The shared cache file of one encoder in dir: DIR/<key>.brec for a plain
+ * key ("use-lite.brec"), else a readable part of the key and its hash. */
+br_status br_embed_cache_file(const char *dir, const char *encoder_key, char *buf, size_t cap);
 
 /* 64-bit FNV-1a of n bytes (the cache key). */
 uint64_t br_fnv1a64(const void *data, size_t n);
@@ -141,6 +167,11 @@ const char *br_engine_name(br_engine e);
 br_status br_engine_parse(const char *name, br_engine *out);
 /* 1 when the engine needs book embeddings. */
 int br_engine_needs_content(br_engine e);
+/* The book text an engine reads unless told otherwise: the notebook's
+ * (BR_TEXT_DESCRIPTION) for the engines that reproduce its content recipe
+ * (content-favourite, content-cluster, notebook-hybrid, rank-fusion),
+ * BR_TEXT_FULL for the others, as `train` and the served API. */
+br_book_template br_engine_template(br_engine e);
 /* 1 when the engine predicts ratings (svd, als-explicit). */
 int br_engine_predicts(br_engine e);
 

@@ -2,7 +2,9 @@
 # content.sh: the content-engine commands end to end: kmeans, pca and knn on
 # .npy input (checked with numpy when Debian's python3 has it), cluster ->
 # plot -> similar on the seed universe with the reference USE-lite
-# embeddings, and the error exits.
+# embeddings, and the error exits; the embedding cache every command shares
+# (nothing embedded twice, train included) and `similar --book` answering
+# as the served API.
 # Usage: content.sh BOOKREC TEST_DATA_DIR SHARED_DIR
 set -u
 bookrec=$1
@@ -117,5 +119,102 @@ contains "$tmp/out" "tribe rule: favourite" "tribe rule"
 expect 1 "similar unknown book" -- "$bookrec" similar --books "$books" --book nope --embeddings "$tmp/seed.npy"
 contains "$tmp/err" "book 'nope' is not in" "unknown book message"
 expect 2 "similar both" -- "$bookrec" similar --books "$books" --book 1 --user 2
+
+# --- One embedding cache for every command (a folder of the test's own):
+# a book embedded by one command is not embedded by the next, nor by
+# `train`, nor after it; and `similar --book` without --template answers as
+# the API's /api/books/{id}/similar of a model trained with the defaults.
+# 40 books of the goodbooks sample and their ratings; needs the use-lite model.
+model=${XDG_CACHE_HOME:-$HOME/.cache}/bookrec/models/use-lite.brm
+if [ -f "$model" ]; then
+  sub=$tmp/sub
+  mkdir -p "$sub"
+  head -41 "$data/goodbooks-sample/books.csv" >"$sub/books.csv"
+  "$py" - "$sub/books.csv" "$data/goodbooks-sample/ratings.csv" "$sub/ratings.csv" <<'PY'
+import csv, sys
+ids = {r["book_id"] for r in csv.DictReader(open(sys.argv[1]))}
+w = csv.writer(open(sys.argv[3], "w", newline=""))
+w.writerow(["user_id", "book_id", "rating"])
+for r in csv.DictReader(open(sys.argv[2])):
+    if r["book_id"] in ids:
+        w.writerow([r["user_id"], r["book_id"], r["rating"]])
+PY
+  reader=$(sed -n 2p "$sub/ratings.csv" | cut -d, -f1)
+  S=(--books "$sub/books.csv")
+  R=(--ratings "$sub/ratings.csv")
+  jcheck() { # jcheck DESCRIPTION FILE PYTHON-EXPRESSION-OF-d
+    "$py" -c 'import json, sys; d = json.loads(open(sys.argv[1]).read()); sys.exit(0 if eval(sys.argv[2]) else 1)' "$2" "$3" &&
+      passes=$((passes + 1)) || { echo "FAIL: $1"; fails=$((fails + 1)); }
+  }
+  export BOOKREC_EMBED_CACHE=$tmp/ecache
+  expect 0 "similar, cold cache" -- "$bookrec" --quiet similar "${S[@]}" --book 1 --n 10 --json
+  cp "$tmp/out" "$tmp/sim_cold.json"
+  jcheck "similar, cold cache: 40 books embedded" "$tmp/sim_cold.json" 'd["embedded"] == 40'
+  expect 0 "similar, warm cache" -- "$bookrec" --quiet similar "${S[@]}" --book 1 --n 10 --json
+  cp "$tmp/out" "$tmp/sim.json"
+  jcheck "similar, warm cache: nothing embedded" "$tmp/sim.json" 'd["embedded"] == 0'
+  cmp -s <(grep -o '"similar".*\]' "$tmp/sim_cold.json") <(grep -o '"similar".*\]' "$tmp/sim.json") &&
+    passes=$((passes + 1)) || { echo "FAIL: cached neighbours differ"; fails=$((fails + 1)); }
+  expect 0 "recommend content after similar" -- "$bookrec" --verbose recommend "${S[@]}" "${R[@]}" \
+    --engine content --users "$reader" --n 3
+  contains "$tmp/err" "embedded 0 of 40 books (full text, use-lite)" "recommend: nothing embedded"
+  expect 0 "embed --books after similar" -- "$bookrec" --verbose embed "${S[@]}" --out "$tmp/sub.npy"
+  contains "$tmp/err" "embedded 0 of 40 books (full text" "embed: nothing embedded"
+  expect 0 "eval, two texts" -- "$bookrec" --verbose eval "${S[@]}" "${R[@]}" \
+    --engines content,content-favourite --json
+  cp "$tmp/out" "$tmp/ev.json"
+  contains "$tmp/err" "embedded 0 of 40 books (full text" "eval: the full texts from the cache"
+  contains "$tmp/err" "embedded 40 of 40 books (description text" "eval: the notebook's texts embedded"
+  jcheck "eval: each engine its text" "$tmp/ev.json" \
+    'd["embedded"] == 40 and d["protocol"]["book_text"] == {"content": "full", "content-favourite": "description"}'
+  expect 0 "cluster after eval" -- "$bookrec" --quiet cluster "${S[@]}" --model-dir "$tmp/subtribes" --k 3 --json
+  jcheck "cluster: the notebook's texts from the cache" "$tmp/out" 'd["embedded"] == 0'
+  expect 0 "content-cluster after cluster" -- "$bookrec" --verbose recommend "${S[@]}" "${R[@]}" \
+    --engine content-cluster --users "$reader" --n 3
+  contains "$tmp/err" "embedded 0 of 40 books (description text" "content-cluster: nothing embedded"
+  TR=(--clusters 3 --factors 8 --iterations 3 --top-n 10 --json)
+  expect 0 "train after similar" -- "$bookrec" --quiet train "${S[@]}" "${R[@]}" --model-dir "$tmp/m" "${TR[@]}"
+  jcheck "train: nothing embedded" "$tmp/out" 'd["embedded"] == 0'
+  [ -s "$tmp/m/embeddings.brec" ] && passes=$((passes + 1)) || { echo "FAIL: the model directory has no cache of its own"; fails=$((fails + 1)); }
+  # the other way round: train first (a fresh shared cache), then similar
+  export BOOKREC_EMBED_CACHE=$tmp/ecache2
+  expect 0 "train, cold cache" -- "$bookrec" --quiet train "${S[@]}" "${R[@]}" --model-dir "$tmp/m2" "${TR[@]}"
+  jcheck "train, cold cache: 40 embedded" "$tmp/out" 'd["embedded"] == 40'
+  expect 0 "similar after train" -- "$bookrec" --quiet similar "${S[@]}" --book 1 --n 10 --json
+  jcheck "similar after train: nothing embedded" "$tmp/out" 'd["embedded"] == 0'
+  # a trained model directory: its own embeddings, books.csv from the version
+  expect 0 "similar --model-dir (trained)" -- "$bookrec" --quiet similar --model-dir "$tmp/m" --book 1 --n 10 --json
+  cp "$tmp/out" "$tmp/sim_model.json"
+  expect 2 "similar --model-dir with --template" -- "$bookrec" similar --model-dir "$tmp/m" --book 1 --template full
+  contains "$tmp/err" "the embeddings come from" "says where the embeddings come from"
+  unset BOOKREC_EMBED_CACHE
+  # the API's neighbours of book 1
+  "$bookrec" serve --model-dir "$tmp/m" --port 0 --poll-ms 3600000 >"$tmp/serve.out" 2>"$tmp/serve.err" &
+  spid=$!
+  for _ in $(seq 300); do grep -q 'http://' "$tmp/serve.out" && break; sleep 0.1; done
+  port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$tmp/serve.out")
+  "$py" - "$port" >"$tmp/api.json" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+c.request("GET", "/api/books/1/similar?n=10")
+r = c.getresponse()
+print(r.read().decode() if r.status == 200 else "{}")
+PY
+  kill -TERM "$spid"
+  wait "$spid"
+  check_same() { # check_same DESCRIPTION FILE: its neighbours of book 1 are the API's
+    "$py" - "$tmp/api.json" "$2" <<'PY' && passes=$((passes + 1)) || { echo "FAIL: $1"; fails=$((fails + 1)); }
+import json, sys
+api = [b["book_id"] for b in json.load(open(sys.argv[1]))["similar"]]
+got = [b["book_id"] for b in json.loads(open(sys.argv[2]).read())["similar"]]
+print(" API:", api, "\n got:", got) if api != got else None
+sys.exit(0 if len(api) == 10 and api == got else 1)
+PY
+  }
+  check_same "similar --book (default text) = the API's /api/books/1/similar" "$tmp/sim.json"
+  check_same "similar --model-dir = the API's /api/books/1/similar" "$tmp/sim_model.json"
+else
+  echo "content.sh: no use-lite model at $model (make model): embedding-cache checks skipped"
+fi
 
 finish

@@ -64,4 +64,46 @@ head -c 128 "$tmp/b.npy" >"$tmp/hdr"
 contains "$tmp/hdr" "'shape': (2, 512)" "--books gives one row per book"
 expect 2 "bad template" -- "$bookrec" embed --books "$tmp/books.csv" --template x --out "$tmp/b.npy"
 
+# --books goes through the shared embedding cache (here a folder of the
+# test's own): the vectors are the encoder's, a second run embeds nothing,
+# another encoder keeps a file of its own, --cache none embeds again, and
+# processes adding to the cache at once lose none of their books.
+export BOOKREC_EMBED_CACHE=$tmp/ecache
+tiny="$2/../golden/minilm/tiny"
+printf '%s' '["Dune. by Frank Herbert. science-fiction, classics. A desert planet and the spice.", "Emma. by Jane Austen"]' >"$tmp/bt.json"
+expect 0 "embed the book texts" -- "$bookrec" -q embed --in "$tmp/bt.json" --out "$tmp/bt.npy"
+expect 0 "embed --books, cold cache" -- "$bookrec" --verbose embed --books "$tmp/books.csv" --out "$tmp/b1.npy"
+contains "$tmp/err" "embedded 2 of 2 books (full text, use-lite)" "cold: both embedded"
+contains "$tmp/err" "cache: $tmp/ecache/use-lite.brec" "the cache file named"
+cmp -s "$tmp/bt.npy" "$tmp/b1.npy" && passes=$((passes + 1)) || { echo "FAIL: --books vectors differ from the texts'"; fails=$((fails + 1)); }
+expect 0 "embed --books, warm cache" -- "$bookrec" --verbose embed --books "$tmp/books.csv" --out "$tmp/b2.npy"
+contains "$tmp/err" "embedded 0 of 2 books" "warm: nothing embedded"
+cmp -s "$tmp/b1.npy" "$tmp/b2.npy" && passes=$((passes + 1)) || { echo "FAIL: cached vectors differ"; fails=$((fails + 1)); }
+expect 0 "embed --books, no cache" -- "$bookrec" --verbose embed --books "$tmp/books.csv" --cache none --out "$tmp/b3.npy"
+contains "$tmp/err" "embedded 2 of 2 books" "--cache none embeds"
+contains "$tmp/err" "cache: none" "--cache none named"
+expect 0 "embed --books, description" -- "$bookrec" --verbose embed --books "$tmp/books.csv" --template description --out "$tmp/b4.npy"
+contains "$tmp/err" "embedded 2 of 2 books (description text" "another template: other texts"
+if [ -d "$tiny" ]; then
+  expect 0 "embed --books, bert" -- "$bookrec" --verbose embed --books "$tmp/books.csv" --encoder "bert:$tiny" --out "$tmp/b5.npy"
+  contains "$tmp/err" "embedded 2 of 2 books" "another encoder: embedded"
+  [ "$(ls "$tmp/ecache"/*.brec | wc -l)" -eq 2 ] && passes=$((passes + 1)) || { echo "FAIL: not one cache file per encoder:"; ls "$tmp/ecache"; fails=$((fails + 1)); }
+  expect 0 "embed --books, use-lite again" -- "$bookrec" --verbose embed --books "$tmp/books.csv" --out "$tmp/b6.npy"
+  contains "$tmp/err" "embedded 0 of 2 books" "use-lite's file kept"
+  echo "book_id,title,description" >"$tmp/all.csv"
+  for p in 0 1 2 3; do
+    echo "book_id,title,description" >"$tmp/p$p.csv"
+    for j in 0 1 2; do
+      echo "$p$j,T$p$j,Story $p$j of the pile." | tee -a "$tmp/all.csv" >>"$tmp/p$p.csv"
+    done
+  done
+  for p in 0 1 2 3; do
+    "$bookrec" -q embed --books "$tmp/p$p.csv" --encoder "bert:$tiny" --out "$tmp/p$p.npy" &
+  done
+  wait
+  expect 0 "embed --books, after four at once" -- "$bookrec" --verbose embed --books "$tmp/all.csv" --encoder "bert:$tiny" --out "$tmp/all.npy"
+  contains "$tmp/err" "embedded 0 of 12 books" "four writers at once: every book kept"
+fi
+unset BOOKREC_EMBED_CACHE
+
 finish

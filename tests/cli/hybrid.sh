@@ -37,6 +37,60 @@ ref = json.load(open(sys.argv[2]))["users"]["5"]["hybrid_top10"]
 sys.exit(0 if [int(i["book"]) for i in got["items"]] == ref and got["user"] == "5" else 1)
 PY
 
+# Without --template or --embeddings the notebook's engines read the
+# notebook's text (descriptions), through the shared embedding cache: seeded
+# here with the reference vectors of the 1000 descriptions, so nothing is
+# embedded, and every reader's list is the notebook's (the full text would
+# be embedded now, and give other lists). Needs the use-lite model.
+model=${XDG_CACHE_HOME:-$HOME/.cache}/bookrec/models/use-lite.brm
+if [ -f "$model" ]; then
+  export BOOKREC_EMBED_CACHE=$tmp/ecache
+  mkdir -p "$BOOKREC_EMBED_CACHE"
+  "$py" "$root/cli/seed_cache.py" "$root/golden/use-lite/seed_descriptions.json" "$BOOKREC_EMBED_CACHE/use-lite.brec"
+  expect 0 "notebook-hybrid, default text" -- "$bookrec" --verbose recommend "${B[@]}" \
+    --engine notebook-hybrid --exact --json
+  cp "$tmp/out" "$tmp/nb_all.json"
+  contains "$tmp/err" "embedded 0 of 1000 books (description text, use-lite)" "notebook text, from the cache"
+  check "every reader's notebook-hybrid top-10 = reference, default text" "$py" - "$tmp/nb_all.json" "$seed/notebook_reference.json" <<'PY'
+import json, sys
+ref = json.load(open(sys.argv[2]))["users"]
+got = [json.loads(l) for l in open(sys.argv[1])]
+same = sum([int(i["book"]) for i in g["items"]] == ref[g["user"]]["hybrid_top10"] for g in got)
+print("notebook-hybrid lists equal to the notebook's:", same, "of", len(ref))
+sys.exit(0 if same == len(ref) == len(got) == 100 else 1)
+PY
+  # content-cluster and rank-fusion: the same lists as with the reference .npy
+  for e in content-cluster rank-fusion; do
+    expect 0 "$e, default text" -- "$bookrec" --quiet recommend "${B[@]}" --engine $e --users 1,5,42 --json
+    cp "$tmp/out" "$tmp/$e.cache.json"
+    expect 0 "$e, reference embeddings" -- "$bookrec" --quiet recommend "${B[@]}" --engine $e --users 1,5,42 \
+      --embeddings "$tmp/emb.npy" --json
+    cmp -s "$tmp/out" "$tmp/$e.cache.json" && passes=$((passes + 1)) || { echo "FAIL: $e default text is not the notebook's"; fails=$((fails + 1)); }
+  done
+  # eval: each engine its own text (the notebook's engines: descriptions)
+  expect 0 "eval, default texts" -- "$bookrec" --verbose eval "${B[@]}" \
+    --engines content-favourite,notebook-hybrid,content-cluster --json
+  cp "$tmp/out" "$tmp/ev_cache.json"
+  contains "$tmp/err" "embedded 0 of 1000 books (description text" "eval: the notebook's text, from the cache"
+  expect 0 "eval, reference embeddings" -- "$bookrec" --quiet eval "${B[@]}" \
+    --engines content-favourite,notebook-hybrid,content-cluster --embeddings "$tmp/emb.npy" --json
+  check "eval: the notebook's engines rank with descriptions" "$py" - "$tmp/ev_cache.json" "$tmp/out" <<'PY'
+import json, sys
+a, b = (json.loads(open(p).read()) for p in sys.argv[1:3])
+texts = a["protocol"]["book_text"]
+ok = texts == {"content-favourite": "description", "notebook-hybrid": "description",
+               "content-cluster": "description"} and a["embedded"] == 0
+for e in texts:
+    ok = ok and all(a["engines"][e][m] == b["engines"][e][m] for m in ("ndcg@10", "precision@10", "map@10"))
+sys.exit(0 if ok else 1)
+PY
+  expect 0 "eval table names the texts" -- "$bookrec" --quiet eval "${B[@]}" --engines svd,notebook-hybrid --k 5
+  contains "$tmp/out" "book text: description (notebook-hybrid)" "table: the text of the engines that read one"
+  unset BOOKREC_EMBED_CACHE
+else
+  echo "hybrid.sh: no use-lite model at $model (make model): default-text checks skipped"
+fi
+
 # explanations
 expect 0 "explain" -- "$bookrec" --quiet recommend "${B[@]}" --embeddings "$tmp/emb.npy" \
   --user 5 --n 3 --explain
