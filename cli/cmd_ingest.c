@@ -2,8 +2,12 @@
  * cmd_ingest.c: `bookrec ingest`, appends interactions from a CSV or JSON
  * lines file to the event log of a store (the file log beside an LMDB
  * store, or the Redis Stream), for the next `bookrec train` to fold in.
- * The whole file is validated before anything is appended, so a bad line
- * never leaves half a file in the log.
+ * The whole file is checked before anything is appended, so a bad line
+ * never leaves half a file in the log: every event by br_event_check with
+ * the rating scale of the version the store serves, and its book against
+ * that version's books (posted ones included). A store that serves no
+ * version yet has nothing to check against: the structural checks only,
+ * with a warning (train checks the rest when it folds the events in).
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -19,15 +23,18 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: bookrec ingest --events FILE [--store URI] [--apply] [--json]\n\n"
             "Appends reader interactions to the event log of a store; the next\n"
-            "`bookrec train` folds them into the model. The file is checked first:\n"
-            "one bad line (reported as FILE:LINE) and nothing is appended.\n\n"
+            "`bookrec train` folds them into the model. The file is checked first\n"
+            "against the model version the store serves (ratings within its rating\n"
+            "scale, books among its books, weights and timestamps >= 0): one bad\n"
+            "line (reported as FILE:LINE) and nothing is appended. A store serving\n"
+            "no version yet gets the structural checks only, with a warning.\n\n"
             "  --events FILE   CSV with the header user_id,book_id,type,value,timestamp\n"
             "                  (any order, extra columns ignored), or JSON lines (.jsonl,\n"
             "                  .ndjson) with those keys, e.g.\n"
             "                  {\"user_id\": \"u1\", \"book_id\": \"b7\", \"type\": \"click\",\n"
             "                   \"value\": 1, \"timestamp\": 1718000000}\n"
             "                  type: rating | click | view | purchase; value: a number\n"
-            "                  (the rating, or a weight); timestamp: Unix seconds\n"
+            "                  (the rating, or a weight >= 0); timestamp: Unix seconds\n"
             "  --store URI     lmdb:DIR (log in DIR/events.log) or\n"
             "                  redis://HOST:PORT[/DB] (the stream bookrec:events);\n"
             "                  default $BOOKREC_STORE, else lmdb:store\n"
@@ -45,12 +52,68 @@ typedef struct batch {
     br_store *store;
 } batch;
 
-static br_status count_only(const br_event *e, const char *pos, void *user)
+/* What the events are checked against: the served version, if any. */
+typedef struct checker {
+    br_store *store;             /* NULL: no version, books not checked */
+    const br_event_rules *rules; /* NULL: no scale known */
+    char version[BR_STORE_VERSION_MAX];
+    br_idmap *known; /* books the store already confirmed */
+    size_t n;
+} checker;
+
+static br_status check_one(const br_event *e, const char *pos, void *user)
 {
-    (void)e;
-    (void)pos;
-    (*(size_t *)user)++;
+    checker *c = user;
+    br_status st = br_event_check(e, c->rules);
+    if (st == BR_EINVAL) st = BR_EPARSE; /* bad data in the file, as a malformed line */
+    size_t len = strlen(e->book_id);
+    if (st == BR_OK && c->store && br_idmap_find(c->known, e->book_id, len) < 0) {
+        br_store_book *b = NULL;
+        uint32_t idx;
+        st = br_store_get_book(c->store, e->book_id, &b);
+        br_free(b);
+        if (st == BR_ENOTFOUND)
+            br_error(st, "book '%s' is not a book of the model version %s the store serves",
+                     e->book_id, c->version);
+        else if (st == BR_OK) /* looked up once per book */
+            st = br_idmap_intern(c->known, e->book_id, len, &idx, NULL);
+    }
+    if (st != BR_OK) {
+        char d[512]; /* copied: br_error writes the buffer the detail is in */
+        snprintf(d, sizeof d, "%s", br_error_detail());
+        return br_error(st, "%s: %s", pos, d);
+    }
+    c->n++;
     return BR_OK;
+}
+
+/* The rules of the version the store serves into c (none: a warning). */
+static br_status served_rules(br_store *s, checker *c, br_event_rules *rules)
+{
+    br_status st = br_store_version(s, c->version, sizeof c->version);
+    if (st == BR_ENOTFOUND) {
+        br_error_clear();
+        fprintf(stderr, "bookrec ingest: warning: the store serves no model version yet: ratings "
+                        "are not checked against a rating scale nor books against a catalogue "
+                        "(`bookrec train --events` checks them when it folds them in)\n");
+        return BR_OK;
+    }
+    char *meta = NULL;
+    if (!st) st = br_store_get_meta(s, &meta);
+    if (!st) st = br_event_rules_from_manifest(meta, rules);
+    br_free(meta);
+    if (st == BR_ENOTFOUND) {
+        fprintf(stderr,
+                "bookrec ingest: warning: version %s of the store records no rating "
+                "scale: ratings are not checked against one\n",
+                c->version);
+        br_error_clear();
+        st = BR_OK;
+    } else if (!st) {
+        c->rules = rules;
+    }
+    c->store = s;
+    return st;
 }
 
 static br_status flush(batch *b)
@@ -95,7 +158,7 @@ static int run(int argc, char **argv)
         case 'a': apply = 1; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("ingest", "bad option");
+        default: return cli_bad_option("ingest", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("ingest", "unexpected argument '%s'", argv[optind]);
@@ -103,14 +166,28 @@ static int run(int argc, char **argv)
     if (!uri || !*uri) uri = "lmdb:store";
 
     uint64_t t0 = br_now_ns();
-    size_t n = 0;
-    br_status st = br_events_read_file(events, count_only, &n); /* validate everything first */
-    if (st != BR_OK) return cli_fail("ingest", st);
+    br_store *s = NULL;
+    br_event_rules rules;
+    checker ck = {0};
+    br_status st = br_store_open(uri, 0, &s);
+    if (st == BR_OK) st = br_idmap_create(&ck.known);
+    if (st == BR_OK) st = served_rules(s, &ck, &rules);
+    /* check everything first */
+    if (st == BR_OK) st = br_events_read_file(events, check_one, &ck);
+    br_idmap_free(ck.known);
+    size_t n = ck.n;
+    if (st != BR_OK) {
+        br_store_close(s);
+        return cli_fail("ingest", st);
+    }
 
     batch *b = calloc(1, sizeof *b);
-    if (!b) return cli_fail("ingest", br_error(BR_ENOMEM, "batch"));
-    if (apply) st = br_store_open(uri, 0, &b->store);
-    if (st == BR_OK) st = br_events_open(uri, 0, &b->log);
+    if (!b) {
+        br_store_close(s);
+        return cli_fail("ingest", br_error(BR_ENOMEM, "batch"));
+    }
+    if (apply) b->store = s;
+    st = br_events_open(uri, 0, &b->log);
     if (st == BR_OK) st = br_events_read_file(events, add, b);
     if (st == BR_OK) st = flush(b);
     int rc = CLI_OK;
@@ -129,7 +206,7 @@ static int run(int argc, char **argv)
                events, uri, apply ? " (and applied them to the store)" : "", secs);
     }
     br_events_close(b->log);
-    br_store_close(b->store);
+    br_store_close(s);
     free(b);
     return rc;
 }

@@ -20,7 +20,8 @@ static void usage(FILE *out)
                  "show: a version's manifest (default: the current one).\n"
                  "rollback: serves version ID again (default: the one before the current):\n"
                  "  re-publishes its recommendations and books to the store (the one in its\n"
-                 "  manifest unless --store), then re-points DIR/current.\n"
+                 "  manifest, a path there being relative to DIR, unless --store), then\n"
+                 "  re-points DIR/current.\n"
                  "prune: removes all but the newest N versions, never the current one.\n");
 }
 
@@ -54,7 +55,7 @@ static int run(int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         default:
-            return cli_usage_error("models", "bad option");
+            return cli_bad_option("models", argv, longopts);
         }
     }
     if (optind >= argc) return cli_usage_error("models", "list, show, rollback or prune?");

@@ -16,12 +16,15 @@ static void usage(FILE *out)
             "                     [--encoder use-lite|bert:DIR] [--cf als|svd] [--clusters K]\n"
             "                     [--factors N] [--iterations N] [--top-n N] [--seed N]\n"
             "                     [--template full|description] [--events URI] [--keep N]\n"
+            "                     [--rating-scale MIN:MAX]\n"
             "                     [--eval [--eval-k K] [--eval-readers N]]\n"
             "                     [--json]\n\n"
             "Trains a new model version and publishes it: ingest -> embed (only new or\n"
-            "changed books, through DIR/embeddings.brec) -> tribes -> vector index (new\n"
-            "books added to the previous version's index) -> collaborative training ->\n"
-            "top-N per reader -> publish to the store, then DIR/current is re-pointed.\n"
+            "changed books, through DIR/embeddings.brec and the shared cache:\n"
+            "$BOOKREC_EMBED_CACHE, else ~/.cache/bookrec/embeddings/) -> tribes ->\n"
+            "vector index (new books added to the previous version's index) ->\n"
+            "collaborative training -> top-N per reader -> publish to the store, then\n"
+            "DIR/current is re-pointed.\n"
             "A run that fails or is killed leaves the previous version serving.\n\n"
             "  --books FILE          books.csv\n"
             "  --ratings FILE        ratings.csv: user_id, book_id, rating [, timestamp]\n"
@@ -29,7 +32,11 @@ static void usage(FILE *out)
             "  --store URI           lmdb:DIR or redis://HOST:PORT[/DB]\n"
             "                        (default lmdb:<model-dir>/store)\n"
             "  --events URI          fold in the rating events of this event log (the\n"
-            "                        store URI `bookrec ingest --store` appended to)\n"
+            "                        store URI `bookrec ingest --store` appended to);\n"
+            "                        events outside the scale or the catalogue are not\n"
+            "                        folded, and counted\n"
+            "  --rating-scale A:B    the valid rating range (default 1:5), recorded in\n"
+            "                        the version: ingest and the server check by it\n"
             "  --encoder MODEL       use-lite (default) or bert:DIR\n"
             "  --template T          book text: full (default) or description\n"
             "  --cf als|svd          als: the default hybrid (ease + als + content);\n"
@@ -72,6 +79,7 @@ static int run(int argc, char **argv)
                                              {"keep", required_argument, 0, 'K'},
                                              {"template", required_argument, 0, 'T'},
                                              {"events", required_argument, 0, 'E'},
+                                             {"rating-scale", required_argument, 0, 'G'},
                                              {"eval", no_argument, 0, 'v'},
                                              {"eval-k", required_argument, 0, 'V'},
                                              {"eval-readers", required_argument, 0, 'R'},
@@ -141,6 +149,14 @@ static int run(int argc, char **argv)
         case 'E':
             o.events = optarg;
             break;
+        case 'G': {
+            double lo, hi;
+            if (cli_parse_range(optarg, &lo, &hi))
+                return cli_usage_error("train", "--rating-scale needs MIN:MAX with MIN < MAX");
+            o.rating_min = (float)lo;
+            o.rating_max = (float)hi;
+            break;
+        }
         case 'v':
             o.eval = 1;
             break;
@@ -161,7 +177,7 @@ static int run(int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         default:
-            return cli_usage_error("train", "bad option");
+            return cli_bad_option("train", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
@@ -185,6 +201,13 @@ static int run(int argc, char **argv)
             "embedded", (json_int_t)rep.embedded, "index_added", (json_int_t)rep.index_added,
             "index_incremental", rep.index_incremental, "pruned", (json_int_t)rep.pruned, "seconds",
             rep.seconds, "stages", stages);
+        if (j) {
+            json_object_set_new(j, "events_rejected",
+                                json_integer((json_int_t)rep.events_rejected));
+            json_object_set_new(j, "events_rejected_first",
+                                rep.events_rejected ? json_string(rep.events_rejected_first)
+                                                    : json_null());
+        }
         if (j && rep.evaluated)
             json_object_set_new(
                 j, "evaluation",
@@ -205,6 +228,9 @@ static int run(int argc, char **argv)
         printf("%llu rating events folded in (%llu new from the log); stream trimmed of %llu\n",
                (unsigned long long)rep.n_events, (unsigned long long)rep.n_events_new,
                (unsigned long long)rep.events_trimmed);
+    if (rep.events_rejected)
+        printf("%llu rating events rejected, not folded in; the first: %s\n",
+               (unsigned long long)rep.events_rejected, rep.events_rejected_first);
     for (int i = 0; i < BR_TRAIN_STAGES; i++)
         printf("  %-8s %8.2f s  %llu\n", rep.stage[i].name, rep.stage[i].seconds,
                (unsigned long long)rep.stage[i].count);

@@ -1,7 +1,8 @@
 /*
  * served.c: `bookrec recommend --model-dir DIR [--store URI]`: reads what
  * `bookrec train` published instead of fitting anything. The store URI is
- * the one the current version's manifest names unless --store is given;
+ * the one the current version's manifest names (br_models_store: relative
+ * to the model directory) unless --store is given;
  * "all" readers are the current version's user_ids.txt. The recs and the
  * version they came from are read together (br_store_get_recs), so a line
  * never mixes two versions.
@@ -12,19 +13,6 @@
 #include <string.h>
 
 #include "cli.h"
-
-/* The current version's manifest, parsed. */
-static br_status current_manifest(const char *dir, json_t **out)
-{
-    char *text;
-    br_status st = br_models_manifest(dir, NULL, &text);
-    if (st) return st;
-    json_error_t err;
-    *out = json_loads(text, 0, &err);
-    br_free(text);
-    if (!*out) return br_error(BR_EFORMAT, "%s: current manifest: %s", dir, err.text);
-    return BR_OK;
-}
 
 /* Reader ids: a comma-separated list, or every reader of the version. */
 static br_status reader_ids(const char *dir, const char *arg, char ***ids, size_t *n, char **blob)
@@ -94,17 +82,14 @@ int cli_recommend_served(const char *dir, const char *store_uri, const char *use
 {
     br_tribes *tribes = NULL;
     char tribes_of[BR_STORE_VERSION_MAX] = "";
-    json_t *man = NULL;
+    char uri[PATH_MAX + 64];
     br_store *s = NULL;
     char **ids = NULL, *blob = NULL;
     size_t n_ids = 0;
     br_store_rec *recs = br_calloc(n, sizeof *recs);
     br_status st = recs ? BR_OK : br_error(BR_ENOMEM, "recs");
-    if (!st) st = current_manifest(dir, &man);
-    if (!st && !store_uri) {
-        store_uri = json_string_value(json_object_get(man, "store"));
-        if (!store_uri) st = br_error(BR_EFORMAT, "%s: the manifest names no store", dir);
-    }
+    /* The current version's store, resolved against the model directory. */
+    if (!st && !store_uri && !(st = br_models_store(dir, NULL, uri, sizeof uri))) store_uri = uri;
     if (!st) st = br_store_open(store_uri, BR_STORE_RDONLY, &s);
     if (!st) st = reader_ids(dir, users_arg, &ids, &n_ids, &blob);
     for (size_t i = 0; i < n_ids && !st; i++) {
@@ -166,7 +151,6 @@ int cli_recommend_served(const char *dir, const char *store_uri, const char *use
     br_free(blob);
     br_free(recs);
     br_store_close(s);
-    json_decref(man);
     if (st) return cli_fail("recommend", st);
     return CLI_OK;
 }

@@ -3,10 +3,11 @@
  * embedded file and a Redis Stream on a redis-server started here):
  * append and read back, consumer groups (re-delivery until acknowledged,
  * nothing counted twice, groups independent); plus the file format's crash
- * handling (torn tails cut, damage in the middle refused) and the ingest
- * file readers (CSV, JSON lines, file:line errors).
+ * handling (torn tails cut, damage in the middle refused), the ingest
+ * file readers (CSV, JSON lines, file:line errors) and br_event_check.
  */
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -404,7 +405,13 @@ static void test_read_csv_and_jsonl(void **state)
         {"b3.csv", "user_id,book_id,type,value,timestamp\nu,b,click,1,5\nu,b,rating,five,6\n",
          "b3.csv:3: value 'five'"},
         {"b4.csv", "user_id,book_id,type,value,timestamp\nu,b,click,1,-5\n",
-         "b4.csv:2: timestamp '-5'"},
+         "b4.csv:2: timestamp -5 is negative"},
+        {"b4b.jsonl",
+         "{\"user_id\": \"u\", \"book_id\": \"b\", \"type\": \"view\", \"value\": -2, "
+         "\"timestamp\": 1}\n",
+         "b4b.jsonl:1: view value -2 is negative"},
+        {"b4c.csv", "user_id,book_id,type,value,timestamp\nu,b,click,1,1.5\n",
+         "b4c.csv:2: timestamp '1.5' is not an integer"},
         {"b5.csv", "user_id,book_id,type,value,timestamp\n,b,click,1,5\n",
          "b5.csv:2: reader id is empty"},
         {"b6.jsonl", "{\"user_id\": \"u\", \"book_id\": \"b\", \"type\": \"view\", \"value\": 1}\n",
@@ -425,6 +432,67 @@ static void test_read_csv_and_jsonl(void **state)
     br_free(jl);
 }
 
+/* br_event_check: the one rule every entry point applies. */
+static void test_event_check(void **state)
+{
+    (void)state;
+    br_event_rules five = BR_EVENT_RULES_DEFAULT, ten = {0.5f, 10.0f};
+    br_event e = {"u1", "b1", BR_EVENT_RATING, 4.0f, 1700000000};
+    OK(br_event_check(&e, &five));
+    OK(br_event_check(&e, NULL));
+    e.value = 1.0f; /* the scale's ends are in it */
+    OK(br_event_check(&e, &five));
+    e.value = 5.0f;
+    OK(br_event_check(&e, &five));
+    e.value = 99.0f;
+    assert_status_detail(br_event_check(&e, &five), BR_EINVAL,
+                         "rating 99 is outside the rating scale 1..5");
+    OK(br_event_check(&e, NULL)); /* no scale known: any finite rating */
+    e.value = -3.0f;
+    assert_status_detail(br_event_check(&e, &five), BR_EINVAL,
+                         "rating -3 is outside the rating scale 1..5");
+    e.value = 0.5f;
+    assert_status_detail(br_event_check(&e, &five), BR_EINVAL, "rating 0.5 is outside");
+    OK(br_event_check(&e, &ten));
+    e.value = 10.5f;
+    assert_status_detail(br_event_check(&e, &ten), BR_EINVAL, "outside the rating scale 0.5..10");
+    e.value = NAN;
+    assert_status_detail(br_event_check(&e, NULL), BR_EINVAL, "not finite");
+    assert_status_detail(br_event_check(&e, &five), BR_EINVAL, "not finite");
+
+    /* clicks, views, purchases: a weight, 0 or more, whatever the scale */
+    br_event w = {"u1", "b1", BR_EVENT_PURCHASE, 0.0f, 0};
+    OK(br_event_check(&w, &five));
+    w.value = 9.5f;
+    OK(br_event_check(&w, &five));
+    w.type = BR_EVENT_CLICK;
+    w.value = -1.0f;
+    assert_status_detail(br_event_check(&w, &five), BR_EINVAL, "click value -1 is negative");
+    w.value = INFINITY;
+    assert_status_detail(br_event_check(&w, NULL), BR_EINVAL, "not finite");
+
+    /* timestamps: Unix seconds, 0 or more */
+    w.value = 1.0f;
+    w.timestamp = -1;
+    assert_status_detail(br_event_check(&w, NULL), BR_EINVAL, "timestamp -1 is negative");
+    e.value = 3.0f;
+    e.timestamp = -1700000000;
+    assert_status_detail(br_event_check(&e, &five), BR_EINVAL, "timestamp -1700000000");
+
+    /* the structural checks are br_event_validate's */
+    br_event bad = {"", "b1", BR_EVENT_VIEW, 1.0f, 1};
+    assert_status_detail(br_event_check(&bad, &five), BR_EINVAL, "reader id is empty");
+    bad.user_id = "u1";
+    bad.type = (br_event_type)9;
+    assert_status_detail(br_event_check(&bad, &five), BR_EINVAL, "event type 9");
+    assert_int_equal(br_event_check(NULL, NULL), BR_EINVAL);
+    /* a rating outside the scale is still a valid log record: the log
+     * backends check the structure only (train checks at fold time) */
+    e.value = 99.0f;
+    e.timestamp = 5;
+    OK(br_event_validate(&e));
+}
+
 #define ON(be, fn)                                                                                 \
     {                                                                                              \
 #be "/" #fn, fn, NULL, NULL, &be_##be                                                      \
@@ -441,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_file_torn_tail),
         cmocka_unit_test(test_file_damage_in_the_middle_is_refused),
         cmocka_unit_test(test_read_csv_and_jsonl),
+        cmocka_unit_test(test_event_check),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

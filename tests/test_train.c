@@ -10,8 +10,10 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -38,8 +40,10 @@ static void fresh_dir(char *buf, size_t cap)
 }
 
 /* Writes a complete version `id` whose readers u1, u2 get books first_book
- * and first_book + 1 (catalogue indices), scores 2 and 1. */
-static void make_version(const char *dir, const char *id, int first_book, const char *store)
+ * and first_book + 1 (catalogue indices), scores 2 and 1; its manifest of
+ * format_version `fv` (0: none, as the first manifests had). */
+static void make_version_fv(const char *dir, const char *id, int first_book, const char *store,
+                            int fv)
 {
     char vdir[PATH_MAX], path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/versions", dir);
@@ -67,12 +71,18 @@ static void make_version(const char *dir, const char *id, int first_book, const 
     assert_int_equal(br_npy_write(path, BR_DTYPE_I32, 2, 2, 2, items), BR_OK);
     snprintf(path, sizeof path, "%s/recs_scores.npy", vdir);
     assert_int_equal(br_npy_write(path, BR_DTYPE_F32, 2, 2, 2, scores), BR_OK);
-    char manifest[1024];
+    char manifest[1024], fvs[64] = "";
+    if (fv) snprintf(fvs, sizeof fvs, " \"format_version\": %d,", fv);
     snprintf(manifest, sizeof manifest,
-             "{\"format\": \"bookrec-model\", \"version\": \"%s\", \"created_at\": 1700000000,"
+             "{\"format\": \"bookrec-model\",%s \"version\": \"%s\", \"created_at\": 1700000000,"
              " \"store\": \"%s\", \"counts\": {\"books\": 4, \"readers\": 2}}",
-             id, store);
+             fvs, id, store);
     br_free(tu_write_file(vdir, "manifest.json", manifest)); /* last: complete */
+}
+
+static void make_version(const char *dir, const char *id, int first_book, const char *store)
+{
+    make_version_fv(dir, id, first_book, store, 0);
 }
 
 static void point_current(const char *dir, const char *id)
@@ -258,6 +268,88 @@ static void test_train_refusals(void **state)
     br_free(ratings);
 }
 
+/* br_models_store: a manifest's store path resolved the way its
+ * format_version says (2: relative to the model directory; 1 or none:
+ * relative to the working directory, as written then), so a copied model
+ * directory publishes into its own store. */
+static void test_store_path_resolution(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], want[PATH_MAX + 64], got[PATH_MAX + 64];
+    fresh_dir(dir, sizeof dir);
+    make_version(dir, "v000001", 0, "lmdb:relstore");             /* format_version 1 */
+    make_version_fv(dir, "v000002", 0, "lmdb:store?chunk=7", 2);  /* inside, options kept */
+    make_version_fv(dir, "v000003", 0, "lmdb:/srv/bookrec/s", 2); /* outside: absolute */
+    make_version_fv(dir, "v000004", 0, "redis://127.0.0.1:6379/2", 2);
+    make_version_fv(dir, "v000005", 0, "lmdb:.", 2); /* the model directory itself */
+    point_current(dir, "v000002");
+    assert_int_equal(br_models_store(dir, "v000001", got, sizeof got), BR_OK);
+    assert_string_equal(got, "lmdb:relstore");
+    snprintf(want, sizeof want, "lmdb:%s/store?chunk=7", dir);
+    assert_int_equal(br_models_store(dir, NULL, got, sizeof got), BR_OK); /* current */
+    assert_string_equal(got, want);
+    assert_int_equal(br_models_store(dir, "v000003", got, sizeof got), BR_OK);
+    assert_string_equal(got, "lmdb:/srv/bookrec/s");
+    assert_int_equal(br_models_store(dir, "v000004", got, sizeof got), BR_OK);
+    assert_string_equal(got, "redis://127.0.0.1:6379/2");
+    snprintf(want, sizeof want, "lmdb:%s/.", dir);
+    assert_int_equal(br_models_store(dir, "v000005", got, sizeof got), BR_OK);
+    assert_string_equal(got, want);
+    assert_int_equal(br_models_store(dir, "v000002", got, 8), BR_ERANGE);
+    assert_int_equal(br_models_store(dir, "v000009", got, sizeof got), BR_ENOTFOUND);
+
+    /* a copy rolls back into its own store; the original's is untouched */
+    char copy[PATH_MAX + 16], cmd[3 * PATH_MAX], book[BR_ID_MAX], version[BR_STORE_VERSION_MAX];
+    char orig_store[PATH_MAX + 16], copy_store[PATH_MAX + 32], to[BR_MODEL_ID_MAX];
+    fresh_dir(dir, sizeof dir);
+    make_version_fv(dir, "v000001", 0, "lmdb:store", 2);
+    make_version_fv(dir, "v000002", 1, "lmdb:store", 2);
+    point_current(dir, "v000001");
+    assert_int_equal(br_models_rollback(dir, "v000002", NULL, to), BR_OK);
+    snprintf(orig_store, sizeof orig_store, "lmdb:%s/store", dir);
+    served(orig_store, book, version);
+    assert_string_equal(version, "v000002");
+    snprintf(copy, sizeof copy, "%s-copy", dir);
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", dir, copy);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(br_models_rollback(copy, "v000001", NULL, to), BR_OK);
+    snprintf(copy_store, sizeof copy_store, "lmdb:%s/store", copy);
+    served(copy_store, book, version);
+    assert_string_equal(version, "v000001");
+    assert_string_equal(book, "b1");
+    served(orig_store, book, version);
+    assert_string_equal(version, "v000002");
+    assert_string_equal(book, "b2");
+}
+
+/* The rating scale a version records, read back from its manifest text
+ * (the store's metadata is the same text). */
+static void test_event_rules_from_manifest(void **state)
+{
+    (void)state;
+    br_event_rules r = {0, 0};
+    assert_int_equal(br_event_rules_from_manifest("{\"format\": \"bookrec-model\", "
+                                                  "\"format_version\": 2, \"parameters\": "
+                                                  "{\"rating_scale\": {\"min\": 0.5, "
+                                                  "\"max\": 10}}}",
+                                                  &r),
+                     BR_OK);
+    assert_true(r.rating_min == 0.5f && r.rating_max == 10.0f);
+    /* before train recorded it: the 1..5 every such run used */
+    assert_int_equal(
+        br_event_rules_from_manifest("{\"format\": \"bookrec-model\", \"format_version\": 1}", &r),
+        BR_OK);
+    assert_true(r.rating_min == 1.0f && r.rating_max == 5.0f);
+    /* metadata some other publisher set: nothing known */
+    assert_status_detail(br_event_rules_from_manifest("{}", &r), BR_ENOTFOUND, "no rating scale");
+    assert_int_equal(br_event_rules_from_manifest("{oops", &r), BR_EFORMAT);
+    assert_status_detail(
+        br_event_rules_from_manifest("{\"format\": \"bookrec-model\", \"parameters\": "
+                                     "{\"rating_scale\": {\"min\": 5, \"max\": 1}}}",
+                                     &r),
+        BR_EFORMAT, "rating_scale");
+}
+
 static void test_rollback_to_redis(void **state)
 {
     (void)state;
@@ -340,6 +432,34 @@ static void seed_cache(const char *dir, const char *books)
     br_catalog_free(cat);
 }
 
+/* br_train_run opens the encoder even when the cache has every vector. */
+static void skip_without_use_lite(const char *what)
+{
+    char model[PATH_MAX];
+    struct stat sb;
+    if (br_encoder_model_path("use-lite", model, sizeof model) || stat(model, &sb)) {
+        printf("[  SKIP    ] no use-lite model (make model): %s is skipped\n", what);
+        skip();
+    }
+}
+
+/* The options of this file's trains: the four-book catalogue, tiny fits. */
+static br_train_options quick_options(const char *books, const char *ratings, const char *dir,
+                                      const char *store, const char *events)
+{
+    br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
+    o.books = books;
+    o.ratings = ratings;
+    o.model_dir = dir;
+    o.store = store;
+    o.events = events;
+    o.clusters = 2;
+    o.factors = 2;
+    o.iterations = 2;
+    o.top_n = 3;
+    return o;
+}
+
 /* br_train_run publishing to Redis end to end (needs the use-lite model):
  * the stream's rating events are folded in once, acknowledged and trimmed;
  * the recs read back through the store API come from the new version; a
@@ -348,12 +468,7 @@ static void seed_cache(const char *dir, const char *books)
 static void test_train_to_redis(void **state)
 {
     (void)state;
-    char model[PATH_MAX];
-    struct stat sb;
-    if (br_encoder_model_path("use-lite", model, sizeof model) || stat(model, &sb)) {
-        printf("[  SKIP    ] no use-lite model (make model): the Redis train is skipped\n");
-        skip();
-    }
+    skip_without_use_lite("the Redis train");
     if (!tu_redis_binary()) {
         printf("[  SKIP    ] redis-server is not installed: the Redis train is skipped\n");
         skip();
@@ -375,16 +490,7 @@ static void test_train_to_redis(void **state)
                      {"u5", "b3", BR_EVENT_CLICK, 1, 102}};
     assert_int_equal(br_events_append(ev, e, 3), BR_OK);
 
-    br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
-    o.books = books;
-    o.ratings = ratings;
-    o.model_dir = dir;
-    o.store = uri;
-    o.events = uri;
-    o.clusters = 2;
-    o.factors = 2;
-    o.iterations = 2;
-    o.top_n = 3;
+    br_train_options o = quick_options(books, ratings, dir, uri, uri);
     br_train_report rep;
     br_status st = br_train_run(&o, &rep);
     if (st) fail_msg("train: %s", br_error_detail());
@@ -443,6 +549,116 @@ static void test_train_to_redis(void **state)
     br_free(ratings);
 }
 
+/* A manifest's paths from br_train_run: run from the model directory's
+ * parent with relative paths, the store inside it recorded relative to it,
+ * one outside absolute, the inputs absolute (provenance); the rating scale
+ * recorded; rating events that fail br_event_check or name no book of the
+ * catalogue left out and counted, not failing the run; the log recorded
+ * relative too and recognised as the same log when named another way. */
+static void test_train_records_paths_and_rejects_events(void **state)
+{
+    (void)state;
+    skip_without_use_lite("the train");
+    char cwd[PATH_MAX], dir[PATH_MAX], rel[64], real_tmp[PATH_MAX], want[2 * PATH_MAX];
+    char store[128], evuri[128], path[PATH_MAX + 64];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_non_null(realpath(tmp, real_tmp));
+    fresh_dir(dir, sizeof dir);
+    assert_int_equal(chdir(tmp), 0);
+    snprintf(rel, sizeof rel, "m%d", case_no);
+    char *books = tu_write_file(rel, "books.csv", books_csv);
+    seed_cache(rel, books);
+    char *ratings = tu_write_file(rel, "ratings.csv",
+                                  "user_id,book_id,rating\nu1,b1,5\nu1,b2,4\nu2,b2,5\nu2,b3,3\n"
+                                  "u3,b3,5\nu3,b4,4\nu4,b1,2\nu4,b4,5\n");
+    snprintf(evuri, sizeof evuri, "file:%s/ev.log", rel);
+    br_events *ev;
+    assert_int_equal(br_events_open(evuri, 0, &ev), BR_OK);
+    br_event e[4] = {{"u5", "b1", BR_EVENT_RATING, 99, 100},
+                     {"u5", "b2", BR_EVENT_RATING, 4, 101},
+                     {"u5", "b9", BR_EVENT_RATING, 4, 102},
+                     {"u5", "b3", BR_EVENT_RATING, -3, 103}};
+    assert_int_equal(br_events_append(ev, e, 4), BR_OK); /* the log takes them: structure only */
+    br_events_close(ev);
+
+    snprintf(store, sizeof store, "lmdb:%s/store", rel);
+    br_train_options o = quick_options(books, ratings, rel, store, evuri);
+    br_train_report rep;
+    br_status st = br_train_run(&o, &rep);
+    if (st) fail_msg("train: %s", br_error_detail());
+    assert_int_equal(rep.n_events, 1); /* only u5's rating of b2 */
+    assert_int_equal(rep.events_rejected, 3);
+    assert_non_null(
+        strstr(rep.events_rejected_first, "rating 99 is outside the rating scale 1..5"));
+    assert_int_equal(rep.n_users, 5);
+    char *m = NULL;
+    assert_int_equal(br_models_manifest(rel, NULL, &m), BR_OK);
+    json_t *j = json_loads(m, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "format_version")), 2);
+    assert_string_equal(json_string_value(json_object_get(j, "store")), "lmdb:store");
+    json_t *jev = json_object_get(j, "events");
+    assert_string_equal(json_string_value(json_object_get(jev, "log")), "file:ev.log");
+    assert_int_equal(json_integer_value(json_object_get(jev, "rejected")), 3);
+    snprintf(want, sizeof want, "%s/%s/books.csv", real_tmp, rel);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(j, "inputs"), "books"), "path")),
+                        want);
+    json_t *sc = json_object_get(json_object_get(j, "parameters"), "rating_scale");
+    assert_true(json_number_value(json_object_get(sc, "min")) == 1.0 &&
+                json_number_value(json_object_get(sc, "max")) == 5.0);
+    json_decref(j);
+    /* the rules the store's metadata gives are the version's */
+    br_event_rules r = {0, 0};
+    assert_int_equal(br_event_rules_from_manifest(m, &r), BR_OK);
+    assert_true(r.rating_min == 1.0f && r.rating_max == 5.0f);
+    br_free(m);
+
+    /* The same log named another way (an absolute path): a run that died
+     * before acknowledging (checkpoint gone) still skips what was folded. */
+    snprintf(path, sizeof path, "%s/ev.log.ckpt-%s", rel, BR_TRAIN_EVENTS_GROUP);
+    assert_int_equal(unlink(path), 0);
+    char abs_ev[2 * PATH_MAX], outside[PATH_MAX + 16];
+    snprintf(abs_ev, sizeof abs_ev, "file:%s/%s/ev.log", real_tmp, rel);
+    o.events = abs_ev;
+    /* a store outside the model directory, named relative: absolute */
+    snprintf(outside, sizeof outside, "lmdb:outside%d", case_no);
+    o.store = outside;
+    o.rating_min = 0;
+    o.rating_max = 100; /* 99 now fits, -3 still does not, b9 is still unknown */
+    st = br_train_run(&o, &rep);
+    if (st) fail_msg("train: %s", br_error_detail());
+    assert_int_equal(rep.n_events_new, 0);
+    assert_int_equal(rep.n_events, 1);
+    assert_int_equal(rep.events_rejected, 0);
+    assert_int_equal(br_models_manifest(rel, NULL, &m), BR_OK);
+    j = json_loads(m, 0, NULL);
+    snprintf(want, sizeof want, "lmdb:%s/outside%d", real_tmp, case_no);
+    assert_string_equal(json_string_value(json_object_get(j, "store")), want);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "events"), "log")),
+                        "file:ev.log");
+    json_decref(j);
+    assert_int_equal(br_event_rules_from_manifest(m, &r), BR_OK);
+    assert_true(r.rating_min == 0.0f && r.rating_max == 100.0f);
+    br_free(m);
+    /* and from elsewhere, the store of the version opens */
+    assert_int_equal(chdir("/"), 0);
+    char uri[PATH_MAX + 64], version[BR_STORE_VERSION_MAX];
+    assert_int_equal(br_models_store(dir, NULL, uri, sizeof uri), BR_OK);
+    assert_string_equal(uri, want);
+    assert_int_equal(br_models_store(dir, "v000001", uri, sizeof uri), BR_OK);
+    snprintf(want, sizeof want, "lmdb:%s/store", dir);
+    assert_string_equal(uri, want);
+    br_store *s;
+    assert_int_equal(br_store_open(uri, BR_STORE_RDONLY, &s), BR_OK);
+    assert_int_equal(br_store_version(s, version, sizeof version), BR_OK);
+    assert_string_equal(version, "v000001");
+    br_store_close(s);
+    assert_int_equal(chdir(cwd), 0);
+    br_free(books);
+    br_free(ratings);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -465,6 +681,9 @@ int main(void)
         cmocka_unit_test(test_train_refusals),
         cmocka_unit_test(test_rollback_to_redis),
         cmocka_unit_test(test_train_to_redis),
+        cmocka_unit_test(test_store_path_resolution),
+        cmocka_unit_test(test_event_rules_from_manifest),
+        cmocka_unit_test(test_train_records_paths_and_rejects_events),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -49,8 +49,32 @@ typedef struct br_event {
 const char *br_event_type_name(br_event_type type);
 /* Parses one of the names above (exact, lower case). BR_EPARSE otherwise. */
 br_status br_event_type_parse(const char *name, br_event_type *out);
-/* Checks ids, type and value (finite); BR_EINVAL with a detail otherwise. */
+/* The structural check: ids, type, value finite; BR_EINVAL with a detail
+ * otherwise. What the event-log backends and the store check on every
+ * append (an event that passed br_event_check passes this). */
 br_status br_event_validate(const br_event *e);
+
+/* What an event must satisfy beyond its structure: the rating scale of the
+ * model version it is checked against (docs/store.md, "Which events are
+ * valid"). br_event_rules_from_manifest (bookrec/train.h) reads it from a
+ * version's manifest or the store's metadata. */
+typedef struct br_event_rules {
+    float rating_min, rating_max; /* the rating scale, both inclusive */
+} br_event_rules;
+
+#define BR_EVENT_RULES_DEFAULT                                                                     \
+    {                                                                                              \
+        1.0f, 5.0f                                                                                 \
+    }
+
+/* The one check of an event from outside (POST /api/events, `bookrec
+ * ingest`, the events `bookrec train` folds in): br_event_validate's, then
+ * a timestamp >= 0; a rating's value within the scale of `rules` (NULL: no
+ * scale known, any finite rating); a click's, view's or purchase's value,
+ * a weight, >= 0. BR_EINVAL with a detail naming the problem, e.g.
+ * "rating 99 is outside the rating scale 1..5". Books are not looked up:
+ * whether a book exists is the caller's question (its catalogue or store). */
+br_status br_event_check(const br_event *e, const br_event_rules *rules);
 
 /* ------------------------------------------------------------- the log -- */
 
@@ -114,8 +138,9 @@ br_status br_events_trim(br_events *ev, uint64_t *removed);
  * ignored) or, when the name ends in .jsonl or .ndjson, JSON lines with
  * those keys ({"user_id": "u1", "book_id": "b7", "type": "click",
  * "value": 1, "timestamp": 1718000000}; ids may be JSON strings or
- * integers). Every event is validated; the first bad one fails the read
- * with a "path:line: ..." detail. `fn` receives each event (pos = "path:line"). */
+ * integers). Every event is checked (br_event_check without a scale); the
+ * first bad one fails the read with a "path:line: ..." detail. `fn`
+ * receives each event (pos = "path:line"). */
 br_status br_events_read_file(const char *path, br_event_fn fn, void *user);
 
 #ifdef __cplusplus

@@ -12,6 +12,10 @@
  *   DIR/store/           the LMDB store when no other store URI is given
  *   DIR/.lock            held (flock) by a run that writes the directory
  *
+ * Paths a manifest records are relative to the model directory when they
+ * lie inside it, else absolute, so a directory moved or copied elsewhere
+ * still works from any working directory (br_models_store resolves them).
+ *
  * A version is written under versions/.tmp-<id>, every file fsynced, the
  * directory renamed into place, then published to the store, and only then
  * is `current` re-pointed (a new symlink renamed over the old one). A run
@@ -29,6 +33,7 @@
 
 #include "bookrec/core.h"
 #include "bookrec/eval.h"
+#include "bookrec/events.h"
 #include "bookrec/hybrid.h"
 
 #ifdef __cplusplus
@@ -82,12 +87,17 @@ typedef struct br_train_options {
     int eval;
     uint32_t eval_k;       /* 0: 10 */
     uint32_t eval_readers; /* 0: 10,000 */
+    /* The rating scale (inclusive): a CSV rating outside it fails the run,
+     * a rating event outside it is not folded (counted in the report).
+     * Recorded in the manifest, so the store's metadata carries it too
+     * (br_event_rules_from_manifest). */
+    float rating_min, rating_max;
 } br_train_options;
 
 #define BR_TRAIN_OPTIONS_DEFAULT                                                                   \
     {                                                                                              \
         NULL, NULL, NULL, NULL, NULL, BR_TEXT_FULL, BR_TRAIN_CF_ALS, 10, 0, 0, 100, 0, 42, NULL,   \
-            0, 0, 0                                                                                \
+            0, 0, 0, 1.0f, 5.0f                                                                    \
     }
 
 enum {
@@ -126,6 +136,12 @@ typedef struct br_train_report {
     br_eval_result eval;
     size_t eval_readers;
     double eval_seconds;
+    /* Rating events (of the base version's snapshot or the log) that fail
+     * br_event_check with the run's scale, or name a book outside the
+     * catalogue: not folded, so a bad event in an append-only log never
+     * fails every later run. The first one's problem, with its position. */
+    uint64_t events_rejected;
+    char events_rejected_first[256];
 } br_train_report;
 
 /* Runs the whole pipeline. report may be NULL. On failure nothing the
@@ -151,6 +167,21 @@ br_status br_models_current(const char *model_dir, char *id, size_t cap);
 br_status br_models_manifest(const char *model_dir, const char *id, char **json);
 /* Path of a version's directory into buf (id NULL: current). */
 br_status br_models_path(const char *model_dir, const char *id, char *buf, size_t cap);
+/* The store URI version `id` (NULL: current) was published to, as its
+ * manifest's "store" resolved for opening from the caller's working
+ * directory: a relative lmdb: path is relative to model_dir (manifest
+ * format_version 2 and later) or to the working directory (format_version
+ * 1, as it was then). What `models rollback`, `recommend --model-dir` and
+ * `serve` open when no store is given. */
+br_status br_models_store(const char *model_dir, const char *id, char *buf, size_t cap);
+/* The event rules (the rating scale) a model version was trained with, from
+ * its manifest text or the store's metadata of the version (the same text,
+ * br_store_get_meta): "parameters.rating_scale". A bookrec manifest
+ * without one (written before train had --rating-scale) gives 1..5, the
+ * scale every such run used. BR_ENOTFOUND for metadata that is no bookrec
+ * manifest (nothing known), BR_EFORMAT for text that is not JSON or a
+ * malformed scale. */
+br_status br_event_rules_from_manifest(const char *manifest, br_event_rules *out);
 /* Serves version `id` again (NULL: the newest version older than the
  * current one): re-publishes its recommendations and books to the store
  * (`store` NULL: the one its manifest names), then re-points `current`.

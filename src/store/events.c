@@ -1,5 +1,5 @@
 /*
- * events.c: interaction types and validation, and the event-log front end
+ * events.c: interaction types, the event check, and the event-log front end
  * that picks the backend from the URI (events_file.c, events_redis.c).
  */
 #include <errno.h>
@@ -38,6 +38,26 @@ br_status br_event_validate(const br_event *e)
     if (!br_event_type_name(e->type))
         return br_error(BR_EINVAL, "event type %d is invalid", e->type);
     if (!isfinite(e->value)) return br_error(BR_EINVAL, "event value is not finite");
+    return BR_OK;
+}
+
+br_status br_event_check(const br_event *e, const br_event_rules *rules)
+{
+    br_status st = br_event_validate(e);
+    if (st != BR_OK) return st;
+    if (e->timestamp < 0)
+        return br_error(BR_EINVAL, "timestamp %lld is negative (Unix seconds, 0 or more)",
+                        (long long)e->timestamp);
+    if (e->type != BR_EVENT_RATING) {
+        /* A weight: a negative one would subtract an interaction. */
+        if (e->value < 0)
+            return br_error(BR_EINVAL, "%s value %g is negative (a weight: 0 or more)",
+                            br_event_type_name(e->type), (double)e->value);
+        return BR_OK;
+    }
+    if (rules && !(e->value >= rules->rating_min && e->value <= rules->rating_max))
+        return br_error(BR_EINVAL, "rating %g is outside the rating scale %g..%g", (double)e->value,
+                        (double)rules->rating_min, (double)rules->rating_max);
     return BR_OK;
 }
 

@@ -2,8 +2,8 @@
  * events_input.c: reading interactions from files for `bookrec ingest`:
  * CSV (through the data layer's reader, so quoting, UTF-8 checks and line
  * numbers behave as for ratings.csv) or JSON lines (jansson, one object a
- * line). Every event is validated; the first bad one stops the read with
- * "path:line: ...".
+ * line). Every event is checked (br_event_check); the first bad one stops
+ * the read with "path:line: ...".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,11 +41,10 @@ static br_status parse_ts(const char *path, size_t line, const char *s, int64_t 
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < 0)
-        return br_error(BR_EPARSE,
-                        "%s:%zu: timestamp '%s' is not a non-negative integer "
-                        "(Unix seconds)",
-                        path, line, s);
+    /* Its sign is br_event_check's (in deliver): one rule for every entry. */
+    if (!*s || *end || errno)
+        return br_error(BR_EPARSE, "%s:%zu: timestamp '%s' is not an integer (Unix seconds)", path,
+                        line, s);
     *out = v;
     return BR_OK;
 }
@@ -59,10 +58,11 @@ static br_status at_line(br_status st, const char *path, size_t line)
     return br_error(st, "%s:%zu: %s", path, line, d);
 }
 
-/* Validates a parsed event and hands it on, with "path:line" context. */
+/* Checks a parsed event (no scale: the caller knows the model, if any) and
+ * hands it on, with "path:line" context. */
 static br_status deliver(const char *path, size_t line, br_event *e, br_event_fn fn, void *user)
 {
-    br_status st = br_event_validate(e);
+    br_status st = br_event_check(e, NULL);
     if (st != BR_OK) return at_line(BR_EPARSE, path, line);
     char pos[BR_EVENTS_POS_MAX + 256];
     snprintf(pos, sizeof pos, "%s:%zu", path, line);
@@ -141,9 +141,8 @@ static br_status jsonl_line(const char *path, size_t line, const char *text, br_
             e.value = (float)json_number_value(f[3]);
     }
     if (st == BR_OK) {
-        if (!json_is_integer(f[4]) || json_integer_value(f[4]) < 0)
-            st =
-                br_error(BR_EPARSE, "%s:%zu: timestamp must be a non-negative integer", path, line);
+        if (!json_is_integer(f[4]))
+            st = br_error(BR_EPARSE, "%s:%zu: timestamp must be an integer", path, line);
         else
             e.timestamp = json_integer_value(f[4]);
     }

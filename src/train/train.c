@@ -183,6 +183,11 @@ typedef struct run_state {
     char vdir[PATH_MAX]; /* versions/<id> */
     char prev_dir[PATH_MAX];
     char store_uri[PATH_MAX];
+    /* What the manifest records (br__uri_record): the store and the log
+     * relative to the model directory or absolute, the inputs absolute. */
+    char store_rec[PATH_MAX + 64], events_rec[PATH_MAX + 64];
+    char books_abs[PATH_MAX], ratings_abs[PATH_MAX];
+    br_event_rules rules; /* the run's rating scale, for the folded events */
     br_catalog *cat;
     br_ratings *ratings;
     /* The training data: the CSV's ratings, or (with rating events from
@@ -229,13 +234,23 @@ static br_status on_event(const br_event *e, const char *pos, void *user)
 {
     run_state *s = user;
     if (e->type != BR_EVENT_RATING) return BR_OK;
-    int64_t b = br_catalog_find(s->cat, e->book_id);
-    if (b < 0)
-        return br_error(BR_ENOTFOUND, "%s: event at %s: book '%s' is not in the catalogue",
-                        s->ev_src, pos, e->book_id);
+    /* The check every entry point applies, with this run's scale. A bad
+     * event is counted and left out, not an error: the log is append-only,
+     * and one bad event must not fail every later run. */
+    int64_t b = -1;
+    br_status st = br_event_check(e, &s->rules);
+    if (!st && (b = br_catalog_find(s->cat, e->book_id)) < 0)
+        st = br_error(BR_ENOTFOUND, "book '%s' is not in the catalogue", e->book_id);
+    if (st) {
+        if (s->rep->events_rejected++ == 0)
+            snprintf(s->rep->events_rejected_first, sizeof s->rep->events_rejected_first,
+                     "%s: event at %s: %s", s->ev_src, pos, br_error_detail());
+        br_error_clear();
+        return BR_OK;
+    }
     uint32_t u;
     int added;
-    br_status st = br_idmap_intern(s->uids, e->user_id, strlen(e->user_id), &u, &added);
+    st = br_idmap_intern(s->uids, e->user_id, strlen(e->user_id), &u, &added);
     if (st) return st;
     if (s->n_ev == s->cap_ev) {
         size_t cap = s->cap_ev ? 2 * s->cap_ev : 1024;
@@ -384,7 +399,10 @@ static br_status events_base(run_state *s, char *snapshot, size_t cap)
     const char *snap = json_string_value(json_object_get(e, "snapshot"));
     const char *log = json_string_value(json_object_get(e, "log"));
     const char *pos = json_string_value(json_object_get(e, "position"));
-    if (log) st = br__train_path(s->base_log, sizeof s->base_log, "%s", log);
+    if (log)
+        st = br__uri_resolve(s->o->model_dir,
+                             json_integer_value(json_object_get(j, "format_version")), log,
+                             s->base_log, sizeof s->base_log);
     if (!st && pos) snprintf(s->base_pos, sizeof s->base_pos, "%s", pos);
     if (!st && snap) {
         char dir[PATH_MAX];
@@ -411,7 +429,7 @@ static br_status read_events(run_state *s)
     }
     if (st || !s->o->events) return st;
     /* A position is only meaningful in the log it came from. */
-    if (strcmp(s->base_log, s->o->events)) s->base_pos[0] = '\0';
+    if (!s->base_log[0] || !br__uri_same(s->base_log, s->o->events)) s->base_pos[0] = '\0';
     s->ev_src = s->o->events;
     /* Not read-only: the group is created on first use. */
     st = br_events_open(s->o->events, 0, &ev);
@@ -465,6 +483,9 @@ static void consume_events(run_state *s)
 static br_status stage_ingest(run_state *s)
 {
     br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
+    lo.rating_min = s->o->rating_min;
+    lo.rating_max = s->o->rating_max;
+    s->rules = (br_event_rules){s->o->rating_min, s->o->rating_max};
     br_status st = hash_file(s->o->books, &s->books_hash, &s->books_size);
     if (!st) st = hash_file(s->o->ratings, &s->ratings_hash, &s->ratings_size);
     if (!st) st = br_catalog_load(s->o->books, &lo, &s->cat, NULL);
@@ -481,6 +502,9 @@ static br_status stage_ingest(run_state *s)
         st = br_idmap_intern(s->uids, name, strlen(name), &idx, &added);
     }
     if (!st) st = read_events(s);
+    if (!st && s->rep->events_rejected)
+        br_log(BR_LOG_WARN, "train: %llu rating events not folded in; the first: %s",
+               (unsigned long long)s->rep->events_rejected, s->rep->events_rejected_first);
     if (!st && s->n_ev) st = write_snapshot(s);
     if (st) return st;
     if (s->n_ev)
@@ -797,10 +821,10 @@ static json_t *manifest_json(const run_state *s, const char *id)
         " s:{s:I, s:I, s:I, s:I, s:I, s:b, s:i},"
         " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s},"
         " s:o}",
-        "format", "bookrec-model", "format_version", 1, "version", id, "created_at",
-        (json_int_t)time(NULL), "previous", r->previous, "store", s->store_uri, "inputs", "books",
-        "path", o->books, "size", (json_int_t)s->books_size, "fnv1a64", bh, "ratings", "path",
-        o->ratings, "size", (json_int_t)s->ratings_size, "fnv1a64", rh, "parameters", "encoder",
+        "format", "bookrec-model", "format_version", 2, "version", id, "created_at",
+        (json_int_t)time(NULL), "previous", r->previous, "store", s->store_rec, "inputs", "books",
+        "path", s->books_abs, "size", (json_int_t)s->books_size, "fnv1a64", bh, "ratings", "path",
+        s->ratings_abs, "size", (json_int_t)s->ratings_size, "fnv1a64", rh, "parameters", "encoder",
         encoder_key(o), "template", o->text == BR_TEXT_DESCRIPTION ? "description" : "full", "cf",
         o->cf == BR_TRAIN_CF_SVD ? "svd" : "als", "clusters", (int)o->clusters, "factors",
         (int)s->rep->stage[BR_TRAIN_COLLAB].count, "iterations",
@@ -813,15 +837,22 @@ static json_t *manifest_json(const run_state *s, const char *id)
         "embeddings", "embeddings.npy", "tribes", "tribes/", "index", "index.hnsw", "cf", "cf.brcf",
         "recs_items", "recs_items.npy", "recs_scores", "recs_scores.npy", "stages", stages);
     if (j) { /* the event log folded in, if any */
+        /* The scale events are checked against (the store's metadata is
+         * this text: `ingest` and the server read it from there). */
+        json_object_set_new(
+            json_object_get(j, "parameters"), "rating_scale",
+            json_pack("{s:f, s:f}", "min", (double)o->rating_min, "max", (double)o->rating_max));
         json_object_set_new(json_object_get(j, "counts"), "events",
                             json_integer((json_int_t)r->n_events));
         json_object_set_new(json_object_get(j, "inputs"), "events",
-                            o->events ? json_string(o->events) : json_null());
+                            o->events ? json_string(s->events_rec) : json_null());
         json_t *ev = json_pack(
-            "{s:I, s:I, s:s, s:s?, s:s?, s:s?, s:s?}", "folded", (json_int_t)r->n_events, "new",
-            (json_int_t)r->n_events_new, "group", BR_TRAIN_EVENTS_GROUP, "base",
-            s->base_id[0] ? s->base_id : NULL, "snapshot", s->n_ev ? "events.log" : NULL, "log",
-            o->events ? o->events : NULL, "position", s->ev_pos[0] ? s->ev_pos : NULL);
+            "{s:I, s:I, s:I, s:s?, s:s, s:s?, s:s?, s:s?, s:s?}", "folded", (json_int_t)r->n_events,
+            "new", (json_int_t)r->n_events_new, "rejected", (json_int_t)r->events_rejected,
+            "first_rejected", r->events_rejected ? r->events_rejected_first : NULL, "group",
+            BR_TRAIN_EVENTS_GROUP, "base", s->base_id[0] ? s->base_id : NULL, "snapshot",
+            s->n_ev ? "events.log" : NULL, "log", o->events ? s->events_rec : NULL, "position",
+            s->ev_pos[0] ? s->ev_pos : NULL);
         json_object_set_new(j, "events", ev);
         if (s->n_ev)
             json_object_set_new(json_object_get(j, "files"), "events", json_string("events.log"));
@@ -876,10 +907,24 @@ static br_status build_recent(const run_state *s, br_event **out, size_t *n)
     return BR_OK;
 }
 
+/* An input file's absolute path: provenance only (no command opens it
+ * again), meaningful from anywhere. */
+static br_status absolute(const char *path, char *buf, size_t cap)
+{
+    char real[PATH_MAX];
+    return br__train_path(buf, cap, "%s", realpath(path, real) ? real : path);
+}
+
 static br_status stage_publish(run_state *s, const char *id)
 {
     char path[PATH_MAX];
-    br_status st = BR_OK;
+    const char *md = s->o->model_dir;
+    br_status st = br__uri_record(md, s->store_uri, s->store_rec, sizeof s->store_rec);
+    if (!st && s->o->events)
+        st = br__uri_record(md, s->o->events, s->events_rec, sizeof s->events_rec);
+    if (!st) st = absolute(s->o->books, s->books_abs, sizeof s->books_abs);
+    if (!st) st = absolute(s->o->ratings, s->ratings_abs, sizeof s->ratings_abs);
+    if (st) return st;
     json_t *m = manifest_json(s, id);
     char *text = m ? json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(m);

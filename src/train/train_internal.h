@@ -32,6 +32,17 @@ br_status br__models_point_current(const char *model_dir, const char *id);
 br_status br__models_prune_locked(const char *model_dir, uint32_t keep, uint64_t *removed);
 br_status br__publish_version(const char *vdir, const char *id, br_store *s,
                               const br__publish_extra *extra);
+/* A store or event-log URI as a manifest records it (format_version 2): a
+ * local path (lmdb:, file:) inside the model directory relative to it,
+ * another made absolute; other URIs as they are. */
+br_status br__uri_record(const char *model_dir, const char *uri, char *buf, size_t cap);
+/* The reverse, for opening from the caller's working directory: relative
+ * paths of a format_version >= 2 manifest are relative to model_dir,
+ * those of version 1 (or none) to the working directory. */
+br_status br__uri_resolve(const char *model_dir, long long format_version, const char *uri,
+                          char *buf, size_t cap);
+/* 1 when two URIs name the same place (local paths compared by realpath). */
+int br__uri_same(const char *a, const char *b);
 /* flock on DIR/.lock (created with DIR): BR_EEXIST while another run holds it. */
 br_status br__train_lock(const char *model_dir, int *fd_out);
 void br__train_unlock(int fd);

@@ -8,6 +8,11 @@
  * over it. POSIX rename() is atomic, so a reader (or a crash) sees the old
  * target or the new one. The store switch is the store's own atomic step
  * (docs/store.md); `current` is re-pointed only after it succeeded.
+ *
+ * Paths in a manifest (the store, the event log) are recorded relative to
+ * the model directory when inside it, else absolute, and resolved against
+ * it when read, so a directory moved or copied elsewhere still opens its
+ * own store from any working directory.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -418,8 +423,77 @@ done:
     return st;
 }
 
-/* The store URI a version was published to (its manifest's "store"). */
-static br_status manifest_store(const char *model_dir, const char *id, char *buf, size_t cap)
+/* ------------------------------------------------- paths in a manifest -- */
+
+/* The local path of a URI: lmdb:DIR[?options] (the path ends at '?') and
+ * file:PATH; 0 for the others (redis://...), which name no path. */
+static int local_path(const char *uri, size_t *len)
+{
+    if (!strncmp(uri, "lmdb:", 5))
+        *len = strcspn(uri + 5, "?");
+    else if (!strncmp(uri, "file:", 5))
+        *len = strlen(uri + 5);
+    else
+        return 0;
+    return *len > 0 && *len < PATH_MAX;
+}
+
+br_status br__uri_record(const char *model_dir, const char *uri, char *buf, size_t cap)
+{
+    size_t n;
+    if (!local_path(uri, &n)) return br__train_path(buf, cap, "%s", uri);
+    char path[PATH_MAX], real[PATH_MAX], mreal[PATH_MAX], cwd[PATH_MAX];
+    memcpy(path, uri + 5, n);
+    path[n] = '\0';
+    const char *rest = uri + 5 + n; /* the options */
+    int have = realpath(path, real) != NULL;
+    if (have && realpath(model_dir, mreal)) {
+        size_t m = strlen(mreal);
+        if (!strcmp(real, mreal)) return br__train_path(buf, cap, "%.5s.%s", uri, rest);
+        if (m > 1 && !strncmp(real, mreal, m) && real[m] == '/')
+            return br__train_path(buf, cap, "%.5s%s%s", uri, real + m + 1, rest);
+    }
+    if (path[0] == '/') return br__train_path(buf, cap, "%s", uri); /* as the caller wrote it */
+    if (have) return br__train_path(buf, cap, "%.5s%s%s", uri, real, rest);
+    if (!getcwd(cwd, sizeof cwd)) return br_error(BR_EIO, "getcwd: %s", strerror(errno));
+    return br__train_path(buf, cap, "%.5s%s/%s%s", uri, cwd, path, rest);
+}
+
+br_status br__uri_resolve(const char *model_dir, long long format_version, const char *uri,
+                          char *buf, size_t cap)
+{
+    size_t n;
+    /* Version 1 wrote the URI as given: relative to the working directory. */
+    if (format_version < 2 || !local_path(uri, &n) || uri[5] == '/')
+        return br__train_path(buf, cap, "%s", uri);
+    return br__train_path(buf, cap, "%.5s%s/%s", uri, model_dir, uri + 5);
+}
+
+/* A local URI with its path made canonical (realpath when it exists). */
+static void canonical_uri(const char *uri, char *buf, size_t cap)
+{
+    size_t n;
+    char path[PATH_MAX], real[PATH_MAX];
+    if (local_path(uri, &n)) {
+        memcpy(path, uri + 5, n);
+        path[n] = '\0';
+        if (realpath(path, real)) {
+            snprintf(buf, cap, "%.5s%s%s", uri, real, uri + 5 + n);
+            return;
+        }
+    }
+    snprintf(buf, cap, "%s", uri);
+}
+
+int br__uri_same(const char *a, const char *b)
+{
+    char x[PATH_MAX + 64], y[PATH_MAX + 64];
+    canonical_uri(a, x, sizeof x);
+    canonical_uri(b, y, sizeof y);
+    return !strcmp(x, y);
+}
+
+br_status br_models_store(const char *model_dir, const char *id, char *buf, size_t cap)
 {
     char *text;
     br_status st = br_models_manifest(model_dir, id, &text);
@@ -428,11 +502,38 @@ static br_status manifest_store(const char *model_dir, const char *id, char *buf
     br_free(text);
     const char *s = j ? json_string_value(json_object_get(j, "store")) : NULL;
     if (!s)
-        st = br_error(BR_EFORMAT, "%s: version %s: manifest without a store", model_dir, id);
-    else if (strlen(s) >= cap)
-        st = br_error(BR_ERANGE, "store URI too long");
+        st = br_error(BR_EFORMAT, "%s: version %s: manifest without a store", model_dir,
+                      id ? id : "current");
     else
-        strcpy(buf, s);
+        st = br__uri_resolve(model_dir, json_integer_value(json_object_get(j, "format_version")), s,
+                             buf, cap);
+    json_decref(j);
+    return st;
+}
+
+br_status br_event_rules_from_manifest(const char *manifest, br_event_rules *out)
+{
+    if (!manifest || !out) return br_error(BR_EINVAL, "br_event_rules_from_manifest: NULL");
+    json_error_t je;
+    json_t *j = json_loads(manifest, 0, &je);
+    if (!j) return br_error(BR_EFORMAT, "model manifest: %s", je.text);
+    br_status st = BR_OK;
+    json_t *sc = json_object_get(json_object_get(j, "parameters"), "rating_scale");
+    const char *format = json_string_value(json_object_get(j, "format"));
+    if (sc) {
+        json_t *lo = json_object_get(sc, "min"), *hi = json_object_get(sc, "max");
+        double a = json_number_value(lo), b = json_number_value(hi);
+        if (!json_is_number(lo) || !json_is_number(hi) || !(a < b))
+            st = br_error(BR_EFORMAT, "model manifest: rating_scale is not {\"min\": A, "
+                                      "\"max\": B} with A < B");
+        else
+            *out = (br_event_rules){(float)a, (float)b};
+    } else if (format && !strcmp(format, "bookrec-model")) {
+        *out = (br_event_rules)BR_EVENT_RULES_DEFAULT; /* what train used before --rating-scale */
+    } else {
+        st = br_error(BR_ENOTFOUND, "the version's metadata is no bookrec model manifest: no "
+                                    "rating scale recorded");
+    }
     json_decref(j);
     return st;
 }
@@ -465,7 +566,7 @@ br_status br_models_rollback(const char *model_dir, const char *id, const char *
     if ((st = br_models_manifest(model_dir, target, &probe))) goto done;
     br_free(probe);
     if (!store) {
-        if ((st = manifest_store(model_dir, target, uri, sizeof uri))) goto done;
+        if ((st = br_models_store(model_dir, target, uri, sizeof uri))) goto done;
         store = uri;
     }
     br_store *s = NULL;
