@@ -40,35 +40,69 @@ $(BUILD)/CMakeCache.txt:
 build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: deps-test
-	@$(MAKE) --no-print-directory build
-	@$(MAKE) --no-print-directory model
-	@mkdir -p $(DEMO_DIR)
-	$(BOOKREC) generate --books 1000 --users 100 --seed 42 --rng numpy --out $(DEMO_DIR)/seed
-	$(BOOKREC) stats --books $(DEMO_DIR)/seed/books.csv --ratings $(DEMO_DIR)/seed/ratings.csv
-	@# Reader 5's three lists from the notebook, explained (descriptions
-	@# embedded once with use-lite, then read from the embedding cache).
-	@for e in content-cluster collab notebook-hybrid; do \
+# $(call quietly,LOG,COMMANDS): COMMANDS' output into LOG, shown only when
+# they fail (a newcomer reads what bookrec does, not the compiler's lines).
+quietly = { $(2); } >$(1) 2>&1 || { echo; cat $(1); echo "make: failed; the output above is in $(1)" >&2; exit 1; }
+# One progress line per demo stage: $(call stage,NAME)
+stage = printf '%-10s ' '$(1)'
+DEMO_LOG := $(DEMO_DIR)/log
+GOODBOOKS := ../shared/data/goodbooks
+GOODBOOKS_TRAIN = $(BOOKREC) train --books $(GOODBOOKS)/books.csv --ratings $(GOODBOOKS)/ratings.csv \
+                  --model-dir $(DEMO_DIR)/goodbooks
+
+demo:
+	@mkdir -p $(DEMO_LOG)
+	@echo "bookrec demo on the seed universe: output in $(DEMO_DIR)/, logs in $(DEMO_LOG)/"
+	@$(call stage,packages); $(call quietly,$(DEMO_LOG)/packages.log,scripts/install-deps.sh test); \
+	    grep -h "^install-deps: installing" $(DEMO_LOG)/packages.log || echo "all there"
+	@$(call stage,build); $(call quietly,$(DEMO_LOG)/build.log,$(MAKE) --no-print-directory build); \
+	    echo "$(BOOKREC)"
+	@$(call stage,encoder); $(call quietly,$(DEMO_LOG)/model.log,$(MAKE) --no-print-directory model); \
+	    $(BOOKREC) model path
+	@$(call stage,generate); $(BOOKREC) --quiet generate --books 1000 --users 100 --seed 42 --rng numpy \
+	    --out $(DEMO_DIR)/seed
+	@$(call stage,stats); $(BOOKREC) stats --books $(DEMO_DIR)/seed/books.csv \
+	    --ratings $(DEMO_DIR)/seed/ratings.csv >$(DEMO_LOG)/stats.txt && \
+	    awk '/^(books|readers|ratings) +[0-9]/{printf "%s %s, ", $$2, $$1} /^sparsity/{s=$$2} \
+	         /^genres/{g=$$2} END{printf "%s of the matrix empty, %s genres (%s)\n", s, substr(g, 2), \
+	         "$(DEMO_LOG)/stats.txt"}' $(DEMO_LOG)/stats.txt
+	@# Reader 5's three lists from the notebook, explained (each engine embeds
+	@# its own text, the notebook's engines the descriptions, once: then from
+	@# the shared embedding cache, ~/.cache/bookrec/embeddings/).
+	@$(call stage,recommend); echo "reader 5's top 5 by three engines, explained:"
+	@for e in content-cluster svd notebook-hybrid; do \
 	    echo; $(BOOKREC) --quiet recommend --books $(DEMO_DIR)/seed/books.csv \
 	        --ratings $(DEMO_DIR)/seed/ratings.csv --user 5 --n 5 --engine $$e \
-	        --template description --explain || exit 1; done
-	@# The nightly librarian: a model version trained into demo-out/model
-	@# (embeddings cached there: a second `make demo` embeds nothing), published
-	@# to the LMDB store, and reader 5's list read back from the store.
+	        --explain || exit 1; done
 	@echo
-	$(BOOKREC) train --books $(DEMO_DIR)/seed/books.csv --ratings $(DEMO_DIR)/seed/ratings.csv \
-	    --model-dir $(DEMO_DIR)/model --store lmdb:$(DEMO_DIR)/model/store --keep 3
-	$(BOOKREC) models list --model-dir $(DEMO_DIR)/model
-	$(BOOKREC) recommend --model-dir $(DEMO_DIR)/model --users 5 --n 5 --explain
+	@# The nightly librarian: a model version trained into demo-out/model
+	@# (embeddings cached there and shared: a second `make demo` embeds nothing), published
+	@# to the LMDB store, and reader 5's list read back from the store.
+	@$(call stage,train); $(call quietly,$(DEMO_LOG)/train.log,$(BOOKREC) --quiet train \
+	    --books $(DEMO_DIR)/seed/books.csv --ratings $(DEMO_DIR)/seed/ratings.csv \
+	    --model-dir $(DEMO_DIR)/model --store lmdb:$(DEMO_DIR)/model/store --keep 3); \
+	    sed -n '1{N;s/\n/: /p}' $(DEMO_LOG)/train.log
+	@$(call stage,models); $(BOOKREC) models list --model-dir $(DEMO_DIR)/model | \
+	    awk 'NR > 1 {printf "%-10s ", ""} 1'
+	@$(call stage,read back); echo "reader 5's list, from the store:"
+	@$(BOOKREC) recommend --model-dir $(DEMO_DIR)/model --users 5 --n 5 --explain
 	@# The book tribes of the served version, drawn in PCA space.
-	$(BOOKREC) plot --model $(DEMO_DIR)/model/current/tribes --out $(DEMO_DIR)/tribes.png
-	@echo "wrote $(DEMO_DIR)/tribes.png"
-	@echo "serve it: $(BOOKREC) serve --model-dir $(DEMO_DIR)/model  (then open http://127.0.0.1:8080/)"
+	@$(call stage,plot); $(BOOKREC) plot --model $(DEMO_DIR)/model/current/tribes \
+	    --out $(DEMO_DIR)/tribes.png && echo "the book tribes in PCA space: $(DEMO_DIR)/tribes.png"
+	@echo
+	@echo "Try next:"
+	@echo "  $(BOOKREC) serve --model-dir $(DEMO_DIR)/model    # then open http://127.0.0.1:8080/"
+	@echo "  curl -s 'localhost:8080/api/recommendations/user/5?n=5&explain=1'    # while it serves"
+	@$(if $(wildcard $(GOODBOOKS)/ratings.csv),echo "  $(GOODBOOKS_TRAIN)    # real ratings")
+	@echo "  make test    # every test"
 
 test: deps-test
-	@$(MAKE) --no-print-directory build
-	@$(MAKE) --no-print-directory model || \
-	    echo "make: no use-lite model (see above); the encoder tests will skip" >&2
+	@$(call stage,build); mkdir -p $(BUILD) && \
+	    $(call quietly,$(BUILD)/make-build.log,$(MAKE) --no-print-directory build); \
+	    echo "$(BOOKREC) (log: $(BUILD)/make-build.log)"
+	@$(call stage,encoder); if $(MAKE) --no-print-directory model >$(BUILD)/make-model.log 2>&1; \
+	    then $(BOOKREC) model path; else echo; cat $(BUILD)/make-model.log; \
+	    echo "make: no use-lite model (see above); the encoder tests will skip" >&2; fi
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: deps-bench

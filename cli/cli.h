@@ -35,6 +35,17 @@ int cli_fail(const char *cmd, br_status st);
 /* Prints "bookrec <cmd>: <message>" and a hint to use --help; returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) BR_PRINTF(2, 3);
 
+/* The one message for an option getopt_long rejected (main.c sets opterr to 0
+ * so getopt prints nothing): names the option and what is wrong (unknown,
+ * ambiguous, a value missing or not wanted); returns CLI_USAGE. Call it from
+ * the '?' branch of the getopt_long loop: default: return cli_bad_option(...). */
+struct option;
+int cli_bad_option(const char *cmd, char *const *argv, const struct option *longopts);
+/* The options of a command whose only option is --help: prints the usage
+ * and returns CLI_OK for it, CLI_USAGE for any other, -1 to go on (optind
+ * on the first argument). */
+int cli_help_only(const char *cmd, int argc, char **argv, void (*usage)(FILE *out));
+
 /* Strict number parsing for option values: the whole string must parse. */
 int cli_parse_u64(const char *s, unsigned long long *out);
 int cli_parse_int(const char *s, int *out);
@@ -63,16 +74,23 @@ void cli_print_json(struct json_t *value);
 void cli_setup_reporting(void);
 
 /* Book embeddings for the content engines (cli/embeddings.c): from a .npy
- * file (npy), else from the encoder (NULL: use-lite) through the embedding
- * cache (cache NULL: the default file; "none": no cache). *out is
- * br_aligned_alloc'd, (books, *dim). Returns CLI_OK or prints the error and
- * returns CLI_ERROR. */
+ * file (npy), else from the encoder (encoder: use-lite when NULL, or
+ * bert:DIR; model: a model file instead) through the shared embedding
+ * cache and, with --cache FILE, that file too (cache "none": no cache at
+ * all). Says on stderr how many books it embedded (under --verbose also
+ * when none; never under --quiet) and stores it in *embedded (may be
+ * NULL). *out is br_aligned_alloc'd, (books, *dim). Returns CLI_OK or
+ * prints the error and returns CLI_ERROR / CLI_USAGE. */
 typedef struct cli_embed_options {
     const char *npy, *encoder, *cache;
     br_book_template tmpl;
+    const char *model;
+    size_t max_length; /* BERT tokens per text; 0: the model's own */
 } cli_embed_options;
 int cli_book_embeddings(const char *cmd, const br_catalog *cat, const cli_embed_options *o,
-                        float **out, size_t *dim);
+                        float **out, size_t *dim, size_t *embedded);
+/* The name of a template ("full", "description"). */
+const char *cli_template_name(br_book_template t);
 
 /* `bookrec recommend --model-dir DIR [--store URI]` (cli/served.c): the
  * published recs of readers (comma-separated ids or "all") read back from

@@ -82,7 +82,7 @@ static int run(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("generate", "bad option");
+        default: return cli_bad_option("generate", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("generate", "unexpected argument '%s'", argv[optind]);

@@ -1,6 +1,7 @@
 /*
  * cmd_help.c: `bookrec help [COMMAND]`, the command list and per-command help.
  */
+#include <getopt.h>
 #include <string.h>
 
 #include "cli.h"
@@ -24,12 +25,16 @@ static void usage(FILE *out)
 
 static int run(int argc, char **argv)
 {
-    if (argc < 2) {
+    int rc = cli_help_only("help", argc, argv, usage);
+    if (rc >= 0) return rc;
+    if (optind >= argc) {
         usage(stdout);
         return CLI_OK;
     }
-    const cli_command *cmd = cli_find_command(argv[1]);
-    if (!cmd) return cli_usage_error("help", "'%s' is not a bookrec command", argv[1]);
+    if (optind + 1 < argc)
+        return cli_usage_error("help", "unexpected argument '%s'", argv[optind + 1]);
+    const cli_command *cmd = cli_find_command(argv[optind]);
+    if (!cmd) return cli_usage_error("help", "'%s' is not a bookrec command", argv[optind]);
     cmd->usage(stdout);
     return CLI_OK;
 }

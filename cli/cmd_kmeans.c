@@ -80,7 +80,7 @@ static int run(int argc, char **argv)
         case 'l': lout = optarg; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("kmeans", "bad option");
+        default: return cli_bad_option("kmeans", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("kmeans", "unexpected argument '%s'", argv[optind]);

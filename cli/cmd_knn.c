@@ -89,7 +89,7 @@ static int run(int argc, char **argv)
         case 'S': sout = optarg; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("knn", "bad option");
+        default: return cli_bad_option("knn", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("knn", "unexpected argument '%s'", argv[optind]);

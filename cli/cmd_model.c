@@ -272,7 +272,7 @@ static int run(int argc, char **argv)
     const char *dir = NULL, *from = NULL, *encoder = NULL;
     int force = 0, c;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
             dir = optarg;
@@ -290,32 +290,15 @@ static int run(int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         default:
-            return cli_usage_error("model", "bad option");
+            return cli_bad_option("model", argv, longopts);
         }
     }
-    /* Options may also follow the action: parse the rest too. */
+    /* getopt_long moved the options that followed the action before it. */
     int npos = 0;
     const char *pos[3] = {0};
     for (int i = optind; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--dir") && i + 1 < argc)
-            dir = argv[++i];
-        else if (!strncmp(a, "--dir=", 6))
-            dir = a + 6;
-        else if (!strcmp(a, "--from") && i + 1 < argc)
-            from = argv[++i];
-        else if (!strncmp(a, "--from=", 7))
-            from = a + 7;
-        else if (!strcmp(a, "--encoder") && i + 1 < argc)
-            encoder = argv[++i];
-        else if (!strcmp(a, "--force"))
-            force = 1;
-        else if (a[0] == '-')
-            return cli_usage_error("model", "unknown option '%s'", a);
-        else if (npos < 3)
-            pos[npos++] = a;
-        else
-            return cli_usage_error("model", "unexpected argument '%s'", a);
+        if (npos == 3) return cli_usage_error("model", "unexpected argument '%s'", argv[i]);
+        pos[npos++] = argv[i];
     }
     if (npos == 0) return cli_usage_error("model", "which action? fetch, info or path");
     char path[4200];

@@ -47,7 +47,7 @@ static int run(int argc, char **argv)
         case 'c': cout = optarg; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("pca", "bad option");
+        default: return cli_bad_option("pca", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("pca", "unexpected argument '%s'", argv[optind]);

@@ -48,7 +48,7 @@ static int run(int argc, char **argv)
             break;
         case 't': o.title = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("plot", "bad option");
+        default: return cli_bad_option("plot", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("plot", "unexpected argument '%s'", argv[optind]);

@@ -142,7 +142,7 @@ static int run(int argc, char **argv)
         }
         case 'j': json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("stats", "bad option");
+        default: return cli_bad_option("stats", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("stats", "unexpected argument '%s'", argv[optind]);

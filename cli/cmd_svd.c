@@ -86,7 +86,7 @@ static int run(int argc, char **argv)
             break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("svd", "bad option");
+        default: return cli_bad_option("svd", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("svd", "unexpected argument '%s'", argv[optind]);

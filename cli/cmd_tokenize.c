@@ -57,7 +57,7 @@ static int run(int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         default:
-            return cli_usage_error("tokenize", "bad option");
+            return cli_bad_option("tokenize", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("tokenize", "unexpected argument '%s'", argv[optind]);

@@ -1,6 +1,8 @@
 /*
  * cmd_version.c: `bookrec version` (also `bookrec --version`).
  */
+#include <getopt.h>
+
 #include "cli.h"
 
 static void usage(FILE *out)
@@ -10,8 +12,9 @@ static void usage(FILE *out)
 
 static int run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    int rc = cli_help_only("version", argc, argv, usage);
+    if (rc >= 0) return rc;
+    if (optind < argc) return cli_usage_error("version", "unexpected argument '%s'", argv[optind]);
     printf("bookrec %s\n", br_version());
     return CLI_OK;
 }

@@ -2,6 +2,7 @@
  * main.c: the `bookrec` binary. Parses the global options, then hands the
  * rest of the command line to a git-style subcommand (cmd_<name>.c).
  */
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,6 +52,7 @@ static void reexec_with_settings(char **argv)
 int main(int argc, char **argv)
 {
     reexec_with_settings(argv);
+    opterr = 0; /* a rejected option is reported once, by cli_bad_option */
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];

@@ -3,6 +3,7 @@
  * strict option-value parsing, and the progress/log renderers.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -32,6 +33,67 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     else
         fprintf(stderr, "\nTry 'bookrec --help'.\n");
     return CLI_USAGE;
+}
+
+/* With opterr 0 (main.c) getopt_long prints nothing and leaves what went
+ * wrong in optind and optopt: the rejected element is argv[optind - 1]; a
+ * long option's optopt is its val when the name was found (a value missing
+ * or one given to a flag), 0 when it was not (unknown or ambiguous). A short
+ * option inside a cluster (-xh) leaves optind on the cluster. */
+int cli_bad_option(const char *cmd, char *const *argv, const struct option *longopts)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (!strncmp(arg, "--", 2) && arg[2]) {
+        const char *name = arg + 2;
+        size_t len = strcspn(name, "=");
+        int has_value = name[len] == '=', n = 0;
+        const struct option *hit = NULL;
+        for (const struct option *o = longopts; o->name; o++) {
+            if (strncmp(o->name, name, len)) continue;
+            if (!o->name[len]) { /* an exact match is never ambiguous */
+                hit = o, n = 1;
+                break;
+            }
+            if (!hit || o->val == optopt) hit = o;
+            n++;
+        }
+        if (optopt && hit && hit->val == optopt) {
+            if (has_value) return cli_usage_error(cmd, "option '--%s' takes no value", hit->name);
+            if (!argv[optind]) /* a value was missing: the option ended the line */
+                return cli_usage_error(cmd, "option '--%s' needs a value", hit->name);
+        } else if (!optopt && n > 1) {
+            char names[256];
+            size_t used = 0;
+            for (const struct option *o = longopts; o->name && used < sizeof names; o++)
+                if (!strncmp(o->name, name, len))
+                    used += (size_t)snprintf(names + used, sizeof names - used, "%s--%s",
+                                             used ? ", " : "", o->name);
+            return cli_usage_error(cmd, "option '--%.*s' is ambiguous: %s", (int)len, name, names);
+        } else if (!optopt) {
+            static const char *const global[] = {"quiet", "verbose", "threads"};
+            for (size_t g = 0; g < sizeof global / sizeof *global; g++)
+                if (strlen(global[g]) == len && !strncmp(global[g], name, len))
+                    return cli_usage_error(cmd,
+                                           "'--%s' goes before the command: bookrec --%s %s ...",
+                                           global[g], global[g], cmd);
+            return cli_usage_error(cmd, "unknown option '--%.*s'", (int)len, name);
+        }
+    }
+    if (optopt > 0 && optopt < 128) return cli_usage_error(cmd, "unknown option '-%c'", optopt);
+    return cli_usage_error(cmd, "unknown option '%s'", arg);
+}
+
+int cli_help_only(const char *cmd, int argc, char **argv, void (*usage)(FILE *out))
+{
+    static const struct option longopts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c != 'h') return cli_bad_option(cmd, argv, longopts);
+        usage(stdout);
+        return CLI_OK;
+    }
+    return -1;
 }
 
 int cli_parse_u64(const char *s, unsigned long long *out)

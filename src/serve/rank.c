@@ -432,20 +432,22 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
         c->score =
             wc * c->collab + wt * c->content + cfg->w_pop * c->pop + cfg->w_recent * c->recent;
     }
-    /* selection: a per-tribe cap (mobile; a stranger's list spans tribes),
-     * then a second pass fills what the cap left empty */
-    uint32_t k_tribes = s->tribes ? s->tribes->k : 0;
+    /* selection: a per-tribe cap (mobile) and, for a stranger, each tribe's
+     * slots among the first n of the cold-start list (its share of readers,
+     * snapshot.c), then a second pass fills what they left empty */
     uint32_t cap = 0;
     if (in->mobile && cfg->mobile_per_tribe) cap = cfg->mobile_per_tribe;
-    if (stranger && k_tribes) {
-        uint32_t even = (uint32_t)((in->n + k_tribes - 1) / k_tribes);
-        cap = cap && cap < even ? cap : even;
+    uint16_t quota[256] = {0};
+    int quotas = stranger && s->tribes && s->tribes->k;
+    for (size_t i = 0; quotas && i < in->n && i < s->n_cold; i++) {
+        int32_t t = s->books[s->cold[i]].tribe;
+        if (t >= 0 && t < 256) quota[t]++;
     }
     /* Ordered up front: the list itself without a cap; with one, enough
      * for most lists (the selection sorts the rest if it gets that far). */
     uint64_t key[CAND_MAX];
     for (size_t i = 0; i < p.n; i++) key[i] = cand_key(&p.c[i]);
-    size_t head = cap ? in->n * 2 + 8 : in->n;
+    size_t head = cap || quotas ? in->n * 2 + 8 : in->n;
     size_t sorted = head < p.n ? head : p.n;
     top_keys(key, p.n, sorted);
     uint16_t per_tribe[256] = {0};
@@ -460,12 +462,14 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
             }
             if (taken[i]) continue;
             int32_t t = s->books[key_book(key[i])].tribe;
-            if (pass == 0 && cap && t >= 0 && t < 256 && per_tribe[t] >= cap) continue;
+            if (pass == 0 && t >= 0 && t < 256 &&
+                ((cap && per_tribe[t] >= cap) || (quotas && per_tribe[t] >= quota[t])))
+                continue;
             if (t >= 0 && t < 256) per_tribe[t]++;
             taken[i] = 1;
             out_idx[n_out++] = i;
         }
-        if (!cap) break;
+        if (!cap && !quotas) break;
     }
     /* the second pass appended in score order after the first: re-sort */
     for (size_t i = 1; i < n_out; i++)

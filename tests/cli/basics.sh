@@ -25,6 +25,67 @@ expect 2 "bad --threads" -- "$bookrec" --threads x stats
 expect 2 "stats without --books" -- "$bookrec" stats
 contains "$tmp/err" "--books FILE is required" "stats usage message"
 expect 2 "stats unknown option" -- "$bookrec" stats --nope
+
+# Every command: `help CMD` and `CMD --help` print its usage; a rejected
+# option is one line naming it (getopt's own message is off) and the hint.
+expect 0 "help --help" -- "$bookrec" help --help
+contains "$tmp/out" "usage: bookrec" "help --help prints usage"
+expect 2 "help two commands" -- "$bookrec" help stats generate
+expect 2 "version stray argument" -- "$bookrec" version extra
+one_error() { # CMD EXPECTED-FIRST-LINE DESCRIPTION: stderr is that line and the hint
+  local want
+  want=$(printf '%s\nTry '"'"'bookrec %s --help'"'"'.' "$2" "$1")
+  if [ "$(cat "$tmp/err")" = "$want" ]; then
+    passes=$((passes + 1))
+  else
+    echo "FAIL: $3: stderr is not exactly '$2' and the hint:"
+    sed 's/^/  /' "$tmp/err"
+    fails=$((fails + 1))
+  fi
+}
+"$bookrec" --help >"$tmp/list"
+commands=$(sed -n '/^Commands:/,/^$/p' "$tmp/list" | awk 'NF > 1 { print $1 }')
+[ "$(echo "$commands" | wc -w)" -ge 15 ] && passes=$((passes + 1)) ||
+  { echo "FAIL: --help lists the commands: '$commands'"; fails=$((fails + 1)); }
+for c in $commands; do
+  expect 0 "help $c" -- "$bookrec" help "$c"
+  head -1 "$tmp/out" | grep -q "^usage: bookrec" && passes=$((passes + 1)) ||
+    { echo "FAIL: help $c does not start with usage:"; head -2 "$tmp/out"; fails=$((fails + 1)); }
+  cp "$tmp/out" "$tmp/help-$c"
+  expect 0 "$c --help" -- "$bookrec" "$c" --help
+  cmp -s "$tmp/out" "$tmp/help-$c" && passes=$((passes + 1)) ||
+    { echo "FAIL: '$c --help' differs from 'help $c'"; fails=$((fails + 1)); }
+  expect 2 "$c unknown option" -- "$bookrec" "$c" --no-such-option
+  one_error "$c" "bookrec $c: unknown option '--no-such-option'" "$c unknown option message"
+done
+expect 2 "stats option without its value" -- "$bookrec" stats --books
+one_error stats "bookrec stats: option '--books' needs a value" "missing value message"
+expect 2 "stats flag given a value" -- "$bookrec" stats --json=yes --books x
+one_error stats "bookrec stats: option '--json' takes no value" "flag value message"
+expect 2 "stats ambiguous option" -- "$bookrec" stats --rat x --books x
+one_error stats "bookrec stats: option '--rat' is ambiguous: --ratings, --rating-scale" \
+  "ambiguous option message"
+expect 2 "a global option after the command" -- "$bookrec" stats --quiet --books x
+one_error stats "bookrec stats: '--quiet' goes before the command: bookrec --quiet stats ..." \
+  "global option message"
+expect 2 "stats unknown short option" -- "$bookrec" stats -x --books x
+one_error stats "bookrec stats: unknown option '-x'" "short option message"
+expect 2 "model option after the action without its value" -- "$bookrec" model info --dir
+one_error model "bookrec model: option '--dir' needs a value" "model missing value message"
+
+# The demo runs only engines the README's engine list names (`make demo`
+# is what a newcomer reads first; tests/data/.. is tests/).
+readme=$data/../../README.md
+demo_engines=$(sed -n 's/^[[:space:]]*@*for e in \([^;]*\);.*/\1/p' "$data/../../Makefile")
+[ -n "$demo_engines" ] && passes=$((passes + 1)) ||
+  { echo "FAIL: no 'for e in ...' engine loop in the Makefile's demo"; fails=$((fails + 1)); }
+for e in $demo_engines; do
+  grep '^| `recommend ' "$readme" | grep -qF "\`$e\`" && passes=$((passes + 1)) ||
+    { echo "FAIL: the demo's engine '$e' is not in README's engine list"; fails=$((fails + 1)); }
+  expect 0 "recommend --help names $e" -- "$bookrec" recommend --help
+  grep -qE "^  $e( |$)" "$tmp/out" && passes=$((passes + 1)) ||
+    { echo "FAIL: recommend --help does not list the demo's engine '$e'"; fails=$((fails + 1)); }
+done
 expect 2 "stats stray argument" -- "$bookrec" stats --books x extra
 expect 2 "stats bad scale" -- "$bookrec" stats --books x --rating-scale 5:1
 expect 2 "generate without --out" -- "$bookrec" generate
