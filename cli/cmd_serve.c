@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -17,7 +18,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: bookrec serve --model-dir DIR [--store URI] [--bind ADDR] [--port N]\n"
                  "                     [--threads N] [--api-key KEY] [--max-body BYTES]\n"
                  "                     [--poll-ms MS] [--w-collab W] [--w-content W] [--w-pop W]\n"
-                 "                     [--w-recent W] [--recent-years N]\n\n"
+                 "                     [--w-recent W] [--recent-years N] [--cors ORIGIN]\n\n"
                  "Serves the model version DIR/current points to over HTTP (docs/api.md):\n"
                  "recommendations re-ranked per request, book details and neighbours, events,\n"
                  "anonymous sessions, new books, /healthz, /readyz, /metrics and the web page.\n"
@@ -26,7 +27,8 @@ static void usage(FILE *out)
                  "  --model-dir DIR     the model directory `bookrec train` writes\n"
                  "  --store URI         lmdb:DIR or redis://HOST:PORT[/DB] (default: the one\n"
                  "                      the current version's manifest names)\n"
-                 "  --bind ADDR         IPv4 address to listen on (default 127.0.0.1)\n"
+                 "  --bind ADDR         address or host name to listen on, IPv4 or IPv6\n"
+                 "                      (default 127.0.0.1; e.g. localhost, ::1, 0.0.0.0)\n"
                  "  --port N            TCP port (default 8080; 0: a free one, printed)\n"
                  "  --threads N         HTTP worker threads (default 2; 8 with a Redis store,\n"
                  "                      whose reads hold a thread for a round trip)\n"
@@ -36,7 +38,22 @@ static void usage(FILE *out)
                  "  --poll-ms MS        how often DIR/current and a down store are checked (1000)\n"
                  "  --w-collab W, --w-content W, --w-pop W, --w-recent W\n"
                  "                      re-ranking weights (0.6, 0.3, 0.1, 0.05)\n"
-                 "  --recent-years N    books this recent get the recency boost (5)\n");
+                 "  --recent-years N    books this recent get the recency boost (5)\n"
+                 "  --cors ORIGIN       let pages of ORIGIN (e.g. https://books.example.org, or\n"
+                 "                      *) call the API from a browser (default: same origin)\n"
+                 "The log (stderr) records, time-stamped, each reload, the store going down and\n"
+                 "recovering, and readiness changes; --quiet keeps only warnings.\n");
+}
+
+static void serve_log(br_log_level level, const char *msg, void *user)
+{
+    (void)user;
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    fprintf(stderr, "%s bookrec: %s: %s\n", when, names[level], msg);
 }
 
 static int run(int argc, char **argv)
@@ -54,6 +71,7 @@ static int run(int argc, char **argv)
                                              {"w-pop", required_argument, 0, 3},
                                              {"w-recent", required_argument, 0, 4},
                                              {"recent-years", required_argument, 0, 5},
+                                             {"cors", required_argument, 0, 6},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     br_server_options o = BR_SERVER_OPTIONS_DEFAULT;
@@ -112,11 +130,14 @@ static int run(int argc, char **argv)
                 return cli_usage_error("serve", "--recent-years needs 0..1000");
             o.rank.recent_years = (uint32_t)u;
             break;
+        case 6:
+            o.cors = optarg;
+            break;
         case 'h':
             usage(stdout);
             return CLI_OK;
         default:
-            return cli_usage_error("serve", "bad option");
+            return cli_bad_option("serve", argv, longopts);
         }
     }
     if (optind < argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
@@ -132,13 +153,19 @@ static int run(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* a server's log is its record: time-stamped, and at INFO (reloads,
+     * recoveries) unless --quiet */
+    br_log_set(serve_log, NULL,
+               cli_verbose >= 2 ? BR_LOG_DEBUG : cli_quiet ? BR_LOG_WARN : BR_LOG_INFO);
     br_server *srv = NULL;
     br_status st = br_server_start(&o, &srv);
     if (st) return cli_fail("serve", st);
     char version[BR_MODEL_ID_MAX];
     br_server_version(srv, version, sizeof version);
-    printf("bookrec serve: http://%s:%u/ model %s (pid %ld)\n", o.bind ? o.bind : "127.0.0.1",
-           br_server_port(srv), version, (long)getpid());
+    const char *host = o.bind ? o.bind : "127.0.0.1";
+    int v6 = strchr(host, ':') && host[0] != '['; /* an IPv6 address goes in brackets */
+    printf("bookrec serve: http://%s%s%s:%u/ model %s (pid %ld)\n", v6 ? "[" : "", host,
+           v6 ? "]" : "", br_server_port(srv), version, (long)getpid());
     fflush(stdout);
     for (;;) {
         int sig = 0;

@@ -17,7 +17,9 @@ build_pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev
 # python3-numpy: the CLI tests check .npy files with numpy.
 # chromium: the browser test of the served page (tests/browser, with
 # playwright-core from npm).
-test_pkgs=(redis-server fonts-dejavu-core python3-numpy chromium)
+# python3-jsonschema, python3-yaml: live responses checked against
+# docs/openapi.yaml (tests/docs/check_api.py).
+test_pkgs=(redis-server fonts-dejavu-core python3-numpy chromium python3-jsonschema python3-yaml)
 bench_pkgs=(python3-numpy python3-scipy python3-sklearn python3-pandas python3-faiss python3-torch
   hyperfine time wrk redis-tools)
 

@@ -50,9 +50,9 @@ static inline int tu_resp_header(const tu_resp *r, const char *name, char *buf, 
     return -1;
 }
 
-/* Sends one request; returns the status (-1 on a connection failure). */
-static inline int tu_http(int port, const char *method, const char *path, const char *headers,
-                          const char *body, size_t body_len, tu_resp *out)
+/* Sends `request` as it is (any bytes, any framing); the status of what
+ * comes back, -1 when nothing parseable does. */
+static inline int tu_raw(int port, const char *request, size_t len, tu_resp *out)
 {
     memset(out, 0, sizeof *out);
     out->status = -1;
@@ -66,38 +66,45 @@ static inline int tu_http(int port, const char *method, const char *path, const 
         close(fd);
         return -1;
     }
-    char head[4096];
-    int hn = snprintf(head, sizeof head,
+    size_t sent = 0;
+    while (sent < len) {
+        ssize_t w = send(fd, request + sent, len - sent, MSG_NOSIGNAL);
+        if (w <= 0) break; /* the server may answer and close early */
+        sent += (size_t)w;
+    }
+    shutdown(fd, SHUT_WR);
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    ssize_t r;
+    while ((r = recv(fd, buf + n, cap - n - 1, 0)) > 0) {
+        n += (size_t)r;
+        if (n + 4096 > cap) buf = realloc(buf, cap *= 2);
+    }
+    close(fd);
+    buf[n] = 0;
+    out->raw = buf;
+    const char *sep = strstr(buf, "\r\n\r\n");
+    if (n < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || !sep) return -1;
+    out->status = atoi(buf + 9);
+    out->body = sep + 4;
+    out->body_len = n - (size_t)(out->body - buf);
+    return out->status;
+}
+
+/* Sends one request; returns the status (-1 on a connection failure). */
+static inline int tu_http(int port, const char *method, const char *path, const char *headers,
+                          const char *body, size_t body_len, tu_resp *out)
+{
+    size_t cap = 4096 + strlen(path) + (headers ? strlen(headers) : 0) + (body ? body_len : 0);
+    char *req = malloc(cap);
+    int hn = snprintf(req, cap,
                       "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
                       "Content-Length: %zu\r\n\r\n",
                       method, path, headers ? headers : "", body ? body_len : 0);
-    int ok = send(fd, head, (size_t)hn, MSG_NOSIGNAL) == hn;
-    size_t sent = 0;
-    while (ok && body && sent < body_len) {
-        ssize_t w = send(fd, body + sent, body_len - sent, MSG_NOSIGNAL);
-        if (w <= 0) break; /* the server may answer (413) and close early */
-        sent += (size_t)w;
-    }
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (len + 4096 > cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
-        if (r <= 0) break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = 0;
-    out->raw = buf;
-    const char *sep = strstr(buf, "\r\n\r\n");
-    if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || !sep) return -1;
-    out->status = atoi(buf + 9);
-    out->body = sep + 4;
-    out->body_len = len - (size_t)(out->body - buf);
-    return out->status;
+    if (body) memcpy(req + hn, body, body_len);
+    int st = tu_raw(port, req, (size_t)hn + (body ? body_len : 0), out);
+    free(req);
+    return st;
 }
 
 static inline int tu_get(int port, const char *path, tu_resp *out)

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <jansson.h>
+#include <math.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -244,9 +245,10 @@ static void test_routes(void **state)
     double prev = 1e9;
     json_array_foreach(a, i, it)
     {
-        assert_int_equal(json_object_size(it), 5);
+        assert_int_equal(json_object_size(it), 6);
         assert_non_null(json_string_value(json_object_get(it, "book_id")));
         assert_non_null(json_string_value(json_object_get(it, "title")));
+        assert_true(json_integer_value(json_object_get(it, "tribe")) >= 0);
         assert_true(json_array_size(json_object_get(it, "sources")) >= 1);
         assert_true(strlen(json_string_value(json_object_get(it, "explanation"))) > 0);
         double sc = json_number_value(json_object_get(it, "score"));
@@ -389,6 +391,37 @@ static void test_errors(void **state)
                 "bad_request");
     check_error(post_json(port, "/api/books", key, "{\"title\": \"no id\"}", 400), "bad_request");
     check_error(post_json(port, "/api/books", key, "{\"book_id\": \"z\"}", 400), "bad_request");
+
+    /* the version's rating scale (1..5 here) and the one event rule: a 400
+     * naming the problem, and nothing of the batch stored */
+    static const char *const bad_events[][2] = {
+        {"{\"user_id\": \"sc\", \"book_id\": \"3\", \"type\": \"rating\", \"value\": 99}",
+         "rating 99 is outside the rating scale 1..5"},
+        {"{\"user_id\": \"sc\", \"book_id\": \"3\", \"type\": \"rating\", \"value\": -3}",
+         "rating -3 is outside the rating scale 1..5"},
+        {"{\"user_id\": \"sc\", \"book_id\": \"3\", \"timestamp\": -5}", "timestamp"},
+        {"{\"user_id\": \"sc\", \"book_id\": \"3\", \"type\": \"view\", \"value\": -1}", "view"},
+        {"[{\"user_id\": \"sc\", \"book_id\": \"4\", \"type\": \"rating\", \"value\": 4}, "
+         "{\"user_id\": \"sc\", \"book_id\": \"3\", \"type\": \"rating\", \"value\": 6}]",
+         "event 1: rating 6 is outside"},
+    };
+    for (size_t i = 0; i < sizeof bad_events / sizeof *bad_events; i++) {
+        json_t *e = post_json(port, "/api/events", key, bad_events[i][0], 400);
+        const char *m =
+            json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+        if (!m || !strstr(m, bad_events[i][1]))
+            fprintf(stderr, "event %zu: '%s' lacks '%s'\n", i, m, bad_events[i][1]);
+        assert_non_null(m);
+        assert_non_null(strstr(m, bad_events[i][1]));
+        json_decref(e);
+    }
+    json_t *sc = get_json(port, "/api/users/sc", 200); /* the good first event was not kept */
+    assert_true(json_is_false(json_object_get(sc, "known")));
+    json_decref(sc);
+    json_decref(post_json(port, "/api/events", key,
+                          "{\"user_id\": \"sc\", \"book_id\": \"3\", \"type\": \"rating\", "
+                          "\"value\": 4.5}",
+                          200));
 
     /* 401: the write endpoints want the key */
     check_error(
@@ -846,6 +879,15 @@ static void test_redis_outage(void **state)
         post_json(port, "/api/events", NULL, "{\"user_id\": \"r1\", \"book_id\": \"3\"}", 200));
 
     tu_redis_kill(&rd);
+    /* /readyz follows the store by itself, before any request fails */
+    int down = 0;
+    for (int i = 0; i < 200 && !down; i++) { /* the watcher checks every poll (50 ms) */
+        tu_resp r;
+        down = tu_get(port, "/readyz", &r) == 503;
+        tu_resp_free(&r);
+        if (!down) tu_sleep_ms(50);
+    }
+    assert_true(down);
     /* answered from what the server holds, marked; /readyz says why */
     j = get_json(port, "/api/recommendations/user/5?explain=1", 200);
     assert_true(has_source(j, "degraded"));
@@ -861,10 +903,23 @@ static void test_redis_outage(void **state)
         "unavailable");
     json_decref(get_json(port, "/api/books/3", 200));
 
-    /* Redis back (empty: it persists nothing): ready again by itself */
+    /* Redis back, but empty (it persists nothing): reachable again by itself,
+     * yet not ready while the store serves no version; a rollback to the
+     * served version republishes it, and the server is ready by itself */
     assert_int_equal(tu_redis_start(&rd, tmp), 0);
+    int empty = 0;
+    for (int i = 0; i < 600 && !empty; i++) { /* the probe backs off to 8 s at most */
+        tu_resp r;
+        empty = tu_get(port, "/readyz", &r) == 503 && strstr(r.body, "serves no model version");
+        tu_resp_free(&r);
+        if (!empty) tu_sleep_ms(50);
+    }
+    assert_true(empty);
+    char served[BR_MODEL_ID_MAX];
+    br_server_version(s, served, sizeof served);
+    assert_int_equal(br_models_rollback(dir, served, NULL, NULL), BR_OK);
     int ready = 0;
-    for (int i = 0; i < 600 && !ready; i++) { /* the probe backs off to 8 s at most */
+    for (int i = 0; i < 200 && !ready; i++) { /* checked every poll (50 ms here) */
         tu_resp r;
         ready = tu_get(port, "/readyz", &r) == 200;
         tu_resp_free(&r);
@@ -884,6 +939,335 @@ static void test_redis_outage(void **state)
     tu_resp_free(&r);
     br_server_free(s);
     tu_redis_stop(&rd);
+}
+
+/* Posted books live in the store with their vectors: a restarted server,
+ * and a new version, serve them again (details, image, neighbours) without
+ * the posting server's memory; a record from another encoder is embedded
+ * again. The model directory is a copy (posted books stay in its store). */
+static void test_posted_survive(void **state)
+{
+    NEED_MODEL();
+    char dir[PATH_MAX + 16], cmd[3 * PATH_MAX + 64], uri[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/mposted", tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", dir, mdir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(uri, sizeof uri, "lmdb:%s/store", dir);
+    br_server *s = start(dir, NULL, NULL, 0, 0);
+    int port = br_server_port(s);
+    json_t *j = post_json(port, "/api/books", NULL,
+                          "{\"book_id\": \"kept-1\", \"title\": \"Inferno (Robert Langdon, #4)\", "
+                          "\"authors\": \"Dan Brown\", \"tags\": \"thriller|art\", "
+                          "\"description\": \"A professor wakes in a Florence hospital.\", "
+                          "\"image_url\": \"https://covers.example/kept-1.jpg\", \"year\": 2013}",
+                          201);
+    assert_true(json_is_true(json_object_get(j, "stored")));
+    json_decref(j);
+    check_error(post_json(port, "/api/books", NULL,
+                          "{\"book_id\": \"kept-2\", \"title\": \"T\", \"image_url\": 7}", 400),
+                "bad_request");
+    json_t *sim0 = get_json(port, "/api/books/kept-1/similar?n=3", 200);
+    br_server_free(s);
+
+    /* the store finds it by id beside the version's books */
+    br_store *st = NULL;
+    assert_int_equal(br_store_open(uri, 0, &st), BR_OK);
+    br_store_book *bk = NULL;
+    assert_int_equal(br_store_get_book(st, "kept-1", &bk), BR_OK);
+    assert_string_equal(bk->title, "Inferno (Robert Langdon, #4)");
+    assert_string_equal(bk->image_url, "https://covers.example/kept-1.jpg");
+    br_free(bk);
+    /* a record embedded by another encoder: the server embeds it again (the
+     * model embeds descriptions, so it lands on the book it copies) */
+    br_catalog *cat;
+    assert_int_equal(br_catalog_load(seed_books, NULL, &cat, NULL), BR_OK);
+    uint32_t picks[4]; /* the first ones are posted again by the tests above */
+    unique_books(cat, picks, 4);
+    uint32_t pick = picks[3];
+    char pick_id[64], path[128];
+    snprintf(pick_id, sizeof pick_id, "%s", br_catalog_book(cat, pick)->id);
+    float other[3] = {1, 0, 0};
+    br_store_posted pb = {.book = {"kept-other", "Other", NULL, NULL, NULL, NULL, 1999, -1},
+                          .description = br_catalog_book(cat, pick)->description,
+                          .encoder = "some-other-encoder",
+                          .text_template = "description",
+                          .vec = other,
+                          .dim = 3};
+    assert_int_equal(br_store_put_posted(st, &pb), BR_OK);
+    br_catalog_free(cat);
+    br_store_close(st);
+
+    /* a new process on the same store: the book, its image, its neighbours */
+    s = start(dir, NULL, NULL, 0, 0);
+    port = br_server_port(s);
+    j = get_json(port, "/api/books/kept-1", 200);
+    assert_string_equal(json_string_value(json_object_get(j, "image_url")),
+                        "https://covers.example/kept-1.jpg");
+    assert_string_equal(json_string_value(json_object_get(j, "tags")), "thriller|art");
+    assert_string_equal(json_string_value(json_object_get(j, "description")),
+                        "A professor wakes in a Florence hospital.");
+    assert_int_equal(json_integer_value(json_object_get(j, "year")), 2013);
+    json_decref(j);
+    json_t *sim1 = get_json(port, "/api/books/kept-1/similar?n=3", 200);
+    json_t *a0 = json_array_get(json_object_get(sim0, "similar"), 0),
+           *a1 = json_array_get(json_object_get(sim1, "similar"), 0);
+    assert_string_equal(json_string_value(json_object_get(a1, "book_id")),
+                        json_string_value(json_object_get(a0, "book_id")));
+    assert_true(fabs(json_number_value(json_object_get(a1, "score")) -
+                     json_number_value(json_object_get(a0, "score"))) < 1e-5);
+    json_decref(sim0);
+    json_decref(sim1);
+    j = post_json(port, "/api/recommendations/session", NULL, "[\"kept-1\"]", 200);
+    assert_true(json_array_size(json_object_get(j, "recommendations")) > 0);
+    assert_false(recs_contain(j, "kept-1"));
+    json_decref(j);
+    snprintf(path, sizeof path, "/api/books/%s/similar?n=1", pick_id);
+    j = get_json(port, path, 200);
+    json_t *top = json_array_get(json_object_get(j, "similar"), 0);
+    assert_string_equal(json_string_value(json_object_get(top, "book_id")), "kept-other");
+    assert_true(json_number_value(json_object_get(top, "score")) > 0.999);
+    json_decref(j);
+    br_server_free(s);
+
+    /* a new version: still served */
+    train(dir, NULL);
+    s = start(dir, NULL, NULL, 0, 0);
+    j = get_json(br_server_port(s), "/api/books/kept-1", 200);
+    assert_string_equal(json_string_value(json_object_get(j, "model_version")), "v000002");
+    assert_string_equal(json_string_value(json_object_get(j, "image_url")),
+                        "https://covers.example/kept-1.jpg");
+    json_decref(j);
+    br_server_free(s);
+}
+
+/* A 400 whose body is valid JSON (jansson refuses invalid UTF-8) and whose
+ * message holds `says`. */
+static void check_400(int port, const char *path, const char *says)
+{
+    json_t *j = get_json(port, path, 400);
+    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    if (!msg || !strstr(msg, says)) fprintf(stderr, "GET %s: '%s' lacks '%s'\n", path, msg, says);
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, says));
+    json_decref(j);
+}
+
+static void check_header(const tu_resp *r, const char *name, const char *want)
+{
+    char v[256];
+    int found = tu_resp_header(r, name, v, sizeof v) == 0;
+    if (!want) {
+        assert_false(found);
+        return;
+    }
+    if (!found || strcmp(v, want) != 0)
+        fprintf(stderr, "%s: '%s', want '%s'\n", name, found ? v : "(none)", want);
+    assert_true(found);
+    assert_string_equal(v, want);
+}
+
+/* GET /healthz over IPv6 loopback: 1 when answered with 200. */
+static int healthz_v6(int port)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    a.sin6_addr = in6addr_loopback;
+    char buf[256] = "";
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    const char req[] = "GET /healthz HTTP/1.0\r\n\r\n";
+    if (ok) ok = send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1);
+    if (ok) ok = recv(fd, buf, sizeof buf - 1, MSG_WAITALL) > 12;
+    if (fd >= 0) close(fd);
+    return ok && !strncmp(buf + 9, "200", 3);
+}
+
+/* The HTTP layer's details: ids and arguments checked as UTF-8 without NUL,
+ * error texts, Allow per route, HEAD, OPTIONS and CORS, one rule for the
+ * explain flag, the reader list and the model versions, addresses by name
+ * and IPv6, and the framing errors libmicrohttpd answers itself. */
+static void test_http_details(void **state)
+{
+    NEED_MODEL();
+    br_server *s = start(mdir, NULL, "k", 0, 0);
+    int port = br_server_port(s);
+    tu_resp r;
+
+    /* an encoded NUL or bytes that are not UTF-8: 400, in valid JSON */
+    check_400(port, "/api/books/3%00", "encoded NUL");
+    check_400(port, "/api/recommendations/user/a%00b", "encoded NUL");
+    check_400(port, "/api/recommendations/user/%00", "encoded NUL");
+    check_400(port, "/api/recommendations/user/5?n=1%00", "query argument 'n' has an encoded NUL");
+    check_400(port, "/api/recommendations/user/5?device=mobile%00x", "argument 'device'");
+    check_400(port, "/api/recommendations/user/%FF%FE", "not UTF-8");
+    check_400(port, "/api/users/%C3", "not UTF-8"); /* cut short */
+    check_400(port, "/api/recommendations/user/5?x%FF=1", "argument's name");
+    check_400(port, "/api/books/3/similar?n=%C0%80", "encoded NUL"); /* overlong, as sent */
+    /* ...while UTF-8 ids are ids */
+    json_t *j = get_json(port, "/api/recommendations/user/%C3%A9l%C3%A8ve", 200);
+    assert_string_equal(json_string_value(json_object_get(j, "user_id")), "\xc3\xa9l\xc3\xa8ve");
+    json_decref(j);
+
+    /* error texts: the id's whole length, no doubled words */
+    char path[512], x[201];
+    memset(x, 'x', 200);
+    x[200] = 0;
+    snprintf(path, sizeof path, "/api/recommendations/user/%s", x);
+    j = get_json(port, path, 400);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+        "reader id 'xxxxxxxxxxxxxxxxxxxx...' is 200 bytes (at most 63)");
+    json_decref(j);
+    snprintf(path, sizeof path, "/api/books/%.64s/similar", x);
+    check_400(port, path, "book id 'xxxxxxxxxxxxxxxxxxxx...' is 64 bytes (at most 63)");
+    j = get_json(port, "/api/recommendations/user/", 400);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+        "reader id is empty");
+    json_decref(j);
+
+    /* Allow names the route's own methods; HEAD is a GET without a body */
+    assert_int_equal(tu_get(port, "/api/books", &r), 405);
+    check_header(&r, "Allow", "POST");
+    check_error(json_loadb(r.body, r.body_len, 0, NULL), "method_not_allowed");
+    tu_resp_free(&r);
+    assert_int_equal(tu_http(port, "DELETE", "/healthz", NULL, NULL, 0, &r), 405);
+    check_header(&r, "Allow", "GET, HEAD");
+    tu_resp_free(&r);
+    assert_int_equal(tu_http(port, "PUT", "/api/events", NULL, NULL, 0, &r), 405);
+    check_header(&r, "Allow", "POST");
+    tu_resp_free(&r);
+    assert_int_equal(tu_http(port, "HEAD", "/healthz", NULL, NULL, 0, &r), 200);
+    check_header(&r, "Content-Length", "15");
+    assert_int_equal(r.body_len, 0);
+    tu_resp_free(&r);
+    assert_int_equal(tu_http(port, "HEAD", "/api/recommendations/user/5", NULL, NULL, 0, &r), 200);
+    check_header(&r, "Content-Type", "application/json");
+    assert_int_equal(r.body_len, 0);
+    tu_resp_free(&r);
+    /* OPTIONS: the Allow of the route; no CORS unless asked for */
+    assert_int_equal(tu_http(port, "OPTIONS", "/api/events", "Origin: https://a.example\r\n",
+                             NULL, 0, &r),
+                     204);
+    check_header(&r, "Allow", "POST");
+    check_header(&r, "Access-Control-Allow-Origin", NULL);
+    tu_resp_free(&r);
+    assert_int_equal(tu_http(port, "OPTIONS", "/api/nothing", NULL, NULL, 0, &r), 404);
+    tu_resp_free(&r);
+
+    /* one rule for explain, in a query and in a session body */
+    check_400(port, "/api/recommendations/user/5?explain=yes", "explain must be 0, 1, false or true");
+    j = post_json(port, "/api/recommendations/session", NULL,
+                  "{\"book_ids\": [\"3\"], \"explain\": \"yes\"}", 400);
+    assert_non_null(strstr(
+        json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+        "explain must be 0, 1, false or true"));
+    json_decref(j);
+    static const char *const yes[] = {"true", "1", "\"1\"", "\"true\""};
+    for (size_t i = 0; i < 4; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"book_ids\": [\"3\"], \"n\": 2, \"explain\": %s}", yes[i]);
+        j = post_json(port, "/api/recommendations/session", NULL, body, 200);
+        json_t *first = json_array_get(json_object_get(j, "recommendations"), 0);
+        assert_non_null(json_string_value(json_object_get(first, "explanation")));
+        json_decref(j);
+    }
+
+    /* the readers of the served version, searched and paged */
+    char upath[PATH_MAX + 32], line[128];
+    snprintf(upath, sizeof upath, "%s/current/user_ids.txt", mdir);
+    FILE *f = fopen(upath, "r");
+    assert_non_null(f);
+    size_t n_users = 0, n_one = 0;
+    while (fgets(line, sizeof line, f)) n_users++, n_one += line[0] == '1';
+    fclose(f);
+    j = get_json(port, "/api/users?q=1&limit=2", 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "total")), n_one);
+    json_t *us = json_object_get(j, "users");
+    assert_int_equal(json_array_size(us), 2);
+    assert_int_equal(
+        json_string_value(json_object_get(json_array_get(us, 1), "user_id"))[0], '1');
+    json_decref(j);
+    j = get_json(port, "/api/users?offset=1000000", 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "total")), n_users);
+    assert_int_equal(json_array_size(json_object_get(j, "users")), 0);
+    json_decref(j);
+    j = get_json(port, "/api/users", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "users")), 20);
+    json_decref(j);
+    check_400(port, "/api/users?limit=101", "limit");
+    check_400(port, "/api/users?offset=-1", "offset");
+
+    /* the versions, the served one marked, with the manifest's figures */
+    j = get_json(port, "/api/models", 200);
+    char served[BR_MODEL_ID_MAX];
+    br_server_version(s, served, sizeof served);
+    assert_string_equal(json_string_value(json_object_get(j, "current")), served);
+    json_t *v0 = json_array_get(json_object_get(j, "versions"), 0);
+    assert_string_equal(json_string_value(json_object_get(v0, "id")), served);
+    assert_true(json_is_true(json_object_get(v0, "current")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(v0, "counts"), "readers")),
+                     n_users);
+    assert_non_null(json_object_get(v0, "evaluation"));
+    json_decref(j);
+
+    /* Framing errors are answered by libmicrohttpd before a request reaches
+     * the server (docs/api.md): the right status, and the server goes on. */
+    static const char neg_len[] =
+        "POST /api/events HTTP/1.1\r\nHost: h\r\nContent-Length: -5\r\n\r\n";
+    assert_int_equal(tu_raw(port, neg_len, sizeof neg_len - 1, &r), 400);
+    tu_resp_free(&r);
+    size_t big = 100 * 1024;
+    char *req = malloc(big + 128);
+    int hn = snprintf(req, 128, "GET /healthz HTTP/1.1\r\nHost: h\r\nX-Big: ");
+    memset(req + hn, 'a', big);
+    memcpy(req + hn + big, "\r\n\r\n", 4);
+    assert_int_equal(tu_raw(port, req, (size_t)hn + big + 4, &r), 431);
+    tu_resp_free(&r);
+    free(req);
+    json_decref(get_json(port, "/healthz", 200));
+    br_server_free(s);
+
+    /* --cors ORIGIN: every answer names it; a preflight is answered */
+    br_server_options o = BR_SERVER_OPTIONS_DEFAULT;
+    o.model_dir = mdir;
+    o.port = 0;
+    o.cors = "https://books.example.org";
+    assert_int_equal(br_server_start(&o, &s), BR_OK);
+    port = br_server_port(s);
+    assert_int_equal(tu_get(port, "/api/recommendations/user/5", &r), 200);
+    check_header(&r, "Access-Control-Allow-Origin", "https://books.example.org");
+    check_header(&r, "Vary", "Origin");
+    tu_resp_free(&r);
+    assert_int_equal(tu_http(port, "OPTIONS", "/api/events",
+                             "Origin: https://books.example.org\r\n"
+                             "Access-Control-Request-Method: POST\r\n",
+                             NULL, 0, &r),
+                     204);
+    check_header(&r, "Access-Control-Allow-Origin", "https://books.example.org");
+    check_header(&r, "Access-Control-Allow-Methods", "POST");
+    check_header(&r, "Access-Control-Allow-Headers", "Content-Type, X-API-Key");
+    tu_resp_free(&r);
+    br_server_free(s);
+
+    /* addresses: names, IPv6, and why a bind fails */
+    o.cors = NULL;
+    o.bind = "::1";
+    assert_int_equal(br_server_start(&o, &s), BR_OK);
+    assert_true(healthz_v6(br_server_port(s)));
+    br_server_free(s);
+    o.bind = "localhost"; /* 127.0.0.1 or ::1, whichever the resolver gives first */
+    assert_int_equal(br_server_start(&o, &s), BR_OK);
+    int v4 = tu_get(br_server_port(s), "/healthz", &r) == 200;
+    tu_resp_free(&r);
+    assert_true(v4 || healthz_v6(br_server_port(s)));
+    br_server_free(s);
+    o.bind = "10.255.255.1"; /* not an address of this machine */
+    assert_int_equal(br_server_start(&o, &s), BR_EIO);
+    assert_non_null(strstr(br_error_detail(), "not an address of this machine"));
+    assert_null(strstr(br_error_detail(), "in use"));
+    o.bind = "no-such-host.invalid";
+    assert_int_equal(br_server_start(&o, &s), BR_EINVAL);
+    assert_non_null(strstr(br_error_detail(), "--bind no-such-host.invalid"));
 }
 
 /* srv_rank on one thread across many requests: the per-thread marks give
@@ -920,7 +1304,8 @@ static void test_port_in_use(void **state)
     br_server *t = NULL;
     assert_int_equal(br_server_start(&o, &t), BR_EIO);
     assert_null(t);
-    assert_non_null(strstr(br_error_detail(), "cannot listen on 127.0.0.1:"));
+    assert_non_null(strstr(br_error_detail(), "cannot listen on 127.0.0.1 port"));
+    assert_non_null(strstr(br_error_detail(), "Address already in use"));
     json_decref(get_json(br_server_port(s), "/api/recommendations/user/5", 200));
     br_server_free(s);
 }
@@ -1013,6 +1398,81 @@ static void test_rank_marks(void **state)
     srv_snap_release(p);
 }
 
+/* A stranger's list (no precomputed list, no interactions) weighs the
+ * tribes by their share of readers: in a copy of the version whose
+ * precomputed lists hold the books of one tribe for a single reader, that
+ * tribe is not in a stranger's top 10 (with equal weights it had a quarter
+ * of it), which still spans the other tribes; in the version as trained
+ * (tribes read alike) it spans them all. Either way the list has each
+ * tribe's slots of the cold-start list's head. */
+static void stranger_tribes(srv_snap *p, size_t n, uint32_t *count)
+{
+    rank_input in = {.hour = -1, .n = n};
+    char *body = rank_once(p, &in), wrapped[64 * 1024];
+    snprintf(wrapped, sizeof wrapped, "{%s}", body);
+    free(body);
+    json_t *j = json_loads(wrapped, 0, NULL), *it;
+    assert_non_null(j);
+    json_t *a = json_object_get(j, "recommendations");
+    assert_int_equal(json_array_size(a), n);
+    uint32_t head[256] = {0};
+    for (size_t i = 0; i < n; i++) head[p->books[p->cold[i]].tribe]++;
+    memset(count, 0, p->tribes->k * sizeof *count);
+    size_t i;
+    json_array_foreach(a, i, it)
+    {
+        const char *id = json_string_value(json_object_get(it, "book_id"));
+        int64_t b = br_idmap_find(p->ids, id, strlen(id));
+        assert_true(b >= 0 && b < p->n_base);
+        count[p->tribes->labels[b]]++;
+    }
+    json_decref(j);
+    for (uint32_t t = 0; t < p->tribes->k; t++) assert_int_equal(count[t], head[t]);
+}
+
+static void test_cold_start_shares(void **state)
+{
+    NEED_MODEL();
+    char dir[PATH_MAX + 16], cmd[4 * PATH_MAX], path[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/cold", tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dir, mdir, dir);
+    assert_int_equal(system(cmd), 0);
+    srv_snap *p;
+    assert_int_equal(srv_snap_load(dir, &p), BR_OK);
+    uint32_t k = p->tribes->k, count[256], rare = p->tribes->labels[p->pop_order[0]];
+    assert_true(k >= 3 && k <= 256);
+    stranger_tribes(p, 10, count);
+    for (uint32_t t = 0; t < k; t++) assert_true(count[t] >= 1);
+    assert_true(count[rare] >= 2);
+    srv_snap_release(p);
+
+    /* the tribe of the most popular book read by one reader only */
+    snprintf(path, sizeof path, "%s/current/recs_items.npy", dir);
+    br_array a = {0};
+    assert_int_equal(br_npy_read(path, BR_DTYPE_I32, &a), BR_OK);
+    assert_int_equal(srv_snap_load(dir, &p), BR_OK);
+    int32_t *items = a.data;
+    for (size_t r = 1; r < a.rows; r++) {
+        int32_t *row = items + r * a.cols;
+        size_t o = 0;
+        for (size_t j = 0; j < a.cols; j++)
+            if (row[j] >= 0 && (uint32_t)p->tribes->labels[row[j]] != rare) row[o++] = row[j];
+        for (; o < a.cols; o++) row[o] = -1;
+    }
+    srv_snap_release(p);
+    assert_int_equal(br_npy_write(path, BR_DTYPE_I32, 2, a.rows, a.cols, a.data), BR_OK);
+    br_array_free(&a);
+    assert_int_equal(srv_snap_load(dir, &p), BR_OK);
+    stranger_tribes(p, 10, count);
+    assert_int_equal(count[rare], 0);
+    uint32_t spanned = 0;
+    for (uint32_t t = 0; t < k; t++) spanned += count[t] > 0;
+    assert_int_equal(spanned, k - 1);
+    stranger_tribes(p, 40, count); /* nor further down */
+    assert_int_equal(count[rare], 0);
+    srv_snap_release(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1021,7 +1481,9 @@ int main(void)
         cmocka_unit_test(test_context),         cmocka_unit_test(test_concurrent_reload),
         cmocka_unit_test(test_redis_outage),    cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_list_prefixes),   cmocka_unit_test(test_rank_marks),
-        cmocka_unit_test(test_port_in_use),
+        cmocka_unit_test(test_port_in_use),      cmocka_unit_test(test_http_details),
+        cmocka_unit_test(test_posted_survive),
+        cmocka_unit_test(test_cold_start_shares),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

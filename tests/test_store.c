@@ -804,6 +804,114 @@ static void test_redis_get_reader_wrong_type(void **state)
     br_store_close(s);
 }
 
+/* Posted books: kept beside the versions, found by br_store_get_book when
+ * the served version lacks them (before any publish too), listed whole,
+ * replaced by id, untouched by publishes; a corrupt value is an error. */
+typedef struct posted_seen {
+    int n, kept1;
+    float v1;
+} posted_seen;
+
+static br_status count_posted(const br_store_posted *p, void *user)
+{
+    posted_seen *c = user;
+    c->n++;
+    if (!strcmp(p->book.id, "kept-1")) {
+        c->kept1++;
+        assert_string_equal(p->description, "second text");
+        assert_string_equal(p->encoder, "use-lite");
+        assert_string_equal(p->text_template, "full");
+        assert_int_equal(p->dim, 3);
+        c->v1 = p->vec[1];
+        assert_int_equal(p->posted_at, 1795000001);
+    }
+    return BR_OK;
+}
+
+static br_status stop_walk(const br_store_posted *p, void *user)
+{
+    (void)p;
+    (void)user;
+    return BR_ECANCELLED;
+}
+
+static void test_posted_books(void **state)
+{
+    backend *b = use(state, "");
+    br_store *s = open_ok(b->uri);
+    float v[3] = {0.25f, -1.5f, 3.0f};
+    br_store_posted p = {.book = {"kept-1", "A Title", "An Author", NULL,
+                                  "https://covers.example/1.jpg", NULL, 2001, 4},
+                         .tags = "a|b",
+                         .description = "first text",
+                         .encoder = "use-lite",
+                         .text_template = "full",
+                         .vec = v,
+                         .dim = 3,
+                         .posted_at = 1795000000};
+    OK(br_store_put_posted(s, &p));
+    br_store_book *bk = NULL;
+    OK(br_store_get_book(s, "kept-1", &bk)); /* nothing published yet */
+    assert_string_equal(bk->title, "A Title");
+    assert_string_equal(bk->authors, "An Author");
+    assert_string_equal(bk->genre, "");
+    assert_string_equal(bk->image_url, "https://covers.example/1.jpg");
+    assert_int_equal(bk->year, 2001);
+    assert_int_equal(bk->tribe, 4);
+    br_free(bk);
+    /* replaced by id */
+    v[1] = 7.0f;
+    p.description = "second text";
+    p.posted_at = 1795000001;
+    OK(br_store_put_posted(s, &p));
+    br_store_posted q = {.book = {"kept-2", "Other", NULL, NULL, NULL, NULL, INT32_MIN, -1}};
+    OK(br_store_put_posted(s, &q)); /* no vector at all */
+    publish_simple(s, "v1", 2, 3);
+    publish_simple(s, "v2", 2, 3);
+    posted_seen c = {0};
+    OK(br_store_list_posted(s, count_posted, &c));
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.kept1, 1);
+    assert_true(c.v1 == 7.0f);
+    assert_int_equal(br_store_list_posted(s, stop_walk, NULL), BR_ECANCELLED);
+    /* the version's own book wins; an unknown one is still not found */
+    br_store_pub *pub;
+    OK(br_store_publish_begin(s, "v3", &pub));
+    br_store_book own = {"kept-1", "From the catalogue", NULL, NULL, NULL, NULL, 1990, 0};
+    OK(br_store_pub_put_book(pub, &own));
+    OK(br_store_publish_commit(pub));
+    OK(br_store_get_book(s, "kept-1", &bk));
+    assert_string_equal(bk->title, "From the catalogue");
+    br_free(bk);
+    OK(br_store_get_book(s, "kept-2", &bk));
+    assert_string_equal(bk->title, "Other");
+    assert_int_equal(bk->year, INT32_MIN);
+    br_free(bk);
+    assert_int_equal(br_store_get_book(s, "never-posted", &bk), BR_ENOTFOUND);
+    assert_null(bk);
+    /* checked like a book */
+    br_store_posted bad = {.book = {"bad\x01id", "T", NULL, NULL, NULL, NULL, 0, -1}};
+    assert_int_equal(br_store_put_posted(s, &bad), BR_EINVAL);
+    bad.book.id = "no-title";
+    bad.book.title = NULL;
+    assert_int_equal(br_store_put_posted(s, &bad), BR_EINVAL);
+    br_store_close(s);
+    /* the codec refuses a cut or foreign value */
+    unsigned char *val;
+    size_t len;
+    br_store_posted *dec = NULL;
+    OK(br_store_posted_encode(&p, &val, &len));
+    OK(br_store_posted_decode("kept-1", 6, val, len, &dec));
+    assert_true(dec->vec[2] == 3.0f);
+    assert_string_equal(dec->tags, "a|b");
+    br_free(dec);
+    for (size_t cut = 0; cut < len; cut += 7)
+        assert_int_equal(br_store_posted_decode("kept-1", 6, val, cut, &dec), BR_ESTORE);
+    val[0] = 'B';
+    assert_int_equal(br_store_posted_decode("kept-1", 6, val, len, &dec), BR_ESTORE);
+    br_free(val);
+}
+
 /* ------------------------------------------------------ backend specific -- */
 
 static void test_redis_down_and_back(void **state)
@@ -1037,6 +1145,7 @@ int main(void)
         BOTH(test_atomic_switch),
         BOTH(test_get_reader),
         BOTH(test_get_reader_resolved),
+        BOTH(test_posted_books),
         ON(redis, test_redis_get_reader_wrong_type),
         ON(redis, test_redis_down_and_back),
         ON(redis, test_redis_old_version_expires),

@@ -69,7 +69,7 @@ typedef struct br_serve_rank {
 typedef struct br_server_options {
     const char *model_dir; /* required: DIR/current is served */
     const char *store;     /* store URI; NULL: the one the version's manifest names */
-    const char *bind;      /* NULL: 127.0.0.1 */
+    const char *bind;      /* address or name, IPv4 or IPv6; NULL: 127.0.0.1 */
     uint16_t port;         /* 0: a free port (br_server_port tells which) */
     uint32_t threads;      /* 0: 2; 8 with a Redis store */
     const char *api_key;   /* NULL: write endpoints need no key */
@@ -77,11 +77,14 @@ typedef struct br_server_options {
     uint32_t poll_ms;      /* `current` watch and store probe period; 0: 1000 */
     int no_watch;          /* 1: reload only through br_server_reload */
     br_serve_rank rank;
+    /* An origin whose pages may call the API from a browser (CORS), e.g.
+     * "https://books.example.org", or "*"; NULL: none (same origin only). */
+    const char *cors;
 } br_server_options;
 
 #define BR_SERVER_OPTIONS_DEFAULT                                                                  \
     {                                                                                              \
-        NULL, NULL, NULL, 8080, 0, NULL, 0, 0, 0, BR_SERVE_RANK_DEFAULT                            \
+        NULL, NULL, NULL, 8080, 0, NULL, 0, 0, 0, BR_SERVE_RANK_DEFAULT, NULL                      \
     }
 
 typedef struct br_server br_server;

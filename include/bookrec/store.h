@@ -170,8 +170,8 @@ br_status br_store_get_reader(br_store *s, const char *user_id, br_store_reader 
 /* Frees r->seen (NULL-safe) and sets it to NULL. */
 void br_store_reader_free(br_store_reader *r);
 
-/* A book of the served version; BR_ENOTFOUND when unknown. Release the
- * result (one allocation) with br_free. */
+/* A book of the served version, else a posted one (below); BR_ENOTFOUND
+ * when unknown. Release the result (one allocation) with br_free. */
 br_status br_store_get_book(br_store *s, const char *book_id, br_store_book **out);
 
 /* ------------------------------------------------------- online updates -- */
@@ -188,6 +188,31 @@ br_status br_store_apply_events(br_store *s, const br_event *events, size_t n);
 /* Adds or replaces a book in the served version (a book that arrives
  * between two publishes); the next publish replaces the book table. */
 br_status br_store_put_book(br_store *s, const br_store_book *book);
+
+/* A book posted at run time (`bookrec serve`, POST /api/books), with what
+ * a server needs to serve it again: its text and its embedding. Posted
+ * books are not versioned (like the seen sets): they survive every
+ * publish and restart, and br_store_get_book finds one that the served
+ * version does not hold. On write, NULL strings are absent; on read every
+ * string is non-NULL. */
+typedef struct br_store_posted {
+    br_store_book book; /* first: a br_store_posted * is a br_store_book * */
+    const char *tags;   /* pipe-separated */
+    const char *description;
+    const char *encoder;       /* the encoder `vec` came from (a manifest's parameters.encoder) */
+    const char *text_template; /* the book-text template embedded: "full" or "description" */
+    const float *vec;          /* (dim,) the book's embedding */
+    uint32_t dim;
+    int64_t posted_at; /* Unix seconds */
+} br_store_posted;
+
+/* Adds or replaces a posted book. */
+br_status br_store_put_posted(br_store *s, const br_store_posted *book);
+/* Calls fn once for every posted book (LMDB: in id order); a non-zero
+ * status from fn stops the walk and is returned. `book` lives for the
+ * call only. */
+typedef br_status (*br_store_posted_fn)(const br_store_posted *book, void *user);
+br_status br_store_list_posted(br_store *s, br_store_posted_fn fn, void *user);
 
 /* -------------------------------------------------------------- publish -- */
 

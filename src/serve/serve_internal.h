@@ -82,8 +82,9 @@ typedef struct srv_rk {
 typedef struct srv_snap {
     atomic_int refs;
     char version[BR_MODEL_ID_MAX];
-    char encoder[256]; /* the manifest's parameters.encoder */
-    int template_desc; /* 1: the description template */
+    char encoder[256];    /* the manifest's parameters.encoder */
+    int template_desc;    /* 1: the description template */
+    br_event_rules rules; /* what an event must be: the version's rating scale */
     br_catalog *cat;
     const br_idmap *ids; /* the catalogue's, looked up ~200 times a request */
     uint32_t n_base;     /* catalogue books */
@@ -95,8 +96,11 @@ typedef struct srv_snap {
     br_pca pca;          /* 2 components, for the map */
     float *xy;           /* (n_base, 2) the books in the PCA plane */
     uint32_t *pop_order; /* (n_base,) by decreasing popularity */
-    uint32_t *cold;      /* (n_cold,) popular books, round-robin over tribes */
+    uint32_t *cold;      /* (n_cold,) popular books, tribes by their share of readers */
     uint32_t n_cold;
+    char **users;     /* (n_users,) the version's readers, in its order */
+    char *users_blob; /* their text */
+    size_t n_users;
     int this_year;
     /* Books added at run time: books[] and embeddings grow; readers take
      * add_lock shared, POST /api/books exclusive. */

@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <math.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #include "bookrec/encoder.h"
 #include "bookrec/hybrid.h"
@@ -41,7 +43,9 @@ typedef enum route {
     R_BOOKS_POST,
     R_EVENTS,
     R_USER,
+    R_USERS,
     R_TRIBES,
+    R_MODELS,
     R_HEALTHZ,
     R_READYZ,
     R_METRICS,
@@ -57,14 +61,39 @@ static const char *route_name[R_COUNT] = {"/api/recommendations/user/{id}",
                                           "POST /api/books",
                                           "/api/events",
                                           "/api/users/{id}",
+                                          "/api/users",
                                           "/api/tribes",
+                                          "/api/models",
                                           "/healthz",
                                           "/readyz",
                                           "/metrics",
                                           "static",
                                           "other"};
 
-static const int status_list[] = {200, 201, 304, 400, 401, 404, 405, 409, 413, 500, 503};
+/* The methods a route takes (its Allow header); OPTIONS is answered on
+ * every route and HEAD wherever GET is. */
+enum { M_GET = 1, M_POST = 2 };
+static int route_methods(route r)
+{
+    switch (r) {
+    case R_RECS_SESSION:
+    case R_BOOKS_POST:
+    case R_EVENTS:
+        return M_POST;
+    case R_OTHER:
+        return 0;
+    default:
+        return M_GET;
+    }
+}
+
+static const char *route_allow(route r)
+{
+    int m = route_methods(r);
+    return m == M_POST ? "POST" : m == M_GET ? "GET, HEAD" : NULL;
+}
+
+static const int status_list[] = {200, 201, 204, 304, 400, 401, 404, 405, 409, 413, 500, 503};
 #define N_STATUS (sizeof status_list / sizeof *status_list)
 static const double bucket_s[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                   0.005,  0.01,    0.025,  0.1,   1.0};
@@ -110,7 +139,7 @@ typedef struct mem_entry {
 
 struct br_server {
     br_server_options opt;
-    char *model_dir, *store_uri, *bind, *api_key;
+    char *model_dir, *store_uri, *bind, *api_key, *cors;
     struct MHD_Daemon *daemon;
     uint16_t port;
 
@@ -122,8 +151,13 @@ struct br_server {
     _Atomic(br_events *) events;
     int is_redis;
     atomic_int store_ok;
+    /* Reachable, but serving no version of this model directory (an empty
+     * Redis after a restart, a deleted LMDB store, another model's store):
+     * not ready, and why in `unready` (under err_mu). */
+    atomic_int store_unready;
     pthread_mutex_t err_mu;
     char store_err[256];
+    char unready[256];
 
     pthread_t watcher;
     int watcher_started;
@@ -222,9 +256,21 @@ static enum MHD_Result reply(br_server *s, struct MHD_Connection *con, route r, 
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache ? cache : "no-store");
-    if (status == 405) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, POST");
+    const char *allow = route_allow(r);
+    if ((status == 405 || status == 204) && allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (s->cors) { /* --cors ORIGIN: that origin's pages may call the API */
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", s->cors);
+        if (strcmp(s->cors, "*") != 0) MHD_add_response_header(resp, "Vary", "Origin");
+        if (status == 204 && allow) { /* the answer to a preflight */
+            MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow);
+            MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                    "Content-Type, X-API-Key");
+            MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+        }
+    }
     enum MHD_Result ret = MHD_queue_response(con, (unsigned)status, resp);
     MHD_destroy_response(resp);
     count(s, r, status, t0);
@@ -316,6 +362,23 @@ typedef struct qargs {
     int mobile, hour, explain;
 } qargs;
 
+/* One rule for the explain flag, in a query and in a JSON body. */
+#define FLAG_RULE "explain must be 0, 1, false or true"
+static int parse_flag(const char *v)
+{
+    if (!strcmp(v, "1") || !strcmp(v, "true")) return 1;
+    if (!strcmp(v, "0") || !strcmp(v, "false")) return 0;
+    return -1;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 static int parse_uint(const char *v, long lo, long hi, long *out)
 {
     if (!v || !*v) return -1;
@@ -361,15 +424,98 @@ static const char *parse_qargs(struct MHD_Connection *con, qargs *q, char *msg, 
         q->hour = (int)x;
     }
     v = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "explain");
-    if (v) {
-        if (!strcmp(v, "1") || !strcmp(v, "true"))
-            q->explain = 1;
-        else if (strcmp(v, "0") != 0 && strcmp(v, "false") != 0) {
-            snprintf(msg, cap, "explain must be 0 or 1");
-            return msg;
-        }
+    if (v && (q->explain = parse_flag(v)) < 0) {
+        snprintf(msg, cap, "%s", FLAG_RULE);
+        return msg;
     }
     return NULL;
+}
+
+/* ------------------------------------------------------- URL checking -- */
+
+/* libmicrohttpd's unescaping of the path and of every query argument, with
+ * one difference: %00 becomes the overlong (invalid) UTF-8 pair C0 80, so
+ * the strings stay whole and url_problem() still sees the NUL. */
+static size_t unescape(void *cls, struct MHD_Connection *con, char *s)
+{
+    (void)cls;
+    (void)con;
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hex_digit(r[1])) >= 0 && (lo = hex_digit(r[2])) >= 0) {
+            unsigned char c = (unsigned char)(hi << 4 | lo);
+            if (c) {
+                *w++ = (char)c;
+            } else {
+                *w++ = (char)0xC0;
+                *w++ = (char)0x80;
+            }
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = 0;
+    return (size_t)(w - s);
+}
+
+/* NULL when s is valid UTF-8 without NUL, else what is wrong. */
+static const char *text_problem(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), i = 0;
+    while (i < n) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        if (p[i] == 0xC0 && p[i + 1] == 0x80) return "an encoded NUL (%00)";
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k < 0) return "bytes that are not UTF-8";
+        i += (size_t)k;
+    }
+    return NULL;
+}
+
+typedef struct arg_check {
+    char *msg;
+    size_t cap;
+} arg_check;
+
+static enum MHD_Result arg_checker(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    arg_check *c = cls;
+    const char *bad = text_problem(key);
+    if (bad) {
+        snprintf(c->msg, c->cap, "a query argument's name has %s", bad);
+        return MHD_NO;
+    }
+    if (value && (bad = text_problem(value))) {
+        /* the name is valid UTF-8 here, so it may be quoted */
+        snprintf(c->msg, c->cap, "query argument '%.40s' has %s", key, bad);
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+/* NULL when the request's path and query are valid UTF-8 without NUL
+ * bytes (percent-decoded), else the message of a 400: every id and
+ * argument goes into JSON, and a NUL would cut an id short. */
+static const char *url_problem(struct MHD_Connection *con, const char *url, char *msg, size_t cap)
+{
+    const char *bad = text_problem(url);
+    if (bad) {
+        snprintf(msg, cap, "the URL's path has %s", bad);
+        return msg;
+    }
+    arg_check c = {msg, cap};
+    msg[0] = 0;
+    MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, arg_checker, &c);
+    return msg[0] ? msg : NULL;
 }
 
 /* ---------------------------------------------------- in-memory recent -- */
@@ -456,7 +602,7 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
     const route r = R_RECS_USER;
     qargs q;
     enum MHD_Result ret;
-    srv_snap *p = route_start(s, con, r, t0, user, "reader id", &q, &ret);
+    srv_snap *p = route_start(s, con, r, t0, user, "reader", &q, &ret);
     if (!p) return ret;
 
     uint32_t rec_idx[BR_SERVE_N_MAX], seen_idx[SRV_SEEN_IDX];
@@ -542,6 +688,18 @@ static int json_id(json_t *v, char *buf, size_t cap)
     return -1;
 }
 
+/* The explain flag in a body: as in a query (the same words), or the
+ * JSON literals and numbers they name. */
+static int json_flag(json_t *v)
+{
+    if (json_is_boolean(v)) return json_is_true(v);
+    if (json_is_integer(v)) {
+        json_int_t x = json_integer_value(v);
+        return x == 0 || x == 1 ? (int)x : -1;
+    }
+    return json_is_string(v) ? parse_flag(json_string_value(v)) : -1;
+}
+
 static enum MHD_Result h_session(br_server *s, struct MHD_Connection *con, uint64_t t0,
                                  const char *body, size_t len)
 {
@@ -569,7 +727,11 @@ static enum MHD_Result h_session(br_server *s, struct MHD_Connection *con, uint6
             }
             q.n = (size_t)json_integer_value(jn);
         }
-        if (json_is_true(json_object_get(doc, "explain"))) q.explain = 1;
+        json_t *je = json_object_get(doc, "explain");
+        if (je && (q.explain = json_flag(je)) < 0) {
+            json_decref(doc);
+            return reply_error(s, con, r, t0, 400, "%s", FLAG_RULE);
+        }
     }
     size_t nl = json_array_size(list);
     if (nl > BR_SERVE_N_MAX) {
@@ -622,7 +784,7 @@ static enum MHD_Result h_book(br_server *s, struct MHD_Connection *con, uint64_t
 {
     const route r = R_BOOK;
     enum MHD_Result ret;
-    srv_snap *p = route_start(s, con, r, t0, id, "book id", NULL, &ret);
+    srv_snap *p = route_start(s, con, r, t0, id, "book", NULL, &ret);
     if (!p) return ret;
     /* the image URL is the store's: `train` publishes the catalogue's image_url column there */
     char image[2048] = "";
@@ -689,7 +851,7 @@ static enum MHD_Result h_similar(br_server *s, struct MHD_Connection *con, uint6
     const route r = R_BOOK_SIMILAR;
     qargs q;
     enum MHD_Result ret;
-    srv_snap *p = route_start(s, con, r, t0, id, "book id", &q, &ret);
+    srv_snap *p = route_start(s, con, r, t0, id, "book", &q, &ret);
     if (!p) return ret;
     pthread_rwlock_rdlock(&p->add_lock);
     int64_t bi = srv_snap_find(p, id);
@@ -803,7 +965,7 @@ static enum MHD_Result h_events(br_server *s, struct MHD_Connection *con, uint64
             }
             ev[i].timestamp = json_integer_value(ts);
         }
-        if (br_event_validate(&ev[i])) {
+        if (br_event_check(&ev[i], &p->rules)) { /* the one rule: ingest and train's too */
             status = 400, snprintf(msg, sizeof msg, "event %zu: %s", i, br_error_detail());
             break;
         }
@@ -889,6 +1051,87 @@ static const char *json_str_field(json_t *o, const char *key, int *bad)
     return json_string_value(v);
 }
 
+/* A posted book's embedding into vec ((p->dim,)), from its text in the
+ * snapshot's template, by the snapshot's encoder. */
+static br_status embed_added(br_server *s, const srv_snap *p, const srv_added *a, float *vec)
+{
+    br_encoder *enc = NULL;
+    br_status e = encoder_get(s, p, &enc);
+    if (e) return e;
+    br_book bk = {.id = a->id,
+                  .title = a->title,
+                  .authors = a->authors ? a->authors : "",
+                  .genre = a->genre ? a->genre : "",
+                  .tags = a->tags ? a->tags : "",
+                  .description = a->description ? a->description : "",
+                  .year = a->year,
+                  .image_url = ""};
+    char *text = NULL;
+    e = br_book_text(&bk, p->template_desc ? BR_TEXT_DESCRIPTION : BR_TEXT_FULL, &text);
+    if (!e) e = br_encoder_embed(enc, (const char *const *)&text, 1, vec);
+    br_free(text);
+    return e;
+}
+
+typedef struct posted_sync_ctx {
+    br_server *s;
+    srv_snap *p;
+    size_t added, failed;
+} posted_sync_ctx;
+
+static br_status posted_one(const br_store_posted *b, void *user)
+{
+    posted_sync_ctx *c = user;
+    srv_snap *p = c->p;
+    pthread_rwlock_rdlock(&p->add_lock);
+    int known = srv_snap_find(p, b->book.id) >= 0; /* the catalogue's own wins */
+    pthread_rwlock_unlock(&p->add_lock);
+    if (known) return BR_OK;
+    srv_added a = {.id = (char *)b->book.id,
+                   .title = (char *)b->book.title,
+                   .authors = (char *)b->book.authors,
+                   .genre = (char *)b->book.genre,
+                   .tags = (char *)b->tags,
+                   .description = (char *)b->description,
+                   .year = b->book.year};
+    /* the stored vector when it is this model's kind; else embedded again */
+    const char *tpl = p->template_desc ? "description" : "full";
+    int same =
+        b->dim == p->dim && !strcmp(b->encoder, p->encoder) && !strcmp(b->text_template, tpl);
+    float *vec = same ? NULL : br_aligned_alloc(p->dim * sizeof *vec, BR_ALIGN);
+    br_status e = same || vec ? BR_OK : br_error(BR_ENOMEM, "vector");
+    if (!e && !same) e = embed_added(c->s, p, &a, vec);
+    if (!e) e = srv_snap_add(p, &a, same ? b->vec : vec, NULL);
+    br_aligned_free(vec);
+    if (e) {
+        if (!c->failed++)
+            br_log(BR_LOG_WARN, "serve: posted book '%s' not served: %s", b->book.id,
+                   br_error_detail());
+        return BR_OK; /* one bad record does not hide the others */
+    }
+    c->added++;
+    return BR_OK;
+}
+
+/* The books posted to the store (by this server before a restart, or by
+ * another server on the same store) that snapshot p does not hold yet,
+ * added to it. Caller holds reload_mu. */
+static void posted_sync(br_server *s, srv_snap *p)
+{
+    br_store *st = store_get(s);
+    if (!st || !p) return;
+    posted_sync_ctx c = {s, p, 0, 0};
+    br_status e = br_store_list_posted(st, posted_one, &c);
+    if (e) {
+        store_failed(s, e, "posted books");
+        br_log(BR_LOG_WARN, "serve: posted books not read from the store: %s", br_error_detail());
+    } else if (c.added) {
+        br_log(BR_LOG_INFO, "serve: %zu posted book%s from the store served with %s", c.added,
+               c.added == 1 ? "" : "s", p->version);
+    }
+    br_error_clear();
+}
+
 static enum MHD_Result h_books_post(br_server *s, struct MHD_Connection *con, uint64_t t0,
                                     const char *body, size_t len)
 {
@@ -899,8 +1142,9 @@ static enum MHD_Result h_books_post(br_server *s, struct MHD_Connection *con, ui
     char id[BR_ID_MAX];
     int bad = !json_is_object(doc);
     srv_added a = {0};
-    if (!bad && (json_id(json_object_get(doc, "book_id"), id, sizeof id) ||
-                 br_store_check_id(id, "book id")))
+    const char *image = NULL;
+    if (!bad &&
+        (json_id(json_object_get(doc, "book_id"), id, sizeof id) || br_store_check_id(id, "book")))
         bad = 2;
     const char *title = bad ? NULL : json_str_field(doc, "title", &bad);
     if (!bad && (!title || !*title)) bad = 3;
@@ -911,6 +1155,8 @@ static enum MHD_Result h_books_post(br_server *s, struct MHD_Connection *con, ui
         a.genre = (char *)json_str_field(doc, "genre", &bad);
         a.tags = (char *)json_str_field(doc, "tags", &bad);
         a.description = (char *)json_str_field(doc, "description", &bad);
+        image = json_str_field(doc, "image_url", &bad);
+        if (image && strlen(image) > 2048) bad = 5;
         a.year = BR_YEAR_UNKNOWN;
         json_t *y = json_object_get(doc, "year");
         if (y && !json_is_null(y)) {
@@ -925,21 +1171,16 @@ static enum MHD_Result h_books_post(br_server *s, struct MHD_Connection *con, ui
         json_decref(doc);
         return reply_error(s, con, r, t0, 400,
                            "expected {\"book_id\", \"title\", optional \"authors\", \"genre\", "
-                           "\"tags\", \"description\" (strings), \"year\" (integer)}");
+                           "\"tags\", \"description\", \"image_url\" (strings; an image URL of "
+                           "at most 2048 bytes), \"year\" (integer)}");
     }
     pthread_mutex_lock(&s->reload_mu); /* a reload carries the book over, or sees it after */
     srv_snap *p = snap_acquire(s);
     int status = 0;
     char msg[300] = "";
-    br_encoder *enc = NULL;
     float *vec = NULL;
-    char *text = NULL;
     uint32_t index = 0;
-    br_status e = p ? encoder_get(s, p, &enc) : br_error(BR_EUNSUPPORTED, "no model loaded");
-    if (e) {
-        status = 503;
-        snprintf(msg, sizeof msg, "cannot embed: %s", br_error_detail());
-    }
+    if (!p) status = 503, snprintf(msg, sizeof msg, "no model loaded");
     if (!status) {
         pthread_rwlock_rdlock(&p->add_lock);
         int exists = srv_snap_find(p, id) >= 0;
@@ -947,32 +1188,34 @@ static enum MHD_Result h_books_post(br_server *s, struct MHD_Connection *con, ui
         if (exists) status = 409, snprintf(msg, sizeof msg, "book '%s' exists", id);
     }
     if (!status) {
-        br_book bk = {.id = id,
-                      .title = title,
-                      .authors = a.authors ? a.authors : "",
-                      .genre = a.genre ? a.genre : "",
-                      .tags = a.tags ? a.tags : "",
-                      .description = a.description ? a.description : "",
-                      .year = a.year,
-                      .image_url = ""};
         vec = br_aligned_alloc(p->dim * sizeof *vec, BR_ALIGN);
-        e = vec ? br_book_text(&bk, p->template_desc ? BR_TEXT_DESCRIPTION : BR_TEXT_FULL, &text)
-                : br_error(BR_ENOMEM, "vector");
-        if (!e) e = br_encoder_embed(enc, (const char *const *)&text, 1, vec);
-        if (!e) e = srv_snap_add(p, &a, vec, &index);
-        if (e) status = http_status(e), snprintf(msg, sizeof msg, "%s", br_error_detail());
+        br_status e = vec ? embed_added(s, p, &a, vec) : br_error(BR_ENOMEM, "vector");
+        if (e) /* no encoder (its file gone, another dimension) is the server's state, not the
+                  request's */
+            status = e == BR_EINVAL || e == BR_ERANGE ? 400 : 503,
+            snprintf(msg, sizeof msg, "cannot embed: %s", br_error_detail());
+        else if ((e = srv_snap_add(p, &a, vec, &index)) != BR_OK)
+            status = http_status(e), snprintf(msg, sizeof msg, "%s", br_error_detail());
     }
+    /* kept in the store with its vector: a restart, a reload or another
+     * server on the same store serves it again without embedding */
     int stored = 0;
     br_store *st = store_get(s);
     if (!status && st) {
-        br_store_book sb = {id,   title, a.authors, a.genre,
-                            NULL, NULL,  a.year,    p->books[index].tribe};
-        e = br_store_put_book(st, &sb);
-        if (e) store_failed(s, e, "put book");
+        br_store_posted pb = {
+            .book = {id, title, a.authors, a.genre, image, NULL, a.year, p->books[index].tribe},
+            .tags = a.tags,
+            .description = a.description,
+            .encoder = p->encoder,
+            .text_template = p->template_desc ? "description" : "full",
+            .vec = vec,
+            .dim = (uint32_t)p->dim,
+            .posted_at = (int64_t)time(NULL)};
+        br_status e = br_store_put_posted(st, &pb);
+        if (e) store_failed(s, e, "put posted book");
         stored = e == BR_OK;
     }
     pthread_mutex_unlock(&s->reload_mu);
-    br_free(text);
     br_aligned_free(vec);
     json_decref(doc);
     if (status) {
@@ -986,7 +1229,7 @@ static enum MHD_Result h_books_post(br_server *s, struct MHD_Connection *con, ui
         int32_t tribe = p->books[index].tribe;
         sb_str(b, "{");
         sb_put(b, p->books[index].frag, p->books[index].frag_len);
-        sb_printf(b, ",\"tribe\":%d,\"tribe_name\":", tribe);
+        sb_str(b, ",\"tribe_name\":");
         sb_json_str(b, srv_tribe_name(p, tribe));
         sb_printf(b, ",\"stored\":%s,\"model_version\":", stored ? "true" : "false");
         sb_json_str(b, p->version);
@@ -1003,7 +1246,7 @@ static enum MHD_Result h_user(br_server *s, struct MHD_Connection *con, uint64_t
 {
     const route r = R_USER;
     enum MHD_Result ret;
-    srv_snap *p = route_start(s, con, r, t0, user, "reader id", NULL, &ret);
+    srv_snap *p = route_start(s, con, r, t0, user, "reader", NULL, &ret);
     if (!p) return ret;
     br_store_interaction recent[BR_STORE_RECENT_MAX];
     size_t n_recent = 0, n_recs = 0;
@@ -1045,13 +1288,14 @@ static enum MHD_Result h_user(br_server *s, struct MHD_Connection *con, uint64_t
         sb_str(b, ",\"history\":[");
         for (size_t i = 0; i < n_recent; i++) {
             int64_t bi = srv_snap_find(p, recent[i].book_id);
-            sb_str(b, i ? ",{\"book_id\":" : "{\"book_id\":");
-            sb_json_str(b, recent[i].book_id);
-            sb_str(b, ",\"title\":");
-            if (bi >= 0)
-                sb_printf(b, "\"%s\"", p->books[bi].title_esc);
-            else
-                sb_str(b, "null");
+            sb_str(b, i ? ",{" : "{");
+            if (bi >= 0) {
+                sb_put(b, p->books[bi].frag, p->books[bi].frag_len);
+            } else { /* a book this version does not know */
+                sb_str(b, "\"book_id\":");
+                sb_json_str(b, recent[i].book_id);
+                sb_str(b, ",\"title\":null,\"tribe\":-1");
+            }
             sb_printf(b, ",\"type\":\"%s\",\"value\":%.6g,\"ts\":%lld}",
                       br_event_type_name(recent[i].type), (double)recent[i].value,
                       (long long)recent[i].timestamp);
@@ -1086,6 +1330,84 @@ static enum MHD_Result h_tribes(br_server *s, struct MHD_Connection *con, uint64
     return reply_json(s, con, R_TRIBES, t0, 200, b);
 }
 
+/* GET /api/users?q=PREFIX&limit=N&offset=K: the served version's readers
+ * whose id starts with q, in the version's order, a page at a time (the
+ * page's reader search). A scan: a browse, not a hot path. */
+static enum MHD_Result h_users(br_server *s, struct MHD_Connection *con, uint64_t t0)
+{
+    const route r = R_USERS;
+    long limit = 20, offset = 0;
+    const char *v = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "limit");
+    if (v && parse_uint(v, 1, BR_SERVE_N_MAX, &limit))
+        return reply_error(s, con, r, t0, 400, "limit must be an integer in 1..%d", BR_SERVE_N_MAX);
+    v = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "offset");
+    if (v && parse_uint(v, 0, LONG_MAX, &offset))
+        return reply_error(s, con, r, t0, 400, "offset must be an integer >= 0");
+    const char *q = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "q");
+    size_t ql = q ? strlen(q) : 0;
+    if (ql >= BR_ID_MAX)
+        return reply_error(s, con, r, t0, 400, "q is %zu bytes (at most %d)", ql, BR_ID_MAX - 1);
+    srv_snap *p = snap_acquire(s);
+    if (!p) return reply_error(s, con, r, t0, 503, "no model loaded");
+    sbuf *b = tbuf();
+    if (b) {
+        snap_body_head(b, NULL, p);
+        sb_str(b, "\"users\":[");
+        size_t total = 0, out = 0;
+        for (size_t i = 0; i < p->n_users; i++) {
+            if (ql && strncmp(p->users[i], q, ql) != 0) continue;
+            if (total++ < (size_t)offset || out == (size_t)limit) continue;
+            sb_str(b, out++ ? ",{\"user_id\":" : "{\"user_id\":");
+            sb_json_str(b, p->users[i]);
+            sb_str(b, "}");
+        }
+        sb_printf(b, "],\"total\":%zu,\"offset\":%ld}", total, offset);
+    }
+    srv_snap_release(p);
+    if (!b) return MHD_NO;
+    return reply_json(s, con, r, t0, 200, b);
+}
+
+/* GET /api/models: the model directory's versions, newest first, each with
+ * its manifest's counts, parameters and evaluation figures. */
+static enum MHD_Result h_models(br_server *s, struct MHD_Connection *con, uint64_t t0)
+{
+    const route r = R_MODELS;
+    br_model_version *v = NULL;
+    size_t n = 0;
+    char cur[BR_MODEL_ID_MAX] = "";
+    br_status st = br_models_list(s->model_dir, &v, &n);
+    if (st) return reply_error(s, con, r, t0, 500, "%s", br_error_detail());
+    br_server_version(s, cur, sizeof cur); /* what this server serves */
+    json_t *list = json_array();
+    for (size_t i = n; i-- > 0;) {
+        char *text = NULL;
+        json_t *man = NULL;
+        if (br_models_manifest(s->model_dir, v[i].id, &text) == BR_OK)
+            man = json_loads(text, 0, NULL);
+        br_free(text);
+        json_t *o = json_pack("{s:s, s:b, s:I}", "id", v[i].id, "current", !strcmp(v[i].id, cur),
+                              "created_at", (json_int_t)v[i].created_at);
+        static const char *const keep[] = {"counts", "parameters", "evaluation"};
+        for (size_t k = 0; o && k < sizeof keep / sizeof *keep; k++) {
+            json_t *x = json_object_get(man, keep[k]);
+            json_object_set(o, keep[k], x ? x : json_null());
+        }
+        json_decref(man);
+        json_array_append_new(list, o);
+    }
+    br_free(v);
+    br_error_clear();
+    json_t *doc = json_pack("{s:s, s:o}", "current", cur, "versions", list);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    enum MHD_Result ret =
+        text ? reply(s, con, r, t0, 200, "application/json", text, strlen(text), NULL)
+             : reply_error(s, con, r, t0, 500, "out of memory");
+    free(text);
+    return ret;
+}
+
 static enum MHD_Result h_readyz(br_server *s, struct MHD_Connection *con, uint64_t t0)
 {
     srv_snap *p = snap_acquire(s);
@@ -1093,12 +1415,15 @@ static enum MHD_Result h_readyz(br_server *s, struct MHD_Connection *con, uint64
     char version[BR_MODEL_ID_MAX];
     snprintf(version, sizeof version, "%s", p->version);
     srv_snap_release(p);
-    if (!store_get(s)) {
+    /* both as the watcher last saw them (every --poll-ms) or a request since */
+    int down = !store_get(s), unready = atomic_load(&s->store_unready);
+    if (down || unready) {
         char why[256];
         pthread_mutex_lock(&s->err_mu);
-        snprintf(why, sizeof why, "%s", s->store_err);
+        snprintf(why, sizeof why, "%s", down ? s->store_err : s->unready);
         pthread_mutex_unlock(&s->err_mu);
-        return reply_error(s, con, R_READYZ, t0, 503, "store unreachable (degraded): %s", why);
+        return reply_error(s, con, R_READYZ, t0, 503, "%s%s",
+                           down ? "store unreachable (degraded): " : "", why);
     }
     sbuf *b = tbuf();
     if (!b) return MHD_NO;
@@ -1213,33 +1538,46 @@ typedef struct req {
     sbuf body;
 } req;
 
-/* *con_cls of a GET between its two handler calls. */
-static req get_pending;
+/* *con_cls of a GET (or HEAD, OPTIONS) between its two handler calls. */
+static req get_pending, options_pending;
 
-/* "/prefix/{id}[suffix]": copies the id (up to the next '/') into id. */
-static int path_id(const char *url, const char *prefix, char *id, size_t cap, const char **rest)
+/* The route a path names. The routes on one reader or book copy its id
+ * (up to BR_ID_MAX bytes) into id and its whole length into *id_len. */
+static route match(const char *url, char *id, size_t *id_len)
 {
-    size_t pl = strlen(prefix);
-    if (strncmp(url, prefix, pl) != 0) return 0;
-    const char *p = url + pl, *slash = strchr(p, '/');
-    size_t n = slash ? (size_t)(slash - p) : strlen(p);
-    if (n >= cap) n = cap - 1; /* too long: br_store_check_id refuses it below */
-    memcpy(id, p, n);
-    id[n] = 0;
-    if (strlen(p) >= cap && !slash) { /* keep the length error visible */
-        memset(id, 'x', cap - 1);
-        id[cap - 1] = 0;
+    static const struct {
+        const char *path;
+        route r;
+    } exact[] = {{"/api/recommendations/session", R_RECS_SESSION},
+                 {"/api/books", R_BOOKS_POST},
+                 {"/api/events", R_EVENTS},
+                 {"/api/users", R_USERS},
+                 {"/api/tribes", R_TRIBES},
+                 {"/api/models", R_MODELS},
+                 {"/healthz", R_HEALTHZ},
+                 {"/readyz", R_READYZ},
+                 {"/metrics", R_METRICS}};
+    static const struct {
+        const char *prefix, *suffix;
+        route r;
+    } with_id[] = {{"/api/recommendations/user/", "", R_RECS_USER},
+                   {"/api/books/", "", R_BOOK},
+                   {"/api/books/", "/similar", R_BOOK_SIMILAR},
+                   {"/api/users/", "", R_USER}};
+    for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
+        if (!strcmp(url, exact[i].path)) return exact[i].r;
+    for (size_t i = 0; i < sizeof with_id / sizeof *with_id; i++) {
+        size_t pl = strlen(with_id[i].prefix);
+        if (strncmp(url, with_id[i].prefix, pl) != 0) continue;
+        const char *p = url + pl, *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (strcmp(p + n, with_id[i].suffix) != 0) continue;
+        memcpy(id, p, n < BR_ID_MAX ? n : BR_ID_MAX);
+        id[n < BR_ID_MAX ? n : BR_ID_MAX] = 0;
+        *id_len = n;
+        return with_id[i].r;
     }
-    *rest = slash ? slash : "";
-    return 1;
-}
-
-static int is_post_route(const char *url, route *r)
-{
-    if (!strcmp(url, "/api/events")) return *r = R_EVENTS, 1;
-    if (!strcmp(url, "/api/recommendations/session")) return *r = R_RECS_SESSION, 1;
-    if (!strcmp(url, "/api/books")) return *r = R_BOOKS_POST, 1;
-    return 0;
+    return !strncmp(url, "/api/", 5) || !strcmp(url, "/api") ? R_OTHER : R_STATIC;
 }
 
 static int key_ok(br_server *s, struct MHD_Connection *con)
@@ -1256,51 +1594,90 @@ static int key_ok(br_server *s, struct MHD_Connection *con)
 static enum MHD_Result on_get(br_server *s, struct MHD_Connection *con, const char *url,
                               uint64_t t0)
 {
-    char id[BR_ID_MAX + 1];
-    const char *rest;
-    if (path_id(url, "/api/recommendations/user/", id, sizeof id, &rest) && !*rest)
+    char id[BR_ID_MAX + 1], msg[160];
+    size_t id_len = 0;
+    route r = match(url, id, &id_len);
+    if (url_problem(con, url, msg, sizeof msg)) return reply_error(s, con, r, t0, 400, "%s", msg);
+    if (id_len >= BR_ID_MAX) /* the copy is cut short: say how long the id was */
+        return reply_error(s, con, r, t0, 400, "%s id '%.20s...' is %zu bytes (at most %d)",
+                           r == R_RECS_USER || r == R_USER ? "reader" : "book", id, id_len,
+                           BR_ID_MAX - 1);
+    switch (r) {
+    case R_RECS_USER:
         return h_recs_user(s, con, t0, id);
-    if (path_id(url, "/api/books/", id, sizeof id, &rest)) {
-        if (!*rest) return h_book(s, con, t0, id);
-        if (!strcmp(rest, "/similar")) return h_similar(s, con, t0, id);
-    }
-    if (path_id(url, "/api/users/", id, sizeof id, &rest) && !*rest) return h_user(s, con, t0, id);
-    if (!strcmp(url, "/api/tribes")) return h_tribes(s, con, t0);
-    if (!strcmp(url, "/healthz")) {
+    case R_BOOK:
+        return h_book(s, con, t0, id);
+    case R_BOOK_SIMILAR:
+        return h_similar(s, con, t0, id);
+    case R_USER:
+        return h_user(s, con, t0, id);
+    case R_USERS:
+        return h_users(s, con, t0);
+    case R_TRIBES:
+        return h_tribes(s, con, t0);
+    case R_MODELS:
+        return h_models(s, con, t0);
+    case R_HEALTHZ: {
         static const char ok[] = "{\"status\":\"ok\"}";
         return reply(s, con, R_HEALTHZ, t0, 200, "application/json", ok, sizeof ok - 1, NULL);
     }
-    if (!strcmp(url, "/readyz")) return h_readyz(s, con, t0);
-    if (!strcmp(url, "/metrics")) return h_metrics(s, con, t0);
-    route r;
-    if (is_post_route(url, &r)) return reply_error(s, con, r, t0, 405, "%s takes POST", url);
-    if (!strncmp(url, "/api/", 5) || !strcmp(url, "/api"))
-        return reply_error(s, con, R_OTHER, t0, 404, "no such endpoint: %s", url);
-    return h_static(s, con, t0, url);
+    case R_READYZ:
+        return h_readyz(s, con, t0);
+    case R_METRICS:
+        return h_metrics(s, con, t0);
+    case R_OTHER:
+        return reply_error(s, con, r, t0, 404, "no such endpoint: %s", url);
+    case R_STATIC:
+        return h_static(s, con, t0, url);
+    default: /* a POST route */
+        return reply_error(s, con, r, t0, 405, "%s takes POST", url);
+    }
+}
+
+/* OPTIONS: the route's Allow, and with --cors the answer to a preflight. */
+static enum MHD_Result on_options(br_server *s, struct MHD_Connection *con, const char *url,
+                                  uint64_t t0)
+{
+    char id[BR_ID_MAX + 1], msg[160];
+    size_t id_len;
+    route r = match(url, id, &id_len);
+    if (url_problem(con, url, msg, sizeof msg)) return reply_error(s, con, r, t0, 400, "%s", msg);
+    if (r == R_OTHER) return reply_error(s, con, r, t0, 404, "no such endpoint: %s", url);
+    return reply(s, con, r, t0, 204, NULL, "", 0, NULL);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
 {
+    (void)version;
     br_server *s = cls;
     req *q = *con_cls;
     /* A GET is answered on the second call: libmicrohttpd closes the
      * connection after a response queued on the first (headers-only) call,
      * and a reconnect per request costs more than the whole handler. */
     if (q == &get_pending) return on_get(s, con, url, now_ns());
+    if (q == &options_pending) return on_options(s, con, url, now_ns());
     if (!q) {
         uint64_t t0 = now_ns();
-        int get = !strcmp(method, MHD_HTTP_METHOD_GET);
-        route r;
-        int post_route = is_post_route(url, &r);
-        if (get) {
+        /* HEAD is a GET whose body libmicrohttpd leaves out */
+        if (!strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD)) {
             *con_cls = &get_pending;
             return MHD_YES;
         }
-        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 || !post_route)
-            return reply_error(s, con, post_route ? r : R_OTHER, t0, 405, "%s %s: not allowed",
-                               method, url);
+        if (!strcmp(method, MHD_HTTP_METHOD_OPTIONS)) {
+            *con_cls = &options_pending;
+            return MHD_YES;
+        }
+        char id[BR_ID_MAX + 1], msg[160];
+        size_t id_len;
+        route r = match(url, id, &id_len);
+        if (url_problem(con, url, msg, sizeof msg))
+            return reply_error(s, con, r, t0, 400, "%s", msg);
+        if (r == R_OTHER) return reply_error(s, con, r, t0, 404, "no such endpoint: %s", url);
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 || route_methods(r) != M_POST)
+            return reply_error(s, con, r, t0, 405, "%s %s: not allowed (allowed: %s)", method, url,
+                               route_allow(r));
         if (r != R_RECS_SESSION && !key_ok(s, con)) /* the session endpoint only reads */
             return reply_error(s, con, r, t0, 401, "missing or wrong X-API-Key");
         const char *cl =
@@ -1339,7 +1716,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     req *q = *con_cls;
-    if (!q || q == &get_pending) {
+    if (!q || q == &get_pending || q == &options_pending) {
         *con_cls = NULL;
         return;
     }
@@ -1383,6 +1760,7 @@ br_status br_server_reload(br_server *s, int force)
         }
         pthread_rwlock_unlock(&old->add_lock);
     }
+    if (!st) posted_sync(s, neu); /* and those in the store (other servers', earlier runs') */
     if (!st) {
         pthread_mutex_lock(&s->snap_mu);
         srv_snap *prev = s->snap;
@@ -1403,6 +1781,40 @@ br_status br_server_reload(br_server *s, int force)
     return st;
 }
 
+/* Whether the reachable store serves a version of this model directory;
+ * sets store_unready and logs each change once. Only BR_ENET (and other
+ * store failures) are returned: an empty store is reachable. */
+static br_status store_check(br_server *s, br_store *st)
+{
+    char v[BR_STORE_VERSION_MAX] = "", why[256] = "";
+    br_status e = br_store_version(st, v, sizeof v);
+    if (e == BR_ENOTFOUND) {
+        snprintf(why, sizeof why,
+                 "the store serves no model version (emptied or never published): "
+                 "`bookrec models rollback` or `bookrec train` publishes one");
+        e = BR_OK;
+    } else if (!e) {
+        char path[PATH_MAX];
+        if (br_models_path(s->model_dir, v, path, sizeof path) != BR_OK || access(path, F_OK) != 0)
+            snprintf(why, sizeof why,
+                     "the store serves version '%s', which %s does not hold (another "
+                     "model's store?)",
+                     v, s->model_dir);
+    }
+    br_error_clear();
+    if (e) return e;
+    int was = atomic_exchange(&s->store_unready, why[0] != 0);
+    pthread_mutex_lock(&s->err_mu);
+    int changed = was != (why[0] != 0) || strcmp(s->unready, why) != 0;
+    snprintf(s->unready, sizeof s->unready, "%s", why);
+    pthread_mutex_unlock(&s->err_mu);
+    if (changed && why[0])
+        br_log(BR_LOG_WARN, "serve: not ready: %s", why);
+    else if (changed)
+        br_log(BR_LOG_INFO, "serve: ready: the store serves version '%s'", v);
+    return BR_OK;
+}
+
 static br_status store_connect(br_server *s)
 {
     br_store *st = atomic_load(&s->store);
@@ -1411,11 +1823,7 @@ static br_status store_connect(br_server *s)
         e = br_store_open(s->store_uri, 0, &st);
         if (!e) atomic_store(&s->store, st);
     }
-    if (!e) {
-        char v[BR_STORE_VERSION_MAX];
-        e = br_store_version(st, v, sizeof v);
-        if (e == BR_ENOTFOUND) e = BR_OK;
-    }
+    if (!e) e = store_check(s, st);
     if (!e && !atomic_load(&s->events)) {
         br_events *ev = NULL;
         e = br_events_open(s->store_uri, 0, &ev);
@@ -1448,11 +1856,21 @@ static void *watcher_main(void *arg)
         pthread_mutex_unlock(&s->w_mu);
         if (!s->opt.no_watch) br_server_reload(s, 0);
         uint64_t now = now_ns() / 1000000u;
+        br_store *st = store_get(s);
+        if (st) { /* readiness follows the store, not only failed requests */
+            br_status e = store_check(s, st);
+            if (e) store_failed(s, e, "probe");
+        }
         if (!atomic_load(&s->store_ok) && now >= next_probe) {
             if (store_connect(s) == BR_OK) {
                 atomic_store(&s->store_ok, 1);
+                pthread_mutex_lock(&s->reload_mu);
+                srv_snap *p = snap_acquire(s);
+                posted_sync(s, p); /* books posted elsewhere while it was down */
+                srv_snap_release(p);
+                pthread_mutex_unlock(&s->reload_mu);
                 backoff = period;
-                br_log(BR_LOG_INFO, "serve: store reachable again");
+                br_log(BR_LOG_INFO, "serve: store reachable again: recovered from degraded mode");
             } else {
                 next_probe = now + backoff;
                 backoff = backoff * 2 > 8000 ? 8000 : backoff * 2; /* 1 s, 2 s, 4 s, 8 s */
@@ -1467,6 +1885,63 @@ static void *watcher_main(void *arg)
 
 /* ------------------------------------------------------------ start/stop -- */
 
+/* A listening socket on `bind` (an IPv4 or IPv6 address, or a name such
+ * as localhost: its addresses are tried in turn) and `port` (0: a free
+ * one, *bound receives it). Bound here rather than by libmicrohttpd so
+ * that a failure says why (in use, not an address of this machine). */
+static br_status listen_on(const char *bind_to, uint16_t port, int *out, uint16_t *bound)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char service[8];
+    snprintf(service, sizeof service, "%u", (unsigned)port);
+    /* "[::1]" as in a URL is ::1 */
+    char host[256];
+    size_t hl = strlen(bind_to);
+    if (hl >= 2 && bind_to[0] == '[' && bind_to[hl - 1] == ']' && hl - 2 < sizeof host)
+        snprintf(host, sizeof host, "%.*s", (int)(hl - 2), bind_to + 1);
+    else
+        snprintf(host, sizeof host, "%s", bind_to);
+    int rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0)
+        return br_error(BR_EINVAL, "--bind %s: %s", bind_to,
+                        rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    int err = 0, fd = -1;
+    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (a->ai_family == AF_INET6) /* ::1 means IPv6 only, as 127.0.0.1 means IPv4 only */
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+            err = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return br_error(BR_EIO, "cannot listen on %s port %u: %s%s", bind_to, (unsigned)port,
+                        strerror(err),
+                        err == EADDRINUSE      ? " (another process has it)"
+                        : err == EADDRNOTAVAIL ? " (not an address of this machine)"
+                                               : "");
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof sa;
+    *bound = port;
+    if (getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+        *bound = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                                : ((struct sockaddr_in *)&sa)->sin_port);
+    *out = fd;
+    return BR_OK;
+}
+
 br_status br_server_start(const br_server_options *opt, br_server **out)
 {
     *out = NULL;
@@ -1478,6 +1953,7 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
     s->model_dir = br_strdup(opt->model_dir);
     s->bind = br_strdup(opt->bind ? opt->bind : "127.0.0.1");
     s->api_key = opt->api_key && *opt->api_key ? br_strdup(opt->api_key) : NULL;
+    s->cors = opt->cors && *opt->cors ? br_strdup(opt->cors) : NULL;
     s->mem = br_calloc(MEM_SLOTS, sizeof *s->mem);
     pthread_mutex_init(&s->snap_mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
@@ -1490,15 +1966,10 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
     if (!st) st = br_server_reload(s, 1);
     if (!st && opt->store) {
         s->store_uri = br_strdup(opt->store);
-    } else if (!st) {
-        char *mtext = NULL;
-        st = br_models_manifest(s->model_dir, NULL, &mtext);
-        json_t *man = st ? NULL : json_loads(mtext, 0, NULL);
-        const char *u = json_string_value(json_object_get(man, "store"));
-        if (!st && !u) st = br_error(BR_EFORMAT, "%s: the manifest names no store", s->model_dir);
-        if (!st) s->store_uri = br_strdup(u);
-        json_decref(man);
-        br_free(mtext);
+    } else if (!st) { /* the manifest's, resolved against the model directory */
+        char uri[PATH_MAX];
+        st = br_models_store(s->model_dir, NULL, uri, sizeof uri);
+        if (!st) s->store_uri = br_strdup(uri);
     }
     if (!st) {
         s->is_redis = !strncmp(s->store_uri, "redis://", 8);
@@ -1507,31 +1978,35 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
          * of the store's default pool). */
         if (!s->opt.threads) s->opt.threads = s->is_redis ? 8 : 2;
         br_status e = store_connect(s);
-        if (!e)
+        if (!e) {
             atomic_store(&s->store_ok, 1);
-        else if (e == BR_ENET)
+            pthread_mutex_lock(&s->reload_mu);
+            posted_sync(s, s->snap); /* the first load ran before the store was open */
+            pthread_mutex_unlock(&s->reload_mu);
+        } else if (e == BR_ENET)
             br_log(BR_LOG_WARN, "serve: store unreachable at start (degraded): %s",
                    br_error_detail());
         else
             st = e; /* a bad URI or a broken LMDB store is not an outage */
     }
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(opt->port)};
-    if (!st && inet_pton(AF_INET, s->bind, &addr.sin_addr) != 1)
-        st = br_error(BR_EINVAL, "--bind %s: an IPv4 address", s->bind);
+    int fd = -1;
+    if (!st) st = listen_on(s->bind, opt->port, &fd, &s->port);
     if (!st) {
         unsigned flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO;
         s->daemon = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+            flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->opt.threads, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            (size_t)SRV_CONN_MEMORY, MHD_OPTION_END);
-        if (!s->daemon)
-            st = br_error(BR_EIO, "cannot listen on %s:%u (in use?)", s->bind, opt->port);
+            on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_CONN_MEMORY,
+            MHD_OPTION_END);
+        if (!s->daemon) {
+            close(fd); /* the daemon owns it only once started */
+            st = br_error(BR_EIO, "cannot start the HTTP server on %s port %u", s->bind,
+                          (unsigned)s->port);
+        }
     }
     if (!st) {
-        const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-        s->port = di ? di->port : opt->port;
         if (pthread_create(&s->watcher, NULL, watcher_main, s) != 0)
             st = br_error(BR_EIO, "watcher thread");
         else
@@ -1588,5 +2063,6 @@ void br_server_free(br_server *s)
     br_free(s->store_uri);
     br_free(s->bind);
     br_free(s->api_key);
+    br_free(s->cors);
     br_free(s);
 }

@@ -3,7 +3,7 @@
  * before it is swapped in (a reload never serves a half-loaded version):
  * the catalogue, embeddings, HNSW index, tribes, a 2-D PCA of the
  * embeddings for the tribe map, model popularity and the cold-start list,
- * and each book's JSON fragment precomputed so a response is mostly
+ * and each book's JSON fragment (id, title, tribe) precomputed so a response is mostly
  * memcpy. Books posted at run time are appended under a rwlock.
  */
 #define _GNU_SOURCE
@@ -18,6 +18,7 @@
 
 #include "bookrec/npy.h"
 #include "serve/serve_internal.h"
+#include "train/train_internal.h"
 
 /* ------------------------------------------------------------- buffer -- */
 
@@ -173,6 +174,7 @@ static br_status make_book(srv_book *bk, const char *id, const char *title, int3
     sb_json_str(&b, id);
     sb_str(&b, ",\"title\":");
     sb_json_str(&b, title);
+    sb_printf(&b, ",\"tribe\":%d", tribe); /* the page colours a book by its tribe */
     bk->title_esc = esc_dup(title);
     if (b.oom || !b.p || !bk->title_esc) {
         br_free(b.p);
@@ -222,6 +224,8 @@ static void snap_free(srv_snap *s)
     br_free(s->xy);
     br_free(s->pop_order);
     br_free(s->cold);
+    br_free(s->users);
+    br_free(s->users_blob);
     br_aligned_free(s->emb);
     br_hnsw_free(s->hnsw);
     br_tribes_free(s->tribes);
@@ -241,6 +245,78 @@ static int by_pop(const void *a, const void *b)
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     if (pop_key[x].pop != pop_key[y].pop) return pop_key[x].pop > pop_key[y].pop ? -1 : 1;
     return x < y ? -1 : x > y;
+}
+
+/* How far down a reader's precomputed list counts as what they read, for
+ * the cold-start weights: the first page of it. */
+#define COLD_READER_TOP 10
+
+static uint32_t cold_tribe(const srv_snap *s, uint32_t b, uint32_t k)
+{
+    int32_t t = s->tribes ? s->tribes->labels[b] : 0;
+    return t >= 0 && (uint32_t)t < k ? (uint32_t)t : 0; /* no tribe: tribe 0 */
+}
+
+/* The cold-start list: what a stranger is shown. Each tribe weighs its
+ * share of readers: how many readers' lists (the version's precomputed
+ * ones, the first COLD_READER_TOP books; it holds no ratings) include one
+ * of its books. Slots go to the tribes in proportion, Sainte-Lague's way
+ * (the next slot to the largest weight / (2 * slots so far + 1)), each
+ * tribe's books by popularity. So the first ten spread over the tribes
+ * most readers read, and a tribe few read (one language, picture books)
+ * gets few or no slots near the top instead of one in every ten. With no
+ * lists every tribe weighs the same: round-robin. */
+static br_status cold_list(srv_snap *s, const int32_t *items, size_t rows, size_t cols)
+{
+    uint32_t k = s->tribes && s->tribes->k ? s->tribes->k : 1;
+    uint32_t want = 4 * BR_SERVE_N_MAX < s->n_base ? 4 * BR_SERVE_N_MAX : s->n_base;
+    s->cold = br_malloc((want ? want : 1) * sizeof *s->cold);
+    uint32_t *cursor = br_calloc(k, sizeof *cursor), *slots = br_calloc(k, sizeof *slots);
+    size_t *readers = br_calloc(k, sizeof *readers), *last = br_calloc(k, sizeof *last);
+    if (!s->cold || !cursor || !slots || !readers || !last) {
+        br_free(cursor);
+        br_free(slots);
+        br_free(readers);
+        br_free(last);
+        return br_error(BR_ENOMEM, "cold list");
+    }
+    size_t total = 0, top = cols < COLD_READER_TOP ? cols : COLD_READER_TOP;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < top; j++) {
+            int32_t b = items[r * cols + j];
+            if (b < 0 || (uint32_t)b >= s->n_base) continue;
+            uint32_t t = cold_tribe(s, (uint32_t)b, k);
+            if (last[t] == r + 1) continue; /* counted for this reader */
+            last[t] = r + 1;
+            readers[t]++;
+            total++;
+        }
+    for (uint32_t t = 0; !total && t < k; t++) readers[t] = 1;
+    while (s->n_cold < want) {
+        /* the tribe owed the next slot; a tribe whose books are all listed
+         * drops out (ties: the lower tribe) */
+        int64_t best = -1;
+        double best_q = -1;
+        for (uint32_t t = 0; t < k; t++) {
+            double q = (double)readers[t] / (2.0 * slots[t] + 1);
+            if (cursor[t] < s->n_base && q > best_q) best = t, best_q = q;
+        }
+        if (best < 0) break;
+        uint32_t t = (uint32_t)best;
+        while (cursor[t] < s->n_base) {
+            uint32_t b = s->pop_order[cursor[t]++];
+            if (cold_tribe(s, b, k) == t) {
+                s->cold[s->n_cold++] = b;
+                slots[t]++;
+                break;
+            }
+        }
+    }
+    br_free(cursor);
+    br_free(slots);
+    br_free(readers);
+    br_free(last);
+    return BR_OK;
 }
 
 /* Model popularity: each reader's precomputed list gives its i-th book
@@ -269,7 +345,6 @@ static br_status load_popularity(srv_snap *s, const char *vdir)
             int32_t b = items[r * a.cols + j];
             if (b >= 0 && (uint32_t)b < s->n_base) s->rk[b].pop += 1.0f / log2f((float)j + 2.0f);
         }
-    br_array_free(&a);
     float mx = 0;
     for (uint32_t b = 0; b < s->n_base; b++) mx = s->rk[b].pop > mx ? s->rk[b].pop : mx;
     for (uint32_t b = 0; b < s->n_base; b++) {
@@ -278,32 +353,9 @@ static br_status load_popularity(srv_snap *s, const char *vdir)
     }
     pop_key = s->rk; /* the load is serialised by the caller's reload lock */
     qsort(s->pop_order, s->n_base, sizeof *s->pop_order, by_pop);
-    /* The cold-start list: round-robin over tribes, each tribe's books by
-     * popularity, so a stranger sees every kind of book. */
-    uint32_t k = s->tribes ? s->tribes->k : 1;
-    uint32_t want = 4 * BR_SERVE_N_MAX < s->n_base ? 4 * BR_SERVE_N_MAX : s->n_base;
-    s->cold = br_malloc((want ? want : 1) * sizeof *s->cold);
-    uint32_t *cursor = br_calloc(k, sizeof *cursor);
-    if (!s->cold || !cursor) {
-        br_free(cursor);
-        return br_error(BR_ENOMEM, "cold list");
-    }
-    while (s->n_cold < want) {
-        uint32_t before = s->n_cold;
-        for (uint32_t t = 0; t < k && s->n_cold < want; t++) {
-            while (cursor[t] < s->n_base) {
-                uint32_t b = s->pop_order[cursor[t]++];
-                int32_t bt = s->tribes ? s->tribes->labels[b] : 0;
-                if ((uint32_t)bt == t || (bt < 0 && t == 0)) {
-                    s->cold[s->n_cold++] = b;
-                    break;
-                }
-            }
-        }
-        if (s->n_cold == before) break;
-    }
-    br_free(cursor);
-    return BR_OK;
+    st = cold_list(s, items, a.rows, a.cols);
+    br_array_free(&a);
+    return st;
 }
 
 /* Every book's SRV_NBR_K nearest books, from the index (one batch search,
@@ -358,8 +410,11 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
     st = br_models_manifest(model_dir, NULL, &mtext);
     if (st) return st;
     json_error_t jerr;
-    json_t *man = json_loads(mtext, 0, &jerr);
+    br_event_rules rules;
+    st = br_event_rules_from_manifest(mtext, &rules);
+    json_t *man = st ? NULL : json_loads(mtext, 0, &jerr);
     br_free(mtext);
+    if (st) return st;
     if (!man) return br_error(BR_EFORMAT, "%s: manifest: %s", vdir, jerr.text);
 
     srv_snap *s = br_calloc(1, sizeof *s);
@@ -369,6 +424,7 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
     }
     pthread_rwlock_init(&s->add_lock, NULL);
     atomic_init(&s->refs, 1);
+    s->rules = rules;
     const char *ver = json_string_value(json_object_get(man, "version"));
     snprintf(s->version, sizeof s->version, "%s", ver ? ver : "");
     json_t *params = json_object_get(man, "parameters");
@@ -430,6 +486,10 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
                    : br_error(BR_ENOMEM, "map");
     }
     if (!st) st = load_popularity(s, vdir);
+    if (!st) { /* the readers, for GET /api/users */
+        snprintf(path, sizeof path, "%s/user_ids.txt", vdir);
+        st = br__read_ids(path, &s->users, &s->n_users, &s->users_blob);
+    }
     if (!st) {
         s->books = br_calloc(s->n_base ? s->n_base : 1, sizeof *s->books);
         if (!s->books) st = br_error(BR_ENOMEM, "books");
@@ -565,7 +625,7 @@ br_status srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32
     /* The index already holds the vector: the book is counted either way
      * (an out-of-memory fragment leaves an empty title, never a hole). */
     if (st) {
-        bk->frag = br_strdup("\"book_id\":\"\",\"title\":\"\"");
+        bk->frag = br_strdup("\"book_id\":\"\",\"title\":\"\",\"tribe\":-1");
         bk->frag_len = bk->frag ? (uint32_t)strlen(bk->frag) : 0;
     }
     /* its neighbours, and it joins theirs: recommendable at once */
@@ -617,15 +677,14 @@ void srv_snap_map_json(srv_snap *s, sbuf *b)
         xy[1] = s->xy[2 * (size_t)i + 1];
         sb_printf(b, "%s{", first ? "" : ",");
         sb_put(b, s->books[i].frag, s->books[i].frag_len);
-        sb_printf(b, ",\"tribe\":%d,\"x\":%.5g,\"y\":%.5g}", s->books[i].tribe, (double)xy[0],
-                  (double)xy[1]);
+        sb_printf(b, ",\"x\":%.5g,\"y\":%.5g}", (double)xy[0], (double)xy[1]);
         first = 0;
     }
     for (size_t i = 0; i < s->n_added; i++) {
         srv_book *bk = &s->books[s->n_base + i];
         sb_printf(b, "%s{", first ? "" : ",");
         sb_put(b, bk->frag, bk->frag_len);
-        sb_printf(b, ",\"tribe\":%d,\"x\":%.5g,\"y\":%.5g}", bk->tribe, (double)s->added[i].xy[0],
+        sb_printf(b, ",\"x\":%.5g,\"y\":%.5g}", (double)s->added[i].xy[0],
                   (double)s->added[i].xy[1]);
         first = 0;
     }

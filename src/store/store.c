@@ -151,13 +151,65 @@ br_status br_store_book_check(const br_store_book *b)
     return BR_OK;
 }
 
+/* The string fields of a record (book, posted book): each u32 length +
+ * bytes. Their encoded size; NULL is "". */
+static size_t strs_size(const char *const *f, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += 4 + (f[i] ? strlen(f[i]) : 0);
+    return total;
+}
+
+/* Writes them at p; returns the end. */
+static unsigned char *strs_put(unsigned char *p, const char *const *f, int n)
+{
+    for (int i = 0; i < n; i++) {
+        size_t l = f[i] ? strlen(f[i]) : 0;
+        br_put_u32(p, (uint32_t)l);
+        if (l) memcpy(p + 4, f[i], l);
+        p += 4 + l;
+    }
+    return p;
+}
+
+/* Finds n of them in v from *off (their offsets and lengths; *off moves
+ * past them); -1 when the value is cut short. *text grows by the bytes
+ * they need as C strings. */
+static int strs_scan(const unsigned char *v, size_t len, size_t *off, int n, size_t *soff,
+                     size_t *slen, size_t *text)
+{
+    for (int i = 0; i < n; i++) {
+        if (*off + 4 > len) return -1;
+        slen[i] = br_get_u32(v + *off);
+        soff[i] = *off + 4;
+        if (slen[i] > len - soff[i]) return -1;
+        *off = soff[i] + slen[i];
+        *text += slen[i] + 1;
+    }
+    return 0;
+}
+
+/* Copies them as C strings from s on, pointing dst[i] at each; returns the
+ * end. */
+static char *strs_copy(char *s, const unsigned char *v, const size_t *soff, const size_t *slen,
+                       const char **const *dst, int n)
+{
+    for (int i = 0; i < n; i++) {
+        memcpy(s, v + soff[i], slen[i]);
+        s[slen[i]] = '\0';
+        *dst[i] = s;
+        s += slen[i] + 1;
+    }
+    return s;
+}
+
 #define BOOK_FIELDS 5
+#define BOOK_HEAD   (3 + 4 + 4)
 
 br_status br_store_book_encode(const br_store_book *b, unsigned char **out, size_t *len)
 {
     const char *f[BOOK_FIELDS] = {b->title, b->authors, b->genre, b->image_url, b->extra};
-    size_t total = 3 + 8;
-    for (int i = 0; i < BOOK_FIELDS; i++) total += 4 + (f[i] ? strlen(f[i]) : 0);
+    size_t total = BOOK_HEAD + strs_size(f, BOOK_FIELDS);
     unsigned char *v = br_malloc(total);
     if (!v) return br_error(BR_ENOMEM, "book value of %zu bytes", total);
     v[0] = 'B';
@@ -165,13 +217,7 @@ br_status br_store_book_encode(const br_store_book *b, unsigned char **out, size
     v[2] = 1;
     br_put_u32(v + 3, (uint32_t)b->year);
     br_put_u32(v + 7, (uint32_t)b->tribe);
-    unsigned char *p = v + 11;
-    for (int i = 0; i < BOOK_FIELDS; i++) {
-        size_t l = f[i] ? strlen(f[i]) : 0;
-        br_put_u32(p, (uint32_t)l);
-        if (l) memcpy(p + 4, f[i], l);
-        p += 4 + l;
-    }
+    strs_put(v + BOOK_HEAD, f, BOOK_FIELDS);
     *out = v;
     *len = total;
     return BR_OK;
@@ -180,32 +226,77 @@ br_status br_store_book_encode(const br_store_book *b, unsigned char **out, size
 br_status br_store_book_decode(const char *id, const unsigned char *v, size_t len,
                                br_store_book **out)
 {
-    if (len < 11 || v[0] != 'B' || v[1] != 'K' || v[2] != 1)
+    if (len < BOOK_HEAD || v[0] != 'B' || v[1] != 'K' || v[2] != 1)
         return br_error(BR_ESTORE, "book '%s': corrupt or unknown record format", id);
-    size_t off = 11, slen[BOOK_FIELDS], soff[BOOK_FIELDS], total = sizeof(br_store_book);
-    for (int i = 0; i < BOOK_FIELDS; i++) {
-        if (off + 4 > len) return br_error(BR_ESTORE, "book '%s': truncated record", id);
-        slen[i] = br_get_u32(v + off);
-        soff[i] = off + 4;
-        if (slen[i] > len - soff[i]) return br_error(BR_ESTORE, "book '%s': truncated record", id);
-        off = soff[i] + slen[i];
-        total += slen[i] + 1;
-    }
-    total += strlen(id) + 1;
+    size_t off = BOOK_HEAD, slen[BOOK_FIELDS], soff[BOOK_FIELDS];
+    size_t total = sizeof(br_store_book) + strlen(id) + 1;
+    if (strs_scan(v, len, &off, BOOK_FIELDS, soff, slen, &total))
+        return br_error(BR_ESTORE, "book '%s': truncated record", id);
     br_store_book *b = br_malloc(total);
     if (!b) return br_error(BR_ENOMEM, "book record");
-    char *s = (char *)(b + 1);
     const char **dst[BOOK_FIELDS] = {&b->title, &b->authors, &b->genre, &b->image_url, &b->extra};
-    for (int i = 0; i < BOOK_FIELDS; i++) {
-        memcpy(s, v + soff[i], slen[i]);
-        s[slen[i]] = '\0';
-        *dst[i] = s;
-        s += slen[i] + 1;
-    }
+    char *s = strs_copy((char *)(b + 1), v, soff, slen, dst, BOOK_FIELDS);
     strcpy(s, id);
     b->id = s;
     b->year = (int32_t)br_get_u32(v + 3);
     b->tribe = (int32_t)br_get_u32(v + 7);
+    *out = b;
+    return BR_OK;
+}
+
+#define POSTED_FIELDS 9
+#define POSTED_HEAD   (3 + 8 + 4 + 4 + 4)
+
+br_status br_store_posted_encode(const br_store_posted *b, unsigned char **out, size_t *len)
+{
+    const char *f[POSTED_FIELDS] = {b->book.title,     b->book.authors, b->book.genre,
+                                    b->book.image_url, b->book.extra,   b->tags,
+                                    b->description,    b->encoder,      b->text_template};
+    size_t total = POSTED_HEAD + strs_size(f, POSTED_FIELDS) + (size_t)b->dim * 4;
+    unsigned char *v = br_malloc(total);
+    if (!v) return br_error(BR_ENOMEM, "posted book value of %zu bytes", total);
+    v[0] = 'P';
+    v[1] = 'B';
+    v[2] = 1;
+    br_put_u64(v + 3, (uint64_t)b->posted_at);
+    br_put_u32(v + 11, (uint32_t)b->book.year);
+    br_put_u32(v + 15, (uint32_t)b->book.tribe);
+    br_put_u32(v + 19, b->dim);
+    unsigned char *p = strs_put(v + POSTED_HEAD, f, POSTED_FIELDS);
+    for (uint32_t i = 0; i < b->dim; i++) br_put_f32(p + 4 * (size_t)i, b->vec[i]);
+    *out = v;
+    *len = total;
+    return BR_OK;
+}
+
+br_status br_store_posted_decode(const char *id, size_t id_len, const unsigned char *v, size_t len,
+                                 br_store_posted **out)
+{
+    if (len < POSTED_HEAD || v[0] != 'P' || v[1] != 'B' || v[2] != 1)
+        return br_error(BR_ESTORE, "posted book '%.*s': corrupt or unknown record format",
+                        (int)id_len, id);
+    uint32_t dim = br_get_u32(v + 19);
+    size_t off = POSTED_HEAD, slen[POSTED_FIELDS], soff[POSTED_FIELDS];
+    /* the struct, then the vector (float-aligned), then the strings */
+    size_t total = sizeof(br_store_posted) + (size_t)dim * sizeof(float) + id_len + 1;
+    if (strs_scan(v, len, &off, POSTED_FIELDS, soff, slen, &total) || len - off != (size_t)dim * 4)
+        return br_error(BR_ESTORE, "posted book '%.*s': truncated record", (int)id_len, id);
+    br_store_posted *b = br_malloc(total);
+    if (!b) return br_error(BR_ENOMEM, "posted book record");
+    float *vec = (float *)(b + 1);
+    for (uint32_t i = 0; i < dim; i++) vec[i] = br_get_f32(v + off + 4 * (size_t)i);
+    const char **dst[POSTED_FIELDS] = {&b->book.title,     &b->book.authors, &b->book.genre,
+                                       &b->book.image_url, &b->book.extra,   &b->tags,
+                                       &b->description,    &b->encoder,      &b->text_template};
+    char *s = strs_copy((char *)(vec + dim), v, soff, slen, dst, POSTED_FIELDS);
+    memcpy(s, id, id_len);
+    s[id_len] = '\0';
+    b->book.id = s;
+    b->posted_at = (int64_t)br_get_u64(v + 3);
+    b->book.year = (int32_t)br_get_u32(v + 11);
+    b->book.tribe = (int32_t)br_get_u32(v + 15);
+    b->vec = vec;
+    b->dim = dim;
     *out = b;
     return BR_OK;
 }
@@ -586,7 +677,64 @@ br_status br_store_get_book(br_store *s, const char *book_id, br_store_book **ou
     *out = NULL;
     br_status st = br_store_check_id(book_id, "book");
     if (st != BR_OK) return st;
-    return s->ops->get_book(s, book_id, out);
+    st = s->ops->get_book(s, book_id, out);
+    if (st != BR_ENOTFOUND) return st;
+    /* not in the served version (or none is served): a posted book? */
+    unsigned char *v = NULL;
+    size_t len = 0;
+    br_status pst = s->ops->get_posted(s, book_id, &v, &len);
+    if (pst == BR_ENOTFOUND)
+        return br_error(BR_ENOTFOUND, "book '%s' is not in the store", book_id);
+    if (pst != BR_OK) return pst;
+    br_store_posted *p = NULL;
+    pst = br_store_posted_decode(book_id, strlen(book_id), v, len, &p);
+    br_free(v);
+    /* the book is the record's first member: freeing it frees the record */
+    if (pst == BR_OK) *out = &p->book;
+    return pst;
+}
+
+br_status br_store_put_posted(br_store *s, const br_store_posted *book)
+{
+    if (!s || !book) return br_error(BR_EINVAL, "br_store_put_posted: NULL argument");
+    br_status st = check_writable(s);
+    if (st == BR_OK) st = br_store_book_check(&book->book);
+    if (st == BR_OK && book->dim && !book->vec)
+        st = br_error(BR_EINVAL, "posted book '%s': %u dimensions and no vector", book->book.id,
+                      book->dim);
+    const char *more[] = {book->tags, book->description, book->encoder, book->text_template};
+    for (int i = 0; st == BR_OK && i < 4; i++)
+        if (more[i] && strlen(more[i]) > (1u << 24))
+            st = br_error(BR_ERANGE, "book '%s': a field over 16 MiB", book->book.id);
+    unsigned char *v = NULL;
+    size_t len = 0;
+    if (st == BR_OK) st = br_store_posted_encode(book, &v, &len);
+    if (st == BR_OK) st = s->ops->put_posted(s, book->book.id, v, len);
+    br_free(v);
+    return st;
+}
+
+typedef struct posted_walk {
+    br_store_posted_fn fn;
+    void *user;
+} posted_walk;
+
+static br_status posted_each(const char *id, size_t id_len, const unsigned char *v, size_t len,
+                             void *user)
+{
+    posted_walk *w = user;
+    br_store_posted *p = NULL;
+    br_status st = br_store_posted_decode(id, id_len, v, len, &p);
+    if (st == BR_OK) st = w->fn(p, w->user);
+    br_free(p);
+    return st;
+}
+
+br_status br_store_list_posted(br_store *s, br_store_posted_fn fn, void *user)
+{
+    if (!s || !fn) return br_error(BR_EINVAL, "br_store_list_posted: NULL argument");
+    posted_walk w = {fn, user};
+    return s->ops->list_posted(s, posted_each, &w);
 }
 
 br_status br_store_add_seen(br_store *s, const char *user_id, const char *const *book_ids, size_t n)

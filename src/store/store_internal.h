@@ -34,6 +34,14 @@ typedef struct br_store_ops {
     br_status (*update)(br_store *s, const char *seen_user, const char *const *seen_books,
                         size_t n_seen, const br_event *events, size_t n_events, int mark_seen);
     br_status (*put_book)(br_store *s, const br_store_book *book);
+    /* Posted books: values (br_store_posted_encode) by book id, outside
+     * the versions. get_posted copies the value to the heap (br_free). */
+    br_status (*put_posted)(br_store *s, const char *book, const void *val, size_t len);
+    br_status (*get_posted)(br_store *s, const char *book, unsigned char **val, size_t *len);
+    br_status (*list_posted)(br_store *s,
+                             br_status (*fn)(const char *book, size_t book_len,
+                                             const unsigned char *val, size_t len, void *user),
+                             void *user);
 
     br_status (*pub_begin)(br_store *s, const char *version, br_store_pub **out);
     br_status (*pub_recs)(br_store_pub *p, const char *user, const void *val, size_t len);
@@ -145,6 +153,14 @@ br_status br_store_book_encode(const br_store_book *b, unsigned char **out, size
 br_status br_store_book_decode(const char *id, const unsigned char *v, size_t len,
                                br_store_book **out);
 br_status br_store_book_check(const br_store_book *b);
+
+/* posted book value: "PB" u8 format(1), i64 posted_at, i32 year, i32
+ * tribe, u32 dim, then title, authors, genre, image_url, extra, tags,
+ * description, encoder, template, each u32 len + bytes, then dim x f32. */
+br_status br_store_posted_encode(const br_store_posted *b, unsigned char **out, size_t *len);
+/* One allocation holding the struct, its vector and strings (br_free). */
+br_status br_store_posted_decode(const char *id, size_t id_len, const unsigned char *v,
+                                 size_t len, br_store_posted **out);
 
 /* An interaction as text, the member of a Redis sorted set and the entry of
  * an LMDB recent list: "TIMESTAMP\tTYPE\tVALUE\tBOOK" (value as %.9g, so a

@@ -48,6 +48,8 @@ typedef struct lmdb_store {
     char *dir;
     MDB_env *env;
     MDB_dbi meta, recs[2], books[2], seen, recent;
+    MDB_dbi posted; /* books posted at run time; not versioned */
+    int has_posted; /* 0: a read-only store written before posted books */
     pthread_rwlock_t maplock;
     pthread_mutex_t pool_mu;
     MDB_txn *pool[POOL_MAX];
@@ -759,6 +761,76 @@ static br_status l_put_book(br_store *bs, const br_store_book *b)
     return wr_commit(s, txn);
 }
 
+/* -------------------------------------------------------- posted books -- */
+
+static br_status l_put_posted(br_store *bs, const char *book, const void *val, size_t len)
+{
+    lmdb_store *s = (lmdb_store *)bs;
+    MDB_txn *txn;
+    br_status st = wr_begin(s, &txn);
+    if (st != BR_OK) return st;
+    MDB_val k = sval(book), v = {len, (void *)val};
+    int rc = mdb_put(txn, s->posted, &k, &v, 0);
+    if (rc) {
+        wr_abort(s, txn);
+        return lmdb_err(s, rc, "writing a posted book");
+    }
+    return wr_commit(s, txn);
+}
+
+static br_status l_get_posted(br_store *bs, const char *book, unsigned char **val, size_t *len)
+{
+    lmdb_store *s = (lmdb_store *)bs;
+    if (!s->has_posted) return BR_ENOTFOUND;
+    MDB_txn *txn;
+    br_status st = rd_begin(s, &txn);
+    if (st != BR_OK) return st;
+    MDB_val k = sval(book), v;
+    int rc = mdb_get(txn, s->posted, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        st = BR_ENOTFOUND;
+    } else if (rc) {
+        st = lmdb_err(s, rc, "reading a posted book");
+    } else {
+        *val = br_malloc(v.mv_size ? v.mv_size : 1);
+        if (*val) {
+            memcpy(*val, v.mv_data, v.mv_size);
+            *len = v.mv_size;
+        } else {
+            st = br_error(BR_ENOMEM, "posted book");
+        }
+    }
+    rd_end(s, txn);
+    return st;
+}
+
+static br_status l_list_posted(br_store *bs,
+                               br_status (*fn)(const char *book, size_t book_len,
+                                               const unsigned char *val, size_t len, void *user),
+                               void *user)
+{
+    lmdb_store *s = (lmdb_store *)bs;
+    if (!s->has_posted) return BR_OK;
+    MDB_txn *txn;
+    br_status st = rd_begin(s, &txn);
+    if (st != BR_OK) return st;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->posted, &c);
+    if (rc) {
+        rd_end(s, txn);
+        return lmdb_err(s, rc, "listing posted books");
+    }
+    MDB_val k, v;
+    /* fn runs inside the read transaction: the pages stay valid for it */
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && st == BR_OK;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+        st = fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, user);
+    if (st == BR_OK && rc != MDB_NOTFOUND) st = lmdb_err(s, rc, "listing posted books");
+    mdb_cursor_close(c);
+    rd_end(s, txn);
+    return st;
+}
+
 /* ---------------------------------------------------------------- publish -- */
 
 /* meta["publish"] = "PID\tVERSION" while a publish runs. A marker whose
@@ -1001,6 +1073,9 @@ static const br_store_ops lmdb_ops = {
     .get_book = l_get_book,
     .update = l_update,
     .put_book = l_put_book,
+    .put_posted = l_put_posted,
+    .get_posted = l_get_posted,
+    .list_posted = l_list_posted,
     .pub_begin = l_pub_begin,
     .pub_recs = l_pub_recs,
     .pub_seen = l_pub_seen,
@@ -1038,6 +1113,15 @@ static br_status open_dbs(lmdb_store *s, int rdonly)
             st = br_error(BR_ENOTFOUND, "lmdb:%s: not a bookrec store (no '%s' database)", s->dir,
                           dbs[i].name);
         else if (rc)
+            st = lmdb_err(s, rc, "opening a database");
+    }
+    /* added after the format's first release: absent from an older store
+     * opened read-only, which then simply has no posted books */
+    if (st == BR_OK) {
+        rc = mdb_dbi_open(txn, "posted", fl, &s->posted);
+        if (rc == 0)
+            s->has_posted = 1;
+        else if (rc != MDB_NOTFOUND || !rdonly)
             st = lmdb_err(s, rc, "opening a database");
     }
     if (st == BR_OK) {
@@ -1103,7 +1187,7 @@ br_status br_store_lmdb_open(const char *uri, unsigned flags, br_store **out)
         return st;
     }
     int rc = mdb_env_create(&s->env);
-    if (!rc) rc = mdb_env_set_maxdbs(s->env, 8);
+    if (!rc) rc = mdb_env_set_maxdbs(s->env, 12);
     if (!rc) rc = mdb_env_set_maxreaders(s->env, 1024);
     if (!rc) rc = mdb_env_set_mapsize(s->env, (size_t)s->map_mb << 20);
     if (!rc) rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | (rdonly ? MDB_RDONLY : 0), 0644);

@@ -571,6 +571,80 @@ static br_status r_put_book(br_store *bs, const br_store_book *bk)
     return st;
 }
 
+/* -------------------------------------------------------- posted books -- */
+
+/* One hash, `P posted`: book id -> the posted-book value. */
+static void posted_key(const redis_store *s, char *key)
+{
+    snprintf(key, KEY_MAX, "%sposted", s->cfg.prefix);
+}
+
+static br_status r_put_posted(br_store *bs, const char *book, const void *val, size_t len)
+{
+    redis_store *s = (redis_store *)bs;
+    char key[KEY_MAX];
+    posted_key(s, key);
+    const char *argv[] = {"HSET", key, book, val};
+    size_t lens[] = {4, strlen(key), strlen(book), len};
+    br_rbatch b = {0};
+    br_status st = br_rbatch_add(&b, 4, argv, lens);
+    if (st == BR_OK) st = br_rpool_run(s->pool, &b, 1, NULL, "HSET posted"); /* idempotent */
+    br_rbatch_free(&b);
+    return st;
+}
+
+static br_status r_get_posted(br_store *bs, const char *book, unsigned char **val, size_t *len)
+{
+    redis_store *s = (redis_store *)bs;
+    char key[KEY_MAX];
+    posted_key(s, key);
+    redisReply *r = NULL;
+    br_status st = run1(s, &r, "HGET posted", 3, "HGET", key, book);
+    if (st != BR_OK) return st;
+    if (r->type == REDIS_REPLY_NIL) {
+        st = BR_ENOTFOUND;
+    } else if (r->type != REDIS_REPLY_STRING) {
+        st = br_error(BR_ESTORE, "redis: HGET %s: unexpected reply", key);
+    } else if (!(*val = br_malloc(r->len ? r->len : 1))) {
+        st = br_error(BR_ENOMEM, "posted book");
+    } else {
+        memcpy(*val, r->str, r->len);
+        *len = r->len;
+    }
+    freeReplyObject(r);
+    return st;
+}
+
+/* HSCAN, so a large hash never blocks the server; a book may come twice
+ * while the hash is being resized (Redis's guarantee), never not at all. */
+static br_status r_list_posted(br_store *bs,
+                               br_status (*fn)(const char *book, size_t book_len,
+                                               const unsigned char *val, size_t len, void *user),
+                               void *user)
+{
+    redis_store *s = (redis_store *)bs;
+    char key[KEY_MAX], cursor[32] = "0";
+    posted_key(s, key);
+    br_status st = BR_OK;
+    do {
+        redisReply *r = NULL;
+        st = run1(s, &r, "HSCAN posted", 5, "HSCAN", key, cursor, "COUNT", "1000");
+        if (st != BR_OK) return st;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(r);
+            return br_error(BR_ESTORE, "redis: HSCAN %s: unexpected reply", key);
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        redisReply *kv = r->element[1];
+        for (size_t i = 0; i + 1 < kv->elements && st == BR_OK; i += 2)
+            st = fn(kv->element[i]->str, kv->element[i]->len,
+                    (const unsigned char *)kv->element[i + 1]->str, kv->element[i + 1]->len, user);
+        freeReplyObject(r);
+    } while (st == BR_OK && strcmp(cursor, "0") != 0);
+    return st;
+}
+
 /* ---------------------------------------------------------------- publish -- */
 
 /* Sends what is queued and checks every reply; renews the lock. */
@@ -856,6 +930,9 @@ static const br_store_ops redis_ops = {
     .get_book = r_get_book,
     .update = r_update,
     .put_book = r_put_book,
+    .put_posted = r_put_posted,
+    .get_posted = r_get_posted,
+    .list_posted = r_list_posted,
     .pub_begin = r_pub_begin,
     .pub_recs = r_pub_recs,
     .pub_seen = r_pub_seen,
