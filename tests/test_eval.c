@@ -1,7 +1,9 @@
 /*
  * test_eval.c: the evaluation protocol: list metrics against hand-worked
- * values, the split's guarantees, and the driver with oracle engines whose
- * scores are known in advance.
+ * values, the split's guarantees, the driver with oracle engines whose
+ * scores are known in advance, and the whole protocol as one call
+ * (br_eval_run) on the goodbooks sample: its figures are those of the
+ * building blocks, the same for a seed, and bad options are refused.
  */
 #include <math.h>
 #include <stdio.h>
@@ -213,6 +215,324 @@ static void test_driver_with_oracles(void **state)
     br_catalog_free(cat);
 }
 
+/* ------------------------------------------------------------ br_eval_run -- */
+
+static void sample_options(br_eval_options *o, char **books, char **ratings)
+{
+    *books = tu_data_path("goodbooks-sample/books.csv");
+    *ratings = tu_data_path("goodbooks-sample/ratings.csv");
+    br_eval_options_default(o);
+    o->books = *books;
+    o->ratings = *ratings;
+}
+
+/* The metrics of a result, without its timings. */
+static void assert_same_figures(const br_eval_result *a, const br_eval_result *b)
+{
+    assert_int_equal(a->k, b->k);
+    assert_int_equal(a->users_ranked, b->users_ranked);
+    assert_true(a->precision == b->precision && a->recall == b->recall);
+    assert_true(a->ndcg == b->ndcg && a->map == b->map && a->coverage == b->coverage);
+    assert_int_equal(a->has_rmse, b->has_rmse);
+    assert_true(a->rmse == b->rmse);
+    assert_int_equal(a->n_rmse, b->n_rmse);
+}
+
+static void assert_unit(double x)
+{
+    if (!(x >= 0 && x <= 1)) fail_msg("%g is not in [0, 1]", x);
+}
+
+static void test_run_matches_the_building_blocks(void **state)
+{
+    (void)state;
+    char *bp, *rp;
+    br_eval_options o;
+    sample_options(&o, &bp, &rp);
+    const char *names[] = {"ease", "popularity", "collab"};
+    o.engines = names;
+    o.n_engines = 3;
+    o.k = 5;
+    o.split.seed = 7;
+    br_eval_report *rep = NULL;
+    assert_int_equal(br_eval_run(&o, &rep), BR_OK);
+    assert_non_null(rep);
+    /* the protocol echoed, the engines asked for in their order */
+    assert_int_equal(rep->k, 5);
+    assert_int_equal(rep->split.seed, 7);
+    assert_int_equal(rep->split.by_time, 0);
+    assert_true(rep->split.test_fraction == 0.2f && rep->split.min_ratings == 5);
+    assert_int_equal(rep->n_engines, 3);
+    assert_string_equal(rep->engines[0].name, "ease");
+    assert_string_equal(rep->engines[1].name, "popularity");
+    assert_string_equal(rep->engines[2].name, "svd");
+    for (size_t i = 0; i < 3; i++) assert_null(rep->engines[i].text); /* none reads a text */
+    assert_false(rep->text[0].used || rep->text[1].used);
+    assert_int_equal(rep->embedded, 0);
+    assert_false(rep->tuned);
+    assert_null(rep->rerank);
+    assert_int_equal(rep->n_slices, 1);
+    assert_string_equal(rep->slices[0].name, "all");
+    assert_true(rep->n_ranked > 0 && rep->n_ranked <= rep->n_eval_users);
+    assert_true(rep->n_eval_users <= rep->n_users);
+    for (size_t i = 0; i < 3; i++) {
+        const br_eval_result *r = &rep->slices[0].figures[i].r;
+        assert_int_equal(r->k, 5);
+        assert_int_equal(r->users_ranked, rep->n_ranked);
+        assert_unit(r->precision), assert_unit(r->recall), assert_unit(r->ndcg);
+        assert_unit(r->map), assert_unit(r->coverage);
+        assert_int_equal(r->has_rmse, i == 2); /* svd predicts ratings */
+    }
+    assert_true(rep->slices[0].figures[0].r.ndcg > rep->slices[0].figures[1].r.ndcg);
+
+    /* the same figures from the building blocks by hand */
+    br_catalog *cat;
+    br_ratings *r;
+    assert_int_equal(br_catalog_load(bp, NULL, &cat, NULL), BR_OK);
+    assert_int_equal(br_ratings_load(rp, cat, NULL, &r, NULL), BR_OK);
+    br_split s;
+    assert_int_equal(br_split_ratings(r, &o.split, &s), BR_OK);
+    assert_int_equal(rep->n_train, s.n_train);
+    assert_int_equal(rep->n_test, s.n_test);
+    assert_int_equal(rep->n_train + rep->n_test, br_ratings_count(r));
+    assert_int_equal(rep->n_books, br_catalog_count(cat));
+    br_train_data td = {s.n_users, s.n_books, s.n_train, s.train_user, s.train_book, s.train_value};
+    br_hybrid_options ho;
+    br_hybrid_options_default(&ho);
+    const br_engine eng[3] = {BR_ENGINE_EASE, BR_ENGINE_POPULARITY, BR_ENGINE_SVD};
+    br_hybrid *h = NULL;
+    assert_int_equal(br_hybrid_fit(&td, cat, NULL, 0, &ho, eng, 3, &h), BR_OK);
+    for (size_t i = 0; i < 3; i++) {
+        br_hybrid_engine c = {h, eng[i]};
+        br_ranker rk = br_hybrid_ranker(&c);
+        br_eval_result res;
+        assert_int_equal(br_eval_ranker(&s, &rk, 5, NULL, 0, &res), BR_OK);
+        assert_same_figures(&res, &rep->slices[0].figures[i].r);
+    }
+    br_hybrid_free(h);
+    br_split_free(&s);
+    br_ratings_free(r);
+    br_catalog_free(cat);
+    br_eval_report_free(rep);
+    br_free(bp);
+    br_free(rp);
+}
+
+/* Random unit vectors for the sample's books, so that the content engines
+ * and the hybrid run without the encoder. */
+static char *sample_embeddings(const char *dir, size_t n_books)
+{
+    const size_t dim = 16;
+    float *v = br_malloc(n_books * dim * sizeof *v);
+    br_rng rng;
+    br_rng_seed(&rng, 3);
+    for (size_t b = 0; b < n_books; b++) {
+        double norm = 0;
+        for (size_t j = 0; j < dim; j++) {
+            v[b * dim + j] = (float)br_rng_normal(&rng);
+            norm += (double)v[b * dim + j] * v[b * dim + j];
+        }
+        for (size_t j = 0; j < dim; j++) v[b * dim + j] /= (float)sqrt(norm);
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/emb.npy", dir);
+    assert_int_equal(br_npy_write(path, BR_DTYPE_F32, 2, n_books, dim, v), BR_OK);
+    br_free(v);
+    return br_strdup(path);
+}
+
+static void test_run_same_seed_same_figures(void **state)
+{
+    (void)state;
+    char *bp, *rp, *dir = tu_tmpdir("test_eval_run");
+    br_eval_options o;
+    sample_options(&o, &bp, &rp);
+    br_catalog *cat;
+    assert_int_equal(br_catalog_load(bp, NULL, &cat, NULL), BR_OK);
+    char *npy = sample_embeddings(dir, br_catalog_count(cat));
+    br_catalog_free(cat);
+    const char *names[] = {"hybrid", "content", "als"};
+    o.engines = names;
+    o.n_engines = 3;
+    o.embeddings = npy;
+    o.slices = 1;
+    o.tune = 1;
+    br_eval_report *a = NULL, *b = NULL;
+    assert_int_equal(br_eval_run(&o, &a), BR_OK);
+    assert_int_equal(br_eval_run(&o, &b), BR_OK);
+    assert_int_equal(a->k, 10);
+    assert_int_equal(a->n_slices, 4);
+    const char *slice[] = {"all", "long-tail", "newcomers", "cold-books"};
+    for (size_t l = 0; l < 4; l++) {
+        assert_string_equal(a->slices[l].name, slice[l]);
+        for (size_t i = 0; i < 3; i++) {
+            const br_eval_result *x = &a->slices[l].figures[i].r;
+            assert_unit(x->precision), assert_unit(x->recall), assert_unit(x->ndcg);
+            assert_unit(x->map), assert_unit(x->coverage);
+            assert_same_figures(x, &b->slices[l].figures[i].r);
+        }
+    }
+    /* the newcomers slice ranks only some of the readers */
+    assert_true(a->slices[2].figures[0].r.users_ranked < a->n_ranked);
+    /* every engine read the given embeddings; tuning and learning ran */
+    assert_string_equal(a->embeddings, npy);
+    for (size_t i = 0; i < 2; i++) assert_string_equal(a->engines[i].text, "embeddings");
+    assert_null(a->engines[2].text);
+    assert_int_equal(a->embedded, 0);
+    assert_true(a->tuned && a->tuning.n_ease == BR_EVAL_TUNE_EASE);
+    assert_true(a->tuning.ease_lambda == 60 || a->tuning.ease_lambda == 100 ||
+                a->tuning.ease_lambda == 150);
+    assert_true(a->hybrid->ease.lambda == a->tuning.ease_lambda && a->hybrid->w_ease == 1);
+    /* the same choice; br_hybrid_tune adds its threads' partial sums in the
+     * order they finish, so its NDCG may differ in the last bits */
+    assert_true(fabs(a->tuning.ndcg - b->tuning.ndcg) < 1e-12);
+    assert_true(a->tuning.w_als == b->tuning.w_als && a->tuning.w_content == b->tuning.w_content &&
+                a->tuning.w_popularity == b->tuning.w_popularity);
+    assert_non_null(a->rerank);
+    assert_true(a->rerank->cand == 30 || a->rerank->cand == 50 || a->rerank->cand == 100);
+    assert_int_equal(a->hybrid->cand_ease, a->rerank->cand);
+    assert_memory_equal(a->hybrid->rerank_coef, b->hybrid->rerank_coef,
+                        sizeof a->hybrid->rerank_coef);
+    br_eval_report_free(b);
+    /* another seed, other figures */
+    o.split.seed = 43;
+    o.slices = o.tune = 0;
+    assert_int_equal(br_eval_run(&o, &b), BR_OK);
+    assert_true(a->slices[0].figures[0].r.ndcg != b->slices[0].figures[0].r.ndcg);
+    br_eval_report_free(a);
+    br_eval_report_free(b);
+    br_free(npy);
+    br_free(dir);
+    br_free(bp);
+    br_free(rp);
+}
+
+static void test_run_refuses_bad_options(void **state)
+{
+    (void)state;
+    char *bp, *rp;
+    br_eval_options o;
+    sample_options(&o, &bp, &rp);
+    br_eval_report *rep = (br_eval_report *)1; /* set to NULL on failure */
+    const char *one[] = {"popularity"}, *bad[] = {"popularity", "knn"};
+    o.engines = one;
+    o.n_engines = 1;
+    o.k = 0;
+    assert_status_detail(br_eval_run(&o, &rep), BR_EINVAL, "k 0 is not in 1..1000");
+    assert_null(rep);
+    o.k = 1001;
+    assert_status_detail(br_eval_run(&o, &rep), BR_EINVAL, "k 1001");
+    o.k = 10;
+    o.engines = bad;
+    o.n_engines = 2;
+    assert_status_detail(br_eval_run(&o, &rep), BR_EINVAL, "unknown engine 'knn'");
+    o.n_engines = 0;
+    assert_status_detail(br_eval_run(&o, &rep), BR_EINVAL, "no engine");
+    o.engines = one;
+    o.n_engines = 1;
+    o.text = "summary";
+    assert_status_detail(br_eval_run(&o, &rep), BR_EINVAL, "book text 'summary'");
+    o.text = NULL;
+    o.split.by_time = 1; /* the sample has no timestamps */
+    assert_status_detail(br_eval_run(&o, &rep), BR_EINVAL, "needs a timestamp column");
+    o.split.by_time = 0;
+    o.split.test_fraction = 1;
+    assert_status_detail(br_eval_run(&o, &rep), BR_EINVAL, "not in (0, 1)");
+    o.split.test_fraction = 0.2f;
+    o.ratings = NULL;
+    assert_status_detail(br_eval_run(&o, &rep), BR_EINVAL, "books and ratings files");
+    o.ratings = rp;
+    const char *content[] = {"content"};
+    o.engines = content;
+    o.embeddings = bp; /* not a .npy */
+    assert_int_equal(br_eval_run(&o, &rep), BR_EFORMAT);
+    assert_null(rep);
+    assert_status_detail(br_eval_run(NULL, &rep), BR_EINVAL, "no options");
+    br_free(bp);
+    br_free(rp);
+}
+
+/* Asks to stop as soon as the stage named by user starts. */
+typedef struct cancel_at {
+    const char *stage;
+    int calls, ranked; /* ranked: times the stage "evaluate" began */
+} cancel_at;
+
+static int cancel_cb(const char *stage, uint64_t done, uint64_t total, void *user)
+{
+    (void)total;
+    cancel_at *c = user;
+    c->calls++;
+    c->ranked += !strcmp(stage, "evaluate") && done == 0;
+    return !strcmp(stage, c->stage);
+}
+
+static void test_run_cancelled_by_progress(void **state)
+{
+    (void)state;
+    char *bp, *rp;
+    br_eval_options o;
+    sample_options(&o, &bp, &rp);
+    const char *names[] = {"popularity", "ease"};
+    o.engines = names;
+    o.n_engines = 2;
+    /* the protocol's own stage (heard between its steps), and a step's */
+    const char *stages[] = {"eval", "evaluate"};
+    for (int i = 0; i < 2; i++) {
+        cancel_at c = {stages[i], 0, 0};
+        br_progress_set(cancel_cb, &c);
+        br_eval_report *rep = (br_eval_report *)1;
+        br_status st = br_eval_run(&o, &rep);
+        br_progress_set(NULL, NULL);
+        assert_int_equal(st, BR_ECANCELLED);
+        assert_null(rep);
+        assert_true(c.calls > 0);
+        /* stopped at once: before any ranking, or after the first engine's */
+        assert_int_equal(c.ranked, i);
+    }
+    br_free(bp);
+    br_free(rp);
+}
+
+static void test_split_write(void **state)
+{
+    (void)state;
+    br_catalog *cat;
+    br_ratings *r = universe(&cat, 0);
+    br_split s;
+    assert_int_equal(br_split_ratings(r, NULL, &s), BR_OK);
+    char *dir = tu_tmpdir("test_eval_split");
+    assert_int_equal(br_split_write(&s, dir), BR_OK);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/meta.json", dir);
+    char *meta = tu_read_file(path, NULL);
+    assert_string_equal(meta, "{\"readers\": 13, \"books\": 60}\n");
+    br_free(meta);
+    for (int part = 0; part < 2; part++) {
+        snprintf(path, sizeof path, "%s/%s", dir, part ? "test.csv" : "train.csv");
+        char *text = tu_read_file(path, NULL);
+        assert_non_null(text);
+        size_t lines = 0;
+        for (char *c = text; *c; c++) lines += *c == '\n';
+        assert_int_equal(lines, 1 + (part ? s.n_test : s.n_train));
+        char first[64];
+        if (part)
+            snprintf(first, sizeof first, "reader,book,rating\n0,%u,%g\n", s.test_book[0],
+                     (double)s.test_value[0]);
+        else
+            snprintf(first, sizeof first, "reader,book,rating\n%u,%u,%g\n", s.train_user[0],
+                     s.train_book[0], (double)s.train_value[0]);
+        assert_memory_equal(text, first, strlen(first));
+        br_free(text);
+    }
+    snprintf(path, sizeof path, "%s/missing", dir);
+    assert_status_detail(br_split_write(&s, path), BR_EIO, "cannot write");
+    br_free(dir);
+    br_split_free(&s);
+    br_ratings_free(r);
+    br_catalog_free(cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +540,11 @@ int main(void)
         cmocka_unit_test(test_split_guarantees),
         cmocka_unit_test(test_split_by_time_holds_out_the_latest),
         cmocka_unit_test(test_driver_with_oracles),
+        cmocka_unit_test(test_split_write),
+        cmocka_unit_test(test_run_matches_the_building_blocks),
+        cmocka_unit_test(test_run_same_seed_same_figures),
+        cmocka_unit_test(test_run_refuses_bad_options),
+        cmocka_unit_test(test_run_cancelled_by_progress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,8 @@
  * skipped for the ranking metrics; each engine ranks every book the reader
  * did not rate in training. Metrics at k: precision, recall, NDCG (binary
  * relevance, log2 discount), MAP, catalogue coverage; RMSE on every
- * held-out rating for engines that predict ratings.
+ * held-out rating for engines that predict ratings. br_eval_run runs the
+ * whole protocol (every engine, tuning, slices) and returns a report.
  */
 #ifndef BOOKREC_EVAL_H
 #define BOOKREC_EVAL_H
@@ -56,6 +57,13 @@ void br_split_free(br_split *s);
  * ratings. Use a seed other than s's. */
 br_status br_split_train(const br_split *s, const br_split_options *opt, br_split *out);
 
+/* Writes s into the directory dir (which must exist) as train.csv and
+ * test.csv (reader,book,rating in bookrec's 0-based indices; training
+ * ratings in input order, held-out ones by reader) and meta.json (the
+ * shape), so a peer in another language evaluates on exactly the same
+ * held-out ratings. */
+br_status br_split_write(const br_split *s, const char *dir);
+
 /* Marks an empty slot in a ranking. */
 #define BR_EVAL_NONE UINT32_MAX
 
@@ -97,6 +105,142 @@ typedef struct br_list_metrics {
 
 void br_eval_list(const uint32_t *items, uint32_t k, const uint32_t *rel, size_t n_rel,
                   br_list_metrics *out);
+
+/* ------------------------------------------------------- the whole protocol -- */
+
+/* `bookrec eval` as one call: load the files, split, embed the books each
+ * engine reads, optionally tune the default hybrid and learn its
+ * re-ranker on a validation split carved from the training part (never
+ * the held-out ratings), fit every engine on the training part, rank, and
+ * with `slices` also the long tail (relevant books with at most 100
+ * ratings in the whole data), newcomers (a seeded quarter of the readers
+ * keep 1-3 training ratings) and cold books (a seeded 5% of the books lose
+ * every training rating); the last two share one refit.
+ *
+ * Engines, book texts and the hybrid are named as bookrec/hybrid.h names
+ * them (br_engine_parse, br_hybrid_options), by name so that this header
+ * stands before hybrid.h (which includes it). Progress: the stage "eval"
+ * counts the protocol's steps; the steps report their own stages (load,
+ * embed, als, evaluate, ...); a progress callback that asks to stop makes
+ * the call fail with BR_ECANCELLED. Timings are in the report; everything
+ * else in it is a function of the options and the files. */
+typedef struct br_eval_options {
+    const char *books, *ratings; /* CSV files (required) */
+    /* Engine names (br_engine_parse: "svd", "ease", "hybrid", ...) in
+     * the order to report them; NULL: every engine in br_engine order. */
+    const char *const *engines;
+    size_t n_engines;
+    uint32_t k;             /* list length, 1..1000 (10) */
+    br_split_options split; /* BR_SPLIT_OPTIONS_DEFAULT */
+    int slices;             /* also the long tail, newcomers, cold books */
+    /* Tune the hybrid first (EASE lambda and rating weights by the item-item
+     * model's validation NDCG@k, then the blend weights by the hybrid's) and
+     * evaluate it with the winners. */
+    int tune;
+    /* Learn the hybrid's re-ranker on the validation split when the hybrid
+     * is evaluated with it (hybrid->rerank); 0: its coefficients as given.
+     * br_eval_options_default: 1. */
+    int learn;
+    /* The engines' settings (a br_hybrid_options); NULL: the defaults
+     * (br_hybrid_options_default). */
+    const struct br_hybrid_options *hybrid;
+    /* The book text every engine reads: "full" or "description"; NULL:
+     * each engine its own (br_engine_template). */
+    const char *text;
+    /* Book embeddings (.npy, float32, one row per catalogue book) for every
+     * engine that reads them, instead of the encoder; NULL: the encoder. */
+    const char *embeddings;
+    const char *encoder; /* "use-lite" (NULL) or "bert:DIR" */
+    /* Books are embedded through the shared embedding cache
+     * (br_embed_cache_dir) and, when cache names a file, that file too;
+     * "none": no cache at all. */
+    const char *cache;
+    const char *write_split; /* a directory: also br_split_write there */
+} br_eval_options;
+
+void br_eval_options_default(br_eval_options *o);
+
+/* One engine in a slice: its figures at k, and the seconds spent fitting
+ * what it uses (in the "all" slice the hybrid's include learning its
+ * re-ranker). */
+typedef struct br_eval_figures {
+    br_eval_result r;
+    double fit_seconds;
+} br_eval_figures;
+
+typedef struct br_eval_slice {
+    const char *name;         /* "all", "long-tail", "newcomers", "cold-books" */
+    br_eval_figures *figures; /* (report->n_engines,), in report->engines order */
+} br_eval_slice;
+
+typedef struct br_eval_engine {
+    const char *name; /* br_engine_name */
+    /* The book text it ranked with: "full", "description", "embeddings"
+     * (the given file); NULL when it reads none. */
+    const char *text;
+} br_eval_engine;
+
+/* A book text (index: BR_TEXT_FULL, BR_TEXT_DESCRIPTION). */
+typedef struct br_eval_text {
+    const char *name; /* "full", "description" */
+    int used;         /* an engine (or tuning) read it */
+    size_t embedded;  /* books the encoder embedded now (no cache held them) */
+    double seconds;   /* spent embedding (cache reads included) */
+} br_eval_text;
+
+#define BR_EVAL_TUNE_EASE 9
+
+/* --tune's search: each EASE setting tried, the best of them, the best blend. */
+typedef struct br_eval_tuning {
+    size_t n_ease;
+    struct {
+        float lambda, weight[5];
+        double ndcg; /* the item-item model's validation NDCG@k */
+    } ease[BR_EVAL_TUNE_EASE];
+    float ease_lambda; /* the best */
+    double ease_ndcg;
+    float w_ease, w_als, w_content, w_popularity; /* the best blend */
+    double ndcg;                                  /* its validation NDCG@k */
+} br_eval_tuning;
+
+typedef struct br_eval_report {
+    /* The protocol, echoed. */
+    br_split_options split;
+    uint32_t k;
+    uint32_t n_users, n_books;
+    uint32_t n_eval_users; /* readers with a held-out rating */
+    size_t n_ranked;       /* ... and a relevant one (the "all" slice) */
+    size_t n_train, n_test;
+    size_t n_engines;
+    br_eval_engine *engines;
+    /* Book embeddings: the file given, or the encoder (its cache key) and
+     * the shared cache file ("" when none) they went through. */
+    const char *embeddings;
+    const char *encoder;
+    const char *cache_file;
+    br_eval_text text[2];
+    size_t embedded; /* the sum over the texts */
+    /* The hybrid's settings as evaluated (after tuning and learning):
+     * a br_hybrid_options. */
+    struct br_hybrid_options *hybrid;
+    int tuned;
+    br_eval_tuning tuning;
+    /* The re-ranker learned on the validation split (a br_rerank_report),
+     * NULL when none was; the seconds of the validation fit, of learning,
+     * and of both (what the hybrid's fit_seconds includes). */
+    struct br_rerank_report *rerank;
+    double rerank_fit_seconds, rerank_learn_seconds, rerank_seconds;
+    /* slices[0] is "all" (every reader); with opt->slices then
+     * "long-tail", "newcomers", "cold-books". */
+    size_t n_slices;
+    br_eval_slice *slices;
+} br_eval_report;
+
+/* Runs the protocol. *out (released with br_eval_report_free) is set on
+ * success only. BR_EINVAL (with the detail) for an option out of range, an
+ * unknown engine or text. */
+br_status br_eval_run(const br_eval_options *opt, br_eval_report **out);
+void br_eval_report_free(br_eval_report *rep);
 
 #ifdef __cplusplus
 }

@@ -2,8 +2,11 @@
  * split.c: the train/test split of the evaluation protocol. Each reader's
  * ratings are bucketed (stable counting sort, so file order is kept), a
  * seeded share of them held out (or the latest ones), and the rest kept
- * for training in the input's order.
+ * for training in the input's order. br_split_write hands a split to peers
+ * in other languages.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,4 +191,39 @@ br_status br_split_train(const br_split *s, const br_split_options *opt, br_spli
     if (o.by_time) return br_error(BR_EINVAL, "split: the training part keeps no timestamps");
     return split_arrays(s->n_train, s->n_users, s->n_books, s->train_user, s->train_book,
                         s->train_value, NULL, &o, out);
+}
+
+/* A file of the split: a NULL f (fopen failed) or a failed write or close
+ * is the same error. */
+static br_status close_written(FILE *f, int failed, const char *path)
+{
+    int e = errno;
+    if (f && fclose(f)) failed = 1, e = errno;
+    if (!f || failed) return br_error(BR_EIO, "cannot write %s: %s", path, strerror(e));
+    return BR_OK;
+}
+
+br_status br_split_write(const br_split *s, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/meta.json", dir);
+    FILE *m = fopen(path, "w");
+    int bad = m && fprintf(m, "{\"readers\": %u, \"books\": %u}\n", s->n_users, s->n_books) < 0;
+    br_status st = close_written(m, bad, path);
+    for (int part = 0; part < 2 && !st; part++) {
+        snprintf(path, sizeof path, "%s/%s", dir, part ? "test.csv" : "train.csv");
+        FILE *f = fopen(path, "w");
+        bad = !f || fprintf(f, "reader,book,rating\n") < 0;
+        if (!part)
+            for (size_t i = 0; i < s->n_train && !bad; i++)
+                bad = fprintf(f, "%u,%u,%g\n", s->train_user[i], s->train_book[i],
+                              (double)s->train_value[i]) < 0;
+        else
+            for (uint32_t u = 0; u < s->n_users && !bad; u++)
+                for (uint64_t j = s->test_ptr[u]; j < s->test_ptr[u + 1] && !bad; j++)
+                    bad = fprintf(f, "%u,%u,%g\n", u, s->test_book[j],
+                                  (double)s->test_value[j]) < 0;
+        st = close_written(f, bad && f, path);
+    }
+    return st;
 }
