@@ -3,11 +3,11 @@
  * chosen engine in-process from the CSV files (or reads a saved
  * collaborative model with --model) and prints one line per reader.
  *
- * Engines are rows of the `engines` table below: a name, a one-line
- * description and a fit function. The content and combined engines
- * (bookrec/hybrid.h: content, content-cluster, notebook-hybrid, rank-fusion,
- * rrf, ease and hybrid, the default) go through run_hybrid at the end of
- * this file, which also explains each book (--explain).
+ * Engines are the library's (bookrec/hybrid.h: br_engine, named and
+ * summarised there). The collaborative ones (popularity, svd, als,
+ * als-explicit) can be fitted alone and saved or read as a model file
+ * (br_engine_fit_cf); the others, and every engine with --explain, go
+ * through run_hybrid at the end of this file.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -17,62 +17,12 @@
 
 #include "cli.h"
 
-/* What the fit functions get: the data and every engine's options. */
+/* Every engine's options, as the command line set them. */
 typedef struct fit_ctx {
-    const br_catalog *cat;
-    const br_ratings *ratings;
-    const br_csr *r;  /* readers x books */
-    const br_csr *rt; /* its transpose */
     br_svd_options svd;
     br_als_options als;
     br_popularity_options pop;
 } fit_ctx;
-
-static br_status fit_popularity(const fit_ctx *c, br_cf_model **out)
-{
-    return br_popularity_fit(c->r, &c->pop, out);
-}
-
-static br_status fit_svd(const fit_ctx *c, br_cf_model **out)
-{
-    return br_cf_svd_fit(c->r, c->rt, &c->svd, out);
-}
-
-static br_status fit_als(const fit_ctx *c, br_cf_model **out)
-{
-    br_als_options o = c->als;
-    o.kind = BR_ALS_IMPLICIT;
-    return br_als_fit(c->r, c->rt, &o, out);
-}
-
-static br_status fit_als_explicit(const fit_ctx *c, br_cf_model **out)
-{
-    br_als_options o = c->als;
-    o.kind = BR_ALS_EXPLICIT;
-    return br_als_fit(c->r, c->rt, &o, out);
-}
-
-typedef struct engine_def {
-    const char *name;
-    const char *summary;
-    br_status (*fit)(const fit_ctx *c, br_cf_model **out);
-} engine_def;
-
-static const engine_def engines[] = {
-    {"popularity", "most-rated books (--popularity mean: damped mean rating)", fit_popularity},
-    {"svd", "truncated SVD of the 0-filled matrix, predicted = U S V^T (the notebook)",
-     fit_svd},
-    {"als", "implicit-feedback ALS (confidence 1 + alpha * rating), CG solver", fit_als},
-    {"als-explicit", "rating-prediction ALS with biases, weighted-lambda", fit_als_explicit},
-    {NULL, NULL, NULL},
-};
-
-static const engine_def *find_engine(const char *name)
-{
-    for (int i = 0; engines[i].name; i++)
-        if (!strcmp(engines[i].name, name)) return &engines[i];
-    return NULL;
-}
 
 static void usage(FILE *out)
 {
@@ -88,17 +38,10 @@ static void usage(FILE *out)
             "Books the reader rated are never recommended; ties go to the lower book\n"
             "index (catalogue order).\n\n"
             "engines:\n");
-    for (int i = 0; engines[i].name; i++)
-        fprintf(out, "  %-14s %s\n", engines[i].name, engines[i].summary);
+    for (int e = 0; e < BR_ENGINE_COUNT; e++) /* the library's registry */
+        fprintf(out, "  %-18s %s\n", br_engine_name((br_engine)e),
+                br_engine_summary((br_engine)e));
     fprintf(out,
-            "  ease           item-item regression on rating weights, top 4000 books\n"
-            "  content        cosine to the reader's profile (book embeddings)\n"
-            "  content-favourite  cosine to the reader's favourite book\n"
-            "  content-cluster    the favourite book's tribe (the notebook's rule)\n"
-            "  notebook-hybrid    0.5 min-max content + 0.5 min-max svd (the notebook)\n"
-            "  rank-fusion    1/(rank+1) points from content-cluster and svd lists\n"
-            "  rrf            reciprocal-rank fusion (k 60) of ease, als and content\n"
-            "  hybrid         bookrec's default: ease + als + content, standardised blend\n"
             "  (collab is svd; the default engine is hybrid, svd with --model/--save-model)\n"
             "\n"
             "  --user ID             one reader (same as --users ID)\n"
@@ -252,9 +195,8 @@ static int run(int argc, char **argv)
     const char *model_dir = NULL, *store_uri = NULL;
     const char *books_path = NULL, *ratings_path = NULL, *users_arg = "all";
     const char *save_path = NULL, *model_path = NULL;
-    const engine_def *engine = find_engine("svd");
-    fit_ctx fc = {NULL, NULL, NULL, NULL, BR_SVD_OPTIONS_DEFAULT, BR_ALS_OPTIONS_DEFAULT,
-                  BR_POPULARITY_OPTIONS_DEFAULT};
+    br_engine engine = BR_ENGINE_SVD; /* a collaborative model file's default */
+    fit_ctx fc = {BR_SVD_OPTIONS_DEFAULT, BR_ALS_OPTIONS_DEFAULT, BR_POPULARITY_OPTIONS_DEFAULT};
     int json = 0, c, n_top = 10, v, factors = 0, explain = 0, hybrid_engine = -1;
     hybrid_args ha = {{NULL, NULL, NULL, BR_TEXT_FULL, NULL, 0}, {0, 0, 0, 0}, 0};
     int tmpl_set = 0; /* --template given: else the engine's own text */
@@ -265,15 +207,12 @@ static int run(int argc, char **argv)
         switch (c) {
         case 'b': books_path = optarg; break;
         case 'r': ratings_path = optarg; break;
-        case 'e': {
-            br_engine he;
-            engine = find_engine(optarg);
-            hybrid_engine = -2; /* an engine was named */
-            if (!engine && br_engine_parse(optarg, &he) == BR_OK) hybrid_engine = (int)he;
-            if (!engine && hybrid_engine < 0)
+        case 'e':
+            if (br_engine_parse(optarg, &engine) != BR_OK)
                 return cli_usage_error("recommend", "unknown engine '%s'", optarg);
+            /* the collaborative engines alone go through a model file */
+            hybrid_engine = br_engine_is_cf(engine) ? -2 : (int)engine;
             break;
-        }
         case 'U': users_arg = optarg; break;
         case 'X': explain = 1; break;
         case 'W':
@@ -374,13 +313,9 @@ static int run(int argc, char **argv)
         return run_hybrid(books_path, ratings_path, users_arg, (br_engine)hybrid_engine,
                           (uint32_t)n_top, json, explain, &fc, &ha);
     }
-    if (explain) { /* the same collaborative engine, through the explaining path */
-        br_engine he;
-        if (br_engine_parse(engine->name, &he) != BR_OK)
-            return cli_usage_error("recommend", "--explain: no explanation for %s", engine->name);
-        return run_hybrid(books_path, ratings_path, users_arg, he, (uint32_t)n_top, json, 1, &fc,
-                          &ha);
-    }
+    if (explain) /* the same collaborative engine, through the explaining path */
+        return run_hybrid(books_path, ratings_path, users_arg, engine, (uint32_t)n_top, json, 1,
+                          &fc, &ha);
 
     br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
     br_catalog *cat = NULL;
@@ -401,11 +336,7 @@ static int run(int argc, char **argv)
                           r.cols);
     } else if (!st) {
         st = br_csr_transpose(&r, &rt);
-        fc.cat = cat;
-        fc.ratings = ratings;
-        fc.r = &r;
-        fc.rt = &rt;
-        if (!st) st = engine->fit(&fc, &model);
+        if (!st) st = br_engine_fit_cf(engine, &r, &rt, &fc.svd, &fc.als, &fc.pop, &model);
         br_csr_free(&rt);
         if (!st && save_path)
             st = br_cf_model_save(model, save_path, br_ratings_user_ids(ratings),

@@ -17,8 +17,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: bookrec serve --model-dir DIR [--store URI] [--bind ADDR] [--port N]\n"
                  "                     [--threads N] [--api-key KEY] [--max-body BYTES]\n"
-                 "                     [--poll-ms MS] [--w-collab W] [--w-content W] [--w-pop W]\n"
-                 "                     [--w-recent W] [--recent-years N] [--cors ORIGIN]\n\n"
+                 "                     [--poll-ms MS] [--w-content W] [--w-pop W] [--w-recent W]\n"
+                 "                     [--recent-years N] [--cors ORIGIN]\n\n"
                  "Serves the model version DIR/current points to over HTTP (docs/api.md):\n"
                  "recommendations re-ranked per request, book details and neighbours, events,\n"
                  "anonymous sessions, new books, /healthz, /readyz, /metrics and the web page.\n"
@@ -36,9 +36,12 @@ static void usage(FILE *out)
                  "                      also $BOOKREC_API_KEY)\n"
                  "  --max-body BYTES    largest request body (default 65536)\n"
                  "  --poll-ms MS        how often DIR/current and a down store are checked (1000)\n"
-                 "  --w-collab W, --w-content W, --w-pop W, --w-recent W\n"
-                 "                      re-ranking weights (0.6, 0.3, 0.1, 0.05)\n"
-                 "  --recent-years N    books this recent get the recency boost (5)\n"
+                 "  --w-content W, --w-pop W, --w-recent W, --recent-years N\n"
+                 "                      the re-ranking of the published lists by what is new\n"
+                 "                      since the version (docs/api.md, \"Re-ranking\"):\n"
+                 "                      default what the version records (train: 0.5, 0.1, 0\n"
+                 "                      i.e. no recency rule, 5 years). With nothing new, a\n"
+                 "                      reader's list is the one train published\n"
                  "  --cors ORIGIN       let pages of ORIGIN (e.g. https://books.example.org, or\n"
                  "                      *) call the API from a browser (default: same origin)\n"
                  "The log (stderr) records, time-stamped, each reload, the store going down and\n"
@@ -66,7 +69,6 @@ static int run(int argc, char **argv)
                                              {"api-key", required_argument, 0, 'k'},
                                              {"max-body", required_argument, 0, 'm'},
                                              {"poll-ms", required_argument, 0, 'P'},
-                                             {"w-collab", required_argument, 0, 1},
                                              {"w-content", required_argument, 0, 2},
                                              {"w-pop", required_argument, 0, 3},
                                              {"w-recent", required_argument, 0, 4},
@@ -114,13 +116,11 @@ static int run(int argc, char **argv)
                 return cli_usage_error("serve", "--poll-ms needs 10..3600000");
             o.poll_ms = (uint32_t)u;
             break;
-        case 1:
         case 2:
         case 3:
         case 4:
             if (cli_parse_double(optarg, &w) || !(w >= 0 && w <= 100))
                 return cli_usage_error("serve", "weights are numbers in 0..100");
-            if (c == 1) o.rank.w_collab = (float)w;
             if (c == 2) o.rank.w_content = (float)w;
             if (c == 3) o.rank.w_pop = (float)w;
             if (c == 4) o.rank.w_recent = (float)w;

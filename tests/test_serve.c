@@ -23,6 +23,7 @@
 
 #include "httputil.h"
 #include "redisutil.h"
+#include "model/model_internal.h"
 #include "serve/serve_internal.h"
 #include "testutil.h"
 
@@ -30,68 +31,12 @@ static char *tmp;
 static char mdir[PATH_MAX], seed_books[PATH_MAX + 32], seed_ratings[PATH_MAX + 32];
 static int have_model;
 
-/* The embedding cache of docs/formats.md from the golden vectors. */
-typedef struct crec {
-    uint64_t h;
-    uint32_t n;
-    float v[512];
-} crec;
-
-static int by_key(const void *a, const void *b)
-{
-    const crec *x = a, *y = b;
-    if (x->h != y->h) return x->h < y->h ? -1 : 1;
-    return (x->n > y->n) - (x->n < y->n);
-}
-
-static void seed_cache(const char *path)
-{
-    json_error_t err;
-    json_t *d = json_load_file(BR_GOLDEN_DIR "/use-lite/seed_descriptions.json", 0, &err);
-    assert_non_null(d);
-    size_t n = json_array_size(d), m = 0;
-    crec *r = calloc(n, sizeof *r);
-    assert_non_null(r);
-    for (size_t i = 0; i < n; i++) {
-        json_t *e = json_array_get(d, i);
-        const char *t = json_string_value(json_object_get(e, "text"));
-        json_t *v = json_object_get(e, "embedding");
-        assert_int_equal(json_array_size(v), 512);
-        r[m].h = br_fnv1a64(t, strlen(t));
-        r[m].n = (uint32_t)strlen(t);
-        for (size_t j = 0; j < 512; j++) r[m].v[j] = (float)json_number_value(json_array_get(v, j));
-        m++;
-    }
-    json_decref(d);
-    qsort(r, m, sizeof *r, by_key);
-    size_t u = 0;
-    for (size_t i = 0; i < m; i++)
-        if (!u || r[i].h != r[u - 1].h || r[i].n != r[u - 1].n) r[u++] = r[i];
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    uint32_t hdr[3] = {1, 512, 8};
-    uint64_t count = u;
-    fwrite("BREMBCAC", 1, 8, f);
-    fwrite(hdr, 4, 3, f);
-    fwrite("use-lite", 1, 8, f);
-    fwrite(&count, 8, 1, f);
-    for (size_t i = 0; i < u; i++) {
-        uint32_t z = 0;
-        fwrite(&r[i].h, 8, 1, f);
-        fwrite(&r[i].n, 4, 1, f);
-        fwrite(&z, 4, 1, f);
-        fwrite(r[i].v, 4, 512, f);
-    }
-    assert_int_equal(fclose(f), 0);
-    free(r);
-}
-
 static void train(const char *dir, const char *store)
 {
     char cache[PATH_MAX + 32];
     mkdir(dir, 0777);
     snprintf(cache, sizeof cache, "%s/embeddings.brec", dir);
-    if (access(cache, F_OK) != 0) seed_cache(cache);
+    if (access(cache, F_OK) != 0) assert_int_equal(tu_seed_embed_cache(cache), 0);
     br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
     o.books = seed_books;
     o.ratings = seed_ratings;
@@ -256,7 +201,7 @@ static void test_routes(void **state)
         prev = sc;
     }
     assert_true(has_source(j, "collab"));
-    assert_true(has_source(j, "content"));
+    assert_false(has_source(j, "content")); /* nothing new since the version */
     json_decref(j);
     j = get_json(port, "/api/recommendations/user/5", 200);
     assert_int_equal(json_array_size(json_object_get(j, "recommendations")), 10);
@@ -516,6 +461,60 @@ static void test_event_reflected(void **state)
     br_server_free(s);
 }
 
+/* One ranking: with nothing new since the version and no context, every
+ * reader is served the list train published, in its order, with its
+ * scores (the published lists are the learned ranker's); a new
+ * interaction then moves books on that scale. A copy of the model, so the
+ * other tests' events are not in its store. */
+static void test_served_is_published(void **state)
+{
+    NEED_MODEL();
+    char dir[PATH_MAX + 16], cmd[3 * PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/mpub", tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", dir, mdir, dir);
+    assert_int_equal(system(cmd), 0);
+    br_model *m;
+    assert_int_equal(br_model_open(dir, NULL, &m), BR_OK);
+    br_server *s = start(dir, NULL, NULL, 0, 0);
+    int port = br_server_port(s);
+    size_t nr, top;
+    const char *const *readers = br_model_readers(m, &nr);
+    const float *sc;
+    const int32_t *lists = br_model_lists(m, &sc, &top);
+    const br_catalog *cat = br_model_catalog(m);
+    assert_true(nr > 0 && top > 0);
+    for (size_t r = 0; r < nr; r++) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/recommendations/user/%s?n=%zu", readers[r], top);
+        json_t *j = get_json(port, path, 200);
+        json_t *a = json_object_get(j, "recommendations");
+        size_t want = 0;
+        while (want < top && lists[r * top + want] >= 0) want++;
+        assert_int_equal(json_array_size(a), want);
+        for (size_t i = 0; i < want; i++) {
+            json_t *it = json_array_get(a, i);
+            assert_string_equal(json_string_value(json_object_get(it, "book_id")),
+                                br_catalog_book(cat, (uint32_t)lists[r * top + i])->id);
+            assert_true(fabs(json_number_value(json_object_get(it, "score")) - sc[r * top + i]) <
+                        1e-5 * (1 + fabs(sc[r * top + i])));
+        }
+        json_decref(j);
+    }
+    /* a new interaction: its neighbours come in, the clicked book goes */
+    const char *who = readers[0];
+    char body[256], path[128];
+    snprintf(body, sizeof body, "{\"user_id\": \"%s\", \"book_id\": \"%s\", \"type\": \"click\"}",
+             who, br_catalog_book(cat, (uint32_t)lists[0])->id);
+    json_decref(post_json(port, "/api/events", NULL, body, 200));
+    snprintf(path, sizeof path, "/api/recommendations/user/%s?n=%zu", who, top);
+    json_t *j = get_json(port, path, 200);
+    assert_true(has_source(j, "content"));
+    assert_false(recs_contain(j, br_catalog_book(cat, (uint32_t)lists[0])->id));
+    json_decref(j);
+    br_server_free(s);
+    br_model_close(m);
+}
+
 /* The first `want` books of cat whose descriptions no other book has (the
  * seed universe repeats many): their embeddings are unique, so a posted
  * copy of one is its nearest neighbour. */
@@ -572,13 +571,14 @@ static void test_new_book(void **state)
     assert_string_equal(json_string_value(json_object_get(top, "book_id")), "fresh-1");
     assert_true(json_number_value(json_object_get(top, "score")) > 0.999);
     json_decref(j);
-    /* a reader who clicks that book is offered the new one */
+    /* a reader who clicks that book is offered the new one (near the
+     * top: it is the closest, but has no popularity yet) */
     char ev[256];
     snprintf(ev, sizeof ev, "{\"user_id\": \"nb-reader\", \"book_id\": \"%s\"}", pick_id);
     json_decref(post_json(port, "/api/events", NULL, ev, 200));
-    j = get_json(port, "/api/recommendations/user/nb-reader?n=5", 200);
+    j = get_json(port, "/api/recommendations/user/nb-reader?n=10", 200);
     assert_true(recs_contain(j, "fresh-1"));
-    assert_true(has_source(j, "recent")); /* published this year */
+    assert_false(has_source(j, "recent")); /* the recency rule is off by default */
     json_decref(j);
     j = post_json(port, "/api/books", NULL, "{\"book_id\": \"fresh-1\", \"title\": \"Again\"}",
                   409);
@@ -626,9 +626,13 @@ static void test_context(void **state)
     }
     json_decref(j);
 
-    /* a book that only content proposed scores higher at 23:00 than at noon */
-    json_t *day = get_json(port, "/api/recommendations/user/5?n=100&hour=12", 200);
-    json_t *night = get_json(port, "/api/recommendations/user/5?n=100&hour=23", 200);
+    /* a book that only content proposed (a neighbour of a new interaction)
+     * scores higher at 23:00 than at noon */
+    json_decref(post_json(port, "/api/events", NULL,
+                          "{\"user_id\": \"ctx-5\", \"book_id\": \"3\", \"type\": \"click\"}",
+                          200));
+    json_t *day = get_json(port, "/api/recommendations/user/ctx-5?n=100&hour=12", 200);
+    json_t *night = get_json(port, "/api/recommendations/user/ctx-5?n=100&hour=23", 200);
     int compared = 0;
     json_array_foreach(json_object_get(day, "recommendations"), i, it)
     {
@@ -645,6 +649,24 @@ static void test_context(void **state)
     assert_true(compared > 0);
     json_decref(day);
     json_decref(night);
+    br_server_free(s);
+
+    /* the recency rule, asked for: books of the last years move up, marked */
+    br_server_options o = BR_SERVER_OPTIONS_DEFAULT;
+    o.model_dir = mdir;
+    o.port = 0;
+    o.rank.w_recent = 0.5f;
+    assert_int_equal(br_server_start(&o, &s), BR_OK);
+    json_decref(post_json(br_server_port(s), "/api/books", NULL,
+                          "{\"book_id\": \"ctx-new\", \"title\": \"This Year\", \"year\": 2026, "
+                          "\"description\": \"Detective Harding is on the case.\"}",
+                          201));
+    json_decref(post_json(br_server_port(s), "/api/events", NULL,
+                          "{\"user_id\": \"ctx-6\", \"book_id\": \"3\"}", 200));
+    j = get_json(br_server_port(s), "/api/recommendations/user/ctx-6?n=20", 200);
+    (void)a;
+    assert_true(has_source(j, "recent") || !recs_contain(j, "ctx-new"));
+    json_decref(j);
     br_server_free(s);
 }
 
@@ -1446,7 +1468,9 @@ static void test_cold_start_shares(void **state)
     assert_true(count[rare] >= 2);
     srv_snap_release(p);
 
-    /* the tribe of the most popular book read by one reader only */
+    /* the tribe of the most popular book read by one reader only: the
+     * version's derived arrays made again from such lists (what train
+     * does), then served */
     snprintf(path, sizeof path, "%s/current/recs_items.npy", dir);
     br_array a = {0};
     assert_int_equal(br_npy_read(path, BR_DTYPE_I32, &a), BR_OK);
@@ -1459,8 +1483,18 @@ static void test_cold_start_shares(void **state)
             if (row[j] >= 0 && (uint32_t)p->tribes->labels[row[j]] != rare) row[o++] = row[j];
         for (; o < a.cols; o++) row[o] = -1;
     }
+    br__model_derived d;
+    assert_int_equal(br__model_derived_alloc(&d, p->n_base), BR_OK);
+    memcpy(d.nbr, p->nbr_base, (size_t)p->n_base * SRV_NBR_K * sizeof *d.nbr);
+    memcpy(d.nbr_sc, p->nbr_sc_base, (size_t)p->n_base * SRV_NBR_K * sizeof *d.nbr_sc);
+    br__model_popularity(items, a.rows, a.cols, p->n_base, d.pop, d.order);
+    assert_int_equal(br__model_cold(p->tribes->labels, k, p->n_base, d.order, items, a.rows,
+                                    a.cols, d.cold, &d.n_cold),
+                     BR_OK);
+    snprintf(path, sizeof path, "%s/current", dir);
+    assert_int_equal(br__model_write_derived(path, &d, p->n_base, NULL), BR_OK);
+    br__model_derived_free(&d);
     srv_snap_release(p);
-    assert_int_equal(br_npy_write(path, BR_DTYPE_I32, 2, a.rows, a.cols, a.data), BR_OK);
     br_array_free(&a);
     assert_int_equal(srv_snap_load(dir, &p), BR_OK);
     stranger_tribes(p, 10, count);
@@ -1476,6 +1510,7 @@ static void test_cold_start_shares(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_served_is_published),
         cmocka_unit_test(test_routes),          cmocka_unit_test(test_errors),
         cmocka_unit_test(test_event_reflected), cmocka_unit_test(test_new_book),
         cmocka_unit_test(test_context),         cmocka_unit_test(test_concurrent_reload),

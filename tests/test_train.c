@@ -21,6 +21,7 @@
 
 #include "bookrec/encoder.h"
 #include "redisutil.h"
+#include "bookrec/model.h"
 #include "testutil.h"
 
 static char *tmp;
@@ -595,7 +596,8 @@ static void test_train_records_paths_and_rejects_events(void **state)
     assert_int_equal(br_models_manifest(rel, NULL, &m), BR_OK);
     json_t *j = json_loads(m, 0, NULL);
     assert_non_null(j);
-    assert_int_equal(json_integer_value(json_object_get(j, "format_version")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "format_version")),
+                     BR_MODEL_FORMAT_VERSION);
     assert_string_equal(json_string_value(json_object_get(j, "store")), "lmdb:store");
     json_t *jev = json_object_get(j, "events");
     assert_string_equal(json_string_value(json_object_get(jev, "log")), "file:ev.log");

@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,4 +94,67 @@ char *tu_read_file(const char *path, size_t *len)
     buf[n] = '\0';
     if (len) *len = (size_t)n;
     return buf;
+}
+
+/* The embedding cache of docs/formats.md from the golden USE-lite vectors
+ * of the seed universe's descriptions. */
+typedef struct crec {
+    uint64_t h;
+    uint32_t n;
+    float v[512];
+} crec;
+
+static int by_key(const void *a, const void *b)
+{
+    const crec *x = a, *y = b;
+    if (x->h != y->h) return x->h < y->h ? -1 : 1;
+    return (x->n > y->n) - (x->n < y->n);
+}
+
+int tu_seed_embed_cache(const char *path)
+{
+    json_error_t err;
+    json_t *d = json_load_file(BR_GOLDEN_DIR "/use-lite/seed_descriptions.json", 0, &err);
+    if (!d) return -1;
+    size_t n = json_array_size(d), m = 0;
+    crec *r = calloc(n ? n : 1, sizeof *r);
+    if (!r) {
+        json_decref(d);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(d, i);
+        const char *t = json_string_value(json_object_get(e, "text"));
+        json_t *v = json_object_get(e, "embedding");
+        if (!t || json_array_size(v) != 512) continue;
+        r[m].h = br_fnv1a64(t, strlen(t));
+        r[m].n = (uint32_t)strlen(t);
+        for (size_t j = 0; j < 512; j++) r[m].v[j] = (float)json_number_value(json_array_get(v, j));
+        m++;
+    }
+    json_decref(d);
+    qsort(r, m, sizeof *r, by_key);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++)
+        if (!u || r[i].h != r[u - 1].h || r[i].n != r[u - 1].n) r[u++] = r[i];
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        free(r);
+        return -1;
+    }
+    uint32_t hdr[3] = {1, 512, 8};
+    uint64_t count = u;
+    fwrite("BREMBCAC", 1, 8, f);
+    fwrite(hdr, 4, 3, f);
+    fwrite("use-lite", 1, 8, f);
+    fwrite(&count, 8, 1, f);
+    for (size_t i = 0; i < u; i++) {
+        uint32_t z = 0;
+        fwrite(&r[i].h, 8, 1, f);
+        fwrite(&r[i].n, 4, 1, f);
+        fwrite(&z, 4, 1, f);
+        fwrite(r[i].v, 4, 512, f);
+    }
+    free(r);
+    return fclose(f) == 0 && m == n ? 0 : -1;
 }

@@ -27,6 +27,12 @@ char *tu_write_file(const char *dir, const char *name, const char *text);
 /* Reads a whole file; NULL on failure. *len may be NULL. */
 char *tu_read_file(const char *path, size_t *len);
 
+/* Writes the embedding cache (docs/formats.md) of the seed universe's
+ * descriptions from the golden USE-lite vectors: a `train` of the seed
+ * universe with the description template then embeds nothing. 0 on
+ * success. */
+int tu_seed_embed_cache(const char *path);
+
 /* Asserts that `st` is `expect` and the error detail contains `needle`. */
 #define assert_status_detail(st, expect, needle)                                                  \
     do {                                                                                           \

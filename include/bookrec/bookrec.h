@@ -19,6 +19,7 @@
 #include "bookrec/store.h"
 #include "bookrec/hybrid.h"
 #include "bookrec/train.h"
+#include "bookrec/model.h"
 #include "bookrec/serve.h"
 
 #endif /* BOOKREC_BOOKREC_H */

@@ -126,6 +126,10 @@ typedef struct br_tribes {
     /* The 2-D PCA picture of the books (filled by br_tribes_build). */
     float *pca2;      /* (n_books, 2) */
     double evr[2];    /* explained variance ratio of the two axes */
+    /* The PCA behind pca2, to place other vectors on the same picture:
+     * (3, dim), the mean then the two components; NULL in a model saved
+     * before it was kept (br_tribes_map_point then fails). */
+    float *pca_basis;
     /* Catalogue ids and titles of the books (owned copies), so a saved
      * model can be plotted and queried without the catalogue. */
     char **book_ids;
@@ -147,6 +151,9 @@ void br_tribes_free(br_tribes *t);
  * written last), labels.npy, centroids.npy, pca2.npy and, when kept,
  * embeddings.npy; each written to a temporary file, fsynced and renamed. */
 br_status br_tribes_save(const br_tribes *t, const char *dir);
+/* xy = a vector (dim,) on the PCA picture: (vec - mean) . components.
+ * BR_ENOTFOUND without pca_basis. */
+br_status br_tribes_map_point(const br_tribes *t, const float *vec, float xy[2]);
 br_status br_tribes_load(const char *dir, br_tribes **out);
 
 /* ------------------------------------------------------ recommendations -- */

@@ -174,6 +174,16 @@ int br_engine_needs_content(br_engine e);
 br_book_template br_engine_template(br_engine e);
 /* 1 when the engine predicts ratings (svd, als-explicit). */
 int br_engine_predicts(br_engine e);
+/* One line saying what the engine does (help texts). */
+const char *br_engine_summary(br_engine e);
+/* 1 for the engines one collaborative factor model holds (popularity,
+ * svd, als, als-explicit: a bookrec/collab.h model file), which
+ * br_engine_fit_cf fits alone; the options of the others are ignored (als:
+ * its kind is the engine's). */
+int br_engine_is_cf(br_engine e);
+br_status br_engine_fit_cf(br_engine e, const br_csr *r, const br_csr *rt,
+                           const br_svd_options *svd, const br_als_options *als,
+                           const br_popularity_options *pop, br_cf_model **out);
 
 #define BR_FUSION_MAX 6
 

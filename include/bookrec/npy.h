@@ -28,6 +28,9 @@ typedef struct br_array {
     int ndim;
     size_t rows, cols;
     void *data;
+    /* br_npy_map: the file's mapping (data points into it); NULL otherwise */
+    void *map;
+    size_t map_len;
 } br_array;
 
 /* Writes a (rows, cols) array (ndim 2) or a (rows,) vector (ndim 1, cols 1)
@@ -41,6 +44,14 @@ br_status br_npy_write(const char *path, br_dtype dtype, int ndim, size_t rows, 
  * Fails with BR_EFORMAT and a detail on anything else (Fortran order, 3+
  * dimensions, big-endian, truncated data). Release with br_array_free. */
 br_status br_npy_read(const char *path, int want, br_array *out);
+/* Maps a .npy file instead of reading it: the pages come in as they are
+ * touched and are shared between processes (a model version's large
+ * arrays). The mapping is private: a page the caller writes is copied for
+ * this process, the file never changes. The file's dtype must be `want`
+ * and its data 64-byte aligned (br_npy_write and numpy align it); else it
+ * is read as br_npy_read would. Release with br_array_free. */
+br_status br_npy_map(const char *path, br_dtype want, br_array *out);
+/* Frees or unmaps a's data; NULL-safe. */
 void br_array_free(br_array *a);
 
 #ifdef __cplusplus

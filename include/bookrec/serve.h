@@ -36,21 +36,22 @@ extern "C" {
  * is sampled evenly (every ceil(n / max)-th book). */
 #define BR_SERVE_MAP_POINTS_MAX 5000
 
-/* The hybrid re-ranking knobs (docs/api.md, "Re-ranking"). Every candidate
- * gets score = w_collab * collab + w_content * content + w_pop * pop +
- * w_recent * recent, each signal in [0, 1]; the weights shift with the
- * reader's history and the request's context as documented. */
+/* The online re-ranking knobs (docs/api.md, "Re-ranking"). The published
+ * list keeps the scores the learned ranker gave it; only what is new since
+ * the version (interactions after its data) and the request's context
+ * move books on that scale. The weights and the recency rule default to
+ * what the version records (its manifest's ranking.online: train's
+ * defaults); a negative weight (a zero count) means "the version's". */
 typedef struct br_serve_rank {
-    float w_collab;  /* the precomputed list's min-max scaled score */
-    float w_content; /* cosine to one of the latest interactions */
-    float w_pop;     /* model popularity, scaled to [0, 1] */
-    float w_recent;  /* books published in the last `recent_years` */
+    float w_content; /* a new interaction's neighbours gain w_content x cosine x the list's span */
+    float w_pop;     /* popularity, for a reader without a published list */
+    float w_recent;  /* books of the last `recent_years` (a business rule; 0 off) */
     uint32_t recent_years;
-    /* A reader with fewer than `cold_interactions` interactions moves
-     * weight from collab to content proportionally (a new reader's list is
-     * mostly "more like what you just read"). */
+    /* A reader with fewer than `cold_interactions` interactions weighs
+     * content up to twice as much (a new reader's list is mostly "more
+     * like what you just read"). */
     uint32_t cold_interactions;
-    uint32_t seeds;      /* latest interactions used as content seeds */
+    uint32_t seeds;      /* new interactions used as content seeds */
     uint32_t neighbours; /* index neighbours per seed */
     /* device=mobile: at most this many books of one tribe in the list (a
      * small screen shows a few; make them varied). 0: no cap. */
@@ -63,7 +64,7 @@ typedef struct br_serve_rank {
 
 #define BR_SERVE_RANK_DEFAULT                                                                      \
     {                                                                                              \
-        0.6f, 0.3f, 0.1f, 0.05f, 5, 10, 5, 20, 3, 21, 6, 1.5f                                      \
+        -1.0f, -1.0f, -1.0f, 0, 0, 5, 20, 3, 21, 6, 1.5f                                           \
     }
 
 typedef struct br_server_options {

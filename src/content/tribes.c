@@ -4,7 +4,8 @@
  * the 2-D PCA picture, and the model directory they are saved in.
  *
  * Model directory (docs/formats.md, "Tribes model"): labels.npy,
- * centroids.npy, pca2.npy, optionally embeddings.npy, and tribes.json, the
+ * centroids.npy, pca2.npy, pca_basis.npy (the PCA behind pca2: mean and
+ * components), optionally embeddings.npy, and tribes.json, the
  * manifest, written last: a reader that finds the manifest finds complete
  * arrays. Every file goes through a temporary file, fsync and rename.
  */
@@ -32,6 +33,7 @@ void br_tribes_free(br_tribes *t)
     br_aligned_free(t->centroids);
     br_free(t->tribe);
     br_free(t->pca2);
+    br_aligned_free(t->pca_basis);
     br_aligned_free(t->embeddings);
     if (t->book_ids)
         for (size_t i = 0; i < t->n_books; i++) br_free(t->book_ids[i]);
@@ -276,6 +278,12 @@ br_status br_tribes_build(const br_catalog *cat, const float *emb, size_t n, siz
             if (st == BR_OK) {
                 t->evr[0] = p.explained_variance_ratio[0];
                 t->evr[1] = p.explained_variance_ratio[1];
+                t->pca_basis = br_aligned_alloc(3 * dim * sizeof(float), BR_ALIGN);
+                if (!t->pca_basis) st = br_error(BR_ENOMEM, "tribes: out of memory");
+            }
+            if (st == BR_OK) {
+                memcpy(t->pca_basis, p.mean, dim * sizeof(float));
+                memcpy(t->pca_basis + dim, p.components, 2 * dim * sizeof(float));
             }
             br_pca_free(&p);
         } else {
@@ -330,6 +338,17 @@ static br_status write_json_atomic(json_t *doc, const char *path)
     return st;
 }
 
+br_status br_tribes_map_point(const br_tribes *t, const float *vec, float xy[2])
+{
+    if (!t->pca_basis) return br_error(BR_ENOTFOUND, "tribes: no PCA basis kept with this model");
+    /* the transform the picture was made with, on a view of the basis */
+    br_pca view = {.dim = t->dim,
+                   .n_components = 2,
+                   .mean = t->pca_basis,
+                   .components = t->pca_basis + t->dim};
+    return br_pca_transform(&view, vec, 1, xy);
+}
+
 br_status br_tribes_save(const br_tribes *t, const char *dir)
 {
     if (!t || !dir) return br_error(BR_EINVAL, "tribes_save: bad arguments");
@@ -342,6 +361,8 @@ br_status br_tribes_save(const br_tribes *t, const char *dir)
     if (st == BR_OK)
         st = br_npy_write(PATH("centroids.npy"), BR_DTYPE_F32, 2, t->k, t->dim, t->centroids);
     if (st == BR_OK) st = br_npy_write(PATH("pca2.npy"), BR_DTYPE_F32, 2, t->n_books, 2, t->pca2);
+    if (st == BR_OK && t->pca_basis)
+        st = br_npy_write(PATH("pca_basis.npy"), BR_DTYPE_F32, 2, 3, t->dim, t->pca_basis);
     if (st == BR_OK && t->embeddings)
         st = br_npy_write(PATH("embeddings.npy"), BR_DTYPE_F32, 2, t->n_books, t->dim,
                           t->embeddings);
@@ -517,6 +538,15 @@ br_status br_tribes_load(const char *dir, br_tribes **out)
         if (!t->pca2) st = br_error(BR_ENOMEM, "out of memory");
         else memcpy(t->pca2, a.data, t->n_books * 2 * sizeof(float));
         br_array_free(&a);
+    }
+    if (st == BR_OK) { /* absent from models saved before it was kept */
+        char basis[4096];
+        snprintf(basis, sizeof basis, "%s/pca_basis.npy", dir);
+        if (access(basis, F_OK) == 0 &&
+            (st = read_arr(dir, "pca_basis.npy", BR_DTYPE_F32, 3, t->dim, &a)) == BR_OK) {
+            t->pca_basis = a.data;
+            a.data = NULL;
+        }
     }
     if (st == BR_OK && has_emb &&
         (st = read_arr(dir, "embeddings.npy", BR_DTYPE_F32, t->n_books, t->dim, &a)) == BR_OK) {

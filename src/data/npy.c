@@ -6,9 +6,11 @@
 #include "bookrec/npy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -253,9 +255,61 @@ out:
     return st;
 }
 
+br_status br_npy_map(const char *path, br_dtype want, br_array *out)
+{
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return br_error(BR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    unsigned char pre[10];
+    char header[4096];
+    size_t hlen = 0;
+    int ok = fstat(fd, &sb) == 0 && pread(fd, pre, 10, 0) == 10 && !memcmp(pre, MAGIC, 6) &&
+             pre[6] == 1;
+    if (ok) {
+        hlen = pre[8] | (size_t)pre[9] << 8;
+        ok = hlen < sizeof header && pread(fd, header, hlen, 10) == (ssize_t)hlen;
+    }
+    char descr[8];
+    int fortran = 0, ndim = 0;
+    size_t shape[2] = {1, 1}, off = 10 + hlen;
+    if (ok) {
+        header[hlen] = '\0';
+        ok = parse_header(path, header, descr, &fortran, &ndim, shape) == BR_OK && ndim >= 1 &&
+             !strcmp(descr, dtype_descr(want)) && off % 64 == 0 &&
+             !(fortran && ndim == 2 && shape[0] > 1 && shape[1] > 1);
+        br_error_clear();
+    }
+    size_t rows = shape[0], cols = ndim == 2 ? shape[1] : 1;
+    size_t bytes = ok && (!cols || rows <= SIZE_MAX / cols / 8) ? rows * cols * dtype_size(want)
+                                                                : SIZE_MAX;
+    /* anything unusual (another header version, dtype, alignment): read it */
+    if (!ok || bytes == SIZE_MAX || (uint64_t)sb.st_size < off + bytes || bytes == 0) {
+        close(fd);
+        return br_npy_read(path, want, out);
+    }
+    /* private: a page written (a server's posted books joining neighbour
+     * lists) is copied for this process; the rest stay the page cache's */
+    void *m = mmap(NULL, off + bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return br_error(BR_EIO, "%s: mmap: %s", path, strerror(errno));
+    out->dtype = want;
+    out->ndim = ndim;
+    out->rows = rows;
+    out->cols = cols;
+    out->data = (char *)m + off;
+    out->map = m;
+    out->map_len = off + bytes;
+    return BR_OK;
+}
+
 void br_array_free(br_array *a)
 {
     if (!a) return;
-    br_aligned_free(a->data);
+    if (a->map)
+        munmap(a->map, a->map_len);
+    else
+        br_aligned_free(a->data);
     a->data = NULL;
+    a->map = NULL;
 }

@@ -21,7 +21,12 @@
 
 #define CAND_MAX 1024
 
-enum { SRC_COLLAB = 1, SRC_CONTENT = 2, SRC_POPULAR = 4, SRC_RECENT = 8 };
+enum {
+    SRC_COLLAB = SRV_SRC_COLLAB,
+    SRC_CONTENT = SRV_SRC_CONTENT,
+    SRC_POPULAR = SRV_SRC_POPULAR,
+    SRC_RECENT = SRV_SRC_RECENT
+};
 
 typedef struct cand {
     uint32_t book;
@@ -255,43 +260,50 @@ static const char *verb(int type)
     }
 }
 
-static void explain(const srv_snap *s, const rank_input *in, const cand *c, sbuf *b)
+/* Why a book is on the list, as plain text (JSON-escaped when rendered). */
+static void explain(const srv_snap *s, const rank_input *in, const srv_ranked *r, sbuf *b)
 {
     int parts = 0;
-    sb_str(b, ",\"explanation\":\"");
-    if (c->src & SRC_CONTENT && c->seed >= 0) {
-        sb_str(b, "similar to \\\"");
-        sb_str(b, s->books[in->seeds[c->seed]].title_esc);
+    if (r->src & SRC_CONTENT && r->seed >= 0) {
+        const char *title = in->seeds[r->seed] < s->n_base
+                                ? br_catalog_book(s->cat, in->seeds[r->seed])->title
+                                : s->added[in->seeds[r->seed] - s->n_base].title;
+        sb_str(b, "similar to \"");
+        sb_str(b, title);
         if (in->seed_types)
-            sb_printf(b, "\\\", which you %s (cosine %.2f)", verb(in->seed_types[c->seed]),
-                      (double)c->content);
+            sb_printf(b, "\", which you %s (cosine %.2f)", verb(in->seed_types[r->seed]),
+                      (double)r->content);
         else
-            sb_printf(b, "\\\" in this session (cosine %.2f)", (double)c->content);
+            sb_printf(b, "\" in this session (cosine %.2f)", (double)r->content);
         parts++;
     }
-    if (c->src & SRC_COLLAB) {
+    if (r->src & SRC_COLLAB) {
         sb_printf(b, "%sreaders with similar taste put it #%u on your list", parts ? "; " : "",
-                  c->rec_rank);
+                  r->rec_rank);
         parts++;
     }
-    if (c->src & SRC_POPULAR) {
-        const srv_book *bk = &s->books[c->book];
-        if (bk->tribe >= 0 && s->tribe_esc) {
-            sb_printf(b, "%spopular in the tribe \\\"", parts ? "; " : "");
-            sb_str(b, s->tribe_esc[bk->tribe]);
-            sb_str(b, "\\\"");
+    if (r->src & SRC_POPULAR) {
+        int32_t t = s->books[r->book].tribe;
+        if (t >= 0 && s->tribes && (uint32_t)t < s->tribes->k) {
+            sb_printf(b, "%spopular in the tribe \"", parts ? "; " : "");
+            sb_str(b, s->tribes->tribe[t].name);
+            sb_str(b, "\"");
         } else {
             sb_printf(b, "%spopular", parts ? "; " : "");
         }
         parts++;
     }
-    if (c->src & SRC_RECENT) {
-        sb_printf(b, "%spublished in %d", parts ? "; " : "", s->books[c->book].year);
+    if (r->src & SRC_RECENT) {
+        sb_printf(b, "%spublished in %d", parts ? "; " : "", s->books[r->book].year);
         parts++;
     }
     if (in->degraded)
         sb_printf(b, "%s(the store is unreachable: from what the server holds)", parts ? "; " : "");
-    sb_str(b, "\"");
+}
+
+void srv_explain(const srv_snap *s, const rank_input *in, const srv_ranked *r, sbuf *b)
+{
+    explain(s, in, r, b);
 }
 
 /* Interactions read per request: enough for `seeds` distinct books when a
@@ -309,6 +321,9 @@ size_t srv_seeds(srv_snap *s, const br_store_interaction *recent, size_t n_recen
 {
     size_t n = 0;
     for (size_t i = 0; i < n_recent; i++) {
+        /* what the version learned from is in the published list already:
+         * only the interactions since are news to re-rank by */
+        if (recent[i].timestamp <= s->data_until) continue;
         int64_t bi = srv_snap_find(s, recent[i].book_id);
         if (bi < 0) continue;
         size_t j = 0;
@@ -320,11 +335,18 @@ size_t srv_seeds(srv_snap *s, const br_store_interaction *recent, size_t n_recen
     return n;
 }
 
-br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, sbuf *b)
+/* A knob of the request's configuration, else the version's. */
+static float knob(float cfg, float version)
+{
+    return cfg >= 0 ? cfg : version;
+}
+
+size_t srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input *in,
+                     srv_ranked *out)
 {
     size_t n_books = (size_t)s->n_base + s->n_added;
     marks *mk = marks_begin(n_books);
-    if (!mk) return br_error(BR_ENOMEM, "ranking marks");
+    if (!mk) return SIZE_MAX;
     pool p;
     p.n = 0;
     p.mark = mk->m;
@@ -335,8 +357,9 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
      * the content loop would otherwise wait for. */
     size_t seeds = in->n_seeds < cfg->seeds ? in->n_seeds : cfg->seeds;
     for (size_t si = 0; si < seeds; si++) {
-        const char *row = (const char *)(s->nbr + (size_t)in->seeds[si] * SRV_NBR_K);
-        const char *row_sc = (const char *)(s->nbr_sc + (size_t)in->seeds[si] * SRV_NBR_K);
+        float *sc;
+        const char *row = (const char *)srv_nbr(s, in->seeds[si], &sc);
+        const char *row_sc = (const char *)sc;
         for (size_t o = 0; o < SRV_NBR_K * sizeof(int32_t); o += 64) {
             __builtin_prefetch(row + o);
             __builtin_prefetch(row_sc + o);
@@ -353,13 +376,9 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
     for (size_t i = 0; i < in->n_seeds; i++)
         if (in->seeds[i] < n_books) seen_add(&p, in->seeds[i]);
 
-    /* collab: the precomputed list, min-max scaled (a flat list scores 1) */
+    /* collab: the published list, with the scores it was ranked by */
     float lo = INFINITY, hi = -INFINITY;
-    for (size_t i = 0; i < in->n_recs; i++) { /* not fminf/fmaxf: libm calls at -O2 */
-        float v = in->rec_score[i];
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-    }
+    size_t listed = 0;
     for (size_t i = 0; i < in->n_recs; i++) {
         uint32_t bi = in->rec_idx[i];
         if (bi >= n_books) continue;
@@ -369,16 +388,20 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
         if (!c) break;
         if (c->src & SRC_COLLAB) continue;
         c->src |= SRC_COLLAB;
-        c->collab = hi > lo ? (in->rec_score[i] - lo) / (hi - lo) : 1.0f;
+        c->collab = in->rec_score[i];
         c->rec_rank = (uint16_t)(i + 1);
+        float v = in->rec_score[i]; /* not fminf/fmaxf: libm calls at -O2 */
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+        listed++;
     }
 
-    /* content: neighbours of the latest interactions (the lists kept per
+    /* content: neighbours of the new interactions (the lists kept per
      * book), the closest seed wins */
     size_t k = cfg->neighbours < SRV_NBR_K ? cfg->neighbours : SRV_NBR_K;
     for (size_t si = 0; si < seeds; si++) {
-        const int32_t *ids = s->nbr + (size_t)in->seeds[si] * SRV_NBR_K;
-        const float *sims = s->nbr_sc + (size_t)in->seeds[si] * SRV_NBR_K;
+        float *sims;
+        const int32_t *ids = srv_nbr(s, in->seeds[si], &sims);
         for (size_t j = 0; j < k; j++) {
             if (ids[j] < 0 || (size_t)ids[j] >= n_books) continue;
             uint32_t bi = (uint32_t)ids[j];
@@ -396,7 +419,7 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
     }
 
     /* popular: the cold-start list for a stranger, else the most popular */
-    int stranger = in->n_recs == 0 && in->n_seeds == 0;
+    int stranger = listed == 0 && in->n_seeds == 0;
     size_t want_pop = 2 * in->n + 20, got_pop = 0;
     const uint32_t *order = stranger ? s->cold : s->pop_order;
     size_t n_order = stranger ? s->n_cold : s->n_base;
@@ -410,12 +433,25 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
         got_pop++;
     }
 
-    /* the blend */
-    float alpha = cfg->cold_interactions == 0 || in->interactions >= cfg->cold_interactions
+    /* The scores (docs/api.md, "Re-ranking"). The published list keeps the
+     * scores the learned ranker gave it, so with nothing new and no rule
+     * asked for the list is the published one. What is new moves books on
+     * that scale: a new interaction's neighbours gain w_content x cosine of
+     * the list's span (more for a reader with a short history, and at
+     * night), the recency rule w_recent of it. A book outside the list
+     * starts at the list's last score; popular books only fill below it.
+     * A reader without a list (new, or the store down): content and
+     * popularity alone. */
+    const br_model_online *on = &s->online;
+    float w_content = knob(cfg->w_content, on->w_content), w_pop = knob(cfg->w_pop, on->w_pop),
+          w_recent = knob(cfg->w_recent, on->w_recent);
+    uint32_t recent_years = cfg->recent_years ? cfg->recent_years : on->recent_years;
+    uint32_t cold_n = cfg->cold_interactions ? cfg->cold_interactions : on->cold_interactions;
+    float span = listed && hi > lo ? hi - lo : 1.0f, base = listed ? lo : 0.0f;
+    float alpha = cold_n == 0 || in->interactions >= cold_n
                       ? 1.0f
-                      : (float)in->interactions / (float)cfg->cold_interactions;
-    float wc = cfg->w_collab * alpha;
-    float wt = cfg->w_content + cfg->w_collab * (1.0f - alpha);
+                      : (float)in->interactions / (float)cold_n;
+    float wt = w_content * (2.0f - alpha);
     if (in->hour >= 0 &&
         ((uint32_t)in->hour >= cfg->night_from || (uint32_t)in->hour < cfg->night_to))
         wt *= cfg->night_content;
@@ -424,17 +460,22 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
         srv_rk rk = s->rk[c->book];
         c->pop = rk.pop;
         int32_t year = rk.year;
-        if (cfg->recent_years && year != BR_YEAR_UNKNOWN && year <= s->this_year &&
-            s->this_year - year < (int32_t)cfg->recent_years) {
-            c->recent = 1.0f - (float)(s->this_year - year) / (float)cfg->recent_years;
+        if (w_recent > 0 && recent_years && year != BR_YEAR_UNKNOWN && year <= s->this_year &&
+            s->this_year - year < (int32_t)recent_years) {
+            c->recent = 1.0f - (float)(s->this_year - year) / (float)recent_years;
             c->src |= SRC_RECENT;
         }
-        c->score =
-            wc * c->collab + wt * c->content + cfg->w_pop * c->pop + cfg->w_recent * c->recent;
+        float news = wt * c->content + w_recent * c->recent;
+        if (c->src & SRC_COLLAB)
+            c->score = c->collab + span * news;
+        else if (c->src & SRC_CONTENT)
+            c->score = base + span * news + (listed ? 0.0f : w_pop * c->pop);
+        else /* popular only */
+            c->score = listed ? base - span * (2.0f - c->pop) : w_pop * c->pop + news;
     }
     /* selection: a per-tribe cap (mobile) and, for a stranger, each tribe's
-     * slots among the first n of the cold-start list (its share of readers,
-     * snapshot.c), then a second pass fills what they left empty */
+     * places among the first n of the cold-start list (its share of
+     * readers), then a second pass fills what they left empty */
     uint32_t cap = 0;
     if (in->mobile && cfg->mobile_per_tribe) cap = cfg->mobile_per_tribe;
     uint16_t quota[256] = {0};
@@ -478,29 +519,48 @@ br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, 
             out_idx[j] = out_idx[j - 1];
             out_idx[j - 1] = t;
         }
-
-    sb_str(b, "\"recommendations\":[");
     for (size_t o = 0; o < n_out; o++) {
         const cand *c = &p.c[mark_get(&p, key_book(key[out_idx[o]]))];
-        const srv_book *bk = &s->books[c->book];
+        out[o] = (srv_ranked){c->book, c->score, c->content, c->seed, c->rec_rank, c->src};
+    }
+    return n_out;
+}
+
+br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, sbuf *b)
+{
+    srv_ranked out[BR_SERVE_N_MAX];
+    size_t n_out = srv_rank_list(s, cfg, in, out);
+    if (n_out == SIZE_MAX) return br_error(BR_ENOMEM, "ranking marks");
+    sb_str(b, "\"recommendations\":[");
+    sbuf why = {0};
+    for (size_t o = 0; o < n_out; o++) {
+        const srv_ranked *r = &out[o];
+        const srv_book *bk = &s->books[r->book];
         sb_str(b, o ? ",{" : "{");
         sb_put(b, bk->frag, bk->frag_len);
         sb_str(b, ",\"score\":");
-        sb_score(b, (double)c->score);
+        sb_score(b, (double)r->score);
         sb_str(b, ",\"sources\":[");
         int first = 1;
         static const char *names[] = {"\"collab\"", "\"content\"", "\"popular\"", "\"recent\""};
         for (int f = 0; f < 4; f++)
-            if (c->src & (1 << f)) {
+            if (r->src & (1 << f)) {
                 if (!first) sb_str(b, ",");
                 sb_str(b, names[f]);
                 first = 0;
             }
         if (in->degraded) sb_str(b, first ? "\"degraded\"" : ",\"degraded\"");
         sb_str(b, "]");
-        if (in->explain) explain(s, in, c, b);
+        if (in->explain) {
+            sb_reset(&why);
+            explain(s, in, r, &why);
+            sb_str(b, ",\"explanation\":\"");
+            if (why.p) sb_json_esc(b, why.p);
+            sb_str(b, "\"");
+        }
         sb_str(b, "}");
     }
+    sb_free(&why);
     sb_str(b, "]");
-    return b->oom ? br_error(BR_ENOMEM, "response") : BR_OK;
+    return b->oom || why.oom ? br_error(BR_ENOMEM, "response") : BR_OK;
 }

@@ -17,6 +17,7 @@
 #include "bookrec/data.h"
 #include "bookrec/events.h"
 #include "bookrec/index.h"
+#include "bookrec/model.h"
 #include "bookrec/serve.h"
 #include "bookrec/store.h"
 #include "bookrec/train.h"
@@ -72,47 +73,65 @@ typedef struct srv_rk {
     int32_t year;
 } srv_rk;
 
-/* Index neighbours kept per book (precomputed at load, updated when a
- * book is posted): the hot path reads them instead of searching. */
-#define SRV_NBR_K 32
+/* Index neighbours kept per book (computed by train, updated when a book
+ * is posted): the hot path reads them instead of searching. */
+#define SRV_NBR_K BR_MODEL_NEIGHBOURS
 /* A request maps up to this many seen ids to indices inside the store read;
  * a larger seen set comes back as ids (rank looks them up). */
 #define SRV_SEEN_IDX 2048
 
+/* One model version as the server holds it: the version itself (br_model:
+ * read as train wrote it, the large arrays mapped) and what serving adds
+ * to it: the books' JSON fragments, the packed ranking fields, and the
+ * books posted at run time. */
 typedef struct srv_snap {
     atomic_int refs;
+    br_model *model;
     char version[BR_MODEL_ID_MAX];
-    char encoder[256];    /* the manifest's parameters.encoder */
-    int template_desc;    /* 1: the description template */
+    char encoder[256]; /* the manifest's parameters.encoder */
+    int template_desc; /* 1: the description template */
     br_event_rules rules; /* what an event must be: the version's rating scale */
-    br_catalog *cat;
+    int64_t data_until;   /* interactions after this are new to the version */
+    br_model_online online;
+    const br_catalog *cat;
     const br_idmap *ids; /* the catalogue's, looked up ~200 times a request */
     uint32_t n_base;     /* catalogue books */
     size_t dim;
-    float *emb; /* (n_base, dim), aligned */
-    br_hnsw *hnsw;
-    br_tribes *tribes;
-    char **tribe_esc;    /* (k,) escaped tribe names */
-    br_pca pca;          /* 2 components, for the map */
-    float *xy;           /* (n_base, 2) the books in the PCA plane */
-    uint32_t *pop_order; /* (n_base,) by decreasing popularity */
-    uint32_t *cold;      /* (n_cold,) popular books, tribes by their share of readers */
-    uint32_t n_cold;
-    char **users;     /* (n_users,) the version's readers, in its order */
-    char *users_blob; /* their text */
+    const float *emb; /* (n_base, dim), the version's (mapped) */
+    br_hnsw *hnsw;    /* the version's, posted books added */
+    const br_tribes *tribes;
+    char **tribe_esc;           /* (k,) escaped tribe names */
+    const float *xy;            /* (n_base, 2) the books on the map */
+    const uint32_t *pop_order;  /* (n_base,) by decreasing popularity */
+    const uint32_t *cold;       /* (n_cold,) the cold-start list */
+    size_t n_cold;
+    const char *const *users; /* (n_users,) the version's readers, in its order */
     size_t n_users;
     int this_year;
-    /* Books added at run time: books[] and embeddings grow; readers take
-     * add_lock shared, POST /api/books exclusive. */
+    /* Books added at run time: books[] and the added arrays grow; readers
+     * take add_lock shared, POST /api/books exclusive. */
     pthread_rwlock_t add_lock;
     srv_book *books; /* (n_base + n_added,) */
     srv_rk *rk;      /* (n_base + cap_added,) popularity and year */
     size_t n_added, cap_added;
     srv_added *added; /* (n_added,) */
     float *added_emb; /* (cap_added, dim) */
-    int32_t *nbr;     /* (n_base + cap_added, SRV_NBR_K) best first, -1 pads */
-    float *nbr_sc;    /* (n_base + cap_added, SRV_NBR_K) their cosines */
+    /* neighbour lists: the version's (n_base rows, a posted book joins
+     * them), then the posted books' own (cap_added rows); srv_nbr */
+    int32_t *nbr_base, *nbr_add; /* best first, -1 pads */
+    float *nbr_sc_base, *nbr_sc_add;
 } srv_snap;
+
+/* Book b's neighbour list (SRV_NBR_K ids, -1 pads) and their cosines. */
+static inline int32_t *srv_nbr(const srv_snap *s, uint32_t b, float **sc)
+{
+    if (b < s->n_base) {
+        *sc = s->nbr_sc_base + (size_t)b * SRV_NBR_K;
+        return s->nbr_base + (size_t)b * SRV_NBR_K;
+    }
+    *sc = s->nbr_sc_add + (size_t)(b - s->n_base) * SRV_NBR_K;
+    return s->nbr_add + (size_t)(b - s->n_base) * SRV_NBR_K;
+}
 
 /* Loads DIR/current (or the version `id`) completely. */
 br_status srv_snap_load(const char *model_dir, srv_snap **out);
@@ -161,8 +180,26 @@ typedef struct rank_input {
     size_t n;
 } rank_input;
 
-/* Ranks and writes the "recommendations":[...] array into b. Caller holds
- * s->add_lock shared. */
+/* One book of a ranked list, with what explains it. */
+typedef struct srv_ranked {
+    uint32_t book;
+    float score, content; /* content: the cosine to seed `seed` */
+    int16_t seed;         /* index into the seeds, -1 */
+    uint16_t rec_rank;    /* 1-based place in the published list, 0 */
+    uint8_t src;          /* SRV_SRC_* bits */
+} srv_ranked;
+
+enum { SRV_SRC_COLLAB = 1, SRV_SRC_CONTENT = 2, SRV_SRC_POPULAR = 4, SRV_SRC_RECENT = 8 };
+
+/* The ranking (docs/api.md, "Re-ranking"): up to in->n books into out
+ * ((BR_SERVE_N_MAX,)), best first; how many, SIZE_MAX when out of memory.
+ * Caller holds s->add_lock shared. */
+size_t srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input *in,
+                     srv_ranked *out);
+/* Why r is on the list, as text, appended to b. */
+void srv_explain(const srv_snap *s, const rank_input *in, const srv_ranked *r, sbuf *b);
+/* srv_rank_list, written as the "recommendations":[...] array into b.
+ * Caller holds s->add_lock shared. */
 br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, sbuf *b);
 /* Sets the calling thread's ranking generation (srv_rank moves it on by
  * one a request and starts again at 1 after 2^21 - 1): for tests of the

@@ -864,8 +864,9 @@ static enum MHD_Result h_similar(br_server *s, struct MHD_Connection *con, uint6
         const float *sims = buf_sims;
         size_t found = 0;
         if (q.n <= SRV_NBR_K) { /* the kept list */
-            ids = p->nbr + (size_t)bi * SRV_NBR_K;
-            sims = p->nbr_sc + (size_t)bi * SRV_NBR_K;
+            float *kept;
+            ids = srv_nbr(p, (uint32_t)bi, &kept);
+            sims = kept;
             found = SRV_NBR_K;
         } else {
             e = br_hnsw_search(p->hnsw, srv_snap_emb(p, (uint32_t)bi), q.n + 1, 64, buf_ids,

@@ -17,8 +17,8 @@
 #include <time.h>
 
 #include "bookrec/npy.h"
+#include "model/model_internal.h"
 #include "serve/serve_internal.h"
-#include "train/train_internal.h"
 
 /* ------------------------------------------------------------- buffer -- */
 
@@ -215,21 +215,12 @@ static void snap_free(srv_snap *s)
     }
     br_free(s->added);
     br_free(s->added_emb);
-    br_free(s->nbr);
-    br_free(s->nbr_sc);
+    br_free(s->nbr_add);
+    br_free(s->nbr_sc_add);
     if (s->tribe_esc && s->tribes)
         for (uint32_t t = 0; t < s->tribes->k; t++) br_free(s->tribe_esc[t]);
     br_free(s->tribe_esc);
-    br_pca_free(&s->pca);
-    br_free(s->xy);
-    br_free(s->pop_order);
-    br_free(s->cold);
-    br_free(s->users);
-    br_free(s->users_blob);
-    br_aligned_free(s->emb);
-    br_hnsw_free(s->hnsw);
-    br_tribes_free(s->tribes);
-    br_catalog_free(s->cat);
+    br_model_close(s->model);
     pthread_rwlock_destroy(&s->add_lock);
     br_free(s);
 }
@@ -239,269 +230,67 @@ void srv_snap_release(srv_snap *s)
     if (s && atomic_fetch_sub(&s->refs, 1) == 1) snap_free(s);
 }
 
-static const srv_rk *pop_key;
-static int by_pop(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    if (pop_key[x].pop != pop_key[y].pop) return pop_key[x].pop > pop_key[y].pop ? -1 : 1;
-    return x < y ? -1 : x > y;
-}
-
-/* How far down a reader's precomputed list counts as what they read, for
- * the cold-start weights: the first page of it. */
-#define COLD_READER_TOP 10
-
-static uint32_t cold_tribe(const srv_snap *s, uint32_t b, uint32_t k)
-{
-    int32_t t = s->tribes ? s->tribes->labels[b] : 0;
-    return t >= 0 && (uint32_t)t < k ? (uint32_t)t : 0; /* no tribe: tribe 0 */
-}
-
-/* The cold-start list: what a stranger is shown. Each tribe weighs its
- * share of readers: how many readers' lists (the version's precomputed
- * ones, the first COLD_READER_TOP books; it holds no ratings) include one
- * of its books. Slots go to the tribes in proportion, Sainte-Lague's way
- * (the next slot to the largest weight / (2 * slots so far + 1)), each
- * tribe's books by popularity. So the first ten spread over the tribes
- * most readers read, and a tribe few read (one language, picture books)
- * gets few or no slots near the top instead of one in every ten. With no
- * lists every tribe weighs the same: round-robin. */
-static br_status cold_list(srv_snap *s, const int32_t *items, size_t rows, size_t cols)
-{
-    uint32_t k = s->tribes && s->tribes->k ? s->tribes->k : 1;
-    uint32_t want = 4 * BR_SERVE_N_MAX < s->n_base ? 4 * BR_SERVE_N_MAX : s->n_base;
-    s->cold = br_malloc((want ? want : 1) * sizeof *s->cold);
-    uint32_t *cursor = br_calloc(k, sizeof *cursor), *slots = br_calloc(k, sizeof *slots);
-    size_t *readers = br_calloc(k, sizeof *readers), *last = br_calloc(k, sizeof *last);
-    if (!s->cold || !cursor || !slots || !readers || !last) {
-        br_free(cursor);
-        br_free(slots);
-        br_free(readers);
-        br_free(last);
-        return br_error(BR_ENOMEM, "cold list");
-    }
-    size_t total = 0, top = cols < COLD_READER_TOP ? cols : COLD_READER_TOP;
-    for (size_t r = 0; r < rows; r++)
-        for (size_t j = 0; j < top; j++) {
-            int32_t b = items[r * cols + j];
-            if (b < 0 || (uint32_t)b >= s->n_base) continue;
-            uint32_t t = cold_tribe(s, (uint32_t)b, k);
-            if (last[t] == r + 1) continue; /* counted for this reader */
-            last[t] = r + 1;
-            readers[t]++;
-            total++;
-        }
-    for (uint32_t t = 0; !total && t < k; t++) readers[t] = 1;
-    while (s->n_cold < want) {
-        /* the tribe owed the next slot; a tribe whose books are all listed
-         * drops out (ties: the lower tribe) */
-        int64_t best = -1;
-        double best_q = -1;
-        for (uint32_t t = 0; t < k; t++) {
-            double q = (double)readers[t] / (2.0 * slots[t] + 1);
-            if (cursor[t] < s->n_base && q > best_q) best = t, best_q = q;
-        }
-        if (best < 0) break;
-        uint32_t t = (uint32_t)best;
-        while (cursor[t] < s->n_base) {
-            uint32_t b = s->pop_order[cursor[t]++];
-            if (cold_tribe(s, b, k) == t) {
-                s->cold[s->n_cold++] = b;
-                slots[t]++;
-                break;
-            }
-        }
-    }
-    br_free(cursor);
-    br_free(slots);
-    br_free(readers);
-    br_free(last);
-    return BR_OK;
-}
-
-/* Model popularity: each reader's precomputed list gives its i-th book
- * 1 / log2(i + 2) (the DCG discount); summed over readers, scaled so the
- * most popular book has 1. The version holds no rating counts, and this is
- * what the model itself believes readers want. Into s->rk beside each
- * book's year, where the blend reads both. */
-static br_status load_popularity(srv_snap *s, const char *vdir)
-{
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/recs_items.npy", vdir);
-    br_array a = {0};
-    br_status st = br_npy_read(path, BR_DTYPE_I32, &a);
-    if (st) return st;
-    s->rk = br_malloc((s->n_base ? s->n_base : 1) * sizeof *s->rk);
-    s->pop_order = br_malloc((s->n_base ? s->n_base : 1) * sizeof *s->pop_order);
-    if (!s->rk || !s->pop_order) {
-        br_array_free(&a);
-        return br_error(BR_ENOMEM, "popularity");
-    }
-    for (uint32_t b = 0; b < s->n_base; b++)
-        s->rk[b] = (srv_rk){0, br_catalog_book(s->cat, b)->year};
-    const int32_t *items = a.data;
-    for (size_t r = 0; r < a.rows; r++)
-        for (size_t j = 0; j < a.cols; j++) {
-            int32_t b = items[r * a.cols + j];
-            if (b >= 0 && (uint32_t)b < s->n_base) s->rk[b].pop += 1.0f / log2f((float)j + 2.0f);
-        }
-    float mx = 0;
-    for (uint32_t b = 0; b < s->n_base; b++) mx = s->rk[b].pop > mx ? s->rk[b].pop : mx;
-    for (uint32_t b = 0; b < s->n_base; b++) {
-        if (mx > 0) s->rk[b].pop /= mx;
-        s->pop_order[b] = b;
-    }
-    pop_key = s->rk; /* the load is serialised by the caller's reload lock */
-    qsort(s->pop_order, s->n_base, sizeof *s->pop_order, by_pop);
-    st = cold_list(s, items, a.rows, a.cols);
-    br_array_free(&a);
-    return st;
-}
-
-/* Every book's SRV_NBR_K nearest books, from the index (one batch search,
- * in parallel), itself left out. */
-static br_status load_neighbours(srv_snap *s)
-{
-    const size_t k = SRV_NBR_K, n = s->n_base ? s->n_base : 1;
-    s->nbr = br_malloc(n * k * sizeof *s->nbr);
-    s->nbr_sc = br_malloc(n * k * sizeof *s->nbr_sc);
-    int32_t *ids = br_malloc(n * (k + 1) * sizeof *ids);
-    float *sc = br_malloc(n * (k + 1) * sizeof *sc);
-    br_status st = s->nbr && s->nbr_sc && ids && sc ? BR_OK : br_error(BR_ENOMEM, "neighbours");
-    if (!st && s->n_base) st = br_hnsw_search_batch(s->hnsw, s->emb, s->n_base, k + 1, 64, ids, sc);
-    for (size_t b = 0; !st && b < s->n_base; b++) {
-        size_t o = 0;
-        for (size_t j = 0; j <= k && o < k; j++) {
-            if (ids[b * (k + 1) + j] == (int32_t)b) continue;
-            s->nbr[b * k + o] = ids[b * (k + 1) + j];
-            s->nbr_sc[b * k + o++] = sc[b * (k + 1) + j];
-        }
-        for (; o < k; o++) s->nbr[b * k + o] = -1, s->nbr_sc[b * k + o] = -INFINITY;
-    }
-    br_free(ids);
-    br_free(sc);
-    return st;
-}
-
-/* Book b's neighbour list gains (c, score) if it beats the list's last. */
-static void nbr_offer(srv_snap *s, uint32_t b, int32_t c, float score)
-{
-    int32_t *ids = s->nbr + (size_t)b * SRV_NBR_K;
-    float *sc = s->nbr_sc + (size_t)b * SRV_NBR_K;
-    size_t j = SRV_NBR_K;
-    if (ids[j - 1] >= 0 && sc[j - 1] >= score) return;
-    j--;
-    while (j > 0 && (ids[j - 1] < 0 || sc[j - 1] < score)) {
-        ids[j] = ids[j - 1];
-        sc[j] = sc[j - 1];
-        j--;
-    }
-    ids[j] = c;
-    sc[j] = score;
-}
-
+/* The version as train wrote it (br_model: nothing trained is computed
+ * again), then what serving adds: each book's JSON fragment, popularity
+ * and year packed for the blend, the tribes' escaped names. */
 br_status srv_snap_load(const char *model_dir, srv_snap **out)
 {
     *out = NULL;
-    char vdir[PATH_MAX], path[PATH_MAX + 32];
-    br_status st = br_models_path(model_dir, NULL, vdir, sizeof vdir);
-    if (st) return st;
-    char *mtext = NULL;
-    st = br_models_manifest(model_dir, NULL, &mtext);
-    if (st) return st;
-    json_error_t jerr;
-    br_event_rules rules;
-    st = br_event_rules_from_manifest(mtext, &rules);
-    json_t *man = st ? NULL : json_loads(mtext, 0, &jerr);
-    br_free(mtext);
-    if (st) return st;
-    if (!man) return br_error(BR_EFORMAT, "%s: manifest: %s", vdir, jerr.text);
-
     srv_snap *s = br_calloc(1, sizeof *s);
-    if (!s) {
-        json_decref(man);
-        return br_error(BR_ENOMEM, "snapshot");
-    }
+    if (!s) return br_error(BR_ENOMEM, "snapshot");
     pthread_rwlock_init(&s->add_lock, NULL);
     atomic_init(&s->refs, 1);
-    s->rules = rules;
-    const char *ver = json_string_value(json_object_get(man, "version"));
-    snprintf(s->version, sizeof s->version, "%s", ver ? ver : "");
-    json_t *params = json_object_get(man, "parameters");
-    const char *enc = json_string_value(json_object_get(params, "encoder"));
-    snprintf(s->encoder, sizeof s->encoder, "%s", enc ? enc : "use-lite");
-    const char *tpl = json_string_value(json_object_get(params, "template"));
-    s->template_desc = tpl && !strcmp(tpl, "description");
-    json_decref(man);
+    br_status st = br_model_open(model_dir, NULL, &s->model);
+    if (st) {
+        snap_free(s);
+        return st;
+    }
+    br_model *m = s->model;
+    snprintf(s->version, sizeof s->version, "%s", br_model_id(m));
+    snprintf(s->encoder, sizeof s->encoder, "%s", br_model_encoder(m));
+    s->template_desc = br_model_template(m) == BR_TEXT_DESCRIPTION;
+    s->rules = *br_model_rules(m);
+    s->data_until = br_model_data_until(m);
+    s->online = *br_model_online_params(m);
+    s->cat = br_model_catalog(m);
+    s->ids = br_catalog_ids(s->cat);
+    s->n_base = br_model_books(m);
+    s->emb = br_model_embeddings(m, &s->dim);
+    s->hnsw = br__model_index_mut(m);
+    s->tribes = br_model_tribes(m);
+    s->xy = br_model_map(m);
+    s->pop_order = br_model_popular_order(m);
+    s->cold = br_model_cold(m, &s->n_cold);
+    s->users = br_model_readers(m, &s->n_users);
+    s->nbr_base = br__model_neighbours_mut(m, &s->nbr_sc_base);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     s->this_year = tm.tm_year + 1900;
 
-    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
-    snprintf(path, sizeof path, "%s/books.csv", vdir);
-    st = br_catalog_load(path, &lo, &s->cat, NULL);
-    if (!st) {
-        s->n_base = br_catalog_count(s->cat);
-        s->ids = br_catalog_ids(s->cat);
-    }
-    br_array emb = {0};
-    if (!st) {
-        snprintf(path, sizeof path, "%s/embeddings.npy", vdir);
-        st = br_npy_read(path, BR_DTYPE_F32, &emb);
-    }
-    if (!st && emb.rows != s->n_base)
-        st = br_error(BR_EFORMAT, "%s: %zu rows for %u books", path, emb.rows, s->n_base);
-    if (!st) {
-        s->emb = emb.data;
-        s->dim = emb.cols;
-        snprintf(path, sizeof path, "%s/index.hnsw", vdir);
-        st = br_hnsw_load(path, &s->hnsw);
-    } else {
-        br_array_free(&emb);
-    }
-    if (!st && (br_hnsw_count(s->hnsw) != s->n_base || br_hnsw_dim(s->hnsw) != s->dim))
-        st = br_error(BR_EFORMAT, "%s: %zu vectors of %zu for %u books of %zu", path,
-                      br_hnsw_count(s->hnsw), br_hnsw_dim(s->hnsw), s->n_base, s->dim);
-    if (!st) st = load_neighbours(s);
-    if (!st) {
-        snprintf(path, sizeof path, "%s/tribes", vdir);
-        st = br_tribes_load(path, &s->tribes);
-    }
-    if (!st && s->tribes->n_books != s->n_base)
-        st = br_error(BR_EFORMAT, "%s: tribes of %zu books for %u", path, s->tribes->n_books,
-                      s->n_base);
-    if (!st) {
-        s->tribe_esc = br_calloc(s->tribes->k, sizeof *s->tribe_esc);
-        if (!s->tribe_esc) st = br_error(BR_ENOMEM, "tribes");
-        for (uint32_t t = 0; !st && t < s->tribes->k; t++)
-            s->tribe_esc[t] = esc_dup(s->tribes->tribe[t].name);
-    }
-    /* The map: the project's PCA fitted once here on the version's
-     * embeddings; books posted later are projected with the same fit. */
-    if (!st && s->n_base >= 2) st = br_pca_fit(s->emb, s->n_base, s->dim, 2, &s->pca);
-    if (!st && s->n_base >= 2) {
-        s->xy = br_malloc((size_t)s->n_base * 2 * sizeof *s->xy);
-        st = s->xy ? br_pca_transform(&s->pca, s->emb, s->n_base, s->xy)
-                   : br_error(BR_ENOMEM, "map");
-    }
-    if (!st) st = load_popularity(s, vdir);
-    if (!st) { /* the readers, for GET /api/users */
-        snprintf(path, sizeof path, "%s/user_ids.txt", vdir);
-        st = br__read_ids(path, &s->users, &s->n_users, &s->users_blob);
-    }
-    if (!st) {
-        s->books = br_calloc(s->n_base ? s->n_base : 1, sizeof *s->books);
-        if (!s->books) st = br_error(BR_ENOMEM, "books");
-    }
+    s->tribe_esc = br_calloc(s->tribes->k ? s->tribes->k : 1, sizeof *s->tribe_esc);
+    if (!s->tribe_esc) st = br_error(BR_ENOMEM, "tribes");
+    for (uint32_t t = 0; !st && t < s->tribes->k; t++)
+        s->tribe_esc[t] = esc_dup(s->tribes->tribe[t].name);
+    size_t nb = s->n_base ? s->n_base : 1;
+    s->rk = st ? NULL : br_malloc(nb * sizeof *s->rk);
+    s->books = st ? NULL : br_calloc(nb, sizeof *s->books);
+    if (!st && (!s->rk || !s->books)) st = br_error(BR_ENOMEM, "books");
+    const float *pop = br_model_popularity(m);
     for (uint32_t b = 0; !st && b < s->n_base; b++) {
         const br_book *bk = br_catalog_book(s->cat, b);
+        s->rk[b] = (srv_rk){pop[b], bk->year};
         st = make_book(&s->books[b], bk->id, bk->title, s->tribes->labels[b], bk->year);
     }
     if (st) {
         snap_free(s);
         return st;
     }
+    if (br_model_derived_at_open(m))
+        br_log(BR_LOG_INFO,
+               "serve: %s predates format_version %d: its neighbours, popularity and cold-start "
+               "list were computed at load",
+               s->version, BR_MODEL_FORMAT_VERSION);
     *out = s;
     return BR_OK;
 }
@@ -551,6 +340,23 @@ static char *dup_or_empty(const char *x)
     return br_strdup(x ? x : "");
 }
 
+/* Book b's neighbour list gains (c, score) if it beats the list's last. */
+static void nbr_offer(srv_snap *s, uint32_t b, int32_t c, float score)
+{
+    float *sc;
+    int32_t *ids = srv_nbr(s, b, &sc);
+    size_t j = SRV_NBR_K;
+    if (ids[j - 1] >= 0 && sc[j - 1] >= score) return;
+    j--;
+    while (j > 0 && (ids[j - 1] < 0 || sc[j - 1] < score)) {
+        ids[j] = ids[j - 1];
+        sc[j] = sc[j - 1];
+        j--;
+    }
+    ids[j] = c;
+    sc[j] = score;
+}
+
 br_status srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32_t *index)
 {
     /* The nearest tribe centroid (cosine: the vectors are normalised). */
@@ -569,8 +375,8 @@ br_status srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32
             tribe = (int32_t)t;
         }
     }
-    float xy[2] = {0, 0};
-    if (s->pca.components) br_pca_transform(&s->pca, vec, 1, xy);
+    float xy[2];
+    br_model_map_point(s->model, vec, xy); /* the map's own PCA, kept by train */
 
     pthread_rwlock_wrlock(&s->add_lock);
     br_status st = BR_OK;
@@ -586,10 +392,10 @@ br_status srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32
         if (ne) s->added_emb = ne;
         srv_book *nb = ne ? br_realloc(s->books, (s->n_base + cap) * sizeof *nb) : NULL;
         if (nb) s->books = nb;
-        int32_t *ni = nb ? br_realloc(s->nbr, (s->n_base + cap) * SRV_NBR_K * sizeof *ni) : NULL;
-        if (ni) s->nbr = ni;
-        float *ns = ni ? br_realloc(s->nbr_sc, (s->n_base + cap) * SRV_NBR_K * sizeof *ns) : NULL;
-        if (ns) s->nbr_sc = ns;
+        int32_t *ni = nb ? br_realloc(s->nbr_add, cap * SRV_NBR_K * sizeof *ni) : NULL;
+        if (ni) s->nbr_add = ni;
+        float *ns = ni ? br_realloc(s->nbr_sc_add, cap * SRV_NBR_K * sizeof *ns) : NULL;
+        if (ns) s->nbr_sc_add = ns;
         srv_rk *nr = ns ? br_realloc(s->rk, (s->n_base + cap) * sizeof *nr) : NULL;
         if (nr) s->rk = nr;
         if (!na || !ne || !nb || !ni || !ns || !nr) {
@@ -632,8 +438,8 @@ br_status srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32
     int32_t ids[SRV_NBR_K + 1];
     float sc[SRV_NBR_K + 1];
     size_t found = 0;
-    int32_t *mine = s->nbr + (size_t)id * SRV_NBR_K;
-    float *mine_sc = s->nbr_sc + (size_t)id * SRV_NBR_K;
+    float *mine_sc;
+    int32_t *mine = srv_nbr(s, id, &mine_sc);
     for (size_t j = 0; j < SRV_NBR_K; j++) mine[j] = -1, mine_sc[j] = -INFINITY;
     if (br_hnsw_search(s->hnsw, vec, SRV_NBR_K + 1, 64, ids, sc, &found) == BR_OK) {
         size_t o = 0;

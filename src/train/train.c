@@ -38,6 +38,7 @@
 #include "bookrec/index.h"
 #include "bookrec/npy.h"
 #include "bookrec/sparse.h"
+#include "model/model_internal.h"
 #include "train_internal.h"
 
 /* Readers ranked per br_hybrid_rank call: bounds the scratch memory. */
@@ -223,6 +224,9 @@ typedef struct run_state {
     br_csr r, rt;
     int32_t *rec_items;
     float *rec_scores;
+    br_hnsw *hnsw;             /* the index, kept from its stage for the neighbours */
+    br__model_derived derived; /* what serving reads, computed once here */
+    int64_t ev_until;          /* the newest event timestamp the run read */
 } run_state;
 
 static double secs_since(uint64_t t0)
@@ -233,6 +237,8 @@ static double secs_since(uint64_t t0)
 static br_status on_event(const br_event *e, const char *pos, void *user)
 {
     run_state *s = user;
+    /* every event the run saw, folded or not, is old news to the version */
+    if (e->timestamp > s->ev_until) s->ev_until = e->timestamp;
     if (e->type != BR_EVENT_RATING) return BR_OK;
     /* The check every entry point applies, with this run's scale. A bad
      * event is counted and left out, not an error: the log is append-only,
@@ -650,7 +656,11 @@ static br_status stage_index(run_state *s)
     if (!st) st = br_progress_end(&p);
     if (!st) st = br__train_path(path, sizeof path, "%s/index.hnsw", s->tmp);
     if (!st) st = br_hnsw_save(h, path);
-    br_hnsw_free(h);
+    /* every book's nearest books, which the server would otherwise search
+     * for at each start and reload */
+    if (!st) st = br__model_derived_alloc(&s->derived, (uint32_t)nb);
+    if (!st) st = br__model_neighbours(h, s->emb, (uint32_t)nb, s->derived.nbr, s->derived.nbr_sc);
+    s->hnsw = h;
     s->rep->index_added = nb - from;
     s->rep->stage[BR_TRAIN_INDEX].count = nb - from;
     return st;
@@ -728,6 +738,20 @@ static br_status stage_topn(run_state *s)
     if (!st) st = br_npy_write(path, BR_DTYPE_I32, 2, nu, k, s->rec_items);
     if (!st) st = br__train_path(path, sizeof path, "%s/recs_scores.npy", s->tmp);
     if (!st) st = br_npy_write(path, BR_DTYPE_F32, 2, nu, k, s->rec_scores);
+    /* what the lists make of the books: popularity, the cold-start list;
+     * and the ratings each book has */
+    uint32_t nb = br_catalog_count(s->cat);
+    br__model_derived *d = &s->derived;
+    int32_t *counts = st ? NULL : br_calloc((size_t)nb + 1, sizeof *counts);
+    if (!st && !counts) st = br_error(BR_ENOMEM, "rating counts");
+    if (!st) {
+        br__model_popularity(s->rec_items, nu, k, nb, d->pop, d->order);
+        st = br__model_cold(s->tribes->labels, s->tribes->k, nb, d->order, s->rec_items, nu, k,
+                            d->cold, &d->n_cold);
+    }
+    for (size_t i = 0; !st && i < s->n; i++) counts[s->tb[i]]++;
+    if (!st) st = br__model_write_derived(s->tmp, d, nb, counts);
+    br_free(counts);
     s->rep->stage[BR_TRAIN_TOPN].count = nu;
     return st;
 }
@@ -800,6 +824,29 @@ static json_t *eval_json(const br_train_report *r, const br_train_options *o)
     return j;
 }
 
+/* How the published lists were ranked, and how a server re-ranks them per
+ * request (docs/api.md, "Re-ranking"). */
+static json_t *ranking_json(const run_state *s, const br_hybrid_options *ho)
+{
+    int svd = s->o->cf == BR_TRAIN_CF_SVD;
+    json_t *rr = json_null();
+    if (!svd && ho->rerank) {
+        json_t *names = json_array(), *coef = json_array();
+        for (uint32_t f = 0; f < BR_RERANK_FEATURES; f++) {
+            json_array_append_new(names, json_string(br_rerank_feature_name(f)));
+            json_array_append_new(coef, json_real(ho->rerank_coef[f]));
+        }
+        rr = json_pack("{s:o, s:o, s:i, s:i}", "features", names, "coef", coef, "candidates_ease",
+                       (int)ho->cand_ease, "candidates_als", (int)ho->cand_als);
+    }
+    br_model_online on = BR_MODEL_ONLINE_DEFAULT;
+    return json_pack("{s:s, s:o, s:{s:f, s:f, s:f, s:i, s:i}}", "engine",
+                     svd ? "notebook-hybrid" : "hybrid", "rerank", rr, "online", "w_content",
+                     (double)on.w_content, "w_pop", (double)on.w_pop, "w_recent",
+                     (double)on.w_recent, "recent_years", (int)on.recent_years,
+                     "cold_interactions", (int)on.cold_interactions);
+}
+
 static json_t *manifest_json(const run_state *s, const char *id)
 {
     const br_train_options *o = s->o;
@@ -821,7 +868,8 @@ static json_t *manifest_json(const run_state *s, const char *id)
         " s:{s:I, s:I, s:I, s:I, s:I, s:b, s:i},"
         " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s},"
         " s:o}",
-        "format", "bookrec-model", "format_version", 2, "version", id, "created_at",
+        "format", "bookrec-model", "format_version", BR_MODEL_FORMAT_VERSION, "version", id,
+        "created_at",
         (json_int_t)time(NULL), "previous", r->previous, "store", s->store_rec, "inputs", "books",
         "path", s->books_abs, "size", (json_int_t)s->books_size, "fnv1a64", bh, "ratings", "path",
         s->ratings_abs, "size", (json_int_t)s->ratings_size, "fnv1a64", rh, "parameters", "encoder",
@@ -857,6 +905,22 @@ static json_t *manifest_json(const run_state *s, const char *id)
         if (s->n_ev)
             json_object_set_new(json_object_get(j, "files"), "events", json_string("events.log"));
         json_object_set_new(j, "evaluation", r->evaluated ? eval_json(r, o) : json_null());
+        /* what serving reads, computed here (docs/formats.md, "Model version") */
+        json_t *files = json_object_get(j, "files");
+        static const char *const derived[][2] = {{"neighbours", "neighbours.npy"},
+                                                 {"neighbour_scores", "neighbour_scores.npy"},
+                                                 {"popularity", "popularity.npy"},
+                                                 {"popular_order", "popular_order.npy"},
+                                                 {"cold", "cold.npy"},
+                                                 {"rating_counts", "rating_counts.npy"}};
+        for (size_t i = 0; i < sizeof derived / sizeof *derived; i++)
+            json_object_set_new(files, derived[i][0], json_string(derived[i][1]));
+        /* the newest timestamp the version learned from: a server treats
+         * an interaction after it as new (docs/api.md, "Re-ranking") */
+        int64_t until = s->ev_until > 0 ? s->ev_until : 0;
+        for (size_t i = 0; s->tt && i < s->n; i++) until = s->tt[i] > until ? s->tt[i] : until;
+        json_object_set_new(j, "data_until", json_integer((json_int_t)until));
+        json_object_set_new(j, "ranking", ranking_json(s, &ho));
     }
     return j;
 }
@@ -965,6 +1029,8 @@ static br_status stage_publish(run_state *s, const char *id)
 static void run_free(run_state *s)
 {
     br_free(s->rec_items);
+    br_hnsw_free(s->hnsw);
+    br__model_derived_free(&s->derived);
     br_free(s->rec_scores);
     br_cf_model_free(s->cf_own);
     br_hybrid_free(s->hyb);
