@@ -256,6 +256,9 @@ double br_hybrid_fit_seconds(const br_hybrid *h, br_engine e);
 /* The factor model h fitted for a collaborative engine (popularity, svd,
  * als, als-explicit), or NULL when it fitted none for e. Owned by h. */
 const br_cf_model *br_hybrid_cf_model(const br_hybrid *h, br_engine e);
+/* The rating matrix h was fitted on (readers x books, duplicates summed as
+ * br_csr_from_coo does). Owned by h. */
+const br_csr *br_hybrid_ratings(const br_hybrid *h);
 /* The tribe of a book (content-cluster) and its name ("" when fitted
  * without a catalogue); -1 when no tribes were fitted. */
 int32_t br_hybrid_tribe(const br_hybrid *h, uint32_t book, const char **name);

@@ -240,6 +240,11 @@ const br_cf_model *br_hybrid_cf_model(const br_hybrid *h, br_engine e)
     return h && (int)e >= 0 && (int)e < 4 ? h->cf[e] : NULL;
 }
 
+const br_csr *br_hybrid_ratings(const br_hybrid *h)
+{
+    return &h->r;
+}
+
 double br_hybrid_fit_seconds(const br_hybrid *h, br_engine e)
 {
     int need[N_BASE] = {0};

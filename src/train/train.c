@@ -177,6 +177,13 @@ static void remove_stale(const char *model_dir)
     br_error_clear();
 }
 
+/* Seen sets for the publish: each reader's rated books as ids. */
+typedef struct seen_lists {
+    const char **ids;        /* (nnz,) */
+    const char *const **row; /* (users,) pointers into ids */
+    size_t *n;
+} seen_lists;
+
 typedef struct run_state {
     const br_train_options *o;
     br_train_report *rep;
@@ -221,7 +228,8 @@ typedef struct run_state {
     br_hybrid *hyb;
     const br_cf_model *cf; /* the hybrid's own (cf_own NULL) or fitted here */
     br_cf_model *cf_own;
-    br_csr r, rt;
+    const br_csr *r;  /* the hybrid's rating matrix (built once, by its fit) */
+    seen_lists seen;  /* from r, kept for the publish when the hybrid is freed */
     int32_t *rec_items;
     float *rec_scores;
     br_hnsw *hnsw;             /* the index, kept from its stage for the neighbours */
@@ -680,23 +688,24 @@ static br_status stage_collab(run_state *s)
 {
     br_hybrid_options ho;
     hybrid_options(s->o, &ho);
-    br_status st =
-        br_csr_from_coo(s->n_users, br_catalog_count(s->cat), s->n, s->tu, s->tb, s->tv, &s->r);
-    if (!st) st = br_csr_transpose(&s->r, &s->rt);
-    if (st) return st;
     br_train_data d = {s->n_users, br_catalog_count(s->cat), s->n, s->tu, s->tb, s->tv};
     br_engine e = s->o->cf == BR_TRAIN_CF_SVD ? BR_ENGINE_NOTEBOOK_HYBRID : BR_ENGINE_HYBRID;
-    st = br_hybrid_fit(&d, s->cat, s->emb, s->dim, &ho, &e, 1, &s->hyb);
+    br_status st = br_hybrid_fit(&d, s->cat, s->emb, s->dim, &ho, &e, 1, &s->hyb);
+    /* The rating matrix is the hybrid's: one build per run. */
+    if (!st) s->r = br_hybrid_ratings(s->hyb);
     /* The factors as an artifact of their own (the collab model file), so
      * the version can be served by the collaborative engine alone: the
      * hybrid's own fit of them (a second fit was half this stage at
      * 1,000,000 readers), else fitted here. */
     br_engine ce = s->o->cf == BR_TRAIN_CF_SVD ? BR_ENGINE_SVD : BR_ENGINE_ALS;
     if (!st && !(s->cf = br_hybrid_cf_model(s->hyb, ce))) {
-        if (ce == BR_ENGINE_SVD)
-            st = br_cf_svd_fit(&s->r, &s->rt, &ho.svd, &s->cf_own);
-        else
-            st = br_als_fit(&s->r, &s->rt, &ho.als, &s->cf_own);
+        br_csr rt = {0};
+        st = br_csr_transpose(s->r, &rt);
+        if (!st && ce == BR_ENGINE_SVD)
+            st = br_cf_svd_fit(s->r, &rt, &ho.svd, &s->cf_own);
+        else if (!st)
+            st = br_als_fit(s->r, &rt, &ho.als, &s->cf_own);
+        br_csr_free(&rt);
         s->cf = s->cf_own;
     }
     char path[PATH_MAX];
@@ -925,25 +934,18 @@ static json_t *manifest_json(const run_state *s, const char *id)
     return j;
 }
 
-/* Seen sets for the publish: each reader's rated books as ids. */
-typedef struct seen_lists {
-    const char **ids;        /* (nnz,) */
-    const char *const **row; /* (users,) pointers into ids */
-    size_t *n;
-} seen_lists;
-
 static br_status build_seen(const run_state *s, seen_lists *sl)
 {
-    uint32_t nu = s->r.rows;
-    sl->ids = br_malloc((s->r.nnz ? s->r.nnz : 1) * sizeof *sl->ids);
+    uint32_t nu = s->r->rows;
+    sl->ids = br_malloc((s->r->nnz ? s->r->nnz : 1) * sizeof *sl->ids);
     sl->row = br_malloc(((size_t)nu + 1) * sizeof *sl->row);
     sl->n = br_malloc(((size_t)nu + 1) * sizeof *sl->n);
     if (!sl->ids || !sl->row || !sl->n) return br_error(BR_ENOMEM, "seen sets");
-    for (uint64_t j = 0; j < s->r.nnz; j++)
-        sl->ids[j] = br_catalog_book(s->cat, s->r.indices[j])->id;
+    for (uint64_t j = 0; j < s->r->nnz; j++)
+        sl->ids[j] = br_catalog_book(s->cat, s->r->indices[j])->id;
     for (uint32_t u = 0; u < nu; u++) {
-        sl->row[u] = sl->ids + s->r.indptr[u];
-        sl->n[u] = (size_t)(s->r.indptr[u + 1] - s->r.indptr[u]);
+        sl->row[u] = sl->ids + s->r->indptr[u];
+        sl->n[u] = (size_t)(s->r->indptr[u + 1] - s->r->indptr[u]);
     }
     return BR_OK;
 }
@@ -1003,21 +1005,17 @@ static br_status stage_publish(run_state *s, const char *id)
     if (!st) st = br__train_fsync_dir(path);
     if (st) return st;
 
-    seen_lists sl = {NULL, NULL, NULL};
+    const seen_lists *sl = &s->seen;
     br_event *recent = NULL;
     size_t n_recent = 0;
     br_store *store = NULL;
-    st = build_seen(s, &sl);
-    if (!st) st = build_recent(s, &recent, &n_recent);
+    st = build_recent(s, &recent, &n_recent);
     if (!st) st = br_store_open(s->store_uri, 0, &store);
     if (!st) {
-        br__publish_extra ex = {sl.row, sl.n, recent, n_recent};
+        br__publish_extra ex = {sl->row, sl->n, recent, n_recent};
         st = br__publish_version(s->vdir, id, store, &ex);
     }
     br_store_close(store);
-    br_free(sl.ids);
-    br_free(sl.row);
-    br_free(sl.n);
     br_free(recent);
     /* The store serves the new version: now the pointer. */
     if (!st) st = br__models_point_current(s->o->model_dir, id);
@@ -1034,8 +1032,9 @@ static void run_free(run_state *s)
     br_free(s->rec_scores);
     br_cf_model_free(s->cf_own);
     br_hybrid_free(s->hyb);
-    br_csr_free(&s->r);
-    br_csr_free(&s->rt);
+    br_free(s->seen.ids);
+    br_free(s->seen.row);
+    br_free(s->seen.n);
     br_tribes_free(s->tribes);
     br_aligned_free(s->emb);
     br_ratings_free(s->ratings);
@@ -1098,8 +1097,11 @@ br_status br_train_run(const br_train_options *opt, br_train_report *report)
         st = stages[i](&s);
         rep->stage[i].seconds = secs_since(t0);
     }
-    /* The served hybrid is done with (its recommendations are in memory). */
+    /* The served hybrid is done with (its recommendations are in memory,
+     * and the seen sets the publish needs from its rating matrix). */
+    if (!st) st = build_seen(&s, &s.seen);
     br_hybrid_free(s.hyb);
+    s.r = NULL;
     s.hyb = NULL;
     s.cf = s.cf_own; /* the hybrid's factor model went with it */
     if (!st && opt->eval) {
