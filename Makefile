@@ -5,6 +5,8 @@
 #   make demo                       generate the seed universe, run the main job, train a model
 #   make test                       build and run every test (ctest + cmocka)
 #   make test SANITIZE=address,undefined   the same under sanitizers
+#   make test SANITIZE=thread       the same under ThreadSanitizer (a clang build)
+#   make ... WERROR=1               compiler warnings are errors (CI)
 #   make bench                      benchmarks against the Python peers (bench/)
 #   make install PREFIX=/usr/local  library, headers, bookrec.pc, the CLI
 #   make model                      fetch + convert the use-lite encoder (once)
@@ -13,6 +15,11 @@
 
 PREFIX   ?= /usr/local
 SANITIZE ?=
+WERROR   ?=
+# ThreadSanitizer builds use clang and its OpenMP runtime (cmake/Sanitizers.cmake says why).
+TSAN_CC  ?= clang
+tsan     := $(findstring thread,$(SANITIZE))
+werror   := $(if $(filter-out 0 OFF off no,$(WERROR)),ON,OFF)
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_TYPE ?= $(if $(SANITIZE),Debug,Release)
 BUILD    ?= build$(if $(SANITIZE),-san-$(subst $(comma),-,$(SANITIZE)))
@@ -28,16 +35,18 @@ deps:
 	@scripts/install-deps.sh build
 
 deps-test:
-	@scripts/install-deps.sh test
+	@scripts/install-deps.sh $(if $(tsan),tsan,test)
 
 deps-bench:
 	@scripts/install-deps.sh bench
 
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DBOOKREC_SANITIZE=$(SANITIZE) \
-	      -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	$(if $(tsan),CC=$(TSAN_CC) )cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	      -DBOOKREC_SANITIZE=$(SANITIZE) -DBOOKREC_WERROR=$(werror) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
+# WERROR given to a folder configured before: its setting changes too.
 build: $(BUILD)/CMakeCache.txt
+	@$(if $(WERROR),cmake -S . -B $(BUILD) -DBOOKREC_WERROR=$(werror) >/dev/null)
 	cmake --build $(BUILD) -j $(JOBS)
 
 # $(call quietly,LOG,COMMANDS): COMMANDS' output into LOG, shown only when

@@ -9,7 +9,7 @@
  *   bench_content --pca X.npy [--dim-out 2] [--reps 5] [--threads N]
  *   bench_content --symeig L [--k 2] [--reps 300]
  * --symeig: the k largest eigenpairs of a random symmetric L x L matrix (the
- * block Krylov PCA's Rayleigh-Ritz step) by br_symeig_top and by LAPACK's
+ * block Krylov PCA's Rayleigh-Ritz step) by br__symeig_top and by LAPACK's
  * dsyevr (range I), alternated in one process, one BLAS thread; best and
  * median microseconds of each.
  */
@@ -59,7 +59,7 @@ static int bench_pca(const char *path, size_t nc, size_t reps)
             br_pca_free(&p);
             double c0 = cpu_s();
             uint64_t t0 = br_now_ns();
-            st = br_pca_fit_route(x.data, x.rows, x.cols, nc, (br_pca_route)route, &p, &used);
+            st = br__pca_fit_route(x.data, x.rows, x.cols, nc, (br_pca_route)route, &p, &used);
             if (!st) st = br_pca_transform(&p, x.data, x.rows, proj);
             double s = (br_now_ns() - t0) / 1e9, c = cpu_s() - c0;
             if (st) {
@@ -107,7 +107,7 @@ static int bench_symeig(size_t l, size_t k, size_t reps)
                        (lapack_int)(l - k + 1), (lapack_int)l, 0.0, &got, w, z, (lapack_int)l,
                        supp);
         uint64_t t1 = br_now_ns();
-        if (br_symeig_top(a, l, k, w, z, work)) return 1;
+        if (br__symeig_top(a, l, k, w, z, work)) return 1;
         uint64_t t2 = br_now_ns();
         t_lapack[r] = (double)(t1 - t0) / 1e3;
         t_own[r] = (double)(t2 - t1) / 1e3;

@@ -3,7 +3,7 @@
  * `bookrec serve` does for GET /api/recommendations/user/{id}?n=N between
  * parsing the request and handing the body to libmicrohttpd (one
  * br_store_get_reader mapping the recs' and the seen set's ids to book
- * indices as it reads, the seeds mapped to books, srv_rank writing the
+ * indices as it reads, the seeds mapped to books, br__srv_rank writing the
  * JSON), timed part by part on one thread. wrk's figures (bench/serve.sh)
  * move with the kernel's loopback path and the scheduler; these do not, so
  * a change to the handler is judged here first.
@@ -110,7 +110,7 @@ int main(int argc, char **argv)
     }
     double t0 = now_us();
     srv_snap *p = NULL;
-    br_status st = srv_snap_load(model_dir, &p);
+    br_status st = br__srv_snap_load(model_dir, &p);
     if (st) {
         fprintf(stderr, "bench_handler: %s\n", br_error_detail());
         return 1;
@@ -129,7 +129,7 @@ int main(int argc, char **argv)
     br_store_interaction recent[BR_STORE_RECENT_MAX];
     uint32_t seeds[BR_STORE_RECENT_MAX];
     int types[BR_STORE_RECENT_MAX];
-    sbuf b = {0};
+    br__sbuf b = {0};
     double *total = malloc((size_t)requests * sizeof *total);
     if (!total) return 1;
     double s_get = 0, s_seeds = 0, s_rank = 0, bytes = 0;
@@ -142,14 +142,14 @@ int main(int argc, char **argv)
         at = at + 1 == n_ids ? 0 : at + 1;
         double a = now_us();
         pthread_rwlock_rdlock(&p->add_lock);
-        br_store_reader rd = srv_reader(p, &cfg, recent, rec_idx, rec_score, seen_idx);
+        br_store_reader rd = br__srv_reader(p, &cfg, recent, rec_idx, rec_score, seen_idx);
         st = br_store_get_reader(store, user, &rd);
         if (st) {
             fprintf(stderr, "bench_handler: %s\n", br_error_detail());
             return 1;
         }
         double c = now_us();
-        size_t n_seeds = srv_seeds(p, recent, rd.n_recent, seeds, types);
+        size_t n_seeds = br__srv_seeds(p, recent, rd.n_recent, seeds, types);
         double d = now_us();
         rank_input in = {.rec_idx = rec_idx,
                          .rec_score = rec_score,
@@ -165,8 +165,8 @@ int main(int argc, char **argv)
                          .hour = -1,
                          .n = (size_t)n_list};
         if (rd.n_seen > in.interactions) in.interactions = rd.n_seen;
-        sb_reset(&b);
-        st = srv_rank(p, &cfg, &in, &b);
+        br__sb_reset(&b);
+        st = br__srv_rank(p, &cfg, &in, &b);
         pthread_rwlock_unlock(&p->add_lock);
         br_store_reader_free(&rd);
         double e = now_us();
@@ -193,9 +193,9 @@ int main(int argc, char **argv)
            total[(size_t)requests / 2], total[(size_t)((double)requests * 0.99)],
            bytes / (double)requests);
     free(total);
-    sb_free(&b);
+    br__sb_free(&b);
     free(ids);
     br_store_close(store);
-    srv_snap_release(p);
+    br__srv_snap_release(p);
     return 0;
 }

@@ -193,11 +193,17 @@ static int fetch_minilm(const char *dir, int force)
         printf("%s\n", target);
         return CLI_OK;
     }
-    snprintf(work, sizeof work, "%s.partial", target);
-    nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    /* A folder of this run's own: two fetches at once never share one. */
+    snprintf(work, sizeof work, "%s.partial.XXXXXX", target);
+    if (mkdir_p(dir) != 0 || !mkdtemp(work)) {
+        fprintf(stderr, "bookrec model: error: cannot create %s: %s\n", work, strerror(errno));
+        return CLI_ERROR;
+    }
+    chmod(work, 0755); /* mkdtemp's is 0700; the model folder is readable like the others */
     snprintf(dst, sizeof dst, "%s/1_Pooling", work);
     if (mkdir_p(dst) != 0) {
         fprintf(stderr, "bookrec model: error: cannot create %s: %s\n", dst, strerror(errno));
+        nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         return CLI_ERROR;
     }
     char files[] = BR_MINILM_FILES;

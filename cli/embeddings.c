@@ -1,7 +1,7 @@
 /*
  * embeddings.c: book embeddings for the commands that embed a catalogue
  * (similar, recommend, eval, cluster, embed --books): from a .npy file, or
- * from the encoder through the shared embedding cache (bookrec/hybrid.h,
+ * from the encoder through the shared embedding cache (bookrec/text.h,
  * br_embed_catalog_in), so a book embedded by one command is never
  * embedded again by another, nor by `train`.
  */

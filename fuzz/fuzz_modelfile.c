@@ -45,20 +45,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     use_model m;
-    if (use_model_parse(buf, len, 0, &m) == BR_OK) {
+    if (br__use_model_parse(buf, len, 0, &m) == BR_OK) {
         use_tokenizer *t;
-        if (use_tokenizer_create(&m, &t) == BR_OK) {
+        if (br__use_tokenizer_create(&m, &t) == BR_OK) {
             static const char *const texts[] = {"", "a", "ab ab", "c\xff" "b", "\xe2\x96\x81"};
             for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
                 int32_t *ids;
                 size_t n;
-                if (use_tokenizer_encode(t, texts[k], strlen(texts[k]), &ids, &n) == BR_OK) {
+                if (br__use_tokenizer_encode(t, texts[k], strlen(texts[k]), &ids, &n) == BR_OK) {
                     for (size_t j = 0; j < n; j++)
                         if (ids[j] < 0 || (uint32_t)ids[j] >= m.vocab_size) abort();
                     br_free(ids);
                 }
             }
-            use_tokenizer_free(t);
+            br__use_tokenizer_free(t);
         }
         /* Touch every tensor's first and last float: they must be mapped. */
         volatile float sink = m.emb[0] + m.emb[(size_t)m.emb_rows * m.emb_dim - 1] +

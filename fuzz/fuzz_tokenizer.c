@@ -25,14 +25,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc, (void)argv;
     char path[4096];
     if (br_encoder_model_path("use-lite", path, sizeof path) == BR_OK &&
-        use_model_map(path, &model) == BR_OK) {
+        br__use_model_map(path, &model) == BR_OK) {
         fprintf(stderr, "fuzz_tokenizer: real vocabulary from %s\n", path);
     } else {
         size_t len = tiny_model_build(&tiny);
-        if (!len || use_model_parse(tiny, len, 1, &model) != BR_OK) abort();
+        if (!len || br__use_model_parse(tiny, len, 1, &model) != BR_OK) abort();
         fprintf(stderr, "fuzz_tokenizer: tiny vocabulary (no model at %s)\n", path);
     }
-    if (use_tokenizer_create(&model, &tok) != BR_OK) abort();
+    if (br__use_tokenizer_create(&model, &tok) != BR_OK) abort();
     return 0;
 }
 
@@ -41,8 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 1 << 16) return 0;
     int32_t *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;
-    if (use_tokenizer_encode(tok, (const char *)data, size, &a, &na) != BR_OK) abort();
-    if (use_tokenizer_encode(tok, (const char *)data, size, &b, &nb) != BR_OK) abort();
+    if (br__use_tokenizer_encode(tok, (const char *)data, size, &a, &na) != BR_OK) abort();
+    if (br__use_tokenizer_encode(tok, (const char *)data, size, &b, &nb) != BR_OK) abort();
     if (na != nb || (na && memcmp(a, b, na * sizeof *a))) abort();
     for (size_t i = 0; i < na; i++) {
         if (a[i] < 0 || (uint32_t)a[i] >= model.vocab_size) abort();
@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size && !na) {
         /* Only text that normalises to nothing has no tokens. */
         size_t n;
-        char *clean = use_utf8_sanitize((const char *)data, size, &n);
+        char *clean = br__use_utf8_sanitize((const char *)data, size, &n);
         if (!clean) abort();
         br_free(clean);
     }

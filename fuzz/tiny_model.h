@@ -110,7 +110,7 @@ static size_t tiny_model_build(uint8_t **out)
         }
         o = (o + (size_t)t[i].r * t[i].c * 4 + 63) / 64 * 64;
     }
-    W64(USE_OFF_CHECKSUM, use_model_checksum(b + USE_HEADER_BYTES, len - USE_HEADER_BYTES));
+    W64(USE_OFF_CHECKSUM, br__use_model_checksum(b + USE_HEADER_BYTES, len - USE_HEADER_BYTES));
 #undef W32
 #undef W64
 #undef WF

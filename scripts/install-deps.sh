@@ -3,9 +3,11 @@
 # with. Idempotent: asks dpkg what is already there and installs only what is
 # missing; uses sudo when not root; prints the exact command when it cannot.
 #
-# Usage: scripts/install-deps.sh [build|test|bench|all]   (default: test)
+# Usage: scripts/install-deps.sh [build|test|tsan|bench|all]   (default: test)
 #   build  compiler, cmake and the libraries bookrec links
 #   test   build + what the test suite starts (redis-server) and needs
+#   tsan   test + clang, its sanitizer runtimes, OpenMP runtime (libomp, with
+#          Archer) and symbolizer: `make test SANITIZE=thread`
 #   bench  test + the Python peers the benchmarks run (sklearn, pandas, torch, faiss)
 set -euo pipefail
 
@@ -20,15 +22,17 @@ build_pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev
 # python3-jsonschema, python3-yaml: live responses checked against
 # docs/openapi.yaml (tests/docs/check_api.py).
 test_pkgs=(redis-server fonts-dejavu-core python3-numpy chromium python3-jsonschema python3-yaml)
+tsan_pkgs=(clang libclang-rt-dev libomp-dev llvm)
 bench_pkgs=(python3-numpy python3-scipy python3-sklearn python3-pandas python3-faiss python3-torch
   hyperfine time wrk redis-tools)
 
 case "$profile" in
   build) want=("${build_pkgs[@]}") ;;
   test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  tsan) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${tsan_pkgs[@]}") ;;
   bench | all) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
   *)
-    echo "install-deps: unknown profile '$profile' (build|test|bench|all)" >&2
+    echo "install-deps: unknown profile '$profile' (build|test|tsan|bench|all)" >&2
     exit 2
     ;;
 esac

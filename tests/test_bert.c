@@ -198,11 +198,11 @@ static char *write_f16_model(const char *dir)
 {
     /* Convert every tensor of the tiny model to F16 with round-to-nearest. */
     st_file *f;
-    if (st_open(TINY "/model.safetensors", &f) != BR_OK) return NULL;
+    if (br__st_open(TINY "/model.safetensors", &f) != BR_OK) return NULL;
     json_t *hdr = json_object();
     size_t off = 0;
-    for (size_t i = 0; i < st_count(f); i++) {
-        const st_tensor *t = st_tensor_at(f, i);
+    for (size_t i = 0; i < br__st_count(f); i++) {
+        const st_tensor *t = br__st_tensor_at(f, i);
         json_t *e = json_object(), *sh = json_array();
         for (int d = 0; d < t->ndim; d++)
             json_array_append_new(sh, json_integer((json_int_t)t->shape[d]));
@@ -224,9 +224,9 @@ static char *write_f16_model(const char *dir)
     fwrite(&hl, 8, 1, out);
     fwrite(js, 1, hl, out);
     free(js);
-    for (size_t i = 0; i < st_count(f); i++) {
-        const st_tensor *t = st_tensor_at(f, i);
-        const float *v = st_f32_view(t);
+    for (size_t i = 0; i < br__st_count(f); i++) {
+        const st_tensor *t = br__st_tensor_at(f, i);
+        const float *v = br__st_f32_view(t);
         for (uint64_t k = 0; k < t->count; k++) {
             /* float -> half, round to nearest even (values are small normals) */
             uint32_t u;
@@ -251,7 +251,7 @@ static char *write_f16_model(const char *dir)
         }
     }
     fclose(out);
-    st_close(f);
+    br__st_close(f);
     char *cfg = tu_read_file(TINY "/config.json", NULL);
     br_free(tu_write_file(dir, "config.json", cfg));
     br_free(cfg);
@@ -378,16 +378,16 @@ static void test_kernels(void **state)
           *bias = br_malloc(M * sizeof *bias), *y = br_malloc(N * M * sizeof *y),
           *yr = br_malloc(N * M * sizeof *yr);
     fill(x, N * K, 1, 1), fill(w, M * K, 2, 0.2f), fill(bias, M, 3, 1);
-    nnb_linear(x, N, K, K, w, M, bias, y, M);
-    nnb_linear_ref(x, N, K, K, w, M, bias, yr, M);
+    br__nnb_linear(x, N, K, K, w, M, bias, y, M);
+    br__nnb_linear_ref(x, N, K, K, w, M, bias, yr, M);
     assert_true(max_diff(y, yr, N * M) < 1e-5f);
     /* GELU over a wide range, including the tails and exact zero */
     float g[N * M], gr[N * M];
     fill(g, N * M, 4, 3);
     g[0] = 0, g[1] = -12, g[2] = 12, g[3] = -0.0f, g[4] = 1e-30f, g[5] = -5.5f, g[6] = 40;
     memcpy(gr, g, sizeof g);
-    nnb_bias_gelu(g, N, M, bias);
-    nnb_bias_gelu_ref(gr, N, M, bias);
+    br__nnb_bias_gelu(g, N, M, bias);
+    br__nnb_bias_gelu_ref(gr, N, M, bias);
     float worst = 0;
     for (size_t i = 0; i < N * M; i++) {
         float e = fabsf(g[i] - gr[i]) / (1e-3f + fabsf(gr[i]));
@@ -398,16 +398,16 @@ static void test_kernels(void **state)
     /* a fine sweep of the interesting range */
     for (int i = -8000; i <= 8000; i++) {
         float a = (float)i / 1000.0f, b2 = a;
-        nnb_bias_gelu(&a, 1, 1, NULL);
-        nnb_bias_gelu_ref(&b2, 1, 1, NULL);
+        br__nnb_bias_gelu(&a, 1, 1, NULL);
+        br__nnb_bias_gelu_ref(&b2, 1, 1, NULL);
         assert_true(fabsf(a - b2) <= 2e-7f * (1 + fabsf(b2)));
     }
     /* residual + LayerNorm */
     memcpy(yr, y, N * M * sizeof *y);
     float *r = br_malloc(N * M * sizeof *r), *lg = br_malloc(M * sizeof *lg);
     fill(r, N * M, 5, 2), fill(lg, M, 6, 1);
-    nnb_add_layernorm(y, r, bias, N, M, lg, bias, 1e-12f);
-    nnb_add_layernorm_ref(yr, r, bias, N, M, lg, bias, 1e-12f);
+    br__nnb_add_layernorm(y, r, bias, N, M, lg, bias, 1e-12f);
+    br__nnb_add_layernorm_ref(yr, r, bias, N, M, lg, bias, 1e-12f);
     assert_true(max_diff(y, yr, N * M) < 1e-5f);
     br_free(x), br_free(w), br_free(bias), br_free(y), br_free(yr), br_free(r), br_free(lg);
 }
@@ -419,27 +419,27 @@ static void test_kernels(void **state)
 static void test_packed_linear(void **state)
 {
     (void)state;
-    if (!nnb_pack_available()) skip();
+    if (!br__nnb_pack_available()) skip();
     static const size_t shapes[][3] = {{1, 8, 32},     {13, 50, 70},   {37, 384, 96},
                                        {100, 600, 33}, {200, 40, 130}, {37, 1100, 20}};
-    float *ws = br_aligned_alloc((size_t)br_get_num_threads() * nnb_linear_packed_ws() * sizeof *ws,
-                                 BR_ALIGN);
+    float *ws = br_aligned_alloc(
+        (size_t)br_get_num_threads() * br__nnb_linear_packed_ws() * sizeof *ws, BR_ALIGN);
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         const size_t n = shapes[s][0], k = shapes[s][1], m = shapes[s][2];
         const size_t ldx = k + 3, ldy = m + 5;
         float *x = br_malloc(n * ldx * sizeof *x), *w = br_malloc(m * k * sizeof *w),
               *bias = br_malloc(m * sizeof *bias), *y = br_malloc(n * ldy * sizeof *y),
               *yr = br_malloc(n * ldy * sizeof *yr),
-              *wp = br_aligned_alloc(nnb_pack_floats(m, k) * sizeof *wp, BR_ALIGN);
+              *wp = br_aligned_alloc(br__nnb_pack_floats(m, k) * sizeof *wp, BR_ALIGN);
         fill(x, n * ldx, 10 + s, 1), fill(w, m * k, 20 + s, 0.1f), fill(bias, m, 30 + s, 1);
-        nnb_pack_weights(w, m, k, wp);
+        br__nnb_pack_weights(w, m, k, wp);
         for (int variant = 0; variant < 3; variant++) {
             const float *b = variant == 0 ? NULL : bias;
             const int gelu = variant == 2;
             for (size_t i = 0; i < n * ldy; i++) y[i] = yr[i] = 77.0f; /* sentinels */
-            nnb_linear_packed(x, n, k, ldx, wp, m, b, gelu, ws, y, ldy);
-            nnb_linear_ref(x, n, k, ldx, w, m, b, yr, ldy);
-            for (size_t i = 0; gelu && i < n; i++) nnb_bias_gelu_ref(yr + i * ldy, 1, m, NULL);
+            br__nnb_linear_packed(x, n, k, ldx, wp, m, b, gelu, ws, y, ldy);
+            br__nnb_linear_ref(x, n, k, ldx, w, m, b, yr, ldy);
+            for (size_t i = 0; gelu && i < n; i++) br__nnb_bias_gelu_ref(yr + i * ldy, 1, m, NULL);
             for (size_t i = 0; i < n; i++)
                 for (size_t j = 0; j < ldy; j++) {
                     const float a = y[i * ldy + j], r = yr[i * ldy + j];
@@ -467,18 +467,19 @@ static void test_attention_kernel(void **state)
         const size_t L = shapes[c][0], D = shapes[c][1], HEADS = shapes[c][2];
         float *qkv = br_malloc(L * 3 * D * sizeof *qkv), *o = br_malloc(L * (D + 5) * sizeof *o),
               *orf = br_malloc(L * (D + 5) * sizeof *orf),
-              *ws = br_aligned_alloc(nnb_attention_packed_ws(L, D, HEADS) * sizeof *ws, BR_ALIGN);
-        assert_true(nnb_attention_packed_ws(L, D, HEADS) >= nnb_attention_ws(L));
+              *ws =
+                  br_aligned_alloc(br__nnb_attention_packed_ws(L, D, HEADS) * sizeof *ws, BR_ALIGN);
+        assert_true(br__nnb_attention_packed_ws(L, D, HEADS) >= br__nnb_attention_ws(L));
         /* the spread of the scores as with 12-wide heads at 1.5 */
         fill(qkv, L * 3 * D, 10 + c, 1.5f * sqrtf(12.0f / (float)(D / HEADS)));
         memset(orf, 0, L * (D + 5) * sizeof *orf);
-        nn_attention_ref(qkv, L, D, HEADS, 0.2887f, orf, D + 5);
+        br__nn_attention_ref(qkv, L, D, HEADS, 0.2887f, orf, D + 5);
         for (int packed = 0; packed < 2; packed++) {
             memset(o, 0, L * (D + 5) * sizeof *o);
             if (packed)
-                nnb_attention_packed(qkv, L, D, HEADS, 0.2887f, ws, o, D + 5);
+                br__nnb_attention_packed(qkv, L, D, HEADS, 0.2887f, ws, o, D + 5);
             else
-                nnb_attention(qkv, L, D, HEADS, 0.2887f, ws, o, D + 5);
+                br__nnb_attention(qkv, L, D, HEADS, 0.2887f, ws, o, D + 5);
             assert_true(max_diff(o, orf, L * (D + 5)) < 2e-6f);
         }
         br_free(qkv), br_free(o), br_free(orf), br_aligned_free(ws);
@@ -487,8 +488,8 @@ static void test_attention_kernel(void **state)
     fill(s, 3 * 40, 20, 8);
     s[5] = -200; /* far below the max: exp underflows to ~0 */
     memcpy(sr, s, sizeof s);
-    nnb_softmax_rows(s, 3, 40);
-    nnb_softmax_rows_ref(sr, 3, 40);
+    br__nnb_softmax_rows(s, 3, 40);
+    br__nnb_softmax_rows_ref(sr, 3, 40);
     assert_true(max_diff(s, sr, 3 * 40) < 1e-6f);
 }
 

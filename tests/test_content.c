@@ -1,8 +1,9 @@
 /*
- * test_content.c: exact top-k against its reference; the seed universe's
- * tribes with the USE-lite reference embeddings (each tribe dominated by
- * one genre), the model directory round trip and its refusals, the
- * picture in three formats, and the content recommendations.
+ * test_content.c: the vector kernels and exact top-k against their
+ * references; the seed universe's tribes with the USE-lite reference
+ * embeddings (each tribe dominated by one genre), the model directory round
+ * trip and its refusals, the picture in three formats, and the content
+ * recommendations.
  */
 #include <jansson.h>
 #include <math.h>
@@ -12,7 +13,57 @@
 #include <unistd.h>
 
 #include "content/internal.h"
+#include "content/vec.h"
 #include "testutil.h"
+
+/* ---------------------------------------------------------- vector kernels -- */
+
+/* br__cv_dot, br__cv_l2sq and br__cv_dots against the double-precision twins, at every
+ * length around the kernels' 8-, 16- and 32-wide steps and at the
+ * encoders' widths, under whichever SIMD level this run has (make test runs
+ * this program under each, tests/CMakeLists.txt). The bound is float32
+ * summation's over the longest chain of additions any variant makes
+ * (d / 8 + 4 terms, one rounding each) times the sum of |terms|
+ * (docs/architecture.md, core). */
+static double vec_bound(const float *a, const float *b, size_t d, int diff)
+{
+    double s = 0;
+    for (size_t i = 0; i < d; i++) {
+        double t = diff ? (double)a[i] - b[i] : (double)a[i] * b[i];
+        s += diff ? t * t : fabs(t);
+    }
+    return ((double)d / 8 + 4) * 0x1p-23 * s + 1e-30;
+}
+
+static void test_vec_kernels(void **state)
+{
+    (void)state;
+    br_rng rng;
+    br_rng_seed(&rng, 11);
+    enum { DMAX = 1030, M = 7 };
+    float *a = br_malloc(DMAX * sizeof(float)), *c = br_malloc(M * DMAX * sizeof(float));
+    float out[M];
+    for (size_t d = 0; d <= DMAX; d += d < 80 ? 1 : d < 520 ? 37 : 85) {
+        for (size_t i = 0; i < d; i++) a[i] = (float)br_rng_normal(&rng);
+        for (size_t i = 0; i < M * d; i++) c[i] = (float)(br_rng_normal(&rng) + 0.25);
+        for (size_t j = 0; j < M; j++) {
+            const float *b = c + j * d;
+            double e = fabs((double)br__cv_dot(a, b, d) - br__cv_dot_ref(a, b, d));
+            if (e > vec_bound(a, b, d, 0)) fail_msg("br__cv_dot d=%zu: off by %g", d, e);
+            e = fabs((double)br__cv_l2sq(a, b, d) - br__cv_l2sq_ref(a, b, d));
+            if (e > vec_bound(a, b, d, 1)) fail_msg("br__cv_l2sq d=%zu: off by %g", d, e);
+        }
+        /* one row against M centres: the 4-centre kernel, then the rest */
+        br__cv_dots(a, 1, c, M, d, out);
+        for (size_t j = 0; j < M; j++) {
+            double e = fabs((double)out[j] - br__cv_dot_ref(a, c + j * d, d));
+            if (e > vec_bound(a, c + j * d, d, 0))
+                fail_msg("br__cv_dots d=%zu c=%zu: off by %g", d, j, e);
+        }
+    }
+    br_free(a);
+    br_free(c);
+}
 
 /* ----------------------------------------------------------------- top-k -- */
 
@@ -31,7 +82,7 @@ static void check_topk(size_t n, size_t dim, size_t nq, size_t k, int with_exclu
     int32_t *ia = br_malloc(nq * k * sizeof(int32_t)), *ib = br_malloc(nq * k * sizeof(int32_t));
     float *sa = br_malloc(nq * k * sizeof(float)), *sb = br_malloc(nq * k * sizeof(float));
     assert_int_equal(br_topk_search(base, n, dim, q, nq, k, ex, ia, sa), BR_OK);
-    assert_int_equal(br_topk_search_ref(base, n, dim, q, nq, k, ex, ib, sb), BR_OK);
+    assert_int_equal(br__topk_search_ref(base, n, dim, q, nq, k, ex, ib, sb), BR_OK);
     for (size_t i = 0; i < nq * k; i++) {
         if (ib[i] < 0) {
             assert_int_equal(ia[i], -1);
@@ -141,7 +192,8 @@ static void test_seed_tribes(void **state)
         named[g] = 1;
         for (size_t i = 0; i < emb_n; i++)
             if (tribes->labels[i] == (int32_t)j)
-                carry += strcmp(br_catalog_book(cat, (uint32_t)i)->genre, br_generate_genre(g)) == 0;
+                carry +=
+                    strcmp(br_catalog_book(cat, (uint32_t)i)->genre, br_generate_genre(g)) == 0;
         printf("tribe %u %-22s %3u books, %5.1f%% of its genre\n", j, t->name, t->size,
                100.0 * carry / t->size);
         assert_true(carry >= 0.9 * t->size);
@@ -286,6 +338,7 @@ static void test_recommendations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vec_kernels),
         cmocka_unit_test(test_topk),
         cmocka_unit_test(test_seed_tribes),
         cmocka_unit_test(test_model_dir_and_plot),

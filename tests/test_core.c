@@ -1,11 +1,13 @@
 /*
  * test_core.c: the library foundation: status strings and error detail, the
- * allocator hook, the log callback, the seeded RNG, the thread setting and
- * the progress reporter.
+ * allocator hook, the log callback, the seeded RNG, the thread setting, the
+ * SIMD level and the progress reporter.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "testutil.h"
 
@@ -195,6 +197,62 @@ static void test_threads_setting(void **state)
     assert_true(br_get_num_threads() >= 1);
 }
 
+static int isa_logs;
+static char isa_logged[256];
+
+static void isa_log_cb(br_log_level level, const char *msg, void *user)
+{
+    (void)user;
+    if (!strstr(msg, "SIMD")) return;
+    isa_logs++;
+    snprintf(isa_logged, sizeof isa_logged, "%d %s", (int)level, msg);
+}
+
+/* The SIMD level (src/core/isa.c): the best this CPU has, or the lower one
+ * BOOKREC_ISA names; a higher one or an unknown name falls back to the best.
+ * tests/CMakeLists.txt runs this program again under BOOKREC_ISA=avx2,
+ * portable, avx512 and an unknown name, with BR_TEST_ISA saying what it
+ * set: the same way it runs the kernel tests under each level, so a level
+ * that is not honoured fails here rather than silently testing the default
+ * path twice. The CPU's best is found here independently of the library. */
+static void test_isa_level(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"portable", "avx2", "avx512"};
+    int best = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        best = __builtin_cpu_supports("avx512f") ? 2 : 1;
+#endif
+    const char *req = getenv("BOOKREC_ISA"), *set = getenv("BR_TEST_ISA");
+    if (set) assert_string_equal(req ? req : "(unset)", set);
+    int asked = -1;
+    for (int i = 0; req && i < 3; i++)
+        if (!strcasecmp(req, names[i])) asked = i;
+    int want = asked >= 0 && asked < best ? asked : best;
+
+    /* chosen once, on first use, and logged then: DEBUG, WARN for a bad name */
+    br_log_set(isa_log_cb, NULL, BR_LOG_DEBUG);
+    assert_string_equal(br_isa_name(), names[want]);
+    assert_string_equal(br_isa_name(), names[want]);
+    br_log_set(NULL, NULL, BR_LOG_INFO);
+    assert_int_equal(isa_logs, 1);
+    char expect[256];
+    snprintf(expect, sizeof expect, "%d SIMD kernels: %s",
+             req && *req && asked < 0 ? BR_LOG_WARN : BR_LOG_DEBUG, br_isa_detail());
+    assert_string_equal(isa_logged, expect);
+
+    const char *detail = br_isa_detail();
+    printf("isa: %s\n", detail);
+    assert_true(!strncmp(detail, names[want], strlen(names[want])));
+    assert_int_equal(detail[strlen(names[want])], ':');
+    if (req && *req) assert_non_null(strstr(detail, "BOOKREC_ISA="));
+    if (req && *req && asked < 0)
+        assert_non_null(strstr(detail, "is not avx512, avx2 or portable"));
+    if (asked > best) assert_non_null(strstr(detail, "asks for more than this CPU has"));
+}
+
 static int prog_calls, prog_stop_at;
 static uint64_t prog_last_done, prog_last_total;
 
@@ -231,10 +289,25 @@ static void test_progress_throttles_and_cancels(void **state)
     prog_stop_at = 0;
 }
 
+/* The version is defined once, by core.h's three numbers; the library that
+ * runs, CMake's project version and the generated bookrec.pc must all say
+ * the same (a second definition, or a stale libbookrec, shows here). */
 static void test_version(void **state)
 {
     (void)state;
-    assert_string_equal(br_version(), BR_VERSION_STRING);
+    char want[48];
+    snprintf(want, sizeof want, "%d.%d.%d", BR_VERSION_MAJOR, BR_VERSION_MINOR, BR_VERSION_PATCH);
+    assert_string_equal(br_version(), want);
+    assert_string_equal(BR_VERSION_STRING, want);
+    assert_string_equal(BR_TEST_PROJECT_VERSION, want);
+
+    FILE *pc = fopen(BR_TEST_PC_FILE, "r");
+    assert_non_null(pc);
+    char line[256], pc_version[64] = "";
+    while (fgets(line, sizeof line, pc))
+        if (sscanf(line, "Version: %63s", pc_version) == 1) break;
+    fclose(pc);
+    assert_string_equal(pc_version, want);
 }
 
 int main(void)
@@ -249,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_rng_determinism_and_streams),
         cmocka_unit_test(test_rng_below_is_in_range_and_uniform),
         cmocka_unit_test(test_threads_setting),
+        cmocka_unit_test(test_isa_level),
         cmocka_unit_test(test_progress_throttles_and_cancels),
         cmocka_unit_test(test_version),
     };

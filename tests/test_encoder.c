@@ -60,8 +60,8 @@ static void test_kernels(void **state)
         float *y = calloc(n * ldy, 4), *yr = calloc(n * ldy, 4);
         fill(&r, x, n * ldx), fill(&r, w, k * m), fill(&r, b, m);
         for (int bias = 0; bias < 2; bias++) {
-            nn_linear(x, n, k, ldx, w, m, bias ? b : NULL, y, ldy);
-            nn_linear_ref(x, n, k, ldx, w, m, bias ? b : NULL, yr, ldy);
+            br__nn_linear(x, n, k, ldx, w, m, bias ? b : NULL, y, ldy);
+            br__nn_linear_ref(x, n, k, ldx, w, m, bias ? b : NULL, yr, ldy);
             for (size_t i = 0; i < n; i++)
                 assert_true(max_abs_diff(y + i * ldy, yr + i * ldy, m) < 1e-5 * sqrt((double)k));
         }
@@ -75,15 +75,15 @@ static void test_kernels(void **state)
         float *acc0 = malloc(n * m * 4), *tmp = malloc(n * m * 4);
         fill(&r, x, n * k), fill(&r, w, k * m), fill(&r, b, m), fill(&r, acc, n * m);
         memcpy(acc0, acc, n * m * 4);
-        nn_linear_relu(x, n, k, w, m, b, y);
-        nn_linear_ref(x, n, k, k, w, m, b, yr, m);
+        br__nn_linear_relu(x, n, k, w, m, b, y);
+        br__nn_linear_ref(x, n, k, k, w, m, b, yr, m);
         size_t negatives = 0;
         for (size_t i = 0; i < n * m; i++) {
             negatives += yr[i] < 0;
             assert_true(fabs(y[i] - (yr[i] > 0 ? yr[i] : 0)) < 1e-5);
         }
         assert_true(negatives > 0); /* the ReLU had something to do */
-        nn_linear_residual(x, n, k, w, m, b, tmp, acc);
+        br__nn_linear_residual(x, n, k, w, m, b, tmp, acc);
         for (size_t i = 0; i < n * m; i++) assert_true(fabs(acc[i] - (yr[i] + acc0[i])) < 1e-5);
         free(x), free(w), free(b), free(y), free(yr), free(acc), free(acc0), free(tmp);
     }
@@ -92,10 +92,10 @@ static void test_kernels(void **state)
     for (size_t s = 0; s < 4; s++) {
         size_t L = lens[s], D = 64, H = 4;
         float *qkv = malloc(L * 3 * D * 4), *o = malloc(L * D * 4), *orf = malloc(L * D * 4);
-        float *ws = malloc(nn_attention_ws(L, D) * 4);
+        float *ws = malloc(br__nn_attention_ws(L, D) * 4);
         fill(&r, qkv, L * 3 * D);
-        nn_attention(qkv, L, D, H, 0.25f, ws, o, D);
-        nn_attention_ref(qkv, L, D, H, 0.25f, orf, D);
+        br__nn_attention(qkv, L, D, H, 0.25f, ws, o, D);
+        br__nn_attention_ref(qkv, L, D, H, 0.25f, orf, D);
         assert_true(max_abs_diff(o, orf, L * D) < 1e-5);
         free(qkv), free(o), free(orf), free(ws);
     }
@@ -103,7 +103,7 @@ static void test_kernels(void **state)
     float x[2 * 16], y[2 * 16], one[16], zero[16];
     fill(&r, x, 32);
     for (int j = 0; j < 16; j++) one[j] = 1, zero[j] = 0;
-    nn_layernorm(x, 2, 16, one, zero, 1e-6f, y);
+    br__nn_layernorm(x, 2, 16, one, zero, 1e-6f, y);
     for (int i = 0; i < 2; i++) {
         double mu = 0, var = 0;
         for (int j = 0; j < 16; j++) mu += y[i * 16 + j];
@@ -130,7 +130,7 @@ static void test_tiny_model(void **state)
     uint8_t *b = NULL;
     size_t len = tiny_model_build(&b);
     use_model m;
-    assert_int_equal(use_model_parse(b, len, 1, &m), BR_OK);
+    assert_int_equal(br__use_model_parse(b, len, 1, &m), BR_OK);
     char *dir = tu_tmpdir("encoder_tiny");
     char path[1024];
     snprintf(path, sizeof path, "%s/tiny.brm", dir);
@@ -222,10 +222,10 @@ static void test_edge_behaviour(void **state)
     if (!enc) skip();
     size_t d = br_encoder_dim(enc);
     use_model m;
-    assert_int_equal(use_model_map(model_path, &m), BR_OK);
+    assert_int_equal(br__use_model_map(model_path, &m), BR_OK);
     float want[512], out[3 * 512], single[512];
     zero_token_expected(m.final_b, d, want);
-    use_model_release(&m);
+    br__use_model_release(&m);
     /* A batch of only empty texts works (TF.js throws) and gives the
      * graph's zero-token output; so does one inside a batch. */
     const char *empty[] = {""};

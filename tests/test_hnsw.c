@@ -1,8 +1,9 @@
 /*
  * test_hnsw.c: the HNSW index: recall against exact search on random
  * clustered data, incremental insertion, tombstones, batch = single
- * searches, the persistence round trip (and growing a loaded index), and
- * refusal of corrupt, truncated and foreign files.
+ * searches, the persistence round trip (and growing a loaded index), the
+ * same file for the same index whatever the heap held, and refusal of
+ * corrupt, truncated and foreign files.
  */
 #include <math.h>
 #include <stdio.h>
@@ -70,7 +71,8 @@ static void test_recall(void **state)
     float *x = clustered(n + nq, 1);
     const float *q = x + n * DIM;
     br_hnsw *h = build(x, n);
-    int32_t *ids = br_malloc(nq * k * sizeof(int32_t)), *truth = br_malloc(nq * k * sizeof(int32_t));
+    int32_t *ids = br_malloc(nq * k * sizeof(int32_t)),
+            *truth = br_malloc(nq * k * sizeof(int32_t));
     float *sc = br_malloc(nq * k * sizeof(float)), *tsc = br_malloc(nq * k * sizeof(float));
     assert_int_equal(br_topk_search(x, n, DIM, q, nq, k, NULL, truth, tsc), BR_OK);
     assert_int_equal(br_hnsw_search_batch(h, q, nq, k, 64, ids, sc), BR_OK);
@@ -194,6 +196,69 @@ static void test_persistence(void **state)
     br_free(dir);
 }
 
+/* An allocator whose new blocks hold a given byte, as a reused heap would
+ * hold whatever was there. */
+static unsigned char fill_byte;
+static void *fill_malloc(size_t n, void *u)
+{
+    (void)u;
+    void *p = malloc(n);
+    if (p) memset(p, fill_byte, n);
+    return p;
+}
+static void *fill_realloc(void *p, size_t n, void *u)
+{
+    (void)u;
+    return realloc(p, n);
+}
+static void fill_free(void *p, void *u)
+{
+    (void)u;
+    free(p);
+}
+
+static char *build_and_save(const float *x, size_t n, unsigned char fill, const char *dir,
+                            const char *name, size_t *len)
+{
+    br_allocator a = {fill_malloc, fill_realloc, fill_free, NULL};
+    fill_byte = fill;
+    br_set_allocator(&a);
+    br_hnsw_options o = BR_HNSW_OPTIONS_DEFAULT;
+    o.m = 6;
+    br_hnsw *h;
+    assert_int_equal(br_hnsw_create(DIM, &o, &h), BR_OK);
+    for (size_t i = 0; i < n; i++) assert_int_equal(br_hnsw_add(h, x + i * DIM, NULL), BR_OK);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_int_equal(br_hnsw_save(h, path), BR_OK);
+    br_hnsw_free(h);
+    br_set_allocator(NULL);
+    return tu_read_file(path, len);
+}
+
+/* The same vectors inserted in the same order give the same file, byte for
+ * byte, whatever the heap held: a link list's unused slots are written as
+ * zeros, not as the memory's old contents (which also made `train`'s
+ * index.hnsw differ between runs). */
+static void test_same_index_same_bytes(void **state)
+{
+    (void)state;
+    const size_t n = 300;
+    float *x = clustered(n, 9);
+    char *dir = tu_tmpdir("test_hnsw_bytes");
+    size_t la, lb;
+    char *a = build_and_save(x, n, 0xa5, dir, "a.hnsw", &la);
+    char *b = build_and_save(x, n, 0x5a, dir, "b.hnsw", &lb);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    br_free(a);
+    br_free(b);
+    br_free(x);
+    br_free(dir);
+}
+
 /* Copies src to dst, then applies a change. */
 static void mutate(const char *src, const char *dst, long off, int flip, long truncate_to)
 {
@@ -237,9 +302,10 @@ static void test_corrupt_refused(void **state)
     assert_status_detail(br_hnsw_load(bad, &g), BR_EFORMAT, "bad magic");
     mutate(path, bad, 8, 1, -1); /* version 1 -> 33 */
     assert_status_detail(br_hnsw_load(bad, &g), BR_EFORMAT, "version 33");
-    char *npy = tu_write_file(dir, "x.npy", "\x93NUMPY not an index at all, but long enough to read "
-                                            "a header from it: padding padding padding padding "
-                                            "padding padding");
+    char *npy = tu_write_file(dir, "x.npy",
+                              "\x93NUMPY not an index at all, but long enough to read "
+                              "a header from it: padding padding padding padding "
+                              "padding padding");
     assert_status_detail(br_hnsw_load(npy, &g), BR_EFORMAT, "not a bookrec HNSW index");
     snprintf(bad, sizeof bad, "%s/missing.hnsw", dir);
     assert_status_detail(br_hnsw_load(bad, &g), BR_ENOTFOUND, "cannot open");
@@ -284,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_recall),
         cmocka_unit_test(test_incremental_and_tombstones),
         cmocka_unit_test(test_persistence),
+        cmocka_unit_test(test_same_index_same_bytes),
         cmocka_unit_test(test_corrupt_refused),
         cmocka_unit_test(test_inner_product_and_options),
     };

@@ -111,19 +111,19 @@ static void test_paths_match_reference(void **state)
         xsq[i] = (float)s;
     }
     float *init = br_malloc(k * dim * sizeof(float));
-    assert_int_equal(br_kmeans_plusplus(x, xsq, n, dim, k, 5, init), BR_OK);
-    double tol = br_kmeans_tol(x, n, dim, 1e-6);
+    assert_int_equal(br__kmeans_plusplus(x, xsq, n, dim, k, 5, init), BR_OK);
+    double tol = br__kmeans_tol(x, n, dim, 1e-6);
     float *cr = br_malloc(k * dim * sizeof(float)), *c = br_malloc(k * dim * sizeof(float));
     int32_t *lr = br_malloc(n * sizeof(int32_t)), *l = br_malloc(n * sizeof(int32_t));
     double ir, in;
     uint32_t itr, it;
     memcpy(cr, init, k * dim * sizeof(float));
-    assert_int_equal(br_kmeans_run_ref(x, n, dim, k, 300, tol, cr, lr, &ir, &itr, NULL), BR_OK);
+    assert_int_equal(br__kmeans_run_ref(x, n, dim, k, 300, tol, cr, lr, &ir, &itr, NULL), BR_OK);
     assert_true(itr > 3); /* a real run, not one step */
     br_kmeans_algo algos[2] = {BR_KMEANS_LLOYD, BR_KMEANS_HAMERLY};
     for (int a = 0; a < 2; a++) {
         memcpy(c, init, k * dim * sizeof(float));
-        assert_int_equal(br_kmeans_run(x, n, dim, k, algos[a], 300, tol, c, l, &in, &it, NULL),
+        assert_int_equal(br__kmeans_run(x, n, dim, k, algos[a], 300, tol, c, l, &in, &it, NULL),
                          BR_OK);
         size_t diff = 0;
         for (size_t i = 0; i < n; i++) diff += l[i] != lr[i];
@@ -184,9 +184,9 @@ static void test_empty_cluster_reseeded(void **state)
         double inertia;
         uint32_t it, rs = 0;
         memcpy(c, init, sizeof c);
-        br_status st = path == 2 ? br_kmeans_run_ref(x, n, dim, k, 100, 0, c, lab, &inertia, &it,
+        br_status st = path == 2 ? br__kmeans_run_ref(x, n, dim, k, 100, 0, c, lab, &inertia, &it,
                                                      &rs)
-                                 : br_kmeans_run(x, n, dim, k,
+                                 : br__kmeans_run(x, n, dim, k,
                                                  path ? BR_KMEANS_HAMERLY : BR_KMEANS_LLOYD, 100,
                                                  0, c, lab, &inertia, &it, &rs);
         assert_int_equal(st, BR_OK);

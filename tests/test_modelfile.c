@@ -45,7 +45,7 @@ static br_status open_bytes(const char *dir, const char *name, const uint8_t *b,
 
 static void restamp(uint8_t *b, size_t len)
 {
-    uint64_t h = use_model_checksum(b + USE_HEADER_BYTES, len - USE_HEADER_BYTES);
+    uint64_t h = br__use_model_checksum(b + USE_HEADER_BYTES, len - USE_HEADER_BYTES);
     memcpy(b + USE_OFF_CHECKSUM, &h, 8);
 }
 
@@ -361,7 +361,7 @@ static void test_convert_tfjs(void **state)
     assert_int_equal(br_encoder_convert_tfjs(dir, out), BR_OK);
 
     use_model m;
-    assert_int_equal(use_model_map(out, &m), BR_OK);
+    assert_int_equal(br__use_model_map(out, &m), BR_OK);
     assert_int_equal(m.vocab_size, V);
     assert_int_equal(m.emb_rows, ROWS);
     assert_int_equal(m.emb_dim, E);
@@ -382,7 +382,7 @@ static void test_convert_tfjs(void **state)
     /* The vocabulary as given: null -> 0.0, the repeat kept. */
     assert_true(m.scores[7] == 0.0 && m.scores[8] == -3.25 && m.scores[9] == -7.0);
     assert_int_equal(m.piece_off[V] - m.piece_off[V - 1], 2);
-    use_model_release(&m);
+    br__use_model_release(&m);
 
     /* Idempotence of the output: converting again gives the same bytes. */
     size_t l1, l2;

@@ -55,11 +55,11 @@ static void compare(size_t n, size_t dim, size_t nc, uint64_t seed)
     float *x = random_data(n, dim, seed);
     br_pca a, b;
     br_pca_route used;
-    assert_int_equal(br_pca_fit_route(x, n, dim, nc, route, &a, &used), BR_OK);
+    assert_int_equal(br__pca_fit_route(x, n, dim, nc, route, &a, &used), BR_OK);
     if (expect_used != BR_PCA_AUTO && used != expect_used)
         fail_msg("%zu x %zu, %zu components: route %d, expected %d", n, dim, nc, (int)used,
                  (int)expect_used);
-    assert_int_equal(br_pca_fit_ref(x, n, dim, nc, &b), BR_OK);
+    assert_int_equal(br__pca_fit_ref(x, n, dim, nc, &b), BR_OK);
     assert_true(fabs(a.total_variance - b.total_variance) < 1e-4 * b.total_variance);
     double sum = 0;
     for (size_t c = 0; c < nc; c++) {
@@ -153,7 +153,7 @@ static void test_krylov_threads(void **state)
     for (int t = 0; t < 2; t++) {
         br_set_num_threads(t + 1);
         compare(1100, 256, 2, 13);
-        assert_int_equal(br_pca_fit_route(x, 1100, 256, 2, BR_PCA_KRYLOV, &fit[t], NULL), BR_OK);
+        assert_int_equal(br__pca_fit_route(x, 1100, 256, 2, BR_PCA_KRYLOV, &fit[t], NULL), BR_OK);
     }
     for (size_t c = 0; c < 2; c++) {
         assert_true(fabs(fit[0].explained_variance[c] - fit[1].explained_variance[c]) <
@@ -237,7 +237,7 @@ static void test_refusals(void **state)
     /* the Krylov route finds the bad row too (its first pass sums it) */
     float *big = random_data(300, 160, 11);
     big[57 * 160 + 3] = NAN;
-    assert_status_detail(br_pca_fit_route(big, 300, 160, 2, BR_PCA_KRYLOV, &p, NULL), BR_EINVAL,
+    assert_status_detail(br__pca_fit_route(big, 300, 160, 2, BR_PCA_KRYLOV, &p, NULL), BR_EINVAL,
                          "row 57 has a non-finite");
     assert_null(p.components);
     br_free(big);

@@ -288,7 +288,7 @@ static void test_routes(void **state)
     tu_resp_free(&r);
 
     /* the page: served when web/ was embedded, else a JSON 404 */
-    if (br_serve_web_assets_n > 0) {
+    if (br__serve_web_assets_n > 0) {
         assert_int_equal(tu_get(port, "/", &r), 200);
         char ct[128];
         assert_int_equal(tu_resp_header(&r, "Content-Type", ct, sizeof ct), 0);
@@ -1177,7 +1177,8 @@ static void test_http_details(void **state)
     tu_resp_free(&r);
 
     /* one rule for explain, in a query and in a session body */
-    check_400(port, "/api/recommendations/user/5?explain=yes", "explain must be 0, 1, false or true");
+    check_400(port, "/api/recommendations/user/5?explain=yes",
+              "explain must be 0, 1, false or true");
     j = post_json(port, "/api/recommendations/session", NULL,
                   "{\"book_ids\": [\"3\"], \"explain\": \"yes\"}", 400);
     assert_non_null(strstr(
@@ -1292,18 +1293,18 @@ static void test_http_details(void **state)
     assert_non_null(strstr(br_error_detail(), "--bind no-such-host.invalid"));
 }
 
-/* srv_rank on one thread across many requests: the per-thread marks give
+/* br__srv_rank on one thread across many requests: the per-thread marks give
  * the same list every time, through the generation's wrap-around and
  * through the growth a posted book forces; seen books (catalogue and
  * posted) never appear. */
 static char *rank_once(srv_snap *p, const rank_input *in)
 {
     br_serve_rank cfg = BR_SERVE_RANK_DEFAULT;
-    sbuf b = {0};
+    br__sbuf b = {0};
     pthread_rwlock_rdlock(&p->add_lock);
-    assert_int_equal(srv_rank(p, &cfg, in, &b), BR_OK);
+    assert_int_equal(br__srv_rank(p, &cfg, in, &b), BR_OK);
     pthread_rwlock_unlock(&p->add_lock);
-    sb_put(&b, "", 1);
+    br__sb_put(&b, "", 1);
     return b.p;
 }
 
@@ -1336,7 +1337,7 @@ static void test_rank_marks(void **state)
 {
     NEED_MODEL();
     srv_snap *p;
-    assert_int_equal(srv_snap_load(mdir, &p), BR_OK);
+    assert_int_equal(br__srv_snap_load(mdir, &p), BR_OK);
     assert_true(p->n_base >= 200);
     uint32_t rec_idx[100], seeds[2], seen[5] = {10, 11, 12, 0, 0};
     br_catalog *cat;
@@ -1379,12 +1380,12 @@ static void test_rank_marks(void **state)
      * whole list ranked at generation 1, the generation run to its end,
      * then the first reader again at generation 1 of the next round: the
      * marks of the first round must not count */
-    srv_rank_set_generation(0);
+    br__srv_rank_set_generation(0);
     rank_input o = in;
     o.seen_idx = rec_idx;
     o.n_seen_idx = 100;
     free(rank_once(p, &o));
-    srv_rank_set_generation(UINT32_MAX >> 11);
+    br__srv_rank_set_generation(UINT32_MAX >> 11);
     again = rank_once(p, &in);
     assert_string_equal(again, ref);
     free(again);
@@ -1397,10 +1398,10 @@ static void test_rank_marks(void **state)
         snprintf(id, sizeof id, "copy-%u", i);
         float vec[1024];
         assert_true(p->dim <= 1024);
-        memcpy(vec, srv_snap_emb(p, from), p->dim * sizeof *vec);
+        memcpy(vec, br__srv_snap_emb(p, from), p->dim * sizeof *vec);
         srv_added a = {.id = id, .title = id, .year = BR_YEAR_UNKNOWN};
         uint32_t idx;
-        assert_int_equal(srv_snap_add(p, &a, vec, &idx), BR_OK);
+        assert_int_equal(br__srv_snap_add(p, &a, vec, &idx), BR_OK);
         assert_int_equal(idx, p->n_base + i);
     }
     uint32_t seen2[5];
@@ -1417,7 +1418,7 @@ static void test_rank_marks(void **state)
     free(grown);
     free(grown2);
     free(ref);
-    srv_snap_release(p);
+    br__srv_snap_release(p);
 }
 
 /* A stranger's list (no precomputed list, no interactions) weighs the
@@ -1460,13 +1461,13 @@ static void test_cold_start_shares(void **state)
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dir, mdir, dir);
     assert_int_equal(system(cmd), 0);
     srv_snap *p;
-    assert_int_equal(srv_snap_load(dir, &p), BR_OK);
+    assert_int_equal(br__srv_snap_load(dir, &p), BR_OK);
     uint32_t k = p->tribes->k, count[256], rare = p->tribes->labels[p->pop_order[0]];
     assert_true(k >= 3 && k <= 256);
     stranger_tribes(p, 10, count);
     for (uint32_t t = 0; t < k; t++) assert_true(count[t] >= 1);
     assert_true(count[rare] >= 2);
-    srv_snap_release(p);
+    br__srv_snap_release(p);
 
     /* the tribe of the most popular book read by one reader only: the
      * version's derived arrays made again from such lists (what train
@@ -1474,7 +1475,7 @@ static void test_cold_start_shares(void **state)
     snprintf(path, sizeof path, "%s/current/recs_items.npy", dir);
     br_array a = {0};
     assert_int_equal(br_npy_read(path, BR_DTYPE_I32, &a), BR_OK);
-    assert_int_equal(srv_snap_load(dir, &p), BR_OK);
+    assert_int_equal(br__srv_snap_load(dir, &p), BR_OK);
     int32_t *items = a.data;
     for (size_t r = 1; r < a.rows; r++) {
         int32_t *row = items + r * a.cols;
@@ -1494,9 +1495,9 @@ static void test_cold_start_shares(void **state)
     snprintf(path, sizeof path, "%s/current", dir);
     assert_int_equal(br__model_write_derived(path, &d, p->n_base, NULL), BR_OK);
     br__model_derived_free(&d);
-    srv_snap_release(p);
+    br__srv_snap_release(p);
     br_array_free(&a);
-    assert_int_equal(srv_snap_load(dir, &p), BR_OK);
+    assert_int_equal(br__srv_snap_load(dir, &p), BR_OK);
     stranger_tribes(p, 10, count);
     assert_int_equal(count[rare], 0);
     uint32_t spanned = 0;
@@ -1504,7 +1505,7 @@ static void test_cold_start_shares(void **state)
     assert_int_equal(spanned, k - 1);
     stranger_tribes(p, 40, count); /* nor further down */
     assert_int_equal(count[rare], 0);
-    srv_snap_release(p);
+    br__srv_snap_release(p);
 }
 
 int main(void)

@@ -1,13 +1,12 @@
 /*
  * test_sparse.c: CSR construction (order, duplicates, bounds, empty rows
  * and columns), transposition, the sparse x dense product against its
- * reference, and the batched top-k kernel against a full sort.
+ * reference. (The top-k kernel is tested in test_coreutil.c.)
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "linalg/topk.h"
 #include "testutil.h"
 
 /* A random sparse matrix as coordinates, with whole rows and columns left
@@ -226,66 +225,12 @@ static void test_from_ratings(void **state)
     br_catalog_free(cat);
 }
 
-static void test_topk(void **state)
-{
-    (void)state;
-    br_rng rng;
-    br_rng_seed(&rng, 11);
-    size_t rows = 40, cols = 517, ld = 520;
-    float *s = br_malloc(rows * ld * 4);
-    for (size_t r = 0; r < rows; r++)
-        for (size_t j = 0; j < ld; j++) {
-            /* Few distinct values: lots of ties. */
-            float v = (float)br_rng_below(&rng, r % 2 ? 9 : 1000) - 4.0f;
-            uint64_t z = br_rng_below(&rng, 10);
-            if (z == 0) v = -INFINITY;
-            if (z == 1 && r % 3 == 0) v = NAN;
-            s[r * ld + j] = v;
-        }
-    /* A row with only 3 selectable entries. */
-    for (size_t j = 0; j < cols; j++) s[5 * ld + j] = -INFINITY;
-    s[5 * ld + 400] = 1;
-    s[5 * ld + 3] = 1;
-    s[5 * ld + 9] = 2;
-    uint32_t ns[] = {0, 1, 10, 100, 600};
-    for (int t = 0; t < 5; t++) {
-        uint32_t n = ns[t];
-        uint32_t *i1 = br_malloc(rows * n * 4 + 4), *i2 = br_malloc(rows * n * 4 + 4);
-        float *v1 = br_malloc(rows * n * 4 + 4), *v2 = br_malloc(rows * n * 4 + 4);
-        topk_rows(s, rows, cols, ld, n, i1, v1);
-        topk_rows_ref(s, rows, cols, ld, n, i2, v2);
-        assert_memory_equal(i1, i2, rows * n * 4);
-        for (size_t p = 0; p < rows * n; p++)
-            assert_true(v1[p] == v2[p] || (isinf(v1[p]) && isinf(v2[p])));
-        if (n >= 10) {
-            assert_int_equal(i1[5 * n + 0], 9);
-            assert_int_equal(i1[5 * n + 1], 3); /* tie: lower index first */
-            assert_int_equal(i1[5 * n + 2], 400);
-            assert_int_equal(i1[5 * n + 3], UINT32_MAX);
-            assert_true(v1[5 * n + 3] == -INFINITY);
-        }
-        /* The oracle's own order: descending, ties by index. */
-        for (size_t r = 0; r < rows; r++)
-            for (uint32_t p = 1; p < n; p++) {
-                uint32_t a = i2[r * n + p - 1], b = i2[r * n + p];
-                if (b == UINT32_MAX) break;
-                float va = v2[r * n + p - 1], vb = v2[r * n + p];
-                assert_true(va > vb || (va == vb && a < b));
-            }
-        br_free(i1);
-        br_free(i2);
-        br_free(v1);
-        br_free(v2);
-    }
-    br_free(s);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_from_coo_small),    cmocka_unit_test(test_from_coo_errors),
-        cmocka_unit_test(test_long_rows_sorted),  cmocka_unit_test(test_mm_against_reference),
-        cmocka_unit_test(test_from_ratings),      cmocka_unit_test(test_topk),
+        cmocka_unit_test(test_from_coo_small),   cmocka_unit_test(test_from_coo_errors),
+        cmocka_unit_test(test_long_rows_sorted), cmocka_unit_test(test_mm_against_reference),
+        cmocka_unit_test(test_from_ratings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

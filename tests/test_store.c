@@ -900,15 +900,15 @@ static void test_posted_books(void **state)
     unsigned char *val;
     size_t len;
     br_store_posted *dec = NULL;
-    OK(br_store_posted_encode(&p, &val, &len));
-    OK(br_store_posted_decode("kept-1", 6, val, len, &dec));
+    OK(br__store_posted_encode(&p, &val, &len));
+    OK(br__store_posted_decode("kept-1", 6, val, len, &dec));
     assert_true(dec->vec[2] == 3.0f);
     assert_string_equal(dec->tags, "a|b");
     br_free(dec);
     for (size_t cut = 0; cut < len; cut += 7)
-        assert_int_equal(br_store_posted_decode("kept-1", 6, val, cut, &dec), BR_ESTORE);
+        assert_int_equal(br__store_posted_decode("kept-1", 6, val, cut, &dec), BR_ESTORE);
     val[0] = 'B';
-    assert_int_equal(br_store_posted_decode("kept-1", 6, val, len, &dec), BR_ESTORE);
+    assert_int_equal(br__store_posted_decode("kept-1", 6, val, len, &dec), BR_ESTORE);
     br_free(val);
 }
 
@@ -1049,7 +1049,7 @@ static void test_member_parse_numbers(void **state)
         const char *ts = stamps[i % (sizeof stamps / sizeof *stamps)];
         snprintf(m, sizeof m, "%s\tclick\t%s\tbook", ts, val);
         br_store_interaction it;
-        br_status st = br_store_member_parse(m, strlen(m), &it);
+        br_status st = br__store_member_parse(m, strlen(m), &it);
         char *e;
         float want = strtof(val, &e);
         int val_ok = *e == '\0' && *val;
@@ -1112,7 +1112,7 @@ static void test_member_parse_fields(void **state)
         size_t len = cases[i].len ? cases[i].len : strlen(cases[i].m);
         br_store_interaction it;
         memset(&it, 0x55, sizeof it);
-        br_status st = br_store_member_parse(cases[i].m, len, &it);
+        br_status st = br__store_member_parse(cases[i].m, len, &it);
         if (!cases[i].ok) {
             assert_int_not_equal(st, BR_OK);
             continue;

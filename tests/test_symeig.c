@@ -1,5 +1,5 @@
 /*
- * test_symeig.c: br_symeig_top (the small symmetric eigensolver of the
+ * test_symeig.c: br__symeig_top (the small symmetric eigensolver of the
  * block Krylov PCA) against LAPACK's dsyevr: eigenvalues, residuals and
  * orthonormality of the vectors on random matrices of every size the PCA
  * uses and a few awkward ones (already diagonal, a repeated top eigenvalue,
@@ -48,7 +48,7 @@ static void check(const double *a, size_t l, size_t k)
 {
     double *w = br_malloc(k * sizeof(double)), *v = br_malloc(l * k * sizeof(double));
     double *work = br_malloc(BR_SYMEIG_WORK(l) * sizeof(double));
-    assert_int_equal(br_symeig_top(a, l, k, w, v, work), 0);
+    assert_int_equal(br__symeig_top(a, l, k, w, v, work), 0);
     /* LAPACK: all eigenvalues, ascending */
     double *h = br_malloc(l * l * sizeof(double)), *all = br_malloc(l * sizeof(double));
     memcpy(h, a, l * l * sizeof(double));
@@ -132,10 +132,10 @@ static void test_refusals(void **state)
 {
     (void)state;
     double a[4] = {1, 2, 2, 1}, w[2], v[4], work[BR_SYMEIG_WORK(2)];
-    assert_int_equal(br_symeig_top(a, 2, 0, w, v, work), -1);
-    assert_int_equal(br_symeig_top(a, 2, 3, w, v, work), -1);
+    assert_int_equal(br__symeig_top(a, 2, 0, w, v, work), -1);
+    assert_int_equal(br__symeig_top(a, 2, 3, w, v, work), -1);
     a[1] = NAN;
-    assert_int_equal(br_symeig_top(a, 2, 1, w, v, work), -1);
+    assert_int_equal(br__symeig_top(a, 2, 1, w, v, work), -1);
 }
 
 int main(void)

@@ -121,7 +121,7 @@ static void test_utf8_repair(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n;
-        char *o = use_utf8_sanitize(cases[i].in, strlen(cases[i].in), &n);
+        char *o = br__use_utf8_sanitize(cases[i].in, strlen(cases[i].in), &n);
         assert_non_null(o);
         assert_int_equal(n, strlen(cases[i].out));
         assert_string_equal(o, cases[i].out);

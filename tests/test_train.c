@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "bookrec/encoder.h"
+#include "bookrec/index.h"
 #include "redisutil.h"
 #include "bookrec/model.h"
 #include "testutil.h"
@@ -66,6 +67,16 @@ static void make_version_fv(const char *dir, const char *id, int first_book, con
     assert_int_equal(br_tribes_save(t, path), BR_OK);
     br_tribes_free(t);
     br_catalog_free(cat);
+    /* the vectors and their index: a version is whole or not served */
+    snprintf(path, sizeof path, "%s/embeddings.npy", vdir);
+    assert_int_equal(br_npy_write(path, BR_DTYPE_F32, 2, 4, 4, emb), BR_OK);
+    br_hnsw_options ho = BR_HNSW_OPTIONS_DEFAULT;
+    br_hnsw *h;
+    assert_int_equal(br_hnsw_create(4, &ho, &h), BR_OK);
+    assert_int_equal(br_hnsw_add_batch(h, emb, 4, NULL), BR_OK);
+    snprintf(path, sizeof path, "%s/index.hnsw", vdir);
+    assert_int_equal(br_hnsw_save(h, path), BR_OK);
+    br_hnsw_free(h);
     int32_t items[4] = {first_book, first_book + 1, first_book + 1, -1};
     float scores[4] = {2, 1, 2, 0};
     snprintf(path, sizeof path, "%s/recs_items.npy", vdir);
@@ -200,6 +211,28 @@ static void test_list_rollback_prune(void **state)
     assert_int_equal(br_models_manifest(dir, NULL, &m), BR_OK);
     assert_non_null(strstr(m, "\"v000001\""));
     br_free(m);
+}
+
+/* A rollback publishes a version as a server would open it (br_model_open):
+ * one missing its index is refused, and what was served stays served. */
+static void test_rollback_needs_a_whole_version(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], uri[PATH_MAX + 16], path[PATH_MAX + 64], cur[BR_MODEL_ID_MAX];
+    char book[BR_ID_MAX], version[BR_STORE_VERSION_MAX];
+    fresh_dir(dir, sizeof dir);
+    snprintf(uri, sizeof uri, "lmdb:%s/store", dir);
+    make_version(dir, "v000001", 0, uri);
+    make_version(dir, "v000002", 1, uri);
+    point_current(dir, "v000002");
+    assert_int_equal(br_models_rollback(dir, "v000001", NULL, NULL), BR_OK);
+    snprintf(path, sizeof path, "%s/versions/v000002/index.hnsw", dir);
+    assert_int_equal(unlink(path), 0);
+    assert_status_detail(br_models_rollback(dir, "v000002", NULL, NULL), BR_ENOTFOUND, "index.hnsw");
+    assert_int_equal(br_models_current(dir, cur, sizeof cur), BR_OK);
+    assert_string_equal(cur, "v000001");
+    served(uri, book, version);
+    assert_string_equal(version, "v000001");
 }
 
 static void test_current_must_be_a_version(void **state)
@@ -679,6 +712,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_rollback_prune),
+        cmocka_unit_test(test_rollback_needs_a_whole_version),
         cmocka_unit_test(test_current_must_be_a_version),
         cmocka_unit_test(test_train_refusals),
         cmocka_unit_test(test_rollback_to_redis),

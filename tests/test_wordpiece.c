@@ -23,16 +23,16 @@ static wordpiece *from_json, *from_vocab;
 static int setup(void **state)
 {
     (void)state;
-    if (wordpiece_load_json(GOLD "tiny/tokenizer.json", &from_json) != BR_OK) return -1;
-    if (wordpiece_load_vocab(GOLD "tiny/vocab.txt", NULL, &from_vocab) != BR_OK) return -1;
+    if (br__wordpiece_load_json(GOLD "tiny/tokenizer.json", &from_json) != BR_OK) return -1;
+    if (br__wordpiece_load_vocab(GOLD "tiny/vocab.txt", NULL, &from_vocab) != BR_OK) return -1;
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    wordpiece_free(from_json);
-    wordpiece_free(from_vocab);
+    br__wordpiece_free(from_json);
+    br__wordpiece_free(from_vocab);
     return 0;
 }
 
@@ -50,16 +50,16 @@ static size_t check_cases(const wordpiece *wp, const char *path)
         json_t *text = json_object_get(c, "text"), *want = json_object_get(c, "token_ids");
         int32_t *ids;
         size_t n;
-        assert_int_equal(
-            wordpiece_encode(wp, json_string_value(text), json_string_length(text), 1, &ids, &n),
-            BR_OK);
+        assert_int_equal(br__wordpiece_encode(wp, json_string_value(text), json_string_length(text),
+                                              1, &ids, &n),
+                         BR_OK);
         size_t wn = json_array_size(want);
         int same = n == wn;
         for (size_t k = 0; same && k < n; k++)
             same = ids[k] == (int32_t)json_integer_value(json_array_get(want, k));
         if (!same) {
             char *norm;
-            wordpiece_normalize(wp, json_string_value(text), json_string_length(text), &norm);
+            br__wordpiece_normalize(wp, json_string_value(text), json_string_length(text), &norm);
             fprintf(stderr, "case %zu: '%s' (normalised '%s')\n  got  ", i, json_string_value(text),
                     norm);
             br_free(norm);
@@ -109,20 +109,20 @@ static void test_newer_unicode_cases(void **state)
 static void test_vocab_and_specials(void **state)
 {
     (void)state;
-    assert_int_equal(wordpiece_vocab_size(from_json), 30522);
-    assert_int_equal(wordpiece_vocab_size(from_vocab), 30522);
-    assert_int_equal(wordpiece_cls(from_json), 101);
-    assert_int_equal(wordpiece_sep(from_json), 102);
-    assert_int_equal(wordpiece_unk(from_json), 100);
-    assert_int_equal(wordpiece_pad(from_json), 0);
+    assert_int_equal(br__wordpiece_vocab_size(from_json), 30522);
+    assert_int_equal(br__wordpiece_vocab_size(from_vocab), 30522);
+    assert_int_equal(br__wordpiece_cls(from_json), 101);
+    assert_int_equal(br__wordpiece_sep(from_json), 102);
+    assert_int_equal(br__wordpiece_unk(from_json), 100);
+    assert_int_equal(br__wordpiece_pad(from_json), 0);
     size_t len;
-    const char *p = wordpiece_piece(from_json, 7592, &len);
+    const char *p = br__wordpiece_piece(from_json, 7592, &len);
     assert_int_equal(len, 5);
     assert_memory_equal(p, "hello", 5);
-    assert_int_equal(wordpiece_id(from_vocab, "##ing", 5), 2075);
-    assert_int_equal(wordpiece_id(from_vocab, "no-such-piece", 13), -1);
-    assert_null(wordpiece_piece(from_json, 30522, NULL));
-    assert_null(wordpiece_piece(from_json, -1, NULL));
+    assert_int_equal(br__wordpiece_id(from_vocab, "##ing", 5), 2075);
+    assert_int_equal(br__wordpiece_id(from_vocab, "no-such-piece", 13), -1);
+    assert_null(br__wordpiece_piece(from_json, 30522, NULL));
+    assert_null(br__wordpiece_piece(from_json, -1, NULL));
 }
 
 static void test_without_specials_and_normalize(void **state)
@@ -130,21 +130,21 @@ static void test_without_specials_and_normalize(void **state)
     (void)state;
     int32_t *ids;
     size_t n;
-    assert_int_equal(wordpiece_encode(from_json, "Hello World", 11, 0, &ids, &n), BR_OK);
+    assert_int_equal(br__wordpiece_encode(from_json, "Hello World", 11, 0, &ids, &n), BR_OK);
     assert_int_equal(n, 2);
     assert_int_equal(ids[0], 7592);
     assert_int_equal(ids[1], 2088);
     br_free(ids);
-    assert_int_equal(wordpiece_encode(from_json, "", 0, 0, &ids, &n), BR_OK);
+    assert_int_equal(br__wordpiece_encode(from_json, "", 0, 0, &ids, &n), BR_OK);
     assert_int_equal(n, 0);
     br_free(ids);
     /* Length, not NUL, ends the text. */
-    assert_int_equal(wordpiece_encode(from_json, "a\0b", 3, 0, &ids, &n), BR_OK);
+    assert_int_equal(br__wordpiece_encode(from_json, "a\0b", 3, 0, &ids, &n), BR_OK);
     assert_int_equal(n, 1); /* NUL is dropped: "ab" */
-    assert_int_equal(ids[0], wordpiece_id(from_json, "ab", 2));
+    assert_int_equal(ids[0], br__wordpiece_id(from_json, "ab", 2));
     br_free(ids);
     char *s;
-    assert_int_equal(wordpiece_normalize(from_json, "Café 東京\tX", strlen("Café 東京\tX"), &s),
+    assert_int_equal(br__wordpiece_normalize(from_json, "Café 東京\tX", strlen("Café 東京\tX"), &s),
                      BR_OK);
     assert_string_equal(s, "cafe  東  京  x");
     br_free(s);
@@ -159,10 +159,10 @@ static void test_invalid_utf8(void **state)
     size_t n;
     const char bad[] = "ab\xff\xfe"
                        "cd \xe2\x82 ef \xf0\x9f\x98";
-    assert_int_equal(wordpiece_encode(from_json, bad, sizeof bad - 1, 0, &ids, &n), BR_OK);
+    assert_int_equal(br__wordpiece_encode(from_json, bad, sizeof bad - 1, 0, &ids, &n), BR_OK);
     int32_t *want;
     size_t wn;
-    assert_int_equal(wordpiece_encode(from_json, "abcd ef", 7, 0, &want, &wn), BR_OK);
+    assert_int_equal(br__wordpiece_encode(from_json, "abcd ef", 7, 0, &want, &wn), BR_OK);
     assert_int_equal(n, wn);
     assert_memory_equal(ids, want, n * sizeof *ids);
     br_free(ids);
@@ -171,7 +171,7 @@ static void test_invalid_utf8(void **state)
     for (int a = 0; a < 256; a++)
         for (int b = 0; b < 256; b += 7) {
             char s[2] = {(char)a, (char)b};
-            assert_int_equal(wordpiece_encode(from_json, s, 2, 1, &ids, &n), BR_OK);
+            assert_int_equal(br__wordpiece_encode(from_json, s, 2, 1, &ids, &n), BR_OK);
             assert_true(n >= 2 && n <= 4);
             br_free(ids);
         }
@@ -181,21 +181,21 @@ static void test_load_errors(void **state)
 {
     (void)state;
     wordpiece *wp = NULL;
-    assert_status_detail(wordpiece_load_vocab("/nonexistent/vocab.txt", NULL, &wp), BR_ENOTFOUND,
-                         "vocab.txt");
+    assert_status_detail(br__wordpiece_load_vocab("/nonexistent/vocab.txt", NULL, &wp),
+                         BR_ENOTFOUND, "vocab.txt");
     assert_null(wp);
     char *dir = tu_tmpdir("test_wordpiece");
     char *p = tu_write_file(dir, "vocab.txt", "[PAD]\nhello\n");
-    assert_status_detail(wordpiece_load_vocab(p, NULL, &wp), BR_EFORMAT, "[UNK]");
+    assert_status_detail(br__wordpiece_load_vocab(p, NULL, &wp), BR_EFORMAT, "[UNK]");
     br_free(p);
     p = tu_write_file(dir, "tok.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {}}}");
-    assert_status_detail(wordpiece_load_json(p, &wp), BR_EUNSUPPORTED, "WordPiece");
+    assert_status_detail(br__wordpiece_load_json(p, &wp), BR_EUNSUPPORTED, "WordPiece");
     br_free(p);
     p = tu_write_file(dir, "tok2.json", "{\"model\": {\"vocab\": {\"[UNK]\": 0, \"a\": 2}}}");
-    assert_status_detail(wordpiece_load_json(p, &wp), BR_EFORMAT, "no id 1");
+    assert_status_detail(br__wordpiece_load_json(p, &wp), BR_EFORMAT, "no id 1");
     br_free(p);
     p = tu_write_file(dir, "tok3.json", "{\"model\": ");
-    assert_int_equal(wordpiece_load_json(p, &wp), BR_EPARSE);
+    assert_int_equal(br__wordpiece_load_json(p, &wp), BR_EPARSE);
     br_free(p);
     br_free(dir);
 }
@@ -208,22 +208,22 @@ static void test_greedy_longest_match(void **state)
                             "##aff", "##a",   "##ff",  "##able", "##ffable", "aff"};
     wordpiece *wp;
     wp_config cfg = WP_CONFIG_DEFAULT;
-    assert_int_equal(wordpiece_create(pieces, 12, &cfg, &wp), BR_OK);
+    assert_int_equal(br__wordpiece_create(pieces, 12, &cfg, &wp), BR_OK);
     int32_t *ids;
     size_t n;
     /* "unaffable": longest first piece "una", then "##ffable" */
-    assert_int_equal(wordpiece_encode(wp, "unaffable", 9, 0, &ids, &n), BR_OK);
+    assert_int_equal(br__wordpiece_encode(wp, "unaffable", 9, 0, &ids, &n), BR_OK);
     assert_int_equal(n, 2);
     assert_int_equal(ids[0], 5);
     assert_int_equal(ids[1], 10);
     br_free(ids);
     /* "unx": "un" then nothing matches "x": the whole word is [UNK] */
-    assert_int_equal(wordpiece_encode(wp, "UNX aff", 7, 0, &ids, &n), BR_OK);
+    assert_int_equal(br__wordpiece_encode(wp, "UNX aff", 7, 0, &ids, &n), BR_OK);
     assert_int_equal(n, 2);
     assert_int_equal(ids[0], 1);
     assert_int_equal(ids[1], 11);
     br_free(ids);
-    wordpiece_free(wp);
+    br__wordpiece_free(wp);
 }
 
 int main(void)

@@ -60,35 +60,36 @@ typedef struct br_bert_options {
  * BR_ENOTFOUND, bad ones with BR_EFORMAT / BR_EPARSE, architectures other
  * than a post-norm BERT with absolute positions and GELU with
  * BR_EUNSUPPORTED; the detail names the file. opts may be NULL. */
-br_status br_bert_open(const char *dir, const br_bert_options *opts, br_bert **out);
-void br_bert_close(br_bert *bert);
+BR_API br_status br_bert_open(const char *dir, const br_bert_options *opts, br_bert **out);
+BR_API void br_bert_close(br_bert *bert);
 
 /* 1 when `path` is a directory holding config.json and model.safetensors. */
-int br_bert_is_model_dir(const char *path);
+BR_API int br_bert_is_model_dir(const char *path);
 
 /* Embedding width (hidden_size: 384 for all-MiniLM-L6-v2). */
-size_t br_bert_dim(const br_bert *bert);
+BR_API size_t br_bert_dim(const br_bert *bert);
 /* The maximum sequence length in effect (tokens, specials included). */
-size_t br_bert_max_length(const br_bert *bert);
+BR_API size_t br_bert_max_length(const br_bert *bert);
 
 /* Embeds n NUL-terminated UTF-8 texts into out (n, dim), row-major, rows in
  * input order. Texts are tokenized, sorted by length into chunks and run
  * without padding (each text attends to its own tokens only). */
-br_status br_bert_embed(const br_bert *bert, const char *const *texts, size_t n, float *out);
+BR_API br_status br_bert_embed(const br_bert *bert, const char *const *texts, size_t n, float *out);
 /* The same from token ids (ids[i] has lens[i] ids, [CLS]/[SEP] included as
  * the tokenizer gives them); sequences longer than the maximum length are
  * cut to its first max_length - 1 ids plus their last id ([SEP]). Ids
  * outside the vocabulary fail with BR_ERANGE. */
-br_status br_bert_embed_ids(const br_bert *bert, const int32_t *const *ids, const size_t *lens,
-                            size_t n, float *out);
+BR_API br_status br_bert_embed_ids(const br_bert *bert, const int32_t *const *ids,
+                                   const size_t *lens, size_t n, float *out);
 
 /* Token ids of one text with [CLS]/[SEP], before truncation. *ids from
  * br_malloc (the caller frees it with br_free). */
-br_status br_bert_tokenize(const br_bert *bert, const char *text, int32_t **ids, size_t *n_ids);
+BR_API br_status br_bert_tokenize(const br_bert *bert, const char *text, int32_t **ids,
+                                  size_t *n_ids);
 
 /* The vocabulary. */
-size_t br_bert_vocab_size(const br_bert *bert);
-const char *br_bert_piece(const br_bert *bert, int32_t id, size_t *len);
+BR_API size_t br_bert_vocab_size(const br_bert *bert);
+BR_API const char *br_bert_piece(const br_bert *bert, int32_t id, size_t *len);
 
 typedef enum br_bert_pooling {
     BR_BERT_POOL_MEAN = 0,
@@ -107,7 +108,7 @@ typedef struct br_bert_info {
     uint64_t parameters, file_bytes;
 } br_bert_info;
 
-br_status br_bert_get_info(const br_bert *bert, br_bert_info *info);
+BR_API br_status br_bert_get_info(const br_bert *bert, br_bert_info *info);
 
 #ifdef __cplusplus
 }

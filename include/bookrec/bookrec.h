@@ -10,6 +10,7 @@
 #include "bookrec/npy.h"
 #include "bookrec/eval.h"
 #include "bookrec/encoder.h"
+#include "bookrec/text.h"
 #include "bookrec/bert.h"
 #include "bookrec/content.h"
 #include "bookrec/index.h"

@@ -62,9 +62,9 @@ typedef struct br_kmeans_result {
  * centroid (counted in `reseeded`), so the result always has k non-empty
  * clusters when x has at least k distinct points. Release with
  * br_kmeans_result_free. */
-br_status br_kmeans_fit(const float *x, size_t n, size_t dim, const br_kmeans_options *opt,
-                        br_kmeans_result *out);
-void br_kmeans_result_free(br_kmeans_result *r);
+BR_API br_status br_kmeans_fit(const float *x, size_t n, size_t dim, const br_kmeans_options *opt,
+                               br_kmeans_result *out);
+BR_API void br_kmeans_result_free(br_kmeans_result *r);
 
 /* ------------------------------------------------------------------- pca -- */
 
@@ -84,22 +84,24 @@ typedef struct br_pca {
 } br_pca;
 
 /* 1 <= n_components <= dim; n >= 2. */
-br_status br_pca_fit(const float *x, size_t n, size_t dim, size_t n_components, br_pca *out);
+BR_API br_status br_pca_fit(const float *x, size_t n, size_t dim, size_t n_components, br_pca *out);
 /* out (n, n_components) = (x (n, dim) - mean) . components^T */
-br_status br_pca_transform(const br_pca *p, const float *x, size_t n, float *out);
-void br_pca_free(br_pca *p);
+BR_API br_status br_pca_transform(const br_pca *p, const float *x, size_t n, float *out);
+BR_API void br_pca_free(br_pca *p);
 
 /* ----------------------------------------------------------------- top-k -- */
 
 /* Exact maximum-inner-product search (cosine on normalised rows): for each
  * of nq queries (nq, dim), the k rows of base (n, dim) with the largest dot
  * product, best first, ties by lower index. ids (nq, k) and scores (nq, k);
- * when fewer than k rows qualify the tail is id -1, score -INFINITY.
+ * when fewer than k rows qualify (a NaN or -INFINITY product never does)
+ * the tail is id -1, score -INFINITY.
  * exclude (n,) may be NULL; a non-zero byte excludes that row for every
  * query. One query runs sgemv; a batch runs sgemm on blocks of base and
  * queries with a bounded heap per query (partial sort). */
-br_status br_topk_search(const float *base, size_t n, size_t dim, const float *queries, size_t nq,
-                         size_t k, const uint8_t *exclude, int32_t *ids, float *scores);
+BR_API br_status br_topk_search(const float *base, size_t n, size_t dim, const float *queries,
+                                size_t nq, size_t k, const uint8_t *exclude, int32_t *ids,
+                                float *scores);
 
 /* ------------------------------------------------------------ tribes ---- */
 
@@ -143,42 +145,43 @@ typedef struct br_tribes {
  * its two most distinctive tags (count in the tribe x ln(n_books / count in
  * the catalogue)). A name used by an earlier tribe gets " (2)", " (3)".
  * keep_embeddings copies emb into the result (saved with the model). */
-br_status br_tribes_build(const br_catalog *cat, const float *emb, size_t n, size_t dim,
-                          const br_kmeans_options *opt, int keep_embeddings, br_tribes **out);
-void br_tribes_free(br_tribes *t);
+BR_API br_status br_tribes_build(const br_catalog *cat, const float *emb, size_t n, size_t dim,
+                                 const br_kmeans_options *opt, int keep_embeddings,
+                                 br_tribes **out);
+BR_API void br_tribes_free(br_tribes *t);
 
 /* Model directory (docs/formats.md, "Tribes model"): tribes.json (manifest,
  * written last), labels.npy, centroids.npy, pca2.npy and, when kept,
  * embeddings.npy; each written to a temporary file, fsynced and renamed. */
-br_status br_tribes_save(const br_tribes *t, const char *dir);
+BR_API br_status br_tribes_save(const br_tribes *t, const char *dir);
 /* xy = a vector (dim,) on the PCA picture: (vec - mean) . components.
  * BR_ENOTFOUND without pca_basis. */
-br_status br_tribes_map_point(const br_tribes *t, const float *vec, float xy[2]);
-br_status br_tribes_load(const char *dir, br_tribes **out);
+BR_API br_status br_tribes_map_point(const br_tribes *t, const float *vec, float xy[2]);
+BR_API br_status br_tribes_load(const char *dir, br_tribes **out);
 
 /* ------------------------------------------------------ recommendations -- */
 
 /* The reader's favourite book: highest rating, ties by first occurrence in
  * the ratings file. BR_ENOTFOUND when the reader rated nothing. */
-br_status br_content_favourite(const br_ratings *r, uint32_t user, uint32_t *book);
+BR_API br_status br_content_favourite(const br_ratings *r, uint32_t user, uint32_t *book);
 
 /* The notebook's rule: the favourite book's tribe, minus every book the
  * reader rated, in catalogue order; at most n. *count receives how many. */
-br_status br_content_tribe_recs(const br_tribes *t, const br_ratings *r, uint32_t user, size_t n,
-                                int32_t *books, size_t *count);
+BR_API br_status br_content_tribe_recs(const br_tribes *t, const br_ratings *r, uint32_t user,
+                                       size_t n, int32_t *books, size_t *count);
 
 /* The reader's profile (dim,): the rating-weighted mean of the embeddings
  * of the books rated >= 4, else of every rated book; L2-normalised. */
-br_status br_content_profile(const float *emb, size_t n_books, size_t dim, const br_ratings *r,
-                             uint32_t user, float *profile);
+BR_API br_status br_content_profile(const float *emb, size_t n_books, size_t dim,
+                                    const br_ratings *r, uint32_t user, float *profile);
 
 /* Top-n books by cosine to a book (the book itself excluded) or to the
  * reader's profile (rated books excluded). ids/scores (n,), tail -1/-INF. */
-br_status br_content_similar_book(const float *emb, size_t n_books, size_t dim, uint32_t book,
-                                  size_t n, int32_t *ids, float *scores);
-br_status br_content_similar_user(const float *emb, size_t n_books, size_t dim,
-                                  const br_ratings *r, uint32_t user, size_t n, int32_t *ids,
-                                  float *scores);
+BR_API br_status br_content_similar_book(const float *emb, size_t n_books, size_t dim,
+                                         uint32_t book, size_t n, int32_t *ids, float *scores);
+BR_API br_status br_content_similar_user(const float *emb, size_t n_books, size_t dim,
+                                         const br_ratings *r, uint32_t user, size_t n, int32_t *ids,
+                                         float *scores);
 
 /* ------------------------------------------------------------------ plot -- */
 
@@ -193,12 +196,12 @@ typedef struct br_plot_options {
 /* Draws the books in the 2-D PCA plane coloured by tribe, with a legend of
  * tribe names and sizes, axis titles with explained variance and a title.
  * The format follows the extension of path: .png, .svg or .pdf. */
-br_status br_plot_tribes(const br_tribes *t, const br_plot_options *opt, const char *path);
+BR_API br_status br_plot_tribes(const br_tribes *t, const br_plot_options *opt, const char *path);
 
 /* Releases the font caches cairo keeps for the life of the process (so leak
  * checkers see a clean exit). Only when no other thread is drawing; a later
  * br_plot_tribes works again. */
-void br_plot_release_caches(void);
+BR_API void br_plot_release_caches(void);
 
 #ifdef __cplusplus
 }

@@ -17,15 +17,33 @@
 extern "C" {
 #endif
 
-#define BR_VERSION_MAJOR 0
-#define BR_VERSION_MINOR 1
-#define BR_VERSION_PATCH 0
-#define BR_VERSION_STRING "0.1.0"
+/* The version, defined here and nowhere else: CMakeLists.txt reads these
+ * three lines (the project's version, the shared library's, bookrec.pc's),
+ * br_version() returns BR_VERSION_STRING, made of them. */
+#define BR_VERSION_MAJOR    0
+#define BR_VERSION_MINOR    1
+#define BR_VERSION_PATCH    0
+#define BR_VERSION_STR_(x)  #x
+#define BR_VERSION_XSTR_(x) BR_VERSION_STR_(x)
+#define BR_VERSION_STRING                                                                          \
+    BR_VERSION_XSTR_(BR_VERSION_MAJOR)                                                             \
+    "." BR_VERSION_XSTR_(BR_VERSION_MINOR) "." BR_VERSION_XSTR_(BR_VERSION_PATCH)
 
 #if defined(__GNUC__)
 #define BR_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define BR_PRINTF(fmt, args)
+#endif
+
+/* BR_API marks the public API, every function and variable declared in
+ * the headers of include/bookrec/: the library is built with hidden
+ * visibility, so libbookrec.so exports these and nothing else
+ * (docs/architecture.md, "What the library exports"; the `symbols` test
+ * checks both ways). */
+#if defined(__GNUC__)
+#define BR_API __attribute__((visibility("default")))
+#else
+#define BR_API
 #endif
 
 /* ---------------------------------------------------------------- status -- */
@@ -50,23 +68,23 @@ typedef enum br_status {
 } br_status;
 
 /* A short, static, human-readable description of a status code. */
-const char *br_strerror(br_status st);
+BR_API const char *br_strerror(br_status st);
 
 /* Detail of the most recent failure on the calling thread, for example
  * "ratings.csv:17: rating 'five' is not a number". Valid until the next
  * failing call on this thread; "" when there is none. */
-const char *br_error_detail(void);
+BR_API const char *br_error_detail(void);
 
 /* Clears the calling thread's error detail. */
-void br_error_clear(void);
+BR_API void br_error_clear(void);
 
 /* Sets the calling thread's error detail and returns `st`, so library code
  * can `return br_error(BR_EPARSE, "%s:%zu: ...", ...)`. Public so that
  * modules built on bookrec report errors the same way. */
-br_status br_error(br_status st, const char *fmt, ...) BR_PRINTF(2, 3);
+BR_API br_status br_error(br_status st, const char *fmt, ...) BR_PRINTF(2, 3);
 
 /* Library version as "MAJOR.MINOR.PATCH". */
-const char *br_version(void);
+BR_API const char *br_version(void);
 
 /* ------------------------------------------------------------ allocation -- */
 
@@ -81,18 +99,18 @@ typedef struct br_allocator {
 } br_allocator;
 
 /* NULL restores the C library allocator. */
-void br_set_allocator(const br_allocator *alloc);
+BR_API void br_set_allocator(const br_allocator *alloc);
 
-void *br_malloc(size_t size);
-void *br_calloc(size_t n, size_t size); /* overflow-checked, zeroed */
-void *br_realloc(void *ptr, size_t size);
-void br_free(void *ptr);
-char *br_strdup(const char *s);
-char *br_strndup(const char *s, size_t n);
+BR_API void *br_malloc(size_t size);
+BR_API void *br_calloc(size_t n, size_t size); /* overflow-checked, zeroed */
+BR_API void *br_realloc(void *ptr, size_t size);
+BR_API void br_free(void *ptr);
+BR_API char *br_strdup(const char *s);
+BR_API char *br_strndup(const char *s, size_t n);
 /* `align` a power of two >= sizeof(void *); BR_ALIGN suits SIMD kernels. */
 #define BR_ALIGN 64
-void *br_aligned_alloc(size_t size, size_t align);
-void br_aligned_free(void *ptr);
+BR_API void *br_aligned_alloc(size_t size, size_t align);
+BR_API void br_aligned_free(void *ptr);
 
 /* ------------------------------------------------------------------- log -- */
 
@@ -107,8 +125,8 @@ typedef void (*br_log_fn)(br_log_level level, const char *msg, void *user);
 
 /* The library is silent until a callback is installed. Messages below
  * `min_level` are not formatted at all. fn = NULL silences it again. */
-void br_log_set(br_log_fn fn, void *user, br_log_level min_level);
-void br_log(br_log_level level, const char *fmt, ...) BR_PRINTF(2, 3);
+BR_API void br_log_set(br_log_fn fn, void *user, br_log_level min_level);
+BR_API void br_log(br_log_level level, const char *fmt, ...) BR_PRINTF(2, 3);
 
 /* ------------------------------------------------------------------- rng -- */
 
@@ -120,23 +138,30 @@ typedef struct br_rng {
     uint64_t s[4];
 } br_rng;
 
-void br_rng_seed(br_rng *rng, uint64_t seed);
-uint64_t br_rng_next(br_rng *rng);
+BR_API void br_rng_seed(br_rng *rng, uint64_t seed);
+BR_API uint64_t br_rng_next(br_rng *rng);
 /* Uniform in [0, n) without modulo bias (Lemire's multiply-and-reject). n > 0. */
-uint64_t br_rng_below(br_rng *rng, uint64_t n);
+BR_API uint64_t br_rng_below(br_rng *rng, uint64_t n);
 /* Uniform double in [0, 1) with 53 random bits. */
-double br_rng_uniform(br_rng *rng);
+BR_API double br_rng_uniform(br_rng *rng);
 /* Standard normal (Box-Muller on two uniforms; no cached second value so
  * the stream stays a pure function of the state). */
-double br_rng_normal(br_rng *rng);
-void br_rng_jump(br_rng *rng);
+BR_API double br_rng_normal(br_rng *rng);
+BR_API void br_rng_jump(br_rng *rng);
+
+/* ------------------------------------------------------------------ hash -- */
+
+/* 64-bit FNV-1a of n bytes (the standard offset basis and prime: "" ->
+ * 0xcbf29ce484222325). Stable across versions: the embedding cache's keys
+ * and train's manifest store its values. */
+BR_API uint64_t br_fnv1a64(const void *data, size_t n);
 
 /* --------------------------------------------------------------- threads -- */
 
 /* Number of threads every parallel kernel uses (OpenMP and OpenBLAS).
  * n <= 0 means "all processors" (the default). */
-void br_set_num_threads(int n);
-int br_get_num_threads(void);
+BR_API void br_set_num_threads(int n);
+BR_API int br_get_num_threads(void);
 
 /* OpenBLAS chooses its kernels when it is loaded, from the CPU model. A CPU
  * newer than the OpenBLAS build (Debian 12's 0.3.21 does not know Sapphire
@@ -146,8 +171,21 @@ int br_get_num_threads(void);
  * the generic one is in use and OPENBLAS_CORETYPE is unset, else NULL. The
  * choice can only be made before OpenBLAS loads: the CLI re-executes itself
  * with OPENBLAS_CORETYPE set; an application sets it in its environment. */
-const char *br_blas_core(void);
-const char *br_blas_better_core(void);
+BR_API const char *br_blas_core(void);
+BR_API const char *br_blas_better_core(void);
+
+/* ------------------------------------------------------------------ SIMD -- */
+
+/* The instruction set bookrec's own kernels run: "avx512", "avx2" or
+ * "portable" (the build's baseline). Chosen once per process, on first use:
+ * the best the CPU has, or a lower one named by the environment variable
+ * BOOKREC_ISA=avx512|avx2|portable; a higher one than the CPU has falls
+ * back to the best it has. br_isa_detail() says which and why, e.g.
+ * "avx2: BOOKREC_ISA=avx512 asks for more than this CPU has; the best it
+ * has" (also logged once at BR_LOG_DEBUG). OpenBLAS picks its own kernels
+ * (OPENBLAS_CORETYPE, above). */
+BR_API const char *br_isa_name(void);
+BR_API const char *br_isa_detail(void);
 
 /* -------------------------------------------------------------- progress -- */
 
@@ -158,7 +196,7 @@ const char *br_blas_better_core(void);
  * library throttles calls to a few per second per stage. */
 typedef int (*br_progress_fn)(const char *stage, uint64_t done, uint64_t total, void *user);
 
-void br_progress_set(br_progress_fn fn, void *user);
+BR_API void br_progress_set(br_progress_fn fn, void *user);
 
 /* Used by library stages (and by code built on bookrec) to report. */
 typedef struct br_progress {
@@ -168,13 +206,13 @@ typedef struct br_progress {
     int cancelled;
 } br_progress;
 
-void br_progress_begin(br_progress *p, const char *stage, uint64_t total);
+BR_API void br_progress_begin(br_progress *p, const char *stage, uint64_t total);
 /* Returns BR_ECANCELLED once the callback asked to stop, else BR_OK. */
-br_status br_progress_update(br_progress *p, uint64_t done);
-br_status br_progress_end(br_progress *p);
+BR_API br_status br_progress_update(br_progress *p, uint64_t done);
+BR_API br_status br_progress_end(br_progress *p);
 
 /* Monotonic clock in nanoseconds (CLOCK_MONOTONIC). */
-uint64_t br_now_ns(void);
+BR_API uint64_t br_now_ns(void);
 
 #ifdef __cplusplus
 }

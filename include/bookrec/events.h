@@ -46,13 +46,13 @@ typedef struct br_event {
 } br_event;
 
 /* "rating", "click", "view", "purchase"; NULL for an invalid type. */
-const char *br_event_type_name(br_event_type type);
+BR_API const char *br_event_type_name(br_event_type type);
 /* Parses one of the names above (exact, lower case). BR_EPARSE otherwise. */
-br_status br_event_type_parse(const char *name, br_event_type *out);
+BR_API br_status br_event_type_parse(const char *name, br_event_type *out);
 /* The structural check: ids, type, value finite; BR_EINVAL with a detail
  * otherwise. What the event-log backends and the store check on every
  * append (an event that passed br_event_check passes this). */
-br_status br_event_validate(const br_event *e);
+BR_API br_status br_event_validate(const br_event *e);
 
 /* What an event must satisfy beyond its structure: the rating scale of the
  * model version it is checked against (docs/store.md, "Which events are
@@ -74,7 +74,7 @@ typedef struct br_event_rules {
  * a weight, >= 0. BR_EINVAL with a detail naming the problem, e.g.
  * "rating 99 is outside the rating scale 1..5". Books are not looked up:
  * whether a book exists is the caller's question (its catalogue or store). */
-br_status br_event_check(const br_event *e, const br_event_rules *rules);
+BR_API br_status br_event_check(const br_event *e, const br_event_rules *rules);
 
 /* ------------------------------------------------------------- the log -- */
 
@@ -92,13 +92,13 @@ enum {
  * Opening the file log for writing truncates a torn tail left by a crash
  * (a last record cut short or failing its checksum) and logs a warning;
  * damage before the last record is BR_EFORMAT, never silently dropped. */
-br_status br_events_open(const char *uri, unsigned flags, br_events **out);
-void br_events_close(br_events *ev);
+BR_API br_status br_events_open(const char *uri, unsigned flags, br_events **out);
+BR_API void br_events_close(br_events *ev);
 
 /* Appends `n` events (validated first: nothing is written if one is bad).
  * Durable when this returns BR_OK: the file is fdatasync'ed; Redis has
  * acknowledged every XADD. Safe from several threads and processes. */
-br_status br_events_append(br_events *ev, const br_event *events, size_t n);
+BR_API br_status br_events_append(br_events *ev, const br_event *events, size_t n);
 
 /* Called once per event; return BR_OK to go on, anything else stops the
  * read and is returned. `pos` is the event's position. */
@@ -110,16 +110,16 @@ typedef br_status (*br_event_fn)(const br_event *e, const char *pos, void *user)
  * may be NULL) the position of the last one ("" when none). Nothing is
  * acknowledged: reading again without br_events_ack delivers the same
  * events again. */
-br_status br_events_read(br_events *ev, const char *group, size_t max, br_event_fn fn, void *user,
-                         size_t *count, char *last);
+BR_API br_status br_events_read(br_events *ev, const char *group, size_t max, br_event_fn fn,
+                                void *user, size_t *count, char *last);
 
 /* Acknowledges every event of `group` up to and including position `pos`
  * (as given by br_events_read). Acknowledging an older position than the
  * group's checkpoint is a no-op. */
-br_status br_events_ack(br_events *ev, const char *group, const char *pos);
+BR_API br_status br_events_ack(br_events *ev, const char *group, const char *pos);
 
 /* Number of events in the log (the file's records, the stream's length). */
-br_status br_events_count(br_events *ev, uint64_t *n);
+BR_API br_status br_events_count(br_events *ev, uint64_t *n);
 
 /* Removes the events every consumer group of the log has acknowledged.
  * Redis: XTRIM MINID below the oldest entry any group still needs (its
@@ -129,7 +129,7 @@ br_status br_events_count(br_events *ev, uint64_t *n);
  * offsets): nothing is removed. *removed (may be NULL) receives how many
  * events went. A group created while the trim runs may miss events older
  * than the other groups' positions: create groups before trimming. */
-br_status br_events_trim(br_events *ev, uint64_t *removed);
+BR_API br_status br_events_trim(br_events *ev, uint64_t *removed);
 
 /* ------------------------------------------------------- input files -- */
 
@@ -141,7 +141,7 @@ br_status br_events_trim(br_events *ev, uint64_t *removed);
  * integers). Every event is checked (br_event_check without a scale); the
  * first bad one fails the read with a "path:line: ..." detail. `fn`
  * receives each event (pos = "path:line"). */
-br_status br_events_read_file(const char *path, br_event_fn fn, void *user);
+BR_API br_status br_events_read_file(const char *path, br_event_fn fn, void *user);
 
 #ifdef __cplusplus
 }

@@ -19,10 +19,9 @@
  *                    training data; other books follow in ALS order
  *                    when more are asked for than there are candidates
  *
- * Also here: the item-item model itself (EASE, Steck 2019, on rating
- * weights, restricted to the M most-rated books), a book's text for the
- * encoder (and which text each engine reads), and the embedding cache
- * every command shares.
+ * Also here: the engine registry (names, summaries, which book text each
+ * engine reads). The item-item model itself (EASE) is in bookrec/collab.h,
+ * a book's text and the embedding cache in bookrec/text.h.
  *
  * Rankings never contain a book the reader rated in the training data and
  * break ties by the lower book index. The library never prints; words for
@@ -37,112 +36,13 @@
 #include "bookrec/collab.h"
 #include "bookrec/core.h"
 #include "bookrec/data.h"
-#include "bookrec/encoder.h"
 #include "bookrec/eval.h"
 #include "bookrec/sparse.h"
+#include "bookrec/text.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ------------------------------------------------------------ book text -- */
-
-typedef enum br_book_template {
-    /* title. by authors. genre. tags joined by ", ". description */
-    BR_TEXT_FULL = 0,
-    /* the description alone (the title when there is none): the notebook */
-    BR_TEXT_DESCRIPTION = 1,
-} br_book_template;
-
-/* The text the encoder reads for a book (`bookrec embed --books`). *out is
- * br_malloc'd; the caller releases it with br_free. */
-br_status br_book_text(const br_book *b, br_book_template t, char **out);
-
-/* ------------------------------------------------------ embedding cache -- */
-
-/* Embeds every catalogue book (rows in catalogue order, out (n, dim) with
- * dim = br_encoder_dim) through the embedding caches: a book whose text is
- * in a cache for this encoder is read from it, the others are embedded, and
- * each cache gains what it lacked. The key is the encoder name
- * `encoder_key` (e.g. "use-lite" or "bert:DIR") and the 64-bit FNV-1a hash
- * and byte length of the exact text (so the template is in the key through
- * the text it makes; docs/formats.md, "Embedding cache"). Caches:
- *   file  the caller's own cache file (train: DIR/embeddings.brec, which
- *         keeps a model directory self-contained), read first; NULL: none.
- *         A damaged file is an error (BR_EFORMAT).
- *   dir   the shared cache directory, one file per encoder
- *         (br_embed_cache_file); NULL: br_embed_cache_dir's, "": none. A
- *         damaged or unwritable shared file is a warning (br_log), not an
- *         error.
- * Safe while other processes use the same files: additions are made under
- * an flock on FILE.lock after re-reading FILE, and land by rename.
- * *embedded (may be NULL) receives the number of books no cache held. */
-typedef struct br_embed_caches {
-    const char *file;
-    const char *dir;
-} br_embed_caches;
-br_status br_embed_catalog_in(const br_encoder *enc, const char *encoder_key, const br_catalog *cat,
-                              br_book_template t, const br_embed_caches *caches, float *out,
-                              size_t *embedded);
-
-/* br_embed_catalog_in with the caller's file cache_path (NULL: none) and
- * the default shared cache directory. */
-br_status br_embed_catalog(const br_encoder *enc, const char *encoder_key, const br_catalog *cat,
-                           br_book_template t, const char *cache_path, float *out,
-                           size_t *embedded);
-
-/* The shared cache directory: $BOOKREC_EMBED_CACHE when set ("none": no
- * shared cache), else $XDG_CACHE_HOME/bookrec/embeddings, else
- * ~/.cache/bookrec/embeddings (beside the encoder models). buf is "" when
- * there is none (BOOKREC_EMBED_CACHE=none, or neither variable set). */
-br_status br_embed_cache_dir(char *buf, size_t cap);
-
-/* The shared cache file of one encoder in dir: DIR/<key>.brec for a plain
- * key ("use-lite.brec"), else a readable part of the key and its hash. */
-br_status br_embed_cache_file(const char *dir, const char *encoder_key, char *buf, size_t cap);
-
-/* 64-bit FNV-1a of n bytes (the cache key). */
-uint64_t br_fnv1a64(const void *data, size_t n);
-
-/* -------------------------------------------------------- item-item model -- */
-
-/* EASE on rating weights: X_ui = weight[r_ui] (rating r rounded and clamped
- * to 1..5), over the M books with the most ratings (ties: lower index);
- * B = I - P diag(1 / diag P) with P = (X^T X + lambda I)^-1, so B has a
- * zero diagonal, and score(u, i) = sum_j X_uj B_ji for the M books. */
-typedef struct br_ease_options {
-    uint32_t max_items; /* M; 0 or more than the books: every book with a rating */
-    float lambda;
-    float weight[5]; /* of ratings 1..5 */
-} br_ease_options;
-
-#define BR_EASE_OPTIONS_DEFAULT                                                                    \
-    {                                                                                              \
-        4000, 100.0f,                                                                              \
-        {                                                                                          \
-            0.2f, 0.3f, 0.5f, 1.0f, 1.3f                                                           \
-        }                                                                                          \
-    }
-
-typedef struct br_ease br_ease;
-
-/* r: readers x books ratings (values are ratings). OpenMP Gram from the
- * sparse columns, LAPACK spotrf + spotri. */
-br_status br_ease_fit(const br_csr *r, const br_csr *rt, const br_ease_options *opt, br_ease **out);
-void br_ease_free(br_ease *m);
-uint32_t br_ease_items(const br_ease *m);           /* M */
-const uint32_t *br_ease_item_ids(const br_ease *m); /* (M,) book index of each slot */
-/* Slot of a book, or -1 when it is not one of the M. */
-int32_t br_ease_slot(const br_ease *m, uint32_t book);
-const float *br_ease_matrix(const br_ease *m); /* B (M, M), row-major */
-/* Scores of one reader's history (n ratings) for every book: out
- * (n_books,); books outside the M get -INFINITY. */
-br_status br_ease_score(const br_ease *m, size_t n, const uint32_t *books, const float *ratings,
-                        uint32_t n_books, float *out);
-/* The plain reference: the dense inverse by Gauss-Jordan in double on the
- * dense Gram (small data only; the oracle of the tests). B (M, M). */
-br_status br_ease_reference(const br_csr *r, const br_ease_options *opt, uint32_t *items,
-                            uint32_t *m_out, float *b);
 
 /* --------------------------------------------------------------- engines -- */
 
@@ -162,28 +62,28 @@ typedef enum br_engine {
     BR_ENGINE_COUNT
 } br_engine;
 
-const char *br_engine_name(br_engine e);
+BR_API const char *br_engine_name(br_engine e);
 /* Also accepts "collab" (svd, the notebook's collaborative list). */
-br_status br_engine_parse(const char *name, br_engine *out);
+BR_API br_status br_engine_parse(const char *name, br_engine *out);
 /* 1 when the engine needs book embeddings. */
-int br_engine_needs_content(br_engine e);
+BR_API int br_engine_needs_content(br_engine e);
 /* The book text an engine reads unless told otherwise: the notebook's
  * (BR_TEXT_DESCRIPTION) for the engines that reproduce its content recipe
  * (content-favourite, content-cluster, notebook-hybrid, rank-fusion),
  * BR_TEXT_FULL for the others, as `train` and the served API. */
-br_book_template br_engine_template(br_engine e);
+BR_API br_book_template br_engine_template(br_engine e);
 /* 1 when the engine predicts ratings (svd, als-explicit). */
-int br_engine_predicts(br_engine e);
+BR_API int br_engine_predicts(br_engine e);
 /* One line saying what the engine does (help texts). */
-const char *br_engine_summary(br_engine e);
+BR_API const char *br_engine_summary(br_engine e);
 /* 1 for the engines one collaborative factor model holds (popularity,
  * svd, als, als-explicit: a bookrec/collab.h model file), which
  * br_engine_fit_cf fits alone; the options of the others are ignored (als:
  * its kind is the engine's). */
-int br_engine_is_cf(br_engine e);
-br_status br_engine_fit_cf(br_engine e, const br_csr *r, const br_csr *rt,
-                           const br_svd_options *svd, const br_als_options *als,
-                           const br_popularity_options *pop, br_cf_model **out);
+BR_API int br_engine_is_cf(br_engine e);
+BR_API br_status br_engine_fit_cf(br_engine e, const br_csr *r, const br_csr *rt,
+                                  const br_svd_options *svd, const br_als_options *als,
+                                  const br_popularity_options *pop, br_cf_model **out);
 
 #define BR_FUSION_MAX 6
 
@@ -227,7 +127,7 @@ typedef struct br_hybrid_options {
  * alpha 0.3 lambda 0.1, explicit ALS 32 factors lambda 0.05, the EASE
  * defaults above, rank-fusion of content-cluster and svd, rrf of ease,
  * als and content at depth 100, hybrid weights from bench/eval.sh --tune. */
-void br_hybrid_options_default(br_hybrid_options *o);
+BR_API void br_hybrid_options_default(br_hybrid_options *o);
 
 /* Training data: n ratings (reader, book, value), in input order (the
  * favourite book is the first of the highest-rated in this order). */
@@ -245,28 +145,28 @@ struct br_split;
  * that. emb (n_books, dim) L2-normalised book embeddings, borrowed (must
  * outlive the object); NULL when no content engine is asked for. cat (may
  * be NULL) names the tribes of content-cluster. */
-br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const float *emb, size_t dim,
-                        const br_hybrid_options *opt, const br_engine *engines, size_t n_engines,
-                        br_hybrid **out);
-void br_hybrid_free(br_hybrid *h);
+BR_API br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const float *emb,
+                               size_t dim, const br_hybrid_options *opt, const br_engine *engines,
+                               size_t n_engines, br_hybrid **out);
+BR_API void br_hybrid_free(br_hybrid *h);
 
 /* Seconds spent fitting what the engine uses (combinations: the sum of
  * their parts). */
-double br_hybrid_fit_seconds(const br_hybrid *h, br_engine e);
+BR_API double br_hybrid_fit_seconds(const br_hybrid *h, br_engine e);
 /* The factor model h fitted for a collaborative engine (popularity, svd,
  * als, als-explicit), or NULL when it fitted none for e. Owned by h. */
-const br_cf_model *br_hybrid_cf_model(const br_hybrid *h, br_engine e);
+BR_API const br_cf_model *br_hybrid_cf_model(const br_hybrid *h, br_engine e);
 /* The rating matrix h was fitted on (readers x books, duplicates summed as
  * br_csr_from_coo does). Owned by h. */
-const br_csr *br_hybrid_ratings(const br_hybrid *h);
+BR_API const br_csr *br_hybrid_ratings(const br_hybrid *h);
 /* The tribe of a book (content-cluster) and its name ("" when fitted
  * without a catalogue); -1 when no tribes were fitted. */
-int32_t br_hybrid_tribe(const br_hybrid *h, uint32_t book, const char **name);
+BR_API int32_t br_hybrid_tribe(const br_hybrid *h, uint32_t book, const char **name);
 
 /* Top k books for each of users[0..n): items/scores (n, k), padded with
  * UINT32_MAX / -INFINITY. scores may be NULL. */
-br_status br_hybrid_rank(const br_hybrid *h, br_engine e, const uint32_t *users, size_t n,
-                         uint32_t k, uint32_t *items, float *scores);
+BR_API br_status br_hybrid_rank(const br_hybrid *h, br_engine e, const uint32_t *users, size_t n,
+                                uint32_t k, uint32_t *items, float *scores);
 /* The default hybrid's candidates for one reader (the union its ranking
  * scores; the rest of a longer list follows in ALS order): books (cap,),
  * *n their number
@@ -275,14 +175,14 @@ br_status br_hybrid_rank(const br_hybrid *h, br_engine e, const uint32_t *users,
  * raw (cap, 4) may be NULL: each candidate's raw component scores
  * {ease, als, content, log1p popularity}, -INFINITY where a component
  * cannot score the book or was not fitted. */
-br_status br_hybrid_candidates(const br_hybrid *h, uint32_t user, uint32_t *books, float *raw,
-                               size_t cap, size_t *n);
+BR_API br_status br_hybrid_candidates(const br_hybrid *h, uint32_t user, uint32_t *books,
+                                      float *raw, size_t cap, size_t *n);
 
 /* The re-ranker's features of the same candidates: feat (cap,
  * BR_RERANK_FEATURES), row p for books[p]. */
-br_status br_hybrid_features(const br_hybrid *h, uint32_t user, uint32_t *books, float *feat,
-                             size_t cap, size_t *n);
-const char *br_rerank_feature_name(uint32_t f);
+BR_API br_status br_hybrid_features(const br_hybrid *h, uint32_t user, uint32_t *books, float *feat,
+                                    size_t cap, size_t *n);
+BR_API const char *br_rerank_feature_name(uint32_t f);
 
 #define BR_RERANK_GRID 3
 
@@ -302,8 +202,8 @@ typedef struct br_rerank_report {
  * steps with a line search, in double, the same result whatever the
  * thread count. coef (BR_RERANK_FEATURES,) on the raw features (the bias
  * is dropped: it does not change a ranking). rep may be NULL. */
-br_status br_rerank_fit(const float *x, const uint8_t *y, size_t rows, double lambda, float *coef,
-                        br_rerank_report *rep);
+BR_API br_status br_rerank_fit(const float *x, const uint8_t *y, size_t rows, double lambda,
+                               float *coef, br_rerank_report *rep);
 
 /* The re-ranker learned from h (ease and als fitted) fitted on val's
  * training part: the candidates of val's readers with a relevant held-out
@@ -313,14 +213,14 @@ br_status br_rerank_fit(const float *x, const uint8_t *y, size_t rows, double la
  * ALS) a model fitted on the even readers is scored by NDCG@10 on the odd
  * ones; the best depth is refitted on all of them and reported in
  * rep->cand (set cand_ease = cand_als = rep->cand to rank with it). */
-br_status br_hybrid_learn_rerank(const br_hybrid *h, const struct br_split *val,
-                                 uint32_t max_readers, double lambda, float *coef,
-                                 br_rerank_report *rep);
+BR_API br_status br_hybrid_learn_rerank(const br_hybrid *h, const struct br_split *val,
+                                        uint32_t max_readers, double lambda, float *coef,
+                                        br_rerank_report *rep);
 
 /* Predicted ratings of (users[i], books[i]); BR_EUNSUPPORTED for engines
  * that do not predict. */
-br_status br_hybrid_predict(const br_hybrid *h, br_engine e, const uint32_t *users,
-                            const uint32_t *books, size_t n, float *out);
+BR_API br_status br_hybrid_predict(const br_hybrid *h, br_engine e, const uint32_t *users,
+                                   const uint32_t *books, size_t n, float *out);
 
 /* One engine of a fitted hybrid as a br_ranker (bookrec/eval.h): the
  * engine's name, br_hybrid_rank, and br_hybrid_predict when the engine
@@ -329,16 +229,17 @@ typedef struct br_hybrid_engine {
     const br_hybrid *h;
     br_engine e;
 } br_hybrid_engine;
-br_ranker br_hybrid_ranker(br_hybrid_engine *pair);
+BR_API br_ranker br_hybrid_ranker(br_hybrid_engine *pair);
 
 /* Weight search for the default hybrid: h fitted on val's training part
  * (with every weight of the grid's non-zero components), each weight set of
  * grid (n_grid rows of {ease, als, content, popularity}) scored by mean
  * NDCG@k over val's readers with a relevant held-out book. The engines'
  * standardised scores are computed once per block of readers and reused by
- * every weight set. ndcg (n_grid,). */
-br_status br_hybrid_tune(const br_hybrid *h, const struct br_split *val, uint32_t k,
-                         const float (*grid)[4], size_t n_grid, double *ndcg);
+ * every weight set. ndcg (n_grid,): the same bits whatever the thread
+ * count (each reader's NDCG is summed in reader order). */
+BR_API br_status br_hybrid_tune(const br_hybrid *h, const struct br_split *val, uint32_t k,
+                                const float (*grid)[4], size_t n_grid, double *ndcg);
 
 /* ---------------------------------------------------------- explanation -- */
 
@@ -361,8 +262,8 @@ typedef struct br_explanation {
 
 /* Why `e` recommends `book` to `user`: one part per engine the ranking
  * uses (a single engine: one part). cat gives the words (titles). */
-br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine e, uint32_t user,
-                            uint32_t book, br_explanation *out);
+BR_API br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine e,
+                                   uint32_t user, uint32_t book, br_explanation *out);
 
 #ifdef __cplusplus
 }

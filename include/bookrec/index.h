@@ -51,39 +51,39 @@ typedef struct br_hnsw_options {
 
 typedef struct br_hnsw br_hnsw;
 
-br_status br_hnsw_create(size_t dim, const br_hnsw_options *opt, br_hnsw **out);
-void br_hnsw_free(br_hnsw *h);
+BR_API br_status br_hnsw_create(size_t dim, const br_hnsw_options *opt, br_hnsw **out);
+BR_API void br_hnsw_free(br_hnsw *h);
 
 /* Adds one vector (dim,); *id (may be NULL) receives its id. */
-br_status br_hnsw_add(br_hnsw *h, const float *vec, uint32_t *id);
+BR_API br_status br_hnsw_add(br_hnsw *h, const float *vec, uint32_t *id);
 /* Adds n vectors (n, dim) with ids first, first+1, ...; threads insert in
  * parallel (the graph then depends slightly on thread timing). */
-br_status br_hnsw_add_batch(br_hnsw *h, const float *vecs, size_t n, uint32_t *first);
+BR_API br_status br_hnsw_add_batch(br_hnsw *h, const float *vecs, size_t n, uint32_t *first);
 /* Tombstones id: it is never returned again. BR_ENOTFOUND for an unknown
  * or already removed id. */
-br_status br_hnsw_remove(br_hnsw *h, uint32_t id);
+BR_API br_status br_hnsw_remove(br_hnsw *h, uint32_t id);
 
 /* The k most similar live vectors to query (dim,), best first: ids (k,)
  * and scores (k,) (scores may be NULL); ef >= k candidates are explored
  * (ef < k is raised to k). *found (may be NULL) receives how many were
  * found; the tail is -1 / -INFINITY. */
-br_status br_hnsw_search(const br_hnsw *h, const float *query, size_t k, size_t ef, int32_t *ids,
-                         float *scores, size_t *found);
+BR_API br_status br_hnsw_search(const br_hnsw *h, const float *query, size_t k, size_t ef,
+                                int32_t *ids, float *scores, size_t *found);
 /* nq queries (nq, dim) in parallel: ids (nq, k), scores (nq, k) or NULL. */
-br_status br_hnsw_search_batch(const br_hnsw *h, const float *queries, size_t nq, size_t k,
-                               size_t ef, int32_t *ids, float *scores);
+BR_API br_status br_hnsw_search_batch(const br_hnsw *h, const float *queries, size_t nq, size_t k,
+                                      size_t ef, int32_t *ids, float *scores);
 
-size_t br_hnsw_count(const br_hnsw *h);   /* ids handed out, tombstones included */
-size_t br_hnsw_deleted(const br_hnsw *h); /* tombstones */
-size_t br_hnsw_dim(const br_hnsw *h);
-size_t br_hnsw_memory(const br_hnsw *h); /* bytes held (mapped file pages included) */
-void br_hnsw_get_options(const br_hnsw *h, br_hnsw_options *opt);
+BR_API size_t br_hnsw_count(const br_hnsw *h);   /* ids handed out, tombstones included */
+BR_API size_t br_hnsw_deleted(const br_hnsw *h); /* tombstones */
+BR_API size_t br_hnsw_dim(const br_hnsw *h);
+BR_API size_t br_hnsw_memory(const br_hnsw *h); /* bytes held (mapped file pages included) */
+BR_API void br_hnsw_get_options(const br_hnsw *h, br_hnsw_options *opt);
 
 /* Writes the index to path: a temporary file beside it, fsynced, renamed. */
-br_status br_hnsw_save(const br_hnsw *h, const char *path);
+BR_API br_status br_hnsw_save(const br_hnsw *h, const char *path);
 /* Maps and checks an index file: BR_ENOTFOUND when missing, BR_EFORMAT
  * with a detail when corrupt, truncated or of another version. */
-br_status br_hnsw_load(const char *path, br_hnsw **out);
+BR_API br_status br_hnsw_load(const char *path, br_hnsw **out);
 
 #ifdef __cplusplus
 }

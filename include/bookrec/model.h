@@ -28,7 +28,7 @@
 #include "bookrec/core.h"
 #include "bookrec/data.h"
 #include "bookrec/events.h"
-#include "bookrec/hybrid.h" /* br_book_template */
+#include "bookrec/text.h" /* br_book_template */
 #include "bookrec/index.h"
 
 #ifdef __cplusplus
@@ -59,62 +59,62 @@ typedef struct br_model_online {
     }
 
 /* Opens version `id` of model directory `dir` (NULL: the current one). */
-br_status br_model_open(const char *dir, const char *id, br_model **out);
-void br_model_close(br_model *m);
+BR_API br_status br_model_open(const char *dir, const char *id, br_model **out);
+BR_API void br_model_close(br_model *m);
 
 /* The version id ("v000003"), its directory, its manifest (JSON text) and
  * its manifest's format_version. */
-const char *br_model_id(const br_model *m);
-const char *br_model_path(const br_model *m);
-const char *br_model_manifest(const br_model *m);
-int br_model_format(const br_model *m);
+BR_API const char *br_model_id(const br_model *m);
+BR_API const char *br_model_path(const br_model *m);
+BR_API const char *br_model_manifest(const br_model *m);
+BR_API int br_model_format(const br_model *m);
 /* 1 when the derived arrays of an old version were computed at open. */
-int br_model_derived_at_open(const br_model *m);
+BR_API int br_model_derived_at_open(const br_model *m);
 
 /* The encoder key (parameters.encoder: "use-lite", "bert:DIR") and the
  * book-text template its vectors were made from. */
-const char *br_model_encoder(const br_model *m);
-br_book_template br_model_template(const br_model *m);
+BR_API const char *br_model_encoder(const br_model *m);
+BR_API br_book_template br_model_template(const br_model *m);
 /* What an event must be (the rating scale the version was trained with). */
-const br_event_rules *br_model_rules(const br_model *m);
+BR_API const br_event_rules *br_model_rules(const br_model *m);
 /* The newest timestamp in the data the version was trained on (ratings'
  * timestamps, folded events; 0 when the data had none): an interaction
  * after it is new to the version. */
-int64_t br_model_data_until(const br_model *m);
+BR_API int64_t br_model_data_until(const br_model *m);
 /* The online re-ranking parameters recorded in the version. */
-const br_model_online *br_model_online_params(const br_model *m);
+BR_API const br_model_online *br_model_online_params(const br_model *m);
 
 /* The catalogue: books in index order (index i is row i of every per-book
  * array below). */
-const br_catalog *br_model_catalog(const br_model *m);
-uint32_t br_model_books(const br_model *m);
+BR_API const br_catalog *br_model_catalog(const br_model *m);
+BR_API uint32_t br_model_books(const br_model *m);
 /* (n_books, dim) float32, L2-normalised rows; dim into *dim. */
-const float *br_model_embeddings(const br_model *m, size_t *dim);
-const br_hnsw *br_model_index(const br_model *m);
-const br_tribes *br_model_tribes(const br_model *m);
+BR_API const float *br_model_embeddings(const br_model *m, size_t *dim);
+BR_API const br_hnsw *br_model_index(const br_model *m);
+BR_API const br_tribes *br_model_tribes(const br_model *m);
 /* The map: (n_books, 2) coordinates; br_model_map_point places a vector
  * (dim,) on it (the PCA the map was made with). */
-const float *br_model_map(const br_model *m);
-void br_model_map_point(const br_model *m, const float *vec, float xy[2]);
+BR_API const float *br_model_map(const br_model *m);
+BR_API void br_model_map_point(const br_model *m, const float *vec, float xy[2]);
 /* Each book's BR_MODEL_NEIGHBOURS nearest books (cosine, itself left out),
  * best first: ids (-1 pads) and scores, (n_books, BR_MODEL_NEIGHBOURS). */
-const int32_t *br_model_neighbours(const br_model *m, const float **scores);
+BR_API const int32_t *br_model_neighbours(const br_model *m, const float **scores);
 /* Popularity in [0, 1] (1: the most popular book), by what the published
  * lists recommend: (n_books,). Books by decreasing popularity (ties: lower
  * index): (n_books,). */
-const float *br_model_popularity(const br_model *m);
-const uint32_t *br_model_popular_order(const br_model *m);
+BR_API const float *br_model_popularity(const br_model *m);
+BR_API const uint32_t *br_model_popular_order(const br_model *m);
 /* Ratings per book in the training data (n_books,); NULL for a version
  * written before format_version 3. */
-const int32_t *br_model_rating_counts(const br_model *m);
+BR_API const int32_t *br_model_rating_counts(const br_model *m);
 /* The cold-start list: popular books, each tribe's share of places by its
  * share of readers (docs/api.md). */
-const uint32_t *br_model_cold(const br_model *m, size_t *n);
+BR_API const uint32_t *br_model_cold(const br_model *m, size_t *n);
 
 /* The readers with a published list, in the version's order; their lists
  * (n_readers, top_n): book indices (-1 pads) and scores, best first. */
-const char *const *br_model_readers(const br_model *m, size_t *n);
-const int32_t *br_model_lists(const br_model *m, const float **scores, size_t *top_n);
+BR_API const char *const *br_model_readers(const br_model *m, size_t *n);
+BR_API const int32_t *br_model_lists(const br_model *m, const float **scores, size_t *top_n);
 
 #ifdef __cplusplus
 }

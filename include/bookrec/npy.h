@@ -35,24 +35,24 @@ typedef struct br_array {
 
 /* Writes a (rows, cols) array (ndim 2) or a (rows,) vector (ndim 1, cols 1)
  * to `path`: a temporary file beside it, fsynced, then renamed. */
-br_status br_npy_write(const char *path, br_dtype dtype, int ndim, size_t rows, size_t cols,
-                       const void *data);
+BR_API br_status br_npy_write(const char *path, br_dtype dtype, int ndim, size_t rows, size_t cols,
+                              const void *data);
 
 /* Reads a .npy file. With want >= 0, the data is converted to that dtype
  * (f64 -> f32 and f32 -> f64 allowed; integers only from i32, and from
  * little-endian i64 when every value fits); pass -1 to keep the file's type.
  * Fails with BR_EFORMAT and a detail on anything else (Fortran order, 3+
  * dimensions, big-endian, truncated data). Release with br_array_free. */
-br_status br_npy_read(const char *path, int want, br_array *out);
+BR_API br_status br_npy_read(const char *path, int want, br_array *out);
 /* Maps a .npy file instead of reading it: the pages come in as they are
  * touched and are shared between processes (a model version's large
  * arrays). The mapping is private: a page the caller writes is copied for
  * this process, the file never changes. The file's dtype must be `want`
  * and its data 64-byte aligned (br_npy_write and numpy align it); else it
  * is read as br_npy_read would. Release with br_array_free. */
-br_status br_npy_map(const char *path, br_dtype want, br_array *out);
+BR_API br_status br_npy_map(const char *path, br_dtype want, br_array *out);
 /* Frees or unmaps a's data; NULL-safe. */
-void br_array_free(br_array *a);
+BR_API void br_array_free(br_array *a);
 
 #ifdef __cplusplus
 }

@@ -94,17 +94,17 @@ typedef struct br_server br_server;
  * listening. BR_ENOTFOUND when nothing was published; BR_EIO when the
  * address cannot be bound. A Redis store that is down at start is not an
  * error: the server starts degraded. */
-br_status br_server_start(const br_server_options *opt, br_server **out);
+BR_API br_status br_server_start(const br_server_options *opt, br_server **out);
 /* The port actually bound. */
-uint16_t br_server_port(const br_server *srv);
+BR_API uint16_t br_server_port(const br_server *srv);
 /* The served model version's id into buf. */
-void br_server_version(br_server *srv, char *buf, size_t cap);
+BR_API void br_server_version(br_server *srv, char *buf, size_t cap);
 /* Loads DIR/current if it differs from the served version (force: always)
  * and swaps it in; on failure the old version keeps serving. */
-br_status br_server_reload(br_server *srv, int force);
+BR_API br_status br_server_reload(br_server *srv, int force);
 /* Stops listening and waits for running requests; then br_server_free. */
-void br_server_stop(br_server *srv);
-void br_server_free(br_server *srv);
+BR_API void br_server_stop(br_server *srv);
+BR_API void br_server_free(br_server *srv);
 
 #ifdef __cplusplus
 }

@@ -40,25 +40,25 @@ typedef struct br_csr {
 /* Builds a CSR matrix from coordinates (any order): a counting sort by row,
  * then each row sorted by column. A repeated (row, col) pair or an index out
  * of range fails with BR_EINVAL. values may be NULL (every entry 1). */
-br_status br_csr_from_coo(uint32_t rows, uint32_t cols, size_t nnz, const uint32_t *row_idx,
-                          const uint32_t *col_idx, const float *values, br_csr *out);
+BR_API br_status br_csr_from_coo(uint32_t rows, uint32_t cols, size_t nnz, const uint32_t *row_idx,
+                                 const uint32_t *col_idx, const float *values, br_csr *out);
 
 /* The users x books rating matrix (dense indices of `r`; books: the whole
  * catalogue, so books without ratings are empty columns). */
-br_status br_csr_from_ratings(const br_ratings *r, br_csr *out);
+BR_API br_status br_csr_from_ratings(const br_ratings *r, br_csr *out);
 
 /* out = a^T in CSR (equivalently: a in CSC), in one counting pass. */
-br_status br_csr_transpose(const br_csr *a, br_csr *out);
+BR_API br_status br_csr_transpose(const br_csr *a, br_csr *out);
 
-void br_csr_free(br_csr *a);
+BR_API void br_csr_free(br_csr *a);
 /* Bytes held by the arrays. */
-size_t br_csr_memory(const br_csr *a);
+BR_API size_t br_csr_memory(const br_csr *a);
 
 /* y (a->rows, k) = a (rows, cols) . x (a->cols, k). OpenMP over rows.
  * For a^T . x pass the transpose (br_csr_transpose): every output row is
  * then written by one thread, without atomics. */
-void br_csr_mm(const br_csr *a, const float *x, size_t k, float *y);
-void br_csr_mm_ref(const br_csr *a, const float *x, size_t k, float *y);
+BR_API void br_csr_mm(const br_csr *a, const float *x, size_t k, float *y);
+BR_API void br_csr_mm_ref(const br_csr *a, const float *x, size_t k, float *y);
 
 /* --------------------------------------------------------- truncated SVD -- */
 
@@ -100,8 +100,9 @@ typedef struct br_svd {
 /* Truncated SVD of a sparse matrix. `at` is a's transpose (CSC of a); pass
  * NULL and it is built (and freed) here. Never forms a dense rows x cols
  * matrix. Reports progress as "svd". Release with br_svd_free. */
-br_status br_svd_compute(const br_csr *a, const br_csr *at, const br_svd_options *opt, br_svd *out);
-void br_svd_free(br_svd *svd);
+BR_API br_status br_svd_compute(const br_csr *a, const br_csr *at, const br_svd_options *opt,
+                                br_svd *out);
+BR_API void br_svd_free(br_svd *svd);
 
 #ifdef __cplusplus
 }

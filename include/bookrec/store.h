@@ -91,36 +91,36 @@ typedef struct br_store_ids {
 /* Opens the store at `uri` (LMDB: creating the directory and the database
  * when missing, unless BR_STORE_RDONLY). A Redis store connects lazily but
  * checks the server once here: unreachable is BR_ENET. */
-br_status br_store_open(const char *uri, unsigned flags, br_store **out);
-void br_store_close(br_store *s);
+BR_API br_status br_store_open(const char *uri, unsigned flags, br_store **out);
+BR_API void br_store_close(br_store *s);
 /* "lmdb" or "redis". */
-const char *br_store_backend(const br_store *s);
+BR_API const char *br_store_backend(const br_store *s);
 
 /* ---------------------------------------------------------------- reads -- */
 
 /* The version being served; BR_ENOTFOUND when nothing was ever published. */
-br_status br_store_info_get(br_store *s, br_store_info *info);
+BR_API br_status br_store_info_get(br_store *s, br_store_info *info);
 /* Just its name into buf (cap >= BR_STORE_VERSION_MAX). */
-br_status br_store_version(br_store *s, char *buf, size_t cap);
+BR_API br_status br_store_version(br_store *s, char *buf, size_t cap);
 /* The JSON metadata of the version being served (heap, br_free); "{}" when
  * the publisher set none. */
-br_status br_store_get_meta(br_store *s, char **json);
+BR_API br_status br_store_get_meta(br_store *s, char **json);
 
 /* Up to `cap` of the reader's recs, best first; *n receives how many.
  * `version` (BR_STORE_VERSION_MAX bytes, may be NULL) receives the version
  * they were read from: recs and version always come from the same
  * version. BR_ENOTFOUND when the reader has no recs in the served version. */
-br_status br_store_get_recs(br_store *s, const char *user_id, br_store_rec *out, size_t cap,
-                            size_t *n, char *version);
+BR_API br_status br_store_get_recs(br_store *s, const char *user_id, br_store_rec *out, size_t cap,
+                                   size_t *n, char *version);
 
 /* Membership in the reader's seen set (*seen = 0 for an unknown reader). */
-br_status br_store_is_seen(br_store *s, const char *user_id, const char *book_id, int *seen);
+BR_API br_status br_store_is_seen(br_store *s, const char *user_id, const char *book_id, int *seen);
 /* The whole seen set, sorted bytewise (empty for an unknown reader). */
-br_status br_store_get_seen(br_store *s, const char *user_id, br_store_ids **out);
+BR_API br_status br_store_get_seen(br_store *s, const char *user_id, br_store_ids **out);
 /* Up to `cap` latest interactions, most recent first (ties: see
  * docs/store.md); *n = 0 for an unknown reader. */
-br_status br_store_get_recent(br_store *s, const char *user_id, br_store_interaction *out,
-                              size_t cap, size_t *n);
+BR_API br_status br_store_get_recent(br_store *s, const char *user_id, br_store_interaction *out,
+                                     size_t cap, size_t *n);
 /* Everything `bookrec serve` reads about one reader for a request, in one
  * call: the recs of the served version, the latest interactions and the
  * seen set. The caller sets the four input members (its own buffers; a cap
@@ -166,28 +166,28 @@ typedef struct br_store_reader {
 /* A reader without recs or without a published version is not an error
  * (has_recs = 0); an unknown reader reads as empty. On failure nothing is
  * left to free. */
-br_status br_store_get_reader(br_store *s, const char *user_id, br_store_reader *r);
+BR_API br_status br_store_get_reader(br_store *s, const char *user_id, br_store_reader *r);
 /* Frees r->seen (NULL-safe) and sets it to NULL. */
-void br_store_reader_free(br_store_reader *r);
+BR_API void br_store_reader_free(br_store_reader *r);
 
 /* A book of the served version, else a posted one (below); BR_ENOTFOUND
  * when unknown. Release the result (one allocation) with br_free. */
-br_status br_store_get_book(br_store *s, const char *book_id, br_store_book **out);
+BR_API br_status br_store_get_book(br_store *s, const char *book_id, br_store_book **out);
 
 /* ------------------------------------------------------- online updates -- */
 
 /* Adds books to a reader's seen set. Kept across publishes. */
-br_status br_store_add_seen(br_store *s, const char *user_id, const char *const *book_ids,
-                            size_t n);
+BR_API br_status br_store_add_seen(br_store *s, const char *user_id, const char *const *book_ids,
+                                   size_t n);
 /* Adds interactions to their readers' lists (each event names its reader). */
-br_status br_store_push_recent(br_store *s, const br_event *events, size_t n);
+BR_API br_status br_store_push_recent(br_store *s, const br_event *events, size_t n);
 /* Both at once, what the server does for POST /api/events: every event's
  * book joins its reader's seen set and the reader's latest interactions.
  * One LMDB transaction, one Redis round trip. */
-br_status br_store_apply_events(br_store *s, const br_event *events, size_t n);
+BR_API br_status br_store_apply_events(br_store *s, const br_event *events, size_t n);
 /* Adds or replaces a book in the served version (a book that arrives
  * between two publishes); the next publish replaces the book table. */
-br_status br_store_put_book(br_store *s, const br_store_book *book);
+BR_API br_status br_store_put_book(br_store *s, const br_store_book *book);
 
 /* A book posted at run time (`bookrec serve`, POST /api/books), with what
  * a server needs to serve it again: its text and its embedding. Posted
@@ -207,44 +207,44 @@ typedef struct br_store_posted {
 } br_store_posted;
 
 /* Adds or replaces a posted book. */
-br_status br_store_put_posted(br_store *s, const br_store_posted *book);
+BR_API br_status br_store_put_posted(br_store *s, const br_store_posted *book);
 /* Calls fn once for every posted book (LMDB: in id order); a non-zero
  * status from fn stops the walk and is returned. `book` lives for the
  * call only. */
 typedef br_status (*br_store_posted_fn)(const br_store_posted *book, void *user);
-br_status br_store_list_posted(br_store *s, br_store_posted_fn fn, void *user);
+BR_API br_status br_store_list_posted(br_store *s, br_store_posted_fn fn, void *user);
 
 /* -------------------------------------------------------------- publish -- */
 
 /* Starts writing model version `version` beside the served one. Only one
  * publish at a time per store (BR_EEXIST while another one runs, or when
  * `version` is the one being served). */
-br_status br_store_publish_begin(br_store *s, const char *version, br_store_pub **out);
+BR_API br_status br_store_publish_begin(br_store *s, const char *version, br_store_pub **out);
 /* The reader's recs, best first (n may be 0: an empty list). Putting the
  * same reader twice keeps the last. */
-br_status br_store_pub_put_recs(br_store_pub *p, const char *user_id, const char *const *book_ids,
-                                const float *scores, size_t n);
+BR_API br_status br_store_pub_put_recs(br_store_pub *p, const char *user_id,
+                                       const char *const *book_ids, const float *scores, size_t n);
 /* Merged into the reader's seen set (union). */
-br_status br_store_pub_put_seen(br_store_pub *p, const char *user_id, const char *const *book_ids,
-                                size_t n);
+BR_API br_status br_store_pub_put_seen(br_store_pub *p, const char *user_id,
+                                       const char *const *book_ids, size_t n);
 /* Merged into the readers' latest interactions. */
-br_status br_store_pub_put_recent(br_store_pub *p, const br_event *events, size_t n);
-br_status br_store_pub_put_book(br_store_pub *p, const br_store_book *book);
+BR_API br_status br_store_pub_put_recent(br_store_pub *p, const br_event *events, size_t n);
+BR_API br_status br_store_pub_put_book(br_store_pub *p, const br_store_book *book);
 /* The version's JSON metadata (any JSON text; the store does not parse it). */
-br_status br_store_pub_set_meta(br_store_pub *p, const char *json);
+BR_API br_status br_store_pub_set_meta(br_store_pub *p, const char *json);
 /* Switches readers to the new version atomically, then releases the old
  * one (LMDB: its slot is reused by the next publish; Redis: its keys
  * expire after a grace period). Frees `p` whatever the outcome; on failure
  * the previous version is still served. */
-br_status br_store_publish_commit(br_store_pub *p);
+BR_API br_status br_store_publish_commit(br_store_pub *p);
 /* Drops the half-written version; frees `p`. NULL is a no-op. */
-void br_store_publish_abort(br_store_pub *p);
+BR_API void br_store_publish_abort(br_store_pub *p);
 
 /* ---------------------------------------------------------------- ids -- */
 
 /* BR_OK when `id` is a valid reader/book id (1..BR_ID_MAX-1 bytes, no
  * control characters), BR_EINVAL with a detail naming `what` otherwise. */
-br_status br_store_check_id(const char *id, const char *what);
+BR_API br_status br_store_check_id(const char *id, const char *what);
 
 #ifdef __cplusplus
 }

@@ -34,7 +34,7 @@
 #include "bookrec/core.h"
 #include "bookrec/eval.h"
 #include "bookrec/events.h"
-#include "bookrec/hybrid.h"
+#include "bookrec/text.h" /* br_book_template */
 
 #ifdef __cplusplus
 extern "C" {
@@ -147,7 +147,7 @@ typedef struct br_train_report {
 /* Runs the whole pipeline. report may be NULL. On failure nothing the
  * served version uses has changed. BR_EEXIST when another run holds the
  * model directory. */
-br_status br_train_run(const br_train_options *opt, br_train_report *report);
+BR_API br_status br_train_run(const br_train_options *opt, br_train_report *report);
 
 /* ------------------------------------------------------------ versions -- */
 
@@ -160,20 +160,20 @@ typedef struct br_model_version {
 
 /* Complete versions (those with a manifest), oldest first; *out is one
  * allocation (br_free). An empty or missing directory gives n = 0. */
-br_status br_models_list(const char *model_dir, br_model_version **out, size_t *n);
+BR_API br_status br_models_list(const char *model_dir, br_model_version **out, size_t *n);
 /* The id `current` points to; BR_ENOTFOUND when nothing was published. */
-br_status br_models_current(const char *model_dir, char *id, size_t cap);
+BR_API br_status br_models_current(const char *model_dir, char *id, size_t cap);
 /* A version's manifest.json text (id NULL: current); heap, br_free. */
-br_status br_models_manifest(const char *model_dir, const char *id, char **json);
+BR_API br_status br_models_manifest(const char *model_dir, const char *id, char **json);
 /* Path of a version's directory into buf (id NULL: current). */
-br_status br_models_path(const char *model_dir, const char *id, char *buf, size_t cap);
+BR_API br_status br_models_path(const char *model_dir, const char *id, char *buf, size_t cap);
 /* The store URI version `id` (NULL: current) was published to, as its
  * manifest's "store" resolved for opening from the caller's working
  * directory: a relative lmdb: path is relative to model_dir (manifest
  * format_version 2 and later) or to the working directory (format_version
  * 1, as it was then). What `models rollback`, `recommend --model-dir` and
  * `serve` open when no store is given. */
-br_status br_models_store(const char *model_dir, const char *id, char *buf, size_t cap);
+BR_API br_status br_models_store(const char *model_dir, const char *id, char *buf, size_t cap);
 /* The event rules (the rating scale) a model version was trained with, from
  * its manifest text or the store's metadata of the version (the same text,
  * br_store_get_meta): "parameters.rating_scale". A bookrec manifest
@@ -181,15 +181,16 @@ br_status br_models_store(const char *model_dir, const char *id, char *buf, size
  * scale every such run used. BR_ENOTFOUND for metadata that is no bookrec
  * manifest (nothing known), BR_EFORMAT for text that is not JSON or a
  * malformed scale. */
-br_status br_event_rules_from_manifest(const char *manifest, br_event_rules *out);
+BR_API br_status br_event_rules_from_manifest(const char *manifest, br_event_rules *out);
 /* Serves version `id` again (NULL: the newest version older than the
  * current one): re-publishes its recommendations and books to the store
  * (`store` NULL: the one its manifest names), then re-points `current`.
  * `to` (BR_MODEL_ID_MAX bytes, may be NULL) receives the id. */
-br_status br_models_rollback(const char *model_dir, const char *id, const char *store, char *to);
+BR_API br_status br_models_rollback(const char *model_dir, const char *id, const char *store,
+                                    char *to);
 /* Removes all but the newest `keep` versions, never the current one.
  * *removed (may be NULL) receives how many went. */
-br_status br_models_prune(const char *model_dir, uint32_t keep, uint64_t *removed);
+BR_API br_status br_models_prune(const char *model_dir, uint32_t keep, uint64_t *removed);
 
 #ifdef __cplusplus
 }

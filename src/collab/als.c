@@ -24,15 +24,16 @@
  * the compiler vectorises.
  */
 #include "collab/collab_internal.h"
-#include "core/simd.h"
+#include "core/isa.h"
 
 #include <math.h>
 #include <string.h>
 
 /* ------------------------------------------------------- exact row solve -- */
 
-int als_solve_row_exact(uint32_t d, const float *yty, size_t n, const uint32_t *idx, const float *w,
-                        const float *t, const float *y, float reg, double *work, float *x)
+int br__als_solve_row_exact(uint32_t d, const float *yty, size_t n, const uint32_t *idx,
+                            const float *w, const float *t, const float *y, float reg, double *work,
+                            float *x)
 {
     double *a = work;                   /* (d, d), upper triangle used */
     double *rhs = work + (size_t)d * d; /* (d,) */
@@ -126,11 +127,10 @@ static inline __attribute__((always_inline)) void row_apply(const als_side *s, s
     }
 }
 
-/* One row: exact solve or CG from the current value of xr. Cloned for
- * AVX2 and AVX-512 (the library is built for baseline x86-64). */
-BR_SIMD_CLONES
-static void solve_row(const als_side *s, const br_csr *r, int64_t row, float *xr, float *buf,
-                      double *work, size_t max_row)
+/* One row: exact solve or CG from the current value of xr. Compiled for
+ * each SIMD level (core/isa.h; the library is built for baseline x86-64). */
+static inline BR_ISA_BODY void solve_row_body(const als_side *s, const br_csr *r, int64_t row,
+                                              float *xr, float *buf, double *work, size_t max_row)
 {
     uint32_t d = s->d;
     uint64_t b = r->indptr[row], e = r->indptr[row + 1];
@@ -148,7 +148,7 @@ static void solve_row(const als_side *s, const br_csr *r, int64_t row, float *xr
             w[i] = s->implicit ? 1.0f + s->alpha * v : 1.0f;
             t[i] = s->implicit ? 1.0f : v - s->mu - s->tb[r->indices[b + i]];
         }
-        if (als_solve_row_exact(d, s->g, n, r->indices + b, w, t, s->f, reg, work, xr))
+        if (br__als_solve_row_exact(d, s->g, n, r->indices + b, w, t, s->f, reg, work, xr))
             memset(xr, 0, d * sizeof(float));
         return;
     }
@@ -185,6 +185,10 @@ static void solve_row(const als_side *s, const br_csr *r, int64_t row, float *xr
         rs = rsn;
     }
 }
+BR_ISA_VARIANTS(solve_row,
+                (const als_side *s, const br_csr *r, int64_t row, float *xr, float *buf,
+                 double *work, size_t max_row),
+                (s, r, row, xr, buf, work, max_row))
 
 /* Solves every row of x (rows, d) against the other side. */
 static br_status solve_side(const als_side *s, const br_csr *r, float *x, size_t max_row)
@@ -204,7 +208,7 @@ static br_status solve_side(const als_side *s, const br_csr *r, float *x, size_t
 #pragma omp for schedule(dynamic, 64)
         for (int64_t row = 0; row < (int64_t)r->rows; row++) {
             if (failed) continue;
-            solve_row(s, r, row, x + (size_t)row * d, buf, work, max_row);
+            BR_ISA_CALL(solve_row, (s, r, row, x + (size_t)row * d, buf, work, max_row));
         }
         br_free(buf);
         br_free(work);
@@ -354,7 +358,7 @@ br_status br_als_fit(const br_csr *r, const br_csr *rt, const br_als_options *op
         uint64_t t0 = br_now_ns();
         /* Items given users. */
         if (implicit) {
-            cf_gram(x, nu, k, g);
+            br__cf_gram(x, nu, k, g);
             side.f = x;
             side.g = g;
         } else {
@@ -365,7 +369,7 @@ br_status br_als_fit(const br_csr *r, const br_csr *rt, const br_als_options *op
         if ((st = solve_side(&side, rt, y, max_rt))) goto done;
         /* Users given items. */
         if (implicit) {
-            cf_gram(y, ni, k, g);
+            br__cf_gram(y, ni, k, g);
             side.f = y;
         } else {
             features_with_one(y, ni, k, feat, tb);
@@ -394,8 +398,8 @@ br_status br_als_fit(const br_csr *r, const br_csr *rt, const br_als_options *op
     }
     if ((st = br_progress_end(&prog))) goto done;
 
-    if ((st = cf_model_alloc(implicit ? BR_CF_ALS : BR_CF_ALS_EXPLICIT, (uint32_t)nu, (uint32_t)ni,
-                             k, !implicit, !implicit, &m)))
+    if ((st = br__cf_model_alloc(implicit ? BR_CF_ALS : BR_CF_ALS_EXPLICIT, (uint32_t)nu,
+                                 (uint32_t)ni, k, !implicit, !implicit, &m)))
         goto done;
     m->lambda = o.lambda;
     m->alpha = o.alpha;
@@ -413,7 +417,7 @@ br_status br_als_fit(const br_csr *r, const br_csr *rt, const br_als_options *op
             m->item_b[i] = y[i * d + k];
         }
     }
-    if ((st = cf_model_prepare(m))) {
+    if ((st = br__cf_model_prepare(m))) {
         br_cf_model_free(m);
         m = NULL;
         goto done;

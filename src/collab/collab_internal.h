@@ -33,16 +33,16 @@ struct br_cf_model {
 };
 
 /* A model with arrays allocated (zeroed) for the given shape. */
-br_status cf_model_alloc(br_cf_engine e, uint32_t n_users, uint32_t n_items, uint32_t k,
+br_status br__cf_model_alloc(br_cf_engine e, uint32_t n_users, uint32_t n_items, uint32_t k,
                          int user_bias, int item_bias, br_cf_model **out);
 
 /* yty (k, k) = Y^T Y of the model's item factors, full symmetric. ALS
  * training and fold-in both use this, so they see the same numbers. */
-void cf_item_gram(const br_cf_model *m, float *yty);
+void br__cf_item_gram(const br_cf_model *m, float *yty);
 /* Sets m->yty for implicit ALS models (no-op otherwise). */
-br_status cf_model_prepare(br_cf_model *m);
+br_status br__cf_model_prepare(br_cf_model *m);
 /* The same for any (n, k) factor block. */
-void cf_gram(const float *y, size_t n, uint32_t k, float *yty);
+void br__cf_gram(const float *y, size_t n, uint32_t k, float *yty);
 
 /* One row of the least-squares problem ALS solves, in its general form:
  *
@@ -53,7 +53,7 @@ void cf_gram(const float *y, size_t n, uint32_t k, float *yty);
  * Exact solve in double (Cholesky). d <= ALS_MAX_D. Returns 0, or -1 when
  * the system is not positive definite (an empty row with reg 0). */
 #define ALS_MAX_D 1025
-int als_solve_row_exact(uint32_t d, const float *yty /* (d, d) or NULL */, size_t n,
+int br__als_solve_row_exact(uint32_t d, const float *yty /* (d, d) or NULL */, size_t n,
                         const uint32_t *idx, const float *w, const float *t, const float *y,
                         float reg, double *work /* d * d + 2 * d */, float *x);
 

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "linalg/topk.h"
+#include "core/topk.h"
 
 const char *br_cf_engine_name(br_cf_engine e)
 {
@@ -29,7 +29,7 @@ const char *br_cf_engine_name(br_cf_engine e)
     return "unknown";
 }
 
-br_status cf_model_alloc(br_cf_engine e, uint32_t n_users, uint32_t n_items, uint32_t k,
+br_status br__cf_model_alloc(br_cf_engine e, uint32_t n_users, uint32_t n_items, uint32_t k,
                          int user_bias, int item_bias, br_cf_model **out)
 {
     br_cf_model *m = br_calloc(1, sizeof *m);
@@ -56,12 +56,12 @@ br_status cf_model_alloc(br_cf_engine e, uint32_t n_users, uint32_t n_items, uin
     return BR_OK;
 }
 
-br_status cf_model_prepare(br_cf_model *m)
+br_status br__cf_model_prepare(br_cf_model *m)
 {
     if (m->engine != BR_CF_ALS || m->k == 0 || m->yty) return BR_OK;
     m->yty = br_aligned_alloc((size_t)m->k * m->k * sizeof(float), BR_ALIGN);
     if (!m->yty) return br_error(BR_ENOMEM, "collab model: Gram matrix k = %u", m->k);
-    cf_item_gram(m, m->yty);
+    br__cf_item_gram(m, m->yty);
     return BR_OK;
 }
 
@@ -115,7 +115,7 @@ br_status br_popularity_fit(const br_csr *r, const br_popularity_options *opt,
         return br_error(BR_EINVAL, "popularity: unknown kind %d", (int)o.kind);
     if (!(o.damping >= 0)) return br_error(BR_ERANGE, "popularity: damping must be >= 0");
     br_cf_model *m;
-    br_status st = cf_model_alloc(BR_CF_POPULARITY, r->rows, r->cols, 0, 0, 1, &m);
+    br_status st = br__cf_model_alloc(BR_CF_POPULARITY, r->rows, r->cols, 0, 0, 1, &m);
     if (st) return st;
     double *sum = br_calloc((size_t)r->cols + 1, sizeof *sum);
     uint64_t *cnt = br_calloc((size_t)r->cols + 1, sizeof *cnt);
@@ -156,7 +156,7 @@ br_status br_cf_svd_fit(const br_csr *r, const br_csr *rt, const br_svd_options 
     br_status st = br_svd_compute(r, rt, opt, &svd);
     if (st) return st;
     br_cf_model *m;
-    st = cf_model_alloc(BR_CF_SVD, r->rows, r->cols, svd.k, 0, 0, &m);
+    st = br__cf_model_alloc(BR_CF_SVD, r->rows, r->cols, svd.k, 0, 0, &m);
     if (st) {
         br_svd_free(&svd);
         return st;
@@ -174,7 +174,7 @@ br_status br_cf_svd_fit(const br_csr *r, const br_csr *rt, const br_svd_options 
 
 /* -------------------------------------------------------------- fold-in -- */
 
-void cf_gram(const float *y, size_t n, uint32_t k, float *yty)
+void br__cf_gram(const float *y, size_t n, uint32_t k, float *yty)
 {
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)k, (int)n, 1.0f, y, (int)k, 0.0f,
                 yty, (int)k);
@@ -182,9 +182,9 @@ void cf_gram(const float *y, size_t n, uint32_t k, float *yty)
         for (uint32_t b = 0; b < a; b++) yty[(size_t)a * k + b] = yty[(size_t)b * k + a];
 }
 
-void cf_item_gram(const br_cf_model *m, float *yty)
+void br__cf_item_gram(const br_cf_model *m, float *yty)
 {
-    cf_gram(m->item_f, m->n_items, m->k, yty);
+    br__cf_gram(m->item_f, m->n_items, m->k, yty);
 }
 
 br_status br_cf_fold_in(const br_cf_model *m, size_t n, const uint32_t *items,
@@ -238,15 +238,15 @@ br_status br_cf_fold_in(const br_cf_model *m, size_t n, const uint32_t *items,
             t[i] = values[i] - m->global - m->item_b[items[i]];
         }
         reg = m->lambda * (float)n;
-        rc = n ? als_solve_row_exact(d, NULL, n, NULL, w, t, y, reg, work, x) : -1;
+        rc = n ? br__als_solve_row_exact(d, NULL, n, NULL, w, t, y, reg, work, x) : -1;
     } else {
-        if (!m->yty) cf_item_gram(m, yty);
+        if (!m->yty) br__cf_item_gram(m, yty);
         for (size_t i = 0; i < n; i++) {
             w[i] = 1.0f + m->alpha * values[i];
             t[i] = 1.0f;
         }
         reg = m->lambda;
-        rc = als_solve_row_exact(d, m->yty ? m->yty : yty, n, items, w, t, m->item_f, reg, work,
+        rc = br__als_solve_row_exact(d, m->yty ? m->yty : yty, n, items, w, t, m->item_f, reg, work,
                                  x);
     }
     if (rc != 0) {
@@ -274,7 +274,7 @@ static void finish_row(float *s, uint32_t n_items, const uint32_t *seen, size_t 
 {
     for (size_t j = 0; j < n_seen; j++)
         if (seen[j] < n_items) s[seen[j]] = -INFINITY;
-    topk_rows(s, 1, n_items, n_items, n, items, scores);
+    br__topk_rows(s, 1, n_items, n_items, n, items, scores);
     if (add != 0.0f)
         for (uint32_t p = 0; p < n; p++)
             if (items[p] != BR_CF_NONE) scores[p] += add;

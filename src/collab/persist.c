@@ -5,10 +5,12 @@
  * aligned offset, little-endian. Loading maps the file read-only and points
  * the model's arrays straight into the mapping, so a 300 MB model for a
  * million readers is usable at once and shared between processes through
- * the page cache. Writing goes to a temporary file beside the target,
- * fsynced and renamed, so a reader never sees half a model.
+ * the page cache. Writing goes through core/afile.h (a temporary file
+ * beside the target, fsynced and renamed), so a reader never sees half a
+ * model.
  */
 #include "collab/collab_internal.h"
+#include "core/afile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,43 +140,26 @@ br_status br_cf_model_save(const br_cf_model *m, const char *path, const br_idma
     if (item_ids) size = align_up(size) + ((uint64_t)m->n_items + 1) * 8 + ids_blob_size(item_ids);
     h.file_size = size;
 
-    size_t plen = strlen(path);
-    char *tmp = br_malloc(plen + 16);
-    if (!tmp) return br_error(BR_ENOMEM, "%s: temporary name", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        br_status st = br_error(BR_EIO, "%s: cannot create: %s", path, strerror(errno));
-        br_free(tmp);
-        return st;
-    }
-    fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    br_status st = BR_OK;
+    br__afile a;
+    br_status st = br__afile_open(&a, path);
+    if (st) return st;
+    FILE *f = a.f;
     uint64_t pos = 0;
-    int bad = !f || write_block(f, &pos, &h, sizeof h) || write_block(f, &pos, m->user_f, uf) ||
+    int bad = write_block(f, &pos, &h, sizeof h) || write_block(f, &pos, m->user_f, uf) ||
               write_block(f, &pos, m->item_f, itf) ||
               (m->user_b && write_block(f, &pos, m->user_b, (uint64_t)m->n_users * 4)) ||
               (m->item_b && write_block(f, &pos, m->item_b, (uint64_t)m->n_items * 4)) ||
               (m->sv && write_block(f, &pos, m->sv, (uint64_t)m->k * 4)) ||
               (user_ids && write_ids(f, &pos, user_ids)) ||
-              (item_ids && write_ids(f, &pos, item_ids)) || fflush(f) != 0 ||
-              fsync(fileno(f)) != 0;
+              (item_ids && write_ids(f, &pos, item_ids));
     if (bad) st = br_error(BR_EIO, "%s: write failed: %s", path, strerror(errno));
     else if (pos != size) st = br_error(BR_EINTERNAL, "%s: wrote %llu bytes, planned %llu", path,
                                         (unsigned long long)pos, (unsigned long long)size);
-    if (f) {
-        if (fclose(f) != 0 && st == BR_OK)
-            st = br_error(BR_EIO, "%s: close failed: %s", path, strerror(errno));
-    } else {
-        close(fd);
+    if (st) {
+        br__afile_abort(&a);
+        return st;
     }
-    if (st == BR_OK && rename(tmp, path) != 0)
-        st = br_error(BR_EIO, "%s: rename failed: %s", path, strerror(errno));
-    if (st != BR_OK) unlink(tmp);
-    br_free(tmp);
-    return st;
+    return br__afile_commit(&a);
 }
 
 /* Takes `bytes` at the next aligned offset; NULL when past the end. */
@@ -280,7 +265,7 @@ br_status br_cf_model_load(const char *path, br_cf_model **out)
     }
     m->map = map;
     m->map_len = len;
-    if ((st = cf_model_prepare(m))) {
+    if ((st = br__cf_model_prepare(m))) {
         br_cf_model_free(m); /* unmaps */
         return st;
     }

@@ -33,6 +33,8 @@
 
 #include "bookrec/index.h"
 #include "content/vec.h"
+#include "core/afile.h"
+#include "core/hash.h"
 
 #define STRIPES 4096
 #define MAX_LEVEL 30
@@ -75,7 +77,7 @@ struct br_hnsw {
 
 static inline float dist(const br_hnsw *h, const float *a, const float *b)
 {
-    float d = cv_dot(a, b, h->dim);
+    float d = br__cv_dot(a, b, h->dim);
     return h->opt.metric == BR_METRIC_COSINE ? 1.0f - d : -d;
 }
 
@@ -492,7 +494,9 @@ static br_status place(br_hnsw *h, uint32_t id, const float *src)
     int L = level_for(h, id);
     h->level[id] = (uint8_t)L;
     h->deleted[id] = 0;
-    h->link0[(size_t)id * (1 + h->M0)] = 0;
+    /* the whole list, unused slots too: they are saved, and must not carry
+     * the heap's old bytes into the file (a file per index, not per run) */
+    memset(h->link0 + (size_t)id * (1 + h->M0), 0, (1 + (size_t)h->M0) * sizeof(uint32_t));
     h->upper[id] = NULL;
     if (L > 0) {
         h->upper[id] = br_calloc((size_t)L * (1 + h->M), sizeof(uint32_t));
@@ -846,7 +850,7 @@ static uint64_t hash_bytes(const void *p, size_t n, uint64_t h0)
             h[j] ^= h[j] >> 29;
         }
     uint64_t r = splitmix(h[0]) ^ splitmix(h[1] + 1) ^ splitmix(h[2] + 2) ^ splitmix(h[3] + 3);
-    for (; i < n; i++) r = (r ^ b[i]) * 0x100000001b3ULL;
+    r = br__fnv1a64_update(r, b + i, n - i); /* the tail: FNV-1a steps */
     return splitmix(r ^ n);
 }
 
@@ -906,14 +910,14 @@ br_status br_hnsw_save(const br_hnsw *hc, const char *path)
     /* The data hash is computed over exactly the bytes written after the
      * header; build it in one pass over an in-memory image of the padding
      * rule by hashing section by section into a running value. */
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w+b"); /* read back to hash */
-    if (!f) {
+    br__afile af; /* opened "w+b": read back to hash */
+    br_status st = br__afile_open(&af, path);
+    if (st) {
         br_free(offs);
         pthread_rwlock_unlock(&h->rw);
-        return br_error(BR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        return st;
     }
+    FILE *f = af.f;
     writer w = {f, 0, 0};
     w_bytes(&w, &fh, sizeof fh); /* placeholder, rewritten with the hashes */
     w_pad(&w, lo.vec);
@@ -947,14 +951,11 @@ br_status br_hnsw_save(const br_hnsw *hc, const char *path)
                 w.err = errno ? errno : EIO;
         }
     }
-    if (!w.err && fsync(fileno(f)) != 0) w.err = errno;
-    if (fclose(f) != 0 && !w.err) w.err = errno;
-    if (!w.err && rename(tmp, path) != 0) w.err = errno;
     if (w.err) {
-        unlink(tmp);
+        br__afile_abort(&af);
         return br_error(BR_EIO, "%s: cannot write the index: %s", path, strerror(w.err));
     }
-    return BR_OK;
+    return br__afile_commit(&af);
 }
 
 br_status br_hnsw_load(const char *path, br_hnsw **out)
@@ -990,7 +991,8 @@ br_status br_hnsw_load(const char *path, br_hnsw **out)
         st = br_error(BR_EFORMAT, __VA_ARGS__);                                                    \
         goto fail;                                                                                 \
     } while (0)
-    if (memcmp(fh.magic, HNSW_MAGIC, 8) != 0) REFUSE("%s: not a bookrec HNSW index (bad magic)", path);
+    if (memcmp(fh.magic, HNSW_MAGIC, 8) != 0)
+        REFUSE("%s: not a bookrec HNSW index (bad magic)", path);
     if (fh.version != HNSW_VERSION)
         REFUSE("%s: HNSW index version %u; this build reads version %u", path, fh.version,
                HNSW_VERSION);

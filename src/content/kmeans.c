@@ -30,17 +30,17 @@
 #include "content/vec.h"
 
 #define CHUNK 4096 /* rows per sgemm pass block: CHUNK x k floats of scores */
-#define SMALL_K 24  /* up to this many centres, distances by cv_dots instead of sgemm */
+#define SMALL_K 24  /* up to this many centres, distances by br__cv_dots instead of sgemm */
 
 /* ------------------------------------------------------------ helpers ---- */
 
 static void row_sqnorms(const float *x, size_t n, size_t dim, float *out)
 {
 #pragma omp parallel for schedule(static) num_threads(br_get_num_threads()) if (n > 4096)
-    for (size_t i = 0; i < n; i++) out[i] = cv_dot(x + i * dim, x + i * dim, dim);
+    for (size_t i = 0; i < n; i++) out[i] = br__cv_dot(x + i * dim, x + i * dim, dim);
 }
 
-double br_kmeans_tol(const float *x, size_t n, size_t dim, double tol)
+double br__kmeans_tol(const float *x, size_t n, size_t dim, double tol)
 {
     if (n == 0 || tol == 0) return 0;
     /* sum and sum of squares per feature in row order (cache friendly),
@@ -95,13 +95,14 @@ static size_t search_cum(const double *cum, size_t n, double r)
     return lo < n ? lo : n - 1;
 }
 
-br_status br_kmeans_plusplus(const float *x, const float *xsq, size_t n, size_t dim, uint32_t k,
+br_status br__kmeans_plusplus(const float *x, const float *xsq, size_t n, size_t dim, uint32_t k,
                              uint64_t seed, float *centroids)
 {
     uint32_t trials = 2 + (uint32_t)floor(log((double)k));
     float *closest = br_malloc(n * sizeof(float));
     double *cum = br_malloc(n * sizeof(double));
-    float *cand_d = br_aligned_alloc((size_t)trials * n * sizeof(float), BR_ALIGN); /* (n, trials) */
+    float *cand_d =
+        br_aligned_alloc((size_t)trials * n * sizeof(float), BR_ALIGN); /* (n, trials) */
     float *cand_x = br_aligned_alloc((size_t)trials * dim * sizeof(float), BR_ALIGN);
     size_t *cand = br_malloc(trials * sizeof(size_t));
     if (!closest || !cum || !cand_d || !cand_x || !cand) {
@@ -118,7 +119,7 @@ br_status br_kmeans_plusplus(const float *x, const float *xsq, size_t n, size_t 
     memcpy(centroids, x + first * dim, dim * sizeof(float));
     double pot = 0;
     for (size_t i = 0; i < n; i++) {
-        float d = xsq[i] + xsq[first] - 2 * cv_dot(x + i * dim, x + first * dim, dim);
+        float d = xsq[i] + xsq[first] - 2 * br__cv_dot(x + i * dim, x + first * dim, dim);
         closest[i] = d > 0 ? d : 0;
     }
     for (size_t i = 0; i < n; i++) pot += closest[i];
@@ -132,7 +133,7 @@ br_status br_kmeans_plusplus(const float *x, const float *xsq, size_t n, size_t 
         }
         // cand_d (trials, n) = cand_x (trials, dim) . x^T (dim, n)
         // cand_d (n, trials) = x (n, dim) . cand_x^T (dim, trials): x streamed once
-        cv_dots(x, n, cand_x, trials, dim, cand_d);
+        br__cv_dots(x, n, cand_x, trials, dim, cand_d);
         double best_pot = INFINITY;
         uint32_t best = 0;
         for (uint32_t t = 0; t < trials; t++) {
@@ -206,13 +207,13 @@ static size_t assign_full(run_state *s)
     size_t changed = 0;
     const size_t dim = s->dim;
     const uint32_t k = s->k;
-    for (uint32_t j = 0; j < k; j++) s->csq[j] = cv_dot(s->c + j * dim, s->c + j * dim, dim);
+    for (uint32_t j = 0; j < k; j++) s->csq[j] = br__cv_dot(s->c + j * dim, s->c + j * dim, dim);
     for (size_t i0 = 0; i0 < s->n; i0 += CHUNK) {
         size_t m = s->n - i0 < CHUNK ? s->n - i0 : CHUNK;
         // scores (m, k) = x[i0:i0+m] (m, dim) . c^T (dim, k); few centres: one
         // streaming pass over x beats sgemm's packing of x
         if (k <= SMALL_K)
-            cv_dots(s->x + i0 * dim, m, s->c, k, dim, s->scores);
+            br__cv_dots(s->x + i0 * dim, m, s->c, k, dim, s->scores);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)dim, 1.0f,
                         s->x + i0 * dim, (int)dim, s->c, (int)dim, 0.0f, s->scores, (int)k);
@@ -281,7 +282,7 @@ static size_t assign_hamerly(run_state *s)
         float best = INFINITY;
         for (uint32_t m = 0; m < k; m++)
             if (m != j) {
-                float d = sqrtf(cv_l2sq(s->c + j * dim, s->c + m * dim, dim));
+                float d = sqrtf(br__cv_l2sq(s->c + j * dim, s->c + m * dim, dim));
                 if (d < best) best = d;
             }
         s->half[j] = best / 2;
@@ -291,13 +292,13 @@ static size_t assign_hamerly(run_state *s)
         float bound = s->half[a] > s->lower[i] ? s->half[a] : s->lower[i];
         if (s->upper[i] <= bound) continue;
         const float *xi = s->x + i * dim;
-        s->upper[i] = sqrtf(cv_l2sq(xi, s->c + (size_t)a * dim, dim));
+        s->upper[i] = sqrtf(br__cv_l2sq(xi, s->c + (size_t)a * dim, dim));
         if (s->upper[i] <= bound) continue;
         float d1 = INFINITY, d2 = INFINITY;
         int32_t b = a;
         for (uint32_t j = 0; j < k; j++) {
             float d = (int32_t)j == a ? s->upper[i] * s->upper[i]
-                                      : cv_l2sq(xi, s->c + (size_t)j * dim, dim);
+                                      : br__cv_l2sq(xi, s->c + (size_t)j * dim, dim);
             if (d < d1 || (d == d1 && (int32_t)j < b)) {
                 d2 = d1;
                 d1 = d;
@@ -330,7 +331,7 @@ static double update_centroids(run_state *s, uint32_t *reseeded)
         float fd = -1;
         for (size_t i = 0; i < s->n; i++) {
             if (s->count[s->label[i]] < 2) continue;
-            float d = cv_l2sq(s->x + i * dim, s->c + (size_t)s->label[i] * dim, dim);
+            float d = br__cv_l2sq(s->x + i * dim, s->c + (size_t)s->label[i] * dim, dim);
             if (d > fd) {
                 fd = d;
                 far = i;
@@ -349,7 +350,7 @@ static double update_centroids(run_state *s, uint32_t *reseeded)
             double inv = 1.0 / (double)s->count[j];
             for (size_t t = 0; t < dim; t++) cj[t] = (float)(s->sum[(size_t)j * dim + t] * inv);
         }
-        float d2 = cv_l2sq(cj, s->oldc + (size_t)j * dim, dim);
+        float d2 = br__cv_l2sq(cj, s->oldc + (size_t)j * dim, dim);
         s->shift[j] = sqrtf(d2);
         total += d2;
     }
@@ -362,11 +363,11 @@ static double inertia_of(const run_state *s)
 #pragma omp parallel for reduction(+ : total) schedule(static) num_threads(br_get_num_threads()) \
     if (s->n > 4096)
     for (size_t i = 0; i < s->n; i++)
-        total += cv_l2sq(s->x + i * s->dim, s->c + (size_t)s->label[i] * s->dim, s->dim);
+        total += br__cv_l2sq(s->x + i * s->dim, s->c + (size_t)s->label[i] * s->dim, s->dim);
     return total;
 }
 
-br_status br_kmeans_run(const float *x, size_t n, size_t dim, uint32_t k, br_kmeans_algo algo,
+br_status br__kmeans_run(const float *x, size_t n, size_t dim, uint32_t k, br_kmeans_algo algo,
                         uint32_t max_iter, double tol_abs, float *centroids, int32_t *labels,
                         double *inertia, uint32_t *iterations, uint32_t *reseeded)
 {
@@ -447,7 +448,7 @@ br_status br_kmeans_run(const float *x, size_t n, size_t dim, uint32_t k, br_kme
 
 /* ------------------------------------------------------------- reference -- */
 
-br_status br_kmeans_run_ref(const float *x, size_t n, size_t dim, uint32_t k, uint32_t max_iter,
+br_status br__kmeans_run_ref(const float *x, size_t n, size_t dim, uint32_t k, uint32_t max_iter,
                             double tol_abs, float *centroids, int32_t *labels, double *inertia,
                             uint32_t *iterations, uint32_t *reseeded)
 {
@@ -471,7 +472,7 @@ br_status br_kmeans_run_ref(const float *x, size_t n, size_t dim, uint32_t k, ui
             double best = INFINITY;
             int32_t a = 0;
             for (uint32_t j = 0; j < k; j++) {
-                double d = cv_l2sq_ref(x + i * dim, centroids + (size_t)j * dim, dim);
+                double d = br__cv_l2sq_ref(x + i * dim, centroids + (size_t)j * dim, dim);
                 if (d < best) {
                     best = d;
                     a = (int32_t)j;
@@ -496,7 +497,7 @@ br_status br_kmeans_run_ref(const float *x, size_t n, size_t dim, uint32_t k, ui
             double fd = -1;
             for (size_t i = 0; i < n; i++) {
                 if (count[labels[i]] < 2) continue;
-                double d = cv_l2sq_ref(x + i * dim, centroids + (size_t)labels[i] * dim, dim);
+                double d = br__cv_l2sq_ref(x + i * dim, centroids + (size_t)labels[i] * dim, dim);
                 if (d > fd) {
                     fd = d;
                     far = i;
@@ -520,7 +521,7 @@ br_status br_kmeans_run_ref(const float *x, size_t n, size_t dim, uint32_t k, ui
                 for (size_t t = 0; t < dim; t++)
                     centroids[(size_t)j * dim + t] =
                         (float)(sum[(size_t)j * dim + t] / (double)count[j]);
-            shift += cv_l2sq_ref(centroids + (size_t)j * dim, old + (size_t)j * dim, dim);
+            shift += br__cv_l2sq_ref(centroids + (size_t)j * dim, old + (size_t)j * dim, dim);
         }
         if (shift <= tol_abs) {
             /* final labels for the final centroids */
@@ -528,7 +529,7 @@ br_status br_kmeans_run_ref(const float *x, size_t n, size_t dim, uint32_t k, ui
                 double best = INFINITY;
                 int32_t a = 0;
                 for (uint32_t j = 0; j < k; j++) {
-                    double d = cv_l2sq_ref(x + i * dim, centroids + (size_t)j * dim, dim);
+                    double d = br__cv_l2sq_ref(x + i * dim, centroids + (size_t)j * dim, dim);
                     if (d < best) {
                         best = d;
                         a = (int32_t)j;
@@ -541,7 +542,7 @@ br_status br_kmeans_run_ref(const float *x, size_t n, size_t dim, uint32_t k, ui
     }
     double total = 0;
     for (size_t i = 0; i < n; i++)
-        total += cv_l2sq_ref(x + i * dim, centroids + (size_t)labels[i] * dim, dim);
+        total += br__cv_l2sq_ref(x + i * dim, centroids + (size_t)labels[i] * dim, dim);
     *inertia = total;
     *iterations = it;
     if (reseeded) *reseeded += rs;
@@ -587,7 +588,7 @@ br_status br_kmeans_fit(const float *x, size_t n, size_t dim, const br_kmeans_op
         return br_error(BR_ENOMEM, "kmeans: out of memory for %zu x %zu", n, dim);
     }
     row_sqnorms(x, n, dim, xsq);
-    double tol_abs = br_kmeans_tol(x, n, dim, o.tol);
+    double tol_abs = br__kmeans_tol(x, n, dim, o.tol);
     br_status st = BR_OK;
     br_progress prog;
     br_progress_begin(&prog, "k-means", o.n_init);
@@ -597,11 +598,11 @@ br_status br_kmeans_fit(const float *x, size_t n, size_t dim, const br_kmeans_op
         br_rng rng;
         br_rng_seed(&rng, o.seed);
         for (uint32_t j = 0; j < r; j++) br_rng_jump(&rng);
-        st = br_kmeans_plusplus(x, xsq, n, dim, o.k, br_rng_next(&rng), c);
+        st = br__kmeans_plusplus(x, xsq, n, dim, o.k, br_rng_next(&rng), c);
         double inertia;
         uint32_t iters;
         if (st == BR_OK)
-            st = br_kmeans_run(x, n, dim, o.k, algo, o.max_iter ? o.max_iter : 1, tol_abs, c, lab,
+            st = br__kmeans_run(x, n, dim, o.k, algo, o.max_iter ? o.max_iter : 1, tol_abs, c, lab,
                                &inertia, &iters, &out->reseeded);
         if (st == BR_OK && inertia < out->inertia) {
             out->inertia = inertia;

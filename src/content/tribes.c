@@ -10,7 +10,6 @@
  * arrays. Every file goes through a temporary file, fsync and rename.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +21,8 @@
 #include "bookrec/npy.h"
 #include "content/internal.h"
 #include "content/vec.h"
+#include "core/afile.h"
+#include "core/topk.h"
 
 #define TRIBES_FORMAT "bookrec-tribes"
 #define TRIBES_VERSION 1
@@ -218,27 +219,20 @@ static br_status copy_strings(br_tribes *t, const br_catalog *cat)
     return BR_OK;
 }
 
+/* Each tribe's books closest to its centre, closest first (ties: the
+ * lower book): the top-k of minus the squared distance. */
 static void rank_central(br_tribes *t, const float *emb)
 {
     for (uint32_t j = 0; j < t->k; j++) {
         br_tribe *tr = &t->tribe[j];
-        float best_d[BR_TRIBE_CENTRAL];
-        tr->n_central = 0;
+        float neg_d[BR_TRIBE_CENTRAL];
+        br__topk h = {BR_TRIBE_CENTRAL, 0, neg_d, tr->central};
         for (size_t i = 0; i < t->n_books; i++) {
             if (t->labels[i] != (int32_t)j) continue;
-            float d = cv_l2sq(emb + i * t->dim, t->centroids + (size_t)j * t->dim, t->dim);
-            uint32_t pos = tr->n_central;
-            while (pos > 0 && best_d[pos - 1] > d) pos--;
-            if (pos >= BR_TRIBE_CENTRAL) continue;
-            uint32_t last = tr->n_central < BR_TRIBE_CENTRAL ? tr->n_central : BR_TRIBE_CENTRAL - 1;
-            for (uint32_t q = last; q > pos; q--) {
-                best_d[q] = best_d[q - 1];
-                tr->central[q] = tr->central[q - 1];
-            }
-            best_d[pos] = d;
-            tr->central[pos] = (uint32_t)i;
-            if (tr->n_central < BR_TRIBE_CENTRAL) tr->n_central++;
+            float d = br__cv_l2sq(emb + i * t->dim, t->centroids + (size_t)j * t->dim, t->dim);
+            br__topk_push(&h, -d, (uint32_t)i);
         }
+        tr->n_central = br__topk_sort(&h, 0);
     }
 }
 
@@ -308,31 +302,14 @@ br_status br_tribes_build(const br_catalog *cat, const float *emb, size_t n, siz
 
 static br_status write_json_atomic(json_t *doc, const char *path)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     char *text = json_dumps(doc, JSON_INDENT(1) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10));
     if (!text) return br_error(BR_ENOMEM, "tribes: cannot format the manifest");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    br_status st = BR_OK;
-    if (fd < 0) {
-        st = br_error(BR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    } else {
-        size_t len = strlen(text), off = 0;
-        while (off < len) {
-            ssize_t w = write(fd, text + off, len - off);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                st = br_error(BR_EIO, "%s: write failed: %s", tmp, strerror(errno));
-                break;
-            }
-            off += (size_t)w;
-        }
-        if (st == BR_OK && (write(fd, "\n", 1) != 1 || fsync(fd) != 0))
-            st = br_error(BR_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        close(fd);
-        if (st == BR_OK && rename(tmp, path) != 0)
-            st = br_error(BR_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
-        if (st != BR_OK) unlink(tmp);
+    br__afile a;
+    br_status st = br__afile_open(&a, path);
+    if (st == BR_OK) {
+        fputs(text, a.f);
+        fputc('\n', a.f);
+        st = br__afile_commit(&a); /* checks the writes */
     }
     free(text);
     return st;
@@ -507,7 +484,8 @@ br_status br_tribes_load(const char *dir, br_tribes **out)
         t->titles[i] = br_strdup(title);
         if (!t->book_ids[i] || !t->titles[i]) st = br_error(BR_ENOMEM, "out of memory");
     }
-    if (st == BR_OK && (st = read_arr(dir, "labels.npy", BR_DTYPE_I32, t->n_books, 1, &a)) == BR_OK) {
+    if (st == BR_OK &&
+        (st = read_arr(dir, "labels.npy", BR_DTYPE_I32, t->n_books, 1, &a)) == BR_OK) {
         t->labels = br_malloc(t->n_books * sizeof(int32_t));
         if (!t->labels) st = br_error(BR_ENOMEM, "out of memory");
         else memcpy(t->labels, a.data, t->n_books * sizeof(int32_t));

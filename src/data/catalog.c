@@ -18,7 +18,7 @@ typedef struct book_rec {
 
 struct br_catalog {
     br_idmap *ids;
-    br_arena arena;
+    br__sbuf arena; /* the strings (br__sb_push) */
     book_rec *recs;
     br_book *books; /* built once the arena stops moving */
     uint32_t count, cap;
@@ -40,7 +40,7 @@ static br_status on_header(load_ctx *c, const br_csv_row *row)
 {
     c->header_seen = 1;
     c->width = row->n;
-    for (int f = 0; f < F_COUNT; f++) c->col[f] = br_csv_column(row, column_names[f]);
+    for (int f = 0; f < F_COUNT; f++) c->col[f] = br__csv_column(row, column_names[f]);
     if (c->col[F_ID] < 0 || c->col[F_TITLE] < 0)
         return br_error(BR_EPARSE,
                         "%s:%zu: missing required column '%s' (the header must name "
@@ -57,7 +57,7 @@ static br_status on_header(load_ctx *c, const br_csv_row *row)
 static br_status parse_row(load_ctx *c, const br_csv_row *row)
 {
     br_catalog *cat = c->cat;
-    br_status st = br_loader_check_width(c->path, row, c->width);
+    br_status st = br__loader_check_width(c->path, row, c->width);
     if (st != BR_OK) return st;
     const char *id = row->field[c->col[F_ID]];
     size_t id_len = row->len[c->col[F_ID]];
@@ -70,9 +70,9 @@ static br_status parse_row(load_ctx *c, const br_csv_row *row)
         const char *ys = row->field[c->col[F_YEAR]];
         /* goodbooks writes years as floats ("2008.0"); accept integral floats. */
         float yf;
-        if (br_parse_i64(ys, &y) == 0 && y > -100000 && y < 100000)
+        if (br__parse_i64(ys, &y) == 0 && y > -100000 && y < 100000)
             year = (int32_t)y;
-        else if (br_parse_float(ys, &yf) == 0 && yf == (float)(int32_t)yf && yf > -100000 &&
+        else if (br__parse_float(ys, &yf) == 0 && yf == (float)(int32_t)yf && yf > -100000 &&
                  yf < 100000)
             year = (int32_t)yf;
         else
@@ -99,7 +99,7 @@ static br_status parse_row(load_ctx *c, const br_csv_row *row)
             rec.off[f] = c->empty_off;
             continue;
         }
-        st = br_arena_push(&cat->arena, row->field[c->col[f]], row->len[c->col[f]], &rec.off[f]);
+        st = br__sb_push(&cat->arena, row->field[c->col[f]], row->len[c->col[f]], &rec.off[f]);
         if (st != BR_OK) return st;
     }
     cat->recs[index] = rec; /* a repeated id: the later row replaces the earlier */
@@ -113,7 +113,7 @@ static br_status on_row(const br_csv_row *row, void *user)
     if (!c->header_seen) return on_header(c, row);
     c->rep->rows++;
     br_status st = parse_row(c, row);
-    if (st != BR_OK) return br_loader_row_error(c->opt, c->rep, st);
+    if (st != BR_OK) return br__loader_row_error(c->opt, c->rep, st);
     return BR_OK;
 }
 
@@ -132,8 +132,8 @@ br_status br_catalog_load(const char *path, const br_load_options *opt, br_catal
     if (!cat) return br_error(BR_ENOMEM, "%s: out of memory", path);
     load_ctx c = {.path = path, .opt = opt, .rep = report, .cat = cat};
     br_status st = br_idmap_create(&cat->ids);
-    if (st == BR_OK) st = br_arena_push(&cat->arena, "", 0, &c.empty_off);
-    if (st == BR_OK) st = br_csv_read(path, on_row, &c, "load books");
+    if (st == BR_OK) st = br__sb_push(&cat->arena, "", 0, &c.empty_off);
+    if (st == BR_OK) st = br__csv_read(path, on_row, &c, "load books");
     if (st == BR_OK && !c.header_seen) st = br_error(BR_EPARSE, "%s: file is empty", path);
     if (st == BR_OK && cat->count == 0)
         st = br_error(BR_EPARSE, "%s: no books (only a header%s)", path,
@@ -146,7 +146,7 @@ br_status br_catalog_load(const char *path, const br_load_options *opt, br_catal
         br_catalog_free(cat);
         return st;
     }
-    const char *a = cat->arena.buf;
+    const char *a = cat->arena.p;
     for (uint32_t i = 0; i < cat->count; i++) {
         const book_rec *r = &cat->recs[i];
         cat->books[i] = (br_book){
@@ -172,7 +172,7 @@ void br_catalog_free(br_catalog *cat)
 {
     if (!cat) return;
     br_idmap_free(cat->ids);
-    br_free(cat->arena.buf);
+    br__sb_free(&cat->arena);
     br_free(cat->recs);
     br_free(cat->books);
     br_free(cat);

@@ -14,11 +14,12 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
+#include "core/sbuf.h"
+
 typedef struct reader {
     const char *path;
     br_csv_row row;
-    char *fields;     /* the current record's fields, back to back */
-    size_t used, cap;
+    br__sbuf fields; /* the current record's fields, back to back (br__sb_push) */
     size_t offset[BR_CSV_MAX_FIELDS];
     size_t line;          /* physical line being fed */
     size_t record_line;   /* line the current record started on */
@@ -57,23 +58,12 @@ static void on_field(void *data, size_t len, void *user)
         }
         pos += k;
     }
-    if (r->used + len + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->used + len + 1) cap *= 2;
-        char *p = br_realloc(r->fields, cap);
-        if (!p) {
-            r->status = br_error(BR_ENOMEM, "%s:%zu: out of memory", r->path, r->record_line);
-            return;
-        }
-        r->fields = p;
-        r->cap = cap;
+    if (br__sb_push(&r->fields, data ? data : "", len, &r->offset[r->row.n])) {
+        r->status = br_error(BR_ENOMEM, "%s:%zu: out of memory", r->path, r->record_line);
+        return;
     }
-    memcpy(r->fields + r->used, data ? data : "", len);
-    r->fields[r->used + len] = '\0';
-    r->offset[r->row.n] = r->used;
     r->row.len[r->row.n] = len;
     r->row.n++;
-    r->used += len + 1;
 }
 
 static void on_record(int term, void *user)
@@ -81,22 +71,22 @@ static void on_record(int term, void *user)
     reader *r = user;
     (void)term;
     if (r->status == BR_OK) {
-        for (int i = 0; i < r->row.n; i++) r->row.field[i] = r->fields + r->offset[i];
+        for (int i = 0; i < r->row.n; i++) r->row.field[i] = r->fields.p + r->offset[i];
         r->row.line = r->record_line;
         r->status = r->fn(&r->row, r->user);
     }
     r->row.n = 0;
-    r->used = 0;
+    br__sb_reset(&r->fields);
 }
 
-int br_csv_column(const br_csv_row *header, const char *name)
+int br__csv_column(const br_csv_row *header, const char *name)
 {
     for (int i = 0; i < header->n; i++)
         if (strcmp(header->field[i], name) == 0) return i;
     return -1;
 }
 
-br_status br_csv_read(const char *path, br_csv_row_fn fn, void *user, const char *progress_stage)
+br_status br__csv_read(const char *path, br_csv_row_fn fn, void *user, const char *progress_stage)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return br_error(BR_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -155,7 +145,7 @@ br_status br_csv_read(const char *path, br_csv_row_fn fn, void *user, const char
                                 path, r.record_line ? r.record_line : last);
     }
     csv_free(&p);
-    br_free(r.fields);
+    br__sb_free(&r.fields);
     munmap((void *)buf, size);
     if (progress_stage && r.status == BR_OK) r.status = br_progress_end(&prog);
     return r.status;

@@ -29,9 +29,9 @@ typedef br_status (*br_csv_row_fn)(const br_csv_row *row, void *user);
  * unreadable or empty file, malformed quoting, invalid UTF-8 or a record
  * with more than BR_CSV_MAX_FIELDS fields. `progress_stage` (may be NULL)
  * reports bytes read. */
-br_status br_csv_read(const char *path, br_csv_row_fn fn, void *user, const char *progress_stage);
+br_status br__csv_read(const char *path, br_csv_row_fn fn, void *user, const char *progress_stage);
 
 /* Index of the header field named `name`, or -1. */
-int br_csv_column(const br_csv_row *header, const char *name);
+int br__csv_column(const br_csv_row *header, const char *name);
 
 #endif

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bookrec/data.h"
+#include "core/afile.h"
 
 #define N_WORDS 7
 
@@ -95,8 +96,8 @@ static uint32_t mt_interval(mt19937 *mt, uint32_t max)
 /* ------------------------------------------------------- buffered output -- */
 
 typedef struct out_file {
-    int fd;
-    char *tmp_path, *path;
+    br__afile a; /* core/afile.h: written aside, renamed when whole */
+    const char *path;
     char buf[1 << 16];
     size_t used;
     uint64_t bytes;
@@ -105,13 +106,8 @@ typedef struct out_file {
 
 static void of_flush(out_file *f)
 {
-    size_t off = 0;
-    while (f->st == BR_OK && off < f->used) {
-        ssize_t w = write(f->fd, f->buf + off, f->used - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) f->st = br_error(BR_EIO, "%s: write failed: %s", f->path, strerror(errno));
-        else off += (size_t)w;
-    }
+    if (f->st == BR_OK && f->used && fwrite(f->buf, 1, f->used, f->a.f) != f->used)
+        f->st = br_error(BR_EIO, "%s: write failed: %s", f->path, strerror(errno));
     f->bytes += f->used;
     f->used = 0;
 }
@@ -165,43 +161,28 @@ static void of_field(out_file *f, const char *s)
 
 static br_status of_open(out_file *f, const char *dir, const char *name)
 {
-    size_t n = strlen(dir) + strlen(name) + 32;
-    f->path = br_malloc(n);
-    f->tmp_path = br_malloc(n);
-    if (!f->path || !f->tmp_path) return br_error(BR_ENOMEM, "generate: out of memory");
-    snprintf(f->path, n, "%s/%s", dir, name);
-    snprintf(f->tmp_path, n, "%s/.%s.XXXXXX", dir, name);
-    f->fd = mkstemp(f->tmp_path);
-    if (f->fd < 0) {
-        f->tmp_path[0] = '\0';
-        return br_error(BR_EIO, "%s: cannot create: %s", f->path, strerror(errno));
-    }
-    fchmod(f->fd, 0644);
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = br_malloc(n);
+    if (!path) return br_error(BR_ENOMEM, "generate: out of memory");
+    snprintf(path, n, "%s/%s", dir, name);
+    br_status st = br__afile_open(&f->a, path);
+    br_free(path);
+    f->path = f->a.path;
     f->st = BR_OK;
-    return BR_OK;
+    return st;
 }
 
-/* Flush, fsync, close and rename into place; on any failure the temporary
- * file is removed and an existing file at the path is left untouched. */
+/* Flush and commit (core/afile.h); on any failure the temporary file is
+ * removed and an existing file at the path is left untouched. */
 static br_status of_commit(out_file *f, br_status st)
 {
-    if (f->fd >= 0) {
-        if (st == BR_OK) {
-            of_flush(f);
-            st = f->st;
-        }
-        if (st == BR_OK && fsync(f->fd) != 0)
-            st = br_error(BR_EIO, "%s: fsync failed: %s", f->path, strerror(errno));
-        if (close(f->fd) != 0 && st == BR_OK)
-            st = br_error(BR_EIO, "%s: close failed: %s", f->path, strerror(errno));
-        f->fd = -1;
-        if (st == BR_OK && rename(f->tmp_path, f->path) != 0)
-            st = br_error(BR_EIO, "%s: rename failed: %s", f->path, strerror(errno));
-        if (st != BR_OK) unlink(f->tmp_path);
+    if (!f->a.f) return st; /* never opened */
+    if (st == BR_OK) {
+        of_flush(f);
+        st = f->st;
     }
-    br_free(f->path);
-    br_free(f->tmp_path);
-    f->path = f->tmp_path = NULL;
+    if (st == BR_OK) return br__afile_commit(&f->a);
+    br__afile_abort(&f->a);
     return st;
 }
 
@@ -280,7 +261,7 @@ static br_status write_books(const br_generate_options *o, const char *dir, mt19
     for (uint64_t i = 0; i < n; i++)
         words[3 * i + 2] = (unsigned char)(numpy ? mt_interval(mt, 6) : br_rng_below(rng, 7));
 
-    out_file f = {.fd = -1};
+    out_file f = {0};
     br_status st = of_open(&f, dir, "books.csv");
     if (st == BR_OK) {
         of_str(&f, "book_id,title,genre,description\n");
@@ -323,7 +304,7 @@ static br_status write_ratings(const br_generate_options *o, const char *dir, mt
         br_free(stamp);
         return br_error(BR_ENOMEM, "generate: out of memory");
     }
-    out_file f = {.fd = -1};
+    out_file f = {0};
     br_status st = of_open(&f, dir, "ratings.csv");
     br_progress prog;
     br_progress_begin(&prog, "generate ratings", o->n_users);

@@ -19,6 +19,7 @@
  */
 #include <string.h>
 
+#include "core/hash.h"
 #include "data/loader.h"
 
 struct slot {
@@ -37,7 +38,7 @@ static uint64_t id_head(const char *id, size_t len)
 }
 
 struct br_idmap {
-    br_arena arena; /* ids, NUL-terminated, back to back */
+    br__sbuf arena; /* ids, NUL-terminated, back to back (br__sb_push) */
     size_t *offset; /* (count,) arena offset of each id */
     uint32_t *len;  /* (count,) */
     uint32_t count, cap;
@@ -74,7 +75,7 @@ static br_status grow_num(br_idmap *m, int64_t v)
     uint32_t *num = br_calloc(n, sizeof *num);
     if (!num) return br_error(BR_ENOMEM, "idmap: out of memory");
     for (uint32_t i = 0; i < m->count; i++) {
-        int64_t w = id_number(m->arena.buf + m->offset[i], m->len[i]);
+        int64_t w = id_number(m->arena.p + m->offset[i], m->len[i]);
         if (w >= 0 && (size_t)w < n) num[w] = i + 1;
     }
     br_free(m->num);
@@ -90,7 +91,7 @@ static br_status grow_num(br_idmap *m, int64_t v)
 static uint64_t hash_id(const char *id, size_t len, uint64_t head)
 {
     uint64_t h = head ^ (len * 0x9e3779b97f4a7c15ULL);
-    for (size_t i = 8; i < len; i++) h = (h ^ (unsigned char)id[i]) * 0x100000001b3ULL;
+    if (len > 8) h = br__fnv1a64_update(h, id + 8, len - 8); /* FNV-1a steps */
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
@@ -116,7 +117,7 @@ br_status br_idmap_create(br_idmap **out)
 void br_idmap_free(br_idmap *m)
 {
     if (!m) return;
-    br_free(m->arena.buf);
+    br__sb_free(&m->arena);
     br_free(m->offset);
     br_free(m->len);
     br_free(m->slots);
@@ -136,7 +137,7 @@ static int64_t lookup(const br_idmap *m, const char *id, size_t len, uint64_t he
             return -1;
         }
         if (e->head == head && e->len == len &&
-            (len <= 8 || !memcmp(m->arena.buf + m->offset[e->idx1 - 1] + 8, id + 8, len - 8)))
+            (len <= 8 || !memcmp(m->arena.p + m->offset[e->idx1 - 1] + 8, id + 8, len - 8)))
             return e->idx1 - 1;
     }
 }
@@ -191,7 +192,7 @@ br_status br_idmap_intern(br_idmap *m, const char *id, size_t len, uint32_t *ind
         m->cap = cap;
     }
     size_t off;
-    if (br_arena_push(&m->arena, id, len, &off) != BR_OK)
+    if (br__sb_push(&m->arena, id, len, &off) != BR_OK)
         return br_error(BR_ENOMEM, "idmap: out of memory");
     uint32_t idx = m->count++;
     m->offset[idx] = off;
@@ -226,7 +227,7 @@ int64_t br_idmap_find(const br_idmap *m, const char *id, size_t len)
 
 const char *br_idmap_name(const br_idmap *m, uint32_t index)
 {
-    return index < m->count ? m->arena.buf + m->offset[index] : NULL;
+    return index < m->count ? m->arena.p + m->offset[index] : NULL;
 }
 
 uint32_t br_idmap_count(const br_idmap *m)

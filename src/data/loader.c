@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-br_status br_loader_row_error(const br_load_options *opt, br_load_report *rep, br_status st)
+br_status br__loader_row_error(const br_load_options *opt, br_load_report *rep, br_status st)
 {
     if (!opt->lenient || st == BR_ENOMEM || st == BR_ECANCELLED) return st;
     if (rep->skipped++ == 0)
@@ -18,28 +18,11 @@ br_status br_loader_row_error(const br_load_options *opt, br_load_report *rep, b
     return BR_OK;
 }
 
-br_status br_loader_check_width(const char *path, const br_csv_row *row, int want)
+br_status br__loader_check_width(const char *path, const br_csv_row *row, int want)
 {
     if (row->n == want) return BR_OK;
     return br_error(BR_EPARSE, "%s:%zu: expected %d fields like the header, found %d", path,
                     row->line, want, row->n);
-}
-
-br_status br_arena_push(br_arena *a, const char *s, size_t n, size_t *off)
-{
-    if (a->used + n + 1 > a->cap) {
-        size_t cap = a->cap ? a->cap : 65536;
-        while (cap < a->used + n + 1) cap *= 2;
-        char *p = br_realloc(a->buf, cap);
-        if (!p) return br_error(BR_ENOMEM, "out of memory");
-        a->buf = p;
-        a->cap = cap;
-    }
-    memcpy(a->buf + a->used, s, n);
-    a->buf[a->used + n] = '\0';
-    *off = a->used;
-    a->used += n + 1;
-    return BR_OK;
 }
 
 static int only_spaces(const char *s)
@@ -48,7 +31,7 @@ static int only_spaces(const char *s)
     return *s == '\0';
 }
 
-int br_parse_i64(const char *s, int64_t *out)
+int br__parse_i64(const char *s, int64_t *out)
 {
     if (only_spaces(s)) return -1;
     char *end;
@@ -59,7 +42,7 @@ int br_parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
-int br_parse_float(const char *s, float *out)
+int br__parse_float(const char *s, float *out)
 {
     if (only_spaces(s)) return -1;
     char *end;

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/afile.h"
+
 static const char MAGIC[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
 static size_t dtype_size(br_dtype t)
@@ -49,19 +51,9 @@ br_status br_npy_write(const char *path, br_dtype dtype, int ndim, size_t rows, 
     header[padded - 11] = '\n';
     uint16_t hlen = (uint16_t)(padded - 10);
 
-    size_t plen = strlen(path);
-    char *tmp = br_malloc(plen + 16);
-    if (!tmp) return br_error(BR_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        br_status st = br_error(BR_EIO, "%s: cannot create: %s", path, strerror(errno));
-        br_free(tmp);
-        return st;
-    }
-    fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    br_status st = BR_OK;
+    br__afile a;
+    br_status st = br__afile_open(&a, path);
+    if (st) return st;
     unsigned char pre[10];
     memcpy(pre, MAGIC, 6);
     pre[6] = 1;
@@ -69,20 +61,10 @@ br_status br_npy_write(const char *path, br_dtype dtype, int ndim, size_t rows, 
     pre[8] = (unsigned char)(hlen & 0xff);
     pre[9] = (unsigned char)(hlen >> 8);
     size_t bytes = rows * cols * dtype_size(dtype);
-    if (!f || fwrite(pre, 1, 10, f) != 10 || fwrite(header, 1, hlen, f) != hlen ||
-        (bytes && fwrite(data, 1, bytes, f) != bytes) || fflush(f) != 0 || fsync(fileno(f)) != 0)
-        st = br_error(BR_EIO, "%s: write failed: %s", path, strerror(errno));
-    if (f) {
-        if (fclose(f) != 0 && st == BR_OK)
-            st = br_error(BR_EIO, "%s: close failed: %s", path, strerror(errno));
-    } else {
-        close(fd);
-    }
-    if (st == BR_OK && rename(tmp, path) != 0)
-        st = br_error(BR_EIO, "%s: rename failed: %s", path, strerror(errno));
-    if (st != BR_OK) unlink(tmp);
-    br_free(tmp);
-    return st;
+    fwrite(pre, 1, 10, a.f);
+    fwrite(header, 1, hlen, a.f);
+    if (bytes) fwrite(data, 1, bytes, a.f);
+    return br__afile_commit(&a); /* checks the writes */
 }
 
 /* Finds `'key':` in the header and returns the text after it. */

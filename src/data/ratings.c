@@ -88,7 +88,7 @@ static br_status on_header(load_ctx *c, const br_csv_row *row)
     static const char *const names[F_COUNT] = {"user_id", "book_id", "rating", "timestamp"};
     c->header_seen = 1;
     c->width = row->n;
-    for (int f = 0; f < F_COUNT; f++) c->col[f] = br_csv_column(row, names[f]);
+    for (int f = 0; f < F_COUNT; f++) c->col[f] = br__csv_column(row, names[f]);
     for (int f = 0; f < F_TIME; f++)
         if (c->col[f] < 0)
             return br_error(BR_EPARSE,
@@ -122,7 +122,7 @@ static br_status grow(load_ctx *c)
 static br_status parse_row(load_ctx *c, const br_csv_row *row)
 {
     br_ratings *r = c->r;
-    br_status st = br_loader_check_width(c->path, row, c->width);
+    br_status st = br__loader_check_width(c->path, row, c->width);
     if (st != BR_OK) return st;
     const char *user = row->field[c->col[F_USER]];
     const char *book = row->field[c->col[F_BOOK]];
@@ -134,7 +134,7 @@ static br_status parse_row(load_ctx *c, const br_csv_row *row)
         return br_error(BR_ENOTFOUND, "%s:%zu: book_id '%s' is not in the books file", c->path,
                         row->line, book);
     float v;
-    if (br_parse_float(rating, &v) != 0)
+    if (br__parse_float(rating, &v) != 0)
         return br_error(BR_EPARSE, "%s:%zu: rating '%s' is not a number", c->path, row->line,
                         rating);
     if (v < c->opt->rating_min || v > c->opt->rating_max)
@@ -142,7 +142,7 @@ static br_status parse_row(load_ctx *c, const br_csv_row *row)
                         row->line, (double)v, (double)c->opt->rating_min,
                         (double)c->opt->rating_max);
     int64_t t = 0;
-    if (c->col[F_TIME] >= 0 && br_parse_i64(row->field[c->col[F_TIME]], &t) != 0)
+    if (c->col[F_TIME] >= 0 && br__parse_i64(row->field[c->col[F_TIME]], &t) != 0)
         return br_error(BR_EPARSE, "%s:%zu: timestamp '%s' is not a whole number", c->path,
                         row->line, row->field[c->col[F_TIME]]);
     if (r->count == UINT32_MAX)
@@ -169,7 +169,7 @@ static br_status on_row(const br_csv_row *row, void *user)
     if (!c->header_seen) return on_header(c, row);
     c->rep->rows++;
     br_status st = parse_row(c, row);
-    return st == BR_OK ? BR_OK : br_loader_row_error(c->opt, c->rep, st);
+    return st == BR_OK ? BR_OK : br__loader_row_error(c->opt, c->rep, st);
 }
 
 /* Drops every row superseded by a later row of the same (user, book).
@@ -248,7 +248,7 @@ br_status br_ratings_load(const char *path, const br_catalog *books, const br_lo
     load_ctx c = {.path = path, .opt = opt, .rep = report, .r = r, .last_user = -1};
     br_status st = br_idmap_create(&r->users);
     if (st == BR_OK) st = index_book_numbers(&c);
-    if (st == BR_OK) st = br_csv_read(path, on_row, &c, "load ratings");
+    if (st == BR_OK) st = br__csv_read(path, on_row, &c, "load ratings");
     br_free(c.book_by_number);
     if (st == BR_OK && !c.header_seen) st = br_error(BR_EPARSE, "%s: file is empty", path);
     if (st == BR_OK && r->count > 0) st = drop_duplicates(r, &report->duplicates);

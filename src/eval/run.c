@@ -13,6 +13,7 @@
 #include "bookrec/eval.h"
 #include "bookrec/hybrid.h"
 #include "bookrec/npy.h"
+#include "bookrec/text.h"
 
 /* L2 penalty of the re-ranker on its standardised weights. */
 #define RERANK_LAMBDA 1e-4

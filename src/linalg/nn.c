@@ -10,18 +10,16 @@
 #include <string.h>
 
 #include "bookrec/core.h"
+#include "core/isa.h"
 
 /* The passes between the products are short loops the default x86-64 target
  * (SSE2) and GCC's -O2 cost model leave scalar; they were 17% of the
- * encoder's time once OpenBLAS ran its AVX-512 kernels. Clones for AVX-512
- * and AVX2 (picked at load time), `omp simd` to vectorise, and no fused
- * multiply-add contraction, so each clone rounds like the graph: a product
- * rounded, then a sum rounded. */
+ * encoder's time once OpenBLAS ran its AVX-512 kernels. Variants for
+ * AVX-512 and AVX2 (core/isa.h), `omp simd` to vectorise, and no fused
+ * multiply-add contraction, so each variant rounds like the graph: a
+ * product rounded, then a sum rounded. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #pragma GCC optimize("fp-contract=off")
-#define NN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define NN_CLONES
 #endif
 
 /* No OpenMP in these passes: they are memory-bound and short, and an
@@ -29,7 +27,8 @@
  * need for the products around them (measured: 2 threads ran slower than 1
  * with the passes parallel). */
 
-NN_CLONES static void add_bias(float *y, size_t n, size_t m, size_t ldy, const float *b)
+static inline BR_ISA_BODY void add_bias_body(float *y, size_t n, size_t m, size_t ldy,
+                                             const float *b)
 {
     for (size_t i = 0; i < n; i++) {
         float *yr = y + i * ldy;
@@ -37,8 +36,10 @@ NN_CLONES static void add_bias(float *y, size_t n, size_t m, size_t ldy, const f
         for (size_t j = 0; j < m; j++) yr[j] += b[j];
     }
 }
+BR_ISA_VARIANTS(add_bias, (float *y, size_t n, size_t m, size_t ldy, const float *b),
+                (y, n, m, ldy, b))
 
-void nn_linear(const float *x, size_t n, size_t k, size_t ldx, const float *w, size_t m,
+void br__nn_linear(const float *x, size_t n, size_t k, size_t ldx, const float *w, size_t m,
                const float *b, float *y, size_t ldy)
 {
     if (n == 0 || m == 0) return;
@@ -48,10 +49,10 @@ void nn_linear(const float *x, size_t n, size_t k, size_t ldx, const float *w, s
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)m, (int)k, 1.0f, x,
                     (int)ldx, w, (int)m, 0.0f, y, (int)ldy);
     }
-    if (b) add_bias(y, n, m, ldy, b);
+    if (b) BR_ISA_CALL(add_bias, (y, n, m, ldy, b));
 }
 
-NN_CLONES static void bias_relu(float *y, size_t n, size_t m, const float *b)
+static inline BR_ISA_BODY void bias_relu_body(float *y, size_t n, size_t m, const float *b)
 {
     for (size_t i = 0; i < n; i++) {
         float *yr = y + i * m;
@@ -62,16 +63,17 @@ NN_CLONES static void bias_relu(float *y, size_t n, size_t m, const float *b)
         }
     }
 }
+BR_ISA_VARIANTS(bias_relu, (float *y, size_t n, size_t m, const float *b), (y, n, m, b))
 
-void nn_linear_relu(const float *x, size_t n, size_t k, const float *w, size_t m, const float *b,
-                    float *y)
+void br__nn_linear_relu(const float *x, size_t n, size_t k, const float *w, size_t m,
+                        const float *b, float *y)
 {
-    nn_linear(x, n, k, k, w, m, NULL, y, m);
-    bias_relu(y, n, m, b);
+    br__nn_linear(x, n, k, k, w, m, NULL, y, m);
+    BR_ISA_CALL(bias_relu, (y, n, m, b));
 }
 
-NN_CLONES static void bias_residual(const float *tmp, size_t n, size_t m, const float *b,
-                                    float *acc)
+static inline BR_ISA_BODY void bias_residual_body(const float *tmp, size_t n, size_t m,
+                                                  const float *b, float *acc)
 {
     for (size_t i = 0; i < n; i++) {
         const float *t = tmp + i * m;
@@ -80,15 +82,17 @@ NN_CLONES static void bias_residual(const float *tmp, size_t n, size_t m, const 
         for (size_t j = 0; j < m; j++) a[j] = (t[j] + b[j]) + a[j];
     }
 }
+BR_ISA_VARIANTS(bias_residual, (const float *tmp, size_t n, size_t m, const float *b, float *acc),
+                (tmp, n, m, b, acc))
 
-void nn_linear_residual(const float *x, size_t n, size_t k, const float *w, size_t m,
+void br__nn_linear_residual(const float *x, size_t n, size_t k, const float *w, size_t m,
                         const float *b, float *tmp, float *acc)
 {
-    nn_linear(x, n, k, k, w, m, NULL, tmp, m);
-    bias_residual(tmp, n, m, b, acc);
+    br__nn_linear(x, n, k, k, w, m, NULL, tmp, m);
+    BR_ISA_CALL(bias_residual, (tmp, n, m, b, acc));
 }
 
-void nn_linear_ref(const float *x, size_t n, size_t k, size_t ldx, const float *w, size_t m,
+void br__nn_linear_ref(const float *x, size_t n, size_t k, size_t ldx, const float *w, size_t m,
                    const float *b, float *y, size_t ldy)
 {
     for (size_t i = 0; i < n; i++)
@@ -100,8 +104,9 @@ void nn_linear_ref(const float *x, size_t n, size_t k, size_t ldx, const float *
         }
 }
 
-NN_CLONES void nn_layernorm(const float *x, size_t n, size_t d, const float *scale,
-                            const float *bias, float eps, float *y)
+static inline BR_ISA_BODY void layernorm_body(const float *x, size_t n, size_t d,
+                                              const float *scale, const float *bias, float eps,
+                                              float *y)
 {
     for (size_t i = 0; i < n; i++) {
         const float *xr = x + i * d;
@@ -125,13 +130,23 @@ NN_CLONES void nn_layernorm(const float *x, size_t n, size_t d, const float *sca
         }
     }
 }
+BR_ISA_VARIANTS(layernorm,
+                (const float *x, size_t n, size_t d, const float *scale, const float *bias,
+                 float eps, float *y),
+                (x, n, d, scale, bias, eps, y))
 
-void nn_relu(float *x, size_t n)
+void br__nn_layernorm(const float *x, size_t n, size_t d, const float *scale, const float *bias,
+                  float eps, float *y)
+{
+    BR_ISA_CALL(layernorm, (x, n, d, scale, bias, eps, y));
+}
+
+void br__nn_relu(float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0.0f;
 }
 
-void nn_add(float *y, const float *x, size_t n)
+void br__nn_add(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
@@ -152,12 +167,12 @@ static void softmax_rows(float *s, size_t rows, size_t cols)
     }
 }
 
-size_t nn_attention_ws(size_t L, size_t D)
+size_t br__nn_attention_ws(size_t L, size_t D)
 {
     return L * D + L * L;
 }
 
-void nn_attention(const float *qkv, size_t L, size_t D, size_t heads, float scale, float *ws,
+void br__nn_attention(const float *qkv, size_t L, size_t D, size_t heads, float scale, float *ws,
                   float *out, size_t ld_out)
 {
     if (L == 0) return;
@@ -176,8 +191,8 @@ void nn_attention(const float *qkv, size_t L, size_t D, size_t heads, float scal
     }
 }
 
-void nn_attention_ref(const float *qkv, size_t L, size_t D, size_t heads, float scale, float *out,
-                      size_t ld_out)
+void br__nn_attention_ref(const float *qkv, size_t L, size_t D, size_t heads, float scale,
+                          float *out, size_t ld_out)
 {
     size_t dh = D / heads, ld = 3 * D;
     for (size_t h = 0; h < heads; h++)

@@ -8,9 +8,10 @@
  * products around it. So erf comes from a branch-free rational
  * approximation (Numerical Recipes' erfc, fractional error < 1.2e-7) and a
  * Cody-Waite expf, written so the compiler vectorises the row loop; the
- * row kernels are built for AVX-512, AVX2 and baseline x86-64 and the best
- * one is picked at load time (GCC target_clones), so a generic build still
- * runs wide on the machine it lands on.
+ * row kernels are built for AVX-512, AVX2 and baseline x86-64 and the
+ * process's SIMD level picks one (core/isa.h), so a generic build still
+ * runs wide on the machine it lands on. The packed product and attention
+ * are AVX-512 only (br__nnb_pack_available).
  */
 #include "linalg/nn_bert.h"
 
@@ -20,14 +21,15 @@
 #include <string.h>
 
 #include "bookrec/core.h"
+#include "core/isa.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#if defined(__GNUC__) && defined(__x86_64__)
+#if BR_ISA_X86
 #include <immintrin.h>
 #define NNB_PACKED 1
-#define NNB_AVX512 __attribute__((target("avx512f,fma")))
+#define NNB_AVX512 BR_TARGET_AVX512_FMA
 #else
 #define NNB_PACKED 0
 #endif
@@ -35,14 +37,7 @@
 /* Elementwise passes are memory-bound; threads only pay off on big ones. */
 #define PAR_MIN (1u << 16)
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&                             \
-    !defined(__SANITIZE_ADDRESS__)
-#define NNB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define NNB_CLONES
-#endif
-
-void nnb_linear(const float *x, size_t n, size_t k, size_t ldx, const float *w, size_t m,
+void br__nnb_linear(const float *x, size_t n, size_t k, size_t ldx, const float *w, size_t m,
                 const float *b, float *y, size_t ldy)
 {
     if (n == 0 || m == 0) return;
@@ -60,7 +55,7 @@ void nnb_linear(const float *x, size_t n, size_t k, size_t ldx, const float *w, 
                 w, (int)k, b ? 1.0f : 0.0f, y, (int)ldy);
 }
 
-void nnb_linear_ref(const float *x, size_t n, size_t k, size_t ldx, const float *w, size_t m,
+void br__nnb_linear_ref(const float *x, size_t n, size_t k, size_t ldx, const float *w, size_t m,
                     const float *b, float *y, size_t ldy)
 {
     for (size_t i = 0; i < n; i++)
@@ -133,21 +128,21 @@ static inline float gelu1(float v)
 #define KC_MAX 512
 #define MB_MAX 8
 
-int nnb_pack_available(void)
+int br__nnb_pack_available(void)
 {
 #if NNB_PACKED
-    return __builtin_cpu_supports("avx512f");
+    return br__isa() >= BR_ISA_AVX512;
 #else
     return 0;
 #endif
 }
 
-size_t nnb_pack_floats(size_t m, size_t k)
+size_t br__nnb_pack_floats(size_t m, size_t k)
 {
     return (m + NNB_NR - 1) / NNB_NR * NNB_NR * k;
 }
 
-void nnb_pack_weights(const float *w, size_t m, size_t k, float *wp)
+void br__nnb_pack_weights(const float *w, size_t m, size_t k, float *wp)
 {
     for (size_t j0 = 0; j0 < m; j0 += NNB_NR) {
         float *pp = wp + j0 * k; /* panel j0 / NR: (k, NR) */
@@ -157,7 +152,7 @@ void nnb_pack_weights(const float *w, size_t m, size_t k, float *wp)
     }
 }
 
-size_t nnb_linear_packed_ws(void)
+size_t br__nnb_linear_packed_ws(void)
 {
     return (size_t)MB_MAX * MR * KC_MAX;
 }
@@ -284,8 +279,8 @@ NNB_AVX512 static void packed_block(const float *x, size_t n, size_t k, size_t l
 }
 #endif
 
-void nnb_linear_packed(const float *x, size_t n, size_t k, size_t ldx, const float *wp, size_t m,
-                       const float *b, int gelu, float *ws, float *y, size_t ldy)
+void br__nnb_linear_packed(const float *x, size_t n, size_t k, size_t ldx, const float *wp,
+                           size_t m, const float *b, int gelu, float *ws, float *y, size_t ldy)
 {
     if (n == 0 || m == 0) return;
     if (k == 0) {
@@ -295,7 +290,7 @@ void nnb_linear_packed(const float *x, size_t n, size_t k, size_t ldx, const flo
             else
                 memset(y + i * ldy, 0, m * sizeof *y);
         }
-        for (size_t i = 0; gelu && i < n; i++) nnb_bias_gelu(y + i * ldy, 1, m, NULL);
+        for (size_t i = 0; gelu && i < n; i++) br__nnb_bias_gelu(y + i * ldy, 1, m, NULL);
         return;
     }
 #if NNB_PACKED
@@ -311,7 +306,7 @@ void nnb_linear_packed(const float *x, size_t n, size_t k, size_t ldx, const flo
     schedule(static) if (threads > 1 && items > 1 && n * m * k >= ((size_t)1 << 22))
     for (size_t it = 0; it < items; it++) {
 #ifdef _OPENMP
-        float *ap = ws + (size_t)omp_get_thread_num() * nnb_linear_packed_ws();
+        float *ap = ws + (size_t)omp_get_thread_num() * br__nnb_linear_packed_ws();
 #else
         float *ap = ws;
 #endif
@@ -327,7 +322,7 @@ void nnb_linear_packed(const float *x, size_t n, size_t k, size_t ldx, const flo
 
 /* ------------------------------------------------ packed attention --- */
 
-size_t nnb_attention_packed_max_len(void)
+size_t br__nnb_attention_packed_max_len(void)
 {
     return KC_MAX;
 }
@@ -335,11 +330,11 @@ size_t nnb_attention_packed_max_len(void)
 #define ATT_DH_MAX 64
 #define PANELS(v)  (((v) + NNB_NR - 1) / NNB_NR)
 
-size_t nnb_attention_packed_ws(size_t L, size_t D, size_t heads)
+size_t br__nnb_attention_packed_ws(size_t L, size_t D, size_t heads)
 {
     const size_t dh = D / heads;
     size_t packed = 2 * (size_t)MR * KC_MAX + PANELS(L) * NNB_NR * dh + L * PANELS(dh) * NNB_NR;
-    size_t plain = nnb_attention_ws(L);
+    size_t plain = br__nnb_attention_ws(L);
     return packed > plain ? packed : plain;
 }
 
@@ -400,22 +395,22 @@ NNB_AVX512 static void attention_packed(const float *qkv, size_t L, size_t D, si
 }
 #endif
 
-void nnb_attention_packed(const float *qkv, size_t L, size_t D, size_t heads, float scale,
+void br__nnb_attention_packed(const float *qkv, size_t L, size_t D, size_t heads, float scale,
                           float *ws, float *out, size_t ld_out)
 {
     if (L == 0) return;
 #if NNB_PACKED
-    if (nnb_pack_available() && L <= KC_MAX && D / heads <= ATT_DH_MAX) {
+    if (br__nnb_pack_available() && L <= KC_MAX && D / heads <= ATT_DH_MAX) {
         attention_packed(qkv, L, D, heads, scale, ws, out, ld_out);
         return;
     }
 #endif
-    nnb_attention(qkv, L, D, heads, scale, ws, out, ld_out);
+    br__nnb_attention(qkv, L, D, heads, scale, ws, out, ld_out);
 }
 
 /* The loops carry `omp simd` so that they vectorise without -ffast-math
  * (and the reductions may be reassociated); no branch inside them. */
-NNB_CLONES static void gelu_row(float *restrict x, const float *restrict b, size_t d)
+static inline BR_ISA_BODY void gelu_row_body(float *restrict x, const float *restrict b, size_t d)
 {
     if (b) {
 #pragma omp simd
@@ -425,14 +420,15 @@ NNB_CLONES static void gelu_row(float *restrict x, const float *restrict b, size
         for (size_t j = 0; j < d; j++) x[j] = gelu1(x[j]);
     }
 }
+BR_ISA_VARIANTS(gelu_row, (float *restrict x, const float *restrict b, size_t d), (x, b, d))
 
-void nnb_bias_gelu(float *x, size_t n, size_t d, const float *b)
+void br__nnb_bias_gelu(float *x, size_t n, size_t d, const float *b)
 {
 #pragma omp parallel for num_threads(br_get_num_threads()) if (n * d >= PAR_MIN) schedule(static)
-    for (size_t i = 0; i < n; i++) gelu_row(x + i * d, b, d);
+    for (size_t i = 0; i < n; i++) BR_ISA_CALL(gelu_row, (x + i * d, b, d));
 }
 
-void nnb_bias_gelu_ref(float *x, size_t n, size_t d, const float *b)
+void br__nnb_bias_gelu_ref(float *x, size_t n, size_t d, const float *b)
 {
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++) {
@@ -441,9 +437,10 @@ void nnb_bias_gelu_ref(float *x, size_t n, size_t d, const float *b)
         }
 }
 
-NNB_CLONES static void add_ln_row(float *restrict x, const float *restrict r,
-                                  const float *restrict rb, size_t d, const float *restrict g,
-                                  const float *restrict b, float eps)
+static inline BR_ISA_BODY void add_ln_row_body(float *restrict x, const float *restrict r,
+                                               const float *restrict rb, size_t d,
+                                               const float *restrict g, const float *restrict b,
+                                               float eps)
 {
     float sum = 0;
     if (rb) {
@@ -471,15 +468,20 @@ NNB_CLONES static void add_ln_row(float *restrict x, const float *restrict r,
 #pragma omp simd
     for (size_t j = 0; j < d; j++) x[j] = (x[j] - mean) * inv * g[j] + b[j];
 }
+BR_ISA_VARIANTS(add_ln_row,
+                (float *restrict x, const float *restrict r, const float *restrict rb, size_t d,
+                 const float *restrict g, const float *restrict b, float eps),
+                (x, r, rb, d, g, b, eps))
 
-void nnb_add_layernorm(float *x, const float *r, const float *rb, size_t n, size_t d,
+void br__nnb_add_layernorm(float *x, const float *r, const float *rb, size_t n, size_t d,
                        const float *g, const float *b, float eps)
 {
 #pragma omp parallel for num_threads(br_get_num_threads()) if (n * d >= PAR_MIN) schedule(static)
-    for (size_t i = 0; i < n; i++) add_ln_row(x + i * d, r + i * d, rb, d, g, b, eps);
+    for (size_t i = 0; i < n; i++)
+        BR_ISA_CALL(add_ln_row, (x + i * d, r + i * d, rb, d, g, b, eps));
 }
 
-void nnb_add_layernorm_ref(float *x, const float *r, const float *rb, size_t n, size_t d,
+void br__nnb_add_layernorm_ref(float *x, const float *r, const float *rb, size_t n, size_t d,
                            const float *g, const float *b, float eps)
 {
     for (size_t i = 0; i < n; i++) {
@@ -497,17 +499,18 @@ void nnb_add_layernorm_ref(float *x, const float *r, const float *rb, size_t n, 
     }
 }
 
-NNB_CLONES static void softmax_row(float *r, size_t n)
+static inline BR_ISA_BODY void softmax_row_body(float *r, size_t n)
 {
     softmax_scaled(r, n, 1.0f); /* x * 1 is x: the same values */
 }
+BR_ISA_VARIANTS(softmax_row, (float *r, size_t n), (r, n))
 
-void nnb_softmax_rows(float *s, size_t rows, size_t cols)
+void br__nnb_softmax_rows(float *s, size_t rows, size_t cols)
 {
-    for (size_t i = 0; i < rows; i++) softmax_row(s + i * cols, cols);
+    for (size_t i = 0; i < rows; i++) BR_ISA_CALL(softmax_row, (s + i * cols, cols));
 }
 
-void nnb_softmax_rows_ref(float *s, size_t rows, size_t cols)
+void br__nnb_softmax_rows_ref(float *s, size_t rows, size_t cols)
 {
     for (size_t i = 0; i < rows; i++) {
         float *r = s + i * cols;
@@ -518,12 +521,12 @@ void nnb_softmax_rows_ref(float *s, size_t rows, size_t cols)
     }
 }
 
-size_t nnb_attention_ws(size_t L)
+size_t br__nnb_attention_ws(size_t L)
 {
     return L * L;
 }
 
-void nnb_attention(const float *qkv, size_t L, size_t D, size_t heads, float scale, float *ws,
+void br__nnb_attention(const float *qkv, size_t L, size_t D, size_t heads, float scale, float *ws,
                    float *out, size_t ld_out)
 {
     if (L == 0) return;
@@ -532,7 +535,7 @@ void nnb_attention(const float *qkv, size_t L, size_t D, size_t heads, float sca
         /* s (L, L) = scale * q_h (L, dh) . k_h (L, dh)^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)L, (int)L, (int)dh, scale,
                     qkv + h * dh, (int)ld, qkv + D + h * dh, (int)ld, 0.0f, ws, (int)L);
-        nnb_softmax_rows(ws, L, L);
+        br__nnb_softmax_rows(ws, L, L);
         /* out_h (L, dh) = s (L, L) . v_h (L, dh) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)dh, (int)L, 1.0f, ws,
                     (int)L, qkv + 2 * D + h * dh, (int)ld, 0.0f, out + h * dh, (int)ld_out);

@@ -32,13 +32,13 @@
 #endif
 #include <string.h>
 
-#include "core/simd.h"
+#include "core/isa.h"
 #include "linalg/pca.h"
 #include "linalg/symeig.h"
 
 #define PCA_BLOCK 2048 /* rows centred at a time */
 
-void br_pca_fix_sign(double *v, size_t d)
+void br__pca_fix_sign(double *v, size_t d)
 {
     size_t arg = 0;
     for (size_t i = 1; i < d; i++)
@@ -227,7 +227,7 @@ out:
  * block is orthogonalised by one extra Gram-Schmidt sweep and Cholesky QR
  * (written out, Householder only for a nearly dependent block), H grows by
  * its new block column only, the first step skips the eigensolve, and H's
- * eigenpairs come from br_symeig_top (half dsyevr's time at 32-64:
+ * eigenpairs come from br__symeig_top (half dsyevr's time at 32-64:
  * `bench_content --symeig`). docs/benchmarks.md, "PCA on both vCPUs". */
 #define PCA_KRYLOV_BLOCK     16  /* one AVX-512 register of floats */
 #define PCA_KRYLOV_ROWS      512 /* rows summed in float before the double sum */
@@ -236,13 +236,13 @@ out:
 #define PCA_SHIFT_SAMPLE     256 /* rows averaged for the shift */
 #define PCA_WARM_STRIDE      32  /* the warm start's row sample: every 32nd row */
 #define PCA_WARM_MIN_ROWS    16384
-#define PCA_SYMEIG_MAX       64 /* Rayleigh-Ritz sizes solved by br_symeig_top */
+#define PCA_SYMEIG_MAX       64 /* Rayleigh-Ritz sizes solved by br__symeig_top */
 
 #define KB PCA_KRYLOV_BLOCK
 #define KR 8 /* rows per group: eight accumulators, written out below */
 
 /* GCC vector type: one AVX-512 register, two AVX2 ones, four SSE ones,
- * whichever clone runs; written out so -O2 keeps the accumulators in
+ * whichever variant runs (core/isa.h); written out so -O2 keeps the accumulators in
  * registers. */
 typedef float v16f __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned loads */
@@ -251,11 +251,11 @@ typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned lo
  * Each group of KR rows is centred into xc (KR, d), t (KR, KB) = xc v stays
  * in registers, and each row of v and w is touched once per group. With
  * csum, csq (d,) non-NULL, also adds the shifted values and their squares
- * per column. Compiled for AVX-512 and AVX2 and picked at load time, like
- * the sparse kernels (sparse.c). */
-BR_SIMD_CLONES
-static void scatter_rows(const float *x, size_t m, size_t d, const float *shift, const v16u *v,
-                         v16u *w, float *xc, float *csum, float *csq)
+ * per column. Compiled for each SIMD level (core/isa.h), like the other
+ * vector-typed kernels below. */
+static inline BR_ISA_BODY void scatter_rows_body(const float *x, size_t m, size_t d,
+                                                 const float *shift, const v16u *v, v16u *w,
+                                                 float *xc, float *csum, float *csq)
 {
     for (size_t i = 0; i < m; i += KR) {
         size_t rr = m - i < KR ? m - i : KR;
@@ -306,6 +306,10 @@ static void scatter_rows(const float *x, size_t m, size_t d, const float *shift,
         }
     }
 }
+BR_ISA_VARIANTS(scatter_rows,
+                (const float *x, size_t m, size_t d, const float *shift, const v16u *v, v16u *w,
+                 float *xc, float *csum, float *csq),
+                (x, m, d, shift, v, w, xc, csum, csq))
 
 /* wd (d, KB) += Y^T Y v (d, KB), Y = x - shift, for rows [r0, r1): float
  * sums within a panel of rows, double across panels. With sum, sq (d,)
@@ -318,8 +322,8 @@ static void scatter_range(const float *x, size_t r0, size_t r1, size_t d, const 
     for (size_t i0 = r0; i0 < r1; i0 += PCA_KRYLOV_ROWS) {
         size_t m = r1 - i0 < PCA_KRYLOV_ROWS ? r1 - i0 : PCA_KRYLOV_ROWS;
         memset(wf, 0, (KB + 2) * d * sizeof(float));
-        scatter_rows(x + i0 * d, m, d, shift, (const v16u *)v, (v16u *)wf, xc, sum ? cs : NULL,
-                     sum ? cq : NULL);
+        BR_ISA_CALL(scatter_rows, (x + i0 * d, m, d, shift, (const v16u *)v, (v16u *)wf, xc,
+                                   sum ? cs : NULL, sum ? cq : NULL));
         for (size_t j = 0; j < KB * d; j++) wd[j] += wf[j];
         if (sum)
             for (size_t j = 0; j < d; j++) {
@@ -420,8 +424,7 @@ typedef double v8d __attribute__((vector_size(64)));
  * Returns -1 when G is too ill-conditioned for Cholesky QR to be accurate
  * (a pivot below 1e-6 of the largest column norm, condition above ~1e6);
  * the caller then uses Householder. g holds 2 KB * KB doubles. */
-BR_SIMD_CLONES
-static int chol_orth(double *y, size_t d, double *g)
+static inline BR_ISA_BODY int chol_orth_body(double *y, size_t d, double *g)
 {
     v8d *gv = (v8d *)g, *yv = (v8d *)y; /* G row p: gv[2p], gv[2p + 1] */
     for (size_t half = 0; half < 2; half++) {
@@ -479,13 +482,15 @@ static int chol_orth(double *y, size_t d, double *g)
     }
     return 0;
 }
+BR_ISA_VARIANTS_RET(int, chol_orth, (double *y, size_t d, double *g), (y, d, g))
 
 /* Orthonormal columns for y (d, b): Cholesky QR twice (the second pass
  * restores orthogonality lost to the first's conditioning), Householder
  * when the block is close to rank-deficient. */
 static int orth_block(double *y, size_t d, size_t b, double *g, double *tau)
 {
-    if (b == KB && chol_orth(y, d, g) == 0 && chol_orth(y, d, g) == 0) return 0;
+    if (b == KB && BR_ISA_CALL(chol_orth, (y, d, g)) == 0 && BR_ISA_CALL(chol_orth, (y, d, g)) == 0)
+        return 0;
     return orth_cols(y, d, b, tau);
 }
 
@@ -510,8 +515,8 @@ static void project_out_d(const double *q, size_t d, size_t c, size_t ldq, doubl
 
 /* wd (d, KB) -= n delta (delta^T v) for v = y (d, KB): the rank-one term
  * that turns the shifted scatter Y^T Y v into the centred one, C v. */
-BR_SIMD_CLONES
-static void rank_one_fix(const double *y, double *wd, const double *delta, double n, size_t d)
+static inline BR_ISA_BODY void rank_one_fix_body(const double *y, double *wd, const double *delta,
+                                                 double n, size_t d)
 {
     const v8d *yv = (const v8d *)y;
     v8d *wv = (v8d *)wd;
@@ -527,12 +532,15 @@ static void rank_one_fix(const double *y, double *wd, const double *delta, doubl
         wv[2 * i + 1] -= delta[i] * c1;
     }
 }
+BR_ISA_VARIANTS(rank_one_fix,
+                (const double *y, double *wd, const double *delta, double n, size_t d),
+                (y, wd, delta, n, d))
 
 /* shift (d,) = the mean of ns evenly spaced rows of x (n, d), summed in
  * float (ns <= 256 values a column: a relative error near 1e-5, plenty for
  * a shift); a non-finite column gets 0 (the first pass reports it). */
-BR_SIMD_CLONES
-static void sample_mean(const float *x, size_t n, size_t d, size_t ns, float *shift)
+static inline BR_ISA_BODY void sample_mean_body(const float *x, size_t n, size_t d, size_t ns,
+                                                float *shift)
 {
     memset(shift, 0, d * sizeof(float));
     size_t d16 = d / 16 * 16;
@@ -543,6 +551,8 @@ static void sample_mean(const float *x, size_t n, size_t d, size_t ns, float *sh
     }
     for (size_t j = 0; j < d; j++) shift[j] = isfinite(shift[j]) ? shift[j] / (float)ns : 0.0f;
 }
+BR_ISA_VARIANTS(sample_mean, (const float *x, size_t n, size_t d, size_t ns, float *shift),
+                (x, n, d, ns, shift))
 
 /* Leading nc eigenpairs of the centred scatter matrix of x: w (nc,)
  * descending (scatter, not yet / (n - 1)), z (d, nc); also mean (d,) and
@@ -581,7 +591,7 @@ static int krylov_top(const float *x, size_t n, size_t d, size_t nc, double *mea
     ok = 0;
     /* the shift: the mean of up to PCA_SHIFT_SAMPLE evenly spaced rows */
     size_t ns = n < PCA_SHIFT_SAMPLE ? n : PCA_SHIFT_SAMPLE;
-    sample_mean(x, n, d, ns, shift);
+    BR_ISA_CALL(sample_mean, (x, n, d, ns, shift));
     /* The start block: b evenly spaced rows of x minus the shift (a sketch
      * Y^T omega with omega picking rows: already weighted towards the
      * leading directions, which saves about one pass over random vectors),
@@ -645,7 +655,7 @@ static int krylov_top(const float *x, size_t n, size_t d, size_t nc, double *mea
             }
             *trace = tr;
         }
-        rank_one_fix(y, wd, delta, (double)n, d);
+        BR_ISA_CALL(rank_one_fix, (y, wd, delta, (double)n, d));
         for (size_t i = 0; i < d; i++) memcpy(cq + i * lmax + c, wd + i * b, b * sizeof(double));
         /* The new block column of H = Q^T C Q: hf[0:l, c:l] (ld lmax) =
          * Q^T C q_it; earlier blocks' entries do not change. The same
@@ -668,11 +678,11 @@ static int krylov_top(const float *x, size_t n, size_t d, size_t nc, double *mea
             /* Rayleigh-Ritz on H (l, l) */
             for (size_t i = 0; i < l; i++) memcpy(h + i * l, hf + i * lmax, l * sizeof(double));
             /* top nc Ritz pairs only, ascending in th, s (l, nc) in
-             * columns: br_symeig_top up to 64 x 64 (half dsyevr's time
+             * columns: br__symeig_top up to 64 x 64 (half dsyevr's time
              * there), else dsyevr (range I; H is symmetric, so the
              * column-major call needs no layout transposes) */
             lapack_int got = 0, lo = (lapack_int)(l - nc + 1);
-            if ((l > PCA_SYMEIG_MAX || br_symeig_top(h, l, nc, th, s, symw) != 0) &&
+            if ((l > PCA_SYMEIG_MAX || br__symeig_top(h, l, nc, th, s, symw) != 0) &&
                 (LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'U', (lapack_int)l, h, (lapack_int)l, 0,
                                 0, lo, (lapack_int)l, 0.0, &got, th, s, (lapack_int)l, supp) != 0 ||
                  got != (lapack_int)nc))
@@ -715,7 +725,8 @@ static int krylov_top(const float *x, size_t n, size_t d, size_t nc, double *mea
          * sweeps and Householder QR, twice */
         project_out_once(q, d, l, lmax, y, b, coef);
         double after = cblas_ddot((int)(d * b), y, 1, y, 1);
-        if (!(after > 1e-8 * ynorm) || chol_orth(y, d, g) || chol_orth(y, d, g)) {
+        if (!(after > 1e-8 * ynorm) || BR_ISA_CALL(chol_orth, (y, d, g)) ||
+            BR_ISA_CALL(chol_orth, (y, d, g))) {
             memcpy(y, wd, d * b * sizeof(double));
             project_out_d(q, d, l, lmax, y, b, coef);
             if (orth_cols(y, d, b, tau)) goto out;
@@ -748,7 +759,7 @@ out:
 
 br_status br_pca_fit(const float *x, size_t n, size_t dim, size_t nc, br_pca *out)
 {
-    return br_pca_fit_route(x, n, dim, nc, BR_PCA_AUTO, out, NULL);
+    return br__pca_fit_route(x, n, dim, nc, BR_PCA_AUTO, out, NULL);
 }
 
 /* The Krylov route needs a few passes of 4 n d b flops against the
@@ -759,7 +770,7 @@ static int krylov_pays(size_t n, size_t dim, size_t nc)
     return dim >= 128 && n >= 64;
 }
 
-br_status br_pca_fit_route(const float *x, size_t n, size_t dim, size_t nc, br_pca_route route,
+br_status br__pca_fit_route(const float *x, size_t n, size_t dim, size_t nc, br_pca_route route,
                            br_pca *out, br_pca_route *used)
 {
     if (used) *used = BR_PCA_EXACT;
@@ -868,7 +879,7 @@ br_status br_pca_fit_route(const float *x, size_t n, size_t dim, size_t nc, br_p
     for (size_t c = 0; c < nc; c++) {
         double *v = sq; /* free now: dim doubles */
         for (size_t j = 0; j < dim; j++) v[j] = z[j * nc + c];
-        br_pca_fix_sign(v, dim);
+        br__pca_fix_sign(v, dim);
         for (size_t j = 0; j < dim; j++) out->components[c * dim + j] = (float)v[j];
         double ev = w[c] > 0 ? w[c] : 0;
         out->explained_variance[c] = ev;
@@ -952,9 +963,9 @@ static inline __attribute__((always_inline)) void project_group(const float *x, 
     }
 }
 
-BR_SIMD_CLONES
-static void project_rows(const float *x, size_t m, size_t d, const float *mean, const float *comp,
-                         size_t nc, float *out)
+static inline BR_ISA_BODY void project_rows_body(const float *x, size_t m, size_t d,
+                                                 const float *mean, const float *comp, size_t nc,
+                                                 float *out)
 {
     switch (nc) {
     case 1:
@@ -971,6 +982,10 @@ static void project_rows(const float *x, size_t m, size_t d, const float *mean, 
         break;
     }
 }
+BR_ISA_VARIANTS(project_rows,
+                (const float *x, size_t m, size_t d, const float *mean, const float *comp,
+                 size_t nc, float *out),
+                (x, m, d, mean, comp, nc, out))
 
 br_status br_pca_transform(const br_pca *p, const float *x, size_t n, float *out)
 {
@@ -984,7 +999,8 @@ br_status br_pca_transform(const br_pca *p, const float *x, size_t n, float *out
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
         for (size_t i0 = 0; i0 < n; i0 += PCA_KRYLOV_ROWS) {
             size_t m = n - i0 < PCA_KRYLOV_ROWS ? n - i0 : PCA_KRYLOV_ROWS;
-            project_rows(x + i0 * dim, m, dim, p->mean, p->components, nc, out + i0 * nc);
+            BR_ISA_CALL(project_rows,
+                        (x + i0 * dim, m, dim, p->mean, p->components, nc, out + i0 * nc));
         }
         return BR_OK;
     }
@@ -1054,7 +1070,7 @@ static void jacobi(double *a, double *v, size_t d)
     }
 }
 
-br_status br_pca_fit_ref(const float *x, size_t n, size_t dim, size_t nc, br_pca *out)
+br_status br__pca_fit_ref(const float *x, size_t n, size_t dim, size_t nc, br_pca *out)
 {
     br_status st = check(x, n, dim, nc, out);
     if (st != BR_OK) return st;
@@ -1093,7 +1109,7 @@ br_status br_pca_fit_ref(const float *x, size_t n, size_t dim, size_t nc, br_pca
     for (size_t c = 0; c < nc; c++) {
         size_t e = order[c];
         for (size_t j = 0; j < dim; j++) col[j] = v[j * dim + e];
-        br_pca_fix_sign(col, dim);
+        br__pca_fix_sign(col, dim);
         for (size_t j = 0; j < dim; j++) out->components[c * dim + j] = (float)col[j];
         double ev = a[e * dim + e] > 0 ? a[e * dim + e] : 0;
         out->explained_variance[c] = ev;

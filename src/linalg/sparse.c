@@ -10,7 +10,7 @@
  * indices already increasing.
  */
 #include "bookrec/sparse.h"
-#include "core/simd.h"
+#include "core/isa.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -188,10 +188,10 @@ br_status br_csr_transpose(const br_csr *a, br_csr *out)
 
 /* The inner loop runs over the k columns of the dense block: contiguous in
  * both x and y, so it vectorises. The library is built for baseline x86-64,
- * so the row kernel is cloned for AVX2 and AVX-512 (+FMA) and picked at
- * load time by CPU feature (BR_SIMD_CLONES, core/simd.h). */
-BR_SIMD_CLONES
-static void csr_mm_row(const br_csr *a, const float *x, size_t k, float *yr, uint32_t r)
+ * so the row kernels are compiled for AVX2 and AVX-512 too and the
+ * process's SIMD level picks one (core/isa.h). */
+static inline BR_ISA_BODY void csr_mm_row_body(const br_csr *a, const float *x, size_t k, float *yr,
+                                               uint32_t r)
 {
     for (size_t j = 0; j < k; j++) yr[j] = 0.0f;
     for (uint64_t p = a->indptr[r]; p < a->indptr[r + 1]; p++) {
@@ -201,14 +201,16 @@ static void csr_mm_row(const br_csr *a, const float *x, size_t k, float *yr, uin
         for (size_t j = 0; j < k; j++) yr[j] += v * xr[j];
     }
 }
+BR_ISA_VARIANTS(csr_mm_row, (const br_csr *a, const float *x, size_t k, float *yr, uint32_t r),
+                (a, x, k, yr, r))
 
 /* Fixed widths (the SVD's Krylov block is 16 columns): the accumulator row
  * is a compile-time array the compiler keeps in registers for the whole
  * row instead of a load and store per entry; two entries per step give the
  * gathers independent FMA chains. */
 #define BR_CSR_MM_FIXED(W)                                                                         \
-    BR_SIMD_CLONES                                                                                 \
-    static void csr_mm_rows_##W(const br_csr *a, const float *x, float *y, int64_t r0, int64_t r1) \
+    static inline BR_ISA_BODY void csr_mm_rows_##W##_body(const br_csr *a, const float *x,         \
+                                                          float *y, int64_t r0, int64_t r1)        \
     {                                                                                              \
         for (int64_t r = r0; r < r1; r++) {                                                        \
             float acc[W], acc2[W];                                                                 \
@@ -231,7 +233,10 @@ static void csr_mm_row(const br_csr *a, const float *x, size_t k, float *yr, uin
             float *yr = y + (size_t)r * W;                                                         \
             for (int j = 0; j < W; j++) yr[j] = acc[j] + acc2[j];                                  \
         }                                                                                          \
-    }
+    }                                                                                              \
+    BR_ISA_VARIANTS(csr_mm_rows_##W,                                                               \
+                    (const br_csr *a, const float *x, float *y, int64_t r0, int64_t r1),           \
+                    (a, x, y, r0, r1))
 BR_CSR_MM_FIXED(16)
 BR_CSR_MM_FIXED(32)
 
@@ -249,15 +254,15 @@ void br_csr_mm(const br_csr *a, const float *x, size_t k, float *y)
         for (int64_t c = 0; c < (rows + chunk - 1) / chunk; c++) {
             int64_t r1 = (c + 1) * chunk < rows ? (c + 1) * chunk : rows;
             if (k == 16)
-                csr_mm_rows_16(a, x, y, c * chunk, r1);
+                BR_ISA_CALL(csr_mm_rows_16, (a, x, y, c * chunk, r1));
             else
-                csr_mm_rows_32(a, x, y, c * chunk, r1);
+                BR_ISA_CALL(csr_mm_rows_32, (a, x, y, c * chunk, r1));
         }
         return;
     }
 #pragma omp parallel for schedule(dynamic, 64) num_threads(nt) if (nt > 1)
     for (int64_t r = 0; r < (int64_t)a->rows; r++)
-        csr_mm_row(a, x, k, y + (size_t)r * k, (uint32_t)r);
+        BR_ISA_CALL(csr_mm_row, (a, x, k, y + (size_t)r * k, (uint32_t)r));
 }
 
 void br_csr_mm_ref(const br_csr *a, const float *x, size_t k, float *y)

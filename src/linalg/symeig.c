@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/simd.h"
+#include "core/isa.h"
 #include "linalg/symeig.h"
 
 typedef double v8d __attribute__((vector_size(64)));
@@ -49,8 +49,8 @@ static inline void axpy2(double *y, double a, const double *x, double b, const d
  * diagonal dg (l,) and off-diagonal e (l - 1,); Q = P_0 ... P_{l-3},
  * P_k = I - beta_k v_k v_k^T acting on entries k+1.., v_k stored in row k
  * of A right of the diagonal (its first entry 1). p: l doubles. */
-BR_SIMD_CLONES
-static void tridiagonalise(double *A, size_t l, double *dg, double *e, double *beta, double *p)
+static inline BR_ISA_BODY void tridiagonalise_body(double *A, size_t l, double *dg, double *e,
+                                                   double *beta, double *p)
 {
     for (size_t k = 0; k + 2 < l; k++) {
         size_t m = l - k - 1;
@@ -84,14 +84,16 @@ static void tridiagonalise(double *A, size_t l, double *dg, double *e, double *b
     }
     dg[l - 1] = A[(l - 1) * l + l - 1];
 }
+BR_ISA_VARIANTS(tridiagonalise,
+                (double *A, size_t l, double *dg, double *e, double *beta, double *p),
+                (A, l, dg, e, beta, p))
 
 /* Number of eigenvalues of T below each of eight shifts s (8,), into cnt
  * (8,), by the signs of the pivots of T - s I = L D L^T (a zero pivot
  * replaced by -pivmin, as LAPACK's dlaebz does). The eight recurrences run
  * side by side: each is a chain of divisions, latency-bound alone. */
-BR_SIMD_CLONES
-static void sturm8(const double *dg, const double *e2, size_t l, const double *s8, double pivmin,
-                   int64_t *cnt8)
+static inline BR_ISA_BODY void sturm8_body(const double *dg, const double *e2, size_t l,
+                                           const double *s8, double pivmin, int64_t *cnt8)
 {
     const v8l sign = (v8l){0} + INT64_MIN; /* the sign bits */
     const v8d neg_piv = (v8d){0} - pivmin;
@@ -107,6 +109,10 @@ static void sturm8(const double *dg, const double *e2, size_t l, const double *s
     }
     memcpy(cnt8, &cnt, sizeof cnt);
 }
+BR_ISA_VARIANTS(sturm8,
+                (const double *dg, const double *e2, size_t l, const double *s8, double pivmin,
+                 int64_t *cnt8),
+                (dg, e2, l, s8, pivmin, cnt8))
 
 /* The eigenvalue of T with ascending index idx, to about tol, by rounds of
  * eight shifts spread over the bracket [lo, hi]. */
@@ -117,7 +123,7 @@ static double multisect(const double *dg, const double *e2, size_t l, size_t idx
         double s[8];
         int64_t c[8];
         for (int t = 0; t < 8; t++) s[t] = lo + (hi - lo) * (double)(t + 1) / 9.0;
-        sturm8(dg, e2, l, s, pivmin, c);
+        BR_ISA_CALL(sturm8, (dg, e2, l, s, pivmin, c));
         double nlo = lo, nhi = hi;
         for (int t = 0; t < 8; t++) {
             if ((size_t)c[t] <= idx)
@@ -180,7 +186,7 @@ static void tri_solve(const double *dg, const double *e, size_t l, double lambda
         y[i] = (y[i] - du[i] * y[i + 1] - du2[i] * y[i + 2]) / dd[i];
 }
 
-int br_symeig_top(const double *a, size_t l, size_t k, double *w, double *v, double *work)
+int br__symeig_top(const double *a, size_t l, size_t k, double *w, double *v, double *work)
 {
     if (k == 0 || k > l) return -1;
     for (size_t i = 0; i < l * l; i++)
@@ -188,7 +194,7 @@ int br_symeig_top(const double *a, size_t l, size_t k, double *w, double *v, dou
     double *A = work, *dg = A + l * l, *e = dg + l, *e2 = e + l, *beta = e2 + l;
     double *f = beta + l; /* 5 l: tridiagonalise's p, then tri_solve's scratch */
     memcpy(A, a, l * l * sizeof(double));
-    tridiagonalise(A, l, dg, e, beta, f);
+    BR_ISA_CALL(tridiagonalise, (A, l, dg, e, beta, f));
     /* Gershgorin bounds of T, the scale for tolerances */
     double lo = INFINITY, hi = -INFINITY, emax2 = 0;
     for (size_t i = 0; i < l; i++) {

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-/* Doubles of work br_symeig_top needs for an l x l matrix. */
+/* Doubles of work br__symeig_top needs for an l x l matrix. */
 #define BR_SYMEIG_WORK(l) ((l) * (l) + 9 * (l))
 
 /* The k largest eigenvalues of the symmetric a (l, l) (row-major, both
@@ -25,6 +25,6 @@
  * than ~1e-10 |a|; within such a cluster the vectors are an orthonormal
  * basis of its eigenspace. work: BR_SYMEIG_WORK(l) doubles. Returns 0, or
  * -1 for k = 0, k > l or a non-finite input. */
-int br_symeig_top(const double *a, size_t l, size_t k, double *w, double *v, double *work);
+int br__symeig_top(const double *a, size_t l, size_t k, double *w, double *v, double *work);
 
 #endif /* BR_LINALG_SYMEIG_H */

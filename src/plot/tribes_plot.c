@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bookrec/content.h"
+#include "core/afile.h"
 
 static const double palette[20][3] = {
     {0.122, 0.467, 0.706}, {1.000, 0.498, 0.055}, {0.173, 0.627, 0.173}, {0.839, 0.153, 0.157},
@@ -211,6 +212,11 @@ static void draw(cairo_t *cr, const br_tribes *t, const br_plot_options *o)
 #undef SY
 }
 
+static cairo_status_t to_file(void *f, const unsigned char *data, unsigned int len)
+{
+    return fwrite(data, 1, len, f) == len ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
 br_status br_plot_tribes(const br_tribes *t, const br_plot_options *opt, const char *path)
 {
     if (!t || !path || !t->pca2 || !t->labels)
@@ -223,41 +229,33 @@ br_status br_plot_tribes(const br_tribes *t, const br_plot_options *opt, const c
     const char *ext = strrchr(path, '.');
     int kind = !ext ? -1 : !strcasecmp(ext, ".png") ? 0 : !strcasecmp(ext, ".svg") ? 1
                                                   : !strcasecmp(ext, ".pdf") ? 2 : -1;
-    if (kind < 0) return br_error(BR_EINVAL, "plot: %s: the extension must be .png, .svg or .pdf", path);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld%s", path, (long)getpid(), ext);
-    cairo_surface_t *s = kind == 0 ? cairo_image_surface_create(CAIRO_FORMAT_RGB24, o.width, o.height)
-                         : kind == 1 ? cairo_svg_surface_create(tmp, o.width, o.height)
-                                     : cairo_pdf_surface_create(tmp, o.width, o.height);
-    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-        br_status st = br_error(BR_EIO, "plot: %s: %s", tmp,
-                                cairo_status_to_string(cairo_surface_status(s)));
-        cairo_surface_destroy(s);
-        return st;
+    if (kind < 0)
+        return br_error(BR_EINVAL, "plot: %s: the extension must be .png, .svg or .pdf", path);
+    /* cairo writes into the temporary through its stream interface */
+    br__afile a;
+    br_status st = br__afile_open(&a, path);
+    if (st) return st;
+    cairo_surface_t *s =
+        kind == 0   ? cairo_image_surface_create(CAIRO_FORMAT_RGB24, o.width, o.height)
+        : kind == 1 ? cairo_svg_surface_create_for_stream(to_file, a.f, o.width, o.height)
+                    : cairo_pdf_surface_create_for_stream(to_file, a.f, o.width, o.height);
+    cairo_status_t cs = cairo_surface_status(s);
+    if (cs == CAIRO_STATUS_SUCCESS) {
+        cairo_t *cr = cairo_create(s);
+        draw(cr, t, &o);
+        cs = cairo_status(cr);
+        cairo_destroy(cr);
     }
-    cairo_t *cr = cairo_create(s);
-    draw(cr, t, &o);
-    cairo_status_t cs = cairo_status(cr);
-    cairo_destroy(cr);
-    if (cs == CAIRO_STATUS_SUCCESS && kind == 0) cs = cairo_surface_write_to_png(s, tmp);
+    if (cs == CAIRO_STATUS_SUCCESS && kind == 0)
+        cs = cairo_surface_write_to_png_stream(s, to_file, a.f);
     cairo_surface_finish(s);
     if (cs == CAIRO_STATUS_SUCCESS) cs = cairo_surface_status(s);
     cairo_surface_destroy(s);
     if (cs != CAIRO_STATUS_SUCCESS) {
-        unlink(tmp);
+        br__afile_abort(&a);
         return br_error(BR_EIO, "plot: %s: %s", path, cairo_status_to_string(cs));
     }
-    FILE *f = fopen(tmp, "rb+");
-    if (f) {
-        fsync(fileno(f));
-        fclose(f);
-    }
-    if (rename(tmp, path) != 0) {
-        br_status st = br_error(BR_EIO, "plot: %s: %s", path, strerror(errno));
-        unlink(tmp);
-        return st;
-    }
-    return BR_OK;
+    return br__afile_commit(&a);
 }
 
 void br_plot_release_caches(void)

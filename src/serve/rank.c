@@ -95,7 +95,7 @@ static marks *marks_begin(size_t n)
     return k;
 }
 
-void srv_rank_set_generation(uint32_t gen)
+void br__srv_rank_set_generation(uint32_t gen)
 {
     marks *k = marks_begin(0);
     if (k) k->gen = gen;
@@ -261,47 +261,48 @@ static const char *verb(int type)
 }
 
 /* Why a book is on the list, as plain text (JSON-escaped when rendered). */
-static void explain(const srv_snap *s, const rank_input *in, const srv_ranked *r, sbuf *b)
+static void explain(const srv_snap *s, const rank_input *in, const srv_ranked *r, br__sbuf *b)
 {
     int parts = 0;
     if (r->src & SRC_CONTENT && r->seed >= 0) {
         const char *title = in->seeds[r->seed] < s->n_base
                                 ? br_catalog_book(s->cat, in->seeds[r->seed])->title
                                 : s->added[in->seeds[r->seed] - s->n_base].title;
-        sb_str(b, "similar to \"");
-        sb_str(b, title);
+        br__sb_str(b, "similar to \"");
+        br__sb_str(b, title);
         if (in->seed_types)
-            sb_printf(b, "\", which you %s (cosine %.2f)", verb(in->seed_types[r->seed]),
-                      (double)r->content);
+            br__sb_printf(b, "\", which you %s (cosine %.2f)", verb(in->seed_types[r->seed]),
+                          (double)r->content);
         else
-            sb_printf(b, "\" in this session (cosine %.2f)", (double)r->content);
+            br__sb_printf(b, "\" in this session (cosine %.2f)", (double)r->content);
         parts++;
     }
     if (r->src & SRC_COLLAB) {
-        sb_printf(b, "%sreaders with similar taste put it #%u on your list", parts ? "; " : "",
-                  r->rec_rank);
+        br__sb_printf(b, "%sreaders with similar taste put it #%u on your list", parts ? "; " : "",
+                      r->rec_rank);
         parts++;
     }
     if (r->src & SRC_POPULAR) {
         int32_t t = s->books[r->book].tribe;
         if (t >= 0 && s->tribes && (uint32_t)t < s->tribes->k) {
-            sb_printf(b, "%spopular in the tribe \"", parts ? "; " : "");
-            sb_str(b, s->tribes->tribe[t].name);
-            sb_str(b, "\"");
+            br__sb_printf(b, "%spopular in the tribe \"", parts ? "; " : "");
+            br__sb_str(b, s->tribes->tribe[t].name);
+            br__sb_str(b, "\"");
         } else {
-            sb_printf(b, "%spopular", parts ? "; " : "");
+            br__sb_printf(b, "%spopular", parts ? "; " : "");
         }
         parts++;
     }
     if (r->src & SRC_RECENT) {
-        sb_printf(b, "%spublished in %d", parts ? "; " : "", s->books[r->book].year);
+        br__sb_printf(b, "%spublished in %d", parts ? "; " : "", s->books[r->book].year);
         parts++;
     }
     if (in->degraded)
-        sb_printf(b, "%s(the store is unreachable: from what the server holds)", parts ? "; " : "");
+        br__sb_printf(b, "%s(the store is unreachable: from what the server holds)",
+                      parts ? "; " : "");
 }
 
-void srv_explain(const srv_snap *s, const rank_input *in, const srv_ranked *r, sbuf *b)
+void br__srv_explain(const srv_snap *s, const rank_input *in, const srv_ranked *r, br__sbuf *b)
 {
     explain(s, in, r, b);
 }
@@ -309,22 +310,22 @@ void srv_explain(const srv_snap *s, const rank_input *in, const srv_ranked *r, s
 /* Interactions read per request: enough for `seeds` distinct books when a
  * reader repeats a few, and for the cold-start count; decoding all 50 was a
  * fifth of the route's cost. */
-size_t srv_recent_wanted(const br_serve_rank *cfg)
+size_t br__srv_recent_wanted(const br_serve_rank *cfg)
 {
     size_t want = 4 * (size_t)cfg->seeds;
     if (want < cfg->cold_interactions) want = cfg->cold_interactions;
     return want < BR_STORE_RECENT_MAX ? want : BR_STORE_RECENT_MAX;
 }
 
-size_t srv_seeds(srv_snap *s, const br_store_interaction *recent, size_t n_recent, uint32_t *seeds,
-                 int *types)
+size_t br__srv_seeds(srv_snap *s, const br_store_interaction *recent, size_t n_recent,
+                     uint32_t *seeds, int *types)
 {
     size_t n = 0;
     for (size_t i = 0; i < n_recent; i++) {
         /* what the version learned from is in the published list already:
          * only the interactions since are news to re-rank by */
         if (recent[i].timestamp <= s->data_until) continue;
-        int64_t bi = srv_snap_find(s, recent[i].book_id);
+        int64_t bi = br__srv_snap_find(s, recent[i].book_id);
         if (bi < 0) continue;
         size_t j = 0;
         while (j < n && seeds[j] != (uint32_t)bi) j++;
@@ -341,7 +342,7 @@ static float knob(float cfg, float version)
     return cfg >= 0 ? cfg : version;
 }
 
-size_t srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input *in,
+size_t br__srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input *in,
                      srv_ranked *out)
 {
     size_t n_books = (size_t)s->n_base + s->n_added;
@@ -368,7 +369,7 @@ size_t srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input *in
 
     /* the seen set: the store's ids, the held indices, the seeds */
     for (size_t i = 0; i < in->n_seen_ids; i++) {
-        int64_t bi = srv_snap_find(s, in->seen_ids[i]);
+        int64_t bi = br__srv_snap_find(s, in->seen_ids[i]);
         if (bi >= 0) seen_add(&p, (uint32_t)bi);
     }
     for (size_t i = 0; i < in->n_seen_idx; i++)
@@ -526,41 +527,41 @@ size_t srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input *in
     return n_out;
 }
 
-br_status srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, sbuf *b)
+br_status br__srv_rank(srv_snap *s, const br_serve_rank *cfg, const rank_input *in, br__sbuf *b)
 {
     srv_ranked out[BR_SERVE_N_MAX];
-    size_t n_out = srv_rank_list(s, cfg, in, out);
+    size_t n_out = br__srv_rank_list(s, cfg, in, out);
     if (n_out == SIZE_MAX) return br_error(BR_ENOMEM, "ranking marks");
-    sb_str(b, "\"recommendations\":[");
-    sbuf why = {0};
+    br__sb_str(b, "\"recommendations\":[");
+    br__sbuf why = {0};
     for (size_t o = 0; o < n_out; o++) {
         const srv_ranked *r = &out[o];
         const srv_book *bk = &s->books[r->book];
-        sb_str(b, o ? ",{" : "{");
-        sb_put(b, bk->frag, bk->frag_len);
-        sb_str(b, ",\"score\":");
-        sb_score(b, (double)r->score);
-        sb_str(b, ",\"sources\":[");
+        br__sb_str(b, o ? ",{" : "{");
+        br__sb_put(b, bk->frag, bk->frag_len);
+        br__sb_str(b, ",\"score\":");
+        br__sb_score(b, (double)r->score);
+        br__sb_str(b, ",\"sources\":[");
         int first = 1;
         static const char *names[] = {"\"collab\"", "\"content\"", "\"popular\"", "\"recent\""};
         for (int f = 0; f < 4; f++)
             if (r->src & (1 << f)) {
-                if (!first) sb_str(b, ",");
-                sb_str(b, names[f]);
+                if (!first) br__sb_str(b, ",");
+                br__sb_str(b, names[f]);
                 first = 0;
             }
-        if (in->degraded) sb_str(b, first ? "\"degraded\"" : ",\"degraded\"");
-        sb_str(b, "]");
+        if (in->degraded) br__sb_str(b, first ? "\"degraded\"" : ",\"degraded\"");
+        br__sb_str(b, "]");
         if (in->explain) {
-            sb_reset(&why);
+            br__sb_reset(&why);
             explain(s, in, r, &why);
-            sb_str(b, ",\"explanation\":\"");
-            if (why.p) sb_json_esc(b, why.p);
-            sb_str(b, "\"");
+            br__sb_str(b, ",\"explanation\":\"");
+            if (why.p) br__sb_json_esc(b, why.p);
+            br__sb_str(b, "\"");
         }
-        sb_str(b, "}");
+        br__sb_str(b, "}");
     }
-    sb_free(&why);
-    sb_str(b, "]");
+    br__sb_free(&why);
+    br__sb_str(b, "]");
     return b->oom || why.oom ? br_error(BR_ENOMEM, "response") : BR_OK;
 }

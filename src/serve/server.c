@@ -30,7 +30,7 @@
 #include <utf8proc.h>
 
 #include "bookrec/encoder.h"
-#include "bookrec/hybrid.h"
+#include "bookrec/text.h"
 #include "serve/serve_internal.h"
 
 /* ------------------------------------------------------------- metrics -- */
@@ -212,7 +212,7 @@ static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
 
 static void buf_destroy(void *p)
 {
-    sb_free(p);
+    br__sb_free(p);
     br_free(p);
 }
 
@@ -221,16 +221,16 @@ static void buf_init(void)
     pthread_key_create(&buf_key, buf_destroy);
 }
 
-static sbuf *tbuf(void)
+static br__sbuf *tbuf(void)
 {
     pthread_once(&buf_once, buf_init);
-    sbuf *b = pthread_getspecific(buf_key);
+    br__sbuf *b = pthread_getspecific(buf_key);
     if (!b) {
         b = br_calloc(1, sizeof *b);
         if (!b) return NULL;
         pthread_setspecific(buf_key, b);
     }
-    sb_reset(b);
+    br__sb_reset(b);
     return b;
 }
 
@@ -278,7 +278,7 @@ static enum MHD_Result reply(br_server *s, struct MHD_Connection *con, route r, 
 }
 
 static enum MHD_Result reply_json(br_server *s, struct MHD_Connection *con, route r, uint64_t t0,
-                                  int status, sbuf *b)
+                                  int status, br__sbuf *b)
 {
     if (b->oom) {
         static const char oom[] =
@@ -322,16 +322,16 @@ static enum MHD_Result reply_error(br_server *s, struct MHD_Connection *con, rou
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    sbuf *b = tbuf();
-    sbuf local = {0};
+    br__sbuf *b = tbuf();
+    br__sbuf local = {0};
     if (!b) b = &local;
-    sb_str(b, "{\"error\":{\"code\":\"");
-    sb_str(b, error_code(status));
-    sb_str(b, "\",\"message\":");
-    sb_json_str(b, msg);
-    sb_str(b, "}}");
+    br__sb_str(b, "{\"error\":{\"code\":\"");
+    br__sb_str(b, error_code(status));
+    br__sb_str(b, "\",\"message\":");
+    br__sb_json_str(b, msg);
+    br__sb_str(b, "}}");
     enum MHD_Result ret = reply_json(s, con, r, t0, status, b);
-    sb_free(&local);
+    br__sb_free(&local);
     return ret;
 }
 
@@ -551,7 +551,7 @@ static size_t mem_get(br_server *s, srv_snap *p, const char *user, uint32_t *boo
     if (!strcmp(m->user, user))
         for (uint32_t i = 0; i < m->n; i++) {
             uint32_t at = (m->head + MEM_BOOKS - 1 - i) % MEM_BOOKS;
-            int64_t b = srv_snap_find(p, m->book[at]);
+            int64_t b = br__srv_snap_find(p, m->book[at]);
             if (b < 0) continue;
             books[n] = (uint32_t)b;
             types[n++] = m->type[at];
@@ -562,17 +562,17 @@ static size_t mem_get(br_server *s, srv_snap *p, const char *user, uint32_t *boo
 
 /* ------------------------------------------------------------ handlers -- */
 
-static void snap_body_head(sbuf *b, const char *user, const srv_snap *p)
+static void snap_body_head(br__sbuf *b, const char *user, const srv_snap *p)
 {
-    sb_str(b, "{");
+    br__sb_str(b, "{");
     if (user) {
-        sb_str(b, "\"user_id\":");
-        sb_json_str(b, user);
-        sb_str(b, ",");
+        br__sb_str(b, "\"user_id\":");
+        br__sb_json_str(b, user);
+        br__sb_str(b, ",");
     }
-    sb_str(b, "\"model_version\":");
-    sb_json_str(b, p->version);
-    sb_str(b, ",");
+    br__sb_str(b, "\"model_version\":");
+    br__sb_json_str(b, p->version);
+    br__sb_str(b, ",");
 }
 
 /* What the routes on one reader or book start with: the id checked (400),
@@ -613,9 +613,9 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
     size_t n_recs = 0, n_recent = 0, n_seeds = 0, n_seen = 0, n_seen_idx = 0;
     br_store_ids *seen = NULL;
     int degraded = 0;
-    sbuf *b = tbuf();
+    br__sbuf *b = tbuf();
     if (!b) {
-        srv_snap_release(p);
+        br__srv_snap_release(p);
         return MHD_NO;
     }
     /* held across the store read: the resolver maps ids to indices in the
@@ -625,7 +625,7 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
     if (st) {
         /* One store call: one LMDB transaction, one Redis round trip; the
          * ids mapped to book indices as they are read. */
-        br_store_reader rd = srv_reader(p, &s->opt.rank, recent, rec_idx, rec_score, seen_idx);
+        br_store_reader rd = br__srv_reader(p, &s->opt.rank, recent, rec_idx, rec_score, seen_idx);
         br_status e = br_store_get_reader(st, user, &rd);
         if (e) {
             store_failed(s, e, "read");
@@ -644,7 +644,7 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
         n_seeds = mem_get(s, p, user, seeds, types);
         n_recent = n_seeds;
     } else {
-        n_seeds = srv_seeds(p, recent, n_recent, seeds, types);
+        n_seeds = br__srv_seeds(p, recent, n_recent, seeds, types);
     }
     rank_input in = {.rec_idx = rec_idx,
                      .rec_score = rec_score,
@@ -664,11 +664,11 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
                      .n = q.n};
     if (n_seen > in.interactions) in.interactions = n_seen;
     snap_body_head(b, user, p);
-    br_status e = srv_rank(p, &s->opt.rank, &in, b);
-    sb_str(b, "}");
+    br_status e = br__srv_rank(p, &s->opt.rank, &in, b);
+    br__sb_str(b, "}");
     pthread_rwlock_unlock(&p->add_lock);
     br_free(seen);
-    srv_snap_release(p);
+    br__srv_snap_release(p);
     if (e) return reply_error(s, con, r, t0, 500, "%s", br_error_detail());
     return reply_json(s, con, r, t0, 200, b);
 }
@@ -755,11 +755,11 @@ static enum MHD_Result h_session(br_server *s, struct MHD_Connection *con, uint6
             snprintf(msg, sizeof msg, "book_ids[%zu]: not a valid book id", i);
             break;
         }
-        int64_t bi = srv_snap_find(p, id);
+        int64_t bi = br__srv_snap_find(p, id);
         if (bi >= 0) seeds[n_seeds++] = (uint32_t)bi; /* unknown ids are ignored */
     }
     json_decref(doc);
-    sbuf *b = tbuf();
+    br__sbuf *b = tbuf();
     br_status e = BR_OK;
     if (!status && b) {
         rank_input in = {.seeds = seeds,
@@ -770,11 +770,11 @@ static enum MHD_Result h_session(br_server *s, struct MHD_Connection *con, uint6
                          .explain = q.explain,
                          .n = q.n};
         snap_body_head(b, NULL, p);
-        e = srv_rank(p, &s->opt.rank, &in, b);
-        sb_str(b, "}");
+        e = br__srv_rank(p, &s->opt.rank, &in, b);
+        br__sb_str(b, "}");
     }
     pthread_rwlock_unlock(&p->add_lock);
-    srv_snap_release(p);
+    br__srv_snap_release(p);
     if (status) return reply_error(s, con, r, t0, status, "%s", msg);
     if (!b || e) return reply_error(s, con, r, t0, 500, "%s", b ? br_error_detail() : "memory");
     return reply_json(s, con, r, t0, 200, b);
@@ -799,8 +799,8 @@ static enum MHD_Result h_book(br_server *s, struct MHD_Connection *con, uint64_t
         br_free(sbk);
     }
     pthread_rwlock_rdlock(&p->add_lock);
-    int64_t bi = srv_snap_find(p, id);
-    sbuf *b = tbuf();
+    int64_t bi = br__srv_snap_find(p, id);
+    br__sbuf *b = tbuf();
     if (bi >= 0 && b) {
         const char *title, *authors, *genre, *tags, *desc;
         int32_t year;
@@ -814,32 +814,32 @@ static enum MHD_Result h_book(br_server *s, struct MHD_Connection *con, uint64_t
             desc = a->description, year = a->year;
         }
         int32_t tribe = p->books[bi].tribe;
-        sb_str(b, "{\"book_id\":");
-        sb_json_str(b, id);
-        sb_str(b, ",\"title\":");
-        sb_json_str(b, title);
-        sb_str(b, ",\"authors\":");
-        sb_json_str(b, authors);
-        sb_str(b, ",\"genre\":");
-        sb_json_str(b, genre);
-        sb_str(b, ",\"tags\":");
-        sb_json_str(b, tags);
+        br__sb_str(b, "{\"book_id\":");
+        br__sb_json_str(b, id);
+        br__sb_str(b, ",\"title\":");
+        br__sb_json_str(b, title);
+        br__sb_str(b, ",\"authors\":");
+        br__sb_json_str(b, authors);
+        br__sb_str(b, ",\"genre\":");
+        br__sb_json_str(b, genre);
+        br__sb_str(b, ",\"tags\":");
+        br__sb_json_str(b, tags);
         if (year == BR_YEAR_UNKNOWN)
-            sb_str(b, ",\"year\":null");
+            br__sb_str(b, ",\"year\":null");
         else
-            sb_printf(b, ",\"year\":%d", year);
-        sb_printf(b, ",\"tribe\":%d,\"tribe_name\":", tribe);
-        sb_json_str(b, srv_tribe_name(p, tribe));
-        sb_str(b, ",\"image_url\":");
-        sb_json_str(b, image);
-        sb_str(b, ",\"description\":");
-        sb_json_str(b, desc);
-        sb_str(b, ",\"model_version\":");
-        sb_json_str(b, p->version);
-        sb_str(b, "}");
+            br__sb_printf(b, ",\"year\":%d", year);
+        br__sb_printf(b, ",\"tribe\":%d,\"tribe_name\":", tribe);
+        br__sb_json_str(b, br__srv_tribe_name(p, tribe));
+        br__sb_str(b, ",\"image_url\":");
+        br__sb_json_str(b, image);
+        br__sb_str(b, ",\"description\":");
+        br__sb_json_str(b, desc);
+        br__sb_str(b, ",\"model_version\":");
+        br__sb_json_str(b, p->version);
+        br__sb_str(b, "}");
     }
     pthread_rwlock_unlock(&p->add_lock);
-    srv_snap_release(p);
+    br__srv_snap_release(p);
     if (bi < 0) return reply_error(s, con, r, t0, 404, "unknown book '%s'", id);
     if (!b) return MHD_NO;
     return reply_json(s, con, r, t0, 200, b);
@@ -854,8 +854,8 @@ static enum MHD_Result h_similar(br_server *s, struct MHD_Connection *con, uint6
     srv_snap *p = route_start(s, con, r, t0, id, "book", &q, &ret);
     if (!p) return ret;
     pthread_rwlock_rdlock(&p->add_lock);
-    int64_t bi = srv_snap_find(p, id);
-    sbuf *b = tbuf();
+    int64_t bi = br__srv_snap_find(p, id);
+    br__sbuf *b = tbuf();
     br_status e = BR_OK;
     if (bi >= 0 && b) {
         int32_t buf_ids[BR_SERVE_N_MAX + 1];
@@ -869,27 +869,27 @@ static enum MHD_Result h_similar(br_server *s, struct MHD_Connection *con, uint6
             sims = kept;
             found = SRV_NBR_K;
         } else {
-            e = br_hnsw_search(p->hnsw, srv_snap_emb(p, (uint32_t)bi), q.n + 1, 64, buf_ids,
+            e = br_hnsw_search(p->hnsw, br__srv_snap_emb(p, (uint32_t)bi), q.n + 1, 64, buf_ids,
                                buf_sims, &found);
         }
         snap_body_head(b, NULL, p);
-        sb_str(b, "\"book_id\":");
-        sb_json_str(b, id);
-        sb_str(b, ",\"similar\":[");
+        br__sb_str(b, "\"book_id\":");
+        br__sb_json_str(b, id);
+        br__sb_str(b, ",\"similar\":[");
         size_t out = 0;
         for (size_t j = 0; !e && j < found && out < q.n; j++) {
             if (ids[j] < 0 || ids[j] == bi) continue;
-            sb_str(b, out ? ",{" : "{");
-            sb_put(b, p->books[ids[j]].frag, p->books[ids[j]].frag_len);
-            sb_str(b, ",\"score\":");
-            sb_score(b, (double)sims[j]);
-            sb_str(b, "}");
+            br__sb_str(b, out ? ",{" : "{");
+            br__sb_put(b, p->books[ids[j]].frag, p->books[ids[j]].frag_len);
+            br__sb_str(b, ",\"score\":");
+            br__sb_score(b, (double)sims[j]);
+            br__sb_str(b, "}");
             out++;
         }
-        sb_str(b, "]}");
+        br__sb_str(b, "]}");
     }
     pthread_rwlock_unlock(&p->add_lock);
-    srv_snap_release(p);
+    br__srv_snap_release(p);
     if (bi < 0) return reply_error(s, con, r, t0, 404, "unknown book '%s'", id);
     if (!b || e) return reply_error(s, con, r, t0, 500, "%s", b ? br_error_detail() : "memory");
     return reply_json(s, con, r, t0, 200, b);
@@ -971,7 +971,7 @@ static enum MHD_Result h_events(br_server *s, struct MHD_Connection *con, uint64
             break;
         }
         pthread_rwlock_rdlock(&p->add_lock);
-        int64_t bi = srv_snap_find(p, ev[i].book_id);
+        int64_t bi = br__srv_snap_find(p, ev[i].book_id);
         pthread_rwlock_unlock(&p->add_lock);
         if (bi < 0) {
             status = 404,
@@ -979,7 +979,7 @@ static enum MHD_Result h_events(br_server *s, struct MHD_Connection *con, uint64
             break;
         }
     }
-    if (p) srv_snap_release(p);
+    if (p) br__srv_snap_release(p);
     json_decref(doc);
     if (!status) {
         br_store *st = store_get(s);
@@ -1010,9 +1010,9 @@ static enum MHD_Result h_events(br_server *s, struct MHD_Connection *con, uint64
     br_free(ids);
     if (status) return reply_error(s, con, r, t0, status, "%s", msg);
     atomic_fetch_add(&s->m.events, n);
-    sbuf *b = tbuf();
+    br__sbuf *b = tbuf();
     if (!b) return MHD_NO;
-    sb_printf(b, "{\"accepted\":%zu}", n);
+    br__sb_printf(b, "{\"accepted\":%zu}", n);
     return reply_json(s, con, r, t0, 200, b);
 }
 
@@ -1085,7 +1085,7 @@ static br_status posted_one(const br_store_posted *b, void *user)
     posted_sync_ctx *c = user;
     srv_snap *p = c->p;
     pthread_rwlock_rdlock(&p->add_lock);
-    int known = srv_snap_find(p, b->book.id) >= 0; /* the catalogue's own wins */
+    int known = br__srv_snap_find(p, b->book.id) >= 0; /* the catalogue's own wins */
     pthread_rwlock_unlock(&p->add_lock);
     if (known) return BR_OK;
     srv_added a = {.id = (char *)b->book.id,
@@ -1102,7 +1102,7 @@ static br_status posted_one(const br_store_posted *b, void *user)
     float *vec = same ? NULL : br_aligned_alloc(p->dim * sizeof *vec, BR_ALIGN);
     br_status e = same || vec ? BR_OK : br_error(BR_ENOMEM, "vector");
     if (!e && !same) e = embed_added(c->s, p, &a, vec);
-    if (!e) e = srv_snap_add(p, &a, same ? b->vec : vec, NULL);
+    if (!e) e = br__srv_snap_add(p, &a, same ? b->vec : vec, NULL);
     br_aligned_free(vec);
     if (e) {
         if (!c->failed++)
@@ -1184,7 +1184,7 @@ static enum MHD_Result h_books_post(br_server *s, struct MHD_Connection *con, ui
     if (!p) status = 503, snprintf(msg, sizeof msg, "no model loaded");
     if (!status) {
         pthread_rwlock_rdlock(&p->add_lock);
-        int exists = srv_snap_find(p, id) >= 0;
+        int exists = br__srv_snap_find(p, id) >= 0;
         pthread_rwlock_unlock(&p->add_lock);
         if (exists) status = 409, snprintf(msg, sizeof msg, "book '%s' exists", id);
     }
@@ -1195,7 +1195,7 @@ static enum MHD_Result h_books_post(br_server *s, struct MHD_Connection *con, ui
                   request's */
             status = e == BR_EINVAL || e == BR_ERANGE ? 400 : 503,
             snprintf(msg, sizeof msg, "cannot embed: %s", br_error_detail());
-        else if ((e = srv_snap_add(p, &a, vec, &index)) != BR_OK)
+        else if ((e = br__srv_snap_add(p, &a, vec, &index)) != BR_OK)
             status = http_status(e), snprintf(msg, sizeof msg, "%s", br_error_detail());
     }
     /* kept in the store with its vector: a restart, a reload or another
@@ -1220,24 +1220,24 @@ static enum MHD_Result h_books_post(br_server *s, struct MHD_Connection *con, ui
     br_aligned_free(vec);
     json_decref(doc);
     if (status) {
-        if (p) srv_snap_release(p);
+        if (p) br__srv_snap_release(p);
         return reply_error(s, con, r, t0, status, "%s", msg);
     }
     atomic_fetch_add(&s->m.books_added, 1);
-    sbuf *b = tbuf();
+    br__sbuf *b = tbuf();
     if (b) {
         pthread_rwlock_rdlock(&p->add_lock);
         int32_t tribe = p->books[index].tribe;
-        sb_str(b, "{");
-        sb_put(b, p->books[index].frag, p->books[index].frag_len);
-        sb_str(b, ",\"tribe_name\":");
-        sb_json_str(b, srv_tribe_name(p, tribe));
-        sb_printf(b, ",\"stored\":%s,\"model_version\":", stored ? "true" : "false");
-        sb_json_str(b, p->version);
-        sb_str(b, "}");
+        br__sb_str(b, "{");
+        br__sb_put(b, p->books[index].frag, p->books[index].frag_len);
+        br__sb_str(b, ",\"tribe_name\":");
+        br__sb_json_str(b, br__srv_tribe_name(p, tribe));
+        br__sb_printf(b, ",\"stored\":%s,\"model_version\":", stored ? "true" : "false");
+        br__sb_json_str(b, p->version);
+        br__sb_str(b, "}");
         pthread_rwlock_unlock(&p->add_lock);
     }
-    srv_snap_release(p);
+    br__srv_snap_release(p);
     if (!b) return MHD_NO;
     return reply_json(s, con, r, t0, 201, b);
 }
@@ -1271,7 +1271,7 @@ static enum MHD_Result h_user(br_server *s, struct MHD_Connection *con, uint64_t
     uint32_t held[MEM_BOOKS];
     int held_t[MEM_BOOKS];
     size_t n_held = 0;
-    sbuf *b = tbuf();
+    br__sbuf *b = tbuf();
     pthread_rwlock_rdlock(&p->add_lock);
     if (e) {
         degraded = 1;
@@ -1280,38 +1280,38 @@ static enum MHD_Result h_user(br_server *s, struct MHD_Connection *con, uint64_t
     }
     size_t n_seen = seen ? seen->n : 0;
     if (b) {
-        sb_str(b, "{\"user_id\":");
-        sb_json_str(b, user);
-        sb_printf(b, ",\"known\":%s,\"seen_count\":%zu",
-                  n_recent || n_seen || n_recs || n_held ? "true" : "false",
-                  degraded ? n_held : n_seen);
-        if (degraded) sb_str(b, ",\"degraded\":true");
-        sb_str(b, ",\"history\":[");
+        br__sb_str(b, "{\"user_id\":");
+        br__sb_json_str(b, user);
+        br__sb_printf(b, ",\"known\":%s,\"seen_count\":%zu",
+                      n_recent || n_seen || n_recs || n_held ? "true" : "false",
+                      degraded ? n_held : n_seen);
+        if (degraded) br__sb_str(b, ",\"degraded\":true");
+        br__sb_str(b, ",\"history\":[");
         for (size_t i = 0; i < n_recent; i++) {
-            int64_t bi = srv_snap_find(p, recent[i].book_id);
-            sb_str(b, i ? ",{" : "{");
+            int64_t bi = br__srv_snap_find(p, recent[i].book_id);
+            br__sb_str(b, i ? ",{" : "{");
             if (bi >= 0) {
-                sb_put(b, p->books[bi].frag, p->books[bi].frag_len);
+                br__sb_put(b, p->books[bi].frag, p->books[bi].frag_len);
             } else { /* a book this version does not know */
-                sb_str(b, "\"book_id\":");
-                sb_json_str(b, recent[i].book_id);
-                sb_str(b, ",\"title\":null,\"tribe\":-1");
+                br__sb_str(b, "\"book_id\":");
+                br__sb_json_str(b, recent[i].book_id);
+                br__sb_str(b, ",\"title\":null,\"tribe\":-1");
             }
-            sb_printf(b, ",\"type\":\"%s\",\"value\":%.6g,\"ts\":%lld}",
-                      br_event_type_name(recent[i].type), (double)recent[i].value,
-                      (long long)recent[i].timestamp);
+            br__sb_printf(b, ",\"type\":\"%s\",\"value\":%.6g,\"ts\":%lld}",
+                          br_event_type_name(recent[i].type), (double)recent[i].value,
+                          (long long)recent[i].timestamp);
         }
         for (size_t i = 0; i < n_held; i++) {
-            sb_str(b, i ? ",{" : "{");
-            sb_put(b, p->books[held[i]].frag, p->books[held[i]].frag_len);
-            sb_printf(b, ",\"type\":\"%s\",\"value\":null,\"ts\":null}",
-                      br_event_type_name((br_event_type)held_t[i]));
+            br__sb_str(b, i ? ",{" : "{");
+            br__sb_put(b, p->books[held[i]].frag, p->books[held[i]].frag_len);
+            br__sb_printf(b, ",\"type\":\"%s\",\"value\":null,\"ts\":null}",
+                          br_event_type_name((br_event_type)held_t[i]));
         }
-        sb_str(b, "]}");
+        br__sb_str(b, "]}");
     }
     pthread_rwlock_unlock(&p->add_lock);
     br_free(seen);
-    srv_snap_release(p);
+    br__srv_snap_release(p);
     if (!b) return MHD_NO;
     return reply_json(s, con, r, t0, 200, b);
 }
@@ -1320,13 +1320,13 @@ static enum MHD_Result h_tribes(br_server *s, struct MHD_Connection *con, uint64
 {
     srv_snap *p = snap_acquire(s);
     if (!p) return reply_error(s, con, R_TRIBES, t0, 503, "no model loaded");
-    sbuf *b = tbuf();
+    br__sbuf *b = tbuf();
     if (b) {
         pthread_rwlock_rdlock(&p->add_lock);
-        srv_snap_map_json(p, b);
+        br__srv_snap_map_json(p, b);
         pthread_rwlock_unlock(&p->add_lock);
     }
-    srv_snap_release(p);
+    br__srv_snap_release(p);
     if (!b) return MHD_NO;
     return reply_json(s, con, R_TRIBES, t0, 200, b);
 }
@@ -1350,21 +1350,21 @@ static enum MHD_Result h_users(br_server *s, struct MHD_Connection *con, uint64_
         return reply_error(s, con, r, t0, 400, "q is %zu bytes (at most %d)", ql, BR_ID_MAX - 1);
     srv_snap *p = snap_acquire(s);
     if (!p) return reply_error(s, con, r, t0, 503, "no model loaded");
-    sbuf *b = tbuf();
+    br__sbuf *b = tbuf();
     if (b) {
         snap_body_head(b, NULL, p);
-        sb_str(b, "\"users\":[");
+        br__sb_str(b, "\"users\":[");
         size_t total = 0, out = 0;
         for (size_t i = 0; i < p->n_users; i++) {
             if (ql && strncmp(p->users[i], q, ql) != 0) continue;
             if (total++ < (size_t)offset || out == (size_t)limit) continue;
-            sb_str(b, out++ ? ",{\"user_id\":" : "{\"user_id\":");
-            sb_json_str(b, p->users[i]);
-            sb_str(b, "}");
+            br__sb_str(b, out++ ? ",{\"user_id\":" : "{\"user_id\":");
+            br__sb_json_str(b, p->users[i]);
+            br__sb_str(b, "}");
         }
-        sb_printf(b, "],\"total\":%zu,\"offset\":%ld}", total, offset);
+        br__sb_printf(b, "],\"total\":%zu,\"offset\":%ld}", total, offset);
     }
-    srv_snap_release(p);
+    br__srv_snap_release(p);
     if (!b) return MHD_NO;
     return reply_json(s, con, r, t0, 200, b);
 }
@@ -1415,7 +1415,7 @@ static enum MHD_Result h_readyz(br_server *s, struct MHD_Connection *con, uint64
     if (!p) return reply_error(s, con, R_READYZ, t0, 503, "no model loaded");
     char version[BR_MODEL_ID_MAX];
     snprintf(version, sizeof version, "%s", p->version);
-    srv_snap_release(p);
+    br__srv_snap_release(p);
     /* both as the watcher last saw them (every --poll-ms) or a request since */
     int down = !store_get(s), unready = atomic_load(&s->store_unready);
     if (down || unready) {
@@ -1426,34 +1426,34 @@ static enum MHD_Result h_readyz(br_server *s, struct MHD_Connection *con, uint64
         return reply_error(s, con, R_READYZ, t0, 503, "%s%s",
                            down ? "store unreachable (degraded): " : "", why);
     }
-    sbuf *b = tbuf();
+    br__sbuf *b = tbuf();
     if (!b) return MHD_NO;
-    sb_str(b, "{\"ready\":true,\"model_version\":");
-    sb_json_str(b, version);
-    sb_printf(b, ",\"store\":\"%s\"}", s->is_redis ? "redis" : "lmdb");
+    br__sb_str(b, "{\"ready\":true,\"model_version\":");
+    br__sb_json_str(b, version);
+    br__sb_printf(b, ",\"store\":\"%s\"}", s->is_redis ? "redis" : "lmdb");
     return reply_json(s, con, R_READYZ, t0, 200, b);
 }
 
 static enum MHD_Result h_metrics(br_server *s, struct MHD_Connection *con, uint64_t t0)
 {
-    sbuf *b = tbuf();
+    br__sbuf *b = tbuf();
     if (!b) return MHD_NO;
-    sb_printf(b,
-              "# HELP bookrec_http_worker_threads libmicrohttpd worker threads.\n"
-              "# TYPE bookrec_http_worker_threads gauge\n"
-              "bookrec_http_worker_threads %u\n",
-              (unsigned)s->opt.threads);
-    sb_str(b, "# HELP bookrec_http_requests_total HTTP requests by route and status.\n"
-              "# TYPE bookrec_http_requests_total counter\n");
+    br__sb_printf(b,
+                  "# HELP bookrec_http_worker_threads libmicrohttpd worker threads.\n"
+                  "# TYPE bookrec_http_worker_threads gauge\n"
+                  "bookrec_http_worker_threads %u\n",
+                  (unsigned)s->opt.threads);
+    br__sb_str(b, "# HELP bookrec_http_requests_total HTTP requests by route and status.\n"
+                  "# TYPE bookrec_http_requests_total counter\n");
     for (int r = 0; r < R_COUNT; r++)
         for (size_t i = 0; i < N_STATUS; i++) {
             uint64_t v = atomic_load(&s->m.requests[r][i]);
             if (v)
-                sb_printf(b, "bookrec_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                          route_name[r], status_list[i], (unsigned long long)v);
+                br__sb_printf(b, "bookrec_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                              route_name[r], status_list[i], (unsigned long long)v);
         }
-    sb_str(b, "# HELP bookrec_http_request_duration_seconds Time spent answering, by route.\n"
-              "# TYPE bookrec_http_request_duration_seconds histogram\n");
+    br__sb_str(b, "# HELP bookrec_http_request_duration_seconds Time spent answering, by route.\n"
+                  "# TYPE bookrec_http_request_duration_seconds histogram\n");
     for (int r = 0; r < R_COUNT; r++) {
         uint64_t cum = 0;
         for (size_t i = 0; i <= N_BUCKET; i++) cum += atomic_load(&s->m.bucket[r][i]);
@@ -1462,51 +1462,53 @@ static enum MHD_Result h_metrics(br_server *s, struct MHD_Connection *con, uint6
         for (size_t i = 0; i <= N_BUCKET; i++) {
             acc += atomic_load(&s->m.bucket[r][i]);
             if (i < N_BUCKET)
-                sb_printf(b,
-                          "bookrec_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
-                          "%llu\n",
-                          route_name[r], bucket_s[i], (unsigned long long)acc);
+                br__sb_printf(
+                    b,
+                    "bookrec_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
+                    "%llu\n",
+                    route_name[r], bucket_s[i], (unsigned long long)acc);
             else
-                sb_printf(b,
-                          "bookrec_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} "
-                          "%llu\n",
-                          route_name[r], (unsigned long long)acc);
+                br__sb_printf(
+                    b,
+                    "bookrec_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} "
+                    "%llu\n",
+                    route_name[r], (unsigned long long)acc);
         }
-        sb_printf(b, "bookrec_http_request_duration_seconds_sum{route=\"%s\"} %.9f\n",
-                  route_name[r], (double)atomic_load(&s->m.sum_ns[r]) / 1e9);
-        sb_printf(b, "bookrec_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                  route_name[r], (unsigned long long)acc);
+        br__sb_printf(b, "bookrec_http_request_duration_seconds_sum{route=\"%s\"} %.9f\n",
+                      route_name[r], (double)atomic_load(&s->m.sum_ns[r]) / 1e9);
+        br__sb_printf(b, "bookrec_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                      route_name[r], (unsigned long long)acc);
     }
     char version[BR_MODEL_ID_MAX] = "";
     br_server_version(s, version, sizeof version);
-    sb_str(b, "# HELP bookrec_model_info The model version being served.\n"
-              "# TYPE bookrec_model_info gauge\n");
-    sb_printf(b, "bookrec_model_info{version=\"%s\"} 1\n", version);
-    sb_printf(b,
-              "# HELP bookrec_store_errors_total Store and event-log calls that failed.\n"
-              "# TYPE bookrec_store_errors_total counter\n"
-              "bookrec_store_errors_total %llu\n"
-              "# HELP bookrec_store_up 1 when the store is reachable, 0 when degraded.\n"
-              "# TYPE bookrec_store_up gauge\n"
-              "bookrec_store_up %d\n"
-              "# HELP bookrec_reloads_total Model versions swapped in after the first.\n"
-              "# TYPE bookrec_reloads_total counter\n"
-              "bookrec_reloads_total %llu\n"
-              "# HELP bookrec_reload_failures_total Reloads that failed (the old version kept "
-              "serving).\n"
-              "# TYPE bookrec_reload_failures_total counter\n"
-              "bookrec_reload_failures_total %llu\n"
-              "# HELP bookrec_events_total Events accepted by POST /api/events.\n"
-              "# TYPE bookrec_events_total counter\n"
-              "bookrec_events_total %llu\n"
-              "# HELP bookrec_books_added_total Books accepted by POST /api/books.\n"
-              "# TYPE bookrec_books_added_total counter\n"
-              "bookrec_books_added_total %llu\n",
-              (unsigned long long)atomic_load(&s->m.store_errors), atomic_load(&s->store_ok),
-              (unsigned long long)atomic_load(&s->m.reloads),
-              (unsigned long long)atomic_load(&s->m.reload_failures),
-              (unsigned long long)atomic_load(&s->m.events),
-              (unsigned long long)atomic_load(&s->m.books_added));
+    br__sb_str(b, "# HELP bookrec_model_info The model version being served.\n"
+                  "# TYPE bookrec_model_info gauge\n");
+    br__sb_printf(b, "bookrec_model_info{version=\"%s\"} 1\n", version);
+    br__sb_printf(b,
+                  "# HELP bookrec_store_errors_total Store and event-log calls that failed.\n"
+                  "# TYPE bookrec_store_errors_total counter\n"
+                  "bookrec_store_errors_total %llu\n"
+                  "# HELP bookrec_store_up 1 when the store is reachable, 0 when degraded.\n"
+                  "# TYPE bookrec_store_up gauge\n"
+                  "bookrec_store_up %d\n"
+                  "# HELP bookrec_reloads_total Model versions swapped in after the first.\n"
+                  "# TYPE bookrec_reloads_total counter\n"
+                  "bookrec_reloads_total %llu\n"
+                  "# HELP bookrec_reload_failures_total Reloads that failed (the old version kept "
+                  "serving).\n"
+                  "# TYPE bookrec_reload_failures_total counter\n"
+                  "bookrec_reload_failures_total %llu\n"
+                  "# HELP bookrec_events_total Events accepted by POST /api/events.\n"
+                  "# TYPE bookrec_events_total counter\n"
+                  "bookrec_events_total %llu\n"
+                  "# HELP bookrec_books_added_total Books accepted by POST /api/books.\n"
+                  "# TYPE bookrec_books_added_total counter\n"
+                  "bookrec_books_added_total %llu\n",
+                  (unsigned long long)atomic_load(&s->m.store_errors), atomic_load(&s->store_ok),
+                  (unsigned long long)atomic_load(&s->m.reloads),
+                  (unsigned long long)atomic_load(&s->m.reload_failures),
+                  (unsigned long long)atomic_load(&s->m.events),
+                  (unsigned long long)atomic_load(&s->m.books_added));
     if (b->oom) return reply_error(s, con, R_METRICS, t0, 500, "out of memory");
     return reply(s, con, R_METRICS, t0, 200, "text/plain; version=0.0.4", b->p, b->len, NULL);
 }
@@ -1520,8 +1522,8 @@ static enum MHD_Result h_static(br_server *s, struct MHD_Connection *con, uint64
     /* index.html is revalidated every time (it names the other files);
      * the rest may be cached for an hour */
     const char *cache = !strcmp(path, "/index.html") ? "no-cache" : "public, max-age=3600";
-    for (size_t i = 0; i < br_serve_web_assets_n; i++) {
-        const br_serve_asset *a = &br_serve_web_assets[i];
+    for (size_t i = 0; i < br__serve_web_assets_n; i++) {
+        const br_serve_asset *a = &br__serve_web_assets[i];
         int hit = !strcmp(a->path, path);
         /* /static/x also names web/x */
         if (!hit && !strncmp(path, "/static/", 8)) hit = !strcmp(a->path, path + 7);
@@ -1536,7 +1538,7 @@ typedef struct req {
     uint64_t t0;
     route r;
     int too_large;
-    sbuf body;
+    br__sbuf body;
 } req;
 
 /* *con_cls of a GET (or HEAD, OPTIONS) between its two handler calls. */
@@ -1694,7 +1696,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     }
     if (*upload_size) {
         if (!q->too_large && q->body.len + *upload_size > s->opt.max_body) q->too_large = 1;
-        if (!q->too_large) sb_put(&q->body, upload_data, *upload_size);
+        if (!q->too_large) br__sb_put(&q->body, upload_data, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
@@ -1721,7 +1723,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
         *con_cls = NULL;
         return;
     }
-    sb_free(&q->body);
+    br__sb_free(&q->body);
     br_free(q);
     *con_cls = NULL;
 }
@@ -1732,7 +1734,7 @@ void br_server_version(br_server *s, char *buf, size_t cap)
 {
     srv_snap *p = snap_acquire(s);
     snprintf(buf, cap, "%s", p ? p->version : "");
-    if (p) srv_snap_release(p);
+    if (p) br__srv_snap_release(p);
 }
 
 br_status br_server_reload(br_server *s, int force)
@@ -1742,19 +1744,19 @@ br_status br_server_reload(br_server *s, int force)
     br_status st = br_models_current(s->model_dir, cur, sizeof cur);
     srv_snap *old = snap_acquire(s);
     if (!st && !force && old && !strcmp(old->version, cur)) {
-        srv_snap_release(old);
+        br__srv_snap_release(old);
         pthread_mutex_unlock(&s->reload_mu);
         return BR_OK;
     }
     srv_snap *neu = NULL;
-    if (!st) st = srv_snap_load(s->model_dir, &neu);
+    if (!st) st = br__srv_snap_load(s->model_dir, &neu);
     if (!st && old) {
         /* books posted since the old version was trained stay served */
         pthread_rwlock_rdlock(&old->add_lock);
         for (size_t i = 0; i < old->n_added && neu->dim == old->dim; i++) {
-            if (srv_snap_find(neu, old->added[i].id) >= 0) continue;
-            br_status e = srv_snap_add(neu, &old->added[i],
-                                       srv_snap_emb(old, old->n_base + (uint32_t)i), NULL);
+            if (br__srv_snap_find(neu, old->added[i].id) >= 0) continue;
+            br_status e = br__srv_snap_add(neu, &old->added[i],
+                                       br__srv_snap_emb(old, old->n_base + (uint32_t)i), NULL);
             if (e)
                 br_log(BR_LOG_WARN, "serve: posted book '%s' not carried over: %s",
                        old->added[i].id, br_error_detail());
@@ -1771,13 +1773,13 @@ br_status br_server_reload(br_server *s, int force)
             atomic_fetch_add(&s->m.reloads, 1);
             br_log(BR_LOG_INFO, "serve: model %s -> %s", prev->version, neu->version);
         }
-        srv_snap_release(prev); /* the last request holding it frees it */
+        br__srv_snap_release(prev); /* the last request holding it frees it */
     } else if (old) {           /* the first load's failure is br_server_start's to report */
         atomic_fetch_add(&s->m.reload_failures, 1);
         br_log(BR_LOG_WARN, "serve: reload failed, still serving %s: %s", old->version,
                br_error_detail());
     }
-    if (old) srv_snap_release(old);
+    if (old) br__srv_snap_release(old);
     pthread_mutex_unlock(&s->reload_mu);
     return st;
 }
@@ -1868,7 +1870,7 @@ static void *watcher_main(void *arg)
                 pthread_mutex_lock(&s->reload_mu);
                 srv_snap *p = snap_acquire(s);
                 posted_sync(s, p); /* books posted elsewhere while it was down */
-                srv_snap_release(p);
+                br__srv_snap_release(p);
                 pthread_mutex_unlock(&s->reload_mu);
                 backoff = period;
                 br_log(BR_LOG_INFO, "serve: store reachable again: recovered from degraded mode");
@@ -2048,7 +2050,7 @@ void br_server_free(br_server *s)
 {
     if (!s) return;
     br_server_stop(s);
-    srv_snap_release(s->snap);
+    br__srv_snap_release(s->snap);
     br_store_close(atomic_load(&s->store));
     br_events_close(atomic_load(&s->events));
     br_encoder_close(s->enc);

@@ -20,145 +20,12 @@
 #include "model/model_internal.h"
 #include "serve/serve_internal.h"
 
-/* ------------------------------------------------------------- buffer -- */
-
-static void sb_grow(sbuf *b, size_t need)
-{
-    if (b->oom || b->len + need + 1 <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + need + 1) cap *= 2;
-    char *p = br_realloc(b->p, cap);
-    if (!p) {
-        b->oom = 1;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-void sb_reset(sbuf *b)
-{
-    b->len = 0;
-    b->oom = 0;
-    if (b->p) b->p[0] = 0;
-}
-
-void sb_free(sbuf *b)
-{
-    br_free(b->p);
-    memset(b, 0, sizeof *b);
-}
-
-void sb_put(sbuf *b, const char *s, size_t n)
-{
-    sb_grow(b, n);
-    if (b->oom) return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char tmp[256];
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) {
-        sb_put(b, tmp, (size_t)n);
-        return;
-    }
-    sb_grow(b, (size_t)n);
-    if (b->oom) return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-/* Scores are printed on every listed book: printf's float path was the
- * largest user-space cost of a request, so finite values below 1e9 are
- * written here, rounded to 6 decimals with trailing zeros dropped. */
-void sb_score(sbuf *b, double x)
-{
-    if (!(x > -1e9 && x < 1e9)) { /* NaN, inf, huge: printf's form */
-        sb_printf(b, "%.6g", x);
-        return;
-    }
-    char tmp[32], *e = tmp + sizeof tmp, *q = e;
-    int neg = x < 0;
-    uint64_t v = (uint64_t)((neg ? -x : x) * 1e6 + 0.5);
-    uint64_t ip = v / 1000000u;
-    uint32_t fr = (uint32_t)(v % 1000000u);
-    if (fr) {
-        int digits = 6;
-        while (fr % 10 == 0) {
-            fr /= 10;
-            digits--;
-        }
-        for (; digits > 0; digits--) {
-            *--q = (char)('0' + fr % 10);
-            fr /= 10;
-        }
-        *--q = '.';
-    }
-    do {
-        *--q = (char)('0' + ip % 10);
-        ip /= 10;
-    } while (ip);
-    if (neg && v) *--q = '-';
-    sb_put(b, q, (size_t)(e - q));
-}
-
-void sb_json_esc(sbuf *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
-        sb_put(b, run, (size_t)(s - run));
-        run = s + 1;
-        switch (c) {
-        case '"':
-            sb_put(b, "\\\"", 2);
-            break;
-        case '\\':
-            sb_put(b, "\\\\", 2);
-            break;
-        case '\n':
-            sb_put(b, "\\n", 2);
-            break;
-        case '\t':
-            sb_put(b, "\\t", 2);
-            break;
-        case '\r':
-            sb_put(b, "\\r", 2);
-            break;
-        default: {
-            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            sb_put(b, u, 6);
-        }
-        }
-    }
-    sb_put(b, run, (size_t)(s - run));
-}
-
-void sb_json_str(sbuf *b, const char *s)
-{
-    sb_put(b, "\"", 1);
-    sb_json_esc(b, s);
-    sb_put(b, "\"", 1);
-}
-
 /* ------------------------------------------------------------ snapshot -- */
 
 static char *esc_dup(const char *s)
 {
-    sbuf b = {0};
-    sb_json_esc(&b, s);
+    br__sbuf b = {0};
+    br__sb_json_esc(&b, s);
     if (b.oom || !b.p) {
         br_free(b.p);
         return br_strdup("");
@@ -169,12 +36,12 @@ static char *esc_dup(const char *s)
 static br_status make_book(srv_book *bk, const char *id, const char *title, int32_t tribe,
                            int32_t year)
 {
-    sbuf b = {0};
-    sb_str(&b, "\"book_id\":");
-    sb_json_str(&b, id);
-    sb_str(&b, ",\"title\":");
-    sb_json_str(&b, title);
-    sb_printf(&b, ",\"tribe\":%d", tribe); /* the page colours a book by its tribe */
+    br__sbuf b = {0};
+    br__sb_str(&b, "\"book_id\":");
+    br__sb_json_str(&b, id);
+    br__sb_str(&b, ",\"title\":");
+    br__sb_json_str(&b, title);
+    br__sb_printf(&b, ",\"tribe\":%d", tribe); /* the page colours a book by its tribe */
     bk->title_esc = esc_dup(title);
     if (b.oom || !b.p || !bk->title_esc) {
         br_free(b.p);
@@ -187,7 +54,7 @@ static br_status make_book(srv_book *bk, const char *id, const char *title, int3
     return BR_OK;
 }
 
-const char *srv_tribe_name(const srv_snap *s, int32_t tribe)
+const char *br__srv_tribe_name(const srv_snap *s, int32_t tribe)
 {
     if (!s->tribes || tribe < 0 || (uint32_t)tribe >= s->tribes->k) return "";
     return s->tribes->tribe[tribe].name;
@@ -225,7 +92,7 @@ static void snap_free(srv_snap *s)
     br_free(s);
 }
 
-void srv_snap_release(srv_snap *s)
+void br__srv_snap_release(srv_snap *s)
 {
     if (s && atomic_fetch_sub(&s->refs, 1) == 1) snap_free(s);
 }
@@ -233,7 +100,7 @@ void srv_snap_release(srv_snap *s)
 /* The version as train wrote it (br_model: nothing trained is computed
  * again), then what serving adds: each book's JSON fragment, popularity
  * and year packed for the blend, the tribes' escaped names. */
-br_status srv_snap_load(const char *model_dir, srv_snap **out)
+br_status br__srv_snap_load(const char *model_dir, srv_snap **out)
 {
     *out = NULL;
     srv_snap *s = br_calloc(1, sizeof *s);
@@ -295,12 +162,12 @@ br_status srv_snap_load(const char *model_dir, srv_snap **out)
     return BR_OK;
 }
 
-int64_t srv_snap_find(srv_snap *s, const char *id)
+int64_t br__srv_snap_find(srv_snap *s, const char *id)
 {
-    return srv_snap_find_n(s, id, strlen(id));
+    return br__srv_snap_find_n(s, id, strlen(id));
 }
 
-int64_t srv_snap_find_n(srv_snap *s, const char *id, size_t len)
+int64_t br__srv_snap_find_n(srv_snap *s, const char *id, size_t len)
 {
     int64_t b = br_idmap_find(s->ids, id, len);
     if (b >= 0 || !s->n_added) return b;
@@ -310,18 +177,18 @@ int64_t srv_snap_find_n(srv_snap *s, const char *id, size_t len)
     return -1;
 }
 
-int64_t srv_snap_resolve(void *snap, const char *id, size_t len)
+int64_t br__srv_snap_resolve(void *snap, const char *id, size_t len)
 {
-    return srv_snap_find_n(snap, id, len);
+    return br__srv_snap_find_n(snap, id, len);
 }
 
-br_store_reader srv_reader(srv_snap *s, const br_serve_rank *cfg, br_store_interaction *recent,
+br_store_reader br__srv_reader(srv_snap *s, const br_serve_rank *cfg, br_store_interaction *recent,
                            uint32_t *rec_idx, float *rec_score, uint32_t *seen_idx)
 {
     return (br_store_reader){.recent = recent,
-                             .recent_cap = srv_recent_wanted(cfg),
+                             .recent_cap = br__srv_recent_wanted(cfg),
                              .recs_cap = BR_SERVE_N_MAX,
-                             .resolve = srv_snap_resolve,
+                             .resolve = br__srv_snap_resolve,
                              .resolve_ctx = s,
                              .rec_idx = rec_idx,
                              .rec_score = rec_score,
@@ -329,7 +196,7 @@ br_store_reader srv_reader(srv_snap *s, const br_serve_rank *cfg, br_store_inter
                              .seen_cap = SRV_SEEN_IDX};
 }
 
-const float *srv_snap_emb(const srv_snap *s, uint32_t b)
+const float *br__srv_snap_emb(const srv_snap *s, uint32_t b)
 {
     if (b < s->n_base) return s->emb + (size_t)b * s->dim;
     return s->added_emb + (size_t)(b - s->n_base) * s->dim;
@@ -357,7 +224,7 @@ static void nbr_offer(srv_snap *s, uint32_t b, int32_t c, float score)
     sc[j] = score;
 }
 
-br_status srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32_t *index)
+br_status br__srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32_t *index)
 {
     /* The nearest tribe centroid (cosine: the vectors are normalised). */
     int32_t tribe = -1;
@@ -380,7 +247,7 @@ br_status srv_snap_add(srv_snap *s, const srv_added *a, const float *vec, uint32
 
     pthread_rwlock_wrlock(&s->add_lock);
     br_status st = BR_OK;
-    if (srv_snap_find(s, a->id) >= 0) {
+    if (br__srv_snap_find(s, a->id) >= 0) {
         st = br_error(BR_EEXIST, "book '%s' exists", a->id);
         goto out;
     }
@@ -457,23 +324,23 @@ out:
     return st;
 }
 
-void srv_snap_map_json(srv_snap *s, sbuf *b)
+void br__srv_snap_map_json(srv_snap *s, br__sbuf *b)
 {
     uint32_t k = s->tribes ? s->tribes->k : 0;
     uint32_t *size = br_calloc(k ? k : 1, sizeof *size);
     for (uint32_t t = 0; size && t < k; t++) size[t] = s->tribes->tribe[t].size;
     for (size_t i = 0; size && i < s->n_added; i++)
         if (s->added[i].tribe >= 0) size[s->added[i].tribe]++;
-    sb_str(b, "{\"model_version\":");
-    sb_json_str(b, s->version);
-    sb_str(b, ",\"tribes\":[");
+    br__sb_str(b, "{\"model_version\":");
+    br__sb_json_str(b, s->version);
+    br__sb_str(b, ",\"tribes\":[");
     for (uint32_t t = 0; t < k; t++) {
-        sb_printf(b, "%s{\"id\":%u,\"name\":\"", t ? "," : "", t);
-        sb_str(b, s->tribe_esc[t]);
-        sb_printf(b, "\",\"size\":%u}", size ? size[t] : 0);
+        br__sb_printf(b, "%s{\"id\":%u,\"name\":\"", t ? "," : "", t);
+        br__sb_str(b, s->tribe_esc[t]);
+        br__sb_printf(b, "\",\"size\":%u}", size ? size[t] : 0);
     }
     br_free(size);
-    sb_str(b, "],\"points\":[");
+    br__sb_str(b, "],\"points\":[");
     uint32_t stride = (s->n_base + BR_SERVE_MAP_POINTS_MAX - 1) / BR_SERVE_MAP_POINTS_MAX;
     if (!stride) stride = 1;
     float xy[2];
@@ -481,18 +348,18 @@ void srv_snap_map_json(srv_snap *s, sbuf *b)
     for (uint32_t i = 0; s->xy && i < s->n_base; i += stride) {
         xy[0] = s->xy[2 * (size_t)i];
         xy[1] = s->xy[2 * (size_t)i + 1];
-        sb_printf(b, "%s{", first ? "" : ",");
-        sb_put(b, s->books[i].frag, s->books[i].frag_len);
-        sb_printf(b, ",\"x\":%.5g,\"y\":%.5g}", (double)xy[0], (double)xy[1]);
+        br__sb_printf(b, "%s{", first ? "" : ",");
+        br__sb_put(b, s->books[i].frag, s->books[i].frag_len);
+        br__sb_printf(b, ",\"x\":%.5g,\"y\":%.5g}", (double)xy[0], (double)xy[1]);
         first = 0;
     }
     for (size_t i = 0; i < s->n_added; i++) {
         srv_book *bk = &s->books[s->n_base + i];
-        sb_printf(b, "%s{", first ? "" : ",");
-        sb_put(b, bk->frag, bk->frag_len);
-        sb_printf(b, ",\"x\":%.5g,\"y\":%.5g}", (double)s->added[i].xy[0],
-                  (double)s->added[i].xy[1]);
+        br__sb_printf(b, "%s{", first ? "" : ",");
+        br__sb_put(b, bk->frag, bk->frag_len);
+        br__sb_printf(b, ",\"x\":%.5g,\"y\":%.5g}", (double)s->added[i].xy[0],
+                      (double)s->added[i].xy[1]);
         first = 0;
     }
-    sb_str(b, "]}");
+    br__sb_str(b, "]}");
 }

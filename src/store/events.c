@@ -67,10 +67,10 @@ br_status br_events_open(const char *uri, unsigned flags, br_events **out)
 {
     if (!uri || !out) return br_error(BR_EINVAL, "br_events_open: uri and out are required");
     *out = NULL;
-    if (!strncmp(uri, "redis://", 8)) return br_events_redis_open(uri + 8, flags, out);
+    if (!strncmp(uri, "redis://", 8)) return br__events_redis_open(uri + 8, flags, out);
     if (!strncmp(uri, "file:", 5)) {
         if (!uri[5]) return br_error(BR_EINVAL, "event log URI file: needs a path");
-        return br_events_file_open(uri + 5, flags, out);
+        return br__events_file_open(uri + 5, flags, out);
     }
     if (!strncmp(uri, "lmdb:", 5)) {
         /* The log of an LMDB store sits in the store's directory. */
@@ -87,7 +87,7 @@ br_status br_events_open(const char *uri, unsigned flags, br_events **out)
             return st;
         }
         strcat(path, "/events.log");
-        br_status st = br_events_file_open(path, flags, out);
+        br_status st = br__events_file_open(path, flags, out);
         br_free(path);
         return st;
     }
@@ -122,7 +122,7 @@ br_status br_events_read(br_events *ev, const char *group, size_t max, br_event_
     if (!ev || !fn) return br_error(BR_EINVAL, "br_events_read: NULL argument");
     if (count) *count = 0;
     if (last) last[0] = '\0';
-    br_status st = br_store_check_name(group, "consumer group");
+    br_status st = br__store_check_name(group, "consumer group");
     if (st != BR_OK) return st;
     size_t c = 0;
     char pos[BR_EVENTS_POS_MAX] = "";
@@ -136,7 +136,7 @@ br_status br_events_ack(br_events *ev, const char *group, const char *pos)
 {
     if (!ev || !pos) return br_error(BR_EINVAL, "br_events_ack: NULL argument");
     if (ev->flags & BR_EVENTS_RDONLY) return br_error(BR_EINVAL, "the event log is read-only");
-    br_status st = br_store_check_name(group, "consumer group");
+    br_status st = br__store_check_name(group, "consumer group");
     if (st != BR_OK) return st;
     if (!pos[0]) return BR_OK; /* an empty read: nothing to acknowledge */
     return ev->ops->ack(ev, group, pos);

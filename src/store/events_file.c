@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/afile.h"
 #include "store/events_internal.h"
 #include "store/store_internal.h"
 
@@ -271,34 +271,9 @@ static br_status write_ckpt(file_log *l, const char *group, uint64_t off)
 {
     char *path = ckpt_path(l, group);
     if (!path) return br_error(BR_ENOMEM, "path");
-    size_t n = strlen(path) + 8;
-    char *tmp = br_malloc(n);
-    if (!tmp) {
-        br_free(path);
-        return br_error(BR_ENOMEM, "path");
-    }
-    snprintf(tmp, n, "%s.tmp", path);
-    br_status st = BR_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     char text[64];
     int tl = snprintf(text, sizeof text, "bookrec-events-checkpoint 1\n%" PRIu64 "\n", off);
-    if (fd < 0 || write(fd, text, (size_t)tl) != tl || fsync(fd) != 0)
-        st = br_error(BR_EIO, "%s: %s", tmp, strerror(errno));
-    if (fd >= 0) close(fd);
-    if (st == BR_OK && rename(tmp, path) != 0)
-        st = br_error(BR_EIO, "%s: rename: %s", path, strerror(errno));
-    if (st == BR_OK) {
-        char *d = br_strdup(path);
-        int dfd = d ? open(dirname(d), O_RDONLY | O_DIRECTORY) : -1;
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        br_free(d);
-    } else {
-        unlink(tmp);
-    }
-    br_free(tmp);
+    br_status st = br__afile_write(path, text, (size_t)tl);
     br_free(path);
     return st;
 }
@@ -383,7 +358,7 @@ static br_status f_count(br_events *ev, uint64_t *count)
 
 static const br_events_ops file_ops = {f_close, f_append, f_read, f_ack, f_count, NULL};
 
-br_status br_events_file_open(const char *path, unsigned flags, br_events **out)
+br_status br__events_file_open(const char *path, unsigned flags, br_events **out)
 {
     file_log *l = br_calloc(1, sizeof *l);
     if (!l) return br_error(BR_ENOMEM, "event log");

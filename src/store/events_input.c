@@ -74,7 +74,7 @@ static br_status csv_row(const br_csv_row *row, void *user)
     csv_ctx *c = user;
     if (c->col[0] == -2) { /* the header */
         for (int i = 0; i < 5; i++) {
-            c->col[i] = br_csv_column(row, columns[i]);
+            c->col[i] = br__csv_column(row, columns[i]);
             if (c->col[i] < 0)
                 return br_error(BR_EPARSE,
                                 "%s:%zu: no '%s' column (the header needs "
@@ -162,7 +162,7 @@ br_status br_events_read_file(const char *path, br_event_fn fn, void *user)
     if (!path || !fn) return br_error(BR_EINVAL, "br_events_read_file: NULL argument");
     if (!ends_with(path, ".jsonl") && !ends_with(path, ".ndjson")) {
         csv_ctx c = {path, {-2, -2, -2, -2, -2}, fn, user};
-        return br_csv_read(path, csv_row, &c, NULL);
+        return br__csv_read(path, csv_row, &c, NULL);
     }
     FILE *f = fopen(path, "r");
     if (!f)

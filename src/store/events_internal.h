@@ -23,7 +23,7 @@ struct br_events {
     unsigned flags;
 };
 
-br_status br_events_file_open(const char *path, unsigned flags, br_events **out);
-br_status br_events_redis_open(const char *uri, unsigned flags, br_events **out);
+br_status br__events_file_open(const char *path, unsigned flags, br_events **out);
+br_status br__events_redis_open(const char *uri, unsigned flags, br_events **out);
 
 #endif

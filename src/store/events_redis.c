@@ -36,16 +36,16 @@ static br_status run(redis_log *l, redisReply **r, int retry, const char *what, 
     size_t lens[16];
     for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
     br_rbatch b = {0};
-    br_status st = br_rbatch_add(&b, argc, argv, lens);
-    if (st == BR_OK) st = br_rpool_run(l->pool, &b, retry, r, what);
-    br_rbatch_free(&b);
+    br_status st = br__rbatch_add(&b, argc, argv, lens);
+    if (st == BR_OK) st = br__rpool_run(l->pool, &b, retry, r, what);
+    br__rbatch_free(&b);
     return st;
 }
 
 static void r_close(br_events *ev)
 {
     redis_log *l = (redis_log *)ev;
-    br_rpool_free(l->pool);
+    br__rpool_free(l->pool);
     br_free(l);
 }
 
@@ -73,15 +73,15 @@ static br_status r_append(br_events *ev, const br_event *events, size_t n)
                               ts};
         size_t lens[13];
         for (int k = 0; k < 13; k++) lens[k] = strlen(argv[k]);
-        st = br_rbatch_add(&b, 13, argv, lens);
+        st = br__rbatch_add(&b, 13, argv, lens);
     }
-    if (st == BR_OK) st = br_rpool_run(l->pool, &b, 0, NULL, "XADD");
+    if (st == BR_OK) st = br__rpool_run(l->pool, &b, 0, NULL, "XADD");
     if (st == BR_ENET) {
         char d[512];
         snprintf(d, sizeof d, "%s", br_error_detail());
         st = br_error(BR_ENET, "%s (some of the %zu events may have been appended)", d, n);
     }
-    br_rbatch_free(&b);
+    br__rbatch_free(&b);
     return st;
 }
 
@@ -220,9 +220,9 @@ static br_status r_ack(br_events *ev, const char *group, const char *pos)
         for (size_t i = 0; i < n; i++) argv2[3 + i] = r->element[i]->element[0]->str;
         for (size_t i = 0; i < n + 3; i++) lens[i] = strlen(argv2[i]);
         br_rbatch b = {0};
-        st = br_rbatch_add(&b, (int)(n + 3), argv2, lens);
-        if (st == BR_OK) st = br_rpool_run(l->pool, &b, 1, NULL, "XACK");
-        br_rbatch_free(&b);
+        st = br__rbatch_add(&b, (int)(n + 3), argv2, lens);
+        if (st == BR_OK) st = br__rpool_run(l->pool, &b, 1, NULL, "XACK");
+        br__rbatch_free(&b);
         br_free(argv2);
         br_free(lens);
         freeReplyObject(r);
@@ -308,7 +308,7 @@ static br_status r_trim(br_events *ev, uint64_t *removed)
     unsigned long long min_ms = ~0ull, min_seq = ~0ull;
     size_t groups = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
     for (size_t i = 0; i < groups && st == BR_OK; i++) {
-        unsigned long long ms, seq;
+        unsigned long long ms = 0, seq = 0; /* set when group_floor succeeds */
         st = group_floor(l, r->element[i], &ms, &seq);
         if (st == BR_OK && (ms < min_ms || (ms == min_ms && seq < min_seq))) {
             min_ms = ms;
@@ -331,16 +331,16 @@ static br_status r_trim(br_events *ev, uint64_t *removed)
 
 static const br_events_ops redis_ops = {r_close, r_append, r_read, r_ack, r_count, r_trim};
 
-br_status br_events_redis_open(const char *uri, unsigned flags, br_events **out)
+br_status br__events_redis_open(const char *uri, unsigned flags, br_events **out)
 {
     redis_log *l = br_calloc(1, sizeof *l);
     if (!l) return br_error(BR_ENOMEM, "event log");
     l->base.ops = &redis_ops;
     l->base.flags = flags;
-    br_status st = br_rconn_parse(uri, &l->cfg);
+    br_status st = br__rconn_parse(uri, &l->cfg);
     if (st == BR_OK) {
         snprintf(l->key, sizeof l->key, "%sevents", l->cfg.prefix);
-        st = br_rpool_create(&l->cfg, &l->pool);
+        st = br__rpool_create(&l->cfg, &l->pool);
     }
     if (st == BR_OK) {
         const char *argv[] = {"PING"};

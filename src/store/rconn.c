@@ -18,12 +18,12 @@
 static br_status opt(const char *key, const char *val, void *user)
 {
     br_rconn_cfg *c = user;
-    if (!strcmp(key, "timeout_ms")) return br_store_opt_u64(key, val, 1, 3600000, &c->timeout_ms);
-    if (!strcmp(key, "pool")) return br_store_opt_u64(key, val, 1, 256, &c->pool);
-    if (!strcmp(key, "chunk")) return br_store_opt_u64(key, val, 1, 1000000, &c->chunk);
-    if (!strcmp(key, "grace_s")) return br_store_opt_u64(key, val, 1, 30 * 86400, &c->grace_s);
+    if (!strcmp(key, "timeout_ms")) return br__store_opt_u64(key, val, 1, 3600000, &c->timeout_ms);
+    if (!strcmp(key, "pool")) return br__store_opt_u64(key, val, 1, 256, &c->pool);
+    if (!strcmp(key, "chunk")) return br__store_opt_u64(key, val, 1, 1000000, &c->chunk);
+    if (!strcmp(key, "grace_s")) return br__store_opt_u64(key, val, 1, 30 * 86400, &c->grace_s);
     if (!strcmp(key, "version_ttl_ms"))
-        return br_store_opt_u64(key, val, 0, 60000, &c->version_ttl_ms);
+        return br__store_opt_u64(key, val, 0, 60000, &c->version_ttl_ms);
     if (!strcmp(key, "prefix")) {
         size_t n = strlen(val);
         if (n >= sizeof c->prefix)
@@ -43,7 +43,7 @@ static br_status opt(const char *key, const char *val, void *user)
                     key);
 }
 
-br_status br_rconn_parse(const char *rest, br_rconn_cfg *cfg)
+br_status br__rconn_parse(const char *rest, br_rconn_cfg *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     strcpy(cfg->prefix, "bookrec:");
@@ -53,7 +53,7 @@ br_status br_rconn_parse(const char *rest, br_rconn_cfg *cfg)
     cfg->grace_s = 60;
     cfg->version_ttl_ms = 100;
     char *base;
-    br_status st = br_store_parse_options(rest, &base, opt, cfg);
+    br_status st = br__store_parse_options(rest, &base, opt, cfg);
     if (st != BR_OK) return st;
     char *slash = strchr(base, '/');
     if (slash) {
@@ -87,7 +87,7 @@ br_status br_rconn_parse(const char *rest, br_rconn_cfg *cfg)
     return BR_OK;
 }
 
-br_status br_rconn_fail(const br_rconn_cfg *cfg, redisContext *c, const redisReply *r,
+br_status br__rconn_fail(const br_rconn_cfg *cfg, redisContext *c, const redisReply *r,
                         const char *what)
 {
     if (r && r->type == REDIS_REPLY_ERROR)
@@ -104,7 +104,7 @@ br_status br_rconn_fail(const br_rconn_cfg *cfg, redisContext *c, const redisRep
     return br_error(BR_ENET, "redis %s:%d: %s: %s", cfg->host, cfg->port, what, why);
 }
 
-br_status br_rconn_connect(const br_rconn_cfg *cfg, redisContext **out)
+br_status br__rconn_connect(const br_rconn_cfg *cfg, redisContext **out)
 {
     struct timeval tv = {(time_t)(cfg->timeout_ms / 1000),
                          (suseconds_t)(cfg->timeout_ms % 1000) * 1000};
@@ -121,7 +121,7 @@ br_status br_rconn_connect(const br_rconn_cfg *cfg, redisContext **out)
     if (cfg->db) {
         redisReply *r = redisCommand(c, "SELECT %d", cfg->db);
         if (!r || r->type == REDIS_REPLY_ERROR) {
-            br_status st = br_rconn_fail(cfg, c, r, "SELECT");
+            br_status st = br__rconn_fail(cfg, c, r, "SELECT");
             if (r) freeReplyObject(r);
             redisFree(c);
             return st;
@@ -134,60 +134,49 @@ br_status br_rconn_connect(const br_rconn_cfg *cfg, redisContext **out)
 
 /* ----------------------------------------------------------------- batch -- */
 
-br_status br_rbatch_add(br_rbatch *b, int argc, const char **argv, const size_t *lens)
+br_status br__rbatch_add(br_rbatch *b, int argc, const char **argv, const size_t *lens)
 {
     char *cmd = NULL;
     int n = redisFormatCommandArgv(&cmd, argc, argv, lens);
     if (n < 0 || !cmd) return br_error(BR_ENOMEM, "redis command");
-    if (b->len + (size_t)n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + (size_t)n) cap *= 2;
-        char *nb = br_realloc(b->buf, cap);
-        if (!nb) {
-            free(cmd);
-            return br_error(BR_ENOMEM, "redis batch");
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, cmd, (size_t)n);
-    b->len += (size_t)n;
-    b->n++;
+    br__sb_put(&b->s, cmd, (size_t)n);
     free(cmd);
+    if (b->s.oom) return br_error(BR_ENOMEM, "redis batch");
+    b->n++;
     return BR_OK;
 }
 
-void br_rbatch_reset(br_rbatch *b)
+void br__rbatch_reset(br_rbatch *b)
 {
-    b->len = 0;
+    br__sb_reset(&b->s);
     b->n = 0;
 }
 
-void br_rbatch_free(br_rbatch *b)
+void br__rbatch_free(br_rbatch *b)
 {
-    br_free(b->buf);
-    memset(b, 0, sizeof *b);
+    br__sb_free(&b->s);
+    b->n = 0;
 }
 
-br_status br_rbatch_run(const br_rconn_cfg *cfg, redisContext *c, br_rbatch *b,
+br_status br__rbatch_run(const br_rconn_cfg *cfg, redisContext *c, br_rbatch *b,
                         redisReply **replies, const char *what)
 {
     if (b->n == 0) return BR_OK;
-    if (redisAppendFormattedCommand(c, b->buf, b->len) != REDIS_OK)
-        return br_rconn_fail(cfg, c, NULL, what);
+    if (redisAppendFormattedCommand(c, b->s.p, b->s.len) != REDIS_OK)
+        return br__rconn_fail(cfg, c, NULL, what);
     br_status st = BR_OK;
     for (int i = 0; i < b->n; i++) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
             /* The connection is broken; the remaining replies never come. */
-            st = br_rconn_fail(cfg, c, NULL, what);
+            st = br__rconn_fail(cfg, c, NULL, what);
             for (int j = 0; replies && j < i; j++) {
                 if (replies[j]) freeReplyObject(replies[j]);
                 replies[j] = NULL;
             }
             return st;
         }
-        if (r->type == REDIS_REPLY_ERROR && st == BR_OK) st = br_rconn_fail(cfg, c, r, what);
+        if (r->type == REDIS_REPLY_ERROR && st == BR_OK) st = br__rconn_fail(cfg, c, r, what);
         if (replies)
             replies[i] = r;
         else
@@ -215,7 +204,7 @@ struct br_rpool {
     slot slots[];
 };
 
-br_status br_rpool_create(const br_rconn_cfg *cfg, br_rpool **out)
+br_status br__rpool_create(const br_rconn_cfg *cfg, br_rpool **out)
 {
     br_rpool *p = br_calloc(1, sizeof *p + cfg->pool * sizeof(slot));
     if (!p) return br_error(BR_ENOMEM, "redis pool");
@@ -227,7 +216,7 @@ br_status br_rpool_create(const br_rconn_cfg *cfg, br_rpool **out)
     return BR_OK;
 }
 
-void br_rpool_free(br_rpool *p)
+void br__rpool_free(br_rpool *p)
 {
     if (!p) return;
     for (size_t i = 0; i < p->n; i++) {
@@ -249,18 +238,19 @@ static slot *take(br_rpool *p)
     return s;
 }
 
-br_status br_rpool_run(br_rpool *p, br_rbatch *b, int retry, redisReply **replies, const char *what)
+br_status br__rpool_run(br_rpool *p, br_rbatch *b, int retry, redisReply **replies,
+                        const char *what)
 {
     slot *s = take(p);
     br_status st = BR_OK;
     for (int attempt = 0; attempt < (retry ? 2 : 1); attempt++) {
         int fresh = 0;
         if (!s->c) {
-            st = br_rconn_connect(&p->cfg, &s->c);
+            st = br__rconn_connect(&p->cfg, &s->c);
             if (st != BR_OK) break;
             fresh = 1;
         }
-        st = br_rbatch_run(&p->cfg, s->c, b, replies, what);
+        st = br__rbatch_run(&p->cfg, s->c, b, replies, what);
         if (st != BR_ENET) break;
         /* Broken connection: drop it; the retry (or the next caller)
          * reconnects. A fresh connection that fails is not retried. */

@@ -9,6 +9,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "core/sbuf.h"
 #include "store/store_internal.h"
 
 typedef struct br_rconn_cfg {
@@ -24,38 +25,37 @@ typedef struct br_rconn_cfg {
 } br_rconn_cfg;
 
 /* Parses "HOST:PORT[/DB][?k=v&...]" (the URI after "redis://"). */
-br_status br_rconn_parse(const char *rest, br_rconn_cfg *cfg);
+br_status br__rconn_parse(const char *rest, br_rconn_cfg *cfg);
 
 /* One connection, connected and SELECTed, with the timeouts set. */
-br_status br_rconn_connect(const br_rconn_cfg *cfg, redisContext **out);
+br_status br__rconn_connect(const br_rconn_cfg *cfg, redisContext **out);
 /* The status for a failed command: NULL reply -> BR_ENET with hiredis's
  * reason (the connection is then unusable); an error reply -> BR_ESTORE. */
-br_status br_rconn_fail(const br_rconn_cfg *cfg, redisContext *c, const redisReply *r,
+br_status br__rconn_fail(const br_rconn_cfg *cfg, redisContext *c, const redisReply *r,
                         const char *what);
 
 /* A batch of commands in RESP form, sent with one write. */
 typedef struct br_rbatch {
-    char *buf;
-    size_t len, cap;
+    br__sbuf s; /* the commands, back to back */
     int n;
 } br_rbatch;
 
-br_status br_rbatch_add(br_rbatch *b, int argc, const char **argv, const size_t *lens);
-void br_rbatch_reset(br_rbatch *b);
-void br_rbatch_free(br_rbatch *b);
+br_status br__rbatch_add(br_rbatch *b, int argc, const char **argv, const size_t *lens);
+void br__rbatch_reset(br_rbatch *b);
+void br__rbatch_free(br_rbatch *b);
 /* Sends the batch on `c` and reads its replies: replies[i] for command i
  * (NULL: the caller wants none kept). On BR_ENET the connection is broken. */
-br_status br_rbatch_run(const br_rconn_cfg *cfg, redisContext *c, br_rbatch *b,
+br_status br__rbatch_run(const br_rconn_cfg *cfg, redisContext *c, br_rbatch *b,
                         redisReply **replies, const char *what);
 
 typedef struct br_rpool br_rpool;
-br_status br_rpool_create(const br_rconn_cfg *cfg, br_rpool **out);
-void br_rpool_free(br_rpool *p);
+br_status br__rpool_create(const br_rconn_cfg *cfg, br_rpool **out);
+void br__rpool_free(br_rpool *p);
 /* Runs a batch on a pooled connection (connecting when needed). When the
  * connection fails and `retry` is set (idempotent commands), reconnects and
- * runs it once more. replies as br_rbatch_run; free each with
+ * runs it once more. replies as br__rbatch_run; free each with
  * freeReplyObject. */
-br_status br_rpool_run(br_rpool *p, br_rbatch *b, int retry, redisReply **replies,
+br_status br__rpool_run(br_rpool *p, br_rbatch *b, int retry, redisReply **replies,
                        const char *what);
 
 #endif

@@ -32,7 +32,7 @@ br_status br_store_check_id(const char *id, const char *what)
     return BR_OK;
 }
 
-br_status br_store_check_name(const char *name, const char *what)
+br_status br__store_check_name(const char *name, const char *what)
 {
     if (!name || !*name) return br_error(BR_EINVAL, "%s name is empty", what);
     size_t n = strlen(name);
@@ -78,7 +78,7 @@ static br_status check_ids(const char *const *ids, size_t n, const char *what)
 
 /* ----------------------------------------------------------------- codecs -- */
 
-br_status br_store_recs_encode(const char *const *books, const float *scores, size_t n,
+br_status br__store_recs_encode(const char *const *books, const float *scores, size_t n,
                                unsigned char **out, size_t *len)
 {
     if (n > UINT32_MAX) return br_error(BR_ERANGE, "%zu recs in one list", n);
@@ -132,13 +132,13 @@ static void put_copy(void *ctx, size_t k, float score, const char *id, size_t l)
     out[k].book_id[l] = '\0';
 }
 
-br_status br_store_recs_decode(const unsigned char *v, size_t len, br_store_rec *out, size_t cap,
+br_status br__store_recs_decode(const unsigned char *v, size_t len, br_store_rec *out, size_t cap,
                                size_t *n)
 {
     return recs_walk(v, len, cap, put_copy, out, n);
 }
 
-br_status br_store_book_check(const br_store_book *b)
+br_status br__store_book_check(const br_store_book *b)
 {
     if (!b) return br_error(BR_EINVAL, "book is NULL");
     br_status st = br_store_check_id(b->id, "book");
@@ -206,7 +206,7 @@ static char *strs_copy(char *s, const unsigned char *v, const size_t *soff, cons
 #define BOOK_FIELDS 5
 #define BOOK_HEAD   (3 + 4 + 4)
 
-br_status br_store_book_encode(const br_store_book *b, unsigned char **out, size_t *len)
+br_status br__store_book_encode(const br_store_book *b, unsigned char **out, size_t *len)
 {
     const char *f[BOOK_FIELDS] = {b->title, b->authors, b->genre, b->image_url, b->extra};
     size_t total = BOOK_HEAD + strs_size(f, BOOK_FIELDS);
@@ -223,7 +223,7 @@ br_status br_store_book_encode(const br_store_book *b, unsigned char **out, size
     return BR_OK;
 }
 
-br_status br_store_book_decode(const char *id, const unsigned char *v, size_t len,
+br_status br__store_book_decode(const char *id, const unsigned char *v, size_t len,
                                br_store_book **out)
 {
     if (len < BOOK_HEAD || v[0] != 'B' || v[1] != 'K' || v[2] != 1)
@@ -247,7 +247,7 @@ br_status br_store_book_decode(const char *id, const unsigned char *v, size_t le
 #define POSTED_FIELDS 9
 #define POSTED_HEAD   (3 + 8 + 4 + 4 + 4)
 
-br_status br_store_posted_encode(const br_store_posted *b, unsigned char **out, size_t *len)
+br_status br__store_posted_encode(const br_store_posted *b, unsigned char **out, size_t *len)
 {
     const char *f[POSTED_FIELDS] = {b->book.title,     b->book.authors, b->book.genre,
                                     b->book.image_url, b->book.extra,   b->tags,
@@ -269,7 +269,7 @@ br_status br_store_posted_encode(const br_store_posted *b, unsigned char **out, 
     return BR_OK;
 }
 
-br_status br_store_posted_decode(const char *id, size_t id_len, const unsigned char *v, size_t len,
+br_status br__store_posted_decode(const char *id, size_t id_len, const unsigned char *v, size_t len,
                                  br_store_posted **out)
 {
     if (len < POSTED_HEAD || v[0] != 'P' || v[1] != 'B' || v[2] != 1)
@@ -301,7 +301,7 @@ br_status br_store_posted_decode(const char *id, size_t id_len, const unsigned c
     return BR_OK;
 }
 
-size_t br_store_member_format(const br_event *e, char *buf)
+size_t br__store_member_format(const br_event *e, char *buf)
 {
     int n = snprintf(buf, BR_STORE_MEMBER_MAX, "%" PRId64 "\t%s\t%.9g\t%s", e->timestamp,
                      br_event_type_name(e->type), (double)e->value, e->book_id);
@@ -373,7 +373,7 @@ static int short_decimal(const char *p, float *out)
     return decimal_scan(p, end, out, &stop) && stop == end;
 }
 
-/* The entry as br_store_member_format writes it ("TS\tTYPE\tVALUE\tBOOK",
+/* The entry as br__store_member_format writes it ("TS\tTYPE\tVALUE\tBOOK",
  * no empty field, no NUL, small numbers), parsed where it lies: no copy,
  * no strlen, one pass. Returns 0 to leave anything else to the general
  * parser, which then decides exactly as before. */
@@ -406,7 +406,7 @@ static int member_fast(const char *p, size_t len, br_store_interaction *out)
     return 1;
 }
 
-br_status br_store_member_parse(const char *m, size_t len, br_store_interaction *out)
+br_status br__store_member_parse(const char *m, size_t len, br_store_interaction *out)
 {
     if (member_fast(m, len, out)) return BR_OK;
     char buf[BR_STORE_MEMBER_MAX + 1];
@@ -453,7 +453,7 @@ br_status br_store_member_parse(const char *m, size_t len, br_store_interaction 
     return BR_OK;
 }
 
-int br_store_member_cmp(const char *a, size_t alen, int64_t ats, const char *b, size_t blen,
+int br__store_member_cmp(const char *a, size_t alen, int64_t ats, const char *b, size_t blen,
                         int64_t bts)
 {
     if (ats != bts) return ats > bts ? -1 : 1;
@@ -463,7 +463,7 @@ int br_store_member_cmp(const char *a, size_t alen, int64_t ats, const char *b, 
     return -c; /* descending */
 }
 
-br_status br_store_ids_build(const char *const *ids, const size_t *lens, size_t n,
+br_status br__store_ids_build(const char *const *ids, const size_t *lens, size_t n,
                              br_store_ids **out)
 {
     size_t total = sizeof(br_store_ids) + n * sizeof(char *);
@@ -485,7 +485,7 @@ br_status br_store_ids_build(const char *const *ids, const size_t *lens, size_t 
 
 /* ---------------------------------------------------------------- options -- */
 
-br_status br_store_parse_options(const char *uri, char **base, br_store_opt_fn fn, void *user)
+br_status br__store_parse_options(const char *uri, char **base, br_store_opt_fn fn, void *user)
 {
     const char *q = strchr(uri, '?');
     *base = q ? br_strndup(uri, (size_t)(q - uri)) : br_strdup(uri);
@@ -512,7 +512,7 @@ br_status br_store_parse_options(const char *uri, char **base, br_store_opt_fn f
     return st;
 }
 
-br_status br_store_opt_u64(const char *key, const char *val, uint64_t lo, uint64_t hi,
+br_status br__store_opt_u64(const char *key, const char *val, uint64_t lo, uint64_t hi,
                            uint64_t *out)
 {
     char *end;
@@ -534,8 +534,8 @@ br_status br_store_open(const char *uri, unsigned flags, br_store **out)
 {
     if (!uri || !out) return br_error(BR_EINVAL, "br_store_open: uri and out are required");
     *out = NULL;
-    if (!strncmp(uri, "lmdb:", 5)) return br_store_lmdb_open(uri + 5, flags, out);
-    if (!strncmp(uri, "redis://", 8)) return br_store_redis_open(uri + 8, flags, out);
+    if (!strncmp(uri, "lmdb:", 5)) return br__store_lmdb_open(uri + 5, flags, out);
+    if (!strncmp(uri, "redis://", 8)) return br__store_redis_open(uri + 8, flags, out);
     return br_error(BR_EINVAL, "store URI '%s': expected lmdb:DIR or redis://HOST:PORT[/DB]", uri);
 }
 
@@ -643,7 +643,7 @@ static void put_resolved(void *ctx, size_t k, float score, const char *id, size_
     r->rec_score[k] = score;
 }
 
-br_status br_store_recs_read(const unsigned char *v, size_t len, br_store_reader *r)
+br_status br__store_recs_read(const unsigned char *v, size_t len, br_store_reader *r)
 {
     br_status st = r->resolve ? recs_walk(v, len, r->recs_cap, put_resolved, r, &r->n_recs)
                               : recs_walk(v, len, r->recs_cap, put_copy, r->recs, &r->n_recs);
@@ -651,13 +651,13 @@ br_status br_store_recs_read(const unsigned char *v, size_t len, br_store_reader
     return st;
 }
 
-int br_store_seen_resolving(br_store_reader *r, size_t n)
+int br__store_seen_resolving(br_store_reader *r, size_t n)
 {
     r->n_seen = n;
     return r->resolve && n <= r->seen_cap;
 }
 
-void br_store_seen_resolve(br_store_reader *r, const char *id, size_t len)
+void br__store_seen_resolve(br_store_reader *r, const char *id, size_t len)
 {
     int64_t b = r->resolve(r->resolve_ctx, id, len);
     if (b >= 0 && b < UINT32_MAX && r->n_seen_idx < r->seen_cap)
@@ -687,7 +687,7 @@ br_status br_store_get_book(br_store *s, const char *book_id, br_store_book **ou
         return br_error(BR_ENOTFOUND, "book '%s' is not in the store", book_id);
     if (pst != BR_OK) return pst;
     br_store_posted *p = NULL;
-    pst = br_store_posted_decode(book_id, strlen(book_id), v, len, &p);
+    pst = br__store_posted_decode(book_id, strlen(book_id), v, len, &p);
     br_free(v);
     /* the book is the record's first member: freeing it frees the record */
     if (pst == BR_OK) *out = &p->book;
@@ -698,7 +698,7 @@ br_status br_store_put_posted(br_store *s, const br_store_posted *book)
 {
     if (!s || !book) return br_error(BR_EINVAL, "br_store_put_posted: NULL argument");
     br_status st = check_writable(s);
-    if (st == BR_OK) st = br_store_book_check(&book->book);
+    if (st == BR_OK) st = br__store_book_check(&book->book);
     if (st == BR_OK && book->dim && !book->vec)
         st = br_error(BR_EINVAL, "posted book '%s': %u dimensions and no vector", book->book.id,
                       book->dim);
@@ -708,7 +708,7 @@ br_status br_store_put_posted(br_store *s, const br_store_posted *book)
             st = br_error(BR_ERANGE, "book '%s': a field over 16 MiB", book->book.id);
     unsigned char *v = NULL;
     size_t len = 0;
-    if (st == BR_OK) st = br_store_posted_encode(book, &v, &len);
+    if (st == BR_OK) st = br__store_posted_encode(book, &v, &len);
     if (st == BR_OK) st = s->ops->put_posted(s, book->book.id, v, len);
     br_free(v);
     return st;
@@ -724,7 +724,7 @@ static br_status posted_each(const char *id, size_t id_len, const unsigned char 
 {
     posted_walk *w = user;
     br_store_posted *p = NULL;
-    br_status st = br_store_posted_decode(id, id_len, v, len, &p);
+    br_status st = br__store_posted_decode(id, id_len, v, len, &p);
     if (st == BR_OK) st = w->fn(p, w->user);
     br_free(p);
     return st;
@@ -769,7 +769,7 @@ br_status br_store_put_book(br_store *s, const br_store_book *book)
 {
     if (!s) return br_error(BR_EINVAL, "br_store_put_book: NULL store");
     br_status st = check_writable(s);
-    if (st == BR_OK) st = br_store_book_check(book);
+    if (st == BR_OK) st = br__store_book_check(book);
     if (st != BR_OK) return st;
     return s->ops->put_book(s, book);
 }
@@ -781,7 +781,7 @@ br_status br_store_publish_begin(br_store *s, const char *version, br_store_pub 
     if (!s || !out) return br_error(BR_EINVAL, "br_store_publish_begin: NULL argument");
     *out = NULL;
     br_status st = check_writable(s);
-    if (st == BR_OK) st = br_store_check_name(version, "version");
+    if (st == BR_OK) st = br__store_check_name(version, "version");
     if (st != BR_OK) return st;
     st = s->ops->pub_begin(s, version, out);
     if (st == BR_OK) {
@@ -820,7 +820,7 @@ br_status br_store_pub_put_recs(br_store_pub *p, const char *user_id, const char
     if (st != BR_OK) return st;
     unsigned char *v;
     size_t len;
-    st = br_store_recs_encode(book_ids, scores, n, &v, &len);
+    st = br__store_recs_encode(book_ids, scores, n, &v, &len);
     if (st != BR_OK) return pub_result(p, st);
     st = p->store->ops->pub_recs(p, user_id, v, len);
     br_free(v);
@@ -849,7 +849,7 @@ br_status br_store_pub_put_recent(br_store_pub *p, const br_event *events, size_
 br_status br_store_pub_put_book(br_store_pub *p, const br_store_book *book)
 {
     br_status st = pub_usable(p);
-    if (st == BR_OK) st = br_store_book_check(book);
+    if (st == BR_OK) st = br__store_book_check(book);
     if (st != BR_OK) return st;
     st = p->store->ops->pub_book(p, book);
     if (st == BR_OK) p->n_books++;

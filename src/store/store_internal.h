@@ -34,7 +34,7 @@ typedef struct br_store_ops {
     br_status (*update)(br_store *s, const char *seen_user, const char *const *seen_books,
                         size_t n_seen, const br_event *events, size_t n_events, int mark_seen);
     br_status (*put_book)(br_store *s, const br_store_book *book);
-    /* Posted books: values (br_store_posted_encode) by book id, outside
+    /* Posted books: values (br__store_posted_encode) by book id, outside
      * the versions. get_posted copies the value to the heap (br_free). */
     br_status (*put_posted)(br_store *s, const char *book, const void *val, size_t len);
     br_status (*get_posted)(br_store *s, const char *book, unsigned char **val, size_t *len);
@@ -131,67 +131,67 @@ static inline float br_get_f32(const unsigned char *p)
 /* ---------------------------------------------------------------- codecs -- */
 
 /* recs value: u32 n, then n x {f32 score, u8 len, len bytes of book id}. */
-br_status br_store_recs_encode(const char *const *books, const float *scores, size_t n,
+br_status br__store_recs_encode(const char *const *books, const float *scores, size_t n,
                                unsigned char **out, size_t *len);
 /* A reader's recs value into r: through r->resolve into rec_idx and
  * rec_score when it is set, else into r->recs; sets n_recs and has_recs. */
-br_status br_store_recs_read(const unsigned char *v, size_t len, br_store_reader *r);
+br_status br__store_recs_read(const unsigned char *v, size_t len, br_store_reader *r);
 /* Sets r->n_seen to a seen set's size n; 1: its ids go through
- * br_store_seen_resolve (a resolver, and they fit seen_idx), 0: into
+ * br__store_seen_resolve (a resolver, and they fit seen_idx), 0: into
  * r->seen as an id list. */
-int br_store_seen_resolving(br_store_reader *r, size_t n);
+int br__store_seen_resolving(br_store_reader *r, size_t n);
 /* One seen id through r's resolver into seen_idx (when it resolves and
  * fits). */
-void br_store_seen_resolve(br_store_reader *r, const char *id, size_t len);
-br_status br_store_recs_decode(const unsigned char *v, size_t len, br_store_rec *out, size_t cap,
+void br__store_seen_resolve(br_store_reader *r, const char *id, size_t len);
+br_status br__store_recs_decode(const unsigned char *v, size_t len, br_store_rec *out, size_t cap,
                                size_t *n);
 
 /* book value: "BK" u8 format(1), i32 year, i32 tribe, then title, authors,
  * genre, image_url, extra, each u32 len + bytes. */
-br_status br_store_book_encode(const br_store_book *b, unsigned char **out, size_t *len);
+br_status br__store_book_encode(const br_store_book *b, unsigned char **out, size_t *len);
 /* One allocation holding the struct and its strings (br_free). */
-br_status br_store_book_decode(const char *id, const unsigned char *v, size_t len,
+br_status br__store_book_decode(const char *id, const unsigned char *v, size_t len,
                                br_store_book **out);
-br_status br_store_book_check(const br_store_book *b);
+br_status br__store_book_check(const br_store_book *b);
 
 /* posted book value: "PB" u8 format(1), i64 posted_at, i32 year, i32
  * tribe, u32 dim, then title, authors, genre, image_url, extra, tags,
  * description, encoder, template, each u32 len + bytes, then dim x f32. */
-br_status br_store_posted_encode(const br_store_posted *b, unsigned char **out, size_t *len);
+br_status br__store_posted_encode(const br_store_posted *b, unsigned char **out, size_t *len);
 /* One allocation holding the struct, its vector and strings (br_free). */
-br_status br_store_posted_decode(const char *id, size_t id_len, const unsigned char *v,
+br_status br__store_posted_decode(const char *id, size_t id_len, const unsigned char *v,
                                  size_t len, br_store_posted **out);
 
 /* An interaction as text, the member of a Redis sorted set and the entry of
  * an LMDB recent list: "TIMESTAMP\tTYPE\tVALUE\tBOOK" (value as %.9g, so a
  * float round-trips). Returns the length; buf holds >= BR_STORE_MEMBER_MAX. */
 #define BR_STORE_MEMBER_MAX (24 + 12 + 20 + BR_ID_MAX)
-size_t br_store_member_format(const br_event *e, char *buf);
-br_status br_store_member_parse(const char *m, size_t len, br_store_interaction *out);
+size_t br__store_member_format(const br_event *e, char *buf);
+br_status br__store_member_parse(const char *m, size_t len, br_store_interaction *out);
 /* Order of the latest-interactions list: timestamp descending, then member
  * bytes descending (what Redis ZREVRANGE does for equal scores). */
-int br_store_member_cmp(const char *a, size_t alen, int64_t ats, const char *b, size_t blen,
+int br__store_member_cmp(const char *a, size_t alen, int64_t ats, const char *b, size_t blen,
                         int64_t bts);
 
 /* A list of ids in one allocation. */
-br_status br_store_ids_build(const char *const *ids, const size_t *lens, size_t n,
+br_status br__store_ids_build(const char *const *ids, const size_t *lens, size_t n,
                              br_store_ids **out);
 
 /* Version names: [A-Za-z0-9._-]{1,63}. Also consumer-group names. */
-br_status br_store_check_name(const char *name, const char *what);
+br_status br__store_check_name(const char *name, const char *what);
 
 /* ------------------------------------------------------------- options -- */
 
 /* Splits "base?k=v&k=v": returns the base (heap) and calls fn per option.
  * An option fn does not know is an error (BR_EINVAL naming it). */
 typedef br_status (*br_store_opt_fn)(const char *key, const char *val, void *user);
-br_status br_store_parse_options(const char *uri, char **base, br_store_opt_fn fn, void *user);
+br_status br__store_parse_options(const char *uri, char **base, br_store_opt_fn fn, void *user);
 /* Strict non-negative integer option value. */
-br_status br_store_opt_u64(const char *key, const char *val, uint64_t lo, uint64_t hi,
+br_status br__store_opt_u64(const char *key, const char *val, uint64_t lo, uint64_t hi,
                            uint64_t *out);
 
 /* Backends. `rest` is the URI without its scheme. */
-br_status br_store_lmdb_open(const char *uri, unsigned flags, br_store **out);
-br_status br_store_redis_open(const char *uri, unsigned flags, br_store **out);
+br_status br__store_lmdb_open(const char *uri, unsigned flags, br_store **out);
+br_status br__store_redis_open(const char *uri, unsigned flags, br_store **out);
 
 #endif

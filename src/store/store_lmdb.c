@@ -187,15 +187,14 @@ static MDB_val sval(const char *str)
 
 /* --------------------------------------------------------------- meta -- */
 
-/* The served slot, or -1 when nothing is published. */
+/* The served slot, or -1 when nothing is published (also on failure, so
+ * that no caller reads an unset slot). */
 static br_status current_slot(lmdb_store *s, MDB_txn *txn, int *slot)
 {
+    *slot = -1;
     MDB_val k = sval("current"), v;
     int rc = mdb_get(txn, s->meta, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        *slot = -1;
-        return BR_OK;
-    }
+    if (rc == MDB_NOTFOUND) return BR_OK;
     if (rc) return lmdb_err(s, rc, "reading the current slot");
     if (v.mv_size != 1 || ((unsigned char *)v.mv_data)[0] > 1)
         return br_error(BR_ESTORE, "lmdb:%s: corrupt current-slot record", s->dir);
@@ -285,7 +284,7 @@ static br_status recs_in(lmdb_store *s, MDB_txn *txn, const char *user, br_store
     MDB_val v;
     br_status st = served_get(s, txn, s->recs, user, "reader '%s' has no recommendations",
                               "reading recs", &slot, &v);
-    if (st == BR_OK) st = br_store_recs_decode(v.mv_data, v.mv_size, out, cap, n);
+    if (st == BR_OK) st = br__store_recs_decode(v.mv_data, v.mv_size, out, cap, n);
     if (st == BR_OK && version) {
         br_store_info info;
         st = read_info(s, txn, slot, &info);
@@ -398,7 +397,7 @@ static br_status seen_ids(const MDB_val *v, br_store_ids **out)
         if (!ids || !lens) st = br_error(BR_ENOMEM, "seen set of %u", n);
         for (uint32_t i = 0; st == BR_OK && i < n; i++) seen_entry(v, i, &ids[i], &lens[i]);
     }
-    if (st == BR_OK) st = br_store_ids_build(ids, lens, n, out);
+    if (st == BR_OK) st = br__store_ids_build(ids, lens, n, out);
     br_free(ids);
     br_free(lens);
     return st;
@@ -423,7 +422,7 @@ static br_status l_get_seen(br_store *bs, const char *user, br_store_ids **out)
 }
 
 /* recent value: u32 n, then n x {u16 len, member bytes}, in list order
- * (most recent first; br_store_member_cmp). */
+ * (most recent first; br__store_member_cmp). */
 typedef struct member {
     const char *m;
     size_t len;
@@ -494,7 +493,7 @@ static br_status recent_in(lmdb_store *s, MDB_txn *txn, const char *user, br_sto
         const char *m;
         size_t len;
         if (recent_entry(&v, &off, &m, &len)) return recent_corrupt(s, user);
-        st = br_store_member_parse(m, len, &out[i]);
+        st = br__store_member_parse(m, len, &out[i]);
         if (st == BR_OK) *n = i + 1;
     }
     return st;
@@ -529,19 +528,20 @@ static br_status l_get_reader(br_store *bs, const char *user, br_store_reader *r
         MDB_val k = sval(user), v;
         int rc = st == BR_OK ? mdb_get(txn, s->recs[slot], &k, &v) : MDB_NOTFOUND;
         if (rc && rc != MDB_NOTFOUND) st = lmdb_err(s, rc, "reading recs");
-        if (st == BR_OK && rc == 0 && r->recs_cap) st = br_store_recs_read(v.mv_data, v.mv_size, r);
+        if (st == BR_OK && rc == 0 && r->recs_cap)
+            st = br__store_recs_read(v.mv_data, v.mv_size, r);
     }
     if (st == BR_OK) st = recent_in(s, txn, user, r->recent, r->recent_cap, &r->n_recent);
     MDB_val v;
     if (st == BR_OK) st = get_seen_val(s, txn, user, &v);
     if (st == BR_OK) {
-        if (br_store_seen_resolving(r, seen_count(&v))) {
+        if (br__store_seen_resolving(r, seen_count(&v))) {
             /* the seen ids mapped in place, from the value itself */
             for (uint32_t i = 0; i < r->n_seen; i++) {
                 const char *id;
                 size_t len;
                 seen_entry(&v, i, &id, &len);
-                br_store_seen_resolve(r, id, len);
+                br__store_seen_resolve(r, id, len);
             }
         } else {
             st = seen_ids(&v, &r->seen);
@@ -561,7 +561,7 @@ static br_status l_get_book(br_store *bs, const char *book, br_store_book **out)
     MDB_val v;
     st = served_get(s, txn, s->books, book, "book '%s' is not in the store", "reading a book",
                     &slot, &v);
-    if (st == BR_OK) st = br_store_book_decode(book, v.mv_data, v.mv_size, out);
+    if (st == BR_OK) st = br__store_book_decode(book, v.mv_data, v.mv_size, out);
     rd_end(s, txn);
     return st;
 }
@@ -632,7 +632,7 @@ static br_status seen_merge(lmdb_store *s, MDB_txn *txn, const char *user, const
 static int member_qcmp(const void *a, const void *b)
 {
     const member *x = a, *y = b;
-    return br_store_member_cmp(x->m, x->len, x->ts, y->m, y->len, y->ts);
+    return br__store_member_cmp(x->m, x->len, x->ts, y->m, y->len, y->ts);
 }
 
 /* recent[user] = the first BR_STORE_RECENT_MAX of (old + events), ordered,
@@ -659,7 +659,7 @@ static br_status recent_merge(lmdb_store *s, MDB_txn *txn, const char *user, con
     for (size_t i = 0; i < no; i++) all[n++] = om[i];
     for (size_t i = 0; i < ne; i++) {
         char *m = buf + i * BR_STORE_MEMBER_MAX;
-        all[n].len = br_store_member_format(&events[i], m);
+        all[n].len = br__store_member_format(&events[i], m);
         all[n].m = m;
         all[n].ts = events[i].timestamp;
         n++;
@@ -737,7 +737,7 @@ static br_status put_book_in(lmdb_store *s, MDB_txn *txn, int slot, const br_sto
 {
     unsigned char *v;
     size_t len;
-    br_status st = br_store_book_encode(b, &v, &len);
+    br_status st = br__store_book_encode(b, &v, &len);
     if (st != BR_OK) return st;
     MDB_val k = sval(b->id), val = {len, v};
     int rc = mdb_put(txn, s->books[slot], &k, &val, 0);
@@ -1088,8 +1088,8 @@ static const br_store_ops lmdb_ops = {
 static br_status lmdb_opt(const char *key, const char *val, void *user)
 {
     lmdb_store *s = user;
-    if (!strcmp(key, "chunk")) return br_store_opt_u64(key, val, 1, 100000000, &s->chunk);
-    if (!strcmp(key, "map_mb")) return br_store_opt_u64(key, val, 1, 1u << 24, &s->map_mb);
+    if (!strcmp(key, "chunk")) return br__store_opt_u64(key, val, 1, 100000000, &s->chunk);
+    if (!strcmp(key, "map_mb")) return br__store_opt_u64(key, val, 1, 1u << 24, &s->map_mb);
     return br_error(BR_EINVAL, "unknown lmdb store option '%s' (chunk, map_mb)", key);
 }
 
@@ -1148,7 +1148,7 @@ static br_status open_dbs(lmdb_store *s, int rdonly)
     return rc ? lmdb_err(s, rc, "opening") : BR_OK;
 }
 
-br_status br_store_lmdb_open(const char *uri, unsigned flags, br_store **out)
+br_status br__store_lmdb_open(const char *uri, unsigned flags, br_store **out)
 {
     lmdb_store *s = br_calloc(1, sizeof *s);
     if (!s) return br_error(BR_ENOMEM, "store");
@@ -1164,7 +1164,7 @@ br_status br_store_lmdb_open(const char *uri, unsigned flags, br_store **out)
     pthread_rwlock_init(&s->maplock, &ra);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&s->pool_mu, NULL);
-    br_status st = br_store_parse_options(uri, &s->dir, lmdb_opt, s);
+    br_status st = br__store_parse_options(uri, &s->dir, lmdb_opt, s);
     if (st != BR_OK) {
         l_close(&s->base);
         return st;

@@ -61,9 +61,9 @@ static br_status run1(redis_store *s, redisReply **r, const char *what, int argc
     }
     va_end(ap);
     br_rbatch b = {0};
-    br_status st = br_rbatch_add(&b, argc, argv, lens);
-    if (st == BR_OK) st = br_rpool_run(s->pool, &b, 1, r, what);
-    br_rbatch_free(&b);
+    br_status st = br__rbatch_add(&b, argc, argv, lens);
+    if (st == BR_OK) st = br__rpool_run(s->pool, &b, 1, r, what);
+    br__rbatch_free(&b);
     return st;
 }
 
@@ -175,7 +175,7 @@ static br_status r_get_recs(br_store *bs, const char *user, br_store_rec *out, s
     else if (r->type != REDIS_REPLY_STRING)
         st = br_error(BR_ESTORE, "redis: %s is not a string", key);
     else
-        st = br_store_recs_decode((const unsigned char *)r->str, r->len, out, cap, n);
+        st = br__store_recs_decode((const unsigned char *)r->str, r->len, out, cap, n);
     freeReplyObject(r);
     if (st == BR_OK && version) memcpy(version, ver, BR_STORE_VERSION_MAX);
     return st;
@@ -216,7 +216,7 @@ static br_status seen_from_reply(redisReply *r, br_store_ids **out)
         ids[i] = r->element[i]->str;
         lens[i] = r->element[i]->len;
     }
-    if (st == BR_OK) st = br_store_ids_build(ids, lens, n, out);
+    if (st == BR_OK) st = br__store_ids_build(ids, lens, n, out);
     br_free(ids);
     br_free(lens);
     return st;
@@ -242,7 +242,7 @@ static br_status recent_from_reply(const redisReply *r, br_store_interaction *ou
     br_status st = BR_OK;
     size_t k = 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && k < cap; i++) {
-        st = br_store_member_parse(r->element[i]->str, r->element[i]->len, &out[k]);
+        st = br__store_member_parse(r->element[i]->str, r->element[i]->len, &out[k]);
         if (st != BR_OK) break;
         k++;
     }
@@ -272,7 +272,7 @@ static br_status recs_from_reply(const redisReply *rep, const char *key, br_stor
     if (rep->type == REDIS_REPLY_NIL) return BR_OK;
     if (rep->type != REDIS_REPLY_STRING)
         return br_error(BR_ESTORE, "redis: %s is not a string", key);
-    return br_store_recs_read((const unsigned char *)rep->str, rep->len, r);
+    return br__store_recs_read((const unsigned char *)rep->str, rep->len, r);
 }
 
 /* One pipeline: GET P"version", GET P@GUESS:user:U:recs, ZREVRANGE recent,
@@ -316,13 +316,13 @@ static br_status r_get_reader(br_store *bs, const char *user, br_store_reader *r
         if (!argc) continue;
         size_t lens[4];
         for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
-        st = br_rbatch_add(&b, argc, argv, lens);
+        st = br__rbatch_add(&b, argc, argv, lens);
         slot[q] = nq++;
     }
     uint64_t now = br_now_ns();
     redisReply *rep[Q_N] = {0};
-    if (st == BR_OK) st = br_rpool_run(s->pool, &b, 1, rep, "reader reads");
-    br_rbatch_free(&b);
+    if (st == BR_OK) st = br__rpool_run(s->pool, &b, 1, rep, "reader reads");
+    br__rbatch_free(&b);
     if (st != BR_OK) return st;
 
     const redisReply *vr = rep[slot[Q_VER]];
@@ -341,9 +341,9 @@ static br_status r_get_reader(br_store *bs, const char *user, br_store_reader *r
     if (st == BR_OK) {
         redisReply *sr = rep[slot[Q_SEEN]];
         size_t n = sr->type == REDIS_REPLY_ARRAY ? sr->elements : 0;
-        if (br_store_seen_resolving(r, n)) /* mapped from the reply, unsorted */
+        if (br__store_seen_resolving(r, n)) /* mapped from the reply, unsorted */
             for (size_t i = 0; i < n; i++)
-                br_store_seen_resolve(r, sr->element[i]->str, sr->element[i]->len);
+                br__store_seen_resolve(r, sr->element[i]->str, sr->element[i]->len);
         else
             st = seen_from_reply(sr, &r->seen);
     }
@@ -397,9 +397,9 @@ static br_status r_get_book(br_store *bs, const char *book, br_store_book **out)
     /* Through the shared codec: one allocation, the same shape as LMDB's. */
     unsigned char *v;
     size_t len;
-    st = br_store_book_encode(&b, &v, &len);
+    st = br__store_book_encode(&b, &v, &len);
     if (st == BR_OK) {
-        st = br_store_book_decode(book, v, len, out);
+        st = br__store_book_decode(book, v, len, out);
         br_free(v);
     }
     freeReplyObject(r);
@@ -430,12 +430,12 @@ static br_status add_events(const br_rconn_cfg *cfg, br_rbatch *b, const br_even
             snprintf(score, 24, "%lld", (long long)ev[i].timestamp);
             argv[2 + 2 * i] = score;
             argv[3 + 2 * i] = member;
-            lens[3 + 2 * i] = br_store_member_format(&ev[i], member);
+            lens[3 + 2 * i] = br__store_member_format(&ev[i], member);
             lens[2 + 2 * i] = strlen(score);
         }
         lens[0] = 4;
         lens[1] = strlen(key);
-        st = br_rbatch_add(b, (int)argc, argv, lens);
+        st = br__rbatch_add(b, (int)argc, argv, lens);
     }
     if (st == BR_OK) {
         /* Keep the newest BR_STORE_RECENT_MAX (ranks are ascending by score). */
@@ -443,7 +443,7 @@ static br_status add_events(const br_rconn_cfg *cfg, br_rbatch *b, const br_even
         snprintf(stop, sizeof stop, "%d", -(BR_STORE_RECENT_MAX + 1));
         const char *tv[] = {"ZREMRANGEBYRANK", key, "0", stop};
         size_t tl[] = {15, strlen(key), 1, strlen(stop)};
-        st = br_rbatch_add(b, 4, tv, tl);
+        st = br__rbatch_add(b, 4, tv, tl);
     }
     if (st == BR_OK && mark_seen) {
         snprintf(key, sizeof key, "%suser:%s:seen", cfg->prefix, ev[0].user_id);
@@ -455,7 +455,7 @@ static br_status add_events(const br_rconn_cfg *cfg, br_rbatch *b, const br_even
             argv[2 + i] = ev[i].book_id;
             lens[2 + i] = strlen(ev[i].book_id);
         }
-        st = br_rbatch_add(b, (int)(2 + n), argv, lens);
+        st = br__rbatch_add(b, (int)(2 + n), argv, lens);
     }
     br_free(argv);
     br_free(lens);
@@ -481,7 +481,7 @@ static br_status add_seen(const br_rconn_cfg *cfg, br_rbatch *b, const char *use
             argv[2 + i] = books[i];
             lens[2 + i] = strlen(books[i]);
         }
-        st = br_rbatch_add(b, (int)(n + 2), argv, lens);
+        st = br__rbatch_add(b, (int)(n + 2), argv, lens);
     }
     br_free(argv);
     br_free(lens);
@@ -511,7 +511,7 @@ static br_status add_book(br_rbatch *b, const char *key, const br_store_book *bk
     argv[argc++] = "DEL";
     argv[argc++] = key;
     for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
-    br_status st = br_rbatch_add(b, argc, argv, lens);
+    br_status st = br__rbatch_add(b, argc, argv, lens);
     if (st != BR_OK) return st;
     argc = 0;
     argv[argc++] = "HSET";
@@ -534,7 +534,7 @@ static br_status add_book(br_rbatch *b, const char *key, const br_store_book *bk
         argv[argc++] = tribe;
     }
     for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
-    return br_rbatch_add(b, argc, argv, lens);
+    return br__rbatch_add(b, argc, argv, lens);
 }
 
 static br_status r_update(br_store *bs, const char *seen_user, const char *const *seen_books,
@@ -547,8 +547,8 @@ static br_status r_update(br_store *bs, const char *seen_user, const char *const
     if (st == BR_OK && n_events) st = add_events_grouped(&s->cfg, &b, events, n_events, mark_seen);
     /* SADD, ZADD and the trim are idempotent: a retry after a lost
      * connection cannot count anything twice. */
-    if (st == BR_OK) st = br_rpool_run(s->pool, &b, 1, NULL, "online update");
-    br_rbatch_free(&b);
+    if (st == BR_OK) st = br__rpool_run(s->pool, &b, 1, NULL, "online update");
+    br__rbatch_free(&b);
     return st;
 }
 
@@ -563,11 +563,11 @@ static br_status r_put_book(br_store *bs, const br_store_book *bk)
     /* MULTI/EXEC: a reader never sees the book between DEL and HSET. */
     const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
     size_t ml[] = {5}, el[] = {4};
-    st = br_rbatch_add(&b, 1, multi, ml);
+    st = br__rbatch_add(&b, 1, multi, ml);
     if (st == BR_OK) st = add_book(&b, key, bk);
-    if (st == BR_OK) st = br_rbatch_add(&b, 1, exec, el);
-    if (st == BR_OK) st = br_rpool_run(s->pool, &b, 1, NULL, "put book");
-    br_rbatch_free(&b);
+    if (st == BR_OK) st = br__rbatch_add(&b, 1, exec, el);
+    if (st == BR_OK) st = br__rpool_run(s->pool, &b, 1, NULL, "put book");
+    br__rbatch_free(&b);
     return st;
 }
 
@@ -587,9 +587,9 @@ static br_status r_put_posted(br_store *bs, const char *book, const void *val, s
     const char *argv[] = {"HSET", key, book, val};
     size_t lens[] = {4, strlen(key), strlen(book), len};
     br_rbatch b = {0};
-    br_status st = br_rbatch_add(&b, 4, argv, lens);
-    if (st == BR_OK) st = br_rpool_run(s->pool, &b, 1, NULL, "HSET posted"); /* idempotent */
-    br_rbatch_free(&b);
+    br_status st = br__rbatch_add(&b, 4, argv, lens);
+    if (st == BR_OK) st = br__rpool_run(s->pool, &b, 1, NULL, "HSET posted"); /* idempotent */
+    br__rbatch_free(&b);
     return st;
 }
 
@@ -657,9 +657,9 @@ static br_status pub_flush(redis_pub *p)
     snprintf(ttl, sizeof ttl, "%d", 600);
     const char *argv[] = {"EXPIRE", lock, ttl};
     size_t lens[] = {6, strlen(lock), strlen(ttl)};
-    br_status st = br_rbatch_add(&p->batch, 3, argv, lens);
-    if (st == BR_OK) st = br_rbatch_run(&s->cfg, p->c, &p->batch, NULL, "publish");
-    br_rbatch_reset(&p->batch);
+    br_status st = br__rbatch_add(&p->batch, 3, argv, lens);
+    if (st == BR_OK) st = br__rbatch_run(&s->cfg, p->c, &p->batch, NULL, "publish");
+    br__rbatch_reset(&p->batch);
     return st;
 }
 
@@ -679,7 +679,7 @@ static br_status scan_keys(redis_store *s, redisContext *c, const char *pattern,
     do {
         redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            br_status st = br_rconn_fail(&s->cfg, c, r, "SCAN");
+            br_status st = br__rconn_fail(&s->cfg, c, r, "SCAN");
             if (r) freeReplyObject(r);
             return st;
         }
@@ -707,11 +707,11 @@ static br_status key_visit(redisReply *key, void *user)
         return BR_OK;
     const char *argv[] = {j->cmd, key->str, j->grace};
     size_t lens[] = {strlen(j->cmd), key->len, strlen(j->grace)};
-    br_status st = br_rbatch_add(&j->p->batch, strcmp(j->cmd, "EXPIRE") ? 2 : 3, argv, lens);
+    br_status st = br__rbatch_add(&j->p->batch, strcmp(j->cmd, "EXPIRE") ? 2 : 3, argv, lens);
     if (st == BR_OK && j->p->batch.n >= 1000) {
         redis_store *s = (redis_store *)j->p->base.store;
-        st = br_rbatch_run(&s->cfg, j->p->c, &j->p->batch, NULL, j->cmd);
-        br_rbatch_reset(&j->p->batch);
+        st = br__rbatch_run(&s->cfg, j->p->c, &j->p->batch, NULL, j->cmd);
+        br__rbatch_reset(&j->p->batch);
     }
     return st;
 }
@@ -728,10 +728,10 @@ static br_status sweep(redis_pub *p, const char *only, const char *keep, const c
         snprintf(pattern, sizeof pattern, "%s@*", s->cfg.prefix);
     key_job j = {p, keep, cmd, ""};
     snprintf(j.grace, sizeof j.grace, "%llu", (unsigned long long)s->cfg.grace_s);
-    br_rbatch_reset(&p->batch);
+    br__rbatch_reset(&p->batch);
     br_status st = scan_keys(s, p->c, pattern, key_visit, &j);
-    if (st == BR_OK) st = br_rbatch_run(&s->cfg, p->c, &p->batch, NULL, cmd);
-    br_rbatch_reset(&p->batch);
+    if (st == BR_OK) st = br__rbatch_run(&s->cfg, p->c, &p->batch, NULL, cmd);
+    br__rbatch_reset(&p->batch);
     return st;
 }
 
@@ -752,7 +752,7 @@ static void unlock_pub(redis_pub *p)
 static void pub_free(redis_pub *p)
 {
     if (p->c) redisFree(p->c);
-    br_rbatch_free(&p->batch);
+    br__rbatch_free(&p->batch);
     br_free(p->base.meta);
     br_free(p);
 }
@@ -763,7 +763,7 @@ static br_status r_pub_begin(br_store *bs, const char *version, br_store_pub **o
     redis_pub *p = br_calloc(1, sizeof *p);
     if (!p) return br_error(BR_ENOMEM, "publish");
     p->base.store = bs;
-    br_status st = br_rconn_connect(&s->cfg, &p->c);
+    br_status st = br__rconn_connect(&s->cfg, &p->c);
     if (st != BR_OK) {
         pub_free(p);
         return st;
@@ -774,7 +774,7 @@ static br_status r_pub_begin(br_store *bs, const char *version, br_store_pub **o
     snprintf(lockval, sizeof lockval, "%ld@%s:%s", (long)getpid(), host, version);
     redisReply *r = redisCommand(p->c, "SET %spublish %s NX EX 600", s->cfg.prefix, lockval);
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        st = br_rconn_fail(&s->cfg, p->c, r, "taking the publish lock");
+        st = br__rconn_fail(&s->cfg, p->c, r, "taking the publish lock");
     } else if (r->type == REDIS_REPLY_NIL) {
         freeReplyObject(r);
         r = redisCommand(p->c, "GET %spublish", s->cfg.prefix);
@@ -813,7 +813,7 @@ static br_status r_pub_recs(br_store_pub *bp, const char *user, const void *val,
     snprintf(key, sizeof key, "%s@%s:user:%s:recs", s->cfg.prefix, bp->version, user);
     const char *argv[] = {"SET", key, val};
     size_t lens[] = {3, strlen(key), len};
-    return pub_queued(p, br_rbatch_add(&p->batch, 3, argv, lens));
+    return pub_queued(p, br__rbatch_add(&p->batch, 3, argv, lens));
 }
 
 static br_status r_pub_seen(br_store_pub *bp, const char *user, const char *const *books, size_t n)
@@ -841,12 +841,12 @@ static br_status r_pub_book(br_store_pub *bp, const br_store_book *b)
 static void r_pub_abort(br_store_pub *bp)
 {
     redis_pub *p = (redis_pub *)bp;
-    br_rbatch_reset(&p->batch);
+    br__rbatch_reset(&p->batch);
     /* The connection may hold unsent or unread commands: start afresh. */
     if (p->c) redisFree(p->c);
     p->c = NULL;
     redis_store *s = (redis_store *)bp->store;
-    if (br_rconn_connect(&s->cfg, &p->c) == BR_OK) {
+    if (br__rconn_connect(&s->cfg, &p->c) == BR_OK) {
         sweep(p, bp->version, NULL, "UNLINK"); /* best effort */
         unlock_pub(p);
     }
@@ -869,9 +869,9 @@ static br_status r_pub_commit(br_store_pub *bp)
                               "n_users", nu,  "n_books", nb,          "meta",         meta};
         size_t lens[12];
         for (int i = 0; i < 12; i++) lens[i] = strlen(argv[i]);
-        st = br_rbatch_add(&p->batch, 12, argv, lens);
-        if (st == BR_OK) st = br_rbatch_run(&s->cfg, p->c, &p->batch, NULL, "version metadata");
-        br_rbatch_reset(&p->batch);
+        st = br__rbatch_add(&p->batch, 12, argv, lens);
+        if (st == BR_OK) st = br__rbatch_run(&s->cfg, p->c, &p->batch, NULL, "version metadata");
+        br__rbatch_reset(&p->batch);
     }
     if (st != BR_OK) {
         r_pub_abort(bp);
@@ -880,7 +880,7 @@ static br_status r_pub_commit(br_store_pub *bp)
     /* The switch. */
     redisReply *r = redisCommand(p->c, "GETSET %sversion %s", s->cfg.prefix, bp->version);
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        st = br_rconn_fail(&s->cfg, p->c, r, "switching versions");
+        st = br__rconn_fail(&s->cfg, p->c, r, "switching versions");
         if (r) freeReplyObject(r);
         /* Unknown whether the SET happened: keep the new keys (no sweep),
          * only release the lock. */
@@ -913,7 +913,7 @@ static br_status r_pub_commit(br_store_pub *bp)
 static void r_close(br_store *bs)
 {
     redis_store *s = (redis_store *)bs;
-    br_rpool_free(s->pool);
+    br__rpool_free(s->pool);
     pthread_mutex_destroy(&s->vmu);
     br_free(s);
 }
@@ -942,15 +942,15 @@ static const br_store_ops redis_ops = {
     .pub_abort = r_pub_abort,
 };
 
-br_status br_store_redis_open(const char *uri, unsigned flags, br_store **out)
+br_status br__store_redis_open(const char *uri, unsigned flags, br_store **out)
 {
     redis_store *s = br_calloc(1, sizeof *s);
     if (!s) return br_error(BR_ENOMEM, "store");
     s->base.ops = &redis_ops;
     s->base.flags = flags;
     pthread_mutex_init(&s->vmu, NULL);
-    br_status st = br_rconn_parse(uri, &s->cfg);
-    if (st == BR_OK) st = br_rpool_create(&s->cfg, &s->pool);
+    br_status st = br__rconn_parse(uri, &s->cfg);
+    if (st == BR_OK) st = br__rpool_create(&s->cfg, &s->pool);
     if (st == BR_OK) {
         redisReply *r = NULL;
         st = run1(s, &r, "PING", 1, "PING");

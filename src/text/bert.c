@@ -17,7 +17,7 @@
  *   x   = LayerNorm(word[id] + pos[t] + type[0])
  *   per layer (post-norm):
  *     qkv = x . Wqkv^T + bqkv                        (T, 3H)
- *     ctx = softmax(q k^T / sqrt(dh)) v, per text and head (nnb_attention)
+ *     ctx = softmax(q k^T / sqrt(dh)) v, per text and head (br__nnb_attention)
  *     x   = LayerNorm(x + ctx . Wo^T + bo)
  *     x   = LayerNorm(x + gelu(x . W1^T + b1) . W2^T + b2)
  *   pool over each text's rows (mean / [CLS] / max), then x / max(|x|, 1e-12)
@@ -94,7 +94,7 @@ static int get_size(json_t *o, const char *key, size_t dflt, size_t *out)
     return 1;
 }
 
-br_status bert_parse_config(const char *path, bert_config *c)
+br_status br__bert_parse_config(const char *path, bert_config *c)
 {
     br_status st = BR_OK;
     json_t *j = load_json(path, &st);
@@ -159,11 +159,11 @@ static br_status own(br_bert *b, float *p)
  * checkpoints) of shape (d0[, d1]) as float32. */
 static br_status weight(br_bert *b, const char *name, size_t d0, size_t d1, const float **out)
 {
-    const st_tensor *t = st_find(b->st, name);
+    const st_tensor *t = br__st_find(b->st, name);
     if (!t) {
         char pn[256];
         snprintf(pn, sizeof pn, "bert.%s", name);
-        t = st_find(b->st, pn);
+        t = br__st_find(b->st, pn);
     }
     if (!t) return br_error(BR_EFORMAT, "model.safetensors: no tensor '%s'", name);
     int ok = d1 ? t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1
@@ -174,14 +174,14 @@ static br_status weight(br_bert *b, const char *name, size_t d0, size_t d1, cons
                         "config.json implies (%zu, %zu)",
                         name, (unsigned long long)t->shape[0], t->ndim > 1 ? ", " : "",
                         t->ndim > 1 ? (unsigned long long)t->shape[1] : 0ull, d0, d1);
-    const float *v = st_f32_view(t);
+    const float *v = br__st_f32_view(t);
     if (v) {
         *out = v;
         return BR_OK;
     }
     float *p = br_aligned_alloc(t->count * sizeof *p, BR_ALIGN);
     if (!p) return br_error(BR_ENOMEM, "tensor '%s'", name);
-    br_status s = st_to_f32(t, p);
+    br_status s = br__st_to_f32(t, p);
     if (s == BR_OK) s = own(b, p);
     if (s != BR_OK) {
         br_aligned_free(p);
@@ -222,7 +222,7 @@ static br_status load_layer(br_bert *b, size_t l)
 #undef W
     if (s != BR_OK) return s;
     /* One (3H, H) projection instead of three: one sgemm per layer with a
-     * 3x wider output, laid out as nn_attention reads it. */
+     * 3x wider output, laid out as br__nn_attention reads it. */
     float *w = br_aligned_alloc((3 * H * H + 3 * H) * sizeof *w, BR_ALIGN);
     if (!w) return br_error(BR_ENOMEM, "layer %zu", l);
     memcpy(w, q, H * H * sizeof *w);
@@ -239,7 +239,7 @@ static br_status load_layer(br_bert *b, size_t l)
     }
     L->wqkv = w;
     L->bqkv = bq;
-    if (!nnb_pack_available()) return BR_OK;
+    if (!br__nnb_pack_available()) return BR_OK;
     /* Each product's weights once more, in the micro-kernel's layout: packed
      * here once instead of by sgemm on every call. */
     const struct {
@@ -251,9 +251,9 @@ static br_status load_layer(br_bert *b, size_t l)
               {L->w1, I, H, &L->p1},
               {L->w2, H, I, &L->p2}};
     for (size_t i = 0; i < sizeof pk / sizeof *pk; i++) {
-        float *p = br_aligned_alloc(nnb_pack_floats(pk[i].m, pk[i].k) * sizeof *p, BR_ALIGN);
+        float *p = br_aligned_alloc(br__nnb_pack_floats(pk[i].m, pk[i].k) * sizeof *p, BR_ALIGN);
         if (!p) return br_error(BR_ENOMEM, "layer %zu", l);
-        nnb_pack_weights(pk[i].w, pk[i].m, pk[i].k, p);
+        br__nnb_pack_weights(pk[i].w, pk[i].m, pk[i].k, p);
         if ((s = own(b, p)) != BR_OK) {
             br_aligned_free(p);
             return s;
@@ -334,7 +334,7 @@ static br_status load_tokenizer(br_bert *b, const char *dir)
     if ((s = join_path(p, sizeof p, dir, "tokenizer.json")) != BR_OK) return s;
     if (file_exists(p)) {
         snprintf(b->tokenizer_file, sizeof b->tokenizer_file, "tokenizer.json");
-        return wordpiece_load_json(p, &b->wp);
+        return br__wordpiece_load_json(p, &b->wp);
     }
     /* vocab.txt + the slow tokenizer's flags */
     wp_config cfg = WP_CONFIG_DEFAULT;
@@ -354,7 +354,7 @@ static br_status load_tokenizer(br_bert *b, const char *dir)
     if (!file_exists(p))
         return br_error(BR_ENOTFOUND, "%s: neither tokenizer.json nor vocab.txt", dir);
     snprintf(b->tokenizer_file, sizeof b->tokenizer_file, "vocab.txt");
-    return wordpiece_load_vocab(p, &cfg, &b->wp);
+    return br__wordpiece_load_vocab(p, &cfg, &b->wp);
 }
 
 void br_bert_close(br_bert *b)
@@ -363,8 +363,8 @@ void br_bert_close(br_bert *b)
     for (size_t i = 0; i < b->n_owned; i++) br_aligned_free(b->owned[i]);
     br_free(b->owned);
     br_free(b->layers);
-    wordpiece_free(b->wp);
-    st_close(b->st);
+    br__wordpiece_free(b->wp);
+    br__st_close(b->st);
     br_free(b);
 }
 
@@ -383,14 +383,14 @@ br_status br_bert_open(const char *dir, const br_bert_options *opts, br_bert **o
     if (!b) return br_error(BR_ENOMEM, "model");
     char p[4096];
     br_status s = join_path(p, sizeof p, dir, "config.json");
-    if (s == BR_OK) s = bert_parse_config(p, &b->c);
+    if (s == BR_OK) s = br__bert_parse_config(p, &b->c);
     if (s == BR_OK) s = load_st_configs(b, dir, opts);
     if (s == BR_OK) s = load_tokenizer(b, dir);
-    if (s == BR_OK && wordpiece_vocab_size(b->wp) > b->c.vocab)
+    if (s == BR_OK && br__wordpiece_vocab_size(b->wp) > b->c.vocab)
         s = br_error(BR_EFORMAT, "%s: the tokenizer has %zu pieces, the model %zu embeddings", dir,
-                     wordpiece_vocab_size(b->wp), b->c.vocab);
+                     br__wordpiece_vocab_size(b->wp), b->c.vocab);
     if (s == BR_OK) s = join_path(p, sizeof p, dir, "model.safetensors");
-    if (s == BR_OK) s = st_open(p, &b->st);
+    if (s == BR_OK) s = br__st_open(p, &b->st);
     const size_t H = b->c.hidden;
     if (s == BR_OK) s = weight(b, "embeddings.word_embeddings.weight", b->c.vocab, H, &b->word);
     if (s == BR_OK)
@@ -424,19 +424,19 @@ size_t br_bert_max_length(const br_bert *b)
 
 size_t br_bert_vocab_size(const br_bert *b)
 {
-    return b ? wordpiece_vocab_size(b->wp) : 0;
+    return b ? br__wordpiece_vocab_size(b->wp) : 0;
 }
 
 const char *br_bert_piece(const br_bert *b, int32_t id, size_t *len)
 {
-    return b ? wordpiece_piece(b->wp, id, len) : NULL;
+    return b ? br__wordpiece_piece(b->wp, id, len) : NULL;
 }
 
 br_status br_bert_tokenize(const br_bert *b, const char *text, int32_t **ids, size_t *n_ids)
 {
     if (!b || !text || !ids || !n_ids)
         return br_error(BR_EINVAL, "br_bert_tokenize: NULL argument");
-    return wordpiece_encode(b->wp, text, strlen(text), 1, ids, n_ids);
+    return br__wordpiece_encode(b->wp, text, strlen(text), 1, ids, n_ids);
 }
 
 br_status br_bert_get_info(const br_bert *b, br_bert_info *info)
@@ -454,14 +454,14 @@ br_status br_bert_get_info(const br_bert *b, br_bert_info *info)
     info->layernorm_eps = c->eps;
     info->pooling = b->pooling;
     info->normalize = b->normalize;
-    const st_tensor *t = st_find(b->st, "embeddings.word_embeddings.weight");
-    if (!t) t = st_find(b->st, "bert.embeddings.word_embeddings.weight");
-    snprintf(info->dtype, sizeof info->dtype, "%s", t ? st_dtype_name(t->dtype) : "?");
+    const st_tensor *t = br__st_find(b->st, "embeddings.word_embeddings.weight");
+    if (!t) t = br__st_find(b->st, "bert.embeddings.word_embeddings.weight");
+    snprintf(info->dtype, sizeof info->dtype, "%s", t ? br__st_dtype_name(t->dtype) : "?");
     snprintf(info->tokenizer, sizeof info->tokenizer, "%s", b->tokenizer_file);
     uint64_t H = c->hidden, I = c->inter;
     info->parameters = (c->vocab + c->max_pos + c->type_vocab + 2) * H +
                        c->layers * (4 * H * H + 4 * H + 2 * H * I + I + H + 4 * H);
-    info->file_bytes = st_file_bytes(b->st);
+    info->file_bytes = br__st_file_bytes(b->st);
     return BR_OK;
 }
 
@@ -473,9 +473,9 @@ typedef struct workspace {
     float *ctx; /* (T, H) attention output */
     float *tmp; /* (T, H) projection before the residual */
     float *h;   /* (T, I) intermediate */
-    float *att; /* per thread: nnb_attention_packed_ws(longest text) */
+    float *att; /* per thread: br__nnb_attention_packed_ws(longest text) */
     size_t att_stride;
-    float *gemm; /* per thread: nnb_linear_packed_ws() */
+    float *gemm; /* per thread: br__nnb_linear_packed_ws() */
 } workspace;
 
 static void ws_free(workspace *w)
@@ -494,14 +494,16 @@ static br_status ws_alloc(workspace *w, const br_bert *b, size_t T, size_t max_L
 {
     const size_t H = b->c.hidden, I = b->c.inter;
     T = T ? T : 1;
-    w->att_stride = (nnb_attention_packed_ws(max_L ? max_L : 1, H, b->c.heads) + 15) & ~(size_t)15;
+    w->att_stride =
+        (br__nnb_attention_packed_ws(max_L ? max_L : 1, H, b->c.heads) + 15) & ~(size_t)15;
     w->x = br_aligned_alloc(T * H * sizeof(float), BR_ALIGN);
     w->qkv = br_aligned_alloc(T * 3 * H * sizeof(float), BR_ALIGN);
     w->ctx = br_aligned_alloc(T * H * sizeof(float), BR_ALIGN);
     w->tmp = br_aligned_alloc(T * H * sizeof(float), BR_ALIGN);
     w->h = br_aligned_alloc(T * I * sizeof(float), BR_ALIGN);
     w->att = br_aligned_alloc((size_t)threads * w->att_stride * sizeof(float), BR_ALIGN);
-    w->gemm = br_aligned_alloc((size_t)threads * nnb_linear_packed_ws() * sizeof(float), BR_ALIGN);
+    w->gemm =
+        br_aligned_alloc((size_t)threads * br__nnb_linear_packed_ws() * sizeof(float), BR_ALIGN);
     if (!w->x || !w->qkv || !w->ctx || !w->tmp || !w->h || !w->att || !w->gemm) {
         ws_free(w);
         return br_error(BR_ENOMEM, "encoder workspace (%zu tokens)", T);
@@ -528,14 +530,15 @@ static void forward_chunk(const br_bert *b, const int32_t *const *ids, const siz
             float *x = w->x + (start[s] + t) * H;
             for (size_t j = 0; j < H; j++) x[j] = we[j] + pe[j] + b->type[j];
         }
-    nn_layernorm(w->x, T, H, b->emb_g, b->emb_b, b->c.eps, w->x);
+    br__nn_layernorm(w->x, T, H, b->emb_g, b->emb_b, b->c.eps, w->x);
 
     for (size_t l = 0; l < b->c.layers; l++) {
         const bert_layer *L = &b->layers[l];
         if (L->pqkv)
-            nnb_linear_packed(w->x, T, H, H, L->pqkv, 3 * H, L->bqkv, 0, w->gemm, w->qkv, 3 * H);
+            br__nnb_linear_packed(w->x, T, H, H, L->pqkv, 3 * H, L->bqkv, 0, w->gemm, w->qkv,
+                                  3 * H);
         else
-            nnb_linear(w->x, T, H, H, L->wqkv, 3 * H, L->bqkv, w->qkv, 3 * H);
+            br__nnb_linear(w->x, T, H, H, L->wqkv, 3 * H, L->bqkv, w->qkv, 3 * H);
             /* Attention, text by text; texts are independent, so threads split
              * them (each with its own workspace). */
 #pragma omp parallel num_threads(nt) if (B > 1 && T >= 64)
@@ -547,23 +550,23 @@ static void forward_chunk(const br_bert *b, const int32_t *const *ids, const siz
 #endif
 #pragma omp for schedule(dynamic, 1)
             for (size_t s = 0; s < B; s++)
-                nnb_attention_packed(w->qkv + start[s] * 3 * H, len[s], H, heads, scale, ws,
+                br__nnb_attention_packed(w->qkv + start[s] * 3 * H, len[s], H, heads, scale, ws,
                                      w->ctx + start[s] * H, H);
         }
         if (L->pqkv) {
             /* biases in the accumulators, GELU on each tile while in L1 */
-            nnb_linear_packed(w->ctx, T, H, H, L->po, H, L->bo, 0, w->gemm, w->tmp, H);
-            nnb_add_layernorm(w->x, w->tmp, NULL, T, H, L->ln1_g, L->ln1_b, b->c.eps);
-            nnb_linear_packed(w->x, T, H, H, L->p1, I, L->b1, 1, w->gemm, w->h, I);
-            nnb_linear_packed(w->h, T, I, I, L->p2, H, L->b2, 0, w->gemm, w->tmp, H);
-            nnb_add_layernorm(w->x, w->tmp, NULL, T, H, L->ln2_g, L->ln2_b, b->c.eps);
+            br__nnb_linear_packed(w->ctx, T, H, H, L->po, H, L->bo, 0, w->gemm, w->tmp, H);
+            br__nnb_add_layernorm(w->x, w->tmp, NULL, T, H, L->ln1_g, L->ln1_b, b->c.eps);
+            br__nnb_linear_packed(w->x, T, H, H, L->p1, I, L->b1, 1, w->gemm, w->h, I);
+            br__nnb_linear_packed(w->h, T, I, I, L->p2, H, L->b2, 0, w->gemm, w->tmp, H);
+            br__nnb_add_layernorm(w->x, w->tmp, NULL, T, H, L->ln2_g, L->ln2_b, b->c.eps);
         } else {
-            nnb_linear(w->ctx, T, H, H, L->wo, H, NULL, w->tmp, H);
-            nnb_add_layernorm(w->x, w->tmp, L->bo, T, H, L->ln1_g, L->ln1_b, b->c.eps);
-            nnb_linear(w->x, T, H, H, L->w1, I, NULL, w->h, I);
-            nnb_bias_gelu(w->h, T, I, L->b1);
-            nnb_linear(w->h, T, I, I, L->w2, H, NULL, w->tmp, H);
-            nnb_add_layernorm(w->x, w->tmp, L->b2, T, H, L->ln2_g, L->ln2_b, b->c.eps);
+            br__nnb_linear(w->ctx, T, H, H, L->wo, H, NULL, w->tmp, H);
+            br__nnb_add_layernorm(w->x, w->tmp, L->bo, T, H, L->ln1_g, L->ln1_b, b->c.eps);
+            br__nnb_linear(w->x, T, H, H, L->w1, I, NULL, w->h, I);
+            br__nnb_bias_gelu(w->h, T, I, L->b1);
+            br__nnb_linear(w->h, T, I, I, L->w2, H, NULL, w->tmp, H);
+            br__nnb_add_layernorm(w->x, w->tmp, L->b2, T, H, L->ln2_g, L->ln2_b, b->c.eps);
         }
     }
 
@@ -578,7 +581,7 @@ static void forward_chunk(const br_bert *b, const int32_t *const *ids, const siz
                 for (size_t j = 0; j < H; j++) o[j] = x[t * H + j] > o[j] ? x[t * H + j] : o[j];
         } else {
             memset(o, 0, H * sizeof *o);
-            for (size_t t = 0; t < len[s]; t++) nn_add(o, x + t * H, H);
+            for (size_t t = 0; t < len[s]; t++) br__nn_add(o, x + t * H, H);
             float cnt = (float)len[s];
             for (size_t j = 0; j < H; j++) o[j] /= cnt;
         }
@@ -710,7 +713,7 @@ br_status br_bert_embed(const br_bert *b, const char *const *texts, size_t n, fl
     br_status st = BR_OK;
 #pragma omp parallel for num_threads(br_get_num_threads()) schedule(dynamic, 16)
     for (size_t i = 0; i < n; i++) {
-        br_status s = wordpiece_encode(b->wp, texts[i], strlen(texts[i]), 1, &ids[i], &lens[i]);
+        br_status s = br__wordpiece_encode(b->wp, texts[i], strlen(texts[i]), 1, &ids[i], &lens[i]);
         if (s != BR_OK) {
 #pragma omp critical(br_bert_err)
             st = s;

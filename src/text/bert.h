@@ -21,7 +21,7 @@ typedef struct bert_layer {
     const float *w1, *b1; /* (I, H), (I,) intermediate */
     const float *w2, *b2; /* (H, I), (H,) output */
     const float *ln2_g, *ln2_b;
-    /* The four products' weights packed for nnb_linear_packed (owned), or
+    /* The four products' weights packed for br__nnb_linear_packed (owned), or
      * all NULL where the CPU lacks AVX-512. */
     const float *pqkv, *po, *p1, *p2;
 } bert_layer;
@@ -47,6 +47,6 @@ struct br_bert {
 };
 
 /* Parses config.json text into c (defaults as transformers' BertConfig). */
-br_status bert_parse_config(const char *path, bert_config *c);
+br_status br__bert_parse_config(const char *path, bert_config *c);
 
 #endif

@@ -30,7 +30,7 @@ struct st_file {
     char *names;  /* all names, NUL-separated */
 };
 
-size_t st_dtype_size(st_dtype t)
+size_t br__st_dtype_size(st_dtype t)
 {
     switch (t) {
     case ST_F32:
@@ -47,7 +47,7 @@ size_t st_dtype_size(st_dtype t)
     }
 }
 
-const char *st_dtype_name(st_dtype t)
+const char *br__st_dtype_name(st_dtype t)
 {
     static const char *const names[] = {"F32", "F16", "BF16", "F64", "I64", "I32", "other"};
     return (unsigned)t <= ST_OTHER ? names[t] : "other";
@@ -89,7 +89,7 @@ static int cmp_offset(const void *a, const void *b)
     return p < q ? -1 : p > q;
 }
 
-void st_close(st_file *f)
+void br__st_close(st_file *f)
 {
     if (!f) return;
     if (f->map) munmap(f->map, f->size);
@@ -132,7 +132,7 @@ static br_status parse_header(st_file *f, json_t *hdr, const unsigned char *base
                             path, key);
         t->dtype = parse_dtype(json_string_value(dt));
         size_t esize = t->dtype == ST_OTHER ? other_dtype_size(json_string_value(dt))
-                                            : st_dtype_size(t->dtype);
+                                            : br__st_dtype_size(t->dtype);
         if (esize == 0)
             return br_error(BR_EFORMAT, "%s: tensor '%s': unknown dtype '%s'", path, key,
                             json_string_value(dt));
@@ -193,7 +193,7 @@ static br_status parse_header(st_file *f, json_t *hdr, const unsigned char *base
     return BR_OK;
 }
 
-br_status st_open(const char *path, st_file **out)
+br_status br__st_open(const char *path, st_file **out)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -221,7 +221,7 @@ br_status st_open(const char *path, st_file **out)
     close(fd);
     if (f->map == MAP_FAILED) {
         f->map = NULL;
-        st_close(f);
+        br__st_close(f);
         return br_error(BR_EIO, "%s: mmap: %s", path, strerror(e));
     }
     const unsigned char *p = f->map;
@@ -229,7 +229,7 @@ br_status st_open(const char *path, st_file **out)
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | p[i];
     if (hlen > ST_MAX_HEADER || hlen > f->size - 8) {
         size_t size = f->size;
-        st_close(f);
+        br__st_close(f);
         return br_error(BR_EFORMAT, "%s: header length %llu does not fit the file (%zu bytes)",
                         path, (unsigned long long)hlen, size);
     }
@@ -237,14 +237,14 @@ br_status st_open(const char *path, st_file **out)
     json_t *hdr = json_loadb((const char *)p + 8, (size_t)hlen, 0, &jerr);
     if (!hdr || !json_is_object(hdr)) {
         json_decref(hdr);
-        st_close(f);
+        br__st_close(f);
         return br_error(BR_EFORMAT, "%s: header is not a JSON object%s%s", path, hdr ? "" : ": ",
                         hdr ? "" : jerr.text);
     }
     br_status st = parse_header(f, hdr, p + 8 + hlen, f->size - 8 - (size_t)hlen, path);
     json_decref(hdr);
     if (st != BR_OK) {
-        st_close(f);
+        br__st_close(f);
         return st;
     }
     /* The weights are read front to back once per forward pass. */
@@ -253,29 +253,29 @@ br_status st_open(const char *path, st_file **out)
     return BR_OK;
 }
 
-size_t st_count(const st_file *f)
+size_t br__st_count(const st_file *f)
 {
     return f ? f->n : 0;
 }
 
-size_t st_file_bytes(const st_file *f)
+size_t br__st_file_bytes(const st_file *f)
 {
     return f ? f->size : 0;
 }
 
-const st_tensor *st_tensor_at(const st_file *f, size_t i)
+const st_tensor *br__st_tensor_at(const st_file *f, size_t i)
 {
     return f && i < f->n ? &f->t[i] : NULL;
 }
 
-const st_tensor *st_find(const st_file *f, const char *name)
+const st_tensor *br__st_find(const st_file *f, const char *name)
 {
     if (!f || !name) return NULL;
     st_tensor key = {.name = name};
     return bsearch(&key, f->t, f->n, sizeof *f->t, cmp_name);
 }
 
-float st_half_to_float(uint16_t h)
+float br__st_half_to_float(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
     uint32_t bits;
@@ -301,7 +301,7 @@ float st_half_to_float(uint16_t h)
     return f;
 }
 
-float st_bf16_to_float(uint16_t h)
+float br__st_bf16_to_float(uint16_t h)
 {
     uint32_t bits = (uint32_t)h << 16;
     float f;
@@ -309,13 +309,13 @@ float st_bf16_to_float(uint16_t h)
     return f;
 }
 
-const float *st_f32_view(const st_tensor *t)
+const float *br__st_f32_view(const st_tensor *t)
 {
     if (!t || t->dtype != ST_F32 || ((uintptr_t)t->data & 3)) return NULL;
     return t->data;
 }
 
-br_status st_to_f32(const st_tensor *t, float *dst)
+br_status br__st_to_f32(const st_tensor *t, float *dst)
 {
     const unsigned char *s = t->data;
     /* The file is little-endian, as is every machine bookrec builds on;
@@ -329,7 +329,7 @@ br_status st_to_f32(const st_tensor *t, float *dst)
         for (uint64_t i = 0; i < t->count; i++) {
             uint16_t h;
             memcpy(&h, s + 2 * i, 2);
-            dst[i] = t->dtype == ST_F16 ? st_half_to_float(h) : st_bf16_to_float(h);
+            dst[i] = t->dtype == ST_F16 ? br__st_half_to_float(h) : br__st_bf16_to_float(h);
         }
         return BR_OK;
     case ST_F64:
@@ -341,6 +341,6 @@ br_status st_to_f32(const st_tensor *t, float *dst)
         return BR_OK;
     default:
         return br_error(BR_EUNSUPPORTED, "tensor '%s': dtype %s is not a float type", t->name,
-                        st_dtype_name(t->dtype));
+                        br__st_dtype_name(t->dtype));
     }
 }

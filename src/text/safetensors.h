@@ -43,30 +43,30 @@ typedef struct st_file st_file;
 
 /* Maps and validates a file. Fails with BR_ENOTFOUND (missing), BR_EIO or
  * BR_EFORMAT (with the reason in the detail). */
-br_status st_open(const char *path, st_file **out);
-void st_close(st_file *f);
+br_status br__st_open(const char *path, st_file **out);
+void br__st_close(st_file *f);
 
-size_t st_count(const st_file *f);
-const st_tensor *st_tensor_at(const st_file *f, size_t i);
+size_t br__st_count(const st_file *f);
+const st_tensor *br__st_tensor_at(const st_file *f, size_t i);
 /* The tensor called `name`, or NULL. */
-const st_tensor *st_find(const st_file *f, const char *name);
+const st_tensor *br__st_find(const st_file *f, const char *name);
 /* Total bytes of the mapping. */
-size_t st_file_bytes(const st_file *f);
+size_t br__st_file_bytes(const st_file *f);
 
 /* Bytes per element of a dtype (0 for ST_OTHER). */
-size_t st_dtype_size(st_dtype t);
-const char *st_dtype_name(st_dtype t);
+size_t br__st_dtype_size(st_dtype t);
+const char *br__st_dtype_name(st_dtype t);
 
 /* The tensor as float32, when it already is float32 and 4-byte aligned in
  * the mapping (zero copy); NULL otherwise. */
-const float *st_f32_view(const st_tensor *t);
+const float *br__st_f32_view(const st_tensor *t);
 /* Converts every element to float32 into dst (t->count floats): F32 copies,
  * F16 and BF16 widen exactly, F64 rounds to nearest. BR_EUNSUPPORTED for
  * integer and other dtypes. */
-br_status st_to_f32(const st_tensor *t, float *dst);
+br_status br__st_to_f32(const st_tensor *t, float *dst);
 
 /* IEEE half / bfloat16 -> float (exact). */
-float st_half_to_float(uint16_t h);
-float st_bf16_to_float(uint16_t h);
+float br__st_half_to_float(uint16_t h);
+float br__st_bf16_to_float(uint16_t h);
 
 #endif

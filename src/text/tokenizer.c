@@ -66,7 +66,7 @@ static int64_t find_child(const use_tokenizer *t, uint32_t parent, int32_t cp)
     }
 }
 
-void use_tokenizer_free(use_tokenizer *t)
+void br__use_tokenizer_free(use_tokenizer *t)
 {
     if (!t) return;
     br_free(t->nodes);
@@ -76,7 +76,7 @@ void use_tokenizer_free(use_tokenizer *t)
     br_free(t);
 }
 
-br_status use_tokenizer_create(const use_model *m, use_tokenizer **out)
+br_status br__use_tokenizer_create(const use_model *m, use_tokenizer **out)
 {
     *out = NULL;
     use_tokenizer *t = br_calloc(1, sizeof *t);
@@ -92,7 +92,7 @@ br_status use_tokenizer_create(const use_model *m, use_tokenizer **out)
     t->child = br_malloc(cap * sizeof *t->child);
     t->u16len = br_calloc(V, 1);
     if (!t->nodes || !t->keys || !t->child || !t->u16len) {
-        use_tokenizer_free(t);
+        br__use_tokenizer_free(t);
         return br_error(BR_ENOMEM, "tokenizer");
     }
     t->nodes[0] = (trie_node){0.0, -1};
@@ -106,7 +106,7 @@ br_status use_tokenizer_create(const use_model *m, use_tokenizer **out)
             utf8proc_int32_t cp;
             utf8proc_ssize_t k = utf8proc_iterate(p + i, len - i, &cp);
             if (k <= 0) {
-                use_tokenizer_free(t);
+                br__use_tokenizer_free(t);
                 return br_error(BR_EFORMAT, "use-lite vocabulary: piece %u is not UTF-8", id);
             }
             i += k;
@@ -127,7 +127,7 @@ br_status use_tokenizer_create(const use_model *m, use_tokenizer **out)
         /* The JavaScript length is what the backtrack subtracts; a piece
          * longer than 255 UTF-16 units does not occur (and is refused). */
         if (u16 == 0 || u16 > 255) {
-            use_tokenizer_free(t);
+            br__use_tokenizer_free(t);
             return br_error(BR_EFORMAT, "use-lite vocabulary: piece %u empty or too long", id);
         }
         t->u16len[id] = (uint8_t)u16;
@@ -140,7 +140,7 @@ br_status use_tokenizer_create(const use_model *m, use_tokenizer **out)
     return BR_OK;
 }
 
-char *use_utf8_sanitize(const char *s, size_t len, size_t *out_len)
+char *br__use_utf8_sanitize(const char *s, size_t len, size_t *out_len)
 {
     const uint8_t *p = (const uint8_t *)s;
     /* Worst case: every byte becomes U+FFFD (3 bytes). */
@@ -231,13 +231,13 @@ static br_status nfkc(const char *s, size_t len, int32_t **out, size_t *n)
     }
 }
 
-br_status use_tokenizer_encode(const use_tokenizer *t, const char *text, size_t len, int32_t **ids,
-                               size_t *n_ids)
+br_status br__use_tokenizer_encode(const use_tokenizer *t, const char *text, size_t len,
+                                   int32_t **ids, size_t *n_ids)
 {
     *ids = NULL;
     *n_ids = 0;
     size_t clen;
-    char *clean = use_utf8_sanitize(text, len, &clen);
+    char *clean = br__use_utf8_sanitize(text, len, &clen);
     if (!clean) return br_error(BR_ENOMEM, "tokenizing");
     int32_t *cps;
     size_t ncp;

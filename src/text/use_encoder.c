@@ -47,9 +47,9 @@ void br_encoder_close(br_encoder *enc)
 {
     if (!enc) return;
     br_bert_close(enc->bert);
-    use_tokenizer_free(enc->tok);
+    br__use_tokenizer_free(enc->tok);
     br_aligned_free(enc->timing);
-    use_model_release(&enc->m);
+    br__use_model_release(&enc->m);
     br_free(enc);
 }
 
@@ -94,8 +94,8 @@ br_status br_encoder_open(const char *path, br_encoder **out)
     if (br_bert_is_model_dir(path)) return br_encoder_open_bert(path, 0, out);
     br_encoder *enc = br_calloc(1, sizeof *enc);
     if (!enc) return br_error(BR_ENOMEM, "encoder");
-    br_status s = use_model_map(path, &enc->m);
-    if (s == BR_OK) s = use_tokenizer_create(&enc->m, &enc->tok);
+    br_status s = br__use_model_map(path, &enc->m);
+    if (s == BR_OK) s = br__use_tokenizer_create(&enc->m, &enc->tok);
     if (s == BR_OK) {
         /* concat(sin(pos * inv), cos(pos * inv)) with the product rounded to
          * float32 first, as the graph computes it. */
@@ -205,7 +205,7 @@ br_status br_encoder_tokenize(const br_encoder *enc, const char *text, int32_t *
     if (!enc || !text || !ids || !n_ids)
         return br_error(BR_EINVAL, "br_encoder_tokenize: NULL argument");
     if (enc->bert) return br_bert_tokenize(enc->bert, text, ids, n_ids);
-    return use_tokenizer_encode(enc->tok, text, strlen(text), ids, n_ids);
+    return br__use_tokenizer_encode(enc->tok, text, strlen(text), ids, n_ids);
 }
 
 /* ------------------------------------------------------------ forward pass -- */
@@ -218,7 +218,7 @@ typedef struct workspace {
     float *a;   /* (T, D) attention output / FFN output */
     float *x;   /* (T, D) residual stream */
     float *f;   /* (T, F) FFN hidden / residual projection */
-    float *att; /* attention scratch, nn_attention_ws(max_len, D) */
+    float *att; /* attention scratch, br__nn_attention_ws(max_len, D) */
     float *p;   /* (B, D) pooled */
     float *y;   /* (B, out) */
 } workspace;
@@ -244,7 +244,7 @@ static br_status ws_alloc(workspace *w, const use_model *m, size_t T, size_t B)
     w->a = br_aligned_alloc(tt * D * sizeof(float), BR_ALIGN);
     w->x = br_aligned_alloc(tt * D * sizeof(float), BR_ALIGN);
     w->f = br_aligned_alloc(tt * (F > D ? F : D) * sizeof(float), BR_ALIGN);
-    w->att = br_aligned_alloc(nn_attention_ws(m->max_len, D) * sizeof(float), BR_ALIGN);
+    w->att = br_aligned_alloc(br__nn_attention_ws(m->max_len, D) * sizeof(float), BR_ALIGN);
     w->p = br_aligned_alloc(bb * D * sizeof(float), BR_ALIGN);
     w->y = br_aligned_alloc(bb * m->out_dim * sizeof(float), BR_ALIGN);
     if (!w->x0 || !w->h || !w->qkv || !w->a || !w->x || !w->f || !w->att || !w->p || !w->y) {
@@ -261,7 +261,7 @@ static void attention_all(const use_layer *L, const size_t *start, const size_t 
     size_t D = L->d_in;
     for (size_t b = 0; b < B; b++)
         if (len[b])
-            nn_attention(w->qkv + start[b] * 3 * D, len[b], D, L->heads, L->attn_scale, w->att,
+            br__nn_attention(w->qkv + start[b] * 3 * D, len[b], D, L->heads, L->attn_scale, w->att,
                          out + start[b] * D, D);
 }
 
@@ -284,34 +284,34 @@ static void forward_chunk(const br_encoder *enc, int32_t *const *ids, const size
 
     if (T > 0) {
         /* Layer 0 (E -> D). */
-        nn_layernorm(w->x0, T, E, L0->ln1_s, L0->ln1_b, m->ln_eps, w->h);
-        nn_linear(w->h, T, E, E, L0->qkv_w, 3 * E, L0->qkv_b, w->qkv, 3 * E);
+        br__nn_layernorm(w->x0, T, E, L0->ln1_s, L0->ln1_b, m->ln_eps, w->h);
+        br__nn_linear(w->h, T, E, E, L0->qkv_w, 3 * E, L0->qkv_b, w->qkv, 3 * E);
         attention_all(L0, start, len, B, w, w->a);
-        nn_linear(w->x0, T, E, E, L0->res_w, D, L0->res_b, w->x, D);
-        nn_linear_residual(w->a, T, E, L0->out_w, D, L0->out_b, w->h, w->x);
-        nn_layernorm(w->x, T, D, L0->ln2_s, L0->ln2_b, m->ln_eps, w->h);
-        nn_linear_relu(w->h, T, D, L0->ff1_w, F, L0->ff1_b, w->f);
-        nn_linear_residual(w->f, T, F, L0->ff2_w, D, L0->ff2_b, w->a, w->x);
+        br__nn_linear(w->x0, T, E, E, L0->res_w, D, L0->res_b, w->x, D);
+        br__nn_linear_residual(w->a, T, E, L0->out_w, D, L0->out_b, w->h, w->x);
+        br__nn_layernorm(w->x, T, D, L0->ln2_s, L0->ln2_b, m->ln_eps, w->h);
+        br__nn_linear_relu(w->h, T, D, L0->ff1_w, F, L0->ff1_b, w->f);
+        br__nn_linear_residual(w->f, T, F, L0->ff2_w, D, L0->ff2_b, w->a, w->x);
 
         /* Layer 1 (D -> D). */
-        nn_layernorm(w->x, T, D, L1->ln1_s, L1->ln1_b, m->ln_eps, w->h);
-        nn_linear(w->h, T, D, D, L1->qkv_w, 3 * D, L1->qkv_b, w->qkv, 3 * D);
+        br__nn_layernorm(w->x, T, D, L1->ln1_s, L1->ln1_b, m->ln_eps, w->h);
+        br__nn_linear(w->h, T, D, D, L1->qkv_w, 3 * D, L1->qkv_b, w->qkv, 3 * D);
         attention_all(L1, start, len, B, w, w->a);
-        nn_linear_residual(w->a, T, D, L1->out_w, D, L1->out_b, w->h, w->x);
-        nn_layernorm(w->x, T, D, L1->ln2_s, L1->ln2_b, m->ln_eps, w->h);
-        nn_linear_relu(w->h, T, D, L1->ff1_w, F, L1->ff1_b, w->f);
-        nn_linear_residual(w->f, T, F, L1->ff2_w, D, L1->ff2_b, w->a, w->x);
+        br__nn_linear_residual(w->a, T, D, L1->out_w, D, L1->out_b, w->h, w->x);
+        br__nn_layernorm(w->x, T, D, L1->ln2_s, L1->ln2_b, m->ln_eps, w->h);
+        br__nn_linear_relu(w->h, T, D, L1->ff1_w, F, L1->ff1_b, w->f);
+        br__nn_linear_residual(w->f, T, F, L1->ff2_w, D, L1->ff2_b, w->a, w->x);
     }
 
     /* Mean over each text's tokens (divided by max(len, 1)). */
     for (size_t b = 0; b < B; b++) {
         float *p = w->p + b * D;
         memset(p, 0, D * sizeof *p);
-        for (size_t t = 0; t < len[b]; t++) nn_add(p, w->x + (start[b] + t) * D, D);
+        for (size_t t = 0; t < len[b]; t++) br__nn_add(p, w->x + (start[b] + t) * D, D);
         float cnt = (float)(len[b] > 0 ? len[b] : 1);
         for (size_t j = 0; j < D; j++) p[j] /= cnt;
     }
-    nn_linear(w->p, B, D, D, m->final_w, O, m->final_b, w->y, O);
+    br__nn_linear(w->p, B, D, D, m->final_w, O, m->final_b, w->y, O);
     for (size_t b = 0; b < B; b++) {
         float *y = w->y + b * O, *o = out + b * O;
         float sq = 0;
@@ -348,7 +348,7 @@ br_status br_encoder_embed(const br_encoder *enc, const char *const *texts, size
 #pragma omp parallel for num_threads(br_get_num_threads()) schedule(dynamic, 16)
     for (size_t i = 0; i < n; i++) {
         size_t k;
-        br_status s = use_tokenizer_encode(enc->tok, texts[i], strlen(texts[i]), &ids[i], &k);
+        br_status s = br__use_tokenizer_encode(enc->tok, texts[i], strlen(texts[i]), &ids[i], &k);
         if (s != BR_OK) {
 #pragma omp critical(br_encoder_err)
             st = s;

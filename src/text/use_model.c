@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,8 @@
 #include <unistd.h>
 
 #include "bookrec/encoder.h"
+#include "core/afile.h"
+#include "core/hash.h"
 
 #define FETCH_HINT "run `bookrec model fetch use-lite` (or `make model`) to fetch and convert it"
 
@@ -66,7 +67,7 @@ static void wrf(uint8_t *p, float v)
     memcpy(p, &v, 4);
 }
 
-uint64_t use_model_checksum(const uint8_t *p, size_t len)
+uint64_t br__use_model_checksum(const uint8_t *p, size_t len)
 {
     uint64_t h = 0x6a09e667f3bcc908ull ^ len;
     size_t i = 0;
@@ -74,7 +75,7 @@ uint64_t use_model_checksum(const uint8_t *p, size_t len)
         h = (h ^ rd64(p + i)) * 0x9e3779b97f4a7c15ull;
         h ^= h >> 29;
     }
-    for (; i < len; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    h = br__fnv1a64_update(h, p + i, len - i); /* the tail: FNV-1a steps */
     h ^= h >> 32;
     return h;
 }
@@ -121,7 +122,7 @@ static br_status fmt_err(const char *what)
     return br_error(BR_EFORMAT, "use-lite model file: %s; " FETCH_HINT, what);
 }
 
-br_status use_model_parse(const void *buf, size_t len, int check_sum, use_model *m)
+br_status br__use_model_parse(const void *buf, size_t len, int check_sum, use_model *m)
 {
     const uint8_t *b = buf;
     memset(m, 0, sizeof *m);
@@ -140,7 +141,7 @@ br_status use_model_parse(const void *buf, size_t len, int check_sum, use_model 
         if (file_bytes > len) return fmt_err("truncated (shorter than the size in its header)");
         return fmt_err("size differs from the size in its header");
     }
-    if (check_sum && use_model_checksum(b + USE_HEADER_BYTES, len - USE_HEADER_BYTES) !=
+    if (check_sum && br__use_model_checksum(b + USE_HEADER_BYTES, len - USE_HEADER_BYTES) !=
                          rd64(b + USE_OFF_CHECKSUM))
         return fmt_err("checksum mismatch (the file is corrupt)");
 
@@ -252,7 +253,7 @@ br_status use_model_parse(const void *buf, size_t len, int check_sum, use_model 
     return BR_OK;
 }
 
-br_status use_model_map(const char *path, use_model *m)
+br_status br__use_model_map(const char *path, use_model *m)
 {
     memset(m, 0, sizeof *m);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -276,7 +277,7 @@ br_status use_model_map(const char *path, use_model *m)
     int e = errno;
     close(fd);
     if (p == MAP_FAILED) return br_error(BR_EIO, "%s: mmap: %s", path, strerror(e));
-    br_status s = use_model_parse(p, (size_t)st.st_size, 1, m);
+    br_status s = br__use_model_parse(p, (size_t)st.st_size, 1, m);
     if (s != BR_OK) {
         munmap(p, (size_t)st.st_size);
         char detail[512]; /* br_error overwrites the buffer detail points into */
@@ -287,7 +288,7 @@ br_status use_model_map(const char *path, use_model *m)
     return BR_OK;
 }
 
-void use_model_release(use_model *m)
+void br__use_model_release(use_model *m)
 {
     if (m->mapped && m->base) munmap((void *)m->base, m->size);
     memset(m, 0, sizeof *m);
@@ -296,8 +297,8 @@ void use_model_release(use_model *m)
 br_status br_encoder_check_file(const char *path)
 {
     use_model m;
-    br_status s = use_model_map(path, &m);
-    if (s == BR_OK) use_model_release(&m);
+    br_status s = br__use_model_map(path, &m);
+    if (s == BR_OK) br__use_model_release(&m);
     return s;
 }
 
@@ -536,55 +537,6 @@ typedef struct out_tensor {
 static size_t align_up(size_t v, size_t a)
 {
     return (v + a - 1) / a * a;
-}
-
-static br_status write_file_atomic(const char *out_path, const uint8_t *buf, size_t len)
-{
-    size_t n = strlen(out_path) + 32;
-    char *tmp = br_malloc(n);
-    if (!tmp) return br_error(BR_ENOMEM, "temp path");
-    snprintf(tmp, n, "%s.tmp.%ld", out_path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        br_status s = br_error(BR_EIO, "%s: %s", tmp, strerror(errno));
-        br_free(tmp);
-        return s;
-    }
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, buf + done, len - done);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        done += (size_t)w;
-    }
-    int e = errno;
-    if (done != len || fsync(fd) != 0) {
-        if (done == len) e = errno;
-        close(fd);
-        unlink(tmp);
-        br_free(tmp);
-        return br_error(BR_EIO, "writing %s: %s", out_path, strerror(e));
-    }
-    if (close(fd) != 0 || rename(tmp, out_path) != 0) {
-        e = errno;
-        unlink(tmp);
-        br_free(tmp);
-        return br_error(BR_EIO, "writing %s: %s", out_path, strerror(e));
-    }
-    br_free(tmp);
-    /* fsync the directory so the rename itself survives a crash. */
-    char *dcopy = br_strdup(out_path);
-    if (dcopy) {
-        int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        br_free(dcopy);
-    }
-    return BR_OK;
 }
 
 /* Reads vocab.json ([[piece, score], ...]) into the vocabulary section. A
@@ -843,17 +795,17 @@ br_status br_encoder_convert_tfjs(const char *dist_dir, const char *out_path)
             off = align_up(off + nb, USE_ALIGN);
         }
         wr64(file + USE_OFF_CHECKSUM,
-             use_model_checksum(file + USE_HEADER_BYTES, file_len - USE_HEADER_BYTES));
+             br__use_model_checksum(file + USE_HEADER_BYTES, file_len - USE_HEADER_BYTES));
         /* Refuse to write what we could not read back. */
         use_model chk;
-        s = use_model_parse(file, file_len, 1, &chk);
+        s = br__use_model_parse(file, file_len, 1, &chk);
         if (s != BR_OK) {
             char detail[512];
             snprintf(detail, sizeof detail, "%s", br_error_detail());
             s = br_error(BR_EINTERNAL, "converted model does not parse: %s", detail);
         }
     }
-    if (s == BR_OK) s = write_file_atomic(out_path, file, file_len);
+    if (s == BR_OK) s = br__afile_write(out_path, file, file_len);
 
     br_free(file);
     br_free(vocab);

@@ -81,13 +81,13 @@ typedef struct use_model {
 /* Parses and validates a whole model file held in memory (buf stays owned by
  * the caller and must outlive m). check_sum = 0 skips the checksum (for the
  * fuzzer, which could never get past it otherwise). */
-br_status use_model_parse(const void *buf, size_t len, int check_sum, use_model *m);
-/* mmap + parse; use_model_release unmaps. */
-br_status use_model_map(const char *path, use_model *m);
-void use_model_release(use_model *m);
+br_status br__use_model_parse(const void *buf, size_t len, int check_sum, use_model *m);
+/* mmap + parse; br__use_model_release unmaps. */
+br_status br__use_model_map(const char *path, use_model *m);
+void br__use_model_release(use_model *m);
 /* The checksum stored in the header: a 64-bit multiply-xorshift hash of the
  * bytes after the header, read as little-endian 64-bit words. */
-uint64_t use_model_checksum(const uint8_t *p, size_t len);
+uint64_t br__use_model_checksum(const uint8_t *p, size_t len);
 
 /* ---------------------------------------------------------------- tokenizer -- */
 
@@ -96,14 +96,14 @@ uint64_t use_model_checksum(const uint8_t *p, size_t len);
  * reproduced on purpose; see tokenizer.c). */
 typedef struct use_tokenizer use_tokenizer;
 
-br_status use_tokenizer_create(const use_model *m, use_tokenizer **out);
-void use_tokenizer_free(use_tokenizer *t);
+br_status br__use_tokenizer_create(const use_model *m, use_tokenizer **out);
+void br__use_tokenizer_free(use_tokenizer *t);
 /* ids: br_malloc'd (NULL when *n is 0). */
-br_status use_tokenizer_encode(const use_tokenizer *t, const char *text, size_t len, int32_t **ids,
-                               size_t *n);
+br_status br__use_tokenizer_encode(const use_tokenizer *t, const char *text, size_t len,
+                                   int32_t **ids, size_t *n);
 
 /* Replaces invalid UTF-8 by U+FFFD (WHATWG maximal-subpart rule). Returns a
  * br_malloc'd NUL-terminated copy and its length, or NULL on ENOMEM. */
-char *use_utf8_sanitize(const char *s, size_t len, size_t *out_len);
+char *br__use_utf8_sanitize(const char *s, size_t len, size_t *out_len);
 
 #endif

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "core/hash.h"
 #include "text/wordpiece_unicode.h"
 
 #define MAX_ADDED 64
@@ -57,15 +58,15 @@ struct wordpiece {
 
 /* ------------------------------------------------------------- the vocab -- */
 
+/* The table lives in memory only (built at load), so its hash may change
+ * freely: a lookup compares the piece itself, and equal pieces keep their
+ * insertion order along a probe chain whatever the hash. */
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-    /* FNV-1a, 64-bit */
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
+    return br__fnv1a64_update(BR__FNV1A64_INIT, s, n);
 }
 
-int32_t wordpiece_id(const wordpiece *wp, const char *piece, size_t len)
+int32_t br__wordpiece_id(const wordpiece *wp, const char *piece, size_t len)
 {
     if (len > wp->max_piece) return -1;
     size_t i = (size_t)hash_bytes(piece, len) & wp->mask;
@@ -78,7 +79,7 @@ int32_t wordpiece_id(const wordpiece *wp, const char *piece, size_t len)
     }
 }
 
-void wordpiece_free(wordpiece *wp)
+void br__wordpiece_free(wordpiece *wp)
 {
     if (!wp) return;
     br_free(wp->bytes);
@@ -132,15 +133,15 @@ static br_status build(wordpiece *wp, const char *const *pieces, const size_t *l
     }
     wp->off[n] = o;
     for (size_t i = 0; i < n; i++) {
-        if (wordpiece_id(wp, pieces[i], lens[i]) >= 0) continue;
+        if (br__wordpiece_id(wp, pieces[i], lens[i]) >= 0) continue;
         size_t h = (size_t)hash_bytes(pieces[i], lens[i]) & wp->mask;
         while (wp->slots[h] >= 0) h = (h + 1) & wp->mask;
         wp->slots[h] = (int32_t)i;
     }
-    wp->cls = wordpiece_id(wp, "[CLS]", 5);
-    wp->sep = wordpiece_id(wp, "[SEP]", 5);
-    wp->unk = wordpiece_id(wp, "[UNK]", 5);
-    wp->pad = wordpiece_id(wp, "[PAD]", 5);
+    wp->cls = br__wordpiece_id(wp, "[CLS]", 5);
+    wp->sep = br__wordpiece_id(wp, "[SEP]", 5);
+    wp->unk = br__wordpiece_id(wp, "[UNK]", 5);
+    wp->pad = br__wordpiece_id(wp, "[PAD]", 5);
     if (wp->unk < 0) return br_error(BR_EFORMAT, "vocabulary has no [UNK]");
     if (wp->cls < 0 || wp->sep < 0) return br_error(BR_EFORMAT, "vocabulary has no [CLS]/[SEP]");
     return BR_OK;
@@ -163,7 +164,7 @@ static br_status add_default_specials(wordpiece *wp)
 {
     static const char *const sp[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
     for (size_t i = 0; i < 5; i++) {
-        int32_t id = wordpiece_id(wp, sp[i], strlen(sp[i]));
+        int32_t id = br__wordpiece_id(wp, sp[i], strlen(sp[i]));
         if (id >= 0) {
             br_status s = add_added(wp, sp[i], id);
             if (s != BR_OK) return s;
@@ -172,7 +173,7 @@ static br_status add_default_specials(wordpiece *wp)
     return BR_OK;
 }
 
-br_status wordpiece_create(const char *const *pieces, size_t n, const wp_config *cfg,
+br_status br__wordpiece_create(const char *const *pieces, size_t n, const wp_config *cfg,
                            wordpiece **out)
 {
     *out = NULL;
@@ -188,14 +189,14 @@ br_status wordpiece_create(const char *const *pieces, size_t n, const wp_config 
     br_free(lens);
     if (s == BR_OK) s = add_default_specials(wp);
     if (s != BR_OK) {
-        wordpiece_free(wp);
+        br__wordpiece_free(wp);
         return s;
     }
     *out = wp;
     return BR_OK;
 }
 
-br_status wordpiece_load_vocab(const char *path, const wp_config *cfg, wordpiece **out)
+br_status br__wordpiece_load_vocab(const char *path, const wp_config *cfg, wordpiece **out)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
@@ -244,7 +245,7 @@ br_status wordpiece_load_vocab(const char *path, const wp_config *cfg, wordpiece
         pieces[k] = p;
         p = nl ? nl + 1 : p + l;
     }
-    br_status s = wordpiece_create(pieces, n, cfg, out);
+    br_status s = br__wordpiece_create(pieces, n, cfg, out);
     br_free(pieces);
     br_free(text);
     if (s != BR_OK) {
@@ -262,7 +263,7 @@ static int json_flag(json_t *obj, const char *key, int dflt)
     return dflt;
 }
 
-br_status wordpiece_load_json(const char *path, wordpiece **out)
+br_status br__wordpiece_load_json(const char *path, wordpiece **out)
 {
     *out = NULL;
     json_error_t jerr;
@@ -359,7 +360,7 @@ br_status wordpiece_load_json(const char *path, wordpiece **out)
     if (s == BR_OK) {
         json_t *unk = json_object_get(model, "unk_token");
         if (json_is_string(unk)) {
-            int32_t id = wordpiece_id(wp, json_string_value(unk), json_string_length(unk));
+            int32_t id = br__wordpiece_id(wp, json_string_value(unk), json_string_length(unk));
             if (id < 0) s = br_error(BR_EFORMAT, "%s: unk_token not in vocab", path);
             wp->unk = id;
         }
@@ -387,38 +388,38 @@ br_status wordpiece_load_json(const char *path, wordpiece **out)
     br_free(lens);
     json_decref(root);
     if (s != BR_OK) {
-        wordpiece_free(wp);
+        br__wordpiece_free(wp);
         return s;
     }
     *out = wp;
     return BR_OK;
 }
 
-size_t wordpiece_vocab_size(const wordpiece *wp)
+size_t br__wordpiece_vocab_size(const wordpiece *wp)
 {
     return wp ? wp->n : 0;
 }
 
-const char *wordpiece_piece(const wordpiece *wp, int32_t id, size_t *len)
+const char *br__wordpiece_piece(const wordpiece *wp, int32_t id, size_t *len)
 {
     if (!wp || id < 0 || (size_t)id >= wp->n) return NULL;
     if (len) *len = wp->off[id + 1] - wp->off[id];
     return wp->bytes + wp->off[id];
 }
 
-int32_t wordpiece_cls(const wordpiece *wp)
+int32_t br__wordpiece_cls(const wordpiece *wp)
 {
     return wp->cls;
 }
-int32_t wordpiece_sep(const wordpiece *wp)
+int32_t br__wordpiece_sep(const wordpiece *wp)
 {
     return wp->sep;
 }
-int32_t wordpiece_unk(const wordpiece *wp)
+int32_t br__wordpiece_unk(const wordpiece *wp)
 {
     return wp->unk;
 }
-int32_t wordpiece_pad(const wordpiece *wp)
+int32_t br__wordpiece_pad(const wordpiece *wp)
 {
     return wp->pad;
 }
@@ -802,11 +803,11 @@ static int encode_word(const wordpiece *wp, const uint32_t *w, size_t n, idbuf *
                 char save[16];
                 memcpy(save, (char *)key, wp->prefix_len);
                 memcpy((char *)key, wp->prefix, wp->prefix_len);
-                found = wordpiece_id(wp, key, len);
+                found = br__wordpiece_id(wp, key, len);
                 memcpy((char *)key, save, wp->prefix_len);
             } else {
                 if (len > wp->max_piece) continue;
-                found = wordpiece_id(wp, key, len);
+                found = br__wordpiece_id(wp, key, len);
             }
             if (found >= 0) break;
         }
@@ -851,12 +852,12 @@ static int encode_section(const wordpiece *wp, const unsigned char *s, size_t le
     return 0;
 }
 
-br_status wordpiece_encode(const wordpiece *wp, const char *text, size_t len, int add_special,
+br_status br__wordpiece_encode(const wordpiece *wp, const char *text, size_t len, int add_special,
                            int32_t **out, size_t *n_out)
 {
     *out = NULL;
     *n_out = 0;
-    if (!wp || (!text && len)) return br_error(BR_EINVAL, "wordpiece_encode: NULL argument");
+    if (!wp || (!text && len)) return br_error(BR_EINVAL, "br__wordpiece_encode: NULL argument");
     idbuf ids = {0};
     cpbuf raw = {0}, norm = {0}, tmp = {0};
     int bad = add_special ? id_push(&ids, wp->cls) : 0;
@@ -895,7 +896,7 @@ br_status wordpiece_encode(const wordpiece *wp, const char *text, size_t len, in
     return BR_OK;
 }
 
-br_status wordpiece_normalize(const wordpiece *wp, const char *text, size_t len, char **out)
+br_status br__wordpiece_normalize(const wordpiece *wp, const char *text, size_t len, char **out)
 {
     *out = NULL;
     cpbuf raw = {0}, norm = {0}, tmp = {0};

@@ -39,31 +39,31 @@ typedef struct wp_config {
 typedef struct wordpiece wordpiece;
 
 /* From a vocab.txt (one piece per line, id = line number) and the config. */
-br_status wordpiece_load_vocab(const char *path, const wp_config *cfg, wordpiece **out);
+br_status br__wordpiece_load_vocab(const char *path, const wp_config *cfg, wordpiece **out);
 /* From a tokenizer.json (model.vocab, normalizer, added_tokens). */
-br_status wordpiece_load_json(const char *path, wordpiece **out);
+br_status br__wordpiece_load_json(const char *path, wordpiece **out);
 /* From memory: n pieces (NUL-terminated), id = index. Special tokens are
  * found by name ([CLS], [SEP], [UNK], [PAD], [MASK]). */
-br_status wordpiece_create(const char *const *pieces, size_t n, const wp_config *cfg,
+br_status br__wordpiece_create(const char *const *pieces, size_t n, const wp_config *cfg,
                            wordpiece **out);
-void wordpiece_free(wordpiece *wp);
+void br__wordpiece_free(wordpiece *wp);
 
 /* Token ids of text (len bytes of UTF-8; invalid sequences read as U+FFFD),
  * wrapped in [CLS] ... [SEP] when add_special. *ids from br_malloc. */
-br_status wordpiece_encode(const wordpiece *wp, const char *text, size_t len, int add_special,
+br_status br__wordpiece_encode(const wordpiece *wp, const char *text, size_t len, int add_special,
                            int32_t **ids, size_t *n_ids);
 
-size_t wordpiece_vocab_size(const wordpiece *wp);
-const char *wordpiece_piece(const wordpiece *wp, int32_t id, size_t *len);
+size_t br__wordpiece_vocab_size(const wordpiece *wp);
+const char *br__wordpiece_piece(const wordpiece *wp, int32_t id, size_t *len);
 /* The id of a piece, -1 when absent. */
-int32_t wordpiece_id(const wordpiece *wp, const char *piece, size_t len);
-int32_t wordpiece_cls(const wordpiece *wp);
-int32_t wordpiece_sep(const wordpiece *wp);
-int32_t wordpiece_unk(const wordpiece *wp);
-int32_t wordpiece_pad(const wordpiece *wp);
+int32_t br__wordpiece_id(const wordpiece *wp, const char *piece, size_t len);
+int32_t br__wordpiece_cls(const wordpiece *wp);
+int32_t br__wordpiece_sep(const wordpiece *wp);
+int32_t br__wordpiece_unk(const wordpiece *wp);
+int32_t br__wordpiece_pad(const wordpiece *wp);
 
 /* The normaliser alone (before added-token splitting is applied), as UTF-8,
  * for tests and debugging: *out from br_malloc, NUL-terminated. */
-br_status wordpiece_normalize(const wordpiece *wp, const char *text, size_t len, char **out);
+br_status br__wordpiece_normalize(const wordpiece *wp, const char *text, size_t len, char **out);
 
 #endif

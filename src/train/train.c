@@ -38,6 +38,9 @@
 #include "bookrec/index.h"
 #include "bookrec/npy.h"
 #include "bookrec/sparse.h"
+#include "bookrec/text.h"
+#include "core/afile.h"
+#include "core/hash.h"
 #include "model/model_internal.h"
 #include "train_internal.h"
 
@@ -77,13 +80,10 @@ static br_status hash_file(const char *path, uint64_t *hash, uint64_t *size)
     FILE *f = fopen(path, "rb");
     if (!f) return br_error(BR_EIO, "%s: %s", path, strerror(errno));
     unsigned char buf[1 << 16];
-    uint64_t h = 14695981039346656037ull, n = 0;
+    uint64_t h = BR__FNV1A64_INIT, n = 0;
     size_t r;
     while ((r = fread(buf, 1, sizeof buf, f)) > 0) {
-        for (size_t i = 0; i < r; i++) {
-            h ^= buf[i];
-            h *= 1099511628211ull;
-        }
+        h = br__fnv1a64_update(h, buf, r);
         n += r;
     }
     int bad = ferror(f);
@@ -94,48 +94,12 @@ static br_status hash_file(const char *path, uint64_t *hash, uint64_t *size)
     return BR_OK;
 }
 
-/* Writes bytes to path through a temporary file, fsync, rename. */
-static br_status write_atomic(const char *path, const void *data, size_t n)
-{
-    char tmp[PATH_MAX];
-    br_status st = br__train_path(tmp, sizeof tmp, "%s.tmp", path);
-    if (st) return st;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) return br_error(BR_EIO, "%s: %s", tmp, strerror(errno));
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return br_error(BR_EIO, "%s: write: %s", tmp, strerror(e));
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    if (fsync(fd)) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return br_error(BR_EIO, "%s: fsync: %s", tmp, strerror(e));
-    }
-    close(fd);
-    if (rename(tmp, path)) {
-        int e = errno;
-        unlink(tmp);
-        return br_error(BR_EIO, "%s: rename: %s", path, strerror(e));
-    }
-    return BR_OK;
-}
-
 static br_status copy_file(const char *from, const char *to)
 {
     char *text = NULL;
     /* Catalogues are text; read whole (at 100k books a few tens of MB). */
     br_status st = br__read_text(from, &text);
-    if (!st) st = write_atomic(to, text, strlen(text));
+    if (!st) st = br__afile_write(to, text, strlen(text));
     br_free(text);
     return st;
 }
@@ -155,7 +119,7 @@ static br_status write_ids(const char *path, const br_idmap *m)
         p[l] = '\n';
         p += l + 1;
     }
-    br_status st = write_atomic(path, buf, len);
+    br_status st = br__afile_write(path, buf, len);
     br_free(buf);
     return st;
 }
@@ -996,13 +960,13 @@ static br_status stage_publish(run_state *s, const char *id)
     json_decref(m);
     if (!text) return br_error(BR_ENOMEM, "manifest");
     if (!st) st = br__train_path(path, sizeof path, "%s/manifest.json", s->tmp);
-    if (!st) st = write_atomic(path, text, strlen(text));
+    if (!st) st = br__afile_write(path, text, strlen(text));
     free(text);
-    if (!st) st = br__train_fsync_dir(s->tmp);
+    if (!st) st = br__fsync_dir(s->tmp);
     if (!st && rename(s->tmp, s->vdir))
         st = br_error(BR_EIO, "%s: rename: %s", s->vdir, strerror(errno));
     if (!st) st = br__train_path(path, sizeof path, "%s/versions", s->o->model_dir);
-    if (!st) st = br__train_fsync_dir(path);
+    if (!st) st = br__fsync_dir(path);
     if (st) return st;
 
     const seen_lists *sl = &s->seen;
@@ -1013,7 +977,7 @@ static br_status stage_publish(run_state *s, const char *id)
     if (!st) st = br_store_open(s->store_uri, 0, &store);
     if (!st) {
         br__publish_extra ex = {sl->row, sl->n, recent, n_recent};
-        st = br__publish_version(s->vdir, id, store, &ex);
+        st = br__publish_version(s->o->model_dir, id, store, &ex);
     }
     br_store_close(store);
     br_free(recent);

@@ -22,7 +22,6 @@ typedef struct br__publish_extra {
 } br__publish_extra;
 
 br_status br__train_path(char *buf, size_t cap, const char *fmt, ...) BR_PRINTF(3, 4);
-br_status br__train_fsync_dir(const char *dir);
 br_status br__train_rmtree(const char *path);
 br_status br__read_text(const char *path, char **out);
 br_status br__read_ids(const char *path, char ***ids, size_t *n, char **blob);
@@ -30,7 +29,10 @@ br_status br__models_next_id(const char *model_dir, char *id, size_t cap);
 br_status br__models_point_current(const char *model_dir, const char *id);
 /* br_models_prune for a caller that holds the directory's lock. */
 br_status br__models_prune_locked(const char *model_dir, uint32_t keep, uint64_t *removed);
-br_status br__publish_version(const char *vdir, const char *id, br_store *s,
+/* Publishes version `id` of model_dir (read with br_model_open) to the
+ * store, with the seen sets and latest interactions of `extra` (NULL: none,
+ * as for a rollback). */
+br_status br__publish_version(const char *model_dir, const char *id, br_store *s,
                               const br__publish_extra *extra);
 /* A store or event-log URI as a manifest records it (format_version 2): a
  * local path (lmdb:, file:) inside the model directory relative to it,

@@ -29,8 +29,10 @@
 
 #include "bookrec/content.h"
 #include "bookrec/data.h"
+#include "bookrec/model.h"
 #include "bookrec/npy.h"
 #include "bookrec/store.h"
+#include "core/afile.h"
 #include "train_internal.h"
 
 br_status br__train_path(char *buf, size_t cap, const char *fmt, ...)
@@ -40,17 +42,6 @@ br_status br__train_path(char *buf, size_t cap, const char *fmt, ...)
     int w = vsnprintf(buf, cap, fmt, ap);
     va_end(ap);
     if (w < 0 || (size_t)w >= cap) return br_error(BR_ERANGE, "path too long");
-    return BR_OK;
-}
-
-br_status br__train_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return br_error(BR_EIO, "%s: %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc) return br_error(BR_EIO, "%s: fsync: %s", dir, strerror(e));
     return BR_OK;
 }
 
@@ -235,19 +226,11 @@ br_status br__models_next_id(const char *model_dir, char *id, size_t cap)
 
 br_status br__models_point_current(const char *model_dir, const char *id)
 {
-    char tmp[PATH_MAX], cur[PATH_MAX], target[PATH_MAX];
-    br_status st = br__train_path(tmp, sizeof tmp, "%s/.current.tmp", model_dir);
-    if (!st) st = br__train_path(cur, sizeof cur, "%s/current", model_dir);
+    char cur[PATH_MAX], target[PATH_MAX];
+    br_status st = br__train_path(cur, sizeof cur, "%s/current", model_dir);
     if (!st) st = br__train_path(target, sizeof target, "versions/%s", id);
     if (st) return st;
-    unlink(tmp);
-    if (symlink(target, tmp)) return br_error(BR_EIO, "%s: symlink: %s", tmp, strerror(errno));
-    if (rename(tmp, cur)) {
-        int e = errno;
-        unlink(tmp);
-        return br_error(BR_EIO, "%s: rename: %s", cur, strerror(e));
-    }
-    return br__train_fsync_dir(model_dir);
+    return br__afile_symlink(target, cur); /* and fsyncs model_dir */
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -337,38 +320,23 @@ br_status br__read_ids(const char *path, char ***ids, size_t *n, char **blob)
     return BR_OK;
 }
 
-br_status br__publish_version(const char *vdir, const char *id, br_store *s,
+br_status br__publish_version(const char *model_dir, const char *id, br_store *s,
                               const br__publish_extra *extra)
 {
-    char path[PATH_MAX];
-    br_catalog *cat = NULL;
-    br_tribes *tribes = NULL;
-    br_array items = {0}, scores = {0};
-    char **users = NULL, *users_blob = NULL, *meta = NULL;
+    /* The version as everything else reads it (br_model_open checks that its
+     * parts agree): a rollback publishes exactly what a server would load. */
+    br_model *m = NULL;
     const char **row = NULL;
-    size_t n_users = 0;
     br_store_pub *pub = NULL;
-    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
-    br_status st = br__train_path(path, sizeof path, "%s/books.csv", vdir);
-    if (!st) st = br_catalog_load(path, &lo, &cat, NULL);
-    if (!st) st = br__train_path(path, sizeof path, "%s/tribes", vdir);
-    if (!st) st = br_tribes_load(path, &tribes);
-    if (!st) st = br__train_path(path, sizeof path, "%s/user_ids.txt", vdir);
-    if (!st) st = br__read_ids(path, &users, &n_users, &users_blob);
-    if (!st) st = br__train_path(path, sizeof path, "%s/recs_items.npy", vdir);
-    if (!st) st = br_npy_read(path, BR_DTYPE_I32, &items);
-    if (!st) st = br__train_path(path, sizeof path, "%s/recs_scores.npy", vdir);
-    if (!st) st = br_npy_read(path, BR_DTYPE_F32, &scores);
-    if (!st) st = br__train_path(path, sizeof path, "%s/manifest.json", vdir);
-    if (!st) st = br__read_text(path, &meta);
-    if (st) goto done;
-    uint32_t nb = br_catalog_count(cat);
-    if (items.rows != n_users || scores.rows != n_users || items.cols != scores.cols ||
-        tribes->n_books != nb) {
-        st = br_error(BR_EFORMAT, "%s: recs, readers and books do not agree", vdir);
-        goto done;
-    }
-    size_t k = items.cols;
+    br_status st = br_model_open(model_dir, id, &m);
+    if (st) return st;
+    const br_catalog *cat = br_model_catalog(m);
+    const br_tribes *tribes = br_model_tribes(m);
+    uint32_t nb = br_model_books(m);
+    size_t n_users = 0, k = 0;
+    const char *const *users = br_model_readers(m, &n_users);
+    const float *sc = NULL;
+    const int32_t *it = br_model_lists(m, &sc, &k);
     row = br_calloc(k ? k : 1, sizeof *row);
     if (!row) {
         st = br_error(BR_ENOMEM, "publish");
@@ -385,26 +353,18 @@ br_status br__publish_version(const char *vdir, const char *id, br_store *s,
         st = br_store_pub_put_book(pub, &sb);
         if (!st && (b & 1023) == 0) st = br_progress_update(&p, b);
     }
-    const int32_t *it = items.data;
-    const float *sc = scores.data;
     for (size_t u = 0; u < n_users && !st; u++) {
-        size_t m = 0;
-        for (; m < k && it[u * k + m] >= 0; m++) {
-            if ((uint32_t)it[u * k + m] >= nb) {
-                st = br_error(BR_EFORMAT, "%s: recommended book %d out of range", vdir,
-                              it[u * k + m]);
-                break;
-            }
-            row[m] = br_catalog_book(cat, (uint32_t)it[u * k + m])->id;
-        }
-        if (!st) st = br_store_pub_put_recs(pub, users[u], row, sc + u * k, m);
+        size_t n = 0; /* the list ends at the first -1 (br_model_open checked the rest) */
+        for (; n < k && it[u * k + n] >= 0; n++)
+            row[n] = br_catalog_book(cat, (uint32_t)it[u * k + n])->id;
+        st = br_store_pub_put_recs(pub, users[u], row, sc + u * k, n);
         if (!st && extra && extra->seen && extra->seen_n[u])
             st = br_store_pub_put_seen(pub, users[u], extra->seen[u], extra->seen_n[u]);
         if (!st && (u & 1023) == 0) st = br_progress_update(&p, nb + u);
     }
     if (!st && extra && extra->n_recent)
         st = br_store_pub_put_recent(pub, extra->recent, extra->n_recent);
-    if (!st) st = br_store_pub_set_meta(pub, meta);
+    if (!st) st = br_store_pub_set_meta(pub, br_model_manifest(m));
     if (!st) {
         st = br_store_publish_commit(pub); /* frees pub whatever the outcome */
         pub = NULL;
@@ -413,13 +373,7 @@ br_status br__publish_version(const char *vdir, const char *id, br_store *s,
 done:
     br_store_publish_abort(pub);
     br_free(row);
-    br_free(meta);
-    br_free(users);
-    br_free(users_blob);
-    br_array_free(&items);
-    br_array_free(&scores);
-    br_tribes_free(tribes);
-    br_catalog_free(cat);
+    br_model_close(m);
     return st;
 }
 
@@ -577,7 +531,7 @@ br_status br_models_rollback(const char *model_dir, const char *id, const char *
     br_error_clear();
     /* Already served (a run killed between the store switch and the
      * pointer): only the pointer moves. */
-    if (!st && strcmp(served, target) != 0) st = br__publish_version(vdir, target, s, NULL);
+    if (!st && strcmp(served, target) != 0) st = br__publish_version(model_dir, target, s, NULL);
     br_store_close(s);
     if (!st) st = br__models_point_current(model_dir, target);
     if (!st && to) strcpy(to, target);

@@ -25,11 +25,11 @@ expect 0 "EmbedWeb.cmake on a folder" -- cmake -DWEB_DIR="$tmp/web" -DOUT="$tmp/
 contains "$tmp/gen/w.c" '{"/index.html", "text/html; charset=utf-8", asset_0, 32}' "index.html row"
 contains "$tmp/gen/w.c" '{"/logo.png", "image/png", asset_1, 3}' "binary file row"
 contains "$tmp/gen/w.c" '{"/static/app.css", "text/css; charset=utf-8", asset_2, 6}' "nested file row"
-contains "$tmp/gen/w.c" 'br_serve_web_assets_n = 3;' "dot files left out"
+contains "$tmp/gen/w.c" 'br__serve_web_assets_n = 3;' "dot files left out"
 contains "$tmp/gen/w.c" '0x00,0x01,0x02,' "bytes as written"
 expect 0 "EmbedWeb.cmake without a folder" -- cmake -DWEB_DIR="$tmp/no-web" -DOUT="$tmp/gen/e.c" \
   -P "$root/cmake/EmbedWeb.cmake"
-contains "$tmp/gen/e.c" 'br_serve_web_assets_n = 0;' "empty table"
+contains "$tmp/gen/e.c" 'br__serve_web_assets_n = 0;' "empty table"
 
 # --- options
 expect 2 "no --model-dir" -- "$bookrec" serve

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bookrec/hybrid.h"
+#include "bookrec/collab.h"
 
 struct br_ease {
     uint32_t m, n_books;

@@ -1,6 +1,5 @@
 /*
- * embcache.c: a book's text for the encoder, which text each engine reads
- * by default, and the embedding cache.
+ * embcache.c: the embedding cache (a book's text: book_text.c).
  *
  * Embedding the 10,000 goodbooks books with use-lite costs a minute, every
  * other step of a command seconds; so embeddings are kept on disk, keyed by
@@ -39,103 +38,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bookrec/hybrid.h"
+#include "bookrec/text.h"
+#include "core/afile.h"
 
 #define CACHE_MAGIC   "BREMBCAC"
 #define CACHE_VERSION 1u
 #define CACHE_ENV     "BOOKREC_EMBED_CACHE"
-
-/* ------------------------------------------------------------ book text -- */
-
-typedef struct strbuf {
-    char *p;
-    size_t len, cap;
-    int bad;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->bad) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *q = br_realloc(b->p, cap);
-        if (!q) {
-            b->bad = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-/* One part of the template: ". " between parts, nothing for empty ones. */
-static void sb_part(strbuf *b, const char *prefix, const char *s)
-{
-    if (!s || !*s) return;
-    if (b->len) sb_add(b, ". ", 2);
-    if (prefix) sb_add(b, prefix, strlen(prefix));
-    sb_add(b, s, strlen(s));
-}
-
-br_status br_book_text(const br_book *b, br_book_template t, char **out)
-{
-    strbuf sb = {0};
-    *out = NULL;
-    if (t == BR_TEXT_DESCRIPTION) {
-        sb_part(&sb, NULL, b->description && *b->description ? b->description : b->title);
-    } else {
-        sb_part(&sb, NULL, b->title);
-        sb_part(&sb, "by ", b->authors);
-        sb_part(&sb, NULL, b->genre);
-        if (b->tags && *b->tags) {
-            /* "a|b|c" reads as "a, b, c" */
-            if (sb.len) sb_add(&sb, ". ", 2);
-            for (const char *p = b->tags; *p; p++) {
-                if (*p == '|')
-                    sb_add(&sb, ", ", 2);
-                else
-                    sb_add(&sb, p, 1);
-            }
-        }
-        sb_part(&sb, NULL, b->description);
-    }
-    if (!sb.bad && !sb.p) sb_add(&sb, "", 0);
-    if (sb.bad) {
-        br_free(sb.p);
-        return br_error(BR_ENOMEM, "book text");
-    }
-    *out = sb.p;
-    return BR_OK;
-}
-
-uint64_t br_fnv1a64(const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-br_book_template br_engine_template(br_engine e)
-{
-    /* The engines that reproduce the notebook's content recipe embed what
-     * it embeds; bookrec's own engines read the whole book. */
-    switch (e) {
-    case BR_ENGINE_CONTENT_FAVOURITE:
-    case BR_ENGINE_CONTENT_CLUSTER:
-    case BR_ENGINE_NOTEBOOK_HYBRID:
-    case BR_ENGINE_RANK_FUSION:
-        return BR_TEXT_DESCRIPTION;
-    default:
-        return BR_TEXT_FULL;
-    }
-}
 
 /* ---------------------------------------------------------- cache paths -- */
 
@@ -342,38 +250,26 @@ static void make_parents(const char *path)
 static br_status cache_write(const char *path, const char *key, const cache *c, size_t n_new,
                              const cache_rec *keys, const float *src)
 {
-    size_t plen = strlen(path);
-    char *tmp = br_malloc(plen + 32);
-    if (!tmp) return br_error(BR_ENOMEM, "embedding cache");
-    snprintf(tmp, plen + 32, "%s.tmp%ld", path, (long)getpid());
-    br_status st = BR_OK;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        st = br_error(BR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        br_free(tmp);
-        return st;
-    }
+    br__afile a;
+    br_status st = br__afile_open(&a, path);
+    if (st) return st;
+    FILE *f = a.f;
     uint32_t hdr[3] = {CACHE_VERSION, (uint32_t)c->dim, (uint32_t)strlen(key)};
     uint64_t count = c->n + n_new;
-    int bad = fwrite(CACHE_MAGIC, 1, 8, f) != 8 || fwrite(hdr, sizeof hdr, 1, f) != 1 ||
-              fwrite(key, 1, hdr[2], f) != hdr[2] || fwrite(&count, sizeof count, 1, f) != 1;
-    /* the old records as they are, in one piece */
-    if (!bad && c->n) bad = fwrite(c->map + c->hdr, c->rs, c->n, f) != c->n;
-    for (size_t j = 0; j < n_new && !bad; j++) {
+    fwrite(CACHE_MAGIC, 1, 8, f);
+    fwrite(hdr, sizeof hdr, 1, f);
+    fwrite(key, 1, hdr[2], f);
+    fwrite(&count, sizeof count, 1, f);
+    /* the old records as they are, in one piece; a failed write sets the
+     * stream's error flag, which the commit checks */
+    if (c->n) fwrite(c->map + c->hdr, c->rs, c->n, f);
+    for (size_t j = 0; j < n_new && !ferror(f); j++) {
         uint32_t lr[2] = {keys[j].len, 0};
-        bad = fwrite(&keys[j].hash, sizeof(uint64_t), 1, f) != 1 ||
-              fwrite(lr, sizeof lr, 1, f) != 1 ||
-              fwrite(src + (size_t)keys[j].pos * c->dim, sizeof(float), c->dim, f) != c->dim;
+        fwrite(&keys[j].hash, sizeof(uint64_t), 1, f);
+        fwrite(lr, sizeof lr, 1, f);
+        fwrite(src + (size_t)keys[j].pos * c->dim, sizeof(float), c->dim, f);
     }
-    if (!bad) bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    if (fclose(f) != 0) bad = 1;
-    if (bad)
-        st = br_error(BR_EIO, "%s: write failed: %s", tmp, strerror(errno));
-    else if (rename(tmp, path) != 0)
-        st = br_error(BR_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (st) unlink(tmp);
-    br_free(tmp);
-    return st;
+    return br__afile_commit(&a);
 }
 
 /* Adds to the file at path the texts of keys (n; pos: row of src) it does

@@ -1,0 +1,104 @@
+/*
+ * hybrid_internal.h (internal): what the files of src/hybrid/ share: the
+ * fitted object (struct br_hybrid), the base engines' block scores and
+ * the combinations (hybrid.c), the default hybrid's candidates and their
+ * buffers (candidates.c), and the re-ranker's features (rerank.c), which
+ * the rankings, the re-ranker's learning, the explanations (explain.c)
+ * and the weight tuning (tune.c) all run. Not installed.
+ */
+#ifndef BR_HYBRID_INTERNAL_H
+#define BR_HYBRID_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bookrec/content.h"
+#include "bookrec/hybrid.h"
+
+/* Readers scored together: a block of scores is HY_BLOCK x n_books. */
+#define HY_BLOCK 128
+/* The base engines (popularity .. content-cluster), each fitted on its own. */
+#define HY_N_BASE (BR_ENGINE_CONTENT_CLUSTER + 1)
+/* The default hybrid's components. */
+#define HY_C 4 /* ease, als, content, popularity */
+
+struct br_hybrid {
+    br_hybrid_options opt;
+    uint32_t n_users, n_books;
+    br_csr r;         /* training ratings, readers x books */
+    uint32_t *fav;    /* (n_users,) favourite book, UINT32_MAX: none */
+    uint32_t *last;   /* (n_users,) latest book in input order */
+    float *bmean;     /* (n_books,) damped mean rating minus the global mean */
+    const float *emb; /* (n_books, dim), borrowed */
+    size_t dim;
+    float *profile;     /* (n_users, dim) */
+    br_cf_model *cf[4]; /* popularity, svd, als, als-explicit */
+    br_ease *ease;
+    int32_t *tribe; /* (n_books,) */
+    uint32_t n_tribes;
+    char (*tribe_name)[BR_TRIBE_NAME_MAX];
+    double fit_s[HY_N_BASE];
+    int have[HY_N_BASE];
+};
+
+/* ------------------------------------------- hybrid.c: engines, blocks -- */
+
+typedef struct br__hybrid_scratch {
+    float *a, *b, *work;
+} br__hybrid_scratch;
+
+/* Three (HY_BLOCK, n_books)-sized blocks: a and b for scores, work. */
+br_status br__hybrid_scratch_alloc(const br_hybrid *h, br__hybrid_scratch *sc);
+void br__hybrid_scratch_free(br__hybrid_scratch *sc);
+br_status br__hybrid_base_scores(const br_hybrid *h, br_engine e, const uint32_t *users, size_t nb,
+                                 float *s, float *work);
+void br__hybrid_minmax_row(float *row, uint32_t n);
+br_status br__hybrid_combine(const br_hybrid *h, br_engine e, const uint32_t *users, size_t nb,
+                             uint32_t k, float *out, br__hybrid_scratch *sc, int depth);
+br_status br__hybrid_rank_block(const br_hybrid *h, br_engine e, const uint32_t *users, size_t nb,
+                                uint32_t k, uint32_t *items, float *scores, int depth);
+
+/* ---------------------------------- candidates.c: the default hybrid -- */
+
+typedef struct br__rerank_key {
+    float v;
+    uint32_t book, p;
+} br__rerank_key;
+
+/* One thread's buffers for the candidates of one reader at a time. */
+typedef struct br__hybrid_work {
+    uint32_t *mark; /* (n_books,) 2 epoch: rated, 2 epoch + 1: candidate */
+    uint32_t epoch;
+    float *acc;     /* (M,) item-item scores */
+    uint32_t *book; /* (cap,) candidates */
+    float *raw;     /* (cap, HY_C) raw scores, then z-scores */
+    float *score;   /* (cap,) blend */
+    uint32_t *ti;   /* (cap,) selection */
+    float *tv;
+    float *feat;                /* (cap, BR_RERANK_FEATURES) */
+    struct br__rerank_key *key; /* (cap,) */
+    float *ease_raw, *pop_raw;  /* (cap,) */
+    size_t cap;
+} br__hybrid_work;
+
+/* Candidates a reader can have at most (+ 1). */
+size_t br__hybrid_cap(const br_hybrid *h);
+br_status br__hybrid_work_alloc(const br_hybrid *h, br__hybrid_work *w);
+void br__hybrid_work_free(br__hybrid_work *w);
+uint32_t br__hybrid_top(const float *v, uint32_t n, const uint32_t *ids, const uint32_t *mark,
+                        uint32_t skip, uint32_t c, uint32_t *ti, float *tv);
+size_t br__hybrid_candidates(const br_hybrid *h, uint32_t u, const float *als_row,
+                             br__hybrid_work *w);
+void br__hybrid_zscore(float *raw, size_t n);
+void br__hybrid_blend(const float *z, size_t n, const float *wt, float *score);
+br_status br__hybrid_als_block(const br_hybrid *h, const uint32_t *users, size_t nb, float **als,
+                               float **work);
+br_status br__hybrid_check_source(const br_hybrid *h);
+br_status br__hybrid_rank_candidates(const br_hybrid *h, const uint32_t *users, size_t nb,
+                                     uint32_t k, uint32_t *items, float *scores, int fill);
+
+/* ------------------------------------------- rerank.c: the re-ranker -- */
+
+void br__hybrid_features(const br_hybrid *h, uint32_t u, br__hybrid_work *w, size_t n);
+
+#endif /* BR_HYBRID_INTERNAL_H */
