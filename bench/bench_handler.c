@@ -9,7 +9,7 @@
  * a change to the handler is judged here first.
  *
  *   bench_handler --model-dir DIR --ids FILE [--store URI] [--requests R]
- *                 [--n N]
+ *                 [--n N] [--tags T,..] [--exclude-tags T,..] [--authors A,..]
  *
  * The ids (one a line) are cycled from a fixed pseudo-random offset after
  * one unreported pass over them (the store's pages and the
@@ -43,17 +43,24 @@ static int cmp_double(const void *a, const void *b)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_handler --model-dir DIR --ids FILE [--store URI] "
-                    "[--requests R] [--n N]\n");
+                    "[--requests R] [--n N] [--tags T,..] [--exclude-tags T,..] "
+                    "[--authors A,..]\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *model_dir = NULL, *ids_path = NULL, *store_uri = NULL;
     long requests = 200000, n_list = 10;
-    static const struct option opts[] = {
-        {"model-dir", required_argument, 0, 'm'}, {"ids", required_argument, 0, 'i'},
-        {"store", required_argument, 0, 's'},     {"requests", required_argument, 0, 'r'},
-        {"n", required_argument, 0, 'n'},         {0, 0, 0, 0}};
+    const char *filter_arg[SRV_F_KINDS] = {NULL, NULL, NULL}; /* the route's ?tags= etc. */
+    static const struct option opts[] = {{"model-dir", required_argument, 0, 'm'},
+                                         {"ids", required_argument, 0, 'i'},
+                                         {"store", required_argument, 0, 's'},
+                                         {"requests", required_argument, 0, 'r'},
+                                         {"n", required_argument, 0, 'n'},
+                                         {"tags", required_argument, 0, 'T'},
+                                         {"exclude-tags", required_argument, 0, 'X'},
+                                         {"authors", required_argument, 0, 'A'},
+                                         {0, 0, 0, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
         case 'm':
@@ -70,6 +77,15 @@ int main(int argc, char **argv)
             break;
         case 'n':
             n_list = strtol(optarg, NULL, 10);
+            break;
+        case 'T':
+            filter_arg[SRV_F_TAGS] = optarg;
+            break;
+        case 'X':
+            filter_arg[SRV_F_EXCLUDE] = optarg;
+            break;
+        case 'A':
+            filter_arg[SRV_F_AUTHORS] = optarg;
             break;
         default:
             usage();
@@ -122,6 +138,13 @@ int main(int argc, char **argv)
         return 1;
     }
     double t_load = now_us() - t0;
+    static srv_filter filter; /* parsed per request, as the route does */
+    char fmsg[256];
+    for (int k = 0; k < SRV_F_KINDS; k++)
+        if (filter_arg[k] && br__srv_filter_parse(p, &filter, k, filter_arg[k], fmsg, sizeof fmsg)) {
+            fprintf(stderr, "bench_handler: %s\n", fmsg);
+            return 1;
+        }
 
     br_serve_rank cfg = BR_SERVE_RANK_DEFAULT;
     uint32_t rec_idx[BR_SERVE_N_MAX], seen_idx[SRV_SEEN_IDX];
@@ -142,6 +165,8 @@ int main(int argc, char **argv)
         at = at + 1 == n_ids ? 0 : at + 1;
         double a = now_us();
         pthread_rwlock_rdlock(&p->add_lock);
+        for (int k = 0; k < SRV_F_KINDS; k++)
+            if (filter_arg[k]) br__srv_filter_parse(p, &filter, k, filter_arg[k], fmsg, sizeof fmsg);
         br_store_reader rd = br__srv_reader(p, &cfg, recent, rec_idx, rec_score, seen_idx);
         st = br_store_get_reader(store, user, &rd);
         if (st) {
@@ -163,7 +188,8 @@ int main(int argc, char **argv)
                          .seen_idx = seen_idx,
                          .n_seen_idx = rd.n_seen_idx,
                          .hour = -1,
-                         .n = (size_t)n_list};
+                         .n = (size_t)n_list,
+                         .filter = &filter};
         if (rd.n_seen > in.interactions) in.interactions = rd.n_seen;
         br__sb_reset(&b);
         st = br__srv_rank(p, &cfg, &in, &b);

@@ -96,6 +96,11 @@ const char *cli_template_name(br_book_template t);
  * published recs of readers (comma-separated ids or "all") read back from
  * the store of the current model version. */
 int cli_recommend_served(const char *dir, const char *store_uri, const char *users_arg,
-                         uint32_t n, int json, int explain);
+                         uint32_t n, int json, int explain, const char *cand, const char *excl);
+/* --candidates FILE (NULL: every book) less --exclude FILE (NULL: none) as
+ * a mask (n_books,) of the books admitted, NULL when neither is given;
+ * *n_out: how many it forbids (cmd_recommend.c). */
+br_status cli_book_mask(const char *cand, const char *excl, const br_catalog *cat, uint8_t **out,
+                        uint32_t *n_out);
 
 #endif /* BOOKREC_CLI_H */

@@ -18,6 +18,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: bookrec eval --books FILE --ratings FILE [--engines LIST] [--k K]\n"
             "                    [--seed N] [--by-time] [--slices] [--tune] [--json]\n"
+            "                    [--protocol random|cold-books|readers]\n"
             "                    [--embeddings FILE.npy | --encoder MODEL] [--cache FILE|none]\n\n"
             "Measures every engine on held-out ratings. Protocol: readers with at least 5\n"
             "ratings; a seeded 20%% of each one's ratings (at least 1) held out (--by-time:\n"
@@ -30,6 +31,11 @@ static void usage(FILE *out)
             "                    content-cluster, notebook-hybrid, rank-fusion, rrf, hybrid\n"
             "  --k K             list length (default 10)\n"
             "  --seed N          split seed (default 42)\n"
+            "  --protocol P      random: the split above; cold-books: 10%% of the rated\n"
+            "                    books lose every training rating, each reader ranks only\n"
+            "                    them; readers: 20%% of the readers out of training, 80%%\n"
+            "                    of each one's ratings folded in, 20%% scored. With a\n"
+            "                    protocol also NDCG@10, R@20, R@50, NDCG@100\n"
             "  --by-time         hold out each reader's latest ratings (timestamp column)\n"
             "  --slices          also: long tail, newcomers (1-3 ratings), cold books\n"
             "  --tune            tune the hybrid on a validation split of the training data\n"
@@ -43,7 +49,9 @@ static void usage(FILE *out)
             "  --no-learn        hybrid: the built-in re-ranker coefficients instead of\n"
             "                    learning them on a validation split of the training part\n"
             "  --blend           hybrid: the --weights blend instead of the re-ranker\n"
-            "  --write-split DIR also write the split (DIR/train.csv, DIR/test.csv) for peers\n"
+            "  --write-split DIR also write the split (DIR/train.csv, DIR/test.csv, and\n"
+            "                    candidates.csv / fold_in.csv for cold-books / readers)\n"
+            "                    for peers\n"
             "  --ease-items M    item-item model: the M most-rated books (default 4000)\n"
             "  --ease-lambda L   (default 100)\n"
             "  --alpha A         implicit ALS confidence slope (default 0.3)\n"
@@ -79,6 +87,12 @@ static json_t *figures_json(const br_eval_report *rep, const br_eval_figures *f)
         json_object_set_new(e, key, json_real(r->map));
         snprintf(key, sizeof key, "coverage@%u", rep->k);
         json_object_set_new(e, key, json_real(r->coverage));
+        if (r->deep) {
+            json_object_set_new(e, "ndcg@10", json_real(r->ndcg10));
+            json_object_set_new(e, "recall@20", json_real(r->recall20));
+            json_object_set_new(e, "recall@50", json_real(r->recall50));
+            json_object_set_new(e, "ndcg@100", json_real(r->ndcg100));
+        }
         json_object_set_new(e, "rmse", r->has_rmse ? json_real(r->rmse) : json_null());
         json_object_set_new(e, "fit_s", json_real(f[i].fit_seconds));
         json_object_set_new(e, "recommend_s", json_real(r->rank_seconds));
@@ -90,16 +104,21 @@ static json_t *figures_json(const br_eval_report *rep, const br_eval_figures *f)
 static void print_table(const char *title, const br_eval_report *rep, const br_eval_figures *f)
 {
     printf("%s\n", title);
-    printf("  %-18s %8s %8s %8s %8s %8s %7s %7s %7s\n", "engine", "P@k", "R@k", "NDCG@k", "MAP@k",
-           "cov@k", "RMSE", "fit s", "rec s");
+    int deep = rep->protocol != NULL;
+    printf("  %-18s %8s %8s %8s %8s %8s", "engine", "P@k", "R@k", "NDCG@k", "MAP@k", "cov@k");
+    if (deep) printf(" %8s %8s %8s %8s", "NDCG@10", "R@20", "R@50", "NDCG@100");
+    printf(" %7s %7s %7s\n", "RMSE", "fit s", "rec s");
     const char *dflt = br_engine_name(BR_ENGINE_HYBRID);
     for (size_t i = 0; i < rep->n_engines; i++) {
         const br_eval_result *r = &f[i].r;
         char rmse[16] = "-";
         if (r->has_rmse) snprintf(rmse, sizeof rmse, "%.3f", r->rmse);
-        printf("  %-18s %8.4f %8.4f %8.4f %8.4f %8.4f %7s %7.2f %7.2f%s\n", rep->engines[i].name,
-               r->precision, r->recall, r->ndcg, r->map, r->coverage, rmse, f[i].fit_seconds,
-               r->rank_seconds, !strcmp(rep->engines[i].name, dflt) ? "  (default)" : "");
+        printf("  %-18s %8.4f %8.4f %8.4f %8.4f %8.4f", rep->engines[i].name, r->precision,
+               r->recall, r->ndcg, r->map, r->coverage);
+        if (deep)
+            printf(" %8.4f %8.4f %8.4f %8.4f", r->ndcg10, r->recall20, r->recall50, r->ndcg100);
+        printf(" %7s %7.2f %7.2f%s\n", rmse, f[i].fit_seconds, r->rank_seconds,
+               !strcmp(rep->engines[i].name, dflt) ? "  (default)" : "");
     }
     if (rep->n_engines) printf("  readers ranked: %zu\n", f[0].r.users_ranked);
 }
@@ -229,6 +248,11 @@ static json_t *report_json(const br_eval_report *rep)
         (json_int_t)rep->n_ranked, "train_ratings", (json_int_t)rep->n_train, "test_ratings",
         (json_int_t)rep->n_test);
     json_object_set_new(proto, "books", json_integer(rep->n_books));
+    if (rep->protocol) {
+        json_object_set_new(proto, "protocol", json_string(rep->protocol));
+        json_object_set_new(proto, "cold_books", json_integer(rep->n_cold_books));
+        json_object_set_new(proto, "readers_out_of_training", json_integer(rep->n_fold_readers));
+    }
     json_t *texts = json_object();
     for (size_t i = 0; i < rep->n_engines; i++)
         if (rep->engines[i].text)
@@ -269,9 +293,21 @@ static const char *slice_title(const char *name)
 
 static void print_report(const br_eval_report *rep)
 {
+    if (rep->protocol && !strcmp(rep->protocol, "cold-books"))
+        printf("protocol cold-books: %u of the rated books without any training rating; "
+               "each reader ranks only them\n",
+               rep->n_cold_books);
+    else if (rep->protocol && !strcmp(rep->protocol, "readers"))
+        printf("protocol readers: %u readers out of training, %.0f%% of each one's ratings "
+               "folded in, the rest scored\n",
+               rep->n_fold_readers, 100.0 * (1.0 - (double)rep->split.test_fraction));
+    else if (rep->protocol)
+        printf("protocol random: a share of each reader's ratings held out\n");
+    const char *how = rep->split.by_time ? "time-ordered" : "random";
+    if (rep->protocol && strcmp(rep->protocol, "random")) how = rep->protocol;
     printf("protocol: %s split, seed %llu, %u readers evaluated (%zu with a relevant "
            "held-out book), %zu training / %zu held-out ratings, %u books\n",
-           rep->split.by_time ? "time-ordered" : "random", (unsigned long long)rep->split.seed,
+           how, (unsigned long long)rep->split.seed,
            rep->n_eval_users, rep->n_ranked, rep->n_train, rep->n_test, rep->n_books);
     print_texts(rep);
     for (size_t i = 0; i < rep->n_slices; i++)
@@ -318,6 +354,7 @@ static int run(int argc, char **argv)
                                              {"no-learn", no_argument, 0, 'G'},
                                              {"blend", no_argument, 0, 'B'},
                                              {"write-split", required_argument, 0, 'X'},
+                                             {"protocol", required_argument, 0, 'P'},
                                              {0, 0, 0, 0}};
     const char *engines_arg = "all";
     br_eval_options eo;
@@ -395,6 +432,12 @@ static int run(int argc, char **argv)
         case 'X':
             eo.write_split = optarg;
             break;
+        case 'P':
+            if (strcmp(optarg, "random") && strcmp(optarg, "cold-books") &&
+                strcmp(optarg, "readers"))
+                return cli_usage_error("eval", "--protocol is random, cold-books or readers");
+            eo.protocol = optarg;
+            break;
         case 'B':
             ho.rerank = 0;
             if (!cand_set) ho.cand_ease = ho.cand_als = 200;
@@ -426,6 +469,8 @@ static int run(int argc, char **argv)
     if (optind < argc) return cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
     if (!eo.books || !eo.ratings)
         return cli_usage_error("eval", "--books FILE and --ratings FILE are required");
+    if (eo.protocol && strcmp(eo.protocol, "random") && (eo.slices || eo.split.by_time))
+        return cli_usage_error("eval", "--slices and --by-time go with --protocol random only");
     const char *names[BR_ENGINE_COUNT];
     char *list = NULL;
     if (strcmp(engines_arg, "all")) {

@@ -31,7 +31,7 @@ static void usage(FILE *out)
             "                         [--users all|ID[,ID...]] [--n N] [--json]\n"
             "                         [engine options] [--save-model FILE | --model FILE]\n"
             "       bookrec recommend --model-dir DIR [--store URI] [--users all|IDS] [--n N]\n"
-            "                         [--json | --explain]\n\n"
+            "                         [--json | --explain] [--candidates FILE] [--exclude FILE]\n\n"
             "Top-N unread books per reader. Fits the engine on the ratings in-process\n"
             "(or reads a model saved with --save-model) and prints one line per reader;\n"
             "with --json: {\"user\": ID, \"items\": [{\"book\": ID, \"score\": S}, ...]}.\n"
@@ -78,6 +78,15 @@ static void usage(FILE *out)
             "  --save-model FILE     also write the fitted model (collab model file)\n"
             "  --model FILE          read a saved model instead of fitting\n"
             "  --json                JSON lines\n"
+            "  --candidates FILE     recommend only these books: one book id a line (blank\n"
+            "                        lines, # comments and a first line `book_id` skipped)\n"
+            "  --exclude FILE        never recommend these books (same format); both apply\n"
+            "                        before the top N is cut: a list is N long whenever N\n"
+            "                        unread books pass (--model-dir: the published books\n"
+            "                        that pass, then their neighbours, then popular books,\n"
+            "                        as the API's filters). An id not in the catalogue is\n"
+            "                        an error (FILE:LINE), not skipped: a list would\n"
+            "                        shrink silently\n"
             "\n"
             "  --model-dir DIR       read the recs `bookrec train` published (no --books,\n"
             "                        --ratings or fitting): the current version's store\n"
@@ -88,6 +97,8 @@ typedef struct emit_ctx {
     const br_catalog *cat;
     const br_ratings *ratings;
     int json;
+    const uint8_t *allow; /* --candidates/--exclude: rows are longer than `want`, filtered here */
+    uint32_t want;
 } emit_ctx;
 
 static int emit(const uint32_t *users, size_t count, uint32_t n, const uint32_t *items,
@@ -99,22 +110,76 @@ static int emit(const uint32_t *users, size_t count, uint32_t n, const uint32_t 
         const char *uid = br_idmap_name(uids, users[j]);
         const uint32_t *it = items + j * n;
         const float *sc = scores + j * n;
-        if (e->json) {
-            json_t *arr = json_array();
-            for (uint32_t p = 0; p < n && it[p] != BR_CF_NONE; p++)
-                json_array_append_new(arr, json_pack("{s:s, s:f}", "book",
-                                                     br_catalog_book(e->cat, it[p])->id, "score",
-                                                     (double)sc[p]));
-            cli_print_json(json_pack("{s:s, s:o}", "user", uid, "items", arr));
-        } else {
-            printf("%s:", uid);
-            for (uint32_t p = 0; p < n && it[p] != BR_CF_NONE; p++)
-                printf("%s %s (%.4f)", p ? "," : "", br_catalog_book(e->cat, it[p])->id,
-                       (double)sc[p]);
-            printf("\n");
+        json_t *arr = e->json ? json_array() : NULL;
+        if (!e->json) printf("%s:", uid);
+        for (uint32_t p = 0, out = 0; p < n && out < e->want && it[p] != BR_CF_NONE; p++) {
+            if (e->allow && !e->allow[it[p]]) continue;
+            const char *book = br_catalog_book(e->cat, it[p])->id;
+            if (arr)
+                json_array_append_new(
+                    arr, json_pack("{s:s, s:f}", "book", book, "score", (double)sc[p]));
+            else
+                printf("%s %s (%.4f)", out ? "," : "", book, (double)sc[p]);
+            out++;
         }
+        if (arr)
+            cli_print_json(json_pack("{s:s, s:o}", "user", uid, "items", arr));
+        else
+            printf("\n");
     }
     return 0;
+}
+
+/* Sets mask[b] = value for each book id of FILE, one a line. An id the
+ * catalogue lacks is an error naming FILE:LINE: skipping it would quietly
+ * shrink a business rule (a typo in a candidate list, a stale exclusion). */
+static br_status read_book_list(const char *path, const br_catalog *cat, uint8_t *mask,
+                                uint8_t value)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return br_error(BR_EIO, "%s: cannot open", path);
+    char line[4096];
+    size_t ln = 0, ids = 0;
+    br_status st = BR_OK;
+    while (!st && fgets(line, sizeof line, f)) {
+        ln++;
+        char *p = line, *e = line + strlen(line);
+        while (*p == ' ' || *p == '\t') p++;
+        while (e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t')) e--;
+        *e = 0;
+        if (!*p || *p == '#') continue;
+        int64_t b = br_idmap_find(br_catalog_ids(cat), p, (size_t)(e - p));
+        if (b < 0 && ln == 1 && !strcmp(p, "book_id")) continue; /* a CSV column's header */
+        if (b < 0)
+            st = br_error(BR_ENOTFOUND, "%s:%zu: no book '%s' in the catalogue", path, ln, p);
+        else
+            mask[b] = value, ids++;
+    }
+    if (!st && ferror(f)) st = br_error(BR_EIO, "%s: read error", path);
+    fclose(f);
+    if (!st && !ids) st = br_error(BR_EPARSE, "%s: no book ids", path);
+    return st;
+}
+
+br_status cli_book_mask(const char *cand, const char *excl, const br_catalog *cat, uint8_t **out,
+                        uint32_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (!cand && !excl) return BR_OK;
+    uint32_t nb = br_catalog_count(cat);
+    uint8_t *m = br_malloc((size_t)nb + 1);
+    if (!m) return br_error(BR_ENOMEM, "book list");
+    memset(m, cand ? 0 : 1, (size_t)nb + 1);
+    br_status st = cand ? read_book_list(cand, cat, m, 1) : BR_OK;
+    if (!st && excl) st = read_book_list(excl, cat, m, 0);
+    if (st) {
+        br_free(m);
+        return st;
+    }
+    for (uint32_t b = 0; b < nb; b++) *n_out += !m[b];
+    *out = m;
+    return BR_OK;
 }
 
 /* Parses "ID,ID,..." into dense reader indices. */
@@ -155,6 +220,7 @@ typedef struct hybrid_args {
     cli_embed_options eo;
     float w[4];
     int has_w;
+    const char *cand, *excl; /* --candidates, --exclude */
 } hybrid_args;
 
 static int run_hybrid(const char *books_path, const char *ratings_path, const char *users_arg,
@@ -190,6 +256,8 @@ static int run(int argc, char **argv)
                                               {"cache", required_argument, 0, 'H'},
                                               {"model-dir", required_argument, 0, 'D'},
                                               {"store", required_argument, 0, 'O'},
+                                              {"candidates", required_argument, 0, 'K'},
+                                              {"exclude", required_argument, 0, 'x'},
                                               {"help", no_argument, 0, 'h'},
                                               {0, 0, 0, 0}};
     const char *model_dir = NULL, *store_uri = NULL;
@@ -198,7 +266,7 @@ static int run(int argc, char **argv)
     br_engine engine = BR_ENGINE_SVD; /* a collaborative model file's default */
     fit_ctx fc = {BR_SVD_OPTIONS_DEFAULT, BR_ALS_OPTIONS_DEFAULT, BR_POPULARITY_OPTIONS_DEFAULT};
     int json = 0, c, n_top = 10, v, factors = 0, explain = 0, hybrid_engine = -1;
-    hybrid_args ha = {{NULL, NULL, NULL, BR_TEXT_FULL, NULL, 0}, {0, 0, 0, 0}, 0};
+    hybrid_args ha = {{NULL, NULL, NULL, BR_TEXT_FULL, NULL, 0}, {0, 0, 0, 0}, 0, NULL, NULL};
     int tmpl_set = 0; /* --template given: else the engine's own text */
     double d;
     unsigned long long u64;
@@ -279,6 +347,8 @@ static int run(int argc, char **argv)
         case 'j': json = 1; break;
         case 'D': model_dir = optarg; break;
         case 'O': store_uri = optarg; break;
+        case 'K': ha.cand = optarg; break;
+        case 'x': ha.excl = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
         default: return cli_bad_option("recommend", argv, longopts);
         }
@@ -291,7 +361,7 @@ static int run(int argc, char **argv)
             return cli_usage_error("recommend", "--model-dir reads a trained model: no --books, "
                                                 "--ratings, --engine or --model");
         return cli_recommend_served(model_dir, store_uri, users_arg, (uint32_t)n_top, json,
-                                    explain);
+                                    explain, ha.cand, ha.excl);
     }
     if (store_uri) return cli_usage_error("recommend", "--store goes with --model-dir");
     if (!books_path || !ratings_path)
@@ -322,10 +392,12 @@ static int run(int argc, char **argv)
     br_ratings *ratings = NULL;
     br_csr r = {0}, rt = {0};
     br_cf_model *model = NULL;
-    uint32_t *users = NULL;
+    uint32_t *users = NULL, n_forbidden = 0;
+    uint8_t *allow = NULL;
     size_t n_users = 0;
     br_status st = br_catalog_load(books_path, &lo, &cat, NULL);
     if (!st) st = br_ratings_load(ratings_path, cat, &lo, &ratings, NULL);
+    if (!st) st = cli_book_mask(ha.cand, ha.excl, cat, &allow, &n_forbidden);
     if (!st && strcmp(users_arg, "all") != 0) st = parse_users(users_arg, ratings, &users, &n_users);
     if (!st) st = br_csr_from_ratings(ratings, &r);
     if (!st && model_path) {
@@ -342,9 +414,14 @@ static int run(int argc, char **argv)
             st = br_cf_model_save(model, save_path, br_ratings_user_ids(ratings),
                                   br_catalog_ids(cat));
     }
-    emit_ctx ec = {cat, ratings, json};
-    if (!st) st = br_cf_recommend(model, &r, users, n_users, (uint32_t)n_top, emit, &ec);
+    /* A restriction: rows longer by the books it forbids (at most that many
+     * of a row fall out), cut to n_top in emit. */
+    uint64_t deep = (uint64_t)n_top + n_forbidden;
+    if (!st && deep > r.cols) deep = r.cols > (uint32_t)n_top ? r.cols : (uint32_t)n_top;
+    emit_ctx ec = {cat, ratings, json, allow, (uint32_t)n_top};
+    if (!st) st = br_cf_recommend(model, &r, users, n_users, (uint32_t)deep, emit, &ec);
     int rc = st ? cli_fail("recommend", st) : CLI_OK;
+    br_free(allow);
     br_free(users);
     br_cf_model_free(model);
     br_csr_free(&r);
@@ -394,12 +471,14 @@ static int run_hybrid(const char *books_path, const char *ratings_path, const ch
     br_catalog *cat = NULL;
     br_ratings *ratings = NULL;
     br_hybrid *h = NULL;
-    uint32_t *users = NULL, *items = NULL;
+    uint32_t *users = NULL, *items = NULL, n_forbidden = 0;
+    uint8_t *allow = NULL;
     float *scores = NULL, *emb = NULL;
     size_t n_users = 0, dim = 0;
     int rc = CLI_OK;
     br_status st = br_catalog_load(books_path, &lo, &cat, NULL);
     if (!st) st = br_ratings_load(ratings_path, cat, &lo, &ratings, NULL);
+    if (!st) st = cli_book_mask(ha->cand, ha->excl, cat, &allow, &n_forbidden);
     if (!st && strcmp(users_arg, "all") != 0) st = parse_users(users_arg, ratings, &users, &n_users);
     if (!st && !users) {
         n_users = br_ratings_num_users(ratings);
@@ -408,6 +487,7 @@ static int run_hybrid(const char *books_path, const char *ratings_path, const ch
         for (size_t i = 0; users && i < n_users; i++) users[i] = (uint32_t)i;
     }
     if (st) goto fail;
+    ho.rank_only = allow; /* every ranking, before its top n is cut (NULL: all books) */
     if (content && (rc = cli_book_embeddings("recommend", cat, &ha->eo, &emb, &dim, NULL)))
         goto out;
     br_train_data td = {br_ratings_num_users(ratings), br_ratings_num_books(ratings),
@@ -475,6 +555,7 @@ static int run_hybrid(const char *books_path, const char *ratings_path, const ch
 fail:
     rc = cli_fail("recommend", st);
 out:
+    br_free(allow);
     br_free(users);
     br_free(items);
     br_free(scores);

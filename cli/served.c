@@ -5,10 +5,15 @@
  * to the model directory) unless --store is given;
  * "all" readers are the current version's user_ids.txt. The recs and the
  * version they came from are read together (br_store_get_recs), so a line
- * never mixes two versions.
+ * never mixes two versions. --candidates/--exclude restrict a list as the
+ * API's filters do (docs/api.md, "Filters"): the published books that
+ * pass, then the neighbours of the published books that pass, then the
+ * most popular that pass, so a list is n long while n unread books pass.
  */
+#define _GNU_SOURCE /* qsort_r */
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,8 +82,107 @@ static br_tribes *version_tribes(const char *dir, const char *id)
     return t;
 }
 
+/* What a restriction needs of the current version: its catalogue (ids),
+ * popularity, neighbours, and the mask of admitted books. */
+typedef struct restriction {
+    br_model *m;
+    const br_catalog *cat;
+    const uint8_t *allow;
+    const float *pop, *nbr_sc;
+    const uint32_t *order;
+    const int32_t *nbr;
+    uint32_t *mark; /* (n_books,): 2 epoch seen, 2 epoch + 1 taken */
+    uint32_t epoch;
+    uint32_t *near; /* (n_books,) fill candidates */
+    float *near_sc;
+} restriction;
+
+static int near_cmp(const void *a, const void *b, void *ctx)
+{
+    const float *sc = ctx;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    if (sc[x] != sc[y]) return sc[x] > sc[y] ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+/* recs[0..*got) (the reader's published list) restricted, up to n: the
+ * books that pass in order, then the neighbours of the published books
+ * that pass (closest first: below the list by the cosine), then the most
+ * popular (below those), with serve's scores (rank.c). */
+static br_status restrict_list(restriction *r, br_store *s, const char *uid, br_store_rec *recs,
+                               size_t *got, uint32_t n)
+{
+    uint32_t nb = br_model_books(r->m);
+    const br_idmap *ids = br_catalog_ids(r->cat);
+    br_store_ids *seen = NULL;
+    br_status st = br_store_get_seen(s, uid, &seen);
+    if (st == BR_ENOTFOUND) st = BR_OK, seen = NULL;
+    if (st) return st;
+    r->epoch++;
+    uint32_t e_seen = 2 * r->epoch, e_taken = e_seen + 1;
+    for (size_t i = 0; seen && i < seen->n; i++) {
+        int64_t b = br_idmap_find(ids, seen->ids[i], strlen(seen->ids[i]));
+        if (b >= 0) r->mark[b] = e_seen;
+    }
+    br_free(seen);
+    size_t total = *got, out = 0, listed = 0;
+    float lo = INFINITY, hi = -INFINITY;
+    int64_t *rb = br_malloc((total + 1) * sizeof *rb);
+    if (!rb) return br_error(BR_ENOMEM, "restriction");
+    for (size_t i = 0; i < total; i++) {
+        rb[i] = br_idmap_find(ids, recs[i].book_id, strlen(recs[i].book_id));
+        if (rb[i] < 0 || r->mark[rb[i]] == e_seen) continue;
+        float v = recs[i].score;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+        listed++;
+        if (!r->allow[rb[i]] || r->mark[rb[i]] == e_taken) continue;
+        r->mark[rb[i]] = e_taken;
+        if (out < n) recs[out++] = recs[i];
+    }
+    float span = listed && hi > lo ? hi - lo : 1.0f, base = listed ? lo : 0.0f;
+    /* the neighbours of the published books, until n + 20 candidates */
+    size_t n_near = 0;
+    for (size_t i = 0; out < n && i < total && out + n_near < (size_t)n + 20; i++) {
+        if (rb[i] < 0) continue;
+        const int32_t *nbr = r->nbr + (size_t)rb[i] * BR_MODEL_NEIGHBOURS;
+        const float *sc = r->nbr_sc + (size_t)rb[i] * BR_MODEL_NEIGHBOURS;
+        for (size_t j = 0; j < BR_MODEL_NEIGHBOURS && out + n_near < (size_t)n + 20; j++) {
+            if (nbr[j] < 0 || (uint32_t)nbr[j] >= nb) continue;
+            uint32_t b = (uint32_t)nbr[j];
+            if (!r->allow[b] || r->mark[b] == e_seen || r->mark[b] == e_taken) continue;
+            float c = sc[j] < 0 ? 0 : sc[j] > 1 ? 1 : sc[j];
+            int fresh = 1;
+            for (size_t q = 0; q < n_near && fresh; q++) fresh = r->near[q] != b;
+            if (fresh) {
+                r->near[n_near++] = b;
+                r->near_sc[b] = c;
+            } else if (c > r->near_sc[b]) {
+                r->near_sc[b] = c;
+            }
+        }
+    }
+    qsort_r(r->near, n_near, sizeof *r->near, near_cmp, r->near_sc);
+    for (size_t q = 0; q < n_near && out < n; q++) {
+        uint32_t b = r->near[q];
+        r->mark[b] = e_taken;
+        snprintf(recs[out].book_id, sizeof recs[out].book_id, "%s", br_catalog_book(r->cat, b)->id);
+        recs[out++].score = base - span * (1.0f - r->near_sc[b]);
+    }
+    for (uint32_t i = 0; i < nb && out < n; i++) { /* the most popular */
+        uint32_t b = r->order[i];
+        if (!r->allow[b] || r->mark[b] == e_seen || r->mark[b] == e_taken) continue;
+        r->mark[b] = e_taken;
+        snprintf(recs[out].book_id, sizeof recs[out].book_id, "%s", br_catalog_book(r->cat, b)->id);
+        recs[out++].score = base - span * (2.0f - r->pop[b]);
+    }
+    br_free(rb);
+    *got = out;
+    return BR_OK;
+}
+
 int cli_recommend_served(const char *dir, const char *store_uri, const char *users_arg, uint32_t n,
-                         int json, int explain)
+                         int json, int explain, const char *cand, const char *excl)
 {
     br_tribes *tribes = NULL;
     char tribes_of[BR_STORE_VERSION_MAX] = "";
@@ -86,8 +190,31 @@ int cli_recommend_served(const char *dir, const char *store_uri, const char *use
     br_store *s = NULL;
     char **ids = NULL, *blob = NULL;
     size_t n_ids = 0;
-    br_store_rec *recs = br_calloc(n, sizeof *recs);
-    br_status st = recs ? BR_OK : br_error(BR_ENOMEM, "recs");
+    restriction rs = {0};
+    uint8_t *allow = NULL;
+    uint32_t n_forbidden = 0, cap = n;
+    br_status st = BR_OK;
+    if (cand || excl) { /* the published list whole, restricted to n */
+        size_t top = 0;
+        st = br_model_open(dir, NULL, &rs.m);
+        if (!st) {
+            rs.cat = br_model_catalog(rs.m);
+            rs.pop = br_model_popularity(rs.m);
+            rs.order = br_model_popular_order(rs.m);
+            rs.nbr = br_model_neighbours(rs.m, &rs.nbr_sc);
+            br_model_lists(rs.m, NULL, &top);
+            if (top > cap) cap = (uint32_t)top;
+            st = cli_book_mask(cand, excl, rs.cat, &allow, &n_forbidden);
+            rs.allow = allow;
+        }
+        uint32_t nb = rs.m ? br_model_books(rs.m) : 0;
+        rs.mark = st ? NULL : br_calloc((size_t)nb + 1, sizeof *rs.mark);
+        rs.near = st ? NULL : br_malloc(((size_t)nb + 1) * sizeof *rs.near);
+        rs.near_sc = st ? NULL : br_malloc(((size_t)nb + 1) * sizeof *rs.near_sc);
+        if (!st && (!rs.mark || !rs.near || !rs.near_sc)) st = br_error(BR_ENOMEM, "restriction");
+    }
+    br_store_rec *recs = st ? NULL : br_calloc(cap, sizeof *recs);
+    if (!st && !recs) st = br_error(BR_ENOMEM, "recs");
     /* The current version's store, resolved against the model directory. */
     if (!st && !store_uri && !(st = br_models_store(dir, NULL, uri, sizeof uri))) store_uri = uri;
     if (!st) st = br_store_open(store_uri, BR_STORE_RDONLY, &s);
@@ -95,11 +222,12 @@ int cli_recommend_served(const char *dir, const char *store_uri, const char *use
     for (size_t i = 0; i < n_ids && !st; i++) {
         size_t got = 0;
         char version[BR_STORE_VERSION_MAX];
-        st = br_store_get_recs(s, ids[i], recs, n, &got, version);
+        st = br_store_get_recs(s, ids[i], recs, cap, &got, version);
         if (st == BR_ENOTFOUND) {
             st = br_error(BR_ENOTFOUND, "reader '%s' has no recommendations in the store", ids[i]);
             break;
         }
+        if (!st && rs.m) st = restrict_list(&rs, s, ids[i], recs, &got, n);
         if (st) break;
         if (json) {
             json_t *arr = json_array();
@@ -150,6 +278,11 @@ int cli_recommend_served(const char *dir, const char *store_uri, const char *use
     br_free(ids);
     br_free(blob);
     br_free(recs);
+    br_free(allow);
+    br_free(rs.mark);
+    br_free(rs.near);
+    br_free(rs.near_sc);
+    br_model_close(rs.m);
     br_store_close(s);
     if (st) return cli_fail("recommend", st);
     return CLI_OK;

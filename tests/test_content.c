@@ -313,16 +313,44 @@ static void test_recommendations(void **state)
         }
         br_free(seen);
     }
-    /* a profile is the weighted mean of the books rated >= 4, normalised */
+    /* a profile (the feedback rule, bookrec/data.h): the direction of the
+     * books liked (rated >= 4) weighted by rating, less a quarter of that of the
+     * books disliked (<= 2, or a star below the reader's mean shrunk by 5
+     * pseudo-ratings toward the global mean) weighted by how far below
+     * (1 to 2), normalised; in double, from the rule's text */
     float *p = br_malloc(emb_dim * sizeof(float));
-    assert_int_equal(br_content_profile(emb, emb_n, emb_dim, ratings, 0, p), BR_OK);
-    double *acc = br_calloc(emb_dim, sizeof(double)), nrm = 0;
-    for (size_t i = 0; i < nr; i++)
-        if (u[i] == 0 && v[i] >= 4)
-            for (size_t j = 0; j < emb_dim; j++) acc[j] += v[i] * emb[(size_t)b[i] * emb_dim + j];
-    for (size_t j = 0; j < emb_dim; j++) nrm += acc[j] * acc[j];
-    for (size_t j = 0; j < emb_dim; j++) assert_float_equal(p[j], acc[j] / sqrt(nrm), 1e-5);
-    br_free(acc);
+    int checked_neg = 0;
+    for (uint32_t user = 0; user < 40; user++) {
+        assert_int_equal(br_content_profile(emb, emb_n, emb_dim, ratings, user, p), BR_OK);
+        double gsum = 0, usum = 0;
+        size_t un = 0;
+        for (size_t i = 0; i < nr; i++) {
+            gsum += v[i];
+            if (u[i] == user) usum += v[i], un++;
+        }
+        double m = (usum + 5 * (gsum / (double)nr)) / ((double)un + 5);
+        double *pos = br_calloc(emb_dim, sizeof(double)), *neg = br_calloc(emb_dim, sizeof(double));
+        double np = 0, nn = 0, nrm = 0;
+        for (size_t i = 0; i < nr; i++) {
+            if (u[i] != user) continue;
+            double w = 0, *acc = pos;
+            if (v[i] <= 2 || m - v[i] >= 1)
+                w = fmin(fmax(m - v[i], 1), 2), acc = neg;
+            else if (v[i] >= 4)
+                w = v[i];
+            for (size_t j = 0; j < emb_dim; j++) acc[j] += w * emb[(size_t)b[i] * emb_dim + j];
+        }
+        for (size_t j = 0; j < emb_dim; j++) np += pos[j] * pos[j], nn += neg[j] * neg[j];
+        if (np == 0) continue; /* nothing liked: not this reference's case */
+        checked_neg += nn > 0;
+        for (size_t j = 0; j < emb_dim; j++)
+            pos[j] = pos[j] / sqrt(np) - (nn > 0 ? 0.25 * neg[j] / sqrt(nn) : 0);
+        for (size_t j = 0; j < emb_dim; j++) nrm += pos[j] * pos[j];
+        for (size_t j = 0; j < emb_dim; j++) assert_float_equal(p[j], pos[j] / sqrt(nrm), 1e-5);
+        br_free(pos);
+        br_free(neg);
+    }
+    assert_true(checked_neg > 0); /* the dislikes' part was exercised */
     br_free(p);
     /* similar to a book: never the book itself, best first */
     int32_t ids[5];

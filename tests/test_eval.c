@@ -534,6 +534,337 @@ static void test_split_write(void **state)
     br_catalog_free(cat);
 }
 
+
+/* -------------------------------------------------- the other protocols -- */
+
+static void test_split_cold_books(void **state)
+{
+    (void)state;
+    br_catalog *cat;
+    br_ratings *r = universe(&cat, 0);
+    br_split s, s2;
+    br_split_options o = BR_SPLIT_OPTIONS_DEFAULT;
+    assert_int_equal(br_split_cold_books(r, &o, 0.1f, &s), BR_OK);
+    assert_non_null(s.candidate);
+    assert_null(s.fold_in);
+    /* 10% of the rated books (all 60 are rated here), rounded */
+    uint32_t n_cold = 0;
+    for (uint32_t b = 0; b < s.n_books; b++) n_cold += s.candidate[b];
+    assert_int_equal(n_cold, 6);
+    /* cold books have no training rating; every other rating trains */
+    size_t n_other = 0;
+    for (size_t i = 0; i < br_ratings_count(r); i++)
+        n_other += !s.candidate[br_ratings_books(r)[i]];
+    assert_int_equal(s.n_train, n_other);
+    for (size_t i = 0; i < s.n_train; i++) assert_false(s.candidate[s.train_book[i]]);
+    /* held out: cold books only, of readers with a training rating and a
+     * relevant cold rating; every such reader is there */
+    assert_true(s.n_test > 0);
+    uint32_t n_eval = 0;
+    for (uint32_t u = 0; u < s.n_users; u++) {
+        size_t trained = 0;
+        int liked = 0;
+        for (size_t i = 0; i < s.n_train; i++) trained += s.train_user[i] == u;
+        for (size_t i = 0; i < br_ratings_count(r); i++)
+            liked |= br_ratings_users(r)[i] == u && s.candidate[br_ratings_books(r)[i]] &&
+                     br_ratings_values(r)[i] >= 4;
+        uint64_t lo = s.test_ptr[u], hi = s.test_ptr[u + 1];
+        assert_int_equal(hi > lo, trained > 0 && liked);
+        n_eval += hi > lo;
+        for (uint64_t j = lo; j < hi; j++) assert_true(s.candidate[s.test_book[j]]);
+    }
+    assert_int_equal(s.n_eval_users, n_eval);
+    /* same seed, same split; another seed, other books */
+    assert_int_equal(br_split_cold_books(r, &o, 0.1f, &s2), BR_OK);
+    assert_memory_equal(s.candidate, s2.candidate, s.n_books);
+    assert_int_equal(s.n_test, s2.n_test);
+    br_split_free(&s2);
+    o.seed = 7;
+    assert_int_equal(br_split_cold_books(r, &o, 0.1f, &s2), BR_OK);
+    assert_true(memcmp(s.candidate, s2.candidate, s.n_books) != 0);
+    br_split_free(&s2);
+    assert_status_detail(br_split_cold_books(r, &o, 0, &s2), BR_EINVAL, "not in (0, 1)");
+    br_split_free(&s);
+    br_ratings_free(r);
+    br_catalog_free(cat);
+}
+
+static void test_split_readers(void **state)
+{
+    (void)state;
+    br_catalog *cat;
+    br_ratings *r = universe(&cat, 0);
+    br_split s, s2, v;
+    br_split_options o = BR_SPLIT_OPTIONS_DEFAULT;
+    assert_int_equal(br_split_readers(r, &o, 0.25f, &s), BR_OK);
+    assert_non_null(s.fold_in);
+    assert_null(s.candidate);
+    assert_int_equal(s.n_train + s.n_test, br_ratings_count(r));
+    /* a quarter of the 12 readers with >= 5 ratings; u12 (3) never */
+    uint32_t n_out = 0;
+    for (uint32_t u = 0; u < s.n_users; u++) n_out += s.fold_in[u];
+    assert_int_equal(n_out, 3);
+    assert_false(s.fold_in[12]);
+    assert_int_equal(s.n_eval_users, 3);
+    for (uint32_t u = 0; u < s.n_users; u++) {
+        uint64_t held = s.test_ptr[u + 1] - s.test_ptr[u];
+        size_t kept = 0;
+        for (size_t i = 0; i < s.n_train; i++) kept += s.train_user[i] == u;
+        if (!s.fold_in[u]) {
+            assert_int_equal(held, 0); /* in training with every rating */
+            continue;
+        }
+        /* 80% folded in, 20% scored */
+        uint32_t count = u == 12 ? 3 : 10 + u, t = (uint32_t)(0.2f * (float)count + 0.5f);
+        assert_int_equal(held, t);
+        assert_int_equal(kept, count - t);
+    }
+    /* the validation split never trains on the fold-in histories */
+    assert_int_equal(br_split_train(&s, NULL, &v), BR_OK);
+    for (size_t i = 0; i < v.n_train; i++) assert_false(s.fold_in[v.train_user[i]]);
+    for (uint32_t u = 0; u < v.n_users; u++)
+        if (s.fold_in[u]) assert_int_equal(v.test_ptr[u + 1] - v.test_ptr[u], 0);
+    br_split_free(&v);
+    /* same seed, same split; another seed, other readers */
+    assert_int_equal(br_split_readers(r, &o, 0.25f, &s2), BR_OK);
+    assert_memory_equal(s.fold_in, s2.fold_in, s.n_users);
+    assert_memory_equal(s.test_book, s2.test_book, s.n_test * sizeof *s.test_book);
+    br_split_free(&s2);
+    int differs = 0;
+    for (uint64_t seed = 1; seed < 4 && !differs; seed++) {
+        o.seed = seed;
+        assert_int_equal(br_split_readers(r, &o, 0.25f, &s2), BR_OK);
+        differs = memcmp(s.fold_in, s2.fold_in, s.n_users) != 0;
+        br_split_free(&s2);
+    }
+    assert_true(differs);
+    assert_status_detail(br_split_readers(r, &o, 1.0f, &s2), BR_EINVAL, "not in (0, 1)");
+    br_split_free(&s);
+    br_ratings_free(r);
+    br_catalog_free(cat);
+}
+
+/* Ranks the books 0, 1, 2, ... in order: the deep metrics by hand. */
+static br_status index_rank(void *ctx, const uint32_t *users, size_t n, uint32_t k,
+                            uint32_t *items)
+{
+    (void)ctx;
+    (void)users;
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t p = 0; p < k; p++) items[i * k + p] = p;
+    return BR_OK;
+}
+
+static void test_deep_metrics_by_hand(void **state)
+{
+    (void)state;
+    /* One reader (0) of 200 books ranked 0, 1, 2, ...; relevant held-out
+     * books on both sides of each cut (19 | 20, 49 | 50, 99 | 100). */
+    uint64_t ptr[3] = {0, 9, 9};
+    uint32_t tb[9] = {3, 19, 20, 40, 49, 50, 99, 100, 150};
+    float tv[9] = {5, 4, 4, 2, 5, 4, 4, 5, 4};
+    br_split s;
+    memset(&s, 0, sizeof s);
+    s.n_users = 2, s.n_books = 200, s.relevant_min = 4;
+    s.n_test = 9, s.test_ptr = ptr, s.test_book = tb, s.test_value = tv;
+    br_ranker rk = {"index", NULL, index_rank, NULL};
+    br_eval_result res;
+    assert_int_equal(br_eval_ranker_deep(&s, &rk, 5, NULL, 0, &res), BR_OK);
+    assert_true(res.deep);
+    assert_int_equal(res.users_ranked, 1);
+    double idcg[9] = {0};
+    for (int i = 0; i < 8; i++) idcg[i + 1] = idcg[i] + 1.0 / log2(i + 2.0);
+    /* the figures at k = 5: one hit (book 3 at rank 4), ideal 5 */
+    double d3 = 1.0 / log2(5.0);
+    assert_true(fabs(res.precision - 0.2) < 1e-12);
+    assert_true(fabs(res.ndcg - d3 / idcg[5]) < 1e-12);
+    /* NDCG@10: the same hit, ideal min(10, 8 relevant) */
+    assert_true(fabs(res.ndcg10 - d3 / idcg[8]) < 1e-12);
+    /* recall@20: books 3 and 19 of 8; recall@50: also 20 and 49 */
+    assert_true(fabs(res.recall20 - 2.0 / 8.0) < 1e-12);
+    assert_true(fabs(res.recall50 - 4.0 / 8.0) < 1e-12);
+    /* NDCG@100: hits at 0-based places 3, 19, 20, 49, 50, 99 */
+    double dcg = 0;
+    const int at[6] = {3, 19, 20, 49, 50, 99};
+    for (int i = 0; i < 6; i++) dcg += 1.0 / log2(at[i] + 2.0);
+    assert_true(fabs(res.ndcg100 - dcg / idcg[8]) < 1e-12);
+    /* the plain driver leaves them out */
+    assert_int_equal(br_eval_ranker(&s, &rk, 5, NULL, 0, &res), BR_OK);
+    assert_false(res.deep);
+    assert_true(res.ndcg100 == 0);
+}
+
+static void test_run_protocols(void **state)
+{
+    (void)state;
+    char *bp, *rp;
+    br_eval_options o;
+    sample_options(&o, &bp, &rp);
+    const char *names[] = {"popularity", "als", "ease", "hybrid"};
+    o.engines = names;
+    o.n_engines = 4;
+    o.learn = 0;
+    br_eval_report *rep = NULL, *again = NULL, *plain = NULL;
+    /* random: the same figures at k as without a protocol, and the deep ones */
+    assert_int_equal(br_eval_run(&o, &plain), BR_OK);
+    o.protocol = "random";
+    assert_int_equal(br_eval_run(&o, &rep), BR_OK);
+    assert_string_equal(rep->protocol, "random");
+    assert_null(plain->protocol);
+    for (size_t i = 0; i < 4; i++) {
+        const br_eval_result *a = &plain->slices[0].figures[i].r, *b = &rep->slices[0].figures[i].r;
+        assert_false(a->deep);
+        assert_true(b->deep);
+        assert_same_figures(a, b);
+        assert_true(b->ndcg10 == b->ndcg); /* k = 10 */
+        assert_unit(b->recall20);
+        assert_true(b->recall50 >= b->recall20);
+    }
+    br_eval_report_free(rep);
+    br_eval_report_free(plain);
+    /* cold-books: only cold books are ranked, so a model of the ratings
+     * alone ranks them in catalogue order: popularity = als */
+    o.protocol = "cold-books";
+    assert_int_equal(br_eval_run(&o, &rep), BR_OK);
+    assert_true(rep->n_cold_books > 0);
+    assert_true(rep->n_ranked > 0);
+    assert_same_figures(&rep->slices[0].figures[0].r, &rep->slices[0].figures[1].r);
+    assert_true(rep->slices[0].figures[0].r.recall50 > 0);
+    /* readers: the readers out of training are the ones ranked; seeded */
+    o.protocol = "readers";
+    assert_int_equal(br_eval_run(&o, &again), BR_OK);
+    assert_true(again->n_fold_readers > 0);
+    assert_true(again->n_eval_users == again->n_fold_readers);
+    for (size_t i = 0; i < 4; i++) {
+        assert_true(again->slices[0].figures[i].r.deep);
+        assert_unit(again->slices[0].figures[i].r.ndcg100);
+    }
+    br_eval_report *twice = NULL;
+    assert_int_equal(br_eval_run(&o, &twice), BR_OK);
+    for (size_t i = 0; i < 4; i++) {
+        assert_same_figures(&again->slices[0].figures[i].r, &twice->slices[0].figures[i].r);
+        assert_true(again->slices[0].figures[i].r.ndcg100 ==
+                    twice->slices[0].figures[i].r.ndcg100);
+    }
+    br_eval_report_free(twice);
+    br_eval_report_free(again);
+    br_eval_report_free(rep);
+    /* bad protocols */
+    o.protocol = "leave-one-out";
+    assert_status_detail(br_eval_run(&o, &rep), BR_EINVAL, "protocol 'leave-one-out'");
+    o.protocol = "readers";
+    o.slices = 1;
+    assert_status_detail(br_eval_run(&o, &rep), BR_EINVAL, "random protocol only");
+    assert_null(rep);
+    br_free(bp);
+    br_free(rp);
+}
+
+/* The goodbooks sample's ratings (and its catalogue). */
+static br_ratings *sample_ratings(br_catalog **cat)
+{
+    char *bp, *rp;
+    br_eval_options o;
+    sample_options(&o, &bp, &rp);
+    br_ratings *r;
+    assert_int_equal(br_catalog_load(bp, NULL, cat, NULL), BR_OK);
+    assert_int_equal(br_ratings_load(rp, *cat, NULL, &r, NULL), BR_OK);
+    br_free(bp);
+    br_free(rp);
+    return r;
+}
+
+/* A reader out of training is scored by what their ratings fold in: the
+ * same as when the books' side was fitted without them, whatever else. */
+static void test_fold_in_matches_a_model_without_them(void **state)
+{
+    (void)state;
+    br_catalog *cat;
+    br_ratings *r = sample_ratings(&cat);
+    br_split s;
+    assert_int_equal(br_split_readers(r, NULL, 0.2f, &s), BR_OK);
+    br_hybrid_options ho;
+    br_hybrid_options_default(&ho);
+    const br_engine eng[] = {BR_ENGINE_POPULARITY, BR_ENGINE_ALS, BR_ENGINE_EASE};
+    br_train_data td = {s.n_users, s.n_books, s.n_train, s.train_user, s.train_book, s.train_value};
+    /* a: fold-in; b: trained on the fold-in histories too (no protocol) */
+    br_hybrid *a = NULL, *b = NULL;
+    ho.fold_in = s.fold_in;
+    assert_int_equal(br_hybrid_fit(&td, NULL, NULL, 0, &ho, eng, 3, &a), BR_OK);
+    ho.fold_in = NULL;
+    assert_int_equal(br_hybrid_fit(&td, NULL, NULL, 0, &ho, eng, 3, &b), BR_OK);
+    /* the books' side of a never saw a held-out reader's rating */
+    const br_csr *ra = br_hybrid_ratings(a);
+    uint32_t u_out = UINT32_MAX;
+    for (uint32_t u = 0; u < s.n_users && u_out == UINT32_MAX; u++)
+        if (s.fold_in[u] && ra->indptr[u + 1] > ra->indptr[u]) u_out = u;
+    assert_true(u_out != UINT32_MAX);
+    const br_cf_model *ma = br_hybrid_cf_model(a, BR_ENGINE_ALS);
+    const br_cf_model *mb = br_hybrid_cf_model(b, BR_ENGINE_ALS);
+    uint32_t k = br_cf_model_factors(ma);
+    assert_true(memcmp(br_cf_model_item_factors(ma), br_cf_model_item_factors(mb),
+                       (size_t)s.n_books * k * sizeof(float)) != 0);
+    /* a's row for the reader is exactly the fold-in of their ratings */
+    float f[256];
+    uint64_t lo = ra->indptr[u_out];
+    assert_int_equal(br_cf_fold_in(ma, ra->indptr[u_out + 1] - lo, ra->indices + lo,
+                                   ra->values + lo, f, NULL),
+                     BR_OK);
+    assert_memory_equal(f, br_cf_model_user_factors(ma) + (size_t)u_out * k, k * sizeof(float));
+    /* popularity counts only the training readers' ratings */
+    const br_cf_model *pa = br_hybrid_cf_model(a, BR_ENGINE_POPULARITY);
+    const br_cf_model *pb = br_hybrid_cf_model(b, BR_ENGINE_POPULARITY);
+    assert_true(memcmp(br_cf_model_item_bias(pa), br_cf_model_item_bias(pb),
+                       (size_t)s.n_books * sizeof(float)) != 0);
+    /* rankings leave out the books the reader folded in */
+    uint32_t items[20];
+    assert_int_equal(br_hybrid_rank(a, BR_ENGINE_EASE, &u_out, 1, 20, items, NULL), BR_OK);
+    for (int p = 0; p < 20; p++)
+        for (uint64_t q = lo; q < ra->indptr[u_out + 1]; q++)
+            assert_true(items[p] != ra->indices[q]);
+    br_hybrid_free(a);
+    br_hybrid_free(b);
+    br_split_free(&s);
+    br_ratings_free(r);
+    br_catalog_free(cat);
+}
+
+/* rank_only: every engine's list holds only the allowed books. */
+static void test_rank_only(void **state)
+{
+    (void)state;
+    br_catalog *cat;
+    br_ratings *r = sample_ratings(&cat);
+    br_split s;
+    assert_int_equal(br_split_cold_books(r, NULL, 0.1f, &s), BR_OK);
+    br_hybrid_options ho;
+    br_hybrid_options_default(&ho);
+    ho.rerank = 0; /* the blend: no embeddings needed */
+    ho.w_content = 0;
+    ho.rank_only = s.candidate;
+    const br_engine eng[] = {BR_ENGINE_POPULARITY, BR_ENGINE_ALS, BR_ENGINE_HYBRID};
+    br_train_data td = {s.n_users, s.n_books, s.n_train, s.train_user, s.train_book, s.train_value};
+    br_hybrid *h = NULL;
+    assert_int_equal(br_hybrid_fit(&td, NULL, NULL, 0, &ho, eng, 3, &h), BR_OK);
+    uint32_t n_cold = 0;
+    for (uint32_t b = 0; b < s.n_books; b++) n_cold += s.candidate[b];
+    uint32_t users[2] = {0, 1}, items[2 * 40];
+    for (int e = 0; e < 3; e++) {
+        assert_int_equal(br_hybrid_rank(h, eng[e], users, 2, 40, items, NULL), BR_OK);
+        uint32_t listed = 0;
+        for (int p = 0; p < 80; p++) {
+            if (items[p] == UINT32_MAX) continue;
+            assert_true(s.candidate[items[p]]);
+            listed++;
+        }
+        assert_true(listed >= (n_cold < 40 ? n_cold : 40)); /* never shorter */
+    }
+    br_hybrid_free(h);
+    br_split_free(&s);
+    br_ratings_free(r);
+    br_catalog_free(cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +877,12 @@ int main(void)
         cmocka_unit_test(test_run_same_seed_same_figures),
         cmocka_unit_test(test_run_refuses_bad_options),
         cmocka_unit_test(test_run_cancelled_by_progress),
+        cmocka_unit_test(test_split_cold_books),
+        cmocka_unit_test(test_split_readers),
+        cmocka_unit_test(test_deep_metrics_by_hand),
+        cmocka_unit_test(test_run_protocols),
+        cmocka_unit_test(test_fold_in_matches_a_model_without_them),
+        cmocka_unit_test(test_rank_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,14 +33,14 @@ static char *tmp;
 static char mdir[PATH_MAX], seed_books[PATH_MAX + 32], seed_ratings[PATH_MAX + 32];
 static int have_model;
 
-static void train(const char *dir, const char *store)
+static void train_books(const char *dir, const char *store, const char *books)
 {
     char cache[PATH_MAX + 32];
     mkdir(dir, 0777);
     snprintf(cache, sizeof cache, "%s/embeddings.brec", dir);
     if (access(cache, F_OK) != 0) assert_int_equal(tu_seed_embed_cache(cache), 0);
     br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
-    o.books = seed_books;
+    o.books = books;
     o.ratings = seed_ratings;
     o.model_dir = dir;
     o.store = store;
@@ -51,6 +53,11 @@ static void train(const char *dir, const char *store)
     br_status st = br_train_run(&o, &rep);
     assert_status_detail(st, BR_OK, "");
     assert_int_equal(rep.embedded, 0); /* the cache had every description */
+}
+
+static void train(const char *dir, const char *store)
+{
+    train_books(dir, store, seed_books);
 }
 
 static int group_setup(void **state)
@@ -461,6 +468,18 @@ static void test_event_reflected(void **state)
     br_server_free(s);
 }
 
+/* A server of a copy of the model directory as tmp/name (its own store,
+ * so other tests' events are not in it), and the copy opened into *m. */
+static br_server *start_copy(const char *name, br_model **m)
+{
+    char dir[PATH_MAX + 16], cmd[3 * PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/%s", tmp, name);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", dir, mdir, dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(br_model_open(dir, NULL, m), BR_OK);
+    return start(dir, NULL, NULL, 0, 0);
+}
+
 /* One ranking: with nothing new since the version and no context, every
  * reader is served the list train published, in its order, with its
  * scores (the published lists are the learned ranker's); a new
@@ -469,13 +488,8 @@ static void test_event_reflected(void **state)
 static void test_served_is_published(void **state)
 {
     NEED_MODEL();
-    char dir[PATH_MAX + 16], cmd[3 * PATH_MAX + 64];
-    snprintf(dir, sizeof dir, "%s/mpub", tmp);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", dir, mdir, dir);
-    assert_int_equal(system(cmd), 0);
     br_model *m;
-    assert_int_equal(br_model_open(dir, NULL, &m), BR_OK);
-    br_server *s = start(dir, NULL, NULL, 0, 0);
+    br_server *s = start_copy("mpub", &m);
     int port = br_server_port(s);
     size_t nr, top;
     const char *const *readers = br_model_readers(m, &nr);
@@ -668,6 +682,63 @@ static void test_context(void **state)
     assert_true(has_source(j, "recent") || !recs_contain(j, "ctx-new"));
     json_decref(j);
     br_server_free(s);
+}
+
+/* Negative feedback (docs/api.md, "Re-ranking"): a rating of 1 POSTed
+ * for a book of a reader's list lowers that book's neighbours in the
+ * next response (a click raises them), and no explanation then names the
+ * book as a reason. A copy of the model: its own store. */
+static void test_dislike_event(void **state)
+{
+    NEED_MODEL();
+    br_model *m;
+    br_server *s = start_copy("mneg", &m);
+    int port = br_server_port(s);
+    size_t nr, top;
+    const char *const *readers = br_model_readers(m, &nr);
+    const float *sc, *nsc;
+    const int32_t *lists = br_model_lists(m, &sc, &top);
+    const int32_t *nbr = br_model_neighbours(m, &nsc);
+    const br_catalog *cat = br_model_catalog(m);
+    int lowered = 0;
+    for (size_t r = 0; r < 2 && r < nr; r++) {
+        uint32_t x = (uint32_t)lists[r * top];
+        const br_book *bx = br_catalog_book(cat, x);
+        char path[160], body[256];
+        snprintf(path, sizeof path, "/api/recommendations/user/%s?n=%zu&explain=1", readers[r],
+                 top);
+        json_t *before = get_json(port, path, 200);
+        snprintf(body, sizeof body,
+                 "{\"user_id\": \"%s\", \"book_id\": \"%s\", \"type\": \"rating\", "
+                 "\"value\": 1}",
+                 readers[r], bx->id);
+        json_decref(post_json(port, "/api/events", NULL, body, 200));
+        json_t *after = get_json(port, path, 200);
+        assert_false(recs_contain(after, bx->id));
+        const br_serve_rank cfg = BR_SERVE_RANK_DEFAULT; /* the neighbours a seed brings */
+        for (size_t j = 0; j < cfg.neighbours && j < BR_MODEL_NEIGHBOURS; j++) {
+            int32_t nb = nbr[(size_t)x * BR_MODEL_NEIGHBOURS + j];
+            if (nb < 0 || nsc[(size_t)x * BR_MODEL_NEIGHBOURS + j] <= 0) continue;
+            const char *id = br_catalog_book(cat, (uint32_t)nb)->id;
+            if (!recs_contain(before, id) || !recs_contain(after, id)) continue;
+            assert_true(score_of(after, id) < score_of(before, id));
+            lowered++;
+        }
+        json_t *it;
+        size_t i;
+        json_array_foreach(json_object_get(after, "recommendations"), i, it)
+        {
+            const char *why = json_string_value(json_object_get(it, "explanation"));
+            assert_non_null(why);
+            if (strstr(why, bx->title)) fprintf(stderr, "explained by a dislike: %s\n", why);
+            assert_null(strstr(why, bx->title));
+        }
+        json_decref(before);
+        json_decref(after);
+    }
+    assert_true(lowered > 0);
+    br_server_free(s);
+    br_model_close(m);
 }
 
 /* ------------------------------------------- keep-alive, list order -- */
@@ -1508,10 +1579,183 @@ static void test_cold_start_shares(void **state)
     br__srv_snap_release(p);
 }
 
+/* 1 when the sep-separated list s has v (fold: ASCII case-insensitively). */
+static int names_have(const char *s, char sep, const char *v, int fold)
+{
+    size_t vl = strlen(v);
+    for (const char *p = s; p && *p;) {
+        while (*p == ' ') p++;
+        const char *e = strchr(p, sep);
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && p[len - 1] == ' ') len--;
+        if (len == vl && !(fold ? strncasecmp(p, v, vl) : strncmp(p, v, vl))) return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+static int book_has_tag(const br_book *b, const char *tag)
+{
+    return names_have(b->tags, '|', tag, 1) || !strcasecmp(b->genre, tag);
+}
+
+/* The books of a response, checked against a filter: every one passes
+ * (tags: one of them; exclude: none; author: this one), returns how many. */
+static size_t check_filtered(json_t *j, const br_catalog *cat, const char *const *tags,
+                             const char *const *exclude, const char *author)
+{
+    json_t *a = json_object_get(j, "recommendations"), *it;
+    size_t i;
+    json_array_foreach(a, i, it)
+    {
+        const char *id = json_string_value(json_object_get(it, "book_id"));
+        int64_t b = br_idmap_find(br_catalog_ids(cat), id, strlen(id));
+        assert_true(b >= 0);
+        const br_book *bk = br_catalog_book(cat, (uint32_t)b);
+        int any = !tags;
+        for (size_t t = 0; tags && tags[t]; t++) any |= book_has_tag(bk, tags[t]);
+        if (!any)
+            fprintf(stderr, "book %s (tags %s, %s) has none of the tags\n", id, bk->tags,
+                    bk->genre);
+        assert_true(any);
+        for (size_t t = 0; exclude && exclude[t]; t++) assert_false(book_has_tag(bk, exclude[t]));
+        if (author) assert_true(names_have(bk->authors, ',', author, 0));
+    }
+    return json_array_size(a);
+}
+
+/* ?tags=, exclude_tags=, authors= (docs/api.md, "Filters"), on a version
+ * whose catalogue has authors and tags: only books that pass, the
+ * published list's first (its order and scores), then books from beyond
+ * it until n; names checked (400). */
+static void test_filters(void **state)
+{
+    NEED_MODEL();
+    char dir[PATH_MAX + 16], books[PATH_MAX + 32], line[4096], path[1024];
+    snprintf(dir, sizeof dir, "%s/filt", tmp);
+    snprintf(books, sizeof books, "%s/filt-books.csv", tmp);
+    /* the seed catalogue with authors (Writer i % 10; every fifth book also
+     * Co Author) and tags (Shelf-A..D by i % 4, t0..t2 by i % 3) */
+    FILE *in = fopen(seed_books, "r"), *out = fopen(books, "w");
+    assert_non_null(in);
+    assert_non_null(out);
+    assert_non_null(fgets(line, sizeof line, in));
+    fprintf(out, "book_id,authors,tags,title,genre,description\n");
+    while (fgets(line, sizeof line, in)) {
+        int i = atoi(line);
+        fprintf(out, "%d,\"Writer %d%s\",Shelf-%c|t%d,%s", i, i % 10, i % 5 ? "" : ", Co Author",
+                'A' + i % 4, i % 3, strchr(line, ',') + 1);
+    }
+    fclose(in);
+    fclose(out);
+    train_books(dir, NULL, books);
+    br_model *m;
+    assert_int_equal(br_model_open(dir, NULL, &m), BR_OK);
+    const br_catalog *cat = br_model_catalog(m);
+    size_t nr, top;
+    const char *const *readers = br_model_readers(m, &nr);
+    const float *sc;
+    const int32_t *lists = br_model_lists(m, &sc, &top);
+    assert_true(top == 20);
+    br_server *s = start(dir, NULL, NULL, 0, 0);
+    int port = br_server_port(s);
+
+    /* tags: the published books that pass first, in order, with their
+     * scores; then n in all (250 books have Shelf-A, a reader rated < 50) */
+    static const char *const shelf_a[] = {"Shelf-A", NULL};
+    for (int upper = 0; upper < 2; upper++) {
+        snprintf(path, sizeof path, "/api/recommendations/user/%s?n=60&tags=%s", readers[0],
+                 upper ? "SHELF-A" : "shelf-a");
+        json_t *j = get_json(port, path, 200);
+        assert_int_equal(check_filtered(j, cat, shelf_a, NULL, NULL), 60);
+        json_t *a = json_object_get(j, "recommendations");
+        size_t o = 0;
+        for (size_t i = 0; i < top && lists[i] >= 0; i++) {
+            const br_book *bk = br_catalog_book(cat, (uint32_t)lists[i]);
+            if (!book_has_tag(bk, "shelf-a")) continue;
+            json_t *it = json_array_get(a, o++);
+            assert_string_equal(json_string_value(json_object_get(it, "book_id")), bk->id);
+            assert_true(fabs(json_number_value(json_object_get(it, "score")) - sc[i]) <
+                        1e-5 * (1 + fabs(sc[i])));
+        }
+        assert_true(o > 0 && o < 20); /* the rest came from beyond the list */
+        json_decref(j);
+    }
+    /* exclude_tags, several values; a reader we do not know (cold start) */
+    static const char *const ex[] = {"shelf-a", "t1", NULL};
+    snprintf(path, sizeof path, "/api/recommendations/user/%s?n=100&exclude_tags=shelf-a,T1",
+             readers[1]);
+    json_t *j = get_json(port, path, 200);
+    assert_int_equal(check_filtered(j, cat, NULL, ex, NULL), 100);
+    json_decref(j);
+    static const char *const t2[] = {"t2", NULL};
+    j = get_json(port, "/api/recommendations/user/nobody-here?n=40&tags=t2", 200);
+    assert_int_equal(check_filtered(j, cat, t2, NULL, NULL), 40);
+    json_decref(j);
+    /* authors: exact names among the comma-separated authors; with tags */
+    static const char *const bc[] = {"shelf-b", "shelf-c", NULL};
+    snprintf(
+        path, sizeof path,
+        "/api/recommendations/user/%s?n=30&authors=Co%%20Author&tags=shelf-b,shelf-c&explain=1",
+        readers[2]);
+    j = get_json(port, path, 200);
+    assert_int_equal(check_filtered(j, cat, bc, NULL, "Co Author"), 30);
+    json_t *it;
+    size_t i;
+    json_array_foreach(json_object_get(j, "recommendations"), i, it)
+        assert_true(strlen(json_string_value(json_object_get(it, "explanation"))) > 0);
+    json_decref(j);
+    snprintf(path, sizeof path,
+             "/api/recommendations/user/%s?n=50&authors=Writer%%203,Nobody%%20Else", readers[3]);
+    j = get_json(port, path, 400); /* every name must be some book's */
+    check_error(j, "bad_request");
+    snprintf(path, sizeof path, "/api/recommendations/user/%s?n=50&authors=Writer%%203",
+             readers[3]);
+    j = get_json(port, path, 200);
+    assert_int_equal(check_filtered(j, cat, NULL, NULL, "Writer 3"), 50);
+    json_decref(j);
+    /* the session route takes the same filters */
+    static const char *const d[] = {"shelf-d", NULL};
+    j = post_json(port, "/api/recommendations/session?tags=shelf-d&n=25", NULL,
+                  "{\"book_ids\": [\"1\", \"2\"]}", 200);
+    assert_int_equal(check_filtered(j, cat, d, NULL, NULL), 25);
+    json_decref(j);
+    check_error(post_json(port, "/api/recommendations/session?tags=nope", NULL,
+                          "{\"book_ids\": [\"1\"]}", 400),
+                "bad_request");
+
+    /* 400: empty, unknown (case matters for authors), too many, too long */
+    static const char *const bad[] = {"tags=",
+                                      "tags=shelf-a,,shelf-b",
+                                      "exclude_tags=",
+                                      "exclude_tags=shelf-z",
+                                      "authors=",
+                                      "authors=Writer",
+                                      "authors=writer%203",
+                                      "tags=romance%2Cx",
+                                      "tags=shelf-a,",
+                                      "tags=%20"};
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        snprintf(path, sizeof path, "/api/recommendations/user/%s?%s", readers[0], bad[b]);
+        check_error(get_json(port, path, 400), "bad_request");
+    }
+    char many[600] = "/api/recommendations/user/5?tags=t0";
+    for (int k = 0; k < 32; k++) strcat(many, ",t1");
+    check_error(get_json(port, many, 400), "bad_request"); /* 33 values */
+    many[strlen(many) - 3] = 0;
+    json_decref(get_json(port, many, 200)); /* 32 */
+    snprintf(path, sizeof path, "/api/recommendations/user/5?tags=");
+    for (int k = 0; k < 201; k++) strcat(path, "x");
+    check_error(get_json(port, path, 400), "bad_request");
+    br_server_free(s);
+    br_model_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_served_is_published),
+        cmocka_unit_test(test_dislike_event),
         cmocka_unit_test(test_routes),          cmocka_unit_test(test_errors),
         cmocka_unit_test(test_event_reflected), cmocka_unit_test(test_new_book),
         cmocka_unit_test(test_context),         cmocka_unit_test(test_concurrent_reload),
@@ -1520,6 +1764,7 @@ int main(void)
         cmocka_unit_test(test_port_in_use),      cmocka_unit_test(test_http_details),
         cmocka_unit_test(test_posted_survive),
         cmocka_unit_test(test_cold_start_shares),
+        cmocka_unit_test(test_filters),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

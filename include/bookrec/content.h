@@ -170,8 +170,10 @@ BR_API br_status br_content_favourite(const br_ratings *r, uint32_t user, uint32
 BR_API br_status br_content_tribe_recs(const br_tribes *t, const br_ratings *r, uint32_t user,
                                        size_t n, int32_t *books, size_t *count);
 
-/* The reader's profile (dim,): the rating-weighted mean of the embeddings
- * of the books rated >= 4, else of every rated book; L2-normalised. */
+/* The reader's profile (dim,) by the feedback rule (bookrec/data.h,
+ * br_rating_weight): the rating-weighted direction of the liked books
+ * (else of every book not disliked) less BR_DISLIKE_PULL times that of
+ * the disliked ones; L2-normalised. */
 BR_API br_status br_content_profile(const float *emb, size_t n_books, size_t dim,
                                     const br_ratings *r, uint32_t user, float *profile);
 

@@ -119,6 +119,31 @@ BR_API const br_idmap *br_ratings_user_ids(const br_ratings *r);
 BR_API int64_t br_ratings_find_user(const br_ratings *r, const char *id); /* dense index or -1 */
 BR_API size_t br_ratings_memory(const br_ratings *r);
 
+/* ------------------------------------------------------- feedback rule -- */
+
+/* Negative feedback, one rule for every part that reads a reader's
+ * ratings (the content profile, the default hybrid's features and
+ * explanations, serving's re-rank; docs/evaluation.md, "Negative
+ * feedback"). m_u, the reader's mean shrunk toward the global mean g by
+ * BR_FEEDBACK_PRIOR pseudo-ratings: (sum + prior g) / (n + prior). A
+ * rating r is
+ *   disliked when r <= BR_DISLIKE_MAX or r <= m_u - BR_DISLIKE_MARGIN:
+ *            weight -(m_u - r) clipped to [-2, -1];
+ *   liked    when r >= BR_LIKE_MIN (and not disliked): weight r;
+ *   neutral  otherwise: weight 0.
+ * A disliked book counts against its neighbours and is never the reason
+ * given for a recommendation. */
+#define BR_DISLIKE_MAX 2.0f
+#define BR_DISLIKE_MARGIN 1.0f
+#define BR_LIKE_MIN 4.0f
+#define BR_FEEDBACK_PRIOR 5.0f
+/* How much of the dislikes' direction a content profile subtracts:
+ * unit(likes) - BR_DISLIKE_PULL unit(dislikes), renormalised. */
+#define BR_DISLIKE_PULL 0.25f
+
+BR_API float br_reader_mean(double sum, size_t n, float global_mean);
+BR_API float br_rating_weight(float rating, float reader_mean);
+
 /* ----------------------------------------------------------------- stats -- */
 
 #define BR_STATS_MAX_BINS 64

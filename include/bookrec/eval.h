@@ -47,21 +47,48 @@ typedef struct br_split {
     uint32_t *test_book;               /* (n_test,) */
     float *test_value;                 /* (n_test,) */
     uint32_t n_eval_users;             /* readers with a held-out rating */
+    /* The other protocols (NULL for the per-reader hold-out): */
+    uint8_t *fold_in;   /* (n_users,) readers out of training (readers): their
+                         * training rows are folded in, never fitted on */
+    uint8_t *candidate; /* (n_books,) the books every reader ranks (cold-books) */
 } br_split;
 
 BR_API br_status br_split_ratings(const br_ratings *r, const br_split_options *opt, br_split *out);
 BR_API void br_split_free(br_split *s);
 
+/* Cold books: a seeded book_fraction of the rated books (rounded, at least
+ * one) lose every rating to the held-out part, the other ratings all train;
+ * a reader is evaluated (keeps held-out ratings) when they have at least
+ * one training rating and a held-out rating >= relevant_min; everyone else's
+ * cold ratings are dropped. out->candidate marks the cold books: each reader
+ * ranks only them. opt's test_fraction, min_ratings and by_time are not
+ * used. */
+BR_API br_status br_split_cold_books(const br_ratings *r, const br_split_options *opt,
+                                     float book_fraction, br_split *out);
+
+/* Strong generalisation: a seeded reader_fraction (rounded, at least one)
+ * of the readers with at least min_ratings ratings are out of training;
+ * each of them has test_fraction of their ratings held out as
+ * br_split_ratings does and the rest kept in the training arrays as their
+ * fold-in history (out->fold_in marks them: no model of the books may be
+ * fitted on those rows). The other readers train on every rating. */
+BR_API br_status br_split_readers(const br_ratings *r, const br_split_options *opt,
+                                  float reader_fraction, br_split *out);
+
 /* The same protocol applied to the training part of `s` (not by time): the
  * validation split that tunes hyper-parameters without seeing s's held-out
- * ratings. Use a seed other than s's. */
+ * ratings. Use a seed other than s's. The fold-in rows of s (readers) are
+ * left out: they are not training data. */
 BR_API br_status br_split_train(const br_split *s, const br_split_options *opt, br_split *out);
 
 /* Writes s into the directory dir (which must exist) as train.csv and
  * test.csv (reader,book,rating in bookrec's 0-based indices; training
  * ratings in input order, held-out ones by reader) and meta.json (the
- * shape), so a peer in another language evaluates on exactly the same
- * held-out ratings. */
+ * shape and the protocol), so a peer in another language evaluates on
+ * exactly the same held-out ratings; with s->candidate also candidates.csv
+ * (book: the only books a reader ranks), with s->fold_in also fold_in.csv
+ * (reader: readers whose train.csv rows are a fold-in history, not
+ * training data). */
 BR_API br_status br_split_write(const br_split *s, const char *dir);
 
 /* Marks an empty slot in a ranking. */
@@ -89,12 +116,24 @@ typedef struct br_eval_result {
     double rmse;
     size_t n_rmse;
     double rank_seconds, predict_seconds;
+    /* br_eval_ranker_deep only (deep = 1): from one list of
+     * max(k, BR_EVAL_DEEP) books, whose first k give the figures above. */
+    int deep;
+    double ndcg10, recall20, recall50, ndcg100;
 } br_eval_result;
+
+/* The depth of the deep metrics (NDCG@10, recall@20, recall@50, NDCG@100). */
+#define BR_EVAL_DEEP 100
 
 /* Evaluates `rk` at k on the split. users/n_users restrict the readers
  * (NULL: every reader with held-out ratings). */
 BR_API br_status br_eval_ranker(const br_split *s, const br_ranker *rk, uint32_t k,
                                 const uint32_t *users, size_t n_users, br_eval_result *out);
+/* The same, ranking max(k, BR_EVAL_DEEP) books per reader, and also the
+ * deep metrics. An engine whose list of k books is not the start of its
+ * longer list (a fusion of top-k lists) gets other figures at k here. */
+BR_API br_status br_eval_ranker_deep(const br_split *s, const br_ranker *rk, uint32_t k,
+                                     const uint32_t *users, size_t n_users, br_eval_result *out);
 
 /* The metrics of one ranked list: items (k,) against the sorted relevant
  * books rel (n_rel,). Pure; used by br_eval_ranker and its tests. */
@@ -157,6 +196,13 @@ typedef struct br_eval_options {
      * "none": no cache at all. */
     const char *cache;
     const char *write_split; /* a directory: also br_split_write there */
+    /* The protocol (docs/evaluation.md): NULL, today's per-reader hold-out
+     * with the figures at k only; "random" (the same split), "cold-books"
+     * (br_split_cold_books, 10% of the rated books) or "readers"
+     * (br_split_readers, 20% of the readers), each also with the deep
+     * metrics (br_eval_ranker_deep). Seeded by split.seed; slices only
+     * with NULL or "random". */
+    const char *protocol;
 } br_eval_options;
 
 BR_API void br_eval_options_default(br_eval_options *o);
@@ -205,7 +251,10 @@ typedef struct br_eval_tuning {
 } br_eval_tuning;
 
 typedef struct br_eval_report {
-    /* The protocol, echoed. */
+    /* The protocol, echoed: opt->protocol (NULL when not given), and for
+     * cold-books / readers the books / readers taken out of training. */
+    const char *protocol;
+    uint32_t n_cold_books, n_fold_readers;
     br_split_options split;
     uint32_t k;
     uint32_t n_users, n_books;

@@ -91,7 +91,7 @@ BR_API br_status br_engine_fit_cf(br_engine e, const br_csr *r, const br_csr *rt
  * BR_RERANK_FEATURES features of each candidate (br_rerank_feature_name,
  * docs/evaluation.md), fitted by pointwise logistic regression on a
  * validation split carved from the training ratings. */
-#define BR_RERANK_FEATURES 20
+#define BR_RERANK_FEATURES 21
 #define BR_RERANK_MAX_ITER 30
 
 typedef struct br_hybrid_options {
@@ -121,6 +121,17 @@ typedef struct br_hybrid_options {
      * instead of the w_* blend */
     int rerank;
     float rerank_coef[BR_RERANK_FEATURES];
+    /* Readers out of training (bookrec eval --protocol readers): those with
+     * fold_in[u] != 0 ((n_users,), borrowed; NULL: none) shape only their
+     * own scores: the books' side (item factors, the item-item model,
+     * popularity, mean ratings) is fitted without their rows, and their
+     * factors are then folded in (br_cf_fold_in), as for a reader who came
+     * after training (src/hybrid/foldin.c). */
+    const uint8_t *fold_in;
+    /* Every ranking considers only the books with rank_only[b] != 0
+     * ((n_books,), borrowed; NULL: every book), before its top k is cut
+     * (bookrec eval --protocol cold-books). */
+    const uint8_t *rank_only;
 } br_hybrid_options;
 
 /* Defaults: svd k = 50 exact (the notebook), implicit ALS 64 factors

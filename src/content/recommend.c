@@ -1,6 +1,7 @@
 /*
  * recommend.c: content recommendations: the notebook's favourite-book
- * tribe rule, cosine similarity to a book, and to a reader's profile.
+ * tribe rule, cosine similarity to a book, and to a reader's profile
+ * (the feedback rule's: liked books pull, disliked ones push; data/feedback.c).
  * Each scans the reader's ratings once (ratings are in file order; a
  * per-user index belongs to the pipeline, not here).
  */
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "content/internal.h"
+#include "data/feedback.h"
 
 br_status br_content_favourite(const br_ratings *r, uint32_t user, uint32_t *book)
 {
@@ -65,28 +67,30 @@ br_status br_content_profile(const float *emb, size_t n_books, size_t dim, const
     if (!emb || !r || !profile || dim == 0) return br_error(BR_EINVAL, "content: bad arguments");
     const uint32_t *u = br_ratings_users(r), *b = br_ratings_books(r);
     const float *v = br_ratings_values(r);
-    size_t n = br_ratings_count(r);
-    double *acc = br_calloc(dim, sizeof(double));
-    if (!acc) return br_error(BR_ENOMEM, "content: out of memory");
-    /* pass 0: books rated >= 4; pass 1 (only if pass 0 found none): all */
-    double wsum = 0;
-    for (int pass = 0; pass < 2 && wsum == 0; pass++)
-        for (size_t i = 0; i < n; i++) {
-            if (u[i] != user || b[i] >= n_books || (pass == 0 && v[i] < 4.0f)) continue;
-            double w = v[i];
-            if (w <= 0) w = 1e-6; /* a zero rating still counts, barely */
-            for (size_t j = 0; j < dim; j++) acc[j] += w * emb[(size_t)b[i] * dim + j];
-            wsum += w;
-        }
-    if (wsum == 0) {
-        br_free(acc);
-        return br_error(BR_ENOTFOUND, "reader %u has rated no books", user);
+    size_t n = br_ratings_count(r), mine = 0;
+    /* The reader's ratings, and the global mean (the feedback rule's prior). */
+    double gsum = 0;
+    for (size_t i = 0; i < n; i++) {
+        gsum += v[i];
+        mine += u[i] == user && b[i] < n_books;
     }
-    double nrm = 0;
-    for (size_t j = 0; j < dim; j++) nrm += acc[j] * acc[j];
-    nrm = sqrt(nrm);
-    for (size_t j = 0; j < dim; j++) profile[j] = nrm > 0 ? (float)(acc[j] / nrm) : 0;
-    br_free(acc);
+    uint32_t *books = br_malloc((mine + 1) * sizeof *books);
+    float *vals = br_malloc((mine + 1) * sizeof *vals), *neg = br_malloc(dim * sizeof *neg);
+    if (!books || !vals || !neg) {
+        br_free(books);
+        br_free(vals);
+        br_free(neg);
+        return br_error(BR_ENOMEM, "content: out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u[i] == user && b[i] < n_books) books[k] = b[i], vals[k++] = v[i];
+    int any = br__feedback_profile(emb, dim, books, vals, k, n ? (float)(gsum / (double)n) : 0.0f,
+                                   profile, neg);
+    br_free(books);
+    br_free(vals);
+    br_free(neg);
+    if (!any) return br_error(BR_ENOTFOUND, "reader %u has rated no books", user);
     return BR_OK;
 }
 

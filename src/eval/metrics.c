@@ -70,19 +70,34 @@ static br_status pred_flush(pred_batch *pb)
     return BR_OK;
 }
 
-br_status br_eval_ranker(const br_split *s, const br_ranker *rk, uint32_t k,
-                         const uint32_t *users, size_t n_users, br_eval_result *out)
+/* One ranked list's deep metrics into the sums d[4]: NDCG@10, recall@20,
+ * recall@50, NDCG@100 (the list holds at least BR_EVAL_DEEP books). */
+static void deep_list(const uint32_t *list, const uint32_t *rel, size_t n_rel, double *d)
+{
+    static const uint32_t cut[4] = {10, 20, 50, BR_EVAL_DEEP};
+    for (int c = 0; c < 4; c++) {
+        br_list_metrics m;
+        br_eval_list(list, cut[c], rel, n_rel, &m);
+        d[c] += c == 1 || c == 2 ? m.recall : m.ndcg;
+    }
+}
+
+/* The driver: each reader's list of `depth` books (>= k), the figures at k
+ * from its first k, the deep metrics from all of it when deep. */
+static br_status evaluate(const br_split *s, const br_ranker *rk, uint32_t k, int deep,
+                          const uint32_t *users, size_t n_users, br_eval_result *out)
 {
     memset(out, 0, sizeof *out);
     out->k = k;
     if (k == 0) return br_error(BR_EINVAL, "eval: k must be positive");
+    uint32_t depth = deep && k < BR_EVAL_DEEP ? BR_EVAL_DEEP : k;
     if (!rk || !rk->rank) return br_error(BR_EINVAL, "eval: no ranking function");
 
     /* The readers to rank: those given (or all) with a relevant held-out book. */
     size_t cap = users ? n_users : s->n_users;
     uint32_t *ranked = br_malloc((cap + 1) * sizeof *ranked);
     uint32_t *rel = br_malloc(((size_t)s->n_test + 1) * sizeof *rel);
-    uint32_t *items = br_malloc((size_t)BLOCK * k * sizeof *items);
+    uint32_t *items = br_malloc((size_t)BLOCK * depth * sizeof *items);
     unsigned char *shown = br_calloc((size_t)s->n_books + 1, 1);
     br_status st = BR_OK;
     if (!ranked || !rel || !items || !shown) {
@@ -104,20 +119,21 @@ br_status br_eval_ranker(const br_split *s, const br_ranker *rk, uint32_t k,
     }
 
     uint64_t t0 = br_now_ns();
-    double sum_p = 0, sum_r = 0, sum_n = 0, sum_ap = 0;
+    double sum_p = 0, sum_r = 0, sum_n = 0, sum_ap = 0, sum_d[4] = {0, 0, 0, 0};
     br_progress prog;
     br_progress_begin(&prog, "evaluate", n_ranked);
     for (size_t b = 0; b < n_ranked; b += BLOCK) {
         size_t nb = n_ranked - b < BLOCK ? n_ranked - b : BLOCK;
-        if ((st = rk->rank(rk->ctx, ranked + b, nb, k, items)) != BR_OK) goto out;
+        if ((st = rk->rank(rk->ctx, ranked + b, nb, depth, items)) != BR_OK) goto out;
         for (size_t i = 0; i < nb; i++) {
             uint32_t u = ranked[b + i];
             size_t n_rel = 0;
             for (uint64_t j = s->test_ptr[u]; j < s->test_ptr[u + 1]; j++)
                 if (s->test_value[j] >= s->relevant_min) rel[n_rel++] = s->test_book[j];
             br_list_metrics m;
-            const uint32_t *list = items + i * k;
+            const uint32_t *list = items + i * depth;
             br_eval_list(list, k, rel, n_rel, &m);
+            if (deep) deep_list(list, rel, n_rel, sum_d);
             sum_p += m.precision;
             sum_r += m.recall;
             sum_n += m.ndcg;
@@ -135,6 +151,14 @@ br_status br_eval_ranker(const br_split *s, const br_ranker *rk, uint32_t k,
         out->recall = sum_r / (double)n_ranked;
         out->ndcg = sum_n / (double)n_ranked;
         out->map = sum_ap / (double)n_ranked;
+    }
+    if (deep) {
+        double d = n_ranked ? (double)n_ranked : 1.0;
+        out->deep = 1;
+        out->ndcg10 = sum_d[0] / d;
+        out->recall20 = sum_d[1] / d;
+        out->recall50 = sum_d[2] / d;
+        out->ndcg100 = sum_d[3] / d;
     }
     size_t n_shown = 0;
     for (uint32_t i = 0; i < s->n_books; i++) n_shown += shown[i];
@@ -166,4 +190,16 @@ out:
     br_free(items);
     br_free(shown);
     return st;
+}
+
+br_status br_eval_ranker(const br_split *s, const br_ranker *rk, uint32_t k,
+                         const uint32_t *users, size_t n_users, br_eval_result *out)
+{
+    return evaluate(s, rk, k, 0, users, n_users, out);
+}
+
+br_status br_eval_ranker_deep(const br_split *s, const br_ranker *rk, uint32_t k,
+                              const uint32_t *users, size_t n_users, br_eval_result *out)
+{
+    return evaluate(s, rk, k, 1, users, n_users, out);
 }

@@ -20,6 +20,13 @@
 #define K_MAX         1000
 /* The long tail: books with at most this many ratings in the whole data. */
 #define LONG_TAIL_RATINGS 100
+/* The protocols' shares (docs/evaluation.md): cold books of the rated
+ * books, readers out of training of the readers evaluated. */
+#define COLD_BOOK_FRACTION 0.1f
+#define HELD_READER_FRACTION 0.2f
+
+typedef enum protocol { PROTO_NONE, PROTO_RANDOM, PROTO_COLD_BOOKS, PROTO_READERS } protocol;
+static const char *const protocol_names[] = {NULL, "random", "cold-books", "readers"};
 
 static const char *const text_names[2] = {"full", "description"};
 
@@ -40,6 +47,7 @@ typedef struct run {
     size_t dim;
     br_progress prog;
     uint64_t step;
+    protocol proto;
 } run;
 
 void br_eval_options_default(br_eval_options *o)
@@ -59,6 +67,7 @@ void br_eval_report_free(br_eval_report *rep)
     br_free((char *)rep->embeddings);
     br_free((char *)rep->encoder);
     br_free((char *)rep->cache_file);
+    br_free((char *)rep->protocol);
     br_free(rep->hybrid);
     br_free(rep->rerank);
     br_free(rep);
@@ -82,6 +91,17 @@ static br_status plan(run *r)
         return br_error(BR_EINVAL, "eval: k %u is not in 1..%d", o->k, K_MAX);
     if (!o->books || !o->ratings)
         return br_error(BR_EINVAL, "eval: the books and ratings files are required");
+    if (o->protocol) {
+        for (int p = PROTO_RANDOM; p <= PROTO_READERS && !r->proto; p++)
+            if (!strcmp(o->protocol, protocol_names[p])) r->proto = (protocol)p;
+        if (!r->proto)
+            return br_error(BR_EINVAL, "eval: protocol '%s': random, cold-books or readers",
+                            o->protocol);
+        if (o->slices && r->proto != PROTO_RANDOM)
+            return br_error(BR_EINVAL, "eval: slices are measured on the random protocol only");
+        if (r->proto != PROTO_RANDOM && o->split.by_time)
+            return br_error(BR_EINVAL, "eval: the %s protocol is not split by time", o->protocol);
+    }
     if (o->engines) {
         if (!o->n_engines) return br_error(BR_EINVAL, "eval: no engine");
         if (o->n_engines > BR_ENGINE_COUNT)
@@ -345,7 +365,10 @@ static br_status eval_all(run *r, const char *name, const br_hybrid *const *hs, 
         br_hybrid_engine c = {hs[i], r->eng[i]};
         br_ranker rk = br_hybrid_ranker(&c);
         sl->figures[i].fit_seconds = br_hybrid_fit_seconds(hs[i], r->eng[i]);
-        br_status st = br_eval_ranker(s, &rk, r->o->k, users, n_users, &sl->figures[i].r);
+        br_status st = r->proto ? br_eval_ranker_deep(s, &rk, r->o->k, users, n_users,
+                                                      &sl->figures[i].r)
+                                : br_eval_ranker(s, &rk, r->o->k, users, n_users,
+                                                 &sl->figures[i].r);
         if (st) return st;
     }
     return step_done(r);
@@ -486,6 +509,8 @@ out:
 static br_status report_setup(run *r)
 {
     br_eval_report *rep = r->rep;
+    if (r->proto && !(rep->protocol = br_strdup(protocol_names[r->proto])))
+        return br_error(BR_ENOMEM, "eval: report");
     rep->split = r->o->split;
     rep->k = r->o->k;
     rep->n_engines = r->ne;
@@ -531,7 +556,17 @@ br_status br_eval_run(const br_eval_options *opt, br_eval_report **out)
     if ((st = br_catalog_load(opt->books, &lo, &r.cat, NULL))) goto out;
     if ((st = br_ratings_load(opt->ratings, r.cat, &lo, &r.ratings, NULL))) goto out;
     if ((st = step_done(&r))) goto out;
-    if ((st = br_split_ratings(r.ratings, &opt->split, &r.s))) goto out;
+    if (r.proto == PROTO_COLD_BOOKS)
+        st = br_split_cold_books(r.ratings, &opt->split, COLD_BOOK_FRACTION, &r.s);
+    else if (r.proto == PROTO_READERS)
+        st = br_split_readers(r.ratings, &opt->split, HELD_READER_FRACTION, &r.s);
+    else
+        st = br_split_ratings(r.ratings, &opt->split, &r.s);
+    if (st) goto out;
+    for (uint32_t b = 0; r.s.candidate && b < r.s.n_books; b++)
+        r.rep->n_cold_books += r.s.candidate[b];
+    for (uint32_t u = 0; r.s.fold_in && u < r.s.n_users; u++)
+        r.rep->n_fold_readers += r.s.fold_in[u];
     if (opt->write_split && (st = br_split_write(&r.s, opt->write_split))) goto out;
     if ((st = step_done(&r))) goto out;
     if ((st = embed(&r)) || (st = step_done(&r))) goto out;
@@ -541,7 +576,14 @@ br_status br_eval_run(const br_eval_options *opt, br_eval_report **out)
         if ((st = learn_rerank(&r)) || (st = step_done(&r))) goto out;
         learn_s = r.rep->rerank_seconds;
     }
-    if ((st = fit_texts(&r, &r.s, h, hs))) goto out;
+    /* Only the test fit folds readers in and restricts the lists: the
+     * validation fits above train on the training readers' ratings and
+     * rank every book. */
+    r.ho.fold_in = r.s.fold_in;
+    r.ho.rank_only = r.s.candidate;
+    st = fit_texts(&r, &r.s, h, hs);
+    r.ho.fold_in = r.ho.rank_only = NULL;
+    if (st) goto out;
     if ((st = eval_all(&r, "all", hs, &r.s, NULL, 0))) goto out;
     for (size_t i = 0; i < r.ne; i++)
         if (r.eng[i] == BR_ENGINE_HYBRID) r.rep->slices[0].figures[i].fit_seconds += learn_s;

@@ -115,6 +115,9 @@ size_t br__hybrid_candidates(const br_hybrid *h, uint32_t u, const float *als_ro
     uint32_t rated = 2 * w->epoch, cand = 2 * w->epoch + 1;
     uint64_t lo = h->r.indptr[u], hi = h->r.indptr[u + 1];
     for (uint64_t q = lo; q < hi; q++) w->mark[h->r.indices[q]] = rated;
+    /* A restricted list: the other books are passed over like rated ones. */
+    for (uint32_t b = 0; h->opt.rank_only && b < h->n_books; b++)
+        if (!h->opt.rank_only[b]) w->mark[b] = rated;
     size_t n = 0;
     uint32_t m = 0;
     if (h->ease) {

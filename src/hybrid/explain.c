@@ -24,8 +24,9 @@ static float stars(const br_hybrid *h, uint32_t u, uint32_t b)
 }
 
 /* The rated book that best explains `book` under a pairwise similarity:
- * among the reader's books rated >= 4 (all of them when none is), the one
- * with the largest sim(j, book). */
+ * among the reader's liked books (the feedback rule, bookrec/data.h; the
+ * neutral ones when none is liked), the one with the largest
+ * sim(j, book). A disliked book is never a reason. */
 typedef float (*pair_sim)(const br_hybrid *h, uint32_t j, uint32_t book);
 
 static float sim_content(const br_hybrid *h, uint32_t j, uint32_t b)
@@ -53,11 +54,12 @@ static uint32_t best_reason(const br_hybrid *h, uint32_t u, uint32_t book, pair_
 {
     uint64_t lo = h->r.indptr[u], hi = h->r.indptr[u + 1];
     int any_liked = 0;
-    for (uint64_t q = lo; q < hi; q++) any_liked |= h->r.values[q] >= 4.0f;
+    for (uint64_t q = lo; q < hi; q++) any_liked |= br__hybrid_weight(h, u, q) > 0;
     uint32_t best = UINT32_MAX;
     float bs = -INFINITY;
     for (uint64_t q = lo; q < hi; q++) {
-        if (any_liked && h->r.values[q] < 4.0f) continue;
+        float wq = br__hybrid_weight(h, u, q);
+        if (wq < 0 || (any_liked && wq == 0)) continue;
         float s = sim(h, h->r.indices[q], book);
         if (s > bs) bs = s, best = h->r.indices[q];
     }
@@ -224,8 +226,8 @@ br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine
                     p->contribution = w[c] * fx[q * HY_C + ci];
                     continue;
                 }
-                static const int8_t group[BR_RERANK_FEATURES] = {0, 1, 2, 3, 0, 1,  2, 0, 1, 2,
-                                                                 3, 2, 2, 3, 0, -1, 0, 1, 3, 0};
+                static const int8_t group[BR_RERANK_FEATURES] = {0, 1, 2, 3, 0,  1, 2, 0, 1, 2, 3,
+                                                                 2, 2, 3, 0, -1, 0, 1, 3, 0, 2};
                 const float *x = fx + q * BR_RERANK_FEATURES;
                 for (int f = 0; f < BR_RERANK_FEATURES; f++) {
                     float v = h->opt.rerank_coef[f] * x[f];

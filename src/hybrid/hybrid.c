@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/feedback.h"
 #include "hybrid/hybrid_internal.h"
 
 void br_hybrid_options_default(br_hybrid_options *o)
@@ -68,9 +69,9 @@ void br_hybrid_options_default(br_hybrid_options *o)
     o->cand_als = 30;
     o->rerank = 1;
     static const float coef[BR_RERANK_FEATURES] = {
-        0.1874f,  0.2085f,   0.08946f,  0.03803f,  0.2039f,  0.1302f,   -0.02615f,
-        -0.1609f, -0.03135f, -0.08169f, -0.05636f, 0.08038f, -0.07545f, -0.02141f,
-        4.5f,     -0.09682f, -0.06009f, 0.01626f,  -0.352f,  7.327f};
+        0.1805f,  0.2078f,   0.07752f,  0.03642f,  0.2092f,  0.1294f,   0.1319f,
+        -0.1549f, -0.03028f, -0.06068f, -0.05427f, 0.03648f, -0.05747f, -0.01835f,
+        4.521f,   -0.09678f, -0.05998f, 0.01632f,  -0.347f,  7.314f,    -0.1411f};
     memcpy(o->rerank_coef, coef, sizeof coef);
 }
 
@@ -97,7 +98,8 @@ static void needs(const br_hybrid_options *o, br_engine e, int *need, int depth)
             /* every component feeds the re-ranker's features (content:
              * those with a non-zero coefficient) */
             need[BR_ENGINE_EASE] = need[BR_ENGINE_ALS] = need[BR_ENGINE_POPULARITY] = 1;
-            if (o->rerank_coef[2] != 0 || o->rerank_coef[6] != 0 || o->rerank_coef[9] != 0)
+            if (o->rerank_coef[2] != 0 || o->rerank_coef[6] != 0 || o->rerank_coef[9] != 0 ||
+                o->rerank_coef[20] != 0)
                 need[BR_ENGINE_CONTENT] = 1;
         }
         if (o->w_content != 0) need[BR_ENGINE_CONTENT] = 1;
@@ -115,11 +117,13 @@ void br_hybrid_free(br_hybrid *h)
     br_free(h->fav);
     br_free(h->last);
     br_free(h->bmean);
+    br_free(h->umean);
     br_aligned_free(h->profile);
     for (int i = 0; i < 4; i++) br_cf_model_free(h->cf[i]);
     br_ease_free(h->ease);
     br_free(h->tribe);
     br_free(h->tribe_name);
+    br__hybrid_lex_free(h);
     br_free(h);
 }
 
@@ -151,27 +155,30 @@ int32_t br_hybrid_tribe(const br_hybrid *h, uint32_t book, const char **name)
     return t;
 }
 
-/* Profiles: the rating-weighted mean embedding of the books rated >= 4
- * (else of every rated book), L2-normalised; zero for a reader without
- * ratings. Same rule as br_content_profile, from the training rows. */
-static void fit_profiles(br_hybrid *h)
+/* Profiles: the feedback rule's (br__feedback_profile: the liked books'
+ * rating-weighted direction less a quarter of the disliked books'), from the
+ * training rows; zero for a reader without ratings. */
+static br_status fit_profiles(br_hybrid *h)
 {
     size_t dim = h->dim;
-#pragma omp parallel for schedule(dynamic, 16) num_threads(br_get_num_threads())
-    for (uint32_t u = 0; u < h->n_users; u++) {
-        float *p = h->profile + (size_t)u * dim;
-        memset(p, 0, dim * sizeof(float));
-        uint64_t lo = h->r.indptr[u], hi = h->r.indptr[u + 1];
-        int any_liked = 0;
-        for (uint64_t q = lo; q < hi; q++) any_liked |= h->r.values[q] >= 4.0f;
-        for (uint64_t q = lo; q < hi; q++) {
-            float w = h->r.values[q];
-            if (any_liked && w < 4.0f) continue;
-            cblas_saxpy((int)dim, w, h->emb + (size_t)h->r.indices[q] * dim, 1, p, 1);
+    int bad = 0;
+#pragma omp parallel num_threads(br_get_num_threads())
+    {
+        float *neg = br_malloc(dim * sizeof *neg);
+        if (!neg) {
+#pragma omp atomic write
+            bad = 1;
         }
-        float nrm = cblas_snrm2((int)dim, p, 1);
-        if (nrm > 0) cblas_sscal((int)dim, 1.0f / nrm, p, 1);
+#pragma omp for schedule(dynamic, 16)
+        for (uint32_t u = 0; u < h->n_users; u++) {
+            if (!neg) continue;
+            uint64_t lo = h->r.indptr[u], hi = h->r.indptr[u + 1];
+            br__feedback_profile(h->emb, dim, h->r.indices + lo, h->r.values + lo, hi - lo,
+                                 h->gmean, h->profile + (size_t)u * dim, neg);
+        }
+        br_free(neg);
     }
+    return bad ? br_error(BR_ENOMEM, "hybrid: profiles") : BR_OK;
 }
 
 static br_status fit_tribes(br_hybrid *h, const br_catalog *cat)
@@ -229,13 +236,35 @@ br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const flo
         needs(&h->opt, engines[i], need, 0);
     }
     br_status st = br_csr_from_coo(d->n_users, d->n_books, d->n, d->user, d->book, d->value, &h->r);
-    br_csr rt = {0};
-    if (!st) st = br_csr_transpose(&h->r, &rt);
+    /* rb: what the books' side is fitted on (without fold-in readers). */
+    br_csr rt = {0}, ri = {0};
+    const br_csr *rb = &h->r;
+    if (!st && h->opt.fold_in && !(st = br__hybrid_item_ratings(h, &ri))) rb = &ri;
+    if (!st) st = br_csr_transpose(rb, &rt);
     h->fav = br_malloc(((size_t)d->n_users + 1) * sizeof *h->fav);
     if (!st && !h->fav) st = br_error(BR_ENOMEM, "hybrid");
     if (st) goto fail;
     {
-        /* Favourite: the first of the highest-rated, in input order. */
+        /* The feedback rule's reader means (br_reader_mean). */
+        double gs = 0;
+        for (size_t i = 0; i < d->n; i++) gs += d->value[i];
+        h->gmean = d->n ? (float)(gs / (double)d->n) : 0.0f;
+        h->umean = br_malloc(((size_t)d->n_users + 1) * sizeof *h->umean);
+        double *usum = br_calloc((size_t)d->n_users + 1, sizeof *usum);
+        size_t *ucnt = br_calloc((size_t)d->n_users + 1, sizeof *ucnt);
+        if (!h->umean || !usum || !ucnt) {
+            br_free(usum);
+            br_free(ucnt);
+            st = br_error(BR_ENOMEM, "hybrid");
+            goto fail;
+        }
+        for (size_t i = 0; i < d->n; i++) usum[d->user[i]] += d->value[i], ucnt[d->user[i]]++;
+        for (uint32_t u = 0; u < d->n_users; u++)
+            h->umean[u] = br_reader_mean(usum[u], ucnt[u], h->gmean);
+        br_free(usum);
+        br_free(ucnt);
+        /* Favourite: the first of the highest-rated, in input order, among
+         * the books the reader did not dislike (none: no favourite). */
         float *best = br_malloc(((size_t)d->n_users + 1) * sizeof *best);
         if (!best) {
             st = br_error(BR_ENOMEM, "hybrid");
@@ -243,12 +272,13 @@ br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const flo
         }
         for (uint32_t u = 0; u < d->n_users; u++) h->fav[u] = UINT32_MAX, best[u] = -INFINITY;
         for (size_t i = 0; i < d->n; i++)
-            if (d->value[i] > best[d->user[i]]) {
+            if (d->value[i] > best[d->user[i]] &&
+                br_rating_weight(d->value[i], h->umean[d->user[i]]) >= 0) {
                 best[d->user[i]] = d->value[i];
                 h->fav[d->user[i]] = d->book[i];
             }
         br_free(best);
-        /* Latest: the last rating in input order. Mean rating damped by 10
+        /* Latest: the last rating in input order not disliked. Mean rating damped by 10
          * pseudo-ratings at the global mean. */
         h->last = br_malloc(((size_t)d->n_users + 1) * sizeof *h->last);
         h->bmean = br_calloc((size_t)d->n_books + 1, sizeof *h->bmean);
@@ -259,14 +289,18 @@ br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const flo
             goto fail;
         }
         double gsum = 0;
+        size_t n_item = 0;
         for (uint32_t u = 0; u < d->n_users; u++) h->last[u] = UINT32_MAX;
         for (size_t i = 0; i < d->n; i++) {
-            h->last[d->user[i]] = d->book[i];
+            if (br_rating_weight(d->value[i], h->umean[d->user[i]]) >= 0)
+                h->last[d->user[i]] = d->book[i];
+            if (h->opt.fold_in && h->opt.fold_in[d->user[i]]) continue;
             h->bmean[d->book[i]] += d->value[i];
             cnt[d->book[i]] += 1;
             gsum += d->value[i];
+            n_item++;
         }
-        float g = d->n ? (float)(gsum / (double)d->n) : 0.0f;
+        float g = n_item ? (float)(gsum / (double)n_item) : 0.0f;
         for (uint32_t b = 0; b < d->n_books; b++)
             h->bmean[b] = (h->bmean[b] + 10.0f * g) / (cnt[b] + 10.0f) - g;
         br_free(cnt);
@@ -283,30 +317,31 @@ br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const flo
         br_als_options ao;
         switch ((br_engine)e) {
         case BR_ENGINE_POPULARITY:
-            st = br_popularity_fit(&h->r, &h->opt.pop, &h->cf[0]);
+            st = br_popularity_fit(rb, &h->opt.pop, &h->cf[0]);
             break;
         case BR_ENGINE_SVD:
-            st = br_cf_svd_fit(&h->r, &rt, &h->opt.svd, &h->cf[1]);
+            st = br_cf_svd_fit(rb, &rt, &h->opt.svd, &h->cf[1]);
             break;
         case BR_ENGINE_ALS:
             ao = h->opt.als;
             ao.kind = BR_ALS_IMPLICIT;
-            st = br_als_fit(&h->r, &rt, &ao, &h->cf[2]);
+            st = br_als_fit(rb, &rt, &ao, &h->cf[2]);
             break;
         case BR_ENGINE_ALS_EXPLICIT:
             ao = h->opt.als_explicit;
             ao.kind = BR_ALS_EXPLICIT;
-            st = br_als_fit(&h->r, &rt, &ao, &h->cf[3]);
+            st = br_als_fit(rb, &rt, &ao, &h->cf[3]);
             break;
         case BR_ENGINE_EASE:
-            st = br_ease_fit(&h->r, &rt, &h->opt.ease, &h->ease);
+            st = br_ease_fit(rb, &rt, &h->opt.ease, &h->ease);
             break;
         case BR_ENGINE_CONTENT:
             h->profile = br_aligned_alloc((size_t)d->n_users * dim * sizeof(float) + 64, BR_ALIGN);
             if (!h->profile)
                 st = br_error(BR_ENOMEM, "hybrid: profiles");
             else
-                fit_profiles(h);
+                st = fit_profiles(h);
+            if (!st) st = br__hybrid_lex_fit(h, cat, engines, n_engines);
             break;
         case BR_ENGINE_CONTENT_FAVOURITE:
             break;
@@ -319,12 +354,15 @@ br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const flo
         h->fit_s[e] = (double)(br_now_ns() - t0) / 1e9;
         h->have[e] = 1;
     }
+    if (!st && h->opt.fold_in) st = br__hybrid_fold_in(h);
     if (st) goto fail;
     br_csr_free(&rt);
+    br_csr_free(&ri);
     *out = h;
     return BR_OK;
 fail:
     br_csr_free(&rt);
+    br_csr_free(&ri);
     br_hybrid_free(h);
     return st;
 }
@@ -398,6 +436,7 @@ br_status br__hybrid_base_scores(const br_hybrid *h, br_engine e, const uint32_t
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nbk, (int)dim, 1.0f,
                     work, (int)dim, h->emb, (int)dim, 0.0f, s, (int)nbk);
+        if (e == BR_ENGINE_CONTENT) br__hybrid_lex_block(h, users, nb, s);
         return BR_OK;
     case BR_ENGINE_CONTENT_CLUSTER:
         /* The notebook's rule: the favourite's tribe, in catalogue order
@@ -556,9 +595,11 @@ br_status br__hybrid_rank_block(const br_hybrid *h, br_engine e, const uint32_t 
     }
     if (!st) {
 #pragma omp parallel for schedule(static) num_threads(br_get_num_threads())
-        for (size_t j = 0; j < nb; j++)
+        for (size_t j = 0; j < nb; j++) {
+            br__hybrid_restrict_row(h, sc.a + j * (size_t)h->n_books);
             select_row(sc.a + j * (size_t)h->n_books, h->n_books, &h->r, users[j], k, items + j * k,
                        sco + j * k);
+        }
     }
     if (sco != scores) br_free(sco);
     br__hybrid_scratch_free(&sc);

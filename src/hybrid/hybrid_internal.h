@@ -29,6 +29,8 @@ struct br_hybrid {
     uint32_t *fav;    /* (n_users,) favourite book, UINT32_MAX: none */
     uint32_t *last;   /* (n_users,) latest book in input order */
     float *bmean;     /* (n_books,) damped mean rating minus the global mean */
+    float gmean;      /* the global mean rating (the feedback rule's prior) */
+    float *umean;     /* (n_users,) each reader's m_u (br_reader_mean) */
     const float *emb; /* (n_books, dim), borrowed */
     size_t dim;
     float *profile;     /* (n_users, dim) */
@@ -37,6 +39,13 @@ struct br_hybrid {
     int32_t *tribe; /* (n_books,) */
     uint32_t n_tribes;
     char (*tribe_name)[BR_TRIBE_NAME_MAX];
+    /* content: the lexical model and each reader's sparse profile
+     * (content_lex.c); lex NULL when fitted without a catalogue */
+    struct br__lex *lex;
+    float lex_mix;
+    uint32_t *lexp_n;    /* (n_users,) terms of each profile */
+    uint32_t *lexp_terms; /* (n_users, LEX_PROFILE_TERMS) */
+    float *lexp_vals;
     double fit_s[HY_N_BASE];
     int have[HY_N_BASE];
 };
@@ -97,8 +106,42 @@ br_status br__hybrid_check_source(const br_hybrid *h);
 br_status br__hybrid_rank_candidates(const br_hybrid *h, const uint32_t *users, size_t nb,
                                      uint32_t k, uint32_t *items, float *scores, int fill);
 
+/* ------------------------------- content_lex.c: the lexical profile -- */
+
+/* Builds the lexical model of cat and every reader's sparse profile (the
+ * `content` engine) when one of engines ranks by the content engine's
+ * rows (content, rrf, rank-fusion); nothing when cat is NULL or of
+ * another size. */
+br_status br__hybrid_lex_fit(br_hybrid *h, const br_catalog *cat, const br_engine *engines,
+                             size_t n_engines);
+void br__hybrid_lex_free(br_hybrid *h);
+/* s (nb, n_books) holds the embedding cosines of the block's readers:
+ * mixed in place with their lexical cosines (no-op without the model). */
+void br__hybrid_lex_block(const br_hybrid *h, const uint32_t *users, size_t nb, float *s);
+/* The `content` engine's score of one book for one reader. */
+float br__hybrid_content1(const br_hybrid *h, uint32_t u, uint32_t b);
+
+/* ------------------ foldin.c: readers out of training, restricted lists -- */
+
+/* h->r without the rows of the readers h->opt.fold_in marks: what the
+ * books' side is fitted on. */
+br_status br__hybrid_item_ratings(const br_hybrid *h, br_csr *out);
+/* The factor models' rows of those readers, folded in from their h->r rows. */
+br_status br__hybrid_fold_in(br_hybrid *h);
+/* -INFINITY for the books outside h->opt.rank_only in a row of scores. */
+void br__hybrid_restrict_row(const br_hybrid *h, float *row);
+
 /* ------------------------------------------- rerank.c: the re-ranker -- */
 
 void br__hybrid_features(const br_hybrid *h, uint32_t u, br__hybrid_work *w, size_t n);
+
+/* --------------------------------------- explain.c, rerank.c: feedback -- */
+
+/* The feedback rule's weight of reader u's rating q (an index into h->r):
+ * < 0 disliked, 0 neutral, > 0 liked (br_rating_weight). */
+static inline float br__hybrid_weight(const br_hybrid *h, uint32_t u, uint64_t q)
+{
+    return br_rating_weight(h->r.values[q], h->umean[u]);
+}
 
 #endif /* BR_HYBRID_INTERNAL_H */

@@ -18,13 +18,17 @@
  * history length (so the model can lean on content for short histories
  * and on the item-item model for long ones), cosine to the favourite and
  * to the latest book, the book's damped mean rating, whether the item-item
- * model knows the book, and one cross of the two collaborative views. */
+ * model knows the book, one cross of the two collaborative views, and
+ * the largest cosine to a book the reader disliked (the feedback rule,
+ * bookrec/data.h; 0 without one): a dislike counts against its
+ * neighbours. */
 
 static const char *const rr_names[BR_RERANK_FEATURES] = {
     "z_ease",       "z_als",         "z_content",   "z_popularity",   "rank_ease",
     "rank_als",     "rank_content",  "z_ease*hist", "z_als*hist",     "z_content*hist",
     "z_pop*hist",   "cos_favourite", "cos_latest",  "mean_rating",    "in_item_model",
-    "z_ease*z_als", "z_ease^2",      "z_als^2",     "log_popularity", "ease_raw"};
+    "z_ease*z_als", "z_ease^2",      "z_als^2",     "log_popularity", "ease_raw",
+    "cos_disliked"};
 
 const char *br_rerank_feature_name(uint32_t f)
 {
@@ -72,6 +76,13 @@ void br__hybrid_features(const br_hybrid *h, uint32_t u, br__hybrid_work *w, siz
         x[17] = z[1] * z[1];
         x[18] = w->pop_raw[p];
         x[19] = w->ease_raw[p];
+        float worst = 0;
+        for (uint64_t q = h->r.indptr[u]; eb && q < h->r.indptr[u + 1]; q++) {
+            if (br__hybrid_weight(h, u, q) >= 0) continue;
+            float c = cblas_sdot((int)h->dim, h->emb + (size_t)h->r.indices[q] * h->dim, 1, eb, 1);
+            if (c > worst) worst = c;
+        }
+        x[20] = worst;
     }
     for (int c = 0; c < 3; c++) {
         for (size_t p = 0; p < n; p++)

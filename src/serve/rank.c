@@ -31,9 +31,11 @@ enum {
 typedef struct cand {
     uint32_t book;
     float collab, content, pop, recent, score;
+    float dislike;     /* cosine to the closest disliked seed, clamped to [0, 1] */
     int16_t seed;      /* the seed that gave `content`, -1 */
     uint16_t rec_rank; /* 1-based rank in the precomputed list, 0 */
     uint8_t src;
+    uint16_t near_rank; /* a filter's fill: a neighbour of the list's book at this rank, 0 */
 } cand;
 
 /* Marks, one a book, kept per thread: a request's seen books and each
@@ -246,7 +248,7 @@ static void top_keys(uint64_t *k, size_t n, size_t m)
 
 static const char *verb(int type)
 {
-    switch (type) {
+    switch (type & ~SRV_SEED_DISLIKED) {
     case BR_EVENT_RATING:
         return "rated";
     case BR_EVENT_CLICK:
@@ -275,6 +277,14 @@ static void explain(const srv_snap *s, const rank_input *in, const srv_ranked *r
                           (double)r->content);
         else
             br__sb_printf(b, "\" in this session (cosine %.2f)", (double)r->content);
+        parts++;
+    }
+    if (r->near_rank && !(r->src & SRC_COLLAB)) { /* a filter's fill (near_fill) */
+        uint32_t nb = in->rec_idx[r->near_rank - 1];
+        br__sb_str(b, parts ? "; close to \"" : "close to \"");
+        br__sb_str(b, nb < s->n_base ? br_catalog_book(s->cat, nb)->title
+                                     : s->added[nb - s->n_base].title);
+        br__sb_printf(b, "\", #%u on your list (cosine %.2f)", r->near_rank, (double)r->content);
         parts++;
     }
     if (r->src & SRC_COLLAB) {
@@ -320,6 +330,14 @@ size_t br__srv_recent_wanted(const br_serve_rank *cfg)
 size_t br__srv_seeds(srv_snap *s, const br_store_interaction *recent, size_t n_recent,
                      uint32_t *seeds, int *types)
 {
+    /* The feedback rule's reader mean, from the ratings among the latest
+     * interactions (all of them, old and new), shrunk toward the middle of
+     * the version's scale: the server holds no global mean. */
+    double rsum = 0;
+    size_t rn = 0;
+    for (size_t i = 0; i < n_recent; i++)
+        if (recent[i].type == BR_EVENT_RATING) rsum += recent[i].value, rn++;
+    float mean = br_reader_mean(rsum, rn, 0.5f * (s->rules.rating_min + s->rules.rating_max));
     size_t n = 0;
     for (size_t i = 0; i < n_recent; i++) {
         /* what the version learned from is in the published list already:
@@ -331,9 +349,43 @@ size_t br__srv_seeds(srv_snap *s, const br_store_interaction *recent, size_t n_r
         while (j < n && seeds[j] != (uint32_t)bi) j++;
         if (j < n) continue;
         seeds[n] = (uint32_t)bi;
-        types[n++] = recent[i].type;
+        types[n++] = recent[i].type | (recent[i].type == BR_EVENT_RATING &&
+                                               br_rating_weight(recent[i].value, mean) < 0
+                                           ? SRV_SEED_DISLIKED
+                                           : 0);
     }
     return n;
+}
+
+/* A filter's fill when the list has fewer than n books that pass it: the
+ * neighbours (the version's lists) of the list's books, filtered or not,
+ * that pass, until the pool holds `want`. Each keeps its closest list
+ * book (cosine in `content`, that book's place in near_rank). */
+static void near_fill(const srv_snap *s, const srv_filter *f, const rank_input *in, pool *p,
+                      size_t want)
+{
+    size_t n_books = (size_t)s->n_base + s->n_added;
+    for (size_t i = 0; i < in->n_recs && p->n < want; i++) {
+        uint32_t rb = in->rec_idx[i];
+        if (rb >= n_books) continue;
+        float *sims;
+        const int32_t *ids = srv_nbr(s, rb, &sims);
+        for (size_t j = 0; j < SRV_NBR_K && p->n < want; j++) {
+            if (ids[j] < 0 || (size_t)ids[j] >= n_books) continue;
+            uint32_t bi = (uint32_t)ids[j];
+            uint32_t m = mark_get(p, bi);
+            if (m == MARK_SEEN || !br__srv_filter_ok(s, f, bi)) continue;
+            cand *c = pool_get(p, bi, m);
+            if (!c) return;
+            if (c->src && !c->near_rank) continue; /* in the list, or a new interaction's */
+            float sim = sims[j] < 0 ? 0 : sims[j] > 1 ? 1 : sims[j];
+            if (!c->near_rank || sim > c->content) {
+                c->content = sim;
+                c->near_rank = (uint16_t)(i + 1);
+            }
+            c->src = SRC_CONTENT;
+        }
+    }
 }
 
 /* A knob of the request's configuration, else the version's. */
@@ -380,11 +432,19 @@ size_t br__srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input
     /* collab: the published list, with the scores it was ranked by */
     float lo = INFINITY, hi = -INFINITY;
     size_t listed = 0;
+    const srv_filter *f = br__srv_filter_active(in->filter) ? in->filter : NULL;
     for (size_t i = 0; i < in->n_recs; i++) {
         uint32_t bi = in->rec_idx[i];
         if (bi >= n_books) continue;
         uint32_t m = mark_get(&p, bi);
         if (m == MARK_SEEN) continue;
+        if (f && !br__srv_filter_ok(s, f, bi)) { /* not a candidate, but the list's scale */
+            float v = in->rec_score[i];
+            if (v < lo) lo = v;
+            if (v > hi) hi = v;
+            listed++;
+            continue;
+        }
         cand *c = pool_get(&p, bi, m);
         if (!c) break;
         if (c->src & SRC_COLLAB) continue;
@@ -401,6 +461,7 @@ size_t br__srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input
      * book), the closest seed wins */
     size_t k = cfg->neighbours < SRV_NBR_K ? cfg->neighbours : SRV_NBR_K;
     for (size_t si = 0; si < seeds; si++) {
+        if (in->seed_types && in->seed_types[si] & SRV_SEED_DISLIKED) continue; /* below */
         float *sims;
         const int32_t *ids = srv_nbr(s, in->seeds[si], &sims);
         for (size_t j = 0; j < k; j++) {
@@ -408,6 +469,7 @@ size_t br__srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input
             uint32_t bi = (uint32_t)ids[j];
             uint32_t m = mark_get(&p, bi);
             if (m == MARK_SEEN) continue;
+            if (f && !br__srv_filter_ok(s, f, bi)) continue;
             float sim = sims[j] < 0 ? 0 : sims[j] > 1 ? 1 : sims[j];
             cand *c = pool_get(&p, bi, m);
             if (!c) break;
@@ -419,19 +481,51 @@ size_t br__srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input
         }
     }
 
+    /* a filter left fewer than n: the neighbours of the list's books that
+     * pass it (below the list, closest first), before the popular ones */
+    if (f && p.n < in->n) near_fill(s, f, in, &p, in->n + 20);
+
     /* popular: the cold-start list for a stranger, else the most popular */
     int stranger = listed == 0 && in->n_seeds == 0;
     size_t want_pop = 2 * in->n + 20, got_pop = 0;
     const uint32_t *order = stranger ? s->cold : s->pop_order;
-    size_t n_order = stranger ? s->n_cold : s->n_base;
+    size_t n_order = stranger ? s->n_cold : f ? 0 : s->n_base;
     for (size_t i = 0; i < n_order && got_pop < want_pop; i++) {
         uint32_t bi = order[i];
         uint32_t m = mark_get(&p, bi);
         if (m == MARK_SEEN) continue;
+        if (f && !br__srv_filter_ok(s, f, bi)) continue;
         cand *c = pool_get(&p, bi, m);
         if (!c) break;
         c->src |= SRC_POPULAR;
         got_pop++;
+    }
+    if (f && got_pop < want_pop) { /* the books that pass, by popularity */
+        srv_filter_iter it;
+        br__srv_filter_iter_init(&it, s, f);
+        for (uint32_t bi; got_pop < want_pop && (bi = br__srv_filter_next(&it)) != UINT32_MAX;) {
+            uint32_t m = mark_get(&p, bi);
+            if (m == MARK_SEEN || (m != MARK_FREE && p.c[m].src & SRC_POPULAR)) continue;
+            cand *c = pool_get(&p, bi, m);
+            if (!c) break;
+            c->src |= SRC_POPULAR;
+            got_pop++;
+        }
+    }
+
+    /* a disliked seed's neighbours: never added, and those already
+     * candidates keep their closest such cosine (the scores subtract it) */
+    for (size_t si = 0; in->seed_types && si < seeds; si++) {
+        if (!(in->seed_types[si] & SRV_SEED_DISLIKED)) continue;
+        float *sims;
+        const int32_t *ids = srv_nbr(s, in->seeds[si], &sims);
+        for (size_t j = 0; j < k; j++) {
+            if (ids[j] < 0 || (size_t)ids[j] >= n_books) continue;
+            uint32_t m = mark_get(&p, (uint32_t)ids[j]);
+            if (m == MARK_SEEN || m == MARK_FREE) continue;
+            float sim = sims[j] < 0 ? 0 : sims[j] > 1 ? 1 : sims[j];
+            if (sim > p.c[m].dislike) p.c[m].dislike = sim;
+        }
     }
 
     /* The scores (docs/api.md, "Re-ranking"). The published list keeps the
@@ -466,7 +560,7 @@ size_t br__srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input
             c->recent = 1.0f - (float)(s->this_year - year) / (float)recent_years;
             c->src |= SRC_RECENT;
         }
-        float news = wt * c->content + w_recent * c->recent;
+        float news = wt * (c->content - c->dislike) + w_recent * c->recent;
         if (c->src & SRC_COLLAB)
             c->score = c->collab + span * news;
         else if (c->src & SRC_CONTENT)
@@ -474,6 +568,10 @@ size_t br__srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input
         else /* popular only */
             c->score = listed ? base - span * (2.0f - c->pop) : w_pop * c->pop + news;
     }
+    /* a filter's fill: below the list's last, by the cosine to its book */
+    for (size_t i = 0; f && i < p.n; i++)
+        if (p.c[i].near_rank && !(p.c[i].src & SRC_COLLAB))
+            p.c[i].score = base - span * (1.0f - p.c[i].content);
     /* selection: a per-tribe cap (mobile) and, for a stranger, each tribe's
      * places among the first n of the cold-start list (its share of
      * readers), then a second pass fills what they left empty */
@@ -522,7 +620,8 @@ size_t br__srv_rank_list(srv_snap *s, const br_serve_rank *cfg, const rank_input
         }
     for (size_t o = 0; o < n_out; o++) {
         const cand *c = &p.c[mark_get(&p, key_book(key[out_idx[o]]))];
-        out[o] = (srv_ranked){c->book, c->score, c->content, c->seed, c->rec_rank, c->src};
+        out[o] = (srv_ranked){c->book, c->score, c->content, c->seed, c->rec_rank, c->src,
+                              c->near_rank};
     }
     return n_out;
 }

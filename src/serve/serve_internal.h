@@ -56,6 +56,16 @@ typedef struct srv_rk {
  * a larger seen set comes back as ids (rank looks them up). */
 #define SRV_SEEN_IDX 2048
 
+/* The tags (with the genre) or the authors of the catalogue books as
+ * dense ids, for the list filters (filter.c; docs/api.md, "Filters"). */
+typedef struct srv_facet {
+    br_idmap *names;    /* tag (ASCII lower case) or author -> id */
+    uint32_t *book_ptr; /* (n_base + 1,): book b's ids are ids[book_ptr[b] .. book_ptr[b + 1]) */
+    uint32_t *ids;
+    uint32_t *list_ptr; /* (names + 1,): a name's books, list[], most popular first */
+    uint32_t *list;
+} srv_facet;
+
 /* One model version as the server holds it: the version itself (br_model:
  * read as train wrote it, the large arrays mapped) and what serving adds
  * to it: the books' JSON fragments, the packed ranking fields, and the
@@ -96,6 +106,9 @@ typedef struct srv_snap {
      * them), then the posted books' own (cap_added rows); srv_nbr */
     int32_t *nbr_base, *nbr_add; /* best first, -1 pads */
     float *nbr_sc_base, *nbr_sc_add;
+    /* the list filters: tags and authors as ids, each book's popularity rank */
+    srv_facet tags, authors;
+    uint32_t *pop_rank; /* (n_base,) position in pop_order */
 } srv_snap;
 
 /* Book b's neighbour list (SRV_NBR_K ids, -1 pads) and their cosines. */
@@ -132,6 +145,47 @@ const char *br__srv_tribe_name(const srv_snap *s, int32_t tribe);
 /* The tribe-map body of /api/tribes into b. Caller holds add_lock. */
 void br__srv_snap_map_json(srv_snap *s, br__sbuf *b);
 
+/* ------------------------------------------------------------- filters -- */
+
+/* A request's list filters (filter.c): ?tags= (a book with one of them),
+ * exclude_tags= (none of them), authors= (one of them); up to
+ * SRV_FILTER_MAX comma-separated values of at most SRV_FILTER_LEN bytes. */
+#define SRV_FILTER_MAX 32
+#define SRV_FILTER_LEN 200
+enum { SRV_F_TAGS, SRV_F_EXCLUDE, SRV_F_AUTHORS, SRV_F_KINDS };
+
+typedef struct srv_filter {
+    size_t n[SRV_F_KINDS];
+    int64_t id[SRV_F_KINDS][SRV_FILTER_MAX]; /* the facet's id; -1: only posted books have it */
+    char val[SRV_F_KINDS][SRV_FILTER_MAX][SRV_FILTER_LEN + 1]; /* tags lower-cased */
+} srv_filter;
+
+/* The facets and pop_rank of a loaded snapshot; freed with it. */
+br_status br__srv_facets_build(srv_snap *s);
+void br__srv_facets_free(srv_snap *s);
+/* One argument (kind) of a request into f: NULL, or the message of a 400
+ * (an empty value, too many, too long, a name no book has). Caller holds
+ * add_lock (shared). */
+const char *br__srv_filter_parse(srv_snap *s, srv_filter *f, int kind, const char *value,
+                                 char *msg, size_t cap);
+/* 1 when f (may be NULL) filters anything. */
+int br__srv_filter_active(const srv_filter *f);
+/* 1 when book b (catalogue or posted) passes f. */
+int br__srv_filter_ok(const srv_snap *s, const srv_filter *f, uint32_t b);
+
+/* The catalogue books that pass a filter, most popular first. */
+typedef struct srv_filter_iter {
+    const srv_snap *s;
+    const srv_filter *f;
+    int walk; /* 1: merge the lists of the names asked for; 0: scan pop_order */
+    const uint32_t *list;
+    uint32_t pos[SRV_FILTER_MAX], end[SRV_FILTER_MAX];
+    size_t n_lists, scan;
+} srv_filter_iter;
+void br__srv_filter_iter_init(srv_filter_iter *it, const srv_snap *s, const srv_filter *f);
+/* The next book, UINT32_MAX at the end. */
+uint32_t br__srv_filter_next(srv_filter_iter *it);
+
 /* ------------------------------------------------------------- ranking -- */
 
 /* What a ranking starts from: a reader's precomputed list, their latest
@@ -141,7 +195,7 @@ typedef struct rank_input {
     const float *rec_score;  /* and scores, best first */
     size_t n_recs;
     const uint32_t *seeds; /* book indices, most recent first */
-    const int *seed_types; /* br_event_type of each seed, or NULL */
+    const int *seed_types; /* br_event_type of each seed (| SRV_SEED_DISLIKED), or NULL */
     size_t n_seeds;
     size_t interactions; /* how many the reader has (for the cold shift) */
     /* seen: sorted ids (store) and/or book indices */
@@ -154,6 +208,7 @@ typedef struct rank_input {
     int hour; /* -1: none */
     int explain;
     size_t n;
+    const srv_filter *filter; /* NULL: none */
 } rank_input;
 
 /* One book of a ranked list, with what explains it. */
@@ -163,9 +218,13 @@ typedef struct srv_ranked {
     int16_t seed;         /* index into the seeds, -1 */
     uint16_t rec_rank;    /* 1-based place in the published list, 0 */
     uint8_t src;          /* SRV_SRC_* bits */
+    uint16_t near_rank;   /* a filter's fill: near the list's book at this 1-based place, 0 */
 } srv_ranked;
 
 enum { SRV_SRC_COLLAB = 1, SRV_SRC_CONTENT = 2, SRV_SRC_POPULAR = 4, SRV_SRC_RECENT = 8 };
+/* A seed's type bit: a rating the reader disliked (the feedback rule,
+ * br_rating_weight): its neighbours go down, and it explains nothing. */
+#define SRV_SEED_DISLIKED 0x100
 
 /* The ranking (docs/api.md, "Re-ranking"): up to in->n books into out
  * ((BR_SERVE_N_MAX,)), best first; how many, SIZE_MAX when out of memory.

@@ -431,6 +431,21 @@ static const char *parse_qargs(struct MHD_Connection *con, qargs *q, char *msg, 
     return NULL;
 }
 
+/* The list filters (?tags=, exclude_tags=, authors=; filter.c) into f:
+ * NULL, or the message of a 400. Caller holds p->add_lock (shared). */
+static const char *parse_filter(struct MHD_Connection *con, srv_snap *p, srv_filter *f, char *msg,
+                                size_t cap)
+{
+    static const char *const name[SRV_F_KINDS] = {"tags", "exclude_tags", "authors"};
+    memset(f->n, 0, sizeof f->n);
+    for (int k = 0; k < SRV_F_KINDS; k++) {
+        const char *v = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, name[k]);
+        const char *bad = v ? br__srv_filter_parse(p, f, k, v, msg, cap) : NULL;
+        if (bad) return bad;
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------- URL checking -- */
 
 /* libmicrohttpd's unescaping of the path and of every query argument, with
@@ -535,7 +550,9 @@ static void mem_push(br_server *s, const br_event *e)
         snprintf(m->user, sizeof m->user, "%s", e->user_id);
     }
     snprintf(m->book[m->head], BR_ID_MAX, "%s", e->book_id);
-    m->type[m->head] = (uint8_t)e->type;
+    /* a dislike (no reader mean here: the rule's absolute half) in bit 7 */
+    int dislike = e->type == BR_EVENT_RATING && br_rating_weight(e->value, e->value) < 0;
+    m->type[m->head] = (uint8_t)((unsigned)e->type | (dislike ? 0x80u : 0u));
     m->head = (m->head + 1) % MEM_BOOKS;
     if (m->n < MEM_BOOKS) m->n++;
     pthread_mutex_unlock(&s->mem_mu);
@@ -554,7 +571,7 @@ static size_t mem_get(br_server *s, srv_snap *p, const char *user, uint32_t *boo
             int64_t b = br__srv_snap_find(p, m->book[at]);
             if (b < 0) continue;
             books[n] = (uint32_t)b;
-            types[n++] = m->type[at];
+            types[n++] = (m->type[at] & 0x7f) | (m->type[at] & 0x80 ? SRV_SEED_DISLIKED : 0);
         }
     pthread_mutex_unlock(&s->mem_mu);
     return n;
@@ -621,6 +638,14 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
     /* held across the store read: the resolver maps ids to indices in the
      * snapshot, whose added books a POST /api/books may be extending */
     pthread_rwlock_rdlock(&p->add_lock);
+    srv_filter filter;
+    char fmsg[256];
+    const char *fbad = parse_filter(con, p, &filter, fmsg, sizeof fmsg);
+    if (fbad) {
+        pthread_rwlock_unlock(&p->add_lock);
+        br__srv_snap_release(p);
+        return reply_error(s, con, r, t0, 400, "%s", fbad);
+    }
     br_store *st = store_get(s);
     if (st) {
         /* One store call: one LMDB transaction, one Redis round trip; the
@@ -661,7 +686,8 @@ static enum MHD_Result h_recs_user(br_server *s, struct MHD_Connection *con, uin
                      .mobile = q.mobile,
                      .hour = q.hour,
                      .explain = q.explain,
-                     .n = q.n};
+                     .n = q.n,
+                     .filter = &filter};
     if (n_seen > in.interactions) in.interactions = n_seen;
     snap_body_head(b, user, p);
     br_status e = br__srv_rank(p, &s->opt.rank, &in, b);
@@ -747,6 +773,14 @@ static enum MHD_Result h_session(br_server *s, struct MHD_Connection *con, uint6
     size_t n_seeds = 0;
     pthread_rwlock_rdlock(&p->add_lock);
     int status = 0;
+    srv_filter filter;
+    char fmsg[256];
+    const char *fbad = parse_filter(con, p, &filter, fmsg, sizeof fmsg);
+    if (fbad) {
+        status = 400;
+        snprintf(msg, sizeof msg, "%s", fbad);
+        nl = 0;
+    }
     /* the latest click last in the list: seeds most recent first */
     for (size_t i = nl; i-- > 0;) {
         char id[BR_ID_MAX];
@@ -768,7 +802,8 @@ static enum MHD_Result h_session(br_server *s, struct MHD_Connection *con, uint6
                          .mobile = q.mobile,
                          .hour = q.hour,
                          .explain = q.explain,
-                         .n = q.n};
+                         .n = q.n,
+                         .filter = &filter};
         snap_body_head(b, NULL, p);
         e = br__srv_rank(p, &s->opt.rank, &in, b);
         br__sb_str(b, "}");

@@ -87,6 +87,7 @@ static void snap_free(srv_snap *s)
     if (s->tribe_esc && s->tribes)
         for (uint32_t t = 0; t < s->tribes->k; t++) br_free(s->tribe_esc[t]);
     br_free(s->tribe_esc);
+    br__srv_facets_free(s);
     br_model_close(s->model);
     pthread_rwlock_destroy(&s->add_lock);
     br_free(s);
@@ -149,6 +150,7 @@ br_status br__srv_snap_load(const char *model_dir, srv_snap **out)
         s->rk[b] = (srv_rk){pop[b], bk->year};
         st = make_book(&s->books[b], bk->id, bk->title, s->tribes->labels[b], bk->year);
     }
+    if (!st) st = br__srv_facets_build(s);
     if (st) {
         snap_free(s);
         return st;

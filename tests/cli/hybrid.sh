@@ -136,6 +136,27 @@ contains "$tmp/out" "cold books" "cold-book slice"
 expect 2 "eval no books" -- "$bookrec" eval --ratings "$seed/ratings.csv"
 expect 2 "eval bad engine" -- "$bookrec" eval "${B[@]}" --engines knn
 expect 2 "eval bad k" -- "$bookrec" eval "${B[@]}" --k 0
+expect 2 "eval bad protocol" -- "$bookrec" eval "${B[@]}" --protocol leave-one-out
+contains "$tmp/err" "random, cold-books or readers" "protocol usage message"
+expect 2 "eval slices need random" -- "$bookrec" eval "${B[@]}" --protocol readers --slices
+# protocols (docs/evaluation.md): the deep metrics in JSON, the split for peers
+mkdir -p "$tmp/cold"
+expect 0 "eval cold-books" -- "$bookrec" --quiet eval "${B[@]}" --engines popularity,ease \
+  --protocol cold-books --seed 3 --json --write-split "$tmp/cold"
+check "eval cold-books json and split" "$py" - "$tmp/out" "$tmp/cold" <<'PY'
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+p = d["protocol"]
+deep = {"ndcg@10", "recall@20", "recall@50", "ndcg@100"}
+ok = p["protocol"] == "cold-books" and p["cold_books"] > 0 and p["seed"] == 3
+ok = ok and all(deep <= set(v) for v in d["engines"].values())
+cold = {int(x) for x in open(sys.argv[2] + "/candidates.csv").read().split()[1:]}
+train = [l.split(",") for l in open(sys.argv[2] + "/train.csv").read().split()[1:]]
+test = [l.split(",") for l in open(sys.argv[2] + "/test.csv").read().split()[1:]]
+ok = ok and len(cold) == p["cold_books"] and all(int(b) not in cold for _, b, _ in train)
+ok = ok and test and all(int(b) in cold for _, b, _ in test)
+sys.exit(0 if ok else 1)
+PY
 expect 1 "eval by-time without timestamps" -- "$bookrec" eval "${B[@]}" --engines popularity --by-time
 contains "$tmp/err" "timestamp" "by-time message"
 expect 1 "bad embeddings" -- "$bookrec" eval "${B[@]}" --engines content --embeddings "$tmp/nb.json"

@@ -3,6 +3,7 @@
 #   expect CODE DESCRIPTION -- CMD...   runs CMD (stdout to $tmp/out, stderr
 #                                       to $tmp/err) and checks its exit code
 #   contains FILE TEXT DESCRIPTION      checks that FILE holds TEXT
+#   check DESCRIPTION CMD...            checks that CMD succeeds
 #   finish [NAME]                       prints the closing "N passed, N failed"
 #                                       line; its status is the script's result
 tmp=$(mktemp -d)
@@ -33,6 +34,12 @@ contains() {
     head -5 "$1" | sed 's/^/  /'
     fails=$((fails + 1))
   fi
+}
+
+check() {
+  local what=$1
+  shift
+  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $what"; fails=$((fails + 1)); fi
 }
 
 finish() {
