@@ -5,6 +5,7 @@
  * (br_eval_run) on the goodbooks sample: its figures are those of the
  * building blocks, the same for a seed, and bad options are refused.
  */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -526,8 +527,30 @@ static void test_split_write(void **state)
         assert_memory_equal(text, first, strlen(first));
         br_free(text);
     }
+    /* writing the split again replaces each file whole (core/afile.h): a
+     * peer still reading the old train.csv reads all of it, not a file
+     * truncated and rewritten under it, and no temporary is left behind */
+    br_free(tu_write_file(dir, "train.csv", "old\n"));
+    snprintf(path, sizeof path, "%s/train.csv", dir);
+    FILE *old = fopen(path, "r");
+    assert_non_null(old);
+    assert_int_equal(br_split_write(&s, dir), BR_OK);
+    char held[16] = {0};
+    assert_int_equal(fread(held, 1, sizeof held - 1, old), 4);
+    assert_string_equal(held, "old\n");
+    fclose(old);
+    char *text = tu_read_file(path, NULL);
+    assert_non_null(text);
+    assert_memory_equal(text, "reader,book,rating\n", 19);
+    br_free(text);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int files = 0;
+    for (struct dirent *e; (e = readdir(d));) files += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(files, 3); /* meta.json, train.csv, test.csv */
     snprintf(path, sizeof path, "%s/missing", dir);
-    assert_status_detail(br_split_write(&s, path), BR_EIO, "cannot write");
+    assert_status_detail(br_split_write(&s, path), BR_EIO, "meta.json: cannot create");
     br_free(dir);
     br_split_free(&s);
     br_ratings_free(r);
@@ -722,13 +745,14 @@ static void test_run_protocols(void **state)
     }
     br_eval_report_free(rep);
     br_eval_report_free(plain);
-    /* cold-books: only cold books are ranked, so a model of the ratings
-     * alone ranks them in catalogue order: popularity = als */
+    /* cold-books: only cold books are ranked. Popularity has nothing to
+     * tell them apart (catalogue order); ALS ranks them by the vectors
+     * their content predicts (src/hybrid/coldvec.c), and better. */
     o.protocol = "cold-books";
     assert_int_equal(br_eval_run(&o, &rep), BR_OK);
     assert_true(rep->n_cold_books > 0);
     assert_true(rep->n_ranked > 0);
-    assert_same_figures(&rep->slices[0].figures[0].r, &rep->slices[0].figures[1].r);
+    assert_true(rep->slices[0].figures[1].r.ndcg > rep->slices[0].figures[0].r.ndcg);
     assert_true(rep->slices[0].figures[0].r.recall50 > 0);
     /* readers: the readers out of training are the ones ranked; seeded */
     o.protocol = "readers";

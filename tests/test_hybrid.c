@@ -14,6 +14,8 @@
  *  - the re-ranker: a deterministic fit whose loss decreases and recovers a
  *    planted rule; the hybrid then ranks by coef . features;
  *  - the weight search's NDCG sums: the same bits with 1 and 2 threads;
+ *  - the feedback rule: br_rating_is_dislike, with and without the
+ *    reader's mean, agrees with br_rating_weight;
  *  - br_split_train only ever splits training ratings; book text template;
  *  - the embedding cache: a text repeated in the catalogue is embedded once
  *    and shared, a second call embeds nothing and returns the same vectors;
@@ -356,6 +358,9 @@ static void test_hybrid_candidates_reference(void **state)
     uint32_t *ord_e = br_malloc(nb * sizeof *ord_e), *ord_a = br_malloc(nb * sizeof *ord_a);
     char *in = br_malloc(nb);
     const double w[4] = {1, 0.3, 0.25, 0.1};
+    uint32_t *count = br_calloc(nb, sizeof *count);
+    for (size_t i = 0; i < td.n; i++) count[td.book[i]]++;
+    int imputed = 0;
     enum { K = 40 };
     for (uint32_t user = 0; user < td.n_users; user += 3) {
         full_scores(h, BR_ENGINE_EASE, user, nb, sc[0], ord_e);
@@ -364,22 +369,54 @@ static void test_hybrid_candidates_reference(void **state)
         full_scores(h, BR_ENGINE_POPULARITY, user, nb, sc[3], NULL);
         for (uint32_t i = 0; i < nb; i++)
             sc[3][i] = isfinite(sc[3][i]) ? log1p(fmax(sc[3][i], 0)) : -INFINITY;
-        /* The candidates: the two top lists. */
+        /* The candidates: the two top lists, and the top 10 by ALS of the
+         * books nobody rated (not in them; ties to the lower book). */
         memset(in, 0, nb);
-        uint32_t cand[60], n = 0;
+        uint32_t cand[80], n = 0;
         for (uint32_t p = 0; p < 30 && ord_e[p] != UINT32_MAX; p++) in[ord_e[p]] = 1;
         for (uint32_t p = 0; p < 25 && ord_a[p] != UINT32_MAX; p++) in[ord_a[p]] = 1;
+        char *taken = br_calloc(nb, 1);
+        for (int c = 0; c < 10; c++) {
+            uint32_t best = UINT32_MAX;
+            for (uint32_t i = 0; i < nb; i++)
+                if (!count[i] && !taken[i] && isfinite(sc[1][i]) &&
+                    (best == UINT32_MAX || sc[1][i] > sc[1][best]))
+                    best = i;
+            if (best == UINT32_MAX) break;
+            taken[best] = in[best] = 1;
+        }
+        br_free(taken);
         for (uint32_t i = 0; i < nb; i++)
             if (in[i]) cand[n++] = i;
-        uint32_t got[60];
-        float raw[60 * 4];
+        /* The candidates' scores; a book nobody rated gets the item-item
+         * score with its ALS z-score among the rated candidates. */
+        double cs[4][80];
+        double se = 0, se2 = 0, sa = 0, sa2 = 0;
+        int nw = 0;
+        for (uint32_t q = 0; q < n; q++) {
+            for (int c = 0; c < 4; c++) cs[c][q] = sc[c][cand[q]];
+            if (!count[cand[q]] || !isfinite(cs[0][q]) || !isfinite(cs[1][q])) continue;
+            se += cs[0][q], se2 += cs[0][q] * cs[0][q], sa += cs[1][q], sa2 += cs[1][q] * cs[1][q];
+            nw++;
+        }
+        double me = se / nw, ma = sa / nw, ve = se2 / nw - me * me, va = sa2 / nw - ma * ma;
+        for (uint32_t q = 0; nw >= 2 && va > 1e-20 && ve > 0 && q < n; q++)
+            if (!count[cand[q]] && isfinite(cs[1][q])) {
+                cs[0][q] = me + (cs[1][q] - ma) * sqrt(ve / va);
+                imputed++;
+            }
+        uint32_t got[80];
+        float raw[80 * 4];
         size_t gn;
-        assert_int_equal(br_hybrid_candidates(h, user, got, raw, 60, &gn), BR_OK);
+        assert_int_equal(br_hybrid_candidates(h, user, got, raw, 80, &gn), BR_OK);
         assert_int_equal(gn, n);
         for (size_t q = 0; q < gn; q++) {
             assert_true(in[got[q]]);
+            uint32_t qr = 0;
+            while (qr < n && cand[qr] != got[q]) qr++;
+            assert_true(qr < n);
             for (int c = 0; c < 4; c++) {
-                double want = sc[c][got[q]];
+                double want = cs[c][qr];
                 if (isfinite(want))
                     assert_true(fabs(raw[q * 4 + c] - want) < 1e-4 * (1 + fabs(want)));
                 else
@@ -388,20 +425,20 @@ static void test_hybrid_candidates_reference(void **state)
         }
         /* Plain reference: z over the candidates in double, lowest z for a
          * book a component cannot score, weighted sum, sorted. */
-        double blend[60] = {0};
+        double blend[80] = {0};
         for (int c = 0; c < 4; c++) {
             double sum = 0, sum2 = 0, lo = INFINITY;
             int cnt = 0;
             for (uint32_t q = 0; q < n; q++)
-                if (isfinite(sc[c][cand[q]])) {
-                    double v = sc[c][cand[q]];
+                if (isfinite(cs[c][q])) {
+                    double v = cs[c][q];
                     sum += v, sum2 += v * v, cnt++;
                     if (v < lo) lo = v;
                 }
             double mean = cnt ? sum / cnt : 0, var = cnt ? sum2 / cnt - mean * mean : 0;
             double inv = var > 1e-20 ? 1 / sqrt(var) : 0;
             for (uint32_t q = 0; q < n; q++) {
-                double v = isfinite(sc[c][cand[q]]) ? sc[c][cand[q]] : lo;
+                double v = isfinite(cs[c][q]) ? cs[c][q] : lo;
                 blend[q] += w[c] * (v - mean) * inv;
             }
         }
@@ -431,6 +468,8 @@ static void test_hybrid_candidates_reference(void **state)
             cand[best] = UINT32_MAX;
         }
     }
+    assert_true(imputed > 0); /* the seed universe has books nobody rated */
+    br_free(count);
     for (int c = 0; c < 4; c++) br_free(sc[c]);
     br_free(ord_e);
     br_free(ord_a);
@@ -537,6 +576,31 @@ static int cmp_double(const void *x, const void *y)
 {
     double a = *(const double *)x, b = *(const double *)y;
     return (a > b) - (a < b);
+}
+
+/* Negative feedback, the rule itself (bookrec/data.h): disliked when r <= 2
+ * or r at least one star below the reader's mean; with the mean unknown
+ * (NAN, serving's recent events) only r <= 2. br_rating_weight is negative
+ * exactly for the dislikes. */
+static void test_rating_is_dislike(void **state)
+{
+    (void)state;
+    assert_true(br_rating_is_dislike(1.0f, NAN));
+    assert_true(br_rating_is_dislike(2.0f, NAN));
+    assert_false(br_rating_is_dislike(2.5f, NAN));
+    assert_false(br_rating_is_dislike(3.0f, NAN));
+    assert_false(br_rating_is_dislike(5.0f, NAN));
+    assert_true(br_rating_is_dislike(2.0f, 1.5f));  /* absolute, whatever the mean */
+    assert_true(br_rating_is_dislike(3.0f, 4.5f));  /* relative */
+    assert_true(br_rating_is_dislike(3.0f, 4.0f));  /* exactly one star below */
+    assert_false(br_rating_is_dislike(3.5f, 4.4f)); /* less than one star below */
+    assert_false(br_rating_is_dislike(4.0f, 3.0f));
+    for (int r = 1; r <= 10; r++)
+        for (int m = 2; m <= 10; m++) {
+            float rating = 0.5f * (float)r, mean = 0.5f * (float)m;
+            assert_int_equal(br_rating_is_dislike(rating, mean),
+                             br_rating_weight(rating, mean) < 0);
+        }
 }
 
 /* Negative feedback, the profile: a reader who rated book A 5 and book B 1
@@ -725,12 +789,13 @@ static void test_rerank(void **state)
     memcpy(o.rerank_coef, coef, sizeof coef);
     assert_int_equal(br_hybrid_fit(&td, cat, emb, 512, &o, &e, 1, &h), BR_OK);
     for (uint32_t user = 0; user < sp.n_users; user += 5) {
-        uint32_t books[60], it[10];
-        float fx[60 * F], is[10];
+        uint32_t books[80], it[10];
+        float fx[80 * F], is[10];
         size_t n;
-        assert_int_equal(br_hybrid_features(h, user, books, fx, 60, &n), BR_OK);
+        assert_int_equal(br_hybrid_features(h, user, books, fx, 80, &n), BR_OK);
+        assert_true(n < 80);
         assert_int_equal(br_hybrid_rank(h, BR_ENGINE_HYBRID, &user, 1, 10, it, is), BR_OK);
-        double sc[60];
+        double sc[80];
         for (size_t q = 0; q < n; q++) {
             sc[q] = 0;
             for (int c = 0; c < F; c++) sc[q] += (double)coef[c] * fx[q * F + c];
@@ -1175,6 +1240,7 @@ int main(void)
         cmocka_unit_test(test_hybrid_candidates_reference),
         cmocka_unit_test(test_rerank),
         cmocka_unit_test(test_dislike_explanations),
+        cmocka_unit_test(test_rating_is_dislike),
         cmocka_unit_test(test_dislike_profile),
         cmocka_unit_test(test_tune_deterministic),
         cmocka_unit_test(test_split_train_and_text),

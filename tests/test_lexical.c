@@ -97,16 +97,7 @@ static void test_series(void **state)
 
 static br_catalog *catalog(const char *text)
 {
-    char *dir = tu_tmpdir("lexical");
-    char *path = tu_write_file(dir, "books.csv", text);
-    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
-    br_catalog *cat = NULL;
-    br_status st = br_catalog_load(path, &lo, &cat, NULL);
-    if (st) fprintf(stderr, "%s\n", br_error_detail());
-    assert_int_equal(st, BR_OK);
-    free(path);
-    free(dir);
-    return cat;
+    return tu_catalog("lexical", text);
 }
 
 static float entry(const br__lex *m, uint32_t b, const char *term)

@@ -62,14 +62,6 @@ static int group_teardown(void **state)
     return 0;
 }
 
-#define NEED_MODEL()                                                                               \
-    do {                                                                                           \
-        if (!have_model) {                                                                         \
-            printf("[  SKIP    ] no use-lite model (make model): model tests skipped\n");          \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
-
 /* A copy of the model directory to damage or age. */
 static void copy_model(const char *to)
 {
@@ -83,7 +75,7 @@ static void copy_model(const char *to)
 static void test_version_reads_whole(void **state)
 {
     (void)state;
-    NEED_MODEL();
+    NEED_MODEL(have_model, "model");
     br_model *m;
     assert_status_detail(br_model_open(mdir, NULL, &m), BR_OK, "");
     assert_int_equal(br_model_format(m), BR_MODEL_FORMAT_VERSION);
@@ -157,7 +149,7 @@ static void test_version_reads_whole(void **state)
 static void test_old_format_derived_at_open(void **state)
 {
     (void)state;
-    NEED_MODEL();
+    NEED_MODEL(have_model, "model");
     char dir[PATH_MAX + 16], cmd[4 * PATH_MAX];
     snprintf(dir, sizeof dir, "%s/old", tmp);
     copy_model(dir);
@@ -195,7 +187,7 @@ static void test_old_format_derived_at_open(void **state)
 static void test_damaged_refused(void **state)
 {
     (void)state;
-    NEED_MODEL();
+    NEED_MODEL(have_model, "model");
     char dir[PATH_MAX + 16], path[PATH_MAX + 64];
     snprintf(dir, sizeof dir, "%s/bad", tmp);
     copy_model(dir);

@@ -77,6 +77,20 @@ char *tu_write_file(const char *dir, const char *name, const char *text)
     return p;
 }
 
+br_catalog *tu_catalog(const char *tag, const char *csv)
+{
+    char *dir = tu_tmpdir(tag);
+    char *path = tu_write_file(dir, "books.csv", csv);
+    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
+    br_catalog *cat = NULL;
+    br_status st = br_catalog_load(path, &lo, &cat, NULL);
+    if (st) fprintf(stderr, "%s\n", br_error_detail());
+    assert_int_equal(st, BR_OK);
+    free(path);
+    free(dir);
+    return cat;
+}
+
 char *tu_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
@@ -24,6 +25,9 @@ char *tu_shared_path(const char *name);
 char *tu_tmpdir(const char *tag);
 /* Writes `text` to dir/name and returns the path (heap string). */
 char *tu_write_file(const char *dir, const char *name, const char *text);
+/* A catalogue loaded from CSV text (written to a fresh tmp dir named after
+ * tag); fails the test on a load error. */
+br_catalog *tu_catalog(const char *tag, const char *csv);
 /* Reads a whole file; NULL on failure. *len may be NULL. */
 char *tu_read_file(const char *path, size_t *len);
 
@@ -40,6 +44,17 @@ int tu_seed_embed_cache(const char *path);
         if (st_ != (expect) || !strstr(br_error_detail(), (needle)))                               \
             fail_msg("got %d (%s) detail '%s'; want %d with '%s'", st_, br_strerror(st_),          \
                      br_error_detail(), (int)(expect), (needle));                                  \
+    } while (0)
+
+/* Skips the current test (saying why) when the use-lite encoder model is
+ * absent (`make model`): `have` is the group setup's check, `what` names
+ * the tests skipped ("serve" prints "serve tests skipped"). */
+#define NEED_MODEL(have, what)                                                                     \
+    do {                                                                                           \
+        if (!(have)) {                                                                             \
+            printf("[  SKIP    ] no use-lite model (make model): %s tests skipped\n", (what));     \
+            skip();                                                                                \
+        }                                                                                          \
     } while (0)
 
 #endif

@@ -143,6 +143,11 @@ BR_API size_t br_ratings_memory(const br_ratings *r);
 
 BR_API float br_reader_mean(double sum, size_t n, float global_mean);
 BR_API float br_rating_weight(float rating, float reader_mean);
+/* 1 when the rule above reads `rating` as disliked (br_rating_weight < 0),
+ * else 0. `reader_mean` NAN means the reader's mean is unknown (serving's
+ * in-memory recent events): then only the absolute half, r <=
+ * BR_DISLIKE_MAX, applies. */
+BR_API int br_rating_is_dislike(float rating, float reader_mean);
 
 /* ----------------------------------------------------------------- stats -- */
 

@@ -91,7 +91,7 @@ BR_API br_status br_engine_fit_cf(br_engine e, const br_csr *r, const br_csr *rt
  * BR_RERANK_FEATURES features of each candidate (br_rerank_feature_name,
  * docs/evaluation.md), fitted by pointwise logistic regression on a
  * validation split carved from the training ratings. */
-#define BR_RERANK_FEATURES 21
+#define BR_RERANK_FEATURES 25
 #define BR_RERANK_MAX_ITER 30
 
 typedef struct br_hybrid_options {
@@ -117,10 +117,28 @@ typedef struct br_hybrid_options {
      * and implicit ALS's top cand_als unrated books; only these are scored
      * by every component; a longer list goes on in ALS order */
     uint32_t cand_ease, cand_als;
+    /* and the top cand_cold of the books nobody has rated, by their
+     * content-predicted ALS score (cold_books; 10) */
+    uint32_t cand_cold;
+    /* A business rule beside the re-ranker (which learns from validation
+     * that a book without ratings is rarely what a reader picks next: its
+     * `cold` feature): the best-scored candidate nobody has rated that
+     * shares an author or a series with two books the reader liked is listed
+     * no lower than this place (1-based; 10, the first page; 0: off), at
+     * the score of the book it displaces. A new book by an author the reader loves is what
+     * a reader expects to hear about, and no rating says so yet. */
+    uint32_t cold_slot;
     /* 1: rank the candidates by the re-ranker's rerank_coef . features
      * instead of the w_* blend */
     int rerank;
     float rerank_coef[BR_RERANK_FEATURES];
+    /* 1 (the default): implicit ALS's item factors of the books without a
+     * training rating are predicted from their content (a kernel ridge
+     * regression from the lexical model and the embeddings to the rated
+     * books' factors; src/hybrid/coldvec.c), so the als engine and the
+     * default hybrid rank them; needs emb and a catalogue of n_books.
+     * 0: they stay at zero. */
+    int cold_books;
     /* Readers out of training (bookrec eval --protocol readers): those with
      * fold_in[u] != 0 ((n_users,), borrowed; NULL: none) shape only their
      * own scores: the books' side (item factors, the item-item model,

@@ -292,7 +292,8 @@ br_status br__lex_build(const br_catalog *cat, const br__lex_options *o, br__lex
     for (uint32_t b = 0; b < nb && !c.st; b++) {
         start[b] = c.n;
         book_terms(&c, br_catalog_book(cat, b));
-        qsort(c.v + start[b], c.n - start[b], sizeof *c.v, cmp_occ);
+        /* (c.v is NULL until a first term: qsort's pointer must not be) */
+        if (c.n > start[b]) qsort(c.v + start[b], c.n - start[b], sizeof *c.v, cmp_occ);
     }
     start[nb] = c.n;
     if ((st = c.st)) goto done;

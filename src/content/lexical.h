@@ -80,4 +80,19 @@ void br__lex_scores_ref(const br__lex *m, const uint32_t *terms, const float *va
 float br__lex_dot(const br__lex *m, const uint32_t *terms, const float *vals, uint32_t n,
                   uint32_t b);
 
+/* Why `book` fits a reader who liked liked[0..n): what the catalogue says
+ * it shares with one of them (content/reason.c). */
+enum { BR__REASON_NONE = 0, BR__REASON_SERIES, BR__REASON_AUTHOR, BR__REASON_TAGS };
+typedef struct br__lex_reason {
+    int kind;      /* BR__REASON_* */
+    size_t which;  /* the liked book's place in liked[] */
+    char what[96]; /* the series, the author, or "tag and tag" */
+} br__lex_reason;
+/* The first of: a liked book of the same series (parsed from the titles),
+ * one with an author in common, the one sharing the most tags (two at
+ * least); earlier liked books win ties. Returns 1 with *out, 0 when
+ * nothing is shared. */
+int br__lex_reason_find(const br_catalog *cat, uint32_t book, const uint32_t *liked, size_t n,
+                        br__lex_reason *out);
+
 #endif

@@ -16,10 +16,16 @@ float br_reader_mean(double sum, size_t n, float global_mean)
                    ((double)n + BR_FEEDBACK_PRIOR));
 }
 
+int br_rating_is_dislike(float rating, float reader_mean)
+{
+    /* a NAN mean fails the comparison: the relative half never fires */
+    return rating <= BR_DISLIKE_MAX || reader_mean - rating >= BR_DISLIKE_MARGIN;
+}
+
 float br_rating_weight(float rating, float reader_mean)
 {
     float below = reader_mean - rating;
-    if (rating <= BR_DISLIKE_MAX || below >= BR_DISLIKE_MARGIN)
+    if (br_rating_is_dislike(rating, reader_mean))
         return -(below < 1.0f ? 1.0f : below > 2.0f ? 2.0f : below);
     return rating >= BR_LIKE_MIN ? rating : 0.0f;
 }

@@ -6,12 +6,12 @@
  * books, held-out readers) are here too. br_split_write hands a split to
  * peers in other languages.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bookrec/eval.h"
+#include "core/afile.h"
 
 typedef struct by_time_key {
     int64_t time;
@@ -381,54 +381,54 @@ out:
     return st;
 }
 
-/* A file of the split: a NULL f (fopen failed) or a failed write or close
- * is the same error. */
-static br_status close_written(FILE *f, int failed, const char *path)
+/* Opens DIR/NAME through core/afile.h: a peer reading the split (or a
+ * run writing it again) sees each file whole, the old one or the new one.
+ * The writers stop at the first failed write; the commit reports it. */
+static br_status open_in(br__afile *a, const char *dir, const char *name)
 {
-    int e = errno;
-    if (f && fclose(f)) failed = 1, e = errno;
-    if (!f || failed) return br_error(BR_EIO, "cannot write %s: %s", path, strerror(e));
-    return BR_OK;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return br__afile_open(a, path);
 }
 
 /* One column of ids whose flag is set: candidates.csv, fold_in.csv. */
 static br_status write_ids(const char *dir, const char *name, const char *col, const uint8_t *flag,
                            uint32_t n)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    int bad = !f || fprintf(f, "%s\n", col) < 0;
+    br__afile a;
+    br_status st = open_in(&a, dir, name);
+    if (st) return st;
+    int bad = fprintf(a.f, "%s\n", col) < 0;
     for (uint32_t i = 0; i < n && !bad; i++)
-        if (flag[i]) bad = fprintf(f, "%u\n", i) < 0;
-    return close_written(f, bad && f, path);
+        if (flag[i]) bad = fprintf(a.f, "%u\n", i) < 0;
+    return br__afile_commit(&a);
 }
 
 br_status br_split_write(const br_split *s, const char *dir)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/meta.json", dir);
-    FILE *m = fopen(path, "w");
+    br__afile a;
+    br_status st = open_in(&a, dir, "meta.json");
+    if (st) return st;
     const char *proto = s->candidate ? "cold-books" : s->fold_in ? "readers" : NULL;
-    int bad = m && (proto ? fprintf(m, "{\"readers\": %u, \"books\": %u, \"protocol\": \"%s\"}\n",
-                                    s->n_users, s->n_books, proto)
-                          : fprintf(m, "{\"readers\": %u, \"books\": %u}\n", s->n_users,
-                                    s->n_books)) < 0;
-    br_status st = close_written(m, bad, path);
+    if (proto)
+        fprintf(a.f, "{\"readers\": %u, \"books\": %u, \"protocol\": \"%s\"}\n", s->n_users,
+                s->n_books, proto);
+    else
+        fprintf(a.f, "{\"readers\": %u, \"books\": %u}\n", s->n_users, s->n_books);
+    st = br__afile_commit(&a);
     for (int part = 0; part < 2 && !st; part++) {
-        snprintf(path, sizeof path, "%s/%s", dir, part ? "test.csv" : "train.csv");
-        FILE *f = fopen(path, "w");
-        bad = !f || fprintf(f, "reader,book,rating\n") < 0;
+        if ((st = open_in(&a, dir, part ? "test.csv" : "train.csv"))) break;
+        int bad = fprintf(a.f, "reader,book,rating\n") < 0;
         if (!part)
             for (size_t i = 0; i < s->n_train && !bad; i++)
-                bad = fprintf(f, "%u,%u,%g\n", s->train_user[i], s->train_book[i],
+                bad = fprintf(a.f, "%u,%u,%g\n", s->train_user[i], s->train_book[i],
                               (double)s->train_value[i]) < 0;
         else
             for (uint32_t u = 0; u < s->n_users && !bad; u++)
                 for (uint64_t j = s->test_ptr[u]; j < s->test_ptr[u + 1] && !bad; j++)
-                    bad = fprintf(f, "%u,%u,%g\n", u, s->test_book[j],
+                    bad = fprintf(a.f, "%u,%u,%g\n", u, s->test_book[j],
                                   (double)s->test_value[j]) < 0;
-        st = close_written(f, bad && f, path);
+        st = br__afile_commit(&a);
     }
     if (!st && s->candidate) st = write_ids(dir, "candidates.csv", "book", s->candidate, s->n_books);
     if (!st && s->fold_in) st = write_ids(dir, "fold_in.csv", "reader", s->fold_in, s->n_users);

@@ -72,22 +72,45 @@ static uint32_t merge_less(const uint32_t *ta, const float *va, uint32_t na, con
     return n;
 }
 
-br_status br__hybrid_lex_fit(br_hybrid *h, const br_catalog *cat, const br_engine *engines,
-                             size_t n_engines)
+br_status br__hybrid_lex_model(br_hybrid *h, const br_catalog *cat)
 {
-    /* Only the engines that rank by the content engine's whole row read
-     * it (the default hybrid's content component is the embedding
-     * profile's: no profiles of every reader for nothing). */
-    int wanted = 0;
-    for (size_t i = 0; i < n_engines; i++)
-        wanted |= engines[i] == BR_ENGINE_CONTENT || engines[i] == BR_ENGINE_RRF ||
-                  engines[i] == BR_ENGINE_RANK_FUSION;
-    /* no catalogue, or not this one: the embedding profile alone */
-    if (!wanted || !cat || br_catalog_count(cat) != h->n_books) return BR_OK;
+    if (h->lex || !cat || br_catalog_count(cat) != h->n_books) return BR_OK;
     br__lex_options lo;
     br__lex_options_default(&lo);
     br_status st = br__lex_build(cat, &lo, &h->lex);
     if (st) return st;
+    /* The identity terms, for the re-ranker's same-author and same-series
+     * features. */
+    uint32_t nt = h->lex->x.cols;
+    h->term_kind = br_calloc((size_t)nt + 1, 1);
+    if (!h->term_kind) return br_error(BR_ENOMEM, "hybrid: lexical model");
+    for (uint32_t t = 0; t < nt; t++) {
+        const char *name = br_idmap_name(h->lex->vocab, t);
+        if (!strncmp(name, "a:", 2))
+            h->term_kind[t] = HY_TERM_AUTHOR;
+        else if (!strncmp(name, "s:", 2))
+            h->term_kind[t] = HY_TERM_SERIES;
+    }
+    return BR_OK;
+}
+
+br_status br__hybrid_lex_fit(br_hybrid *h, const br_catalog *cat, const br_engine *engines,
+                             size_t n_engines)
+{
+    /* Only the engines that rank by the content engine's whole row read
+     * it, and the re-ranker's lexical feature (the default hybrid's
+     * content component is the embedding profile's: mixing the lexical
+     * cosine into it lost on validation, docs/content.md; as a feature of
+     * its own the re-ranker weighs it). */
+    int wanted = 0;
+    for (size_t i = 0; i < n_engines; i++)
+        wanted |= engines[i] == BR_ENGINE_CONTENT || engines[i] == BR_ENGINE_RRF ||
+                  engines[i] == BR_ENGINE_RANK_FUSION ||
+                  (engines[i] == BR_ENGINE_HYBRID && h->opt.rerank);
+    if (!wanted) return BR_OK;
+    br_status st = br__hybrid_lex_model(h, cat);
+    /* no catalogue, or not this one: the embedding profile alone */
+    if (st || !h->lex) return st;
     h->lex_mix = LEX_MIX;
     const uint32_t T = LEX_PROFILE_TERMS;
     /* Scratch bound: a reader's books and the sum of their row lengths. */
@@ -154,6 +177,7 @@ br_status br__hybrid_lex_fit(br_hybrid *h, const br_catalog *cat, const br_engin
 void br__hybrid_lex_free(br_hybrid *h)
 {
     br__lex_free(h->lex);
+    br_free(h->term_kind);
     br_free(h->lexp_n);
     br_free(h->lexp_terms);
     br_free(h->lexp_vals);
@@ -161,7 +185,7 @@ void br__hybrid_lex_free(br_hybrid *h)
 
 void br__hybrid_lex_block(const br_hybrid *h, const uint32_t *users, size_t nb, float *s)
 {
-    if (!h->lex) return;
+    if (!h->lexp_n) return;
     uint32_t nbk = h->n_books;
     float a = h->lex_mix;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(br_get_num_threads())
@@ -174,12 +198,9 @@ void br__hybrid_lex_block(const br_hybrid *h, const uint32_t *users, size_t nb, 
     }
 }
 
-float br__hybrid_content1(const br_hybrid *h, uint32_t u, uint32_t b)
+float br__hybrid_lex1(const br_hybrid *h, uint32_t u, uint32_t b)
 {
-    float e =
-        cblas_sdot((int)h->dim, h->profile + (size_t)u * h->dim, 1, h->emb + (size_t)b * h->dim, 1);
-    if (!h->lex) return e;
-    float l = br__lex_dot(h->lex, h->lexp_terms + (size_t)u * LEX_PROFILE_TERMS,
-                          h->lexp_vals + (size_t)u * LEX_PROFILE_TERMS, h->lexp_n[u], b);
-    return (1.0f - h->lex_mix) * e + h->lex_mix * l;
+    if (!h->lexp_n) return 0.0f;
+    return br__lex_dot(h->lex, h->lexp_terms + (size_t)u * LEX_PROFILE_TERMS,
+                       h->lexp_vals + (size_t)u * LEX_PROFILE_TERMS, h->lexp_n[u], b);
 }

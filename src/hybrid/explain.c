@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "content/lexical.h"
 #include "hybrid/hybrid_internal.h"
 
 static const char *title_of(const br_catalog *cat, uint32_t b)
@@ -66,6 +67,48 @@ static uint32_t best_reason(const br_hybrid *h, uint32_t u, uint32_t book, pair_
     return best;
 }
 
+/* A book nobody has rated (no training rating: its ALS vector came from
+ * its content, coldvec.c): why, in the catalogue's words (the series, an
+ * author, tags shared with a book the reader liked, the best rated first;
+ * content/reason.c), else by its text's similarity. A disliked book is
+ * never named (best_reason's rule). */
+static void cold_words(const br_hybrid *h, const br_catalog *cat, uint32_t u, uint32_t book,
+                       char *why, size_t cap)
+{
+    uint64_t lo = h->r.indptr[u], hi = h->r.indptr[u + 1];
+    uint32_t *liked = cat ? br_malloc((hi - lo + 1) * sizeof *liked) : NULL;
+    size_t n = 0;
+    int any_liked = 0;
+    for (uint64_t q = lo; q < hi; q++) any_liked |= br__hybrid_weight(h, u, q) > 0;
+    /* the liked books, best rated first (a stable insertion: input order within a rating) */
+    for (uint64_t q = lo; liked && q < hi; q++) {
+        float wq = br__hybrid_weight(h, u, q);
+        if (wq < 0 || (any_liked && wq == 0)) continue;
+        size_t i = n++;
+        for (; i > 0 && stars(h, u, liked[i - 1]) < h->r.values[q]; i--) liked[i] = liked[i - 1];
+        liked[i] = h->r.indices[q];
+    }
+    br__lex_reason rs;
+    if (liked && br__lex_reason_find(cat, book, liked, n, &rs)) {
+        uint32_t j = liked[rs.which];
+        static const char *const lead[] = {"", "in the *%s* series", "by %s", "tagged %s"};
+        char head[160];
+        snprintf(head, sizeof head, lead[rs.kind], rs.what);
+        snprintf(why, cap, "nobody has rated it yet: %s, like *%s*, which you rated %g stars", head,
+                 title_of(cat, j), (double)stars(h, u, j));
+    } else {
+        uint32_t j = h->emb ? best_reason(h, u, book, sim_content) : UINT32_MAX;
+        if (j != UINT32_MAX)
+            snprintf(why, cap,
+                     "nobody has rated it yet: its text reads like *%s* (cosine %.2f), which you "
+                     "rated %g stars",
+                     title_of(cat, j), (double)sim_content(h, j, book), (double)stars(h, u, j));
+        else
+            snprintf(why, cap, "nobody has rated it yet: its content fits your taste");
+    }
+    br_free(liked);
+}
+
 static void why_words(const br_hybrid *h, const br_catalog *cat, br_engine p, uint32_t u,
                       uint32_t book, float score, char *why, size_t cap)
 {
@@ -87,6 +130,10 @@ static void why_words(const br_hybrid *h, const br_catalog *cat, br_engine p, ui
                  (double)score);
         break;
     case BR_ENGINE_ALS:
+        if (h->bcount && h->bcount[book] == 0) {
+            cold_words(h, cat, u, book, why, cap);
+            break;
+        }
         j = best_reason(h, u, book, sim_als);
         if (j != UINT32_MAX)
             snprintf(why, cap, "readers who read *%s* also read it", title_of(cat, j));
@@ -226,8 +273,8 @@ br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine
                     p->contribution = w[c] * fx[q * HY_C + ci];
                     continue;
                 }
-                static const int8_t group[BR_RERANK_FEATURES] = {0, 1, 2, 3, 0,  1, 2, 0, 1, 2, 3,
-                                                                 2, 2, 3, 0, -1, 0, 1, 3, 0, 2};
+                static const int8_t group[BR_RERANK_FEATURES] = {
+                    0, 1, 2, 3, 0, 1, 2, 0, 1, 2, 3, 2, 2, 3, 0, -1, 0, 1, 3, 0, 2, 2, 2, 2, 1};
                 const float *x = fx + q * BR_RERANK_FEATURES;
                 for (int f = 0; f < BR_RERANK_FEATURES; f++) {
                     float v = h->opt.rerank_coef[f] * x[f];

@@ -55,6 +55,7 @@ void br_hybrid_options_default(br_hybrid_options *o)
     o->rrf[2] = BR_ENGINE_CONTENT;
     o->rrf_depth = 100;
     o->rrf_k = 60.0f;
+    o->cold_books = 1;
     /* Tuned on a validation split carved from goodbooks training data
      * (bench/eval.sh --tune; docs/evaluation.md). */
     o->w_ease = 1.0f;
@@ -67,11 +68,13 @@ void br_hybrid_options_default(br_hybrid_options *o)
      * data unless --no-learn. Feature order: br_rerank_feature_name. */
     o->cand_ease = 30;
     o->cand_als = 30;
+    o->cand_cold = 10;
+    o->cold_slot = 10;
     o->rerank = 1;
     static const float coef[BR_RERANK_FEATURES] = {
-        0.1805f,  0.2078f,   0.07752f,  0.03642f,  0.2092f,  0.1294f,   0.1319f,
-        -0.1549f, -0.03028f, -0.06068f, -0.05427f, 0.03648f, -0.05747f, -0.01835f,
-        4.521f,   -0.09678f, -0.05998f, 0.01632f,  -0.347f,  7.314f,    -0.1411f};
+        0.423f,     0.2542f, 0.04109f, -0.6759f, 0.1726f,  0.0193f, -0.04126f, -0.2164f,  0.005735f,
+        0.04846f,   0.5218f, 0.09137f, 0.1003f,  -0.0969f, 4.871f,  -0.1266f,  -0.08947f, 0.02956f,
+        -0.001698f, 4.603f,  -0.1321f, -0.4813f, 0.3888f,  0.322f,  -2.911f};
     memcpy(o->rerank_coef, coef, sizeof coef);
 }
 
@@ -117,6 +120,8 @@ void br_hybrid_free(br_hybrid *h)
     br_free(h->fav);
     br_free(h->last);
     br_free(h->bmean);
+    br_free(h->bcount);
+    br_free(h->cold);
     br_free(h->umean);
     br_aligned_free(h->profile);
     for (int i = 0; i < 4; i++) br_cf_model_free(h->cf[i]);
@@ -303,7 +308,7 @@ br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const flo
         float g = n_item ? (float)(gsum / (double)n_item) : 0.0f;
         for (uint32_t b = 0; b < d->n_books; b++)
             h->bmean[b] = (h->bmean[b] + 10.0f * g) / (cnt[b] + 10.0f) - g;
-        br_free(cnt);
+        h->bcount = cnt;
     }
     int content = need[BR_ENGINE_CONTENT] || need[BR_ENGINE_CONTENT_FAVOURITE] ||
                   need[BR_ENGINE_CONTENT_CLUSTER];
@@ -353,6 +358,11 @@ br_status br_hybrid_fit(const br_train_data *d, const br_catalog *cat, const flo
         }
         h->fit_s[e] = (double)(br_now_ns() - t0) / 1e9;
         h->have[e] = 1;
+    }
+    if (!st && h->cf[BR_ENGINE_ALS]) {
+        uint64_t t0 = br_now_ns();
+        st = br__hybrid_cold_factors(h, cat, &rt);
+        h->fit_s[BR_ENGINE_ALS] += (double)(br_now_ns() - t0) / 1e9;
     }
     if (!st && h->opt.fold_in) st = br__hybrid_fold_in(h);
     if (st) goto fail;

@@ -21,6 +21,12 @@
 #define HY_N_BASE (BR_ENGINE_CONTENT_CLUSTER + 1)
 /* The default hybrid's components. */
 #define HY_C 4 /* ease, als, content, popularity */
+/* The re-ranker's same-author and same-series features (rerank.c). */
+#define HY_F_SAME_AUTHOR 22
+#define HY_F_SAME_SERIES 23
+/* Identity terms of the lexical model (h->term_kind). */
+#define HY_TERM_AUTHOR 1
+#define HY_TERM_SERIES 2
 
 struct br_hybrid {
     br_hybrid_options opt;
@@ -29,6 +35,9 @@ struct br_hybrid {
     uint32_t *fav;    /* (n_users,) favourite book, UINT32_MAX: none */
     uint32_t *last;   /* (n_users,) latest book in input order */
     float *bmean;     /* (n_books,) damped mean rating minus the global mean */
+    float *bcount;    /* (n_books,) training ratings of each book (the books' side) */
+    uint32_t *cold;   /* (n_cold,) the books without one, when their ALS vectors were predicted */
+    uint32_t n_cold;
     float gmean;      /* the global mean rating (the feedback rule's prior) */
     float *umean;     /* (n_users,) each reader's m_u (br_reader_mean) */
     const float *emb; /* (n_books, dim), borrowed */
@@ -40,8 +49,10 @@ struct br_hybrid {
     uint32_t n_tribes;
     char (*tribe_name)[BR_TRIBE_NAME_MAX];
     /* content: the lexical model and each reader's sparse profile
-     * (content_lex.c); lex NULL when fitted without a catalogue */
+     * (content_lex.c); lex NULL when fitted without a catalogue, lexp_n
+     * NULL when the content engine does not mix the lexical profile in */
     struct br__lex *lex;
+    uint8_t *term_kind; /* (lex terms,) HY_TERM_AUTHOR, HY_TERM_SERIES or 0 */
     float lex_mix;
     uint32_t *lexp_n;    /* (n_users,) terms of each profile */
     uint32_t *lexp_terms; /* (n_users, LEX_PROFILE_TERMS) */
@@ -87,6 +98,8 @@ typedef struct br__hybrid_work {
     float *feat;                /* (cap, BR_RERANK_FEATURES) */
     struct br__rerank_key *key; /* (cap,) */
     float *ease_raw, *pop_raw;  /* (cap,) */
+    float *tcount; /* (lex terms,) the reader's liked books per identity term; zero between readers */
+    float *cold_v; /* (n_cold,) ALS scores of the books nobody rated */
     size_t cap;
 } br__hybrid_work;
 
@@ -108,6 +121,9 @@ br_status br__hybrid_rank_candidates(const br_hybrid *h, const uint32_t *users, 
 
 /* ------------------------------- content_lex.c: the lexical profile -- */
 
+/* The lexical model of cat into h->lex (once; nothing when cat is NULL
+ * or of another size). */
+br_status br__hybrid_lex_model(br_hybrid *h, const br_catalog *cat);
 /* Builds the lexical model of cat and every reader's sparse profile (the
  * `content` engine) when one of engines ranks by the content engine's
  * rows (content, rrf, rank-fusion); nothing when cat is NULL or of
@@ -118,8 +134,15 @@ void br__hybrid_lex_free(br_hybrid *h);
 /* s (nb, n_books) holds the embedding cosines of the block's readers:
  * mixed in place with their lexical cosines (no-op without the model). */
 void br__hybrid_lex_block(const br_hybrid *h, const uint32_t *users, size_t nb, float *s);
-/* The `content` engine's score of one book for one reader. */
-float br__hybrid_content1(const br_hybrid *h, uint32_t u, uint32_t b);
+/* The reader's lexical profile . book b's row (0 without profiles). */
+float br__hybrid_lex1(const br_hybrid *h, uint32_t u, uint32_t b);
+
+/* ----------------------------- coldvec.c: books nobody has rated yet -- */
+
+/* Implicit ALS's item factors of the books without a rating in rt (books x
+ * readers, what the books' side was fitted on), predicted from their
+ * content (h->opt.cold_books; needs the embeddings and cat). */
+br_status br__hybrid_cold_factors(br_hybrid *h, const br_catalog *cat, const br_csr *rt);
 
 /* ------------------ foldin.c: readers out of training, restricted lists -- */
 

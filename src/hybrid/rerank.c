@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bookrec/eval.h"
+#include "content/lexical.h"
 #include "core/topk.h"
 #include "hybrid/hybrid_internal.h"
 
@@ -21,14 +22,19 @@
  * model knows the book, one cross of the two collaborative views, and
  * the largest cosine to a book the reader disliked (the feedback rule,
  * bookrec/data.h; 0 without one): a dislike counts against its
- * neighbours. */
+ * neighbours; then what the sentence encoder blurs: the cosine of the
+ * reader's lexical profile (content_lex.c) to the book's row, how many
+ * liked books share an author and a series with it (log1p), and whether
+ * nobody has rated it (its item-item score is then imputed from its
+ * content-predicted ALS score, candidates.c: this lets the model weigh
+ * that evidence apart). */
 
 static const char *const rr_names[BR_RERANK_FEATURES] = {
     "z_ease",       "z_als",         "z_content",   "z_popularity",   "rank_ease",
     "rank_als",     "rank_content",  "z_ease*hist", "z_als*hist",     "z_content*hist",
     "z_pop*hist",   "cos_favourite", "cos_latest",  "mean_rating",    "in_item_model",
     "z_ease*z_als", "z_ease^2",      "z_als^2",     "log_popularity", "ease_raw",
-    "cos_disliked"};
+    "cos_disliked", "lex_cos",       "same_author", "same_series",    "cold"};
 
 const char *br_rerank_feature_name(uint32_t f)
 {
@@ -56,6 +62,14 @@ void br__hybrid_features(const br_hybrid *h, uint32_t u, br__hybrid_work *w, siz
     }
     br__hybrid_zscore(w->raw, n);
     uint64_t hist = h->r.indptr[u + 1] - h->r.indptr[u];
+    /* The reader's liked books per author and series term (w->tcount). */
+    const br__lex *lx = h->term_kind ? h->lex : NULL;
+    for (uint64_t q = h->r.indptr[u]; lx && q < h->r.indptr[u + 1]; q++) {
+        if (br__hybrid_weight(h, u, q) <= 0) continue;
+        uint32_t j = h->r.indices[q];
+        for (uint64_t p = lx->x.indptr[j]; p < lx->x.indptr[j + 1]; p++)
+            if (h->term_kind[lx->x.indices[p]]) w->tcount[lx->x.indices[p]] += 1.0f;
+    }
     float lh = log1pf((float)hist) - 3.5f; /* about e^3.5 = 33 ratings: the centre */
     const float *fav =
         h->emb && h->fav[u] != UINT32_MAX ? h->emb + (size_t)h->fav[u] * h->dim : NULL;
@@ -83,6 +97,23 @@ void br__hybrid_features(const br_hybrid *h, uint32_t u, br__hybrid_work *w, siz
             if (c > worst) worst = c;
         }
         x[20] = worst;
+        x[21] = br__hybrid_lex1(h, u, b);
+        float na = 0, ns = 0;
+        for (uint64_t e = lx ? lx->x.indptr[b] : 0; lx && e < lx->x.indptr[b + 1]; e++) {
+            uint32_t t = lx->x.indices[e];
+            if (h->term_kind[t] == HY_TERM_AUTHOR)
+                na += w->tcount[t];
+            else if (h->term_kind[t] == HY_TERM_SERIES)
+                ns += w->tcount[t];
+        }
+        x[HY_F_SAME_AUTHOR] = log1pf(na);
+        x[HY_F_SAME_SERIES] = log1pf(ns);
+        x[24] = h->bcount && h->bcount[b] == 0 ? 1.0f : 0.0f;
+    }
+    for (uint64_t q = h->r.indptr[u]; lx && q < h->r.indptr[u + 1]; q++) {
+        uint32_t j = h->r.indices[q];
+        for (uint64_t p = lx->x.indptr[j]; p < lx->x.indptr[j + 1]; p++)
+            w->tcount[lx->x.indices[p]] = 0.0f;
     }
     for (int c = 0; c < 3; c++) {
         for (size_t p = 0; p < n; p++)

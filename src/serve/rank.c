@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "content/lexical.h"
 #include "serve/serve_internal.h"
 
 #define CAND_MAX 1024
@@ -287,7 +288,30 @@ static void explain(const srv_snap *s, const rank_input *in, const srv_ranked *r
         br__sb_printf(b, "\", #%u on your list (cosine %.2f)", r->near_rank, (double)r->content);
         parts++;
     }
-    if (r->src & SRC_COLLAB) {
+    if (r->src & SRC_COLLAB && r->book < s->n_base && s->counts && s->counts[r->book] == 0) {
+        /* Nobody has rated it: train listed it from the vector its content
+         * predicts (src/hybrid/coldvec.c); say what it shares with a book
+         * the reader liked lately (never a disliked one). */
+        uint32_t liked[16];
+        size_t nl = 0;
+        for (size_t i = 0; i < in->n_seeds && nl < 16; i++)
+            if (in->seeds[i] < s->n_base &&
+                !(in->seed_types && in->seed_types[i] & SRV_SEED_DISLIKED))
+                liked[nl++] = in->seeds[i];
+        br__lex_reason rs;
+        br__sb_printf(b, "%snobody has rated it yet", parts ? "; " : "");
+        if (br__lex_reason_find(s->cat, r->book, liked, nl, &rs)) {
+            static const char *const lead[] = {"", ": in the \"", ": by ", ": tagged "};
+            br__sb_str(b, lead[rs.kind]);
+            br__sb_str(b, rs.what);
+            br__sb_str(b, rs.kind == BR__REASON_SERIES ? "\" series, like \"" : ", like \"");
+            br__sb_str(b, br_catalog_book(s->cat, liked[rs.which])->title);
+            br__sb_str(b, "\"");
+        } else {
+            br__sb_printf(b, ": its content fits your taste (#%u on your list)", r->rec_rank);
+        }
+        parts++;
+    } else if (r->src & SRC_COLLAB) {
         br__sb_printf(b, "%sreaders with similar taste put it #%u on your list", parts ? "; " : "",
                       r->rec_rank);
         parts++;
@@ -350,7 +374,7 @@ size_t br__srv_seeds(srv_snap *s, const br_store_interaction *recent, size_t n_r
         if (j < n) continue;
         seeds[n] = (uint32_t)bi;
         types[n++] = recent[i].type | (recent[i].type == BR_EVENT_RATING &&
-                                               br_rating_weight(recent[i].value, mean) < 0
+                                               br_rating_is_dislike(recent[i].value, mean)
                                            ? SRV_SEED_DISLIKED
                                            : 0);
     }

@@ -89,6 +89,7 @@ typedef struct srv_snap {
     char **tribe_esc;           /* (k,) escaped tribe names */
     const float *xy;            /* (n_base, 2) the books on the map */
     const uint32_t *pop_order;  /* (n_base,) by decreasing popularity */
+    const int32_t *counts;      /* (n_base,) training ratings of each book */
     const uint32_t *cold;       /* (n_cold,) the cold-start list */
     size_t n_cold;
     const char *const *users; /* (n_users,) the version's readers, in its order */

@@ -551,7 +551,7 @@ static void mem_push(br_server *s, const br_event *e)
     }
     snprintf(m->book[m->head], BR_ID_MAX, "%s", e->book_id);
     /* a dislike (no reader mean here: the rule's absolute half) in bit 7 */
-    int dislike = e->type == BR_EVENT_RATING && br_rating_weight(e->value, e->value) < 0;
+    int dislike = e->type == BR_EVENT_RATING && br_rating_is_dislike(e->value, NAN);
     m->type[m->head] = (uint8_t)((unsigned)e->type | (dislike ? 0x80u : 0u));
     m->head = (m->head + 1) % MEM_BOOKS;
     if (m->n < MEM_BOOKS) m->n++;

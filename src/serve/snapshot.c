@@ -128,6 +128,7 @@ br_status br__srv_snap_load(const char *model_dir, srv_snap **out)
     s->tribes = br_model_tribes(m);
     s->xy = br_model_map(m);
     s->pop_order = br_model_popular_order(m);
+    s->counts = br_model_rating_counts(m);
     s->cold = br_model_cold(m, &s->n_cold);
     s->users = br_model_readers(m, &s->n_users);
     s->nbr_base = br__model_neighbours_mut(m, &s->nbr_sc_base);
