@@ -18,7 +18,8 @@ static void usage(FILE *out)
                  "       bookrec models prune --keep N --model-dir DIR\n\n"
                  "list: every complete version, oldest first, '*' marks the current one.\n"
                  "show: a version's manifest (default: the current one).\n"
-                 "rollback: serves version ID again (default: the one before the current):\n"
+                 "rollback: serves version ID again (default: the newest served one before\n"
+                 "  the current; never an interrupted run's):\n"
                  "  re-publishes its recommendations and books to the store (the one in its\n"
                  "  manifest, a path there being relative to DIR, unless --store), then\n"
                  "  re-points DIR/current.\n"
@@ -71,18 +72,19 @@ static int run(int argc, char **argv)
         if ((st = br_models_list(dir, &v, &n))) return cli_fail("models", st);
         for (size_t i = 0; i < n; i++) {
             if (json) {
-                cli_print_json(json_pack("{s:s, s:b, s:I, s:I, s:I}", "id", v[i].id, "current",
-                                         v[i].current, "created_at", (json_int_t)v[i].created_at,
-                                         "books", (json_int_t)v[i].n_books, "readers",
-                                         (json_int_t)v[i].n_users));
+                cli_print_json(json_pack(
+                    "{s:s, s:b, s:b, s:I, s:I, s:I}", "id", v[i].id, "current", v[i].current,
+                    "served", v[i].served, "created_at", (json_int_t)v[i].created_at, "books",
+                    (json_int_t)v[i].n_books, "readers", (json_int_t)v[i].n_users));
                 continue;
             }
             char when[32] = "?";
             time_t t = (time_t)v[i].created_at;
             struct tm tm;
             if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-            printf("%c %s  %s  %llu books  %llu readers\n", v[i].current ? '*' : ' ', v[i].id, when,
-                   (unsigned long long)v[i].n_books, (unsigned long long)v[i].n_users);
+            printf("%c %s  %s  %llu books  %llu readers%s\n", v[i].current ? '*' : ' ', v[i].id,
+                   when, (unsigned long long)v[i].n_books, (unsigned long long)v[i].n_users,
+                   v[i].served ? "" : "  (never served: an interrupted run's)");
         }
         br_free(v);
         return CLI_OK;

@@ -316,6 +316,12 @@ static void test_book_errors_name_file_line_and_problem(void **state)
         {"book_id,title\n1,\"two\nlines\"\n2,bad\xff\n", BR_EPARSE,
          "books.csv:4: field 2 is not valid UTF-8 (byte 0xff)"},
         {"book_id,title\n1,\xc3(\n", BR_EPARSE, "books.csv:2: field 2 is not valid UTF-8"},
+        /* ids are one line of printable text (keys, logs, id files) */
+        {"book_id,title\n\"a\nb\",A\n", BR_EPARSE,
+         "books.csv:2: book_id holds a control character (0x0a)"},
+        {"book_id,title\n1,A\nx\ty,B\n", BR_EPARSE,
+         "books.csv:3: book_id holds a control character (0x09)"},
+        {"book_id,title\n\x7f,A\n", BR_EPARSE, "books.csv:2: book_id holds a control character"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         br_status st = load_books_text(cases[i].text, NULL, NULL, NULL);
@@ -323,6 +329,24 @@ static void test_book_errors_name_file_line_and_problem(void **state)
             fail_msg("case %zu: got %d '%s', want %d '%s'", i, st, br_error_detail(),
                      cases[i].status, cases[i].detail);
     }
+}
+
+/* A NUL byte anywhere in a field is refused with file:line (every later
+ * use is a C string: train's copy of books.csv was once cut there). */
+static void test_nul_byte_refused(void **state)
+{
+    (void)state;
+    static const char books[] = "book_id,title\n1,A\n2,B\0C\n";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/nul.csv", tmp);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(books, 1, sizeof books - 1, f), sizeof books - 1);
+    fclose(f);
+    br_catalog *cat = NULL;
+    assert_status_detail(br_catalog_load(path, NULL, &cat, NULL), BR_EPARSE,
+                         "nul.csv:3: field 2 holds a NUL byte");
+    assert_null(cat);
 }
 
 static void test_missing_file_is_io_error(void **state)
@@ -355,6 +379,10 @@ static void test_rating_errors_name_file_line_and_problem(void **state)
         {"user_id,book_id,rating,timestamp\nu,b1,4,yesterday\n", BR_EPARSE,
          "ratings.csv:2: timestamp 'yesterday' is not a whole number"},
         {"user_id,book_id,rating\nu\xfe,b1,4\n", BR_EPARSE, "ratings.csv:2: field 1 is not valid"},
+        {"user_id,book_id,rating\n\"u\x01\",b1,4\n", BR_EPARSE,
+         "ratings.csv:2: user_id holds a control character (0x01)"},
+        {"user_id,book_id,rating\nu,\"b1\r\",4\n", BR_EPARSE,
+         "ratings.csv:2: book_id holds a control character (0x0d)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         br_status st = load_ratings_text(cases[i].text, NULL, NULL, NULL);
@@ -604,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_book_later_row_wins),
         cmocka_unit_test(test_book_errors_name_file_line_and_problem),
         cmocka_unit_test(test_missing_file_is_io_error),
+        cmocka_unit_test(test_nul_byte_refused),
         cmocka_unit_test(test_rating_errors_name_file_line_and_problem),
         cmocka_unit_test(test_numeric_and_textual_book_ids),
         cmocka_unit_test(test_rating_scale_is_configurable),

@@ -421,6 +421,10 @@ static void test_read_csv_and_jsonl(void **state)
          "\n{\"user_id\": \"u\", \"book_id\": \"b\", \"type\": \"view\", \"value\": \"1\", "
          "\"timestamp\": 1}\n",
          "b8.jsonl:2: value must be a finite number"},
+        {"b9.jsonl",
+         "{\"user_id\": \"u\", \"book_id\": \"b\", \"type\": \"view\", \"value\": 1e300, "
+         "\"timestamp\": 1}\n",
+         "b9.jsonl:1: value must be a finite number"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *p = tu_write_file(tmp, bad[i].name, bad[i].text);

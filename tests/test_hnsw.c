@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bookrec/index.h"
@@ -318,6 +321,38 @@ static void test_corrupt_refused(void **state)
     br_free(x);
 }
 
+/* A full disk (a file size limit: writes past it fail with EFBIG) while
+ * the index is saved: a clear error, at once (it once spun forever in the
+ * padding), and no file, final or temporary, left behind. */
+static void test_save_disk_full(void **state)
+{
+    (void)state;
+    float *x = clustered(300, 5);
+    br_hnsw *h = build(x, 300);
+    char *dir = tu_tmpdir("test_hnsw_full");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/full.hnsw", dir);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 20000; /* the vectors alone are 300 x DIM x 4 bytes */
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    br_status st = br_hnsw_save(h, path);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_status_detail(st, BR_EIO, "cannot write the index");
+    assert_int_not_equal(access(path, F_OK), 0);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d))) assert_true(e->d_name[0] == '.'); /* nothing but . and .. */
+    closedir(d);
+    br_hnsw_free(h);
+    br_free(x);
+    br_free(dir);
+}
+
 static void test_inner_product_and_options(void **state)
 {
     (void)state;
@@ -352,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_persistence),
         cmocka_unit_test(test_same_index_same_bytes),
         cmocka_unit_test(test_corrupt_refused),
+        cmocka_unit_test(test_save_disk_full),
         cmocka_unit_test(test_inner_product_and_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -124,6 +124,7 @@ static void test_refusals(void **state)
     br_array a;
     float f[4] = {0};
     int64_t big = 1LL << 40;
+    double huge = 1e300;
     struct {
         const char *name, *dict;
         const void *data;
@@ -143,6 +144,16 @@ static void test_refusals(void **state)
          "no 'shape'"},
         {"big.npy", "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }", &big, 8,
          BR_ERANGE, "does not fit in int32"},
+        /* the header is not trusted: a shape the file cannot hold is refused
+         * before anything is allocated for it (not an out-of-memory) */
+        {"vast.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000, 1000), }",
+         f, 16, BR_EFORMAT, "truncated npy data"},
+        {"minus.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", f, 16,
+         BR_EFORMAT, "bad npy shape"},
+        {"nocomma.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2 2), }", f, 16,
+         BR_EFORMAT, "bad npy shape"},
+        {"notdict.npy", "'descr': '<f4', 'fortran_order': False, 'shape': (4,), ", f, 16,
+         BR_EFORMAT, "not a dictionary"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char *p = write_raw(cases[i].name, 1, cases[i].dict, cases[i].data, cases[i].bytes);
@@ -155,6 +166,12 @@ static void test_refusals(void **state)
     char *p = write_raw("f.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }",
                         f, 16);
     assert_status_detail(br_npy_read(p, BR_DTYPE_I32, &a), BR_EFORMAT, "cannot be read as <i4");
+    br_free(p);
+    /* a double beyond float's range read as float32: refused, not cast */
+    p = write_raw("f8huge.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }",
+                  &huge, 8);
+    assert_status_detail(br_npy_read(p, BR_DTYPE_F32, &a), BR_ERANGE, "does not fit in float32");
+    assert_null(a.data);
     br_free(p);
     p = tu_write_file(tmp, "text.npy", "hello, not numpy");
     assert_status_detail(br_npy_read(p, -1, &a), BR_EFORMAT, "bad magic");

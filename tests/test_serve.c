@@ -345,6 +345,8 @@ static void test_errors(void **state)
          "rating -3 is outside the rating scale 1..5"},
         {"{\"user_id\": \"sc\", \"book_id\": \"3\", \"timestamp\": -5}", "timestamp"},
         {"{\"user_id\": \"sc\", \"book_id\": \"3\", \"type\": \"view\", \"value\": -1}", "view"},
+        {"{\"user_id\": \"sc\", \"book_id\": \"3\", \"type\": \"view\", \"value\": 1e300}",
+         "value must be a finite number"},
         {"[{\"user_id\": \"sc\", \"book_id\": \"4\", \"type\": \"rating\", \"value\": 4}, "
          "{\"user_id\": \"sc\", \"book_id\": \"3\", \"type\": \"rating\", \"value\": 6}]",
          "event 1: rating 6 is outside"},

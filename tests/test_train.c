@@ -245,6 +245,53 @@ static void test_current_must_be_a_version(void **state)
     assert_status_detail(br_models_current(dir, cur, sizeof cur), BR_EFORMAT, "not versions/");
 }
 
+/* A run killed after its version directory was complete but before it
+ * published leaves a version that was never served: `models list` says
+ * so, a default rollback passes over it (to the last served one), and the
+ * next train removes it. */
+static void test_killed_run_versions(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], uri[PATH_MAX + 16], to[BR_MODEL_ID_MAX], path[PATH_MAX + 32];
+    fresh_dir(dir, sizeof dir);
+    snprintf(uri, sizeof uri, "lmdb:%s/store", dir);
+    make_version(dir, "v000001", 0, uri);
+    point_current(dir, "v000001");
+    assert_int_equal(br_models_rollback(dir, "v000001", NULL, to), BR_OK); /* served, marked */
+    make_version(dir, "v000002", 1, uri); /* the killed run's: never published */
+    make_version(dir, "v000003", 2, uri);
+    assert_int_equal(br_models_rollback(dir, "v000003", NULL, to), BR_OK); /* a later run's */
+    br_model_version *v;
+    size_t n;
+    assert_int_equal(br_models_list(dir, &v, &n), BR_OK);
+    assert_int_equal(n, 3);
+    assert_true(v[0].served && !v[1].served && v[2].served && v[2].current);
+    br_free(v);
+    /* the default rollback: v000001, the last one served, not v000002 */
+    assert_int_equal(br_models_rollback(dir, NULL, NULL, to), BR_OK);
+    assert_string_equal(to, "v000001");
+    assert_int_equal(br_models_rollback(dir, "v000003", NULL, to), BR_OK);
+    /* the next train (here one that fails at its ingest) removes it */
+    char *books = tu_write_file(dir, "books.csv", books_csv);
+    char *ratings = tu_write_file(dir, "ratings.csv", "user_id,book_id,rating\nu1,b9,4\n");
+    br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
+    o.books = books;
+    o.ratings = ratings;
+    o.model_dir = dir;
+    br_train_report rep;
+    assert_true(br_train_run(&o, &rep) < 0);
+    snprintf(path, sizeof path, "%s/versions/v000002", dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_equal(br_models_list(dir, &v, &n), BR_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].id, "v000001");
+    assert_string_equal(v[1].id, "v000003");
+    assert_true(v[0].served && v[1].served && v[1].current);
+    br_free(v);
+    br_free(books);
+    br_free(ratings);
+}
+
 /* br_train_run's refusals, all before anything is published. */
 static void test_train_refusals(void **state)
 {
@@ -712,6 +759,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_rollback_prune),
+        cmocka_unit_test(test_killed_run_versions),
         cmocka_unit_test(test_rollback_needs_a_whole_version),
         cmocka_unit_test(test_current_must_be_a_version),
         cmocka_unit_test(test_train_refusals),

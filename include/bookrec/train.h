@@ -156,6 +156,12 @@ typedef struct br_model_version {
     int current;        /* 1 for the version `current` points to */
     int64_t created_at; /* Unix seconds (from the manifest) */
     uint64_t n_books, n_users;
+    /* 1 once the version was published to a store (its `served` marker,
+     * written before `current` moves to it; versions from before markers
+     * count as served). 0: a run killed after its directory was complete
+     * but before it published: never served, never chosen by a default
+     * rollback, removed by the next train. */
+    int served;
 } br_model_version;
 
 /* Complete versions (those with a manifest), oldest first; *out is one

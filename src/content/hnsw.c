@@ -867,10 +867,13 @@ static void w_bytes(writer *w, const void *p, size_t n)
     w->pos += n;
 }
 
+/* Zeros up to offset `to`. After a failed write w_bytes no longer moves
+ * the position: stop there too (a full disk once made this loop forever,
+ * holding train's lock). */
 static void w_pad(writer *w, size_t to)
 {
     static const uint8_t zero[64];
-    while (w->pos < to) w_bytes(w, zero, to - w->pos < 64 ? to - w->pos : 64);
+    while (!w->err && w->pos < to) w_bytes(w, zero, to - w->pos < 64 ? to - w->pos : 64);
 }
 
 br_status br_hnsw_save(const br_hnsw *hc, const char *path)

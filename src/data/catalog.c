@@ -62,6 +62,7 @@ static br_status parse_row(load_ctx *c, const br_csv_row *row)
     const char *id = row->field[c->col[F_ID]];
     size_t id_len = row->len[c->col[F_ID]];
     if (id_len == 0) return br_error(BR_EPARSE, "%s:%zu: empty book_id", c->path, row->line);
+    if ((st = br__loader_check_id(c->path, row->line, "book_id", id, id_len))) return st;
     if (row->len[c->col[F_TITLE]] == 0)
         return br_error(BR_EPARSE, "%s:%zu: empty title for book '%s'", c->path, row->line, id);
     int32_t year = BR_YEAR_UNKNOWN;
@@ -72,8 +73,8 @@ static br_status parse_row(load_ctx *c, const br_csv_row *row)
         float yf;
         if (br__parse_i64(ys, &y) == 0 && y > -100000 && y < 100000)
             year = (int32_t)y;
-        else if (br__parse_float(ys, &yf) == 0 && yf == (float)(int32_t)yf && yf > -100000 &&
-                 yf < 100000)
+        else if (br__parse_float(ys, &yf) == 0 && yf > -100000 && yf < 100000 &&
+                 yf == (float)(int32_t)yf) /* the range first: casting 1e30 is undefined */
             year = (int32_t)yf;
         else
             return br_error(BR_EPARSE, "%s:%zu: year '%s' is not a whole number", c->path,

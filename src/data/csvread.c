@@ -47,7 +47,15 @@ static void on_field(void *data, size_t len, void *user)
     /* Validate UTF-8 with utf8proc: an invalid byte sequence is an error. */
     const utf8proc_uint8_t *s = data;
     utf8proc_ssize_t pos = 0;
-    while (pos < (utf8proc_ssize_t)len && s[pos] < 0x80) pos++; /* ASCII needs no decoding */
+    /* ASCII needs no decoding; a NUL byte is refused (every later use of
+     * the field is a C string: it would be cut there, as train's copy of
+     * books.csv once was) */
+    for (; pos < (utf8proc_ssize_t)len && s[pos] < 0x80; pos++)
+        if (!s[pos]) {
+            r->status = br_error(BR_EPARSE, "%s:%zu: field %d holds a NUL byte", r->path,
+                                 r->record_line, r->row.n + 1);
+            return;
+        }
     while (pos < (utf8proc_ssize_t)len) {
         utf8proc_int32_t cp;
         utf8proc_ssize_t k = utf8proc_iterate(s + pos, (utf8proc_ssize_t)len - pos, &cp);

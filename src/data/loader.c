@@ -25,6 +25,18 @@ br_status br__loader_check_width(const char *path, const br_csv_row *row, int wa
                     row->line, want, row->n);
 }
 
+br_status br__loader_check_id(const char *path, size_t line, const char *column, const char *s,
+                              size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return br_error(BR_EPARSE, "%s:%zu: %s holds a control character (0x%02x)", path, line,
+                            column, c);
+    }
+    return BR_OK;
+}
+
 static int only_spaces(const char *s)
 {
     while (*s == ' ' || *s == '\t') s++;

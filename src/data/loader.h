@@ -17,6 +17,13 @@ br_status br__loader_row_error(const br_load_options *opt, br_load_report *rep, 
 /* Fails unless the record has as many fields as the header. */
 br_status br__loader_check_width(const char *path, const br_csv_row *row, int want);
 
+/* Fails unless an id (the `column` of the record at `line`) is free of
+ * control characters (below 0x20, 0x7f: newlines, tabs, escapes): ids
+ * travel through logs, store keys, JSON and the model's id files, one per
+ * line. */
+br_status br__loader_check_id(const char *path, size_t line, const char *column, const char *s,
+                              size_t len);
+
 /* Whole-string parses; 0 on success. Leading/trailing spaces are allowed. */
 int br__parse_i64(const char *s, int64_t *out);
 int br__parse_float(const char *s, float *out);

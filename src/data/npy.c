@@ -6,6 +6,8 @@
 #include "bookrec/npy.h"
 
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +87,11 @@ static const char *find_key(const char *h, const char *key)
 static br_status parse_header(const char *path, const char *h, char descr[8], int *fortran,
                               int *ndim, size_t shape[2])
 {
+    /* a Python dict literal: '{' ... '}', then spaces and the newline */
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\n')) n--;
+    if (h[0] != '{' || !n || h[n - 1] != '}')
+        return br_error(BR_EFORMAT, "%s: npy header is not a dictionary", path);
     const char *p = find_key(h, "descr");
     if (!p || (*p != '\'' && *p != '"'))
         return br_error(BR_EFORMAT, "%s: npy header has no 'descr'", path);
@@ -102,11 +109,12 @@ static br_status parse_header(const char *path, const char *h, char descr[8], in
     for (;;) {
         while (*p == ' ') p++;
         if (*p == ')') break;
+        /* digits only: strtoull would take "-1" (and wrap it) or " +3" */
+        if (*p < '0' || *p > '9') return br_error(BR_EFORMAT, "%s: bad npy shape", path);
         char *end;
         errno = 0;
         unsigned long long v = strtoull(p, &end, 10);
-        if (end == p || errno)
-            return br_error(BR_EFORMAT, "%s: bad npy shape", path);
+        if (end == p || errno) return br_error(BR_EFORMAT, "%s: bad npy shape", path);
         if (*ndim == 2)
             return br_error(BR_EFORMAT, "%s: npy arrays of 3 or more dimensions are not "
                                         "supported",
@@ -114,7 +122,10 @@ static br_status parse_header(const char *path, const char *h, char descr[8], in
         shape[(*ndim)++] = (size_t)v;
         p = end;
         while (*p == ' ') p++;
-        if (*p == ',') p++;
+        if (*p == ',')
+            p++;
+        else if (*p != ')')
+            return br_error(BR_EFORMAT, "%s: bad npy shape", path);
     }
     return BR_OK;
 }
@@ -193,6 +204,14 @@ br_status br_npy_read(const char *path, int want, br_array *out)
                       dtype_descr((br_dtype)target));
         goto out;
     }
+    /* the shape against the file before anything is allocated for it */
+    struct stat sb;
+    long here = ftell(f);
+    if (fstat(fileno(f), &sb) != 0 || here < 0 ||
+        (uint64_t)sb.st_size - (uint64_t)here < (uint64_t)count * esize) {
+        st = br_error(BR_EFORMAT, "%s: truncated npy data (shape says %zu values)", path, count);
+        goto out;
+    }
     raw = br_malloc(count * esize);
     if (!raw) {
         st = br_error(BR_ENOMEM, "%s: out of memory", path);
@@ -210,7 +229,17 @@ br_status br_npy_read(const char *path, int want, br_array *out)
     if (file_type == target) {
         memcpy(out->data, raw, count * esize);
     } else if (file_type == BR_DTYPE_F64) {
-        for (size_t i = 0; i < count; i++) ((float *)out->data)[i] = (float)((double *)raw)[i];
+        for (size_t i = 0; i < count; i++) {
+            double v = ((double *)raw)[i];
+            /* beyond float's range the conversion is undefined (inf, nan are fine) */
+            if (isfinite(v) && fabs(v) > FLT_MAX) {
+                st = br_error(BR_ERANGE, "%s: value %g does not fit in float32", path, v);
+                br_aligned_free(out->data);
+                out->data = NULL;
+                goto out;
+            }
+            ((float *)out->data)[i] = (float)v;
+        }
     } else if (file_type == BR_DTYPE_F32) {
         for (size_t i = 0; i < count; i++) ((double *)out->data)[i] = ((float *)raw)[i];
     } else { /* i64 -> i32 */

@@ -129,6 +129,9 @@ static br_status parse_row(load_ctx *c, const br_csv_row *row)
     const char *rating = row->field[c->col[F_RATING]];
     if (row->len[c->col[F_USER]] == 0)
         return br_error(BR_EPARSE, "%s:%zu: empty user_id", c->path, row->line);
+    if ((st = br__loader_check_id(c->path, row->line, "user_id", user, row->len[c->col[F_USER]])) ||
+        (st = br__loader_check_id(c->path, row->line, "book_id", book, row->len[c->col[F_BOOK]])))
+        return st;
     int64_t b = find_book(c, book, row->len[c->col[F_BOOK]]);
     if (b < 0)
         return br_error(BR_ENOTFOUND, "%s:%zu: book_id '%s' is not in the books file", c->path,

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <float.h>
 #include <math.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -985,8 +986,10 @@ static enum MHD_Result h_events(br_server *s, struct MHD_Connection *con, uint64
         json_t *v = json_object_get(o, "value");
         ev[i].value = 1.0f;
         if (v) {
-            if (!json_is_number(v)) {
-                status = 400, snprintf(msg, sizeof msg, "event %zu: value must be a number", i);
+            /* a float's range first: converting 1e300 to float is undefined */
+            if (!json_is_number(v) || !(fabs(json_number_value(v)) <= FLT_MAX)) {
+                status = 400,
+                snprintf(msg, sizeof msg, "event %zu: value must be a finite number", i);
                 break;
             }
             ev[i].value = (float)json_number_value(v);

@@ -124,11 +124,16 @@ static br_status write_ids(const char *path, const br_idmap *m)
     return st;
 }
 
-/* Removes versions/.tmp-* left by killed runs (we hold the lock: no run
- * is writing them). */
+/* Removes what killed runs left (we hold the lock: no run is writing):
+ * versions/.tmp-*, and complete versions that never published (killed
+ * between their rename into versions/ and the store; br_model_version's
+ * `served`), which a rollback must not choose and which hold disk. The
+ * current version first gets its marker (a run killed between its marker
+ * and the pointer cannot leave it without one, but a model directory
+ * from before the markers can); it is never removed. */
 static void remove_stale(const char *model_dir)
 {
-    char vdir[PATH_MAX], path[PATH_MAX];
+    char vdir[PATH_MAX], path[PATH_MAX], cur[BR_MODEL_ID_MAX];
     if (br__train_path(vdir, sizeof vdir, "%s/versions", model_dir)) return;
     DIR *d = opendir(vdir);
     if (!d) return;
@@ -138,6 +143,16 @@ static void remove_stale(const char *model_dir)
             !br__train_path(path, sizeof path, "%s/%s", vdir, e->d_name))
             br__train_rmtree(path);
     closedir(d);
+    br_model_version *v = NULL;
+    size_t n = 0;
+    if (br_models_list(model_dir, &v, &n) == BR_OK)
+        for (size_t i = 0; i < n; i++)
+            if (!v[i].served && !v[i].current &&
+                !br__train_path(path, sizeof path, "%s/%s", vdir, v[i].id))
+                br__train_rmtree(path);
+    br_free(v);
+    if (br_models_current(model_dir, cur, sizeof cur) == BR_OK)
+        (void)br__models_mark_served(model_dir, cur);
     br_error_clear();
 }
 

@@ -26,6 +26,10 @@ br_status br__train_rmtree(const char *path);
 br_status br__read_text(const char *path, char **out);
 br_status br__read_ids(const char *path, char ***ids, size_t *n, char **blob);
 br_status br__models_next_id(const char *model_dir, char *id, size_t cap);
+/* Writes versions/<id>/served (once): the version was published to a
+ * store (br_model_version.served). */
+br_status br__models_mark_served(const char *model_dir, const char *id);
+/* Marks id served, then points `current` at it. */
 br_status br__models_point_current(const char *model_dir, const char *id);
 /* br_models_prune for a caller that holds the directory's lock. */
 br_status br__models_prune_locked(const char *model_dir, uint32_t keep, uint64_t *removed);

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bookrec/content.h"
@@ -196,10 +197,20 @@ br_status br_models_list(const char *model_dir, br_model_version **out, size_t *
         v[k].n_books = (uint64_t)json_integer_value(json_object_get(c, "books"));
         v[k].n_users = (uint64_t)json_integer_value(json_object_get(c, "readers"));
         json_decref(j);
+        char mark[PATH_MAX];
+        v[k].served = !br__train_path(mark, sizeof mark, "%s/%s/served", vdir, e->d_name) &&
+                      access(mark, F_OK) == 0;
         k++;
     }
     closedir(d);
+    br_error_clear();
     qsort(v, k, sizeof *v, cmp_version);
+    /* Versions from before the markers (older than the oldest marked one;
+     * every one when none is marked) were served as far as anyone knows;
+     * the current one is served. */
+    size_t first = 0;
+    while (first < k && !v[first].served) first++;
+    for (size_t i = 0; i < k; i++) v[i].served |= i < first || v[i].current;
     *out = v;
     *n = k;
     return BR_OK;
@@ -224,11 +235,24 @@ br_status br__models_next_id(const char *model_dir, char *id, size_t cap)
     return BR_OK;
 }
 
+br_status br__models_mark_served(const char *model_dir, const char *id)
+{
+    char mark[PATH_MAX];
+    br_status st = br__train_path(mark, sizeof mark, "%s/versions/%s/served", model_dir, id);
+    if (st || access(mark, F_OK) == 0) return st;
+    char when[32];
+    int n = snprintf(when, sizeof when, "%lld\n", (long long)time(NULL));
+    return br__afile_write(mark, when, (size_t)n);
+}
+
 br_status br__models_point_current(const char *model_dir, const char *id)
 {
     char cur[PATH_MAX], target[PATH_MAX];
     br_status st = br__train_path(cur, sizeof cur, "%s/current", model_dir);
     if (!st) st = br__train_path(target, sizeof target, "versions/%s", id);
+    /* the store serves it already: marked first, so a version `current`
+     * points to always carries its marker */
+    if (!st) st = br__models_mark_served(model_dir, id);
     if (st) return st;
     return br__afile_symlink(target, cur); /* and fsyncs model_dir */
 }
@@ -507,11 +531,13 @@ br_status br_models_rollback(const char *model_dir, const char *id, const char *
         size_t n;
         if ((st = br_models_list(model_dir, &v, &n))) goto done;
         target[0] = 0;
+        /* the newest older one that was served: never a killed run's */
         for (size_t i = 0; i < n; i++)
-            if (version_number(v[i].id) < version_number(cur)) strcpy(target, v[i].id);
+            if (v[i].served && version_number(v[i].id) < version_number(cur))
+                strcpy(target, v[i].id);
         br_free(v);
         if (!target[0]) {
-            st = br_error(BR_ENOTFOUND, "%s: no version older than %s", model_dir, cur);
+            st = br_error(BR_ENOTFOUND, "%s: no served version older than %s", model_dir, cur);
             goto done;
         }
     }
