@@ -320,6 +320,49 @@ static void test_file_torn_tail(void **state)
     br_events_close(ev);
 }
 
+/* CRC-32C (Castagnoli), bit by bit: the log's record checksum. */
+static uint32_t crc32c_ref(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    while (n--) {
+        c ^= *p++;
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0x82F63B78u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* A record whose checksum holds but whose reader id carries a newline (a
+ * writer other than bookrec's, or a hostile file) is not delivered: ids
+ * follow one rule wherever they enter (core/idcheck.h). Valid records
+ * follow it, so the log is refused, not cut. */
+static void test_file_control_character_id_refused(void **state)
+{
+    (void)state;
+    char path[1200], uri[1300];
+    snprintf(path, sizeof path, "%s/ctl.events", tmp);
+    snprintf(uri, sizeof uri, "file:%s", path);
+    unlink(path);
+    br_events *ev;
+    OK(br_events_open(uri, 0, &ev));
+    append_range(ev, 0, 3); /* readers u0, u1, u2 */
+    br_events_close(ev);
+    int fd = open(path, O_RDWR);
+    unsigned char len[4], rec[256];
+    pread(fd, len, 4, 16);
+    off_t second = 16 + 8 + len[0];
+    pread(fd, len, 4, second);
+    assert_true(len[0] < sizeof rec);
+    pread(fd, rec, len[0], second + 8);
+    rec[16 + 1] = '\n'; /* "u1" -> "u\n" */
+    uint32_t crc = crc32c_ref(rec, len[0]);
+    unsigned char cb[4] = {(unsigned char)crc, (unsigned char)(crc >> 8),
+                           (unsigned char)(crc >> 16), (unsigned char)(crc >> 24)};
+    pwrite(fd, rec, len[0], second + 8);
+    pwrite(fd, cb, 4, second + 4);
+    close(fd);
+    assert_status_detail(br_events_open(uri, 0, &ev), BR_EFORMAT, "not a torn tail");
+}
+
 static void test_file_damage_in_the_middle_is_refused(void **state)
 {
     (void)state;
@@ -511,6 +554,7 @@ int main(void)
         BOTH(test_file_ack_checks_position),
         BOTH(test_trim_keeps_what_a_group_needs),
         cmocka_unit_test(test_file_torn_tail),
+        cmocka_unit_test(test_file_control_character_id_refused),
         cmocka_unit_test(test_file_damage_in_the_middle_is_refused),
         cmocka_unit_test(test_read_csv_and_jsonl),
         cmocka_unit_test(test_event_check),

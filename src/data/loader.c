@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/idcheck.h"
+
 br_status br__loader_row_error(const br_load_options *opt, br_load_report *rep, br_status st)
 {
     if (!opt->lenient || st == BR_ENOMEM || st == BR_ECANCELLED) return st;
@@ -28,12 +30,10 @@ br_status br__loader_check_width(const char *path, const br_csv_row *row, int wa
 br_status br__loader_check_id(const char *path, size_t line, const char *column, const char *s,
                               size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return br_error(BR_EPARSE, "%s:%zu: %s holds a control character (0x%02x)", path, line,
-                            column, c);
-    }
+    size_t i = br__id_bad_byte(s, len);
+    if (i < len)
+        return br_error(BR_EPARSE, "%s:%zu: %s holds a control character (0x%02x)", path, line,
+                        column, (unsigned char)s[i]);
     return BR_OK;
 }
 

@@ -18,9 +18,7 @@ br_status br__loader_row_error(const br_load_options *opt, br_load_report *rep, 
 br_status br__loader_check_width(const char *path, const br_csv_row *row, int want);
 
 /* Fails unless an id (the `column` of the record at `line`) is free of
- * control characters (below 0x20, 0x7f: newlines, tabs, escapes): ids
- * travel through logs, store keys, JSON and the model's id files, one per
- * line. */
+ * control characters (core/idcheck.h's rule). */
 br_status br__loader_check_id(const char *path, size_t line, const char *column, const char *s,
                               size_t len);
 

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "core/afile.h"
+#include "core/idcheck.h"
 #include "store/events_internal.h"
 #include "store/store_internal.h"
 
@@ -88,6 +89,11 @@ static br_status parse_record(const unsigned char *m, size_t n, size_t off, size
     unsigned ul = p[13], bl = p[14];
     if (p[12] >= BR_EVENT_NTYPES || ul == 0 || bl == 0 || ul >= BR_ID_MAX || bl >= BR_ID_MAX ||
         FIXED + ul + bl != len)
+        return BR_EFORMAT;
+    /* ids as every writer checks them (a checksum only says the bytes are
+     * the ones written, not that a valid writer wrote them) */
+    if (br__id_bad_byte((const char *)p + FIXED, ul) < ul ||
+        br__id_bad_byte((const char *)p + FIXED + ul, bl) < bl)
         return BR_EFORMAT;
     if (e) {
         memcpy(user, p + FIXED, ul);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/idcheck.h"
 #include "store/store_internal.h"
 
 /* ------------------------------------------------------------ validation -- */
@@ -23,12 +24,9 @@ br_status br_store_check_id(const char *id, const char *what)
     if (n >= BR_ID_MAX)
         return br_error(BR_EINVAL, "%s id '%.20s...' is %zu bytes (at most %d)", what, id, n,
                         BR_ID_MAX - 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)id[i];
-        if (c < 0x20 || c == 0x7f)
-            return br_error(BR_EINVAL, "%s id '%s' has a control character (byte %zu)", what, id,
-                            i);
-    }
+    size_t i = br__id_bad_byte(id, n);
+    if (i < n)
+        return br_error(BR_EINVAL, "%s id '%s' has a control character (byte %zu)", what, id, i);
     return BR_OK;
 }
 
