@@ -5,11 +5,11 @@
  * hybrid's candidates and features, train's published lists) could never
  * rank it. Here its factors are predicted from its content: a kernel ridge
  * regression from the book's content to its ALS item factors, fitted on
- * the rated books (the ones whose factors the ratings did pin down),
+ * rated books (the ones whose factors the ratings did pin down),
  *
- *   K = L L^T + g E E^T          (n, n) over the n fitting books
- *   A = (K + lambda I)^-1 V      (n, k) V their item factors
- *   v_c = k_c A                  k_c (n,) the same kernel, cold book c
+ *   K = L L^T + g E E^T          (m, m) over the m fitting books
+ *   A = (K + lambda I)^-1 V      (m, k) V their item factors
+ *   v_c = k_c A                  k_c (m,) the same kernel, cold book c
  *
  * with L the lexical model's L2-normalised TF-IDF rows (content/lexical.h:
  * words, authors, series, tags) and E the sentence embeddings. The kernel
@@ -21,10 +21,12 @@
  * k most similar rated books and against the reader's TF-IDF profile in
  * docs/content.md ("Books nobody has rated").
  *
- * The fit costs n^2 (the kernel) + n^3 / 3 (Cholesky) flops: the n most
- * rated books are used, at most COLD_FIT_MAX of them (about 9,000 on
- * goodbooks; past the cap the fit stays at 12,000 x 12,000, 550 MB and a
- * few seconds, whatever the catalogue).
+ * Each cold book has a fit of its own on its COLD_LOCAL nearest rated
+ * books by that kernel (a local kernel ridge): one global fit over every
+ * rated book is an n x n Cholesky (goodbooks: 9,000 books, 12-15 s and
+ * 550 MB in eval), ranked worse (one fit serves every region of the
+ * catalogue) and grows as n^3; the local fits cost n + m^3 / 3 per cold
+ * book, whatever the catalogue.
  */
 #include <cblas.h>
 #include <lapacke.h>
@@ -38,8 +40,9 @@
 
 /* Rated books each cold book's fit uses: its nearest by the kernel. */
 #define COLD_LOCAL 128
-/* Weight of the embedding kernel beside the lexical one, and the ridge
- * (validation on goodbooks, docs/content.md). */
+/* Weight of the embedding kernel beside the lexical one, and the ridge:
+ * chosen on goodbooks' cold-books split of seed 42 (bench/coldvec_choice.py,
+ * docs/content.md); seeds 7 and 2026 were not used to choose them. */
 #define COLD_EMB    2.0f
 #define COLD_LAMBDA 0.3f
 
