@@ -16,7 +16,7 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: bookrec serve --model-dir DIR [--store URI] [--bind ADDR] [--port N]\n"
-                 "                     [--threads N] [--api-key KEY] [--max-body BYTES]\n"
+                 "                     [--threads N] [--api-key KEY] [--max-body BYTES] [--max-added N]\n"
                  "                     [--poll-ms MS] [--w-content W] [--w-pop W] [--w-recent W]\n"
                  "                     [--recent-years N] [--cors ORIGIN]\n\n"
                  "Serves the model version DIR/current points to over HTTP (docs/api.md):\n"
@@ -35,6 +35,8 @@ static void usage(FILE *out)
                  "  --api-key KEY       X-API-Key the write endpoints require (default: none;\n"
                  "                      also $BOOKREC_API_KEY)\n"
                  "  --max-body BYTES    largest request body (default 65536)\n"
+                 "  --max-added N       books POST /api/books may add to a version (default\n"
+                 "                      10000; then 429 until a train folds them in)\n"
                  "  --poll-ms MS        how often DIR/current and a down store are checked (1000)\n"
                  "  --w-content W, --w-pop W, --w-recent W, --recent-years N\n"
                  "                      the re-ranking of the published lists by what is new\n"
@@ -74,6 +76,7 @@ static int run(int argc, char **argv)
                                              {"w-recent", required_argument, 0, 4},
                                              {"recent-years", required_argument, 0, 5},
                                              {"cors", required_argument, 0, 6},
+                                             {"max-added", required_argument, 0, 7},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     br_server_options o = BR_SERVER_OPTIONS_DEFAULT;
@@ -110,6 +113,11 @@ static int run(int argc, char **argv)
             if (cli_parse_u64(optarg, &u) || u < 1 || u > (1ull << 30))
                 return cli_usage_error("serve", "--max-body needs 1..1073741824");
             o.max_body = (size_t)u;
+            break;
+        case 7:
+            if (cli_parse_u64(optarg, &u) || u < 1 || u > 100000000)
+                return cli_usage_error("serve", "--max-added needs 1..100000000");
+            o.max_added = (size_t)u;
             break;
         case 'P':
             if (cli_parse_u64(optarg, &u) || u < 10 || u > 3600000)

@@ -474,6 +474,40 @@ static br_server *start_copy(const char *name, br_model **m)
     return start(dir, NULL, NULL, 0, 0);
 }
 
+/* POST /api/books is bounded (each posted book's vector and text stay in
+ * memory until a train folds it in): past max_added, 429 limit_reached,
+ * and the server goes on answering. A copy of the model: its own store. */
+static void test_posted_books_capped(void **state)
+{
+    NEED_MODEL(have_model, "serve");
+    char dir[PATH_MAX + 16], cmd[3 * PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/mcap", tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", dir, mdir, dir);
+    assert_int_equal(system(cmd), 0);
+    br_server_options o = BR_SERVER_OPTIONS_DEFAULT;
+    o.model_dir = dir;
+    o.port = 0;
+    o.max_added = 2;
+    br_server *s = NULL;
+    assert_status_detail(br_server_start(&o, &s), BR_OK, "");
+    int port = br_server_port(s);
+    json_decref(
+        post_json(port, "/api/books", NULL, "{\"book_id\": \"cap-1\", \"title\": \"One\"}", 201));
+    json_decref(
+        post_json(port, "/api/books", NULL, "{\"book_id\": \"cap-2\", \"title\": \"Two\"}", 201));
+    check_error(
+        post_json(port, "/api/books", NULL, "{\"book_id\": \"cap-3\", \"title\": \"Three\"}", 429),
+        "limit_reached");
+    /* a repeat is still a conflict */
+    check_error(
+        post_json(port, "/api/books", NULL, "{\"book_id\": \"cap-1\", \"title\": \"One\"}", 409),
+        "conflict");
+    json_decref(get_json(port, "/api/books/cap-2", 200));
+    json_decref(get_json(port, "/api/books/cap-3", 404));
+    json_decref(get_json(port, "/healthz", 200));
+    br_server_free(s);
+}
+
 /* One ranking: with nothing new since the version and no context, every
  * reader is served the list train published, in its order, with its
  * scores (the published lists are the learned ranker's); a new
@@ -1836,6 +1870,7 @@ int main(void)
         cmocka_unit_test(test_served_is_published),
         cmocka_unit_test(test_dislike_event),
         cmocka_unit_test(test_cold_book_explained),
+        cmocka_unit_test(test_posted_books_capped),
         cmocka_unit_test(test_routes),          cmocka_unit_test(test_errors),
         cmocka_unit_test(test_event_reflected), cmocka_unit_test(test_new_book),
         cmocka_unit_test(test_context),         cmocka_unit_test(test_concurrent_reload),

@@ -81,11 +81,17 @@ typedef struct br_server_options {
     /* An origin whose pages may call the API from a browser (CORS), e.g.
      * "https://books.example.org", or "*"; NULL: none (same origin only). */
     const char *cors;
+    /* Books POST /api/books may add to a version (each holds its vector and
+     * text in memory until a train folds it in): past it, 429. 0:
+     * BR_SERVE_ADDED_DEFAULT. */
+    size_t max_added;
 } br_server_options;
+
+#define BR_SERVE_ADDED_DEFAULT 10000
 
 #define BR_SERVER_OPTIONS_DEFAULT                                                                  \
     {                                                                                              \
-        NULL, NULL, NULL, 8080, 0, NULL, 0, 0, 0, BR_SERVE_RANK_DEFAULT, NULL                      \
+        NULL, NULL, NULL, 8080, 0, NULL, 0, 0, 0, BR_SERVE_RANK_DEFAULT, NULL, 0                   \
     }
 
 typedef struct br_server br_server;

@@ -94,7 +94,7 @@ static const char *route_allow(route r)
     return m == M_POST ? "POST" : m == M_GET ? "GET, HEAD" : NULL;
 }
 
-static const int status_list[] = {200, 201, 204, 304, 400, 401, 404, 405, 409, 413, 500, 503};
+static const int status_list[] = {200, 201, 204, 304, 400, 401, 404, 405, 409, 413, 429, 500, 503};
 #define N_STATUS (sizeof status_list / sizeof *status_list)
 static const double bucket_s[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                   0.005,  0.01,    0.025,  0.1,   1.0};
@@ -304,6 +304,8 @@ static const char *error_code(int status)
         return "conflict";
     case 413:
         return "payload_too_large";
+    case 429:
+        return "limit_reached";
     case 503:
         return "unavailable";
     default:
@@ -1223,8 +1225,15 @@ static enum MHD_Result h_books_post(br_server *s, struct MHD_Connection *con, ui
     if (!status) {
         pthread_rwlock_rdlock(&p->add_lock);
         int exists = br__srv_snap_find(p, id) >= 0;
+        size_t added = p->n_added;
         pthread_rwlock_unlock(&p->add_lock);
-        if (exists) status = 409, snprintf(msg, sizeof msg, "book '%s' exists", id);
+        if (exists)
+            status = 409, snprintf(msg, sizeof msg, "book '%s' exists", id);
+        else if (added >= s->opt.max_added) /* the memory posted books hold is bounded */
+            status = 429, snprintf(msg, sizeof msg,
+                                   "this version holds %zu posted books, its limit (--max-added): "
+                                   "a new train folds them into the catalogue",
+                                   added);
     }
     if (!status) {
         vec = br_aligned_alloc(p->dim * sizeof *vec, BR_ALIGN);
@@ -1991,6 +2000,7 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
     if (!s) return br_error(BR_ENOMEM, "server");
     s->opt = *opt;
     if (!s->opt.max_body) s->opt.max_body = BR_SERVE_BODY_DEFAULT;
+    if (!s->opt.max_added) s->opt.max_added = BR_SERVE_ADDED_DEFAULT;
     s->model_dir = br_strdup(opt->model_dir);
     s->bind = br_strdup(opt->bind ? opt->bind : "127.0.0.1");
     s->api_key = opt->api_key && *opt->api_key ? br_strdup(opt->api_key) : NULL;
