@@ -49,6 +49,9 @@ static void usage(FILE *out)
             "  --no-learn        hybrid: the built-in re-ranker coefficients instead of\n"
             "                    learning them on a validation split of the training part\n"
             "  --blend           hybrid: the --weights blend instead of the re-ranker\n"
+            "  --cold-slot N     hybrid: a book nobody rated sharing an author or series\n"
+            "                    with two liked books is listed no lower than N (default\n"
+            "                    10; 0: off)\n"
             "  --write-split DIR also write the split (DIR/train.csv, DIR/test.csv, and\n"
             "                    candidates.csv / fold_in.csv for cold-books / readers)\n"
             "                    for peers\n"
@@ -353,6 +356,7 @@ static int run(int argc, char **argv)
                                              {"candidates", required_argument, 0, 'N'},
                                              {"no-learn", no_argument, 0, 'G'},
                                              {"blend", no_argument, 0, 'B'},
+                                             {"cold-slot", required_argument, 0, 'O'},
                                              {"write-split", required_argument, 0, 'X'},
                                              {"protocol", required_argument, 0, 'P'},
                                              {0, 0, 0, 0}};
@@ -428,6 +432,11 @@ static int run(int argc, char **argv)
             break;
         case 'G':
             eo.learn = 0;
+            break;
+        case 'O':
+            if (cli_parse_int(optarg, &v) || v < 0 || v > 1000)
+                return cli_usage_error("eval", "--cold-slot needs 0..1000");
+            ho.cold_slot = (uint32_t)v;
             break;
         case 'X':
             eo.write_split = optarg;

@@ -125,7 +125,7 @@ static void impute_cold(const br_hybrid *h, br__hybrid_work *w, size_t n)
     size_t cnt = 0;
     for (size_t p = 0; p < n; p++) {
         const float *x = w->raw + p * HY_C;
-        if (h->bcount[w->book[p]] == 0 || !isfinite(x[0]) || !isfinite(x[1])) continue;
+        if (br__hybrid_is_cold(h, w->book[p]) || !isfinite(x[0]) || !isfinite(x[1])) continue;
         se += x[0], se2 += (double)x[0] * x[0], sa += x[1], sa2 += (double)x[1] * x[1];
         cnt++;
     }
@@ -136,7 +136,8 @@ static void impute_cold(const br_hybrid *h, br__hybrid_work *w, size_t n)
     double r = sqrt(ve / va);
     for (size_t p = 0; p < n; p++) {
         float *x = w->raw + p * HY_C;
-        if (h->bcount[w->book[p]] == 0 && isfinite(x[1])) x[0] = (float)(me + (x[1] - ma) * r);
+        if (br__hybrid_is_cold(h, w->book[p]) && isfinite(x[1]))
+            x[0] = (float)(me + (x[1] - ma) * r);
     }
 }
 
@@ -355,7 +356,7 @@ static void promote_cold(const br_hybrid *h, const br__hybrid_work *w, size_t n,
     size_t best = SIZE_MAX;
     for (size_t p = 0; p < n; p++) {
         const float *x = w->feat + p * BR_RERANK_FEATURES;
-        if (h->bcount[w->book[p]] != 0 ||
+        if (!br__hybrid_is_cold(h, w->book[p]) ||
             !(x[HY_F_SAME_AUTHOR] >= shared_min || x[HY_F_SAME_SERIES] >= shared_min))
             continue;
         if (best == SIZE_MAX || w->score[p] > w->score[best] ||

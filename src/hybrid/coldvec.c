@@ -23,8 +23,8 @@
  *
  * Each cold book has a fit of its own on its COLD_LOCAL nearest rated
  * books by that kernel (a local kernel ridge): one global fit over every
- * rated book is an n x n Cholesky (goodbooks: 9,000 books, 12-15 s and
- * 550 MB in eval), ranked worse (one fit serves every region of the
+ * rated book is an n x n Cholesky (goodbooks: 9,000 books, 2.4e11 flops
+ * and a 324 MB kernel), ranked worse (one fit serves every region of the
  * catalogue) and grows as n^3; the local fits cost n + m^3 / 3 per cold
  * book, whatever the catalogue.
  */

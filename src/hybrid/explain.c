@@ -77,25 +77,27 @@ static void cold_words(const br_hybrid *h, const br_catalog *cat, uint32_t u, ui
 {
     uint64_t lo = h->r.indptr[u], hi = h->r.indptr[u + 1];
     uint32_t *liked = cat ? br_malloc((hi - lo + 1) * sizeof *liked) : NULL;
+    float *rated = cat ? br_malloc((hi - lo + 1) * sizeof *rated) : NULL;
     size_t n = 0;
     int any_liked = 0;
     for (uint64_t q = lo; q < hi; q++) any_liked |= br__hybrid_weight(h, u, q) > 0;
     /* the liked books, best rated first (a stable insertion: input order within a rating) */
-    for (uint64_t q = lo; liked && q < hi; q++) {
+    for (uint64_t q = lo; liked && rated && q < hi; q++) {
         float wq = br__hybrid_weight(h, u, q);
         if (wq < 0 || (any_liked && wq == 0)) continue;
         size_t i = n++;
-        for (; i > 0 && stars(h, u, liked[i - 1]) < h->r.values[q]; i--) liked[i] = liked[i - 1];
-        liked[i] = h->r.indices[q];
+        for (; i > 0 && rated[i - 1] < h->r.values[q]; i--)
+            liked[i] = liked[i - 1], rated[i] = rated[i - 1];
+        liked[i] = h->r.indices[q], rated[i] = h->r.values[q];
     }
     br__lex_reason rs;
-    if (liked && br__lex_reason_find(cat, book, liked, n, &rs)) {
+    if (liked && rated && br__lex_reason_find(cat, book, liked, n, &rs)) {
         uint32_t j = liked[rs.which];
         static const char *const lead[] = {"", "in the *%s* series", "by %s", "tagged %s"};
         char head[160];
         snprintf(head, sizeof head, lead[rs.kind], rs.what);
         snprintf(why, cap, "nobody has rated it yet: %s, like *%s*, which you rated %g stars", head,
-                 title_of(cat, j), (double)stars(h, u, j));
+                 title_of(cat, j), (double)rated[rs.which]);
     } else {
         uint32_t j = h->emb ? best_reason(h, u, book, sim_content) : UINT32_MAX;
         if (j != UINT32_MAX)
@@ -107,6 +109,7 @@ static void cold_words(const br_hybrid *h, const br_catalog *cat, uint32_t u, ui
             snprintf(why, cap, "nobody has rated it yet: its content fits your taste");
     }
     br_free(liked);
+    br_free(rated);
 }
 
 static void why_words(const br_hybrid *h, const br_catalog *cat, br_engine p, uint32_t u,
@@ -130,7 +133,7 @@ static void why_words(const br_hybrid *h, const br_catalog *cat, br_engine p, ui
                  (double)score);
         break;
     case BR_ENGINE_ALS:
-        if (h->bcount && h->bcount[book] == 0) {
+        if (br__hybrid_is_cold(h, book)) {
             cold_words(h, cat, u, book, why, cap);
             break;
         }

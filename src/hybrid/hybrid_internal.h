@@ -167,4 +167,11 @@ static inline float br__hybrid_weight(const br_hybrid *h, uint32_t u, uint64_t q
     return br_rating_weight(h->r.values[q], h->umean[u]);
 }
 
+/* Book b has no training rating (on the books' side): its ALS vector was
+ * predicted from its content (coldvec.c). */
+static inline int br__hybrid_is_cold(const br_hybrid *h, uint32_t b)
+{
+    return h->bcount && h->bcount[b] == 0;
+}
+
 #endif /* BR_HYBRID_INTERNAL_H */

@@ -108,7 +108,7 @@ void br__hybrid_features(const br_hybrid *h, uint32_t u, br__hybrid_work *w, siz
         }
         x[HY_F_SAME_AUTHOR] = log1pf(na);
         x[HY_F_SAME_SERIES] = log1pf(ns);
-        x[24] = h->bcount && h->bcount[b] == 0 ? 1.0f : 0.0f;
+        x[24] = br__hybrid_is_cold(h, b) ? 1.0f : 0.0f;
     }
     for (uint64_t q = h->r.indptr[u]; lx && q < h->r.indptr[u + 1]; q++) {
         uint32_t j = h->r.indices[q];

@@ -15,11 +15,7 @@ py=/usr/bin/python3
 [ -x "$py" ] && "$py" -c "import numpy" 2>/dev/null || { echo "SKIP: no numpy"; exit 77; }
 . "$(dirname "$0")/lib.sh"
 
-"$py" - "$root/golden/use-lite/seed_descriptions.json" "$tmp/emb.npy" <<'PY'
-import json, sys, numpy as np
-d = json.load(open(sys.argv[1]))
-np.save(sys.argv[2], np.array([e["embedding"] for e in d], dtype=np.float32))
-PY
+seed_embeddings "$tmp/emb.npy"
 B=(--books "$seed/books.csv" --ratings "$seed/ratings.csv" --embeddings "$tmp/emb.npy")
 # candidates: every fifth book, a header and a comment; excluded: a few of them
 { echo "book_id"; echo "# every fifth book"; seq 0 5 995; } >"$tmp/cand.txt"

@@ -14,14 +14,12 @@ py=/usr/bin/python3
 [ -x "$py" ] && "$py" -c "import numpy" 2>/dev/null || { echo "SKIP: no numpy"; exit 77; }
 . "$(dirname "$0")/lib.sh"
 
-"$py" - "$root/golden/use-lite/seed_descriptions.json" "$tmp/emb.npy" "$seed/ratings.csv" \
-  "$tmp/ratings.csv" <<'PY'
-import csv, json, sys, numpy as np
-d = json.load(open(sys.argv[1]))
-np.save(sys.argv[2], np.array([e["embedding"] for e in d], dtype=np.float32))
-rows = list(csv.DictReader(open(sys.argv[3])))
+seed_embeddings "$tmp/emb.npy"
+"$py" - "$seed/ratings.csv" "$tmp/ratings.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
 users = {}
-with open(sys.argv[4], "w", newline="") as f:
+with open(sys.argv[2], "w", newline="") as f:
     w = csv.writer(f)
     w.writerow(["user_id", "book_id", "rating"])
     for i, r in enumerate(rows):

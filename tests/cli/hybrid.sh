@@ -19,11 +19,7 @@ check() { # check DESCRIPTION PYTHON-EXPRESSION-EXIT-STATUS...
   if "$@"; then passes=$((passes + 1)); else echo "FAIL: $what"; fails=$((fails + 1)); fi
 }
 
-"$py" - "$root/golden/use-lite/seed_descriptions.json" "$tmp/emb.npy" <<'PY'
-import json, sys, numpy as np
-d = json.load(open(sys.argv[1]))
-np.save(sys.argv[2], np.array([e["embedding"] for e in d], dtype=np.float32))
-PY
+seed_embeddings "$tmp/emb.npy"
 B=(--books "$seed/books.csv" --ratings "$seed/ratings.csv")
 
 # the notebook's hybrid for reader 5 equals the reference

@@ -6,6 +6,10 @@
 #   check DESCRIPTION CMD...            checks that CMD succeeds
 #   finish [NAME]                       prints the closing "N passed, N failed"
 #                                       line; its status is the script's result
+#   seed_embeddings OUT.npy             the seed universe's reference USE-lite
+#                                       embeddings (tests/golden) as a .npy, for
+#                                       --embeddings without an encoder
+#                                       (needs /usr/bin/python3 with numpy)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -45,4 +49,13 @@ check() {
 finish() {
   echo "${1:+$1: }$passes passed, $fails failed"
   [ "$fails" -eq 0 ]
+}
+
+seed_embeddings() {
+  /usr/bin/python3 - "$(dirname "${BASH_SOURCE[0]}")/../golden/use-lite/seed_descriptions.json" \
+    "$1" <<'PY'
+import json, sys, numpy as np
+d = json.load(open(sys.argv[1]))
+np.save(sys.argv[2], np.array([e["embedding"] for e in d], dtype=np.float32))
+PY
 }
