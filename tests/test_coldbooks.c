@@ -8,7 +8,9 @@
  *    factors, and stays at zero with cold_books off;
  *  - the default hybrid recommends it to the group's readers and not to
  *    the other group's, and explains it by what it shares with a liked
- *    book, never by other readers or by a disliked book.
+ *    book, never by other readers or by a disliked book;
+ *  - a candidate nobody has rated does not move the other candidates'
+ *    standardised scores.
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "content/lexical.h"
+#include "hybrid/hybrid_internal.h"
 #include "testutil.h"
 
 static br_catalog *catalog(const char *text)
@@ -201,12 +204,40 @@ static void test_cold_hybrid_explained(void **state)
     br_catalog_free(cat);
 }
 
+/* The z-scores of the rated candidates are the same with or without a
+ * book nobody has rated among them: far below on popularity, it would
+ * otherwise shift every other candidate's popularity z. */
+static void test_cold_zscore(void **state)
+{
+    (void)state;
+    br_catalog *cat = groups_catalog();
+    br_hybrid *h = groups_fit(cat, BR_ENGINE_HYBRID, 1);
+    /* books 1, 2, 7 rated, 5 not; columns ease, als, content, popularity */
+    const uint32_t book[4] = {1, 2, 7, 5};
+    const float raw[4][4] = {{0.9f, 0.5f, 0.3f, 2.0f},
+                             {0.4f, 0.7f, 0.1f, 2.5f},
+                             {0.1f, 0.2f, 0.6f, 1.5f},
+                             {-INFINITY, 0.8f, 0.5f, 0.0f}};
+    float a[4][4], b[4][4];
+    memcpy(a, raw, sizeof a);
+    memcpy(b, raw, sizeof b);
+    br__hybrid_zscore(h, book, &a[0][0], 3);
+    br__hybrid_zscore(h, book, &b[0][0], 4);
+    for (int p = 0; p < 3; p++)
+        for (int c = 0; c < 4; c++) assert_float_equal(a[p][c], b[p][c], 1e-6);
+    assert_true(b[3][3] < b[2][3]); /* the cold book still lowest on popularity */
+    assert_float_equal(b[3][0], fminf(fminf(b[0][0], b[1][0]), b[2][0]), 1e-6);
+    br_hybrid_free(h);
+    br_catalog_free(cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reason),
         cmocka_unit_test(test_cold_factors),
         cmocka_unit_test(test_cold_hybrid_explained),
+        cmocka_unit_test(test_cold_zscore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -423,17 +423,21 @@ static void test_hybrid_candidates_reference(void **state)
                     assert_false(isfinite(raw[q * 4 + c]));
             }
         }
-        /* Plain reference: z over the candidates in double, lowest z for a
+        /* Plain reference: z over the candidates in double (mean and
+         * spread from the rated ones when there are any), lowest z for a
          * book a component cannot score, weighted sum, sorted. */
         double blend[80] = {0};
+        int warm = 0;
+        for (uint32_t q = 0; q < n; q++) warm += count[cand[q]] > 0;
         for (int c = 0; c < 4; c++) {
             double sum = 0, sum2 = 0, lo = INFINITY;
             int cnt = 0;
             for (uint32_t q = 0; q < n; q++)
                 if (isfinite(cs[c][q])) {
                     double v = cs[c][q];
-                    sum += v, sum2 += v * v, cnt++;
                     if (v < lo) lo = v;
+                    if (warm && !count[cand[q]]) continue;
+                    sum += v, sum2 += v * v, cnt++;
                 }
             double mean = cnt ? sum / cnt : 0, var = cnt ? sum2 / cnt - mean * mean : 0;
             double inv = var > 1e-20 ? 1 / sqrt(var) : 0;

@@ -267,7 +267,7 @@ br_status br_hybrid_explain(const br_hybrid *h, const br_catalog *cat, br_engine
                 st = br_hybrid_features(h, user, cb, fx, cap, &nc);
             else if (!st) {
                 st = br_hybrid_candidates(h, user, cb, fx, cap, &nc);
-                if (!st) br__hybrid_zscore(fx, nc);
+                if (!st) br__hybrid_zscore(h, cb, fx, nc);
             }
             p->contribution = 0;
             for (size_t q = 0; !st && q < nc; q++) {

@@ -111,7 +111,7 @@ uint32_t br__hybrid_top(const float *v, uint32_t n, const uint32_t *ids, const u
                         uint32_t skip, uint32_t c, uint32_t *ti, float *tv);
 size_t br__hybrid_candidates(const br_hybrid *h, uint32_t u, const float *als_row,
                              br__hybrid_work *w);
-void br__hybrid_zscore(float *raw, size_t n);
+void br__hybrid_zscore(const br_hybrid *h, const uint32_t *book, float *raw, size_t n);
 void br__hybrid_blend(const float *z, size_t n, const float *wt, float *score);
 br_status br__hybrid_als_block(const br_hybrid *h, const uint32_t *users, size_t nb, float **als,
                                float **work);

@@ -60,7 +60,7 @@ void br__hybrid_features(const br_hybrid *h, uint32_t u, br__hybrid_work *w, siz
         w->ease_raw[p] = isfinite(r[0]) ? r[0] : 0.0f;
         w->pop_raw[p] = isfinite(r[3]) ? r[3] : 0.0f;
     }
-    br__hybrid_zscore(w->raw, n);
+    br__hybrid_zscore(h, w->book, w->raw, n);
     uint64_t hist = h->r.indptr[u + 1] - h->r.indptr[u];
     /* The reader's liked books per author and series term (w->tcount). */
     const br__lex *lx = h->term_kind ? h->lex : NULL;

@@ -70,7 +70,7 @@ br_status br_hybrid_tune(const br_hybrid *h, const br_split *val, uint32_t k,
                     if (!ok || !it || !tv || !rl) continue;
                     size_t n =
                         br__hybrid_candidates(h, ub[j], als ? als + j * h->n_books : NULL, &w);
-                    br__hybrid_zscore(w.raw, n);
+                    br__hybrid_zscore(h, w.book, w.raw, n);
                     size_t n_rel = 0;
                     for (uint64_t q = val->test_ptr[ub[j]]; q < val->test_ptr[ub[j] + 1]; q++)
                         if (val->test_value[q] >= val->relevant_min)
