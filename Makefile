@@ -10,7 +10,7 @@
 #   make bench                      benchmarks against the Python peers (bench/)
 #   make install PREFIX=/usr/local  library, headers, bookrec.pc, the CLI
 #   make model                      fetch + convert the use-lite encoder (once)
-#   make fuzz [FUZZ_TIME=60]        libFuzzer targets (clang) for tokenizer and model file
+#   make fuzz [FUZZ_SECONDS=30]     libFuzzer targets (clang), one per input format
 #   make format                     clang-format every C file
 
 PREFIX   ?= /usr/local
@@ -123,11 +123,15 @@ bench: deps-bench
 model: build
 	@$(BOOKREC) --quiet model fetch use-lite >/dev/null
 
-# libFuzzer targets (clang, ASan + UBSan) for the tokenizer and the model
-# file parser, each run for FUZZ_TIME seconds (0: build only).
-FUZZ_TIME ?= 60
+# libFuzzer targets (clang; ASan + UBSan, float-cast-overflow included), one
+# per input bookrec reads (fuzz/README.md), each run for FUZZ_SECONDS seconds
+# (0: build only); a crash, leak, hang or sanitizer report fails. FUZZ_TIME
+# is its old name. FUZZ_BUILD: the output folder.
+FUZZ_TIME ?= 30
+FUZZ_SECONDS ?= $(FUZZ_TIME)
+FUZZ_BUILD ?= build-fuzz
 fuzz:
-	FUZZ_TIME=$(FUZZ_TIME) fuzz/build.sh build-fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/build.sh $(FUZZ_BUILD)
 
 install: deps
 	@$(MAKE) --no-print-directory build

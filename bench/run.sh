@@ -12,7 +12,9 @@
 # BUILD_DIR as $1, runs its Python peers in the same script, prints the
 # ratios on stdout (progress on stderr) and exits non-zero on failure.
 # Nothing to register here. One failing benchmark does not stop the others;
-# the driver exits 1 at the end if any failed.
+# the driver exits 1 at the end if any failed. A script with a line
+# `# bench: manual` (other arguments, or hours of run time) is left out of
+# the default selection and runs only when named.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,7 +35,9 @@ else
   selected=()
   for f in "$here"/*.sh; do
     name=$(basename "$f" .sh)
-    [ "$name" = run ] || selected+=("$name")
+    [ "$name" = run ] && continue
+    grep -q '^# bench: manual' "$f" && continue
+    selected+=("$name")
   done
 fi
 

@@ -4,6 +4,7 @@
 # another version (the `current` link moved, to the first /readyz naming
 # the new version), with its resident memory. docs/benchmarks.md, "Serving:
 # start-up and reload". There is no peer: this is the server's own start.
+# bench: manual (takes its own arguments: run it directly, not through bench/run.sh)
 #
 # Usage: bench/serve_start.sh BOOKREC MODEL_DIR [RUNS]
 #   MODEL_DIR with two versions or more also times reloads: `current` is

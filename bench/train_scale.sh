@@ -4,6 +4,7 @@
 # new books. Prints per-stage seconds, peak RSS (/usr/bin/time -v), store
 # and version sizes, and the load; docs/benchmarks.md "Training pipeline".
 # There is no peer: nothing else trains this pipeline end to end.
+# bench: manual (about an hour and 20 GB, its own arguments: run it directly)
 #
 # Usage: bench/train_scale.sh [BOOKREC [OUT]]   (default build/bookrec, /work/scale)
 #   OUT/data/      generate --books 100000 --users 1000000 --seed 42

@@ -21,8 +21,9 @@ static void usage(FILE *out)
                  "rollback: serves version ID again (default: the newest served one before\n"
                  "  the current; never an interrupted run's):\n"
                  "  re-publishes its recommendations and books to the store (the one in its\n"
-                 "  manifest, a path there being relative to DIR, unless --store), then\n"
-                 "  re-points DIR/current.\n"
+                 "  manifest, a path there being relative to DIR, unless --store), with the\n"
+                 "  readers' seen sets and latest interactions as `bookrec store restore`\n"
+                 "  puts them back, then re-points DIR/current.\n"
                  "prune: removes all but the newest N versions, never the current one.\n");
 }
 

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,39 +16,54 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bookrec serve --model-dir DIR [--store URI] [--bind ADDR] [--port N]\n"
-                 "                     [--threads N] [--api-key KEY] [--max-body BYTES] [--max-added N]\n"
-                 "                     [--poll-ms MS] [--w-content W] [--w-pop W] [--w-recent W]\n"
-                 "                     [--recent-years N] [--cors ORIGIN]\n\n"
-                 "Serves the model version DIR/current points to over HTTP (docs/api.md):\n"
-                 "recommendations re-ranked per request, book details and neighbours, events,\n"
-                 "anonymous sessions, new books, /healthz, /readyz, /metrics and the web page.\n"
-                 "A new version published by `bookrec train` is picked up by itself (DIR/current\n"
-                 "is polled); SIGHUP reloads at once.\n\n"
-                 "  --model-dir DIR     the model directory `bookrec train` writes\n"
-                 "  --store URI         lmdb:DIR or redis://HOST:PORT[/DB] (default: the one\n"
-                 "                      the current version's manifest names)\n"
-                 "  --bind ADDR         address or host name to listen on, IPv4 or IPv6\n"
-                 "                      (default 127.0.0.1; e.g. localhost, ::1, 0.0.0.0)\n"
-                 "  --port N            TCP port (default 8080; 0: a free one, printed)\n"
-                 "  --threads N         HTTP worker threads (default 2; 8 with a Redis store,\n"
-                 "                      whose reads hold a thread for a round trip)\n"
-                 "  --api-key KEY       X-API-Key the write endpoints require (default: none;\n"
-                 "                      also $BOOKREC_API_KEY)\n"
-                 "  --max-body BYTES    largest request body (default 65536)\n"
-                 "  --max-added N       books POST /api/books may add to a version (default\n"
-                 "                      10000; then 429 until a train folds them in)\n"
-                 "  --poll-ms MS        how often DIR/current and a down store are checked (1000)\n"
-                 "  --w-content W, --w-pop W, --w-recent W, --recent-years N\n"
-                 "                      the re-ranking of the published lists by what is new\n"
-                 "                      since the version (docs/api.md, \"Re-ranking\"):\n"
-                 "                      default what the version records (train: 0.5, 0.1, 0\n"
-                 "                      i.e. no recency rule, 5 years). With nothing new, a\n"
-                 "                      reader's list is the one train published\n"
-                 "  --cors ORIGIN       let pages of ORIGIN (e.g. https://books.example.org, or\n"
-                 "                      *) call the API from a browser (default: same origin)\n"
-                 "The log (stderr) records, time-stamped, each reload, the store going down and\n"
-                 "recovering, and readiness changes; --quiet keeps only warnings.\n");
+    fprintf(
+        out,
+        "usage: bookrec serve --model-dir DIR [--store URI] [--bind ADDR] [--port N]\n"
+        "                     [--threads N] [--api-key KEY] [--max-body BYTES] [--max-added N]\n"
+        "                     [--poll-ms MS] [--w-content W] [--w-pop W] [--w-recent W]\n"
+        "                     [--recent-years N] [--cors ORIGIN] [--max-per-ip N]\n"
+        "                     [--request-deadline SECONDS] [--max-connections N]\n"
+        "                     [--allow-open-writes]\n\n"
+        "Serves the model version DIR/current points to over HTTP (docs/api.md):\n"
+        "recommendations re-ranked per request, book details and neighbours, events,\n"
+        "anonymous sessions, new books, /healthz, /readyz, /metrics and the web page.\n"
+        "A new version published by `bookrec train` is picked up by itself (DIR/current\n"
+        "is polled); SIGHUP reloads at once.\n\n"
+        "  --model-dir DIR     the model directory `bookrec train` writes\n"
+        "  --store URI         lmdb:DIR or redis://HOST:PORT[/DB] (default: the one\n"
+        "                      the current version's manifest names)\n"
+        "  --bind ADDR         address or host name to listen on, IPv4 or IPv6\n"
+        "                      (default 127.0.0.1; e.g. localhost, ::1, 0.0.0.0)\n"
+        "  --port N            TCP port (default 8080; 0: a free one, printed)\n"
+        "  --threads N         HTTP worker threads (default 2; 8 with a Redis store,\n"
+        "                      whose reads hold a thread for a round trip)\n"
+        "  --api-key KEY       X-API-Key the write endpoints require (default: none;\n"
+        "                      also $BOOKREC_API_KEY). Without one, on a bind beyond\n"
+        "                      loopback the write endpoints answer 401\n"
+        "  --allow-open-writes let anyone post events and books on a bind beyond\n"
+        "                      loopback without --api-key\n"
+        "  --max-body BYTES    largest request body (default 65536)\n"
+        "  --max-added N       books POST /api/books may add to a version (default\n"
+        "                      10000; then 429 until a train folds them in)\n"
+        "  --poll-ms MS        how often DIR/current and a down store are checked (1000)\n"
+        "  --w-content W, --w-pop W, --w-recent W, --recent-years N\n"
+        "                      the re-ranking of the published lists by what is new\n"
+        "                      since the version (docs/api.md, \"Re-ranking\"):\n"
+        "                      default what the version records (train: 0.5, 0.1, 0\n"
+        "                      i.e. no recency rule, 5 years). With nothing new, a\n"
+        "                      reader's list is the one train published\n"
+        "  --cors ORIGIN       let pages of ORIGIN (e.g. https://books.example.org, or\n"
+        "                      *) call the API from a browser (default: same origin)\n"
+        "  --max-per-ip N      connections one client address may hold open, loopback\n"
+        "                      too (default 64; more are closed at once)\n"
+        "  --request-deadline SECONDS\n"
+        "                      time a connection has to send a whole request, from\n"
+        "                      its opening or its previous answer, however slowly\n"
+        "                      its bytes come (default 10; then it is closed)\n"
+        "  --max-connections N open connections served (default 4000); 64 more are\n"
+        "                      kept for /healthz and /readyz (others get 503)\n"
+        "The log (stderr) records, time-stamped, each reload, the store going down and\n"
+        "recovering, and readiness changes; --quiet keeps only warnings.\n");
 }
 
 static void serve_log(br_log_level level, const char *msg, void *user)
@@ -77,6 +93,10 @@ static int run(int argc, char **argv)
                                              {"recent-years", required_argument, 0, 5},
                                              {"cors", required_argument, 0, 6},
                                              {"max-added", required_argument, 0, 7},
+                                             {"max-per-ip", required_argument, 0, 8},
+                                             {"request-deadline", required_argument, 0, 9},
+                                             {"max-connections", required_argument, 0, 10},
+                                             {"allow-open-writes", no_argument, 0, 11},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     br_server_options o = BR_SERVER_OPTIONS_DEFAULT;
@@ -119,6 +139,24 @@ static int run(int argc, char **argv)
                 return cli_usage_error("serve", "--max-added needs 1..100000000");
             o.max_added = (size_t)u;
             break;
+        case 8:
+            if (cli_parse_u64(optarg, &u) || u < 1 || u > 1000000)
+                return cli_usage_error("serve", "--max-per-ip needs 1..1000000");
+            o.max_per_ip = (uint32_t)u;
+            break;
+        case 9:
+            if (cli_parse_double(optarg, &w) || !(w >= 0.1 && w <= 3600))
+                return cli_usage_error("serve", "--request-deadline needs 0.1..3600 seconds");
+            o.request_deadline_ms = (uint32_t)(w * 1000 + 0.5);
+            break;
+        case 10:
+            if (cli_parse_u64(optarg, &u) || u < 1 || u > 1000000)
+                return cli_usage_error("serve", "--max-connections needs 1..1000000");
+            o.max_connections = (uint32_t)u;
+            break;
+        case 11:
+            o.allow_open_writes = 1;
+            break;
         case 'P':
             if (cli_parse_u64(optarg, &u) || u < 10 || u > 3600000)
                 return cli_usage_error("serve", "--poll-ms needs 10..3600000");
@@ -160,11 +198,21 @@ static int run(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Each connection is a descriptor: the usual soft limit (1024) would
+     * cap the server far below --max-connections. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        /* no hard limit: the kernel's own (fs.nr_open) is 1048576 by default */
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 
     /* a server's log is its record: time-stamped, and at INFO (reloads,
      * recoveries) unless --quiet */
     br_log_set(serve_log, NULL,
-               cli_verbose >= 2 ? BR_LOG_DEBUG : cli_quiet ? BR_LOG_WARN : BR_LOG_INFO);
+               cli_verbose >= 2 ? BR_LOG_DEBUG
+               : cli_quiet      ? BR_LOG_WARN
+                                : BR_LOG_INFO);
     br_server *srv = NULL;
     br_status st = br_server_start(&o, &srv);
     if (st) return cli_fail("serve", st);

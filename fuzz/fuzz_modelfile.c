@@ -48,7 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (br__use_model_parse(buf, len, 0, &m) == BR_OK) {
         use_tokenizer *t;
         if (br__use_tokenizer_create(&m, &t) == BR_OK) {
-            static const char *const texts[] = {"", "a", "ab ab", "c\xff" "b", "\xe2\x96\x81"};
+            static const char *const texts[] = {"", "a", "ab ab",
+                                                ("c\xff"
+                                                 "b"),
+                                                "\xe2\x96\x81"};
             for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
                 int32_t *ids;
                 size_t n;

@@ -2,7 +2,8 @@
  * test_collab.c: popularity (both variants), top-N (never a read book,
  * streaming equals one-at-a-time equals a brute-force ranking, padding,
  * subsets, cancellation), and model files (round trip for every engine,
- * with and without ids; every refusal: magic, version, truncation).
+ * with and without ids; every refusal: magic, version, truncation, an
+ * explicit ALS model without its biases).
  */
 #include <math.h>
 #include <stdio.h>
@@ -117,7 +118,8 @@ static void brute_force(const br_cf_model *m, const br_csr *seen, uint32_t u, ui
     for (uint64_t p = seen->indptr[u]; p < seen->indptr[u + 1]; p++) read[seen->indices[p]] = 1;
     for (uint32_t i = 0; i < ni; i++) {
         double acc = br_cf_model_global_bias(m) + (ub ? ub[u] : 0) + (ib ? ib[i] : 0);
-        for (uint32_t j = 0; j < k; j++) acc += (double)uf[(size_t)u * k + j] * itf[(size_t)i * k + j];
+        for (uint32_t j = 0; j < k; j++)
+            acc += (double)uf[(size_t)u * k + j] * itf[(size_t)i * k + j];
         s[i] = read[i] ? -INFINITY : (float)acc;
     }
     for (uint32_t p = 0; p < n; p++) {
@@ -298,8 +300,7 @@ static void test_persistence(void **state)
     for (int t = 0; t < 4; t++) {
         snprintf(path, sizeof path, "%s/model%d.brcf", tmp, t);
         int with_ids = t % 2;
-        assert_int_equal(br_cf_model_save(models[t], path,
-                                          with_ids ? br_ratings_user_ids(r) : NULL,
+        assert_int_equal(br_cf_model_save(models[t], path, with_ids ? br_ratings_user_ids(r) : NULL,
                                           with_ids ? br_catalog_ids(cat) : NULL),
                          BR_OK);
         br_cf_model *l;
@@ -321,8 +322,8 @@ static void test_persistence(void **state)
         assert_int_equal(br_cf_recommend_one(models[t], br_cf_model_user_factors(models[t]) + 3 * k,
                                              ub ? ub[3] : 0, NULL, 0, 10, i1, s1),
                          BR_OK);
-        assert_int_equal(br_cf_recommend_one(l, br_cf_model_user_factors(l) + 3 * k,
-                                             ub ? ub[3] : 0, NULL, 0, 10, i2, s2),
+        assert_int_equal(br_cf_recommend_one(l, br_cf_model_user_factors(l) + 3 * k, ub ? ub[3] : 0,
+                                             NULL, 0, 10, i2, s2),
                          BR_OK);
         assert_memory_equal(i1, i2, sizeof i1);
         /* Fold-in works on the mapped model. */
@@ -380,6 +381,18 @@ static void test_persistence(void **state)
     br_catalog_free(cat);
 }
 
+/* fuzz_cfmodel's find: an explicit ALS model whose file lacks the bias
+ * sections loaded, and fold-in then read the item biases through NULL. */
+static void test_explicit_without_biases(void **state)
+{
+    (void)state;
+    char *p = tu_data_path("../../fuzz/regress/cfmodel/explicit-als-without-biases");
+    br_cf_model *l = NULL;
+    assert_status_detail(br_cf_model_load(p, &l), BR_EFORMAT, "without its biases");
+    assert_null(l);
+    br_free(p);
+}
+
 static void test_goodbooks_topn(void **state)
 {
     (void)state;
@@ -411,7 +424,8 @@ static void test_goodbooks_topn(void **state)
     for (uint32_t u = 0; u < nu; u++)
         for (uint32_t p = 0; p < n; p++) {
             uint32_t it = c.items[(size_t)u * n + p];
-            for (uint64_t q = m.indptr[u]; q < m.indptr[u + 1]; q++) assert_true(m.indices[q] != it);
+            for (uint64_t q = m.indptr[u]; q < m.indptr[u + 1]; q++)
+                assert_true(m.indices[q] != it);
         }
     br_free(c.items);
     br_free(c.scores);
@@ -430,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_topn_properties),
         cmocka_unit_test(test_topn_padding_and_blocks),
         cmocka_unit_test(test_persistence),
+        cmocka_unit_test(test_explicit_without_biases),
         cmocka_unit_test(test_goodbooks_topn),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

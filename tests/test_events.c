@@ -8,8 +8,11 @@
  */
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -540,6 +543,144 @@ static void test_event_check(void **state)
     OK(br_event_validate(&e));
 }
 
+/* Group commit: many threads append to one handle at once; every batch
+ * acknowledged is read back whole, in its thread's order, contiguous (a
+ * batch is never interleaved with another), and nothing is torn. */
+enum { GC_THREADS = 12, GC_BATCHES = 60 };
+
+typedef struct gc_arg {
+    br_events *ev;
+    int t;
+    int ok;
+} gc_arg;
+
+static void *gc_appender(void *p)
+{
+    gc_arg *a = p;
+    for (int b = 0; b < GC_BATCHES; b++) {
+        br_event e[4];
+        char users[4][32];
+        int n = 1 + (a->t + b) % 4;
+        for (int k = 0; k < n; k++) {
+            snprintf(users[k], sizeof users[k], "t%d-%d-%d-%d", a->t, b, k, n);
+            e[k] = (br_event){users[k], "book", BR_EVENT_CLICK, 1, b};
+        }
+        if (br_events_append(a->ev, e, (size_t)n) == BR_OK) a->ok++;
+    }
+    return NULL;
+}
+
+typedef struct gc_check {
+    int next_batch[GC_THREADS];     /* the batch each thread is expected at */
+    int in_batch, batch_n, batch_t; /* the batch being read: k so far, of n */
+    int events;
+} gc_check;
+
+static br_status gc_collect(const br_event *e, const char *pos, void *user)
+{
+    (void)pos;
+    gc_check *c = user;
+    int t, b, k, n;
+    if (sscanf(e->user_id, "t%d-%d-%d-%d", &t, &b, &k, &n) != 4 || t < 0 || t >= GC_THREADS)
+        return BR_EFORMAT;
+    if (c->in_batch) { /* the rest of the batch, in order */
+        if (t != c->batch_t || b != c->next_batch[t] || k != c->in_batch || n != c->batch_n)
+            return BR_EFORMAT;
+    } else if (k != 0 || b != c->next_batch[t]) {
+        return BR_EFORMAT;
+    }
+    c->batch_t = t;
+    c->batch_n = n;
+    c->in_batch = k + 1 == n ? 0 : k + 1;
+    if (!c->in_batch) c->next_batch[t]++;
+    c->events++;
+    return BR_OK;
+}
+
+static void test_file_group_commit_concurrent(void **state)
+{
+    (void)state;
+    char uri[1300];
+    snprintf(uri, sizeof uri, "file:%s/group.events", tmp);
+    br_events *ev;
+    OK(br_events_open(uri, 0, &ev));
+    pthread_t th[GC_THREADS];
+    gc_arg a[GC_THREADS];
+    for (int t = 0; t < GC_THREADS; t++) {
+        a[t] = (gc_arg){ev, t, 0};
+        assert_int_equal(pthread_create(&th[t], NULL, gc_appender, &a[t]), 0);
+    }
+    int want = 0;
+    for (int t = 0; t < GC_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(a[t].ok, GC_BATCHES);
+        for (int b = 0; b < GC_BATCHES; b++) want += 1 + (t + b) % 4;
+    }
+    br_events_close(ev);
+    /* reopened for writing: no torn tail to cut, every record whole */
+    OK(br_events_open(uri, 0, &ev));
+    uint64_t n;
+    OK(br_events_count(ev, &n));
+    assert_int_equal(n, (uint64_t)want);
+    gc_check c = {0};
+    size_t count;
+    OK(br_events_read(ev, "g", 0, gc_collect, &c, &count, NULL));
+    assert_int_equal(count, (size_t)want);
+    assert_int_equal(c.events, want);
+    assert_int_equal(c.in_batch, 0);
+    for (int t = 0; t < GC_THREADS; t++) assert_int_equal(c.next_batch[t], GC_BATCHES);
+    br_events_close(ev);
+}
+
+/* A failed write fails every appender of its group, and the log is as it
+ * was (the fault: the file cannot grow, RLIMIT_FSIZE at its end). */
+static void test_file_failed_group_leaves_log(void **state)
+{
+    (void)state;
+    char path[1200], uri[1300];
+    snprintf(path, sizeof path, "%s/fail.events", tmp);
+    snprintf(uri, sizeof uri, "file:%s", path);
+    br_events *ev;
+    OK(br_events_open(uri, 0, &ev));
+    append_range(ev, 0, 10);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)sb.st_size + 30; /* room for one small record, not a batch */
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    br_event big[3] = {{"reader-a", "book-a", BR_EVENT_VIEW, 1, 1},
+                       {"reader-b", "book-b", BR_EVENT_VIEW, 1, 1},
+                       {"reader-c", "book-c", BR_EVENT_VIEW, 1, 1}};
+    br_status st = br_events_append(ev, big, 3);
+    struct stat after;
+    int same = stat(path, &after) == 0 && after.st_size == sb.st_size;
+    lim.rlim_cur = (rlim_t)sb.st_size; /* no room at all: every appender fails */
+    setrlimit(RLIMIT_FSIZE, &lim);
+    pthread_t th[GC_THREADS];
+    gc_arg a[GC_THREADS];
+    for (int t = 0; t < GC_THREADS; t++) {
+        a[t] = (gc_arg){ev, t, 0};
+        pthread_create(&th[t], NULL, gc_appender, &a[t]);
+    }
+    for (int t = 0; t < GC_THREADS; t++) pthread_join(th[t], NULL);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, was);
+    assert_int_equal(st, BR_EIO);
+    assert_true(same);
+    for (int t = 0; t < GC_THREADS; t++) assert_int_equal(a[t].ok, 0);
+    file_size_is(path, sb.st_size);
+    uint64_t n;
+    OK(br_events_count(ev, &n));
+    assert_int_equal(n, 10);
+    OK(br_events_append(ev, big, 3)); /* room again */
+    OK(br_events_count(ev, &n));
+    assert_int_equal(n, 13);
+    br_events_close(ev);
+}
+
 #define ON(be, fn)                                                                                 \
     {                                                                                              \
 #be "/" #fn, fn, NULL, NULL, &be_##be                                                      \
@@ -554,6 +695,8 @@ int main(void)
         BOTH(test_file_ack_checks_position),
         BOTH(test_trim_keeps_what_a_group_needs),
         cmocka_unit_test(test_file_torn_tail),
+        cmocka_unit_test(test_file_group_commit_concurrent),
+        cmocka_unit_test(test_file_failed_group_leaves_log),
         cmocka_unit_test(test_file_control_character_id_refused),
         cmocka_unit_test(test_file_damage_in_the_middle_is_refused),
         cmocka_unit_test(test_read_csv_and_jsonl),

@@ -26,33 +26,13 @@ static int group_setup(void **state)
 {
     (void)state;
     tmp = tu_tmpdir("model");
-    char enc[PATH_MAX], seed[PATH_MAX + 16], books[PATH_MAX + 32], ratings[PATH_MAX + 32],
-        cache[PATH_MAX + 32];
+    char enc[PATH_MAX], seed[PATH_MAX + 16];
     have_model =
         br_encoder_model_path("use-lite", enc, sizeof enc) == BR_OK && access(enc, R_OK) == 0;
     if (!have_model) return 0;
     snprintf(seed, sizeof seed, "%s/seed", tmp);
-    mkdir(seed, 0777);
-    br_generate_options go = BR_GENERATE_OPTIONS_DEFAULT;
-    go.rng = BR_GEN_NUMPY;
-    if (br_generate(&go, seed, NULL) != BR_OK) return -1;
-    snprintf(books, sizeof books, "%s/books.csv", seed);
-    snprintf(ratings, sizeof ratings, "%s/ratings.csv", seed);
     snprintf(mdir, sizeof mdir, "%s/m", tmp);
-    mkdir(mdir, 0777);
-    snprintf(cache, sizeof cache, "%s/embeddings.brec", mdir);
-    if (tu_seed_embed_cache(cache)) return -1;
-    br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
-    o.books = books;
-    o.ratings = ratings;
-    o.model_dir = mdir;
-    o.text = BR_TEXT_DESCRIPTION;
-    o.clusters = 4;
-    o.iterations = 3;
-    o.factors = 16;
-    o.top_n = 20;
-    br_train_report rep;
-    return br_train_run(&o, &rep) == BR_OK && rep.embedded == 0 ? 0 : -1;
+    return tu_train_seed(seed, mdir);
 }
 
 static int group_teardown(void **state)
@@ -117,8 +97,8 @@ static void test_version_reads_whole(void **state)
     long total = 0;
     for (uint32_t b = 0; b < n; b++) total += counts[b];
     json_t *man = json_loads(br_model_manifest(m), 0, NULL);
-    assert_int_equal(total,
-                     json_integer_value(json_object_get(json_object_get(man, "counts"), "ratings")));
+    assert_int_equal(
+        total, json_integer_value(json_object_get(json_object_get(man, "counts"), "ratings")));
     json_decref(man);
     /* the cold-start list: distinct books, popular first within a tribe */
     size_t n_cold;

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -353,8 +355,7 @@ static void test_errors(void **state)
     };
     for (size_t i = 0; i < sizeof bad_events / sizeof *bad_events; i++) {
         json_t *e = post_json(port, "/api/events", key, bad_events[i][0], 400);
-        const char *m =
-            json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+        const char *m = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
         if (!m || !strstr(m, bad_events[i][1]))
             fprintf(stderr, "event %zu: '%s' lacks '%s'\n", i, m, bad_events[i][1]);
         assert_non_null(m);
@@ -1135,6 +1136,12 @@ static void test_redis_outage(void **state)
     j = get_json(port, "/api/recommendations/user/5", 200);
     assert_false(has_source(j, "degraded"));
     json_decref(j);
+    /* the rollback put back what the emptied store lost besides the lists:
+     * reader 5's seen set and history, from the version's ratings */
+    j = get_json(port, "/api/users/5", 200);
+    assert_true(json_integer_value(json_object_get(j, "seen_count")) > 0);
+    assert_true(json_array_size(json_object_get(j, "history")) > 0);
+    json_decref(j);
     json_decref(
         post_json(port, "/api/events", NULL, "{\"user_id\": \"r1\", \"book_id\": \"4\"}", 200));
     tu_resp r;
@@ -1319,16 +1326,14 @@ static void test_http_details(void **state)
     x[200] = 0;
     snprintf(path, sizeof path, "/api/recommendations/user/%s", x);
     j = get_json(port, path, 400);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(j, "error"), "message")),
-        "reader id 'xxxxxxxxxxxxxxxxxxxx...' is 200 bytes (at most 63)");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+                        "reader id 'xxxxxxxxxxxxxxxxxxxx...' is 200 bytes (at most 63)");
     json_decref(j);
     snprintf(path, sizeof path, "/api/books/%.64s/similar", x);
     check_400(port, path, "book id 'xxxxxxxxxxxxxxxxxxxx...' is 64 bytes (at most 63)");
     j = get_json(port, "/api/recommendations/user/", 400);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(j, "error"), "message")),
-        "reader id is empty");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+                        "reader id is empty");
     json_decref(j);
 
     /* Allow names the route's own methods; HEAD is a GET without a body */
@@ -1351,9 +1356,8 @@ static void test_http_details(void **state)
     assert_int_equal(r.body_len, 0);
     tu_resp_free(&r);
     /* OPTIONS: the Allow of the route; no CORS unless asked for */
-    assert_int_equal(tu_http(port, "OPTIONS", "/api/events", "Origin: https://a.example\r\n",
-                             NULL, 0, &r),
-                     204);
+    assert_int_equal(
+        tu_http(port, "OPTIONS", "/api/events", "Origin: https://a.example\r\n", NULL, 0, &r), 204);
     check_header(&r, "Allow", "POST");
     check_header(&r, "Access-Control-Allow-Origin", NULL);
     tu_resp_free(&r);
@@ -1365,9 +1369,9 @@ static void test_http_details(void **state)
               "explain must be 0, 1, false or true");
     j = post_json(port, "/api/recommendations/session", NULL,
                   "{\"book_ids\": [\"3\"], \"explain\": \"yes\"}", 400);
-    assert_non_null(strstr(
-        json_string_value(json_object_get(json_object_get(j, "error"), "message")),
-        "explain must be 0, 1, false or true"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+               "explain must be 0, 1, false or true"));
     json_decref(j);
     static const char *const yes[] = {"true", "1", "\"1\"", "\"true\""};
     for (size_t i = 0; i < 4; i++) {
@@ -1391,8 +1395,7 @@ static void test_http_details(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "total")), n_one);
     json_t *us = json_object_get(j, "users");
     assert_int_equal(json_array_size(us), 2);
-    assert_int_equal(
-        json_string_value(json_object_get(json_array_get(us, 1), "user_id"))[0], '1');
+    assert_int_equal(json_string_value(json_object_get(json_array_get(us, 1), "user_id"))[0], '1');
     json_decref(j);
     j = get_json(port, "/api/users?offset=1000000", 200);
     assert_int_equal(json_integer_value(json_object_get(j, "total")), n_users);
@@ -1673,8 +1676,8 @@ static void test_cold_start_shares(void **state)
     memcpy(d.nbr, p->nbr_base, (size_t)p->n_base * SRV_NBR_K * sizeof *d.nbr);
     memcpy(d.nbr_sc, p->nbr_sc_base, (size_t)p->n_base * SRV_NBR_K * sizeof *d.nbr_sc);
     br__model_popularity(items, a.rows, a.cols, p->n_base, d.pop, d.order);
-    assert_int_equal(br__model_cold(p->tribes->labels, k, p->n_base, d.order, items, a.rows,
-                                    a.cols, d.cold, &d.n_cold),
+    assert_int_equal(br__model_cold(p->tribes->labels, k, p->n_base, d.order, items, a.rows, a.cols,
+                                    d.cold, &d.n_cold),
                      BR_OK);
     snprintf(path, sizeof path, "%s/current", dir);
     assert_int_equal(br__model_write_derived(path, &d, p->n_base, NULL), BR_OK);
@@ -1864,6 +1867,102 @@ static void test_filters(void **state)
     br_model_close(m);
 }
 
+/* Issue 19: the event log is the commit point of POST /api/events. A 503
+ * means nothing was stored, so a client's retry applies the event once
+ * (before: the store took it, the log failed, and the retry doubled it in
+ * the reader's history); an event the log took is acknowledged even when
+ * the store fails ("stored": false). The faults: files cannot grow past a
+ * point (RLIMIT_FSIZE), placed so that only the store's or only the log's
+ * write fails. */
+static void test_event_retry_after_503(void **state)
+{
+    NEED_MODEL(have_model, "serve");
+    br_model *m;
+    br_server *s = start_copy("retry", &m);
+    br_model_close(m);
+    int port = br_server_port(s);
+    char uri[PATH_MAX + 32], path[PATH_MAX + 32];
+    snprintf(uri, sizeof uri, "lmdb:%s/retry/store", tmp);
+    snprintf(path, sizeof path, "%s/retry/store/data.mdb", tmp);
+    struct stat mdb;
+    assert_int_equal(stat(path, &mdb), 0);
+    snprintf(path, sizeof path, "%s/retry/store/events.log", tmp);
+    br_events *log;
+    assert_int_equal(br_events_open(uri, 0, &log), BR_OK);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN); /* EFBIG instead of the signal */
+    uint64_t before, after;
+
+    /* The log takes the event and the store does not (no file may grow
+     * past the log's end plus this record, and the store's pages sit at
+     * 8 KiB and beyond): acknowledged, as it is durable, and said so. */
+    static const char one[] =
+        "{\"user_id\": \"stored-reader\", \"book_id\": \"3\", \"timestamp\": 1795000000}";
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(sb.st_size + 8 + 16 + 14 <= 8192);
+    assert_int_equal(br_events_count(log, &before), BR_OK);
+    lim = old;
+    lim.rlim_cur = (rlim_t)sb.st_size + 8 + 16 + 14; /* the record: its ids are 13 + 1 bytes */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    json_t *j = post_json(port, "/api/events", NULL, one, 200);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "accepted")), 1);
+    assert_true(json_is_false(json_object_get(j, "stored")));
+    json_decref(j);
+    assert_int_equal(br_events_count(log, &after), BR_OK);
+    assert_int_equal(after, before + 1);
+    /* the store catches up with the next events */
+    json_decref(post_json(port, "/api/events", NULL,
+                          "{\"user_id\": \"stored-reader\", \"book_id\": \"4\"}", 200));
+    j = get_json(port, "/api/users/stored-reader", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "history")), 2);
+    json_decref(j);
+
+    /* The log cannot grow: 503, and nothing happened. */
+    enum { PAD = 4096 };
+    br_event *pad = calloc(PAD, sizeof *pad);
+    assert_non_null(pad);
+    for (int i = 0; i < PAD; i++) pad[i] = (br_event){"pad", "3", BR_EVENT_VIEW, 1, 1};
+    assert_int_equal(stat(path, &sb), 0);
+    while (sb.st_size < mdb.st_size + (1 << 20)) {
+        assert_int_equal(br_events_append(log, pad, PAD), BR_OK);
+        assert_int_equal(stat(path, &sb), 0);
+    }
+    free(pad);
+    assert_int_equal(br_events_count(log, &before), BR_OK);
+
+    /* no timestamp: the server's clock gives it (a retry's, a later one) */
+    static const char body[] = "{\"user_id\": \"retry-reader\", \"book_id\": \"3\", \"type\": "
+                               "\"click\"}";
+    lim = old;
+    lim.rlim_cur = (rlim_t)sb.st_size;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    j = post_json(port, "/api/events", NULL, body, 503);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, was);
+    check_error(j, "unavailable");
+    assert_int_equal(br_events_count(log, &after), BR_OK);
+    assert_int_equal(after, before); /* the log is as it was */
+
+    /* the retry a second later, as a client's backoff would: an event that
+     * was stored by the failed request would now show twice */
+    time_t t = time(NULL);
+    while (time(NULL) == t) usleep(20000);
+    j = post_json(port, "/api/events", NULL, body, 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "accepted")), 1);
+    assert_null(json_object_get(j, "stored")); /* the store has it too */
+    json_decref(j);
+    j = get_json(port, "/api/users/retry-reader", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "history")), 1);
+    json_decref(j);
+    assert_int_equal(br_events_count(log, &after), BR_OK);
+    assert_int_equal(after, before + 1);
+    br_events_close(log);
+    br_server_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1871,15 +1970,22 @@ int main(void)
         cmocka_unit_test(test_dislike_event),
         cmocka_unit_test(test_cold_book_explained),
         cmocka_unit_test(test_posted_books_capped),
-        cmocka_unit_test(test_routes),          cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_event_reflected), cmocka_unit_test(test_new_book),
-        cmocka_unit_test(test_context),         cmocka_unit_test(test_concurrent_reload),
-        cmocka_unit_test(test_redis_outage),    cmocka_unit_test(test_keep_alive),
-        cmocka_unit_test(test_list_prefixes),   cmocka_unit_test(test_rank_marks),
-        cmocka_unit_test(test_port_in_use),      cmocka_unit_test(test_http_details),
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_event_reflected),
+        cmocka_unit_test(test_new_book),
+        cmocka_unit_test(test_context),
+        cmocka_unit_test(test_concurrent_reload),
+        cmocka_unit_test(test_redis_outage),
+        cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_list_prefixes),
+        cmocka_unit_test(test_rank_marks),
+        cmocka_unit_test(test_port_in_use),
+        cmocka_unit_test(test_http_details),
         cmocka_unit_test(test_posted_survive),
         cmocka_unit_test(test_cold_start_shares),
         cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_event_retry_after_503),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

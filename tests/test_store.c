@@ -6,6 +6,7 @@
  * a concurrent reader, and backend-specific failure handling (Redis killed,
  * paused and restarted; LMDB read-only opens and map growth).
  */
+#include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -953,6 +954,61 @@ static void test_redis_down_and_back(void **state)
     br_store_close(s);
 }
 
+static br_status count_event(const br_event *e, const char *pos, void *user)
+{
+    (void)e, (void)pos;
+    (*(int *)user)++;
+    return BR_OK;
+}
+
+/* Redis restarted: the pooled connections it closed are replaced before
+ * the next command is sent, so the first event after the restart is
+ * appended (XADD is never retried: it must not be sent on a dead socket),
+ * and the first online update lands. One connection per pool, so the
+ * stale one is the one used. A read-only handle reads the whole stream
+ * without creating a consumer group. */
+static void test_redis_restart_stale_connection(void **state)
+{
+    backend *b = use(state, "pool=1");
+    br_store *s = open_ok(b->uri);
+    br_events *log = NULL;
+    OK(br_events_open(b->uri, 0, &log));
+    br_event e = ev("r0", "b1", BR_EVENT_CLICK, 1, 1);
+    OK(br_events_append(log, &e, 1));
+    OK(br_store_apply_events(s, &e, 1));
+    tu_redis_kill(&server);
+    assert_int_equal(tu_redis_start(&server, tmp), 0);
+    redis_up = 1;
+    e = ev("r0", "b2", BR_EVENT_CLICK, 1, 2);
+    OK(br_events_append(log, &e, 1));
+    OK(br_store_apply_events(s, &e, 1));
+    int seen = 0;
+    OK(br_store_is_seen(s, "r0", "b2", &seen));
+    assert_true(seen);
+    br_event more[3] = {ev("r1", "b3", BR_EVENT_VIEW, 1, 3), ev("r1", "b4", BR_EVENT_RATING, 4, 4),
+                        ev("r2", "b5", BR_EVENT_PURCHASE, 1, 5)};
+    OK(br_events_append(log, more, 3));
+    br_events_close(log);
+    OK(br_events_open(b->uri, BR_EVENTS_RDONLY, &log));
+    for (int pass = 0; pass < 2; pass++) { /* nothing acknowledged, nothing moved */
+        int n = 0;
+        OK(br_events_read(log, "bookrec-restore", 0, count_event, &n, NULL, NULL));
+        assert_int_equal(n, 4);
+    }
+    int n = 0; /* at most max */
+    OK(br_events_read(log, "bookrec-restore", 3, count_event, &n, NULL, NULL));
+    assert_int_equal(n, 3);
+    br_events_close(log);
+    redisContext *c = redisConnect("127.0.0.1", server.port);
+    redisReply *r = c ? redisCommand(c, "XINFO GROUPS bookrec:events") : NULL;
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 0); /* no group was created */
+    freeReplyObject(r);
+    redisFree(c);
+    br_store_close(s);
+}
+
 static void test_redis_old_version_expires(void **state)
 {
     backend *b = use(state, "grace_s=1");
@@ -973,6 +1029,42 @@ static void test_redis_old_version_expires(void **state)
     assert_int_equal(r->integer, 0);
     freeReplyObject(r);
     redisFree(c);
+    br_store_close(s);
+}
+
+/* The store's directory deleted under an open handle: the handle says so
+ * (BR_ENOTFOUND from br_store_version, what readiness checks ask) instead
+ * of serving the deleted file; once a store is created there again (a
+ * restore) the handle follows it. */
+static void test_lmdb_deleted_under_handle(void **state)
+{
+    backend *b = use(state, "");
+    br_store *s = open_ok(b->uri);
+    publish_simple(s, "v1", 2, 2);
+    const char *one = "b1";
+    OK(br_store_add_seen(s, "r0", &one, 1));
+    char v[BR_STORE_VERSION_MAX], cmd[1300];
+    OK(br_store_version(s, v, sizeof v));
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->uri + 5);
+    assert_int_equal(system(cmd), 0);
+    assert_status_detail(br_store_version(s, v, sizeof v), BR_ENOTFOUND, "deleted while open");
+    br_store *s2 = open_ok(b->uri); /* the restore's */
+    publish_simple(s2, "v2", 1, 3);
+    br_store_close(s2);
+    OK(br_store_version(s, v, sizeof v));
+    assert_string_equal(v, "v2");
+    br_store_rec out[4];
+    size_t n;
+    OK(br_store_get_recs(s, "r0", out, 4, &n, NULL));
+    assert_int_equal(n, 3);
+    int seen = 1;
+    OK(br_store_is_seen(s, "r0", "b1", &seen)); /* the new store's: not restored here */
+    assert_false(seen);
+    OK(br_store_add_seen(s, "r0", &one, 1)); /* writes land in the new files */
+    br_store_close(s);
+    s = open_ok(b->uri);
+    OK(br_store_is_seen(s, "r0", "b1", &seen));
+    assert_true(seen);
     br_store_close(s);
 }
 
@@ -1125,6 +1217,38 @@ static void test_member_parse_fields(void **state)
     }
 }
 
+/* fuzz_store's find (fuzz/regress/store/): a damaged seen set whose
+ * offsets decrease passed the size check, and a read then ran past the
+ * value (an entry of ~4 GB). Written here behind the store's back. */
+static void test_lmdb_corrupt_seen_set(void **state)
+{
+    backend *b = use(state, "");
+    br_store *s = open_ok(b->uri);
+    const char *one = "b1";
+    OK(br_store_add_seen(s, "r0", &one, 1));
+    br_store_close(s);
+    /* n = 2, offsets 0, 2, 1 (the last one = the byte area's size: 1) */
+    unsigned char bad[17] = {2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 'x'};
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {2, (void *)"r0"}, v = {sizeof bad, bad};
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, b->uri + 5, MDB_NOTLS, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "seen", 0, &dbi), 0);
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    s = open_ok(b->uri);
+    int seen = 0;
+    assert_status_detail(br_store_is_seen(s, "r0", "b1", &seen), BR_ESTORE, "corrupt seen set");
+    br_store_ids *ids = NULL;
+    assert_status_detail(br_store_get_seen(s, "r0", &ids), BR_ESTORE, "corrupt seen set");
+    br_store_close(s);
+}
+
 /* One entry per backend, named after it. */
 #define ON(be, fn)                                                                                 \
     {                                                                                              \
@@ -1149,7 +1273,10 @@ int main(void)
         ON(redis, test_redis_get_reader_wrong_type),
         ON(redis, test_redis_down_and_back),
         ON(redis, test_redis_old_version_expires),
+        ON(redis, test_redis_restart_stale_connection),
         ON(lmdb, test_lmdb_map_growth_and_reopen),
+        ON(lmdb, test_lmdb_deleted_under_handle),
+        ON(lmdb, test_lmdb_corrupt_seen_set),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

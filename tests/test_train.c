@@ -228,7 +228,8 @@ static void test_rollback_needs_a_whole_version(void **state)
     assert_int_equal(br_models_rollback(dir, "v000001", NULL, NULL), BR_OK);
     snprintf(path, sizeof path, "%s/versions/v000002/index.hnsw", dir);
     assert_int_equal(unlink(path), 0);
-    assert_status_detail(br_models_rollback(dir, "v000002", NULL, NULL), BR_ENOTFOUND, "index.hnsw");
+    assert_status_detail(br_models_rollback(dir, "v000002", NULL, NULL), BR_ENOTFOUND,
+                         "index.hnsw");
     assert_int_equal(br_models_current(dir, cur, sizeof cur), BR_OK);
     assert_string_equal(cur, "v000001");
     served(uri, book, version);
@@ -484,33 +485,7 @@ static long long rcmd_int(int port, const char *cmd, char *str, size_t cap)
  * values do not matter here. */
 static void seed_cache(const char *dir, const char *books)
 {
-    br_catalog *cat;
-    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
-    assert_int_equal(br_catalog_load(books, &lo, &cat, NULL), BR_OK);
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/embeddings.brec", dir);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    uint32_t head[4] = {1, 512, 8, 0};
-    uint64_t n = br_catalog_count(cat);
-    fwrite("BREMBCAC", 1, 8, f);
-    fwrite(head, 4, 3, f);
-    fwrite("use-lite", 1, 8, f);
-    fwrite(&n, 8, 1, f);
-    for (uint32_t i = 0; i < n; i++) {
-        char *text;
-        assert_int_equal(br_book_text(br_catalog_book(cat, i), BR_TEXT_FULL, &text), BR_OK);
-        uint64_t h = br_fnv1a64(text, strlen(text));
-        uint32_t rec[2] = {(uint32_t)strlen(text), 0};
-        float v[512] = {0};
-        v[i] = 1;
-        fwrite(&h, 8, 1, f);
-        fwrite(rec, 4, 2, f);
-        fwrite(v, 4, 512, f);
-        br_free(text);
-    }
-    assert_int_equal(fclose(f), 0);
-    br_catalog_free(cat);
+    tu_embed_cache_onehot(dir, books);
 }
 
 /* br_train_run opens the encoder even when the cache has every vector. */

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,4 +172,69 @@ int tu_seed_embed_cache(const char *path)
     }
     free(r);
     return fclose(f) == 0 && m == n ? 0 : -1;
+}
+
+int tu_train_seed(const char *seed_dir, const char *model_dir)
+{
+    char books[PATH_MAX + 16], ratings[PATH_MAX + 16], cache[PATH_MAX + 32];
+    mkdir(seed_dir, 0777);
+    mkdir(model_dir, 0777);
+    br_generate_options go = BR_GENERATE_OPTIONS_DEFAULT;
+    go.rng = BR_GEN_NUMPY;
+    if (br_generate(&go, seed_dir, NULL) != BR_OK) return -1;
+    snprintf(books, sizeof books, "%s/books.csv", seed_dir);
+    snprintf(ratings, sizeof ratings, "%s/ratings.csv", seed_dir);
+    snprintf(cache, sizeof cache, "%s/embeddings.brec", model_dir);
+    if (tu_seed_embed_cache(cache) != 0) {
+        br_error(BR_EIO, "%s: cannot write the seed embedding cache", cache);
+        return -1;
+    }
+    br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
+    o.books = books;
+    o.ratings = ratings;
+    o.model_dir = model_dir;
+    o.text = BR_TEXT_DESCRIPTION;
+    o.clusters = 4;
+    o.iterations = 3;
+    o.factors = 16;
+    o.top_n = 20;
+    br_train_report rep;
+    if (br_train_run(&o, &rep) != BR_OK) return -1;
+    if (rep.embedded != 0) {
+        br_error(BR_EINVAL, "the seed cache missed %zu descriptions", (size_t)rep.embedded);
+        return -1;
+    }
+    return 0;
+}
+
+void tu_embed_cache_onehot(const char *dir, const char *books)
+{
+    br_catalog *cat;
+    br_load_options lo = BR_LOAD_OPTIONS_DEFAULT;
+    assert_int_equal(br_catalog_load(books, &lo, &cat, NULL), BR_OK);
+    char *path = join(dir, "embeddings.brec");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint32_t head[3] = {1, 512, 8};
+    uint64_t n = br_catalog_count(cat);
+    assert_true(n <= 512);
+    fwrite("BREMBCAC", 1, 8, f);
+    fwrite(head, 4, 3, f);
+    fwrite("use-lite", 1, 8, f);
+    fwrite(&n, 8, 1, f);
+    for (uint32_t i = 0; i < n; i++) {
+        char *text;
+        assert_int_equal(br_book_text(br_catalog_book(cat, i), BR_TEXT_FULL, &text), BR_OK);
+        uint64_t h = br_fnv1a64(text, strlen(text));
+        uint32_t rec[2] = {(uint32_t)strlen(text), 0};
+        float v[512] = {0};
+        v[i] = 1;
+        fwrite(&h, 8, 1, f);
+        fwrite(rec, 4, 2, f);
+        fwrite(v, 4, 512, f);
+        br_free(text);
+    }
+    assert_int_equal(fclose(f), 0);
+    br_catalog_free(cat);
+    free(path);
 }

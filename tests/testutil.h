@@ -37,8 +37,20 @@ char *tu_read_file(const char *path, size_t *len);
  * success. */
 int tu_seed_embed_cache(const char *path);
 
+/* The seed universe (br_generate, numpy rng) written into SEED_DIR and
+ * trained into MODEL_DIR (both created) with the tests' small settings:
+ * the description template (embedded from tu_seed_embed_cache: nothing
+ * is encoded), 4 tribes, 3 ALS iterations, 16 factors, top 20. 0, or -1
+ * with br_error_detail() saying why. Needs the use-lite model. */
+int tu_train_seed(const char *seed_dir, const char *model_dir);
+
+/* Writes DIR/embeddings.brec (the cache `train` reads, docs/formats.md)
+ * for the catalogue at `books` (at most 512 books): book i's use-lite
+ * vector is the i-th unit vector, so a `train` embeds no text. */
+void tu_embed_cache_onehot(const char *dir, const char *books);
+
 /* Asserts that `st` is `expect` and the error detail contains `needle`. */
-#define assert_status_detail(st, expect, needle)                                                  \
+#define assert_status_detail(st, expect, needle)                                                   \
     do {                                                                                           \
         br_status st_ = (st);                                                                      \
         if (st_ != (expect) || !strstr(br_error_detail(), (needle)))                               \

@@ -97,7 +97,10 @@ BR_API void br_events_close(br_events *ev);
 
 /* Appends `n` events (validated first: nothing is written if one is bad).
  * Durable when this returns BR_OK: the file is fdatasync'ed; Redis has
- * acknowledged every XADD. Safe from several threads and processes. */
+ * acknowledged every XADD. All or nothing: on failure the file log is as it
+ * was (none of the batch is read later). Safe from several threads and
+ * processes; the file log group-commits the appends of one handle's
+ * threads (those that arrive while a sync runs share the next one). */
 BR_API br_status br_events_append(br_events *ev, const br_event *events, size_t n);
 
 /* Called once per event; return BR_OK to go on, anything else stops the

@@ -85,13 +85,34 @@ typedef struct br_server_options {
      * text in memory until a train folds it in): past it, 429. 0:
      * BR_SERVE_ADDED_DEFAULT. */
     size_t max_added;
+    /* What one client cannot take from the others (docs/api.md, "Slow and
+     * greedy clients"). Connections one client address may hold open,
+     * loopback included: past it a new one is closed at once. 0:
+     * BR_SERVE_PER_IP_DEFAULT. */
+    uint32_t max_per_ip;
+    /* Milliseconds a connection has to deliver a whole request (head and
+     * body), from its opening or from its previous answer, however slowly
+     * its bytes come: then it is closed. 0: BR_SERVE_DEADLINE_DEFAULT_MS. */
+    uint32_t request_deadline_ms;
+    /* Open connections served as usual. Past it a reserve of 64 more is
+     * kept for health checks: /healthz and /readyz only (anything else
+     * 503), each closed 2 s after it opened. Lowered to what the process'
+     * open-file limit (ulimit -n) allows. 0: BR_SERVE_CONNECTIONS_DEFAULT. */
+    uint32_t max_connections;
+    /* Bound beyond loopback without api_key, the write endpoints (POST
+     * /api/events, /api/books) answer 401 unless this is 1. Loopback binds
+     * never need it. */
+    int allow_open_writes;
 } br_server_options;
 
-#define BR_SERVE_ADDED_DEFAULT 10000
+#define BR_SERVE_ADDED_DEFAULT       10000
+#define BR_SERVE_PER_IP_DEFAULT      64
+#define BR_SERVE_DEADLINE_DEFAULT_MS 10000
+#define BR_SERVE_CONNECTIONS_DEFAULT 4000
 
 #define BR_SERVER_OPTIONS_DEFAULT                                                                  \
     {                                                                                              \
-        NULL, NULL, NULL, 8080, 0, NULL, 0, 0, 0, BR_SERVE_RANK_DEFAULT, NULL, 0                   \
+        NULL, NULL, NULL, 8080, 0, NULL, 0, 0, 0, BR_SERVE_RANK_DEFAULT, NULL, 0, 0, 0, 0, 0       \
     }
 
 typedef struct br_server br_server;

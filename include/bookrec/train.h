@@ -190,10 +190,36 @@ BR_API br_status br_models_store(const char *model_dir, const char *id, char *bu
 BR_API br_status br_event_rules_from_manifest(const char *manifest, br_event_rules *out);
 /* Serves version `id` again (NULL: the newest version older than the
  * current one): re-publishes its recommendations and books to the store
- * (`store` NULL: the one its manifest names), then re-points `current`.
+ * (`store` NULL: the one its manifest names), with the readers' seen sets
+ * and latest interactions as br_models_restore puts them back (a ratings
+ * file that cannot be read is a warning through the log, not an error),
+ * then re-points `current`.
  * `to` (BR_MODEL_ID_MAX bytes, may be NULL) receives the id. */
 BR_API br_status br_models_rollback(const char *model_dir, const char *id, const char *store,
                                     char *to);
+/* What br_models_restore (and a rollback) put back besides the lists. */
+typedef struct br_models_restore_report {
+    char version[BR_MODEL_ID_MAX]; /* the version the store serves */
+    int republished;               /* 1: its lists, books and metadata were published again */
+    char source[BR_MODEL_ID_MAX];  /* the version whose training ratings were read */
+    uint64_t ratings;              /* training ratings merged (one per reader and book) */
+    uint64_t events;               /* events merged from the event logs */
+    uint64_t readers;              /* readers whose seen sets and interactions were merged */
+    int ratings_missing;           /* rollback only: the training ratings were unreadable */
+} br_models_restore_report;
+
+/* Puts back into the store (`store` NULL: the one the current version's
+ * manifest names) everything a reader's answer depends on, after it lost
+ * its data (docs/store.md, "Recovering a store"): the seen sets and latest
+ * interactions, from the ratings the newest served version was trained on
+ * (`ratings` NULL: the file its manifest names, which must still have the
+ * size and hash recorded there; else that file, checked the same way), its
+ * folded rating events and every event of the store's event log and of
+ * the log `train --events` read; then the current version's lists, books
+ * and metadata when the store does not serve it. Idempotent: seen sets are
+ * unions, interactions are kept once. report may be NULL. */
+BR_API br_status br_models_restore(const char *model_dir, const char *store, const char *ratings,
+                                   br_models_restore_report *report);
 /* Removes all but the newest `keep` versions, never the current one.
  * *removed (may be NULL) receives how many went. */
 BR_API br_status br_models_prune(const char *model_dir, uint32_t keep, uint64_t *removed);

@@ -207,7 +207,10 @@ static br_status solve_side(const als_side *s, const br_csr *r, float *x, size_t
         }
 #pragma omp for schedule(dynamic, 64)
         for (int64_t row = 0; row < (int64_t)r->rows; row++) {
-            if (failed) continue;
+            int stop; /* read as it is written: atomically (another thread's failure) */
+#pragma omp atomic read
+            stop = failed;
+            if (stop) continue;
             BR_ISA_CALL(solve_row, (s, r, row, x + (size_t)row * d, buf, work, max_row));
         }
         br_free(buf);

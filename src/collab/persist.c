@@ -11,6 +11,7 @@
  */
 #include "collab/collab_internal.h"
 #include "core/afile.h"
+#include "core/fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,9 +26,9 @@
 #error "the collab model file is little-endian; add byte swapping for this host"
 #endif
 
-#define CF_MAGIC "BRCFMODL"
+#define CF_MAGIC   "BRCFMODL"
 #define CF_VERSION 1u
-#define CF_ALIGN 64u
+#define CF_ALIGN   64u
 
 enum {
     CF_USER_BIAS = 1u << 0,
@@ -72,7 +73,7 @@ static int write_pad(FILE *f, uint64_t *pos)
 {
     static const char zero[CF_ALIGN];
     uint64_t to = align_up(*pos);
-    if (to > *pos && fwrite(zero, 1, to - *pos, f) != to - *pos) return -1;
+    if (to > *pos && br__fault_fwrite(zero, 1, to - *pos, f) != to - *pos) return -1;
     *pos = to;
     return 0;
 }
@@ -80,7 +81,7 @@ static int write_pad(FILE *f, uint64_t *pos)
 static int write_block(FILE *f, uint64_t *pos, const void *p, uint64_t n)
 {
     if (write_pad(f, pos)) return -1;
-    if (n && fwrite(p, 1, n, f) != n) return -1;
+    if (n && br__fault_fwrite(p, 1, n, f) != n) return -1;
     *pos += n;
     return 0;
 }
@@ -109,11 +110,11 @@ br_status br_cf_model_save(const br_cf_model *m, const char *path, const br_idma
 {
     if (!m || !path) return br_error(BR_EINVAL, "br_cf_model_save: NULL argument");
     if (user_ids && br_idmap_count(user_ids) != m->n_users)
-        return br_error(BR_EINVAL, "%s: %u user ids for %u users", path,
-                        br_idmap_count(user_ids), m->n_users);
+        return br_error(BR_EINVAL, "%s: %u user ids for %u users", path, br_idmap_count(user_ids),
+                        m->n_users);
     if (item_ids && br_idmap_count(item_ids) != m->n_items)
-        return br_error(BR_EINVAL, "%s: %u book ids for %u books", path,
-                        br_idmap_count(item_ids), m->n_items);
+        return br_error(BR_EINVAL, "%s: %u book ids for %u books", path, br_idmap_count(item_ids),
+                        m->n_items);
     cf_header h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, CF_MAGIC, 8);
@@ -152,9 +153,11 @@ br_status br_cf_model_save(const br_cf_model *m, const char *path, const br_idma
               (m->sv && write_block(f, &pos, m->sv, (uint64_t)m->k * 4)) ||
               (user_ids && write_ids(f, &pos, user_ids)) ||
               (item_ids && write_ids(f, &pos, item_ids));
-    if (bad) st = br_error(BR_EIO, "%s: write failed: %s", path, strerror(errno));
-    else if (pos != size) st = br_error(BR_EINTERNAL, "%s: wrote %llu bytes, planned %llu", path,
-                                        (unsigned long long)pos, (unsigned long long)size);
+    if (bad)
+        st = br_error(BR_EIO, "%s: write failed: %s", path, strerror(errno));
+    else if (pos != size)
+        st = br_error(BR_EINTERNAL, "%s: wrote %llu bytes, planned %llu", path,
+                      (unsigned long long)pos, (unsigned long long)size);
     if (st) {
         br__afile_abort(&a);
         return st;
@@ -171,8 +174,8 @@ static const void *take(const unsigned char *base, uint64_t len, uint64_t *pos, 
     return base + at;
 }
 
-static br_status take_ids(const char *path, const unsigned char *base, uint64_t len,
-                          uint64_t *pos, uint32_t n, const uint64_t **off, const char **blob)
+static br_status take_ids(const char *path, const unsigned char *base, uint64_t len, uint64_t *pos,
+                          uint32_t n, const uint64_t **off, const char **blob)
 {
     const uint64_t *o = take(base, len, pos, ((uint64_t)n + 1) * 8);
     if (!o || o[0] != 0) return br_error(BR_EFORMAT, "%s: id section truncated", path);
@@ -251,6 +254,12 @@ br_status br_cf_model_load(const char *path, br_cf_model **out)
         ok = (m->sv = (float *)take(base, len, &pos, (uint64_t)h.k * 4)) != NULL;
     if (!ok) {
         st = br_error(BR_EFORMAT, "%s: truncated factor sections", path);
+        goto fail;
+    }
+    /* Explicit ALS predicts with both biases (fold-in, scoring read them
+     * unchecked); every writer stores them. */
+    if (m->engine == BR_CF_ALS_EXPLICIT && (!m->user_b || !m->item_b)) {
+        st = br_error(BR_EFORMAT, "%s: an explicit ALS model without its biases", path);
         goto fail;
     }
     if ((h.flags & CF_USER_IDS) &&

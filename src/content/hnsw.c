@@ -34,9 +34,10 @@
 #include "bookrec/index.h"
 #include "content/vec.h"
 #include "core/afile.h"
+#include "core/fault.h"
 #include "core/hash.h"
 
-#define STRIPES 4096
+#define STRIPES   4096
 #define MAX_LEVEL 30
 
 typedef struct visited {
@@ -241,8 +242,14 @@ static br_status scratch_init(scratch *s, size_t ef, uint32_t M0, size_t count)
     s->nb = br_malloc((M0 + 2) * sizeof(uint32_t));
     s->sel = br_malloc((ef + M0 + 2) * sizeof(cand));
     s->cands.n = s->results.n = 0;
-    if (!s->cands.a || !s->results.a || !s->nb || !s->sel)
+    if (!s->cands.a || !s->results.a || !s->nb || !s->sel) {
+        /* the callers free only a scratch that was whole */
+        br_free(s->cands.a);
+        br_free(s->results.a);
+        br_free(s->nb);
+        br_free(s->sel);
         return br_error(BR_ENOMEM, "hnsw: out of memory for a search");
+    }
     return BR_OK;
 }
 
@@ -300,8 +307,7 @@ static void search_layer(br_hnsw *h, const float *q, uint32_t ep, float dep, siz
         if (c.d > bound && s->results.n >= ef) break;
         uint32_t n = read_links(h, c.id, lc, s->nb);
         for (uint32_t i = 0; i < n; i++) /* prefetch the vectors we are about to read */
-            if (vis->mark[s->nb[i]] != vis->tag)
-                __builtin_prefetch(vec_of(h, s->nb[i]));
+            if (vis->mark[s->nb[i]] != vis->tag) __builtin_prefetch(vec_of(h, s->nb[i]));
         for (uint32_t i = 0; i < n; i++) {
             uint32_t id = s->nb[i];
             if (vis->mark[id] == vis->tag) continue;
@@ -792,7 +798,7 @@ size_t br_hnsw_memory(const br_hnsw *h)
  *   pool     upper_words uint32: per node with level L > 0, L records of
  *            [count, id x M] for layers 1..L
  * each section starting at a 64-byte boundary; the file ends after the pool. */
-#define HNSW_MAGIC "BRHNSW\x1a\n"
+#define HNSW_MAGIC   "BRHNSW\x1a\n"
 #define HNSW_VERSION 1
 
 typedef struct file_header {
@@ -863,7 +869,7 @@ typedef struct writer {
 static void w_bytes(writer *w, const void *p, size_t n)
 {
     if (w->err || n == 0) return;
-    if (fwrite(p, 1, n, w->f) != n) w->err = errno ? errno : EIO;
+    if (br__fault_fwrite(p, 1, n, w->f) != n) w->err = errno ? errno : EIO;
     w->pos += n;
 }
 
@@ -1017,11 +1023,11 @@ br_status br_hnsw_load(const char *path, br_hnsw **out)
     const uint32_t *l0 = (const uint32_t *)((const char *)m + lo.link0);
     const uint32_t *pool = (const uint32_t *)((const char *)m + lo.pool);
     for (uint64_t i = 0; i < fh.count; i++) {
-        if (lev[i] > fh.max_level) REFUSE("%s: corrupt HNSW index (node %llu level)", path,
-                                          (unsigned long long)i);
+        if (lev[i] > fh.max_level)
+            REFUSE("%s: corrupt HNSW index (node %llu level)", path, (unsigned long long)i);
         const uint32_t *l = l0 + i * (1 + fh.m0);
-        if (l[0] > fh.m0) REFUSE("%s: corrupt HNSW index (node %llu links)", path,
-                                 (unsigned long long)i);
+        if (l[0] > fh.m0)
+            REFUSE("%s: corrupt HNSW index (node %llu links)", path, (unsigned long long)i);
         for (uint32_t j = 0; j < l[0]; j++)
             if (l[1 + j] >= fh.count) REFUSE("%s: corrupt HNSW index (link out of range)", path);
         if (lev[i]) {

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "core/afile.h"
+#include "core/fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,7 +54,7 @@ br_status br__fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return br_error(BR_EIO, "%s: %s", dir, strerror(errno));
-    int rc = fsync(fd);
+    int rc = br__fault_fsync(fd);
     int e = errno;
     close(fd);
     if (rc) return br_error(BR_EIO, "%s: fsync: %s", dir, strerror(e));
@@ -101,6 +102,16 @@ br_status br__afile_open(br__afile *a, const char *path)
     return BR_OK;
 }
 
+br_status br__afile_prepare(br__afile *a)
+{
+    if (!a->f) return br_error(BR_EINVAL, "atomic file: not open");
+    if (br__fault_fflush(a->f) != 0 || ferror(a->f))
+        return br_error(BR_EIO, "%s: write failed: %s", a->path, strerror(errno ? errno : EIO));
+    if (br__fault_fsync(fileno(a->f)) != 0)
+        return br_error(BR_EIO, "%s: fsync failed: %s", a->path, strerror(errno));
+    return BR_OK;
+}
+
 br_status br__afile_commit(br__afile *a)
 {
     if (!a->f) {
@@ -109,14 +120,14 @@ br_status br__afile_commit(br__afile *a)
     }
     br_status st = BR_OK;
     /* fflush first: ferror then covers the buffered bytes too */
-    if (fflush(a->f) != 0 || ferror(a->f))
+    if (br__fault_fflush(a->f) != 0 || ferror(a->f))
         st = br_error(BR_EIO, "%s: write failed: %s", a->path, strerror(errno ? errno : EIO));
-    else if (fsync(fileno(a->f)) != 0)
+    else if (br__fault_fsync(fileno(a->f)) != 0)
         st = br_error(BR_EIO, "%s: fsync failed: %s", a->path, strerror(errno));
     if (fclose(a->f) != 0 && st == BR_OK)
         st = br_error(BR_EIO, "%s: close failed: %s", a->path, strerror(errno));
     a->f = NULL;
-    if (st == BR_OK && rename(a->tmp, a->path) != 0)
+    if (st == BR_OK && br__fault_rename(a->tmp, a->path) != 0)
         st = br_error(BR_EIO, "%s: rename failed: %s", a->path, strerror(errno));
     if (st != BR_OK)
         unlink(a->tmp);
@@ -140,7 +151,7 @@ br_status br__afile_write(const char *path, const void *data, size_t n)
     br__afile a;
     br_status st = br__afile_open(&a, path);
     if (st) return st;
-    if (n && fwrite(data, 1, n, a.f) != n) {
+    if (n && br__fault_fwrite(data, 1, n, a.f) != n) {
         st = br_error(BR_EIO, "%s: write failed: %s", path, strerror(errno ? errno : EIO));
         br__afile_abort(&a);
         return st;
@@ -148,8 +159,9 @@ br_status br__afile_write(const char *path, const void *data, size_t n)
     return br__afile_commit(&a);
 }
 
-br_status br__afile_symlink(const char *target, const char *linkpath)
+br_status br__afile_symlink_prepare(const char *target, const char *linkpath, char **tmp_out)
 {
+    *tmp_out = NULL;
     size_t cap = strlen(linkpath) + TEMP_EXTRA;
     char *tmp = br_malloc(cap);
     if (!tmp) return br_error(BR_ENOMEM, "%s: out of memory", linkpath);
@@ -159,13 +171,36 @@ br_status br__afile_symlink(const char *target, const char *linkpath)
         rc = symlink(target, tmp);
         if (rc != 0 && errno != EEXIST) break;
     }
+    if (rc != 0) {
+        br_status st = br_error(BR_EIO, "%s: symlink: %s", linkpath, strerror(errno));
+        br_free(tmp);
+        return st;
+    }
+    *tmp_out = tmp;
+    return BR_OK;
+}
+
+br_status br__afile_symlink_commit(char *tmp, const char *linkpath)
+{
     br_status st = BR_OK;
-    if (rc != 0)
-        st = br_error(BR_EIO, "%s: symlink: %s", linkpath, strerror(errno));
-    else if (rename(tmp, linkpath) != 0) {
+    if (br__fault_rename(tmp, linkpath) != 0) {
         st = br_error(BR_EIO, "%s: rename: %s", linkpath, strerror(errno));
         unlink(tmp);
     }
     br_free(tmp);
     return st ? st : fsync_dir_of(linkpath);
+}
+
+void br__afile_symlink_abort(char *tmp)
+{
+    if (!tmp) return;
+    unlink(tmp);
+    br_free(tmp);
+}
+
+br_status br__afile_symlink(const char *target, const char *linkpath)
+{
+    char *tmp;
+    br_status st = br__afile_symlink_prepare(target, linkpath, &tmp);
+    return st ? st : br__afile_symlink_commit(tmp, linkpath);
 }

@@ -43,6 +43,12 @@ br_status br__afile_open(br__afile *a, const char *path);
  * Releases `a` either way. */
 br_status br__afile_commit(br__afile *a);
 
+/* Flushes and fsyncs the temporary, checking every write, and keeps it
+ * open: a commit after it writes no data, so it needs no free space (a
+ * step that must not fail on a full disk comes after). On failure the
+ * caller aborts. */
+br_status br__afile_prepare(br__afile *a);
+
 /* Closes and removes the temporary: the destination is untouched. Releases
  * `a`; a no-op on a released or zeroed one. */
 void br__afile_abort(br__afile *a);
@@ -54,6 +60,13 @@ br_status br__afile_write(const char *path, const void *data, size_t n);
  * under a unique temporary name, renamed over linkpath, the directory
  * fsynced. */
 br_status br__afile_symlink(const char *target, const char *linkpath);
+
+/* br__afile_symlink in two halves: the new link under its temporary name
+ * (*tmp), then (commit) renamed over linkpath and the directory fsynced.
+ * Commit and abort (which removes the link) free *tmp. */
+br_status br__afile_symlink_prepare(const char *target, const char *linkpath, char **tmp);
+br_status br__afile_symlink_commit(char *tmp, const char *linkpath);
+void br__afile_symlink_abort(char *tmp);
 
 /* fsync of a directory, so that renames in it survive a crash. */
 br_status br__fsync_dir(const char *dir);

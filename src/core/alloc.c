@@ -4,6 +4,7 @@
  * replace the allocator in one place.
  */
 #include "bookrec/core.h"
+#include "core/fault.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ void br_set_allocator(const br_allocator *alloc)
 
 void *br_malloc(size_t size)
 {
+    if (br__fault_hit(BR__FAULT_ALLOC)) return NULL; /* core/fault.h */
     /* malloc(0) may return NULL; callers treat NULL as failure, so ask for 1. */
     return current.malloc_fn(size ? size : 1, current.user);
 }
@@ -53,6 +55,7 @@ void *br_calloc(size_t n, size_t size)
 
 void *br_realloc(void *ptr, size_t size)
 {
+    if (br__fault_hit(BR__FAULT_ALLOC)) return NULL;
     return current.realloc_fn(ptr, size ? size : 1, current.user);
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/afile.h"
+#include "core/fault.h"
 
 static const char MAGIC[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
@@ -33,8 +34,8 @@ static const char *dtype_descr(br_dtype t)
 br_status br_npy_write(const char *path, br_dtype dtype, int ndim, size_t rows, size_t cols,
                        const void *data)
 {
-    if (ndim != 1 && ndim != 2) return br_error(BR_EINVAL, "%s: npy arrays here are 1-D or 2-D",
-                                                path);
+    if (ndim != 1 && ndim != 2)
+        return br_error(BR_EINVAL, "%s: npy arrays here are 1-D or 2-D", path);
     if (dtype != BR_DTYPE_F32 && dtype != BR_DTYPE_F64 && dtype != BR_DTYPE_I32)
         return br_error(BR_EINVAL, "%s: unknown dtype %d", path, (int)dtype);
     if (ndim == 1) cols = 1;
@@ -63,9 +64,9 @@ br_status br_npy_write(const char *path, br_dtype dtype, int ndim, size_t rows, 
     pre[8] = (unsigned char)(hlen & 0xff);
     pre[9] = (unsigned char)(hlen >> 8);
     size_t bytes = rows * cols * dtype_size(dtype);
-    fwrite(pre, 1, 10, a.f);
-    fwrite(header, 1, hlen, a.f);
-    if (bytes) fwrite(data, 1, bytes, a.f);
+    br__fault_fwrite(pre, 1, 10, a.f);
+    br__fault_fwrite(header, 1, hlen, a.f);
+    if (bytes) br__fault_fwrite(data, 1, bytes, a.f);
     return br__afile_commit(&a); /* checks the writes */
 }
 
@@ -116,8 +117,9 @@ static br_status parse_header(const char *path, const char *h, char descr[8], in
         unsigned long long v = strtoull(p, &end, 10);
         if (end == p || errno) return br_error(BR_EFORMAT, "%s: bad npy shape", path);
         if (*ndim == 2)
-            return br_error(BR_EFORMAT, "%s: npy arrays of 3 or more dimensions are not "
-                                        "supported",
+            return br_error(BR_EFORMAT,
+                            "%s: npy arrays of 3 or more dimensions are not "
+                            "supported",
                             path);
         shape[(*ndim)++] = (size_t)v;
         p = end;
@@ -176,20 +178,25 @@ br_status br_npy_read(const char *path, int want, br_array *out)
     }
     size_t rows = shape[0], cols = ndim == 2 ? shape[1] : 1;
     if (fortran && ndim == 2 && rows > 1 && cols > 1) {
-        st = br_error(BR_EFORMAT, "%s: Fortran-ordered arrays are not supported "
-                                  "(save with np.ascontiguousarray)",
+        st = br_error(BR_EFORMAT,
+                      "%s: Fortran-ordered arrays are not supported "
+                      "(save with np.ascontiguousarray)",
                       path);
         goto out;
     }
     int file_type;
     size_t esize;
-    if (!strcmp(descr, "<f4")) file_type = BR_DTYPE_F32, esize = 4;
-    else if (!strcmp(descr, "<f8")) file_type = BR_DTYPE_F64, esize = 8;
-    else if (!strcmp(descr, "<i4")) file_type = BR_DTYPE_I32, esize = 4;
-    else if (!strcmp(descr, "<i8")) file_type = 100, esize = 8; /* converted to i32 */
+    if (!strcmp(descr, "<f4"))
+        file_type = BR_DTYPE_F32, esize = 4;
+    else if (!strcmp(descr, "<f8"))
+        file_type = BR_DTYPE_F64, esize = 8;
+    else if (!strcmp(descr, "<i4"))
+        file_type = BR_DTYPE_I32, esize = 4;
+    else if (!strcmp(descr, "<i8"))
+        file_type = 100, esize = 8; /* converted to i32 */
     else {
-        st = br_error(BR_EFORMAT, "%s: npy dtype '%s' is not supported (use <f4, <f8, <i4)",
-                      path, descr);
+        st = br_error(BR_EFORMAT, "%s: npy dtype '%s' is not supported (use <f4, <f8, <i4)", path,
+                      descr);
         goto out;
     }
     if (cols && rows > SIZE_MAX / cols / 8) {
@@ -246,8 +253,8 @@ br_status br_npy_read(const char *path, int want, br_array *out)
         for (size_t i = 0; i < count; i++) {
             int64_t v = ((int64_t *)raw)[i];
             if (v < INT32_MIN || v > INT32_MAX) {
-                st = br_error(BR_ERANGE, "%s: value %lld does not fit in int32", path,
-                              (long long)v);
+                st =
+                    br_error(BR_ERANGE, "%s: value %lld does not fit in int32", path, (long long)v);
                 br_aligned_free(out->data);
                 out->data = NULL;
                 goto out;
@@ -275,8 +282,8 @@ br_status br_npy_map(const char *path, br_dtype want, br_array *out)
     unsigned char pre[10];
     char header[4096];
     size_t hlen = 0;
-    int ok = fstat(fd, &sb) == 0 && pread(fd, pre, 10, 0) == 10 && !memcmp(pre, MAGIC, 6) &&
-             pre[6] == 1;
+    int ok =
+        fstat(fd, &sb) == 0 && pread(fd, pre, 10, 0) == 10 && !memcmp(pre, MAGIC, 6) && pre[6] == 1;
     if (ok) {
         hlen = pre[8] | (size_t)pre[9] << 8;
         ok = hlen < sizeof header && pread(fd, header, hlen, 10) == (ssize_t)hlen;
@@ -292,8 +299,8 @@ br_status br_npy_map(const char *path, br_dtype want, br_array *out)
         br_error_clear();
     }
     size_t rows = shape[0], cols = ndim == 2 ? shape[1] : 1;
-    size_t bytes = ok && (!cols || rows <= SIZE_MAX / cols / 8) ? rows * cols * dtype_size(want)
-                                                                : SIZE_MAX;
+    size_t bytes =
+        ok && (!cols || rows <= SIZE_MAX / cols / 8) ? rows * cols * dtype_size(want) : SIZE_MAX;
     /* anything unusual (another header version, dtype, alignment): read it */
     if (!ok || bytes == SIZE_MAX || (uint64_t)sb.st_size < off + bytes || bytes == 0) {
         close(fd);

@@ -142,12 +142,17 @@ br_status br__hybrid_lex_fit(br_hybrid *h, const br_catalog *cat, const br_engin
         float *dw = br_malloc((most_books + 1) * sizeof *dw);
         uint32_t pt[LEX_PROFILE_TERMS];
         float pv[LEX_PROFILE_TERMS];
-        if (!acc || !terms || !vals || !books || !w || !dis || !dw) {
+        int ok = acc && terms && vals && books && w && dis && dw;
+        if (!ok) {
 #pragma omp atomic write
             bad = 1;
-        } else {
+        }
+        /* every thread meets the loop (and its barrier), even one without
+         * scratch: skipping it left the others waiting there for ever */
+        {
 #pragma omp for schedule(dynamic, 64)
             for (uint32_t u = 0; u < h->n_users; u++) {
+                if (!ok) continue;
                 size_t np, nn;
                 profile_books(h, u, books, w, &np, dis, dw, &nn);
                 uint32_t k =

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@
 
 #include "bookrec/encoder.h"
 #include "bookrec/text.h"
+#include "serve/guard.h"
 #include "serve/serve_internal.h"
 
 /* ------------------------------------------------------------- metrics -- */
@@ -110,13 +112,6 @@ typedef struct metrics {
     atomic_uint_fast64_t books_added;
 } metrics;
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ----------------------------------------------- a reader's recent, held -- */
 
 /* Per-connection memory of libmicrohttpd (request line, headers, reply
@@ -173,7 +168,22 @@ struct br_server {
     pthread_mutex_t mem_mu;
     mem_entry *mem;
 
+    /* event commits (h_events): queued jobs, answered jobs, the committer */
+    pthread_mutex_t ev_mu;
+    pthread_cond_t ev_cv;
+    struct ev_job *ev_queue, **ev_tail, *ev_done;
+    pthread_t ev_thread;
+    int ev_started, ev_stopping;
+    /* committed events the store did not take, applied again before the
+     * next batch (the committer's alone) */
+    br_event *ev_unstored;
+    char (*ev_unstored_ids)[2][BR_ID_MAX];
+    size_t ev_unstored_n;
+
     metrics m;
+    br__srv_guard *guard; /* the connection guard (guard.c) */
+    /* writes need no key: bound to loopback, or allow_open_writes */
+    int writes_open;
 };
 
 static srv_snap *snap_acquire(br_server *s)
@@ -242,7 +252,7 @@ static void count(br_server *s, route r, int status, uint64_t t0)
     size_t si = 0;
     while (si < N_STATUS && status_list[si] != status) si++;
     if (si < N_STATUS) atomic_fetch_add(&s->m.requests[r][si], 1);
-    uint64_t dt = now_ns() - t0;
+    uint64_t dt = br__srv_now_ns() - t0;
     double sec = (double)dt / 1e9;
     size_t b = 0;
     while (b < N_BUCKET && sec > bucket_s[b]) b++;
@@ -935,10 +945,276 @@ static enum MHD_Result h_similar(br_server *s, struct MHD_Connection *con, uint6
 
 #define EVENTS_MAX 1000
 
+/* Event commits. The event log is the commit point: an event is applied
+ * to the store (seen sets, latest interactions) only once the log holds it,
+ * so a 503 means nothing happened (a retry applies nothing twice) and an
+ * acknowledged event is never lost. A store that fails after the log took
+ * the events answers 200 all the same, with "stored": false: the committer
+ * keeps them (up to EV_UNSTORED_MAX) and applies them again before its next
+ * batch (applying an event twice changes nothing: seen sets are sets, and
+ * a history keeps one copy of an identical interaction); past that, or
+ * after a restart, `bookrec store restore` (or the next train's publish)
+ * brings them back from the log.
+ *
+ * The log's fdatasync and the store's commit run on one committer thread,
+ * never on libmicrohttpd's pool threads: a handler checks the batch,
+ * suspends its connection and queues a job; the committer takes every job
+ * queued (one log append and one store transaction for all of them: a
+ * group commit), then resumes each connection, whose handler is called
+ * again and answers. So reads on the same pool thread never wait for a
+ * disk flush. */
+typedef struct ev_job {
+    struct ev_job *next;
+    struct MHD_Connection *con;
+    uint64_t t0; /* with con, names the request (a connection is reused) */
+    br_event *ev;
+    char (*ids)[2][BR_ID_MAX];
+    size_t n;
+    int status, stored; /* the answer, set by the committer */
+    char msg[400];      /* room for the fixed text and a 200-byte reason */
+} ev_job;
+
+#define EV_UNSTORED_MAX 10000
+
+/* Keeps events the store did not take for the next attempt (copies). */
+static void ev_keep_unstored(br_server *s, const br_event *ev, size_t n)
+{
+    size_t have = s->ev_unstored_n, room = EV_UNSTORED_MAX - have, k = n < room ? n : room;
+    br_event *e = k ? br_realloc(s->ev_unstored, (have + k) * sizeof *e) : NULL;
+    if (e) s->ev_unstored = e;
+    char(*ids)[2][BR_ID_MAX] = e ? br_realloc(s->ev_unstored_ids, (have + k) * sizeof *ids) : NULL;
+    if (ids) s->ev_unstored_ids = ids;
+    if (!ids) k = 0;
+    for (size_t i = 0; i < k; i++) {
+        snprintf(ids[have + i][0], BR_ID_MAX, "%s", ev[i].user_id);
+        snprintf(ids[have + i][1], BR_ID_MAX, "%s", ev[i].book_id);
+        e[have + i] = ev[i];
+    }
+    s->ev_unstored_n = have + k;
+    for (size_t i = 0; i < s->ev_unstored_n; i++) { /* the ids moved with a realloc */
+        s->ev_unstored[i].user_id = s->ev_unstored_ids[i][0];
+        s->ev_unstored[i].book_id = s->ev_unstored_ids[i][1];
+    }
+    if (k < n)
+        br_log(BR_LOG_WARN,
+               "serve: %zu events are in the log but not in the store, more than are kept to "
+               "retry: `bookrec store restore` brings them back",
+               n - k);
+}
+
+/* Applies the kept events again; forgets them once the store took them. */
+static void ev_retry_unstored(br_server *s, br_store *st)
+{
+    if (!s->ev_unstored_n || br_store_apply_events(st, s->ev_unstored, s->ev_unstored_n)) return;
+    br_log(BR_LOG_INFO, "serve: the store took the %zu events it had missed", s->ev_unstored_n);
+    br_free(s->ev_unstored);
+    br_free(s->ev_unstored_ids);
+    s->ev_unstored = NULL;
+    s->ev_unstored_ids = NULL;
+    s->ev_unstored_n = 0;
+}
+
+static void ev_job_free(ev_job *j)
+{
+    if (!j) return;
+    br_free(j->ev);
+    br_free(j->ids);
+    br_free(j);
+}
+
+/* Commits a chain of jobs: the log first (every job 503 when it fails:
+ * nothing was written), then the store. */
+static void ev_commit(br_server *s, ev_job *jobs)
+{
+    size_t total = 0;
+    for (ev_job *j = jobs; j; j = j->next) total += j->n;
+    br_event *all = br_malloc(total * sizeof *all);
+    br_events *log = atomic_load(&s->events);
+    br_status e = !all ? br_error(BR_ENOMEM, "event batch") : BR_OK;
+    if (all) {
+        size_t k = 0;
+        for (ev_job *j = jobs; j; j = j->next) {
+            memcpy(all + k, j->ev, j->n * sizeof *all);
+            k += j->n;
+        }
+    }
+    if (!e && !log) e = br_error(BR_EIO, "event log unavailable");
+    if (!e) e = br_events_append(log, all, total);
+    if (e) {
+        if (log) store_failed(s, e, "event log");
+        for (ev_job *j = jobs; j; j = j->next) {
+            j->status = e == BR_ENOMEM ? 500 : 503;
+            snprintf(j->msg, sizeof j->msg, "event log: %s (nothing stored: retry)",
+                     br_error_detail());
+        }
+        br_free(all);
+        return;
+    }
+    for (size_t i = 0; i < total; i++) mem_push(s, &all[i]);
+    atomic_fetch_add(&s->m.events, total);
+    br_store *st = store_get(s);
+    if (st) ev_retry_unstored(s, st);
+    e = st ? br_store_apply_events(st, all, total) : BR_ENET;
+    char why[200] = "";
+    if (e) {
+        if (st) store_failed(s, e, "apply events");
+        snprintf(why, sizeof why, "%s", st ? br_error_detail() : "store unreachable");
+        br_log(BR_LOG_WARN, "serve: %zu events are in the log but not in the store (%s)", total,
+               why);
+        ev_keep_unstored(s, all, total);
+    }
+    for (ev_job *j = jobs; j; j = j->next) {
+        j->status = 200;
+        j->stored = e == BR_OK;
+        snprintf(j->msg, sizeof j->msg,
+                 "in the event log, not yet in the store (%s): applied again with the next "
+                 "events, or by `bookrec store restore`",
+                 why);
+    }
+    br_free(all);
+}
+
+static void *ev_committer(void *arg)
+{
+    br_server *s = arg;
+    pthread_mutex_lock(&s->ev_mu);
+    for (;;) {
+        while (!s->ev_queue && !s->ev_stopping) pthread_cond_wait(&s->ev_cv, &s->ev_mu);
+        if (!s->ev_queue) break; /* stopping, and nothing left to commit */
+        ev_job *batch = s->ev_queue;
+        s->ev_queue = NULL;
+        s->ev_tail = &s->ev_queue;
+        pthread_mutex_unlock(&s->ev_mu);
+        ev_commit(s, batch);
+        br_error_clear();
+        pthread_mutex_lock(&s->ev_mu);
+        while (batch) { /* answered: to the done list, then the handler again */
+            ev_job *j = batch;
+            struct MHD_Connection *con = j->con;
+            batch = j->next;
+            j->next = s->ev_done;
+            s->ev_done = j;
+            pthread_mutex_unlock(&s->ev_mu);
+            MHD_resume_connection(con); /* j may be freed from here on */
+            pthread_mutex_lock(&s->ev_mu);
+        }
+    }
+    pthread_mutex_unlock(&s->ev_mu);
+    return NULL;
+}
+
+static void ev_init(br_server *s)
+{
+    pthread_mutex_init(&s->ev_mu, NULL);
+    pthread_cond_init(&s->ev_cv, NULL);
+    s->ev_tail = &s->ev_queue;
+}
+
+/* Commits what is queued and stops the committer (before the daemon stops:
+ * every suspended connection is resumed with its answer). */
+static void ev_stop(br_server *s)
+{
+    pthread_mutex_lock(&s->ev_mu);
+    s->ev_stopping = 1;
+    int started = s->ev_started;
+    s->ev_started = 0;
+    pthread_cond_signal(&s->ev_cv);
+    pthread_mutex_unlock(&s->ev_mu);
+    if (started) pthread_join(s->ev_thread, NULL);
+}
+
+static void ev_fini(br_server *s)
+{
+    while (s->ev_done) { /* answers whose connection closed before they were sent */
+        ev_job *j = s->ev_done;
+        s->ev_done = j->next;
+        ev_job_free(j);
+    }
+    br_free(s->ev_unstored);
+    br_free(s->ev_unstored_ids);
+    pthread_mutex_destroy(&s->ev_mu);
+    pthread_cond_destroy(&s->ev_cv);
+}
+
+/* The committed job of this request, taken off the done list; NULL when
+ * the request has not been queued yet. */
+static ev_job *ev_take_done(br_server *s, struct MHD_Connection *con, uint64_t t0)
+{
+    pthread_mutex_lock(&s->ev_mu);
+    ev_job **pp = &s->ev_done;
+    while (*pp && !((*pp)->con == con && (*pp)->t0 == t0)) pp = &(*pp)->next;
+    ev_job *j = *pp;
+    if (j) *pp = j->next;
+    pthread_mutex_unlock(&s->ev_mu);
+    return j;
+}
+
+/* Frees the committed jobs of a connection whose request ended without
+ * its handler taking them (the client went away while it was suspended). */
+static void ev_drop_done(br_server *s, struct MHD_Connection *con)
+{
+    pthread_mutex_lock(&s->ev_mu);
+    for (ev_job **pp = &s->ev_done; *pp;) {
+        ev_job *j = *pp;
+        if (j->con != con) {
+            pp = &j->next;
+            continue;
+        }
+        *pp = j->next;
+        ev_job_free(j);
+    }
+    pthread_mutex_unlock(&s->ev_mu);
+}
+
+/* Queues a checked batch and suspends its connection: 0, or -1 when the
+ * server is stopping or the committer cannot start (nothing queued). */
+static int ev_enqueue(br_server *s, ev_job *j)
+{
+    pthread_mutex_lock(&s->ev_mu);
+    int ok = !s->ev_stopping;
+    if (ok && !s->ev_started) {
+        ok = pthread_create(&s->ev_thread, NULL, ev_committer, s) == 0;
+        s->ev_started = ok;
+    }
+    if (ok) {
+        /* suspended before the committer can see the job (and resume it) */
+        MHD_suspend_connection(j->con);
+        j->next = NULL;
+        *s->ev_tail = j;
+        s->ev_tail = &j->next;
+        pthread_cond_signal(&s->ev_cv);
+    }
+    pthread_mutex_unlock(&s->ev_mu);
+    return ok ? 0 : -1;
+}
+
+/* The answer of a committed job. */
+static enum MHD_Result ev_answer(br_server *s, struct MHD_Connection *con, uint64_t t0, ev_job *j)
+{
+    const route r = R_EVENTS;
+    int status = j->status, stored = j->stored;
+    size_t n = j->n;
+    char msg[sizeof j->msg];
+    memcpy(msg, j->msg, sizeof msg);
+    ev_job_free(j);
+    if (status != 200) return reply_error(s, con, r, t0, status, "%s", msg);
+    br__sbuf *b = tbuf();
+    if (!b) return MHD_NO;
+    br__sb_printf(b, "{\"accepted\":%zu", n);
+    if (!stored) {
+        br__sb_str(b, ",\"stored\":false,\"message\":");
+        br__sb_json_str(b, msg);
+    }
+    br__sb_str(b, "}");
+    return reply_json(s, con, r, t0, 200, b);
+}
+
 static enum MHD_Result h_events(br_server *s, struct MHD_Connection *con, uint64_t t0,
                                 const char *body, size_t len)
 {
     const route r = R_EVENTS;
+    ev_job *done = ev_take_done(s, con, t0);
+    if (done) return ev_answer(s, con, t0, done); /* called again once committed */
     json_error_t jerr;
     json_t *doc = json_loadb(body, len, 0, &jerr);
     if (!doc) return reply_error(s, con, r, t0, 400, "bad JSON: %s", jerr.text);
@@ -1021,39 +1297,30 @@ static enum MHD_Result h_events(br_server *s, struct MHD_Connection *con, uint64
     }
     if (p) br__srv_snap_release(p);
     json_decref(doc);
-    if (!status) {
-        br_store *st = store_get(s);
-        br_events *log = atomic_load(&s->events);
-        br_status e = BR_OK;
-        if (!st) {
-            status = 503;
-            pthread_mutex_lock(&s->err_mu);
-            snprintf(msg, sizeof msg, "store unreachable: %s", s->store_err);
-            pthread_mutex_unlock(&s->err_mu);
-        } else if ((e = br_store_apply_events(st, ev, n)) != BR_OK) {
-            store_failed(s, e, "apply events");
-            status = http_status(e) == 400 ? 400 : 503;
-            snprintf(msg, sizeof msg, "store: %s", br_error_detail());
-        } else {
-            for (size_t i = 0; i < n; i++) mem_push(s, &ev[i]);
-            if (!log) {
-                status = 503,
-                snprintf(msg, sizeof msg, "event log unavailable (the store has them)");
-            } else if ((e = br_events_append(log, ev, n)) != BR_OK) {
-                store_failed(s, e, "event log");
-                status = 503;
-                snprintf(msg, sizeof msg, "event log: %s (the store has them)", br_error_detail());
-            }
-        }
+    if (!status && !store_get(s)) {
+        status = 503;
+        pthread_mutex_lock(&s->err_mu);
+        snprintf(msg, sizeof msg, "store unreachable: %s (nothing stored: retry)", s->store_err);
+        pthread_mutex_unlock(&s->err_mu);
+    } else if (!status && !atomic_load(&s->events)) {
+        status = 503, snprintf(msg, sizeof msg, "event log unavailable (nothing stored: retry)");
+    }
+    ev_job *j = status ? NULL : br_calloc(1, sizeof *j);
+    if (!status && !j) status = 500, snprintf(msg, sizeof msg, "out of memory");
+    if (j) {
+        j->con = con;
+        j->t0 = t0;
+        j->ev = ev;
+        j->ids = ids;
+        j->n = n;
+        if (ev_enqueue(s, j) == 0) return MHD_YES; /* answered when resumed */
+        j->ev = NULL, j->ids = NULL;
+        ev_job_free(j);
+        status = 503, snprintf(msg, sizeof msg, "the server is stopping (nothing stored: retry)");
     }
     br_free(ev);
     br_free(ids);
-    if (status) return reply_error(s, con, r, t0, status, "%s", msg);
-    atomic_fetch_add(&s->m.events, n);
-    br__sbuf *b = tbuf();
-    if (!b) return MHD_NO;
-    br__sb_printf(b, "{\"accepted\":%zu}", n);
-    return reply_json(s, con, r, t0, 200, b);
+    return reply_error(s, con, r, t0, status, "%s", msg);
 }
 
 static br_status encoder_get(br_server *s, const srv_snap *p, br_encoder **out)
@@ -1538,6 +1805,11 @@ static enum MHD_Result h_metrics(br_server *s, struct MHD_Connection *con, uint6
                   "# HELP bookrec_store_up 1 when the store is reachable, 0 when degraded.\n"
                   "# TYPE bookrec_store_up gauge\n"
                   "bookrec_store_up %d\n"
+                  "# HELP bookrec_store_ready 1 when the store is reachable and serves a version "
+                  "of this model directory (/readyz), 0 when degraded, emptied or another "
+                  "model's.\n"
+                  "# TYPE bookrec_store_ready gauge\n"
+                  "bookrec_store_ready %d\n"
                   "# HELP bookrec_reloads_total Model versions swapped in after the first.\n"
                   "# TYPE bookrec_reloads_total counter\n"
                   "bookrec_reloads_total %llu\n"
@@ -1552,6 +1824,7 @@ static enum MHD_Result h_metrics(br_server *s, struct MHD_Connection *con, uint6
                   "# TYPE bookrec_books_added_total counter\n"
                   "bookrec_books_added_total %llu\n",
                   (unsigned long long)atomic_load(&s->m.store_errors), atomic_load(&s->store_ok),
+                  atomic_load(&s->store_ok) && !atomic_load(&s->store_unready),
                   (unsigned long long)atomic_load(&s->m.reloads),
                   (unsigned long long)atomic_load(&s->m.reload_failures),
                   (unsigned long long)atomic_load(&s->m.events),
@@ -1579,14 +1852,64 @@ static enum MHD_Result h_static(br_server *s, struct MHD_Connection *con, uint64
     return reply_error(s, con, R_STATIC, t0, 404, "no such page: %s", url);
 }
 
+/* Files the server holds besides its connections (model, store, log,
+ * epoll and thread pipes): kept out of max_connections by ulimit -n. */
+#define SRV_FD_HEADROOM 128
+
+/* Is the listening socket on loopback only (127.0.0.0/8, ::1, or an
+ * IPv4-mapped loopback address)? */
+static int bound_loopback(int fd)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof sa;
+    if (getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) return 0;
+    if (sa.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa.ss_family != AF_INET6) return 0;
+    const struct in6_addr *a = &((struct sockaddr_in6 *)&sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
+/* Who may write (a key, a loopback bind, or allow_open_writes: said at
+ * start) and the connection guard (s->opt's limits are final). */
+static br_status guard_start(br_server *s, int listen_fd)
+{
+    int loopback = bound_loopback(listen_fd);
+    s->writes_open = s->opt.allow_open_writes || loopback;
+    if (!s->writes_open && !s->api_key)
+        br_log(BR_LOG_WARN,
+               "serve: listening on %s (beyond loopback) without an API key: POST /api/events "
+               "and /api/books answer 401 (set --api-key or $BOOKREC_API_KEY, or "
+               "--allow-open-writes)",
+               s->bind);
+    else if (s->opt.allow_open_writes && !s->api_key && !loopback)
+        br_log(BR_LOG_WARN,
+               "serve: listening on %s without an API key and with --allow-open-writes: anyone "
+               "who reaches it may post events and books",
+               s->bind);
+    return br__srv_guard_start(s->opt.max_connections, s->opt.request_deadline_ms, &s->guard);
+}
+
 /* ------------------------------------------------------------ dispatch -- */
 
 typedef struct req {
     uint64_t t0;
     route r;
     int too_large;
+    int bodyless; /* a GET, HEAD or OPTIONS sent with a body: read, dropped, 400 */
+    size_t got;   /* body bytes received */
     br__sbuf body;
 } req;
+
+/* Does the request announce a body (as libmicrohttpd will read one)? */
+static int has_body(struct MHD_Connection *con)
+{
+    if (MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return 1;
+    const char *cl =
+        MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return cl && strtoull(cl, NULL, 10) > 0;
+}
 
 /* *con_cls of a GET (or HEAD, OPTIONS) between its two handler calls. */
 static req get_pending, options_pending;
@@ -1703,53 +2026,79 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     (void)version;
     br_server *s = cls;
     req *q = *con_cls;
+    /* the whole request is in (the first call has its head only): the
+     * deadline no longer runs */
+    if (q && !*upload_size) br__srv_guard_answering(s->guard, con);
     /* A GET is answered on the second call: libmicrohttpd closes the
      * connection after a response queued on the first (headers-only) call,
      * and a reconnect per request costs more than the whole handler. */
-    if (q == &get_pending) return on_get(s, con, url, now_ns());
-    if (q == &options_pending) return on_options(s, con, url, now_ns());
+    if (q == &get_pending) return on_get(s, con, url, br__srv_now_ns());
+    if (q == &options_pending) return on_options(s, con, url, br__srv_now_ns());
     if (!q) {
-        uint64_t t0 = now_ns();
-        /* HEAD is a GET whose body libmicrohttpd leaves out */
-        if (!strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD)) {
-            *con_cls = &get_pending;
-            return MHD_YES;
-        }
-        if (!strcmp(method, MHD_HTTP_METHOD_OPTIONS)) {
-            *con_cls = &options_pending;
-            return MHD_YES;
-        }
+        uint64_t t0 = br__srv_now_ns();
         char id[BR_ID_MAX + 1], msg[160];
-        size_t id_len;
-        route r = match(url, id, &id_len);
-        if (url_problem(con, url, msg, sizeof msg))
-            return reply_error(s, con, r, t0, 400, "%s", msg);
-        if (r == R_OTHER) return reply_error(s, con, r, t0, 404, "no such endpoint: %s", url);
-        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 || route_methods(r) != M_POST)
-            return reply_error(s, con, r, t0, 405, "%s %s: not allowed (allowed: %s)", method, url,
-                               route_allow(r));
-        if (r != R_RECS_SESSION && !key_ok(s, con)) /* the session endpoint only reads */
-            return reply_error(s, con, r, t0, 401, "missing or wrong X-API-Key");
+        size_t id_len = 0;
+        route r;
+        if (br__srv_guard_reserved(con)) { /* past max_connections: health checks only */
+            r = match(url, id, &id_len);
+            if (r != R_HEALTHZ && r != R_READYZ)
+                return reply_error(s, con, r, t0, 503,
+                                   "the server is at its connection limit (%zu): retry later",
+                                   br__srv_guard_cap(s->guard));
+        }
         const char *cl =
             MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->opt.max_body)
-            return reply_error(s, con, r, t0, 413, "request body over %zu bytes", s->opt.max_body);
+        int bodyless = !strcmp(method, MHD_HTTP_METHOD_GET) ||
+                       !strcmp(method, MHD_HTTP_METHOD_HEAD) ||
+                       !strcmp(method, MHD_HTTP_METHOD_OPTIONS);
+        if (bodyless && !has_body(con)) {
+            /* HEAD is a GET whose body libmicrohttpd leaves out */
+            *con_cls = strcmp(method, MHD_HTTP_METHOD_OPTIONS) ? &get_pending : &options_pending;
+            return MHD_YES;
+        }
+        r = match(url, id, &id_len);
+        if (bodyless) { /* with a body: read it (so the answer is not lost in a reset), then 400 */
+            if (cl && strtoull(cl, NULL, 10) > s->opt.max_body)
+                return reply_error(s, con, r, t0, 413, "request body over %zu bytes",
+                                   s->opt.max_body);
+        } else {
+            if (url_problem(con, url, msg, sizeof msg))
+                return reply_error(s, con, r, t0, 400, "%s", msg);
+            if (r == R_OTHER) return reply_error(s, con, r, t0, 404, "no such endpoint: %s", url);
+            if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 || route_methods(r) != M_POST)
+                return reply_error(s, con, r, t0, 405, "%s %s: not allowed (allowed: %s)", method,
+                                   url, route_allow(r));
+            if (r != R_RECS_SESSION && !key_ok(s, con)) /* the session endpoint only reads */
+                return reply_error(s, con, r, t0, 401, "missing or wrong X-API-Key");
+            if (r != R_RECS_SESSION && !s->api_key && !s->writes_open)
+                return reply_error(s, con, r, t0, 401,
+                                   "writes need an X-API-Key: the server listens beyond loopback "
+                                   "(%s) and was started without --api-key",
+                                   s->bind);
+            if (cl && strtoull(cl, NULL, 10) > s->opt.max_body)
+                return reply_error(s, con, r, t0, 413, "request body over %zu bytes",
+                                   s->opt.max_body);
+        }
         q = br_calloc(1, sizeof *q);
         if (!q) return MHD_NO;
         q->t0 = t0;
         q->r = r;
+        q->bodyless = bodyless;
         *con_cls = q;
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!q->too_large && q->body.len + *upload_size > s->opt.max_body) q->too_large = 1;
-        if (!q->too_large) br__sb_put(&q->body, upload_data, *upload_size);
+        q->got += *upload_size;
+        if (q->got > s->opt.max_body) q->too_large = 1;
+        if (!q->too_large && !q->bodyless) br__sb_put(&q->body, upload_data, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
     if (q->too_large)
         return reply_error(s, con, q->r, q->t0, 413, "request body over %zu bytes",
                            s->opt.max_body);
+    if (q->bodyless)
+        return reply_error(s, con, q->r, q->t0, 400, "a %s request takes no body", method);
     if (q->body.oom) return reply_error(s, con, q->r, q->t0, 500, "out of memory");
     const char *body = q->body.p ? q->body.p : "";
     switch (q->r) {
@@ -1766,6 +2115,8 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     req *q = *con_cls;
+    br__srv_guard_rearm(((br_server *)cls)->guard, con); /* the whole deadline again */
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) ev_drop_done(cls, con);
     if (!q || q == &get_pending || q == &options_pending) {
         *con_cls = NULL;
         return;
@@ -1803,7 +2154,7 @@ br_status br_server_reload(br_server *s, int force)
         for (size_t i = 0; i < old->n_added && neu->dim == old->dim; i++) {
             if (br__srv_snap_find(neu, old->added[i].id) >= 0) continue;
             br_status e = br__srv_snap_add(neu, &old->added[i],
-                                       br__srv_snap_emb(old, old->n_base + (uint32_t)i), NULL);
+                                           br__srv_snap_emb(old, old->n_base + (uint32_t)i), NULL);
             if (e)
                 br_log(BR_LOG_WARN, "serve: posted book '%s' not carried over: %s",
                        old->added[i].id, br_error_detail());
@@ -1821,7 +2172,7 @@ br_status br_server_reload(br_server *s, int force)
             br_log(BR_LOG_INFO, "serve: model %s -> %s", prev->version, neu->version);
         }
         br__srv_snap_release(prev); /* the last request holding it frees it */
-    } else if (old) {           /* the first load's failure is br_server_start's to report */
+    } else if (old) {               /* the first load's failure is br_server_start's to report */
         atomic_fetch_add(&s->m.reload_failures, 1);
         br_log(BR_LOG_WARN, "serve: reload failed, still serving %s: %s", old->version,
                br_error_detail());
@@ -1841,7 +2192,8 @@ static br_status store_check(br_server *s, br_store *st)
     if (e == BR_ENOTFOUND) {
         snprintf(why, sizeof why,
                  "the store serves no model version (emptied or never published): "
-                 "`bookrec models rollback` or `bookrec train` publishes one");
+                 "`bookrec store restore` puts the version and the readers' seen sets "
+                 "and histories back");
         e = BR_OK;
     } else if (!e) {
         char path[PATH_MAX];
@@ -1905,7 +2257,7 @@ static void *watcher_main(void *arg)
         if (s->stopping) break;
         pthread_mutex_unlock(&s->w_mu);
         if (!s->opt.no_watch) br_server_reload(s, 0);
-        uint64_t now = now_ns() / 1000000u;
+        uint64_t now = br__srv_now_ns() / 1000000u;
         br_store *st = store_get(s);
         if (st) { /* readiness follows the store, not only failed requests */
             br_status e = store_check(s, st);
@@ -1934,6 +2286,25 @@ static void *watcher_main(void *arg)
 }
 
 /* ------------------------------------------------------------ start/stop -- */
+
+/* max_connections, and the reserve above it, within the process' open-file
+ * limit (ulimit -n; `bookrec serve` raises it to the hard limit): past it
+ * accept() fails and the reserve would be an illusion. */
+static void max_connections_fit(br_server *s)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
+    rlim_t room = rl.rlim_cur > SRV_FD_HEADROOM + BR__SRV_RESERVE + 16
+                      ? rl.rlim_cur - SRV_FD_HEADROOM - BR__SRV_RESERVE
+                      : 16;
+    if (s->opt.max_connections <= room) return;
+    br_log(BR_LOG_WARN,
+           "serve: at most %llu connections (not %u): the process may open %llu files "
+           "(ulimit -n), %d of them kept for the health-check reserve and %d for the rest",
+           (unsigned long long)room, s->opt.max_connections, (unsigned long long)rl.rlim_cur,
+           BR__SRV_RESERVE, SRV_FD_HEADROOM);
+    s->opt.max_connections = (uint32_t)room;
+}
 
 /* A listening socket on `bind` (an IPv4 or IPv6 address, or a name such
  * as localhost: its addresses are tried in turn) and `port` (0: a free
@@ -2001,6 +2372,10 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
     s->opt = *opt;
     if (!s->opt.max_body) s->opt.max_body = BR_SERVE_BODY_DEFAULT;
     if (!s->opt.max_added) s->opt.max_added = BR_SERVE_ADDED_DEFAULT;
+    if (!s->opt.max_per_ip) s->opt.max_per_ip = BR_SERVE_PER_IP_DEFAULT;
+    if (!s->opt.request_deadline_ms) s->opt.request_deadline_ms = BR_SERVE_DEADLINE_DEFAULT_MS;
+    if (!s->opt.max_connections) s->opt.max_connections = BR_SERVE_CONNECTIONS_DEFAULT;
+    max_connections_fit(s);
     s->model_dir = br_strdup(opt->model_dir);
     s->bind = br_strdup(opt->bind ? opt->bind : "127.0.0.1");
     s->api_key = opt->api_key && *opt->api_key ? br_strdup(opt->api_key) : NULL;
@@ -2013,6 +2388,7 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
     pthread_cond_init(&s->w_cv, NULL);
     pthread_mutex_init(&s->enc_mu, NULL);
     pthread_mutex_init(&s->mem_mu, NULL);
+    ev_init(s);
     br_status st = s->model_dir && s->bind && s->mem ? BR_OK : br_error(BR_ENOMEM, "server");
     if (!st) st = br_server_reload(s, 1);
     if (!st && opt->store) {
@@ -2042,15 +2418,19 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
     }
     int fd = -1;
     if (!st) st = listen_on(s->bind, opt->port, &fd, &s->port);
+    if (!st && (st = guard_start(s, fd))) close(fd);
     if (!st) {
-        unsigned flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO;
+        unsigned flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO |
+                         MHD_ALLOW_SUSPEND_RESUME;
+        unsigned total = (unsigned)(s->opt.max_connections + BR__SRV_RESERVE);
         s->daemon = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->opt.threads, MHD_OPTION_NOTIFY_COMPLETED,
             on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_CONN_MEMORY,
-            MHD_OPTION_END);
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, total,
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->opt.max_per_ip,
+            MHD_OPTION_NOTIFY_CONNECTION, br__srv_guard_notify, s->guard,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_CONN_MEMORY, MHD_OPTION_END);
         if (!s->daemon) {
             close(fd); /* the daemon owns it only once started */
             st = br_error(BR_EIO, "cannot start the HTTP server on %s port %u", s->bind,
@@ -2088,10 +2468,12 @@ void br_server_stop(br_server *s)
         pthread_join(s->watcher, NULL);
         s->watcher_started = 0;
     }
+    ev_stop(s); /* every suspended event POST answered before the daemon stops */
     if (s->daemon) {
         MHD_stop_daemon(s->daemon);
         s->daemon = NULL;
     }
+    br__srv_guard_stop(s->guard);
 }
 
 void br_server_free(br_server *s)
@@ -2109,11 +2491,13 @@ void br_server_free(br_server *s)
     pthread_cond_destroy(&s->w_cv);
     pthread_mutex_destroy(&s->enc_mu);
     pthread_mutex_destroy(&s->mem_mu);
+    ev_fini(s);
     br_free(s->mem);
     br_free(s->model_dir);
     br_free(s->store_uri);
     br_free(s->bind);
     br_free(s->api_key);
     br_free(s->cors);
+    br__srv_guard_free(s->guard);
     br_free(s);
 }

@@ -8,9 +8,14 @@
  *           u8 book-id length, u8 0, reader id, book id
  *   (little-endian)
  *
- * A batch is one write() under an exclusive lock (a mutex for this
- * process's threads, flock for other processes), then fdatasync: when
- * append returns the events are on disk. A crash can leave a torn tail: a
+ * Appends are group-committed: concurrent appenders of one handle queue
+ * their batches, and the first in the queue (the leader) writes every
+ * batch queued so far under an exclusive lock (a mutex for this process's
+ * threads, flock for other processes) and fdatasyncs once for all of them,
+ * so N concurrent appends cost one sync instead of N. When append returns
+ * BR_OK the events are on disk; when it fails, the leader has cut the file
+ * back to where the group started (still under the lock), so every batch
+ * of the group fails and the log is as it was. A crash can leave a torn tail: a
  * last record cut short, or one whose bytes never reached the disk (zeros,
  * a checksum mismatch). Opening for writing finds it and truncates it;
  * readers stop before it. What is told apart from a torn tail: a bad record
@@ -35,6 +40,7 @@
 #include <unistd.h>
 
 #include "core/afile.h"
+#include "core/fault.h"
 #include "core/idcheck.h"
 #include "store/events_internal.h"
 #include "store/store_internal.h"
@@ -44,11 +50,24 @@
 #define FIXED       16 /* payload bytes before the ids */
 #define MAX_PAYLOAD (FIXED + 2 * BR_ID_MAX)
 
+/* An appender waiting in the group-commit queue (on its own stack). */
+typedef struct gc_waiter {
+    const unsigned char *buf;
+    size_t len;
+    int done;
+    br_status st;
+    char detail[256]; /* the leader's error detail, for a follower's br_error */
+    struct gc_waiter *next;
+} gc_waiter;
+
 typedef struct file_log {
     br_events base;
     char *path;
     int fd;
     pthread_mutex_t mu;
+    pthread_mutex_t q_mu; /* the group-commit queue */
+    pthread_cond_t q_cv;
+    gc_waiter *q_head, *q_tail;
 } file_log;
 
 /* ---------------------------------------------------------------- CRC-32C -- */
@@ -190,8 +209,76 @@ static void f_close(br_events *ev)
     file_log *l = (file_log *)ev;
     if (l->fd >= 0) close(l->fd);
     pthread_mutex_destroy(&l->mu);
+    pthread_mutex_destroy(&l->q_mu);
+    pthread_cond_destroy(&l->q_cv);
     br_free(l->path);
     br_free(l);
+}
+
+/* Writes the batches of waiters first..last (a chain of the queue) and
+ * syncs once: BR_OK when all are on disk; otherwise the file is cut back
+ * to where it was, so none of them is. Called by the leader alone. */
+static br_status write_group(file_log *l, gc_waiter *first, gc_waiter *last)
+{
+    lock(l, 1);
+    br_status st = BR_OK;
+    struct stat sb;
+    off_t before = fstat(l->fd, &sb) == 0 ? sb.st_size : -1;
+    for (gc_waiter *w = first; st == BR_OK; w = w->next) {
+        size_t done = 0;
+        while (done < w->len && st == BR_OK) {
+            ssize_t r = br__fault_write(l->fd, w->buf + done, w->len - done);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0)
+                st = br_error(BR_EIO, "%s: write: %s", l->path, strerror(errno));
+            else
+                done += (size_t)r;
+        }
+        if (w == last) break;
+    }
+    if (st == BR_OK && br__fault_fdatasync(l->fd) != 0)
+        st = br_error(BR_EIO, "%s: fdatasync: %s", l->path, strerror(errno));
+    /* A half-written group is cut off again, so a failed append leaves the
+     * log as it was (and a crash here leaves a torn tail for open to cut). */
+    if (st != BR_OK && before >= 0 && ftruncate(l->fd, before) == 0) fdatasync(l->fd);
+    unlock(l);
+    return st;
+}
+
+/* Queues w; the appender at the head of the queue leads: it takes every
+ * batch queued so far, writes and syncs them (write_group), hands each its
+ * result and passes the lead to the next one queued meanwhile. A follower
+ * only waits. Returns w's result (with its detail). */
+static br_status group_commit(file_log *l, gc_waiter *w)
+{
+    pthread_mutex_lock(&l->q_mu);
+    if (l->q_tail)
+        l->q_tail->next = w;
+    else
+        l->q_head = w;
+    l->q_tail = w;
+    while (!w->done && l->q_head != w) pthread_cond_wait(&l->q_cv, &l->q_mu);
+    if (w->done) {
+        pthread_mutex_unlock(&l->q_mu);
+        return w->st == BR_OK ? BR_OK : br_error(w->st, "%s", w->detail);
+    }
+    gc_waiter *last = l->q_tail; /* the group: everything queued so far */
+    pthread_mutex_unlock(&l->q_mu);
+
+    br_status st = write_group(l, w, last);
+
+    pthread_mutex_lock(&l->q_mu);
+    gc_waiter *next = last->next;
+    for (gc_waiter *q = w; q; q = q == last ? NULL : q->next) {
+        q->st = st;
+        if (st != BR_OK) snprintf(q->detail, sizeof q->detail, "%s", br_error_detail());
+        q->done = 1;
+    }
+    l->q_head = next;
+    if (!next) l->q_tail = NULL;
+    pthread_cond_broadcast(&l->q_cv);
+    pthread_mutex_unlock(&l->q_mu);
+    return st;
 }
 
 static br_status f_append(br_events *ev, const br_event *events, size_t n)
@@ -219,25 +306,8 @@ static br_status f_append(br_events *ev, const br_event *events, size_t n)
         br_put_u32(q + 4, crc32c(p, len));
         q += 8 + len;
     }
-    lock(l, 1);
-    br_status st = BR_OK;
-    struct stat sb;
-    off_t before = fstat(l->fd, &sb) == 0 ? sb.st_size : -1;
-    size_t done = 0;
-    while (done < total && st == BR_OK) {
-        ssize_t w = write(l->fd, buf + done, total - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0)
-            st = br_error(BR_EIO, "%s: write: %s", l->path, strerror(errno));
-        else
-            done += (size_t)w;
-    }
-    if (st == BR_OK && fdatasync(l->fd) != 0)
-        st = br_error(BR_EIO, "%s: fdatasync: %s", l->path, strerror(errno));
-    /* A half-written batch is cut off again, so a failed append leaves the
-     * log as it was (and a crash here leaves a torn tail for open to cut). */
-    if (st != BR_OK && before >= 0 && ftruncate(l->fd, before) == 0) fdatasync(l->fd);
-    unlock(l);
+    gc_waiter w = {.buf = buf, .len = total};
+    br_status st = group_commit(l, &w);
     br_free(buf);
     return st;
 }
@@ -372,6 +442,8 @@ br_status br__events_file_open(const char *path, unsigned flags, br_events **out
     l->base.flags = flags;
     l->fd = -1;
     pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->q_mu, NULL);
+    pthread_cond_init(&l->q_cv, NULL);
     l->path = br_strdup(path);
     int rdonly = (flags & BR_EVENTS_RDONLY) != 0;
     if (!l->path) {

@@ -10,7 +10,14 @@
  * acknowledged before the consumer says so.
  *
  * XADD is not idempotent, so a batch whose connection breaks is not
- * retried: the error says some events may have been appended.
+ * retried: the error says some events may have been appended. A pooled
+ * connection the server closed while idle (Redis restarted) is replaced
+ * before the batch is sent (rconn.c), so the first events after a restart
+ * go through.
+ *
+ * A read-only handle (BR_EVENTS_RDONLY) creates no group and moves none:
+ * it delivers every entry of the stream, oldest first (XRANGE), which is
+ * what restoring a store needs (docs/store.md, "Recovering a store").
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -131,10 +138,54 @@ static br_status decode(redis_log *l, const redisReply *entry, br_event *e, char
     return BR_OK;
 }
 
+static int parse_id(const char *s, unsigned long long *ms, unsigned long long *seq);
+
+/* Read-only: every entry, oldest first, paging by the id after the last. */
+static br_status r_scan(redis_log *l, size_t max, br_event_fn fn, void *user, size_t *count,
+                        char *last)
+{
+    char from[BR_EVENTS_POS_MAX] = "-";
+    br_status st = BR_OK;
+    for (;;) {
+        size_t want = max ? max - *count : PAGE;
+        if (want == 0) break;
+        if (want > PAGE) want = PAGE;
+        char cnt[24];
+        snprintf(cnt, sizeof cnt, "%zu", want);
+        const char *argv[] = {"XRANGE", l->key, from, "+", "COUNT", cnt};
+        redisReply *r = NULL;
+        st = run(l, &r, 1, "XRANGE", 6, argv);
+        if (st != BR_OK) return st;
+        size_t got = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+        for (size_t i = 0; i < got && st == BR_OK; i++) {
+            br_event e;
+            char ub[BR_ID_MAX], bb[BR_ID_MAX];
+            const redisReply *ent = r->element[i];
+            st = decode(l, ent, &e, ub, bb);
+            if (st == BR_OK) st = fn(&e, ent->element[0]->str, user);
+            if (st == BR_OK) {
+                unsigned long long ms, seq;
+                (*count)++;
+                snprintf(last, BR_EVENTS_POS_MAX, "%s", ent->element[0]->str);
+                if (!parse_id(ent->element[0]->str, &ms, &seq))
+                    st = br_error(BR_ESTORE, "redis: %s: bad entry id", l->key);
+                else if (seq == ~0ull)
+                    snprintf(from, sizeof from, "%llu-0", ms + 1);
+                else
+                    snprintf(from, sizeof from, "%llu-%llu", ms, seq + 1);
+            }
+        }
+        freeReplyObject(r);
+        if (st != BR_OK || got < want) break;
+    }
+    return st;
+}
+
 static br_status r_read(br_events *ev, const char *group, size_t max, br_event_fn fn, void *user,
                         size_t *count, char *last)
 {
     redis_log *l = (redis_log *)ev;
+    if (ev->flags & BR_EVENTS_RDONLY) return r_scan(l, max, fn, user, count, last);
     br_status st = ensure_group(l, group);
     if (st != BR_OK) return st;
     /* Pass 0: this group's pending entries, paging by the last id seen.

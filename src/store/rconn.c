@@ -3,17 +3,21 @@
  * connection; a caller takes the first free slot (trylock from a rotating
  * start) and only blocks when all are busy. A connection that failed is
  * freed and reopened by its next user: that is the whole reconnect logic,
- * so a Redis restart costs the requests in flight, not the process.
+ * so a Redis restart costs the requests in flight, not the process; and a
+ * pooled connection the server closed meanwhile is replaced before use, so
+ * it costs none of the requests that come after.
  */
 #define _GNU_SOURCE
 #include "store/rconn.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static br_status opt(const char *key, const char *val, void *user)
 {
@@ -88,7 +92,7 @@ br_status br__rconn_parse(const char *rest, br_rconn_cfg *cfg)
 }
 
 br_status br__rconn_fail(const br_rconn_cfg *cfg, redisContext *c, const redisReply *r,
-                        const char *what)
+                         const char *what)
 {
     if (r && r->type == REDIS_REPLY_ERROR)
         return br_error(BR_ESTORE, "redis %s:%d: %s: %s", cfg->host, cfg->port, what, r->str);
@@ -159,7 +163,7 @@ void br__rbatch_free(br_rbatch *b)
 }
 
 br_status br__rbatch_run(const br_rconn_cfg *cfg, redisContext *c, br_rbatch *b,
-                        redisReply **replies, const char *what)
+                         redisReply **replies, const char *what)
 {
     if (b->n == 0) return BR_OK;
     if (redisAppendFormattedCommand(c, b->s.p, b->s.len) != REDIS_OK)
@@ -238,11 +242,36 @@ static slot *take(br_rpool *p)
     return s;
 }
 
+/* 1 when an idle pooled connection is known dead before anything is sent
+ * on it: the server closed it (a Redis restart closes every connection; the
+ * FIN is waiting to be read) or the socket has an error. An idle
+ * connection has nothing to read, so anything readable means it is gone (or
+ * out of step). Checked without blocking; a connection that merely went
+ * quiet passes, and a failure then is a real one. */
+static int stale(const redisContext *c)
+{
+    struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+    if (c->err || c->fd < 0) return 1;
+    if (poll(&pf, 1, 0) <= 0) return 0;
+    if (pf.revents & (POLLERR | POLLHUP | POLLNVAL)) return 1;
+    char byte;
+    ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 br_status br__rpool_run(br_rpool *p, br_rbatch *b, int retry, redisReply **replies,
                         const char *what)
 {
     slot *s = take(p);
     br_status st = BR_OK;
+    /* A connection the server closed while it sat in the pool (Redis
+     * restarted) is replaced before the batch is sent, so a command that
+     * must not be retried (XADD) is not lost to a stale socket: nothing
+     * was sent on it. */
+    if (s->c && stale(s->c)) {
+        redisFree(s->c);
+        s->c = NULL;
+    }
     for (int attempt = 0; attempt < (retry ? 2 : 1); attempt++) {
         int fresh = 0;
         if (!s->c) {

@@ -18,13 +18,18 @@
  * it (MDB_NOTLS, so any thread may renew any of them); no read allocates
  * or touches LMDB's reader-table lock. Every transaction holds `maplock`
  * shared; growing the map (mdb_env_set_mapsize, which must not race with
- * live transactions of this process) holds it exclusively.
+ * live transactions of this process) holds it exclusively, and so does
+ * following a store deleted and created again under this process (the
+ * environment reopened on the new files; found by l_info, which readiness
+ * checks call).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +38,7 @@
 #include <unistd.h>
 
 #include "store/store_internal.h"
+#include "core/fault.h"
 
 #define FORMAT_TAG     "bookrec-store-lmdb 1"
 #define POOL_MAX       64
@@ -168,7 +174,8 @@ static br_status wr_begin(lmdb_store *s, MDB_txn **out)
 
 static br_status wr_commit(lmdb_store *s, MDB_txn *txn)
 {
-    int rc = mdb_txn_commit(txn);
+    /* core/fault.h: a commit that fails as on a full disk */
+    int rc = br__fault_hit(BR__FAULT_WRITE) ? (mdb_txn_abort(txn), ENOSPC) : mdb_txn_commit(txn);
     pthread_rwlock_unlock(&s->maplock);
     return rc ? lmdb_err(s, rc, "commit") : BR_OK;
 }
@@ -249,11 +256,103 @@ static br_status served_get(lmdb_store *s, MDB_txn *txn, const MDB_dbi dbs[2], c
     return rc ? lmdb_err(s, rc, doing) : BR_OK;
 }
 
+/* --------------------------------------------------------- a lost store -- */
+
+static br_status open_dbs(lmdb_store *s, int rdonly);
+
+/* A new environment on s->dir with the store's settings; an LMDB code. */
+static int env_open(lmdb_store *s, int rdonly, MDB_env **out)
+{
+    MDB_env *env = NULL;
+    int rc = mdb_env_create(&env);
+    if (!rc) rc = mdb_env_set_maxdbs(env, 12);
+    if (!rc) rc = mdb_env_set_maxreaders(env, 1024);
+    if (!rc) rc = mdb_env_set_mapsize(env, (size_t)s->map_mb << 20);
+    if (!rc) rc = mdb_env_open(env, s->dir, MDB_NOTLS | (rdonly ? MDB_RDONLY : 0), 0644);
+    if (rc && env) {
+        mdb_env_close(env);
+        env = NULL;
+    }
+    *out = env;
+    return rc;
+}
+
+/* 1 when DIR/data.mdb is no longer the file this environment has open: the
+ * store was deleted (and perhaps created again, by a restore) under a
+ * running process, which would otherwise go on reading and writing a file
+ * nobody else sees, and call it ready. */
+static int replaced(lmdb_store *s)
+{
+    int fd;
+    struct stat a, b;
+    char path[PATH_MAX];
+    if (mdb_env_get_fd(s->env, &fd) || fstat(fd, &a)) return 0;
+    snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+    return stat(path, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev;
+}
+
+/* Follows a replaced store: BR_ENOTFOUND while DIR holds none, else the
+ * environment is opened again on the new files. Holds maplock exclusively,
+ * so no transaction of this process is live while the old one closes. */
+static br_status follow(lmdb_store *s)
+{
+    pthread_rwlock_rdlock(&s->maplock); /* s->env is swapped under the write lock */
+    int gone = replaced(s);
+    pthread_rwlock_unlock(&s->maplock);
+    if (!gone) return BR_OK;
+    pthread_rwlock_wrlock(&s->maplock);
+    br_status st = BR_OK;
+    char path[PATH_MAX];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+    int rdonly = (s->base.flags & BR_STORE_RDONLY) != 0;
+    if (!replaced(s)) {
+        /* another thread followed it meanwhile */
+    } else if (stat(path, &sb) != 0) {
+        st = br_error(BR_ENOTFOUND,
+                      "lmdb:%s: the store was deleted while open (no data.mdb): it lost its "
+                      "data; `bookrec store restore` puts it back",
+                      s->dir);
+    } else {
+        MDB_env *env = NULL, *old = s->env;
+        MDB_dbi keep[8] = {s->meta,     s->recs[0], s->recs[1], s->books[0],
+                           s->books[1], s->seen,    s->recent,  s->posted};
+        int keep_posted = s->has_posted;
+        int rc = env_open(s, rdonly, &env);
+        if (rc) {
+            st = lmdb_err(s, rc, "opening the replaced store");
+        } else {
+            pthread_mutex_lock(&s->pool_mu);
+            for (int i = 0; i < s->npool; i++) mdb_txn_abort(s->pool[i]);
+            s->npool = 0;
+            pthread_mutex_unlock(&s->pool_mu);
+            s->env = env;
+            st = open_dbs(s, rdonly);
+            if (st != BR_OK) {
+                s->env = old;
+                s->meta = keep[0], s->recs[0] = keep[1], s->recs[1] = keep[2];
+                s->books[0] = keep[3], s->books[1] = keep[4], s->seen = keep[5];
+                s->recent = keep[6], s->posted = keep[7], s->has_posted = keep_posted;
+                mdb_env_close(env);
+            } else {
+                mdb_env_close(old);
+                br_log(BR_LOG_WARN, "lmdb:%s: the store was replaced while open: reopened", s->dir);
+            }
+        }
+    }
+    pthread_rwlock_unlock(&s->maplock);
+    return st;
+}
+
 static br_status l_info(br_store *bs, br_store_info *info, char **meta)
 {
     lmdb_store *s = (lmdb_store *)bs;
     MDB_txn *txn;
-    br_status st = rd_begin(s, &txn);
+    /* What readiness checks ask (br_store_version): a deleted store is
+     * seen here, and a restored one followed. */
+    br_status st = follow(s);
+    if (st != BR_OK) return st;
+    st = rd_begin(s, &txn);
     if (st != BR_OK) return st;
     int slot;
     st = served_slot(s, txn, &slot);
@@ -314,6 +413,11 @@ static int seen_check(const MDB_val *v)
     uint32_t n = br_get_u32(p);
     if (v->mv_size < 4 + 4 * ((size_t)n + 1)) return 0;
     size_t area = 4 + 4 * ((size_t)n + 1);
+    /* The offsets from 0, never decreasing: seen_entry trusts them (a
+     * damaged value read past its end). */
+    if (br_get_u32(p + 4) != 0) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (br_get_u32(p + 8 + 4 * i) < br_get_u32(p + 4 + 4 * i)) return 0;
     return br_get_u32(p + 4 + 4 * (size_t)n) == v->mv_size - area;
 }
 
@@ -833,8 +937,13 @@ static br_status l_list_posted(br_store *bs,
 
 /* ---------------------------------------------------------------- publish -- */
 
+/* Publishes of this process not yet committed or aborted. */
+static atomic_int live_pubs;
+
 /* meta["publish"] = "PID\tVERSION" while a publish runs. A marker whose
- * process is gone (killed mid-publish) is stale and taken over. */
+ * process is gone (killed mid-publish) is stale and taken over; so is one
+ * of this process while it publishes nothing (an abort that could not
+ * remove it: a full disk), else the process could never publish again. */
 static br_status check_marker(lmdb_store *s, MDB_txn *txn)
 {
     MDB_val k = sval("publish"), v;
@@ -847,7 +956,8 @@ static br_status check_marker(lmdb_store *s, MDB_txn *txn)
     buf[l] = '\0';
     long pid = strtol(buf, NULL, 10);
     char *tab = strchr(buf, '\t');
-    if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+    int mine_done = pid == (long)getpid() && atomic_load(&live_pubs) == 0;
+    if (pid > 0 && !mine_done && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
         return br_error(BR_EEXIST, "lmdb:%s: a publish of '%s' by process %ld is in progress",
                         s->dir, tab ? tab + 1 : "?", pid);
     br_log(BR_LOG_WARN, "lmdb:%s: taking over from an interrupted publish of '%s' (pid %ld)",
@@ -893,6 +1003,7 @@ static br_status l_pub_begin(br_store *bs, const char *version, br_store_pub **o
     lmdb_pub *p = br_calloc(1, sizeof *p);
     if (!p) return br_error(BR_ENOMEM, "publish");
     p->slot = slot;
+    atomic_fetch_add(&live_pubs, 1);
     *out = &p->base;
     return BR_OK;
 }
@@ -969,6 +1080,7 @@ static br_status l_pub_book(br_store_pub *bp, const br_store_book *b)
 
 static void pub_free(lmdb_pub *p)
 {
+    atomic_fetch_sub(&live_pubs, 1);
     br_free(p->base.meta);
     br_free(p);
 }
@@ -1186,11 +1298,7 @@ br_status br__store_lmdb_open(const char *uri, unsigned flags, br_store **out)
         l_close(&s->base);
         return st;
     }
-    int rc = mdb_env_create(&s->env);
-    if (!rc) rc = mdb_env_set_maxdbs(s->env, 12);
-    if (!rc) rc = mdb_env_set_maxreaders(s->env, 1024);
-    if (!rc) rc = mdb_env_set_mapsize(s->env, (size_t)s->map_mb << 20);
-    if (!rc) rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | (rdonly ? MDB_RDONLY : 0), 0644);
+    int rc = env_open(s, rdonly, &s->env);
     if (rc) {
         st = lmdb_err(s, rc, "opening the environment");
         l_close(&s->base);

@@ -40,6 +40,7 @@
 #include "bookrec/sparse.h"
 #include "bookrec/text.h"
 #include "core/afile.h"
+#include "core/fault.h"
 #include "core/hash.h"
 #include "model/model_internal.h"
 #include "train_internal.h"
@@ -75,7 +76,7 @@ void br__train_unlock(int fd)
 }
 
 /* Streaming FNV-1a of a file, and its size: the manifest's input record. */
-static br_status hash_file(const char *path, uint64_t *hash, uint64_t *size)
+br_status br__train_hash_file(const char *path, uint64_t *hash, uint64_t *size)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return br_error(BR_EIO, "%s: %s", path, strerror(errno));
@@ -130,14 +131,21 @@ static br_status write_ids(const char *path, const br_idmap *m)
  * `served`), which a rollback must not choose and which hold disk. The
  * current version first gets its marker (a run killed between its marker
  * and the pointer cannot leave it without one, but a model directory
- * from before the markers can); it is never removed. */
+ * from before the markers can); it is never removed. And the new
+ * `current` link a run killed before its switch left prepared. */
 static void remove_stale(const char *model_dir)
 {
     char vdir[PATH_MAX], path[PATH_MAX], cur[BR_MODEL_ID_MAX];
-    if (br__train_path(vdir, sizeof vdir, "%s/versions", model_dir)) return;
-    DIR *d = opendir(vdir);
-    if (!d) return;
+    DIR *d = opendir(model_dir);
     struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (!strncmp(e->d_name, "current.tmp.", 12) &&
+            !br__train_path(path, sizeof path, "%s/%s", model_dir, e->d_name))
+            unlink(path);
+    if (d) closedir(d);
+    if (br__train_path(vdir, sizeof vdir, "%s/versions", model_dir)) return;
+    d = opendir(vdir);
+    if (!d) return;
     while ((e = readdir(d)))
         if (!strncmp(e->d_name, ".tmp-", 5) &&
             !br__train_path(path, sizeof path, "%s/%s", vdir, e->d_name))
@@ -207,13 +215,15 @@ typedef struct run_state {
     br_hybrid *hyb;
     const br_cf_model *cf; /* the hybrid's own (cf_own NULL) or fitted here */
     br_cf_model *cf_own;
-    const br_csr *r;  /* the hybrid's rating matrix (built once, by its fit) */
-    seen_lists seen;  /* from r, kept for the publish when the hybrid is freed */
+    const br_csr *r; /* the hybrid's rating matrix (built once, by its fit) */
+    seen_lists seen; /* from r, kept for the publish when the hybrid is freed */
     int32_t *rec_items;
     float *rec_scores;
     br_hnsw *hnsw;             /* the index, kept from its stage for the neighbours */
     br__model_derived derived; /* what serving reads, computed once here */
     int64_t ev_until;          /* the newest event timestamp the run read */
+    int in_versions;           /* s->vdir exists: a failure removes it ... */
+    int keep_vdir;             /* ... unless the store could not be switched back */
 } run_state;
 
 static double secs_since(uint64_t t0)
@@ -479,8 +489,8 @@ static br_status stage_ingest(run_state *s)
     lo.rating_min = s->o->rating_min;
     lo.rating_max = s->o->rating_max;
     s->rules = (br_event_rules){s->o->rating_min, s->o->rating_max};
-    br_status st = hash_file(s->o->books, &s->books_hash, &s->books_size);
-    if (!st) st = hash_file(s->o->ratings, &s->ratings_hash, &s->ratings_size);
+    br_status st = br__train_hash_file(s->o->books, &s->books_hash, &s->books_size);
+    if (!st) st = br__train_hash_file(s->o->ratings, &s->ratings_hash, &s->ratings_size);
     if (!st) st = br_catalog_load(s->o->books, &lo, &s->cat, NULL);
     /* An unknown book in the ratings fails here, naming the line. */
     if (!st) st = br_ratings_load(s->o->ratings, s->cat, &lo, &s->ratings, NULL);
@@ -831,8 +841,8 @@ static json_t *ranking_json(const run_state *s, const br_hybrid_options *ho)
     return json_pack("{s:s, s:o, s:{s:f, s:f, s:f, s:i, s:i}}", "engine",
                      svd ? "notebook-hybrid" : "hybrid", "rerank", rr, "online", "w_content",
                      (double)on.w_content, "w_pop", (double)on.w_pop, "w_recent",
-                     (double)on.w_recent, "recent_years", (int)on.recent_years,
-                     "cold_interactions", (int)on.cold_interactions);
+                     (double)on.w_recent, "recent_years", (int)on.recent_years, "cold_interactions",
+                     (int)on.cold_interactions);
 }
 
 static json_t *manifest_json(const run_state *s, const char *id)
@@ -857,11 +867,11 @@ static json_t *manifest_json(const run_state *s, const char *id)
         " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s},"
         " s:o}",
         "format", "bookrec-model", "format_version", BR_MODEL_FORMAT_VERSION, "version", id,
-        "created_at",
-        (json_int_t)time(NULL), "previous", r->previous, "store", s->store_rec, "inputs", "books",
-        "path", s->books_abs, "size", (json_int_t)s->books_size, "fnv1a64", bh, "ratings", "path",
-        s->ratings_abs, "size", (json_int_t)s->ratings_size, "fnv1a64", rh, "parameters", "encoder",
-        encoder_key(o), "template", o->text == BR_TEXT_DESCRIPTION ? "description" : "full", "cf",
+        "created_at", (json_int_t)time(NULL), "previous", r->previous, "store", s->store_rec,
+        "inputs", "books", "path", s->books_abs, "size", (json_int_t)s->books_size, "fnv1a64", bh,
+        "ratings", "path", s->ratings_abs, "size", (json_int_t)s->ratings_size, "fnv1a64", rh,
+        "parameters", "encoder", encoder_key(o), "template",
+        o->text == BR_TEXT_DESCRIPTION ? "description" : "full", "cf",
         o->cf == BR_TRAIN_CF_SVD ? "svd" : "als", "clusters", (int)o->clusters, "factors",
         (int)s->rep->stage[BR_TRAIN_COLLAB].count, "iterations",
         o->cf == BR_TRAIN_CF_SVD ? 0 : (int)ho.als.iterations, "top_n", (int)o->top_n, "seed",
@@ -960,6 +970,32 @@ static br_status absolute(const char *path, char *buf, size_t cap)
     return br__train_path(buf, cap, "%s", realpath(path, real) ? real : path);
 }
 
+/* The store serves `id` but re-pointing `current` failed (`st`, its
+ * detail set): readers would get the new lists with the old model. When
+ * the pointer did move (only the directory's fsync failed) the switch is
+ * whole: a warning. Else the store is switched back to the previous
+ * version, as a rollback would; if that fails too the version is kept
+ * (the store serves it) and the error says how to mend. */
+static br_status pointer_failed(run_state *s, const char *id, br_store *store, br_status st)
+{
+    char detail[512], cur[BR_MODEL_ID_MAX];
+    const char *md = s->o->model_dir, *prev = s->rep->previous;
+    snprintf(detail, sizeof detail, "%s", br_error_detail());
+    if (br_models_current(md, cur, sizeof cur) == BR_OK && !strcmp(cur, id)) {
+        br_log(BR_LOG_WARN, "train: %s serves, but %s", id, detail);
+        br_error_clear();
+        return BR_OK;
+    }
+    if (prev[0] && br__publish_version(md, prev, store, NULL) == BR_OK)
+        return br_error(st, "%s (the store serves %s again)", detail, prev);
+    s->keep_vdir = 1;
+    if (!prev[0]) return br_error(st, "%s (the store serves %s)", detail, id);
+    return br_error(st,
+                    "%s; the store serves %s while `current` names %s (%s): run `bookrec "
+                    "models rollback %s`",
+                    detail, id, prev, br_error_detail(), prev);
+}
+
 static br_status stage_publish(run_state *s, const char *id)
 {
     char path[PATH_MAX];
@@ -978,8 +1014,10 @@ static br_status stage_publish(run_state *s, const char *id)
     if (!st) st = br__afile_write(path, text, strlen(text));
     free(text);
     if (!st) st = br__fsync_dir(s->tmp);
-    if (!st && rename(s->tmp, s->vdir))
+    if (!st && br__fault_rename(s->tmp, s->vdir))
         st = br_error(BR_EIO, "%s: rename: %s", s->vdir, strerror(errno));
+    else if (!st)
+        s->in_versions = 1;
     if (!st) st = br__train_path(path, sizeof path, "%s/versions", s->o->model_dir);
     if (!st) st = br__fsync_dir(path);
     if (st) return st;
@@ -988,16 +1026,23 @@ static br_status stage_publish(run_state *s, const char *id)
     br_event *recent = NULL;
     size_t n_recent = 0;
     br_store *store = NULL;
+    br__models_pointer ptr;
+    memset(&ptr, 0, sizeof ptr);
     st = build_recent(s, &recent, &n_recent);
     if (!st) st = br_store_open(s->store_uri, 0, &store);
+    /* written before the switch, so that a full disk fails the run here */
+    if (!st) st = br__models_pointer_prepare(s->o->model_dir, id, &ptr);
     if (!st) {
         br__publish_extra ex = {sl->row, sl->n, recent, n_recent};
         st = br__publish_version(s->o->model_dir, id, store, &ex);
     }
-    br_store_close(store);
     br_free(recent);
     /* The store serves the new version: now the pointer. */
-    if (!st) st = br__models_point_current(s->o->model_dir, id);
+    if (st)
+        br__models_pointer_abort(&ptr);
+    else if ((st = br__models_pointer_commit(&ptr)) != BR_OK)
+        st = pointer_failed(s, id, store, st);
+    br_store_close(store);
     if (!st) consume_events(s);
     s->rep->stage[BR_TRAIN_PUBLISH].count = s->rep->n_users;
     return st;
@@ -1099,10 +1144,19 @@ br_status br_train_run(const br_train_options *opt, br_train_report *report)
         char detail[512];
         snprintf(detail, sizeof detail, "%s", br_error_detail());
         if (s.tmp[0]) br__train_rmtree(s.tmp);
+        /* never served: nothing may choose it, nothing needs it */
+        if (s.in_versions && !s.keep_vdir) br__train_rmtree(s.vdir);
         br_error(st, "%s", detail);
     }
     run_free(&s);
-    if (!st && opt->keep) st = br__models_prune_locked(opt->model_dir, opt->keep, &rep->pruned);
+    /* Housekeeping once the version serves: a failure here is no failed run
+     * (the caller would take the served version for the previous one). */
+    if (!st && opt->keep &&
+        br__models_prune_locked(opt->model_dir, opt->keep, &rep->pruned) != BR_OK) {
+        br_log(BR_LOG_WARN, "train: %s serves, but removing old versions failed: %s", id,
+               br_error_detail());
+        br_error_clear();
+    }
     br__train_unlock(lock);
     rep->seconds = secs_since(t_all);
     return st;

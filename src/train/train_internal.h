@@ -4,11 +4,13 @@
 #ifndef BOOKREC_TRAIN_INTERNAL_H
 #define BOOKREC_TRAIN_INTERNAL_H
 
+#include <limits.h>
 #include <stdarg.h>
 
 #include "bookrec/events.h"
 #include "bookrec/store.h"
 #include "bookrec/train.h"
+#include "core/afile.h"
 
 /* What a train run publishes besides the version's files: the readers'
  * seen sets (seen[u], seen_n[u] books, u in user_ids.txt order) and the
@@ -29,8 +31,20 @@ br_status br__models_next_id(const char *model_dir, char *id, size_t cap);
 /* Writes versions/<id>/served (once): the version was published to a
  * store (br_model_version.served). */
 br_status br__models_mark_served(const char *model_dir, const char *id);
-/* Marks id served, then points `current` at it. */
-br_status br__models_point_current(const char *model_dir, const char *id);
+/* Marks id served and points `current` at it, in two halves around a
+ * store's switch (train's publish, models rollback): prepare
+ * writes the marker and the new link under temporary names (fsynced);
+ * after the switch, commit only renames them (and fsyncs the directories),
+ * which needs no free space: a full disk cannot leave the store serving a
+ * version `current` does not name. Commit and abort release `p`. */
+typedef struct br__models_pointer {
+    br__afile mark;
+    char *link_tmp;
+    char link[PATH_MAX];
+} br__models_pointer;
+br_status br__models_pointer_prepare(const char *model_dir, const char *id, br__models_pointer *p);
+br_status br__models_pointer_commit(br__models_pointer *p);
+void br__models_pointer_abort(br__models_pointer *p);
 /* br_models_prune for a caller that holds the directory's lock. */
 br_status br__models_prune_locked(const char *model_dir, uint32_t keep, uint64_t *removed);
 /* Publishes version `id` of model_dir (read with br_model_open) to the
@@ -49,6 +63,17 @@ br_status br__uri_resolve(const char *model_dir, long long format_version, const
                           char *buf, size_t cap);
 /* 1 when two URIs name the same place (local paths compared by realpath). */
 int br__uri_same(const char *a, const char *b);
+/* Streaming FNV-1a 64 of a file and its size (the manifest's input record);
+ * BR_EIO when it cannot be read. */
+br_status br__train_hash_file(const char *path, uint64_t *hash, uint64_t *size);
+/* Merges into store `s` (at `store_uri`) the readers' seen sets and latest
+ * interactions (restore.c): the training ratings of the newest served
+ * version (`ratings` NULL: the file its manifest names) and every event of
+ * the store's log and of the log that version read. strict 0 (a rollback):
+ * training ratings that cannot be read are a warning (rep->ratings_missing),
+ * not an error. Adds to rep's counts and sets rep->source. */
+br_status br__restore_readers(const char *model_dir, br_store *s, const char *store_uri,
+                              const char *ratings, int strict, br_models_restore_report *rep);
 /* flock on DIR/.lock (created with DIR): BR_EEXIST while another run holds it. */
 br_status br__train_lock(const char *model_dir, int *fd_out);
 void br__train_unlock(int fd);

@@ -170,9 +170,15 @@ br_status br_models_list(const char *model_dir, br_model_version **out, size_t *
     while ((e = readdir(d))) {
         if (!is_version_id(e->d_name)) continue;
         char *text = NULL;
-        if (br_models_manifest(model_dir, e->d_name, &text) != BR_OK) {
+        br_status ms = br_models_manifest(model_dir, e->d_name, &text);
+        if (ms == BR_ENOTFOUND) {
             br_error_clear();
             continue; /* no manifest: not a complete version */
+        }
+        if (ms) { /* out of memory, unreadable: not to be taken for absent */
+            closedir(d);
+            br_free(v);
+            return ms;
         }
         json_t *j = json_loads(text, 0, NULL);
         br_free(text);
@@ -244,16 +250,39 @@ br_status br__models_mark_served(const char *model_dir, const char *id)
     return br__afile_write(mark, "served\n", 7);
 }
 
-br_status br__models_point_current(const char *model_dir, const char *id)
+br_status br__models_pointer_prepare(const char *model_dir, const char *id, br__models_pointer *p)
 {
-    char cur[PATH_MAX], target[PATH_MAX];
-    br_status st = br__train_path(cur, sizeof cur, "%s/current", model_dir);
+    char mark[PATH_MAX], target[PATH_MAX];
+    memset(p, 0, sizeof *p);
+    br_status st = br__train_path(mark, sizeof mark, "%s/versions/%s/served", model_dir, id);
     if (!st) st = br__train_path(target, sizeof target, "versions/%s", id);
-    /* the store serves it already: marked first, so a version `current`
-     * points to always carries its marker */
-    if (!st) st = br__models_mark_served(model_dir, id);
+    if (!st) st = br__train_path(p->link, sizeof p->link, "%s/current", model_dir);
+    if (!st) st = br__afile_open(&p->mark, mark);
     if (st) return st;
-    return br__afile_symlink(target, cur); /* and fsyncs model_dir */
+    fputs("served\n", p->mark.f); /* as br__models_mark_served writes it */
+    st = br__afile_prepare(&p->mark);
+    if (!st) st = br__afile_symlink_prepare(target, p->link, &p->link_tmp);
+    if (st) br__models_pointer_abort(p);
+    return st;
+}
+
+br_status br__models_pointer_commit(br__models_pointer *p)
+{
+    /* marked first: a version `current` points to always carries its marker */
+    br_status st = br__afile_commit(&p->mark);
+    if (!st) {
+        st = br__afile_symlink_commit(p->link_tmp, p->link);
+        p->link_tmp = NULL;
+    }
+    br__models_pointer_abort(p);
+    return st;
+}
+
+void br__models_pointer_abort(br__models_pointer *p)
+{
+    br__afile_abort(&p->mark);
+    br__afile_symlink_abort(p->link_tmp);
+    p->link_tmp = NULL;
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -554,11 +583,50 @@ br_status br_models_rollback(const char *model_dir, const char *id, const char *
     br_status vs = br_store_version(s, served, sizeof served);
     if (vs != BR_OK && vs != BR_ENOTFOUND) st = vs;
     br_error_clear();
+    /* The readers' seen sets and interactions (br_models_restore): before
+     * the switch when the store serves nothing (it lost its data: no list
+     * is served without them), else after it (a rollback is urgent; they
+     * are still there, the merge only adds what is missing). */
+    br_models_restore_report rep;
+    memset(&rep, 0, sizeof rep);
+    int lost = !served[0];
+    if (!st && lost) st = br__restore_readers(model_dir, s, store, NULL, 0, &rep);
+    /* The new pointer is written before the store switches (as train does):
+     * after it, only renames are left, so a full disk cannot leave the
+     * store serving a version `current` does not name. */
+    br__models_pointer ptr;
+    int prepared = 0;
+    if (!st) prepared = (st = br__models_pointer_prepare(model_dir, target, &ptr)) == BR_OK;
     /* Already served (a run killed between the store switch and the
      * pointer): only the pointer moves. */
-    if (!st && strcmp(served, target) != 0) st = br__publish_version(model_dir, target, s, NULL);
+    int switched = 0;
+    if (!st && strcmp(served, target) != 0)
+        switched = (st = br__publish_version(model_dir, target, s, NULL)) == BR_OK;
+    if (prepared && st) br__models_pointer_abort(&ptr);
+    if (prepared && !st && (st = br__models_pointer_commit(&ptr))) {
+        char detail[512], now[BR_MODEL_ID_MAX];
+        snprintf(detail, sizeof detail, "%s", br_error_detail());
+        if (br_models_current(model_dir, now, sizeof now) == BR_OK && !strcmp(now, target)) {
+            /* only the directory's fsync after the rename failed */
+            br_log(BR_LOG_WARN, "models rollback: %s serves, but %s", target, detail);
+            br_error_clear();
+            st = BR_OK;
+        } else if (switched && served[0] &&
+                   br__publish_version(model_dir, served, s, NULL) == BR_OK) {
+            /* `current` still names the old one: the store serves it again */
+            st = br_error(st, "%s (the store serves %s again)", detail, served);
+        }
+    }
+    /* After the switch the rollback is done: a failed merge is a warning
+     * (the seen sets are still there; `store restore` retries it). */
+    if (!st && !lost && br__restore_readers(model_dir, s, store, NULL, 0, &rep) != BR_OK) {
+        br_log(BR_LOG_WARN,
+               "models rollback: %s serves; merging the readers' seen sets and histories "
+               "failed (%s): `bookrec store restore` retries it",
+               target, br_error_detail());
+        br_error_clear();
+    }
     br_store_close(s);
-    if (!st) st = br__models_point_current(model_dir, target);
     if (!st && to) strcpy(to, target);
 done:
     br__train_unlock(lock);
