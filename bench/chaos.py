@@ -185,6 +185,20 @@ class Server:
         return 0
 
 
+def pace(nxt, rate):
+    """Sleeps until the next slot of a client sending `rate` requests a
+    second (0: as fast as it can); returns the slot after. A client that
+    fell behind starts again from now rather than bursting."""
+    if not rate:
+        return nxt
+    nxt += 1.0 / rate
+    pause = nxt - time.perf_counter()
+    if pause > 0:
+        time.sleep(pause)
+        return nxt
+    return time.perf_counter()
+
+
 def get(port, path, timeout=5.0):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -244,13 +258,7 @@ class Readers(threading.Thread):
             with self.lock:
                 self.status[st] = self.status.get(st, 0) + 1
                 self.lat.append(dt)
-            if self.rate:
-                nxt += 1.0 / self.rate
-                pause = nxt - time.perf_counter()
-                if pause > 0:
-                    time.sleep(pause)
-                else:
-                    nxt = time.perf_counter()
+            nxt = pace(nxt, self.rate)
 
     def take(self):
         with self.lock:
@@ -290,13 +298,7 @@ class Posters(threading.Thread):
                 self.acked.append(user)
             elif st is None:
                 time.sleep(0.01)  # the server is down: do not spin
-            if self.rate:
-                nxt += 1.0 / self.rate
-                pause = nxt - time.perf_counter()
-                if pause > 0:
-                    time.sleep(pause)
-                else:
-                    nxt = time.perf_counter()
+            nxt = pace(nxt, self.rate)
 
     def stop(self):
         self.stop_ev.set()

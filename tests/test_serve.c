@@ -41,16 +41,8 @@ static void train_books(const char *dir, const char *store, const char *books)
     mkdir(dir, 0777);
     snprintf(cache, sizeof cache, "%s/embeddings.brec", dir);
     if (access(cache, F_OK) != 0) assert_int_equal(tu_seed_embed_cache(cache), 0);
-    br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
-    o.books = books;
-    o.ratings = seed_ratings;
-    o.model_dir = dir;
+    br_train_options o = tu_seed_train_options(books, seed_ratings, dir);
     o.store = store;
-    o.text = BR_TEXT_DESCRIPTION;
-    o.clusters = 4;
-    o.iterations = 3;
-    o.factors = 16;
-    o.top_n = 20;
     br_train_report rep;
     br_status st = br_train_run(&o, &rep);
     assert_status_detail(st, BR_OK, "");

@@ -174,6 +174,21 @@ int tu_seed_embed_cache(const char *path)
     return fclose(f) == 0 && m == n ? 0 : -1;
 }
 
+br_train_options tu_seed_train_options(const char *books, const char *ratings,
+                                       const char *model_dir)
+{
+    br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
+    o.books = books;
+    o.ratings = ratings;
+    o.model_dir = model_dir;
+    o.text = BR_TEXT_DESCRIPTION;
+    o.clusters = 4;
+    o.iterations = 3;
+    o.factors = 16;
+    o.top_n = 20;
+    return o;
+}
+
 int tu_train_seed(const char *seed_dir, const char *model_dir)
 {
     char books[PATH_MAX + 16], ratings[PATH_MAX + 16], cache[PATH_MAX + 32];
@@ -189,15 +204,7 @@ int tu_train_seed(const char *seed_dir, const char *model_dir)
         br_error(BR_EIO, "%s: cannot write the seed embedding cache", cache);
         return -1;
     }
-    br_train_options o = BR_TRAIN_OPTIONS_DEFAULT;
-    o.books = books;
-    o.ratings = ratings;
-    o.model_dir = model_dir;
-    o.text = BR_TEXT_DESCRIPTION;
-    o.clusters = 4;
-    o.iterations = 3;
-    o.factors = 16;
-    o.top_n = 20;
+    br_train_options o = tu_seed_train_options(books, ratings, model_dir);
     br_train_report rep;
     if (br_train_run(&o, &rep) != BR_OK) return -1;
     if (rep.embedded != 0) {

@@ -10,6 +10,12 @@
 #                                       embeddings (tests/golden) as a .npy, for
 #                                       --embeddings without an encoder
 #                                       (needs /usr/bin/python3 with numpy)
+#   seed_model DIR [TRAIN OPTION...]    the seed universe (generated once into
+#                                       $tmp/seed) trained into DIR from the
+#                                       seeded embedding cache (nothing is
+#                                       encoded): description template, 4
+#                                       tribes, 3 iterations, the options
+#                                       given; one check (needs $bookrec)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -58,4 +64,22 @@ import json, sys, numpy as np
 d = json.load(open(sys.argv[1]))
 np.save(sys.argv[2], np.array([e["embedding"] for e in d], dtype=np.float32))
 PY
+}
+
+seed_model() {
+  local dir=$1 here
+  here=$(dirname "${BASH_SOURCE[0]}")
+  shift
+  if [ ! -f "$tmp/seed/ratings.csv" ] && ! "$bookrec" --quiet generate --books 1000 --users 100 \
+    --seed 42 --rng numpy --out "$tmp/seed" >/dev/null; then
+    echo "FAIL: generate"
+    fails=$((fails + 1))
+    return 1
+  fi
+  mkdir -p "$dir"
+  /usr/bin/python3 "$here/seed_cache.py" "$here/../golden/use-lite/seed_descriptions.json" \
+    "$dir/embeddings.brec"
+  expect 0 "train the seed universe" -- "$bookrec" --quiet train --books "$tmp/seed/books.csv" \
+    --ratings "$tmp/seed/ratings.csv" --model-dir "$dir" --template description --clusters 4 \
+    --iterations 3 "$@"
 }

@@ -30,14 +30,8 @@ if [ ! -f "$model" ]; then
   exit
 fi
 
-"$bookrec" --quiet generate --books 1000 --users 100 --seed 42 --rng numpy --out "$tmp/seed" \
-  >/dev/null || { echo "FAIL: generate"; exit 1; }
 m=$tmp/m
-mkdir -p "$m"
-"$py" "$root/tests/cli/seed_cache.py" "$root/tests/golden/use-lite/seed_descriptions.json" "$m/embeddings.brec"
-expect 0 "train" -- "$bookrec" --quiet train --books "$tmp/seed/books.csv" \
-  --ratings "$tmp/seed/ratings.csv" --model-dir "$m" --template description --clusters 4 \
-  --iterations 3 --factors 16 --top-n 40
+seed_model "$m" --factors 16 --top-n 40
 
 "$bookrec" serve --model-dir "$m" --port 0 --poll-ms 50 >"$tmp/serve.out" 2>"$tmp/serve.err" &
 spid=$!

@@ -26,14 +26,8 @@ if [ ! -f "$model" ]; then
   finish serve_guard
   exit
 fi
-"$bookrec" --quiet generate --books 1000 --users 100 --seed 42 --rng numpy --out "$tmp/seed" \
-  >/dev/null || { echo "FAIL: generate"; exit 1; }
 m=$tmp/m
-mkdir -p "$m"
-"$py" "$root/tests/cli/seed_cache.py" "$root/tests/golden/use-lite/seed_descriptions.json" "$m/embeddings.brec"
-expect 0 "train" -- "$bookrec" --quiet train --books "$tmp/seed/books.csv" \
-  --ratings "$tmp/seed/ratings.csv" --model-dir "$m" --template description --clusters 4 \
-  --iterations 3 --factors 8 --top-n 10
+seed_model "$m" --factors 8 --top-n 10
 
 post_event() { # post_event PORT: prints the status of POST /api/events
   "$py" - "$1" <<'PY'
