@@ -274,6 +274,40 @@ static void test_train_disk_full(void **state)
     train_case_free(&c);
 }
 
+/* A run killed after the store's switch and before `current` moved (its
+ * marker still a temporary): the next run keeps that version, which the
+ * store serves, moves `current` to it and publishes the one after. */
+static void test_killed_after_switch(void **state)
+{
+    (void)state;
+    if (!have_use_lite()) {
+        printf("[  SKIP    ] no use-lite model (make model): skipped\n");
+        skip();
+    }
+    train_case c;
+    train_case_init(&c, "killed-switch");
+    br_train_report rep;
+    char before[BR_MODEL_ID_MAX], path[PATH_MAX * 2], target[PATH_MAX];
+    assert_int_equal(br_models_current(c.dir, before, sizeof before), BR_OK);
+    assert_int_equal(br_train_run(&c.o, &rep), BR_OK);
+    /* the state such a kill leaves: the store on rep.version, the pointer
+     * on the one before, no marker */
+    snprintf(path, sizeof path, "%s/versions/%s/served", c.dir, rep.version);
+    assert_int_equal(unlink(path), 0);
+    snprintf(path, sizeof path, "%s/current", c.dir);
+    snprintf(target, sizeof target, "versions/%s", before);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(symlink(target, path), 0);
+    char killed[BR_MODEL_ID_MAX];
+    snprintf(killed, sizeof killed, "%s", rep.version);
+    if (br_train_run(&c.o, &rep)) fail_msg("train after the kill: %s", br_error_detail());
+    check_model_dir(&c, rep.version, "the run after");
+    snprintf(path, sizeof path, "%s/versions/%s/manifest.json", c.dir, killed);
+    assert_int_equal(access(path, F_OK), 0); /* kept, and marked (check_model_dir) */
+    assert_string_not_equal(rep.version, killed);
+    train_case_free(&c);
+}
+
 /* `models rollback` to the older version under each kind of fault, for
  * every N: a failed rollback leaves the newer version served and named by
  * `current` (the pointer is written before the store switches). */
@@ -603,11 +637,17 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hooks),         cmocka_unit_test(test_models_list),
-        cmocka_unit_test(test_events_faults), cmocka_unit_test(test_store_faults),
-        cmocka_unit_test(test_train_rename),  cmocka_unit_test(test_train_fsync),
-        cmocka_unit_test(test_train_write),   cmocka_unit_test(test_train_disk_full),
-        cmocka_unit_test(test_train_alloc),   cmocka_unit_test(test_rollback_faults),
+        cmocka_unit_test(test_hooks),
+        cmocka_unit_test(test_models_list),
+        cmocka_unit_test(test_events_faults),
+        cmocka_unit_test(test_store_faults),
+        cmocka_unit_test(test_train_rename),
+        cmocka_unit_test(test_train_fsync),
+        cmocka_unit_test(test_train_write),
+        cmocka_unit_test(test_train_disk_full),
+        cmocka_unit_test(test_train_alloc),
+        cmocka_unit_test(test_rollback_faults),
+        cmocka_unit_test(test_killed_after_switch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -129,13 +129,28 @@ static br_status write_ids(const char *path, const br_idmap *m)
  * versions/.tmp-*, and complete versions that never published (killed
  * between their rename into versions/ and the store; br_model_version's
  * `served`), which a rollback must not choose and which hold disk. The
- * current version first gets its marker (a run killed between its marker
- * and the pointer cannot leave it without one, but a model directory
- * from before the markers can); it is never removed. And the new
- * `current` link a run killed before its switch left prepared. */
-static void remove_stale(const char *model_dir)
+ * current version first gets its marker (a model directory from before
+ * the markers has none); it is never removed. And the new `current` link
+ * a run killed before its switch left prepared.
+ * `in_store`: the version the store serves ("" none). A run killed after
+ * the store's switch and before its pointer moved left the store serving
+ * a version whose marker was still a temporary: it is finished (marked,
+ * `current` moved to it), never removed. */
+static void remove_stale(const char *model_dir, const char *in_store)
 {
     char vdir[PATH_MAX], path[PATH_MAX], cur[BR_MODEL_ID_MAX];
+    if (in_store[0] && br_models_current(model_dir, cur, sizeof cur) == BR_OK &&
+        strcmp(cur, in_store) != 0 &&
+        br_models_path(model_dir, in_store, path, sizeof path) == BR_OK &&
+        access(path, F_OK) == 0) {
+        br__models_pointer ptr;
+        if (br__models_pointer_prepare(model_dir, in_store, &ptr) == BR_OK &&
+            br__models_pointer_commit(&ptr) == BR_OK)
+            br_log(BR_LOG_WARN,
+                   "train: a run killed after publishing %s to the store left `current` at %s: "
+                   "it now names %s",
+                   in_store, cur, in_store);
+    }
     DIR *d = opendir(model_dir);
     struct dirent *e;
     while (d && (e = readdir(d)))
@@ -1089,8 +1104,24 @@ br_status br_train_run(const br_train_options *opt, br_train_report *report)
     char id[BR_MODEL_ID_MAX], vroot[PATH_MAX];
     br_status st = br__train_lock(opt->model_dir, &lock);
     if (st) return st;
-    remove_stale(opt->model_dir);
-    st = br__train_path(vroot, sizeof vroot, "%s/versions", opt->model_dir);
+    if (opt->store)
+        st = br__train_path(s.store_uri, sizeof s.store_uri, "%s", opt->store);
+    else
+        st = br__train_path(s.store_uri, sizeof s.store_uri, "lmdb:%s/store", opt->model_dir);
+    char in_store[BR_STORE_VERSION_MAX] = "";
+    if (!st) {
+        /* Reach the store before hours of work: an unreachable Redis fails
+         * now, with nothing written. What it serves guides the clean-up. */
+        br_store *probe = NULL;
+        st = br_store_open(s.store_uri, 0, &probe);
+        if (!st && br_store_version(probe, in_store, sizeof in_store) != BR_OK) {
+            in_store[0] = 0; /* nothing served yet, or unreadable: nothing to keep */
+            br_error_clear();
+        }
+        br_store_close(probe);
+    }
+    if (!st) remove_stale(opt->model_dir, in_store);
+    if (!st) st = br__train_path(vroot, sizeof vroot, "%s/versions", opt->model_dir);
     if (!st && mkdir(vroot, 0777) && errno != EEXIST)
         st = br_error(BR_EIO, "%s: %s", vroot, strerror(errno));
     if (!st) st = br__models_next_id(opt->model_dir, id, sizeof id);
@@ -1098,20 +1129,10 @@ br_status br_train_run(const br_train_options *opt, br_train_report *report)
     if (!st) st = br__train_path(s.vdir, sizeof s.vdir, "%s/%s", vroot, id);
     if (!st && mkdir(s.tmp, 0777)) st = br_error(BR_EIO, "%s: %s", s.tmp, strerror(errno));
     if (!st) {
-        if (opt->store)
-            st = br__train_path(s.store_uri, sizeof s.store_uri, "%s", opt->store);
+        if (br_models_current(opt->model_dir, rep->previous, sizeof rep->previous) == BR_OK)
+            st = br_models_path(opt->model_dir, rep->previous, s.prev_dir, sizeof s.prev_dir);
         else
-            st = br__train_path(s.store_uri, sizeof s.store_uri, "lmdb:%s/store", opt->model_dir);
-    }
-    if (!st && br_models_current(opt->model_dir, rep->previous, sizeof rep->previous) == BR_OK)
-        st = br_models_path(opt->model_dir, rep->previous, s.prev_dir, sizeof s.prev_dir);
-    br_error_clear();
-    if (!st) {
-        /* Reach the store before hours of work: an unreachable Redis fails
-         * now, with nothing written but the temporary directory. */
-        br_store *probe = NULL;
-        st = br_store_open(s.store_uri, 0, &probe);
-        br_store_close(probe);
+            br_error_clear(); /* the first run: no previous version */
     }
     typedef br_status (*stage_fn)(run_state *);
     static const stage_fn stages[] = {stage_ingest, stage_embed,  stage_tribes,
