@@ -166,7 +166,7 @@ static void fz_files_dump(const char *tmpl, const char *const *names, size_t n, 
 }
 
 #ifdef FUZZ_WANT_MODEL
-int tu_seed_embed_cache(const char *path); /* tests/testutil.c */
+int tu_train_seed(const char *seed_dir, const char *model_dir); /* tests/testutil.c */
 
 /* fz_copy_tree's state: nftw passes none. */
 static size_t fz_copy_from_len;
