@@ -3,7 +3,8 @@
  * streaming equals one-at-a-time equals a brute-force ranking, padding,
  * subsets, cancellation), and model files (round trip for every engine,
  * with and without ids; every refusal: magic, version, truncation, an
- * explicit ALS model without its biases).
+ * explicit ALS model without its biases, a header declaring books without
+ * any per-book section).
  */
 #include <math.h>
 #include <stdio.h>
@@ -393,6 +394,25 @@ static void test_explicit_without_biases(void **state)
     br_free(p);
 }
 
+/* fuzz_cfmodel's finds: a 64-byte header declaring 4 billion books with
+ * k = 0 and no item-bias section loaded, and a top-3 then asked for 17 GB
+ * of scores; and factors without books. */
+static void test_no_book_data(void **state)
+{
+    (void)state;
+    char *p = tu_data_path("../../fuzz/regress/cfmodel/no-book-data");
+    br_cf_model *l = NULL;
+    assert_status_detail(br_cf_model_load(p, &l), BR_EFORMAT, "no per-book section");
+    assert_null(l);
+    br_free(p);
+    /* and an ALS header with 2^29 factors of no books: the Gram matrix
+     * derived at load asked for an exabyte */
+    p = tu_data_path("../../fuzz/regress/cfmodel/factors-without-books");
+    assert_status_detail(br_cf_model_load(p, &l), BR_EFORMAT, "factors for 0 books");
+    assert_null(l);
+    br_free(p);
+}
+
 static void test_goodbooks_topn(void **state)
 {
     (void)state;
@@ -445,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_topn_padding_and_blocks),
         cmocka_unit_test(test_persistence),
         cmocka_unit_test(test_explicit_without_biases),
+        cmocka_unit_test(test_no_book_data),
         cmocka_unit_test(test_goodbooks_topn),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -26,9 +26,10 @@
 #error "the collab model file is little-endian; add byte swapping for this host"
 #endif
 
-#define CF_MAGIC   "BRCFMODL"
-#define CF_VERSION 1u
-#define CF_ALIGN   64u
+#define CF_MAGIC       "BRCFMODL"
+#define CF_VERSION     1u
+#define CF_ALIGN       64u
+#define CF_FACTORS_MAX 65536u /* a sanity bound: its Gram matrix is 16 GiB */
 
 enum {
     CF_USER_BIAS = 1u << 0,
@@ -254,6 +255,23 @@ br_status br_cf_model_load(const char *path, br_cf_model **out)
         ok = (m->sv = (float *)take(base, len, &pos, (uint64_t)h.k * 4)) != NULL;
     if (!ok) {
         st = br_error(BR_EFORMAT, "%s: truncated factor sections", path);
+        goto fail;
+    }
+    /* Every engine keeps something per book (factors, or popularity's
+     * scores in the item biases), so the file's length bounds the book
+     * count. Without it a 64-byte header could declare 4 billion books and
+     * a top-n would allocate a score for each (fuzz_cfmodel's find). */
+    if (m->k == 0 && !m->item_b && m->n_items > 0) {
+        st =
+            br_error(BR_EFORMAT, "%s: %u books declared but no per-book section", path, m->n_items);
+        goto fail;
+    }
+    /* Likewise factors need books to be the factors of (an ALS model
+     * derives a k x k Gram matrix at load: k = 2^29 with no books asked
+     * for an exabyte), and a k beyond CF_FACTORS_MAX is no model of ours. */
+    if (m->k > 0 && (m->n_items == 0 || m->k > CF_FACTORS_MAX)) {
+        st = br_error(BR_EFORMAT, "%s: %u factors for %u books (at most %u factors, and books)",
+                      path, m->k, m->n_items, CF_FACTORS_MAX);
         goto fail;
     }
     /* Explicit ALS predicts with both biases (fold-in, scoring read them
