@@ -1002,16 +1002,32 @@ static void ev_keep_unstored(br_server *s, const br_event *ev, size_t n)
                n - k);
 }
 
-/* Applies the kept events again; forgets them once the store took them. */
-static void ev_retry_unstored(br_server *s, br_store *st)
+/* Applies a batch to the store. Events the store missed earlier go first,
+ * in the same transaction as the batch, so the store sees them in the
+ * log's order; the kept copies are forgotten once it took them, and on a
+ * failure the batch joins them. */
+static br_status ev_apply(br_server *s, br_store *st, const br_event *ev, size_t n)
 {
-    if (!s->ev_unstored_n || br_store_apply_events(st, s->ev_unstored, s->ev_unstored_n)) return;
-    br_log(BR_LOG_INFO, "serve: the store took the %zu events it had missed", s->ev_unstored_n);
+    if (!st) {
+        ev_keep_unstored(s, ev, n);
+        return br_error(BR_ENET, "store unreachable");
+    }
+    if (!s->ev_unstored_n) {
+        br_status e = br_store_apply_events(st, ev, n);
+        if (e) ev_keep_unstored(s, ev, n);
+        return e;
+    }
+    size_t missed = s->ev_unstored_n;
+    ev_keep_unstored(s, ev, n);
+    br_status e = br_store_apply_events(st, s->ev_unstored, s->ev_unstored_n);
+    if (e) return e;
+    br_log(BR_LOG_INFO, "serve: the store took the %zu events it had missed", missed);
     br_free(s->ev_unstored);
     br_free(s->ev_unstored_ids);
     s->ev_unstored = NULL;
     s->ev_unstored_ids = NULL;
     s->ev_unstored_n = 0;
+    return BR_OK;
 }
 
 static void ev_job_free(ev_job *j)
@@ -1053,15 +1069,13 @@ static void ev_commit(br_server *s, ev_job *jobs)
     for (size_t i = 0; i < total; i++) mem_push(s, &all[i]);
     atomic_fetch_add(&s->m.events, total);
     br_store *st = store_get(s);
-    if (st) ev_retry_unstored(s, st);
-    e = st ? br_store_apply_events(st, all, total) : BR_ENET;
+    e = ev_apply(s, st, all, total);
     char why[200] = "";
     if (e) {
+        snprintf(why, sizeof why, "%s", br_error_detail());
         if (st) store_failed(s, e, "apply events");
-        snprintf(why, sizeof why, "%s", st ? br_error_detail() : "store unreachable");
         br_log(BR_LOG_WARN, "serve: %zu events are in the log but not in the store (%s)", total,
                why);
-        ev_keep_unstored(s, all, total);
     }
     for (ev_job *j = jobs; j; j = j->next) {
         j->status = 200;
