@@ -27,8 +27,11 @@ typedef struct backend {
 
 static backend be_file = {"file", 0, ""};
 static backend be_redis = {"redis", 1, ""};
+static backend be_cluster = {"cluster", 2, ""}; /* one partition: the log's order */
 static tu_redis server;
 static int redis_up;
+static tu_rcluster cluster;
+static int cluster_up;
 static char *tmp;
 static int case_no;
 
@@ -41,6 +44,11 @@ static int group_setup(void **state)
         return 0;
     }
     redis_up = tu_redis_start(&server, tmp) == 0;
+    char cdir[1100];
+    snprintf(cdir, sizeof cdir, "%s/cluster", tmp);
+    mkdir(cdir, 0755);
+    cluster_up = tu_redis_cli() && tu_rcluster_start(&cluster, cdir, 3, 1) == 0;
+    if (!cluster_up) printf("[  ERROR   ] no Redis Cluster (redis-cli missing, or it did not start)\n");
     return 0;
 }
 
@@ -48,6 +56,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     tu_redis_stop(&server);
+    tu_rcluster_stop(&cluster);
     br_free(tmp);
     return 0;
 }
@@ -56,9 +65,13 @@ static backend *use(void **state)
 {
     backend *b = *state;
     if (b->redis && !tu_redis_binary()) skip();
-    if (b->redis && !redis_up) fail_msg("redis-server did not start");
+    if (b->redis == 1 && !redis_up) fail_msg("redis-server did not start");
+    if (b->redis == 2 && !cluster_up) fail_msg("the Redis Cluster did not start");
     case_no++;
-    if (b->redis) {
+    if (b->redis == 2) {
+        assert_int_equal(tu_rcluster_each_primary(&cluster, "FLUSHALL"), 0);
+        snprintf(b->uri, sizeof b->uri, "%s?partitions=1", cluster.uri);
+    } else if (b->redis) {
         assert_int_equal(tu_redis_cmd(server.port, "FLUSHALL"), 0);
         snprintf(b->uri, sizeof b->uri, "redis://127.0.0.1:%d", server.port);
     } else {
@@ -249,6 +262,155 @@ static void test_trim_keeps_what_a_group_needs(void **state)
     br_events_close(ev);
     OK(br_events_open(b->uri, BR_EVENTS_RDONLY, &ev));
     assert_int_equal(br_events_trim(ev, NULL), BR_EINVAL);
+    br_events_close(ev);
+}
+
+/* --------------------------------------------------- positions, cluster -- */
+
+static void test_pos_algebra(void **state)
+{
+    (void)state;
+    char m[BR_EVENTS_POS_MAX] = "";
+    /* plain positions: a file offset, a stream id */
+    assert_false(br_events_pos_covers("", "10"));
+    OK(br_events_pos_advance(m, "120"));
+    assert_string_equal(m, "120");
+    OK(br_events_pos_advance(m, "64"));
+    assert_string_equal(m, "120");
+    assert_true(br_events_pos_covers(m, "64"));
+    assert_true(br_events_pos_covers(m, "120"));
+    assert_false(br_events_pos_covers(m, "121"));
+    snprintf(m, sizeof m, "1718000000000-3");
+    assert_true(br_events_pos_covers(m, "1718000000000-2"));
+    assert_false(br_events_pos_covers(m, "1718000000000-4"));
+    OK(br_events_pos_advance(m, "1718000000001-0"));
+    assert_string_equal(m, "1718000000001-0");
+    /* a partitioned log: events "P/ID" grow a vector, partition by
+     * partition; the others stay "0" (nothing read) */
+    m[0] = '\0';
+    OK(br_events_pos_advance(m, "2/1718000000000-0"));
+    assert_string_equal(m, "0,0,1718000000000-0");
+    OK(br_events_pos_advance(m, "0/5-1"));
+    OK(br_events_pos_advance(m, "2/17-0")); /* older: no move */
+    assert_string_equal(m, "5-1,0,1718000000000-0");
+    assert_true(br_events_pos_covers(m, "0/5-0"));
+    assert_true(br_events_pos_covers(m, "2/1718000000000-0"));
+    assert_false(br_events_pos_covers(m, "1/1-0")); /* nothing of partition 1 read */
+    assert_false(br_events_pos_covers(m, "3/1-0"));
+    assert_false(br_events_pos_covers(m, "0/6-0"));
+    /* two end positions merge */
+    char other[BR_EVENTS_POS_MAX] = "9-0,4-0";
+    OK(br_events_pos_advance(other, m));
+    assert_string_equal(other, "9-0,4-0,1718000000000-0");
+    assert_int_equal(br_events_pos_advance(m, "x/1-0"), BR_EINVAL);
+    assert_int_equal(br_events_pos_advance(m, "nonsense"), BR_EINVAL);
+    assert_false(br_events_pos_covers(m, "nonsense"));
+}
+
+/* What a partitioned read delivered: each (reader, k) event's count, the
+ * last k per reader (order), and how many the first run's mark covers. */
+enum { C_READERS = 40, C_PER = 10 };
+typedef struct got {
+    int times[C_READERS][C_PER];
+    int last_k[C_READERS];
+    int out_of_order;
+    const char *mark;
+    int covered, n;
+} got;
+
+static br_status on_got(const br_event *e, const char *pos, void *user)
+{
+    got *g = user;
+    int u = atoi(e->user_id + 1), k = (int)e->value;
+    if (u < 0 || u >= C_READERS || k < 0 || k >= C_PER) return BR_EINVAL;
+    g->times[u][k]++;
+    if (k < g->last_k[u]) g->out_of_order++;
+    g->last_k[u] = k;
+    if (g->mark && br_events_pos_covers(g->mark, pos)) g->covered++;
+    g->n++;
+    return BR_OK;
+}
+
+/* The cluster's log in 16 partitions: every event delivered once across a
+ * consumer that dies before acknowledging, each reader's events in their
+ * order, the streams on more than one node, positions that tell what a
+ * run acknowledged, and a trim that removes what was acknowledged. */
+static void test_cluster_partitions(void **state)
+{
+    (void)state;
+    if (!tu_redis_binary() || !tu_redis_cli()) skip();
+    if (!cluster_up) fail_msg("the Redis Cluster did not start");
+    assert_int_equal(tu_rcluster_each_primary(&cluster, "FLUSHALL"), 0);
+    br_events *ev;
+    OK(br_events_open(cluster.uri, 0, &ev));
+    br_event e[C_READERS];
+    char users[C_READERS][16];
+    for (int k = 0; k < C_PER; k++) {
+        for (int u = 0; u < C_READERS; u++) {
+            snprintf(users[u], sizeof users[u], "u%d", u);
+            e[u] = (br_event){users[u], "book", BR_EVENT_CLICK, (float)k, 1000 + k};
+        }
+        OK(br_events_append(ev, e, C_READERS));
+    }
+    uint64_t n;
+    OK(br_events_count(ev, &n));
+    assert_int_equal(n, C_READERS * C_PER);
+    /* the streams are spread over the primaries */
+    int nodes_with_events = 0;
+    for (int i = 0; i < cluster.n; i++) {
+        redisContext *c = redisConnect("127.0.0.1", cluster.node[i].port);
+        redisReply *r = c && !c->err ? redisCommand(c, "KEYS bookrec:events*") : NULL;
+        redisReply *role = c && !c->err ? redisCommand(c, "ROLE") : NULL;
+        if (r && role && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+            !strcmp(role->element[0]->str, "master"))
+            nodes_with_events++;
+        if (r) freeReplyObject(r);
+        if (role) freeReplyObject(role);
+        if (c) redisFree(c);
+    }
+    assert_true(nodes_with_events >= 2);
+
+    /* run 1 reads 150 and acknowledges them */
+    got *g1 = calloc(1, sizeof *g1), *g2 = calloc(1, sizeof *g2);
+    assert_true(g1 && g2);
+    char last[BR_EVENTS_POS_MAX], mark[BR_EVENTS_POS_MAX];
+    size_t count;
+    OK(br_events_read(ev, "train", 150, on_got, g1, &count, last));
+    assert_int_equal(count, 150);
+    assert_non_null(strchr(last, ',')); /* a vector: one id per partition */
+    OK(br_events_ack(ev, "train", last));
+    snprintf(mark, sizeof mark, "%s", last);
+    /* run 2 reads 100 and dies before acknowledging */
+    seen s = {0};
+    OK(br_events_read(ev, "train", 100, collect, &s, &count, last));
+    assert_int_equal(count, 100);
+    br_events_close(ev);
+    /* run 3, a new handle: the 100 again and the rest, in batches */
+    OK(br_events_open(cluster.uri, 0, &ev));
+    g2->mark = mark;
+    for (;;) {
+        OK(br_events_read(ev, "train", 77, on_got, g2, &count, last));
+        if (count == 0) break;
+        OK(br_events_ack(ev, "train", last));
+    }
+    assert_int_equal(g1->n + g2->n, C_READERS * C_PER);
+    assert_int_equal(g2->covered, 0); /* nothing run 1 acknowledged came again */
+    for (int u = 0; u < C_READERS; u++)
+        for (int k = 0; k < C_PER; k++)
+            if (g1->times[u][k] + g2->times[u][k] != 1)
+                fail_msg("event u%d #%d delivered %d times", u, k,
+                         g1->times[u][k] + g2->times[u][k]);
+    assert_int_equal(g1->out_of_order + g2->out_of_order, 0);
+    /* everything acknowledged: the trim empties every partition */
+    uint64_t removed = 0;
+    OK(br_events_trim(ev, &removed));
+    assert_int_equal(removed, C_READERS * C_PER);
+    OK(br_events_count(ev, &n));
+    assert_int_equal(n, 0);
+    /* a position of another log */
+    assert_int_equal(br_events_ack(ev, "train", "99/1-0"), BR_EINVAL);
+    free(g1);
+    free(g2);
     br_events_close(ev);
 }
 
@@ -685,7 +847,7 @@ static void test_file_failed_group_leaves_log(void **state)
     {                                                                                              \
 #be "/" #fn, fn, NULL, NULL, &be_##be                                                      \
     }
-#define BOTH(fn) ON(file, fn), ON(redis, fn)
+#define BOTH(fn) ON(file, fn), ON(redis, fn), ON(cluster, fn)
 
 int main(void)
 {
@@ -701,6 +863,8 @@ int main(void)
         cmocka_unit_test(test_file_damage_in_the_middle_is_refused),
         cmocka_unit_test(test_read_csv_and_jsonl),
         cmocka_unit_test(test_event_check),
+        cmocka_unit_test(test_pos_algebra),
+        cmocka_unit_test(test_cluster_partitions),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

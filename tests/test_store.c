@@ -12,20 +12,25 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "redisutil.h"
 #include "store/store_internal.h"
 #include "testutil.h"
 
 typedef struct backend {
     const char *name;
-    int redis;
+    int redis; /* 1: one server, 2: a cluster */
     char uri[1200];
 } backend;
 
 static backend be_lmdb = {"lmdb", 0, ""};
 static backend be_redis = {"redis", 1, ""};
+static backend be_cluster = {"redis-cluster", 2, ""};
 static tu_redis server;
 static int redis_up;
+static tu_rcluster cluster;
+static int cluster_up;
 static char *tmp;
 static int case_no;
 
@@ -40,6 +45,17 @@ static int group_setup(void **state)
     }
     redis_up = tu_redis_start(&server, tmp) == 0;
     if (!redis_up) printf("[  ERROR   ] could not start redis-server in %s\n", tmp);
+    if (!tu_redis_cli()) {
+        printf("[  SKIP    ] redis-cli is not installed: the cluster half of this suite is "
+               "skipped\n");
+        return 0;
+    }
+    char *cdir = br_malloc(strlen(tmp) + 16);
+    sprintf(cdir, "%s/cluster", tmp);
+    mkdir(cdir, 0755);
+    cluster_up = tu_rcluster_start(&cluster, cdir, 3, 1) == 0;
+    if (!cluster_up) printf("[  ERROR   ] could not start a Redis Cluster in %s\n", cdir);
+    br_free(cdir);
     return 0;
 }
 
@@ -47,6 +63,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     tu_redis_stop(&server);
+    tu_rcluster_stop(&cluster);
     br_free(tmp);
     return 0;
 }
@@ -56,7 +73,10 @@ static int group_teardown(void **state)
 static void fresh_uri(backend *b, const char *opts)
 {
     case_no++;
-    if (b->redis) {
+    if (b->redis == 2) {
+        assert_int_equal(tu_rcluster_each_primary(&cluster, "FLUSHALL"), 0);
+        snprintf(b->uri, sizeof b->uri, "%s%s%s", cluster.uri, opts[0] ? "?" : "", opts);
+    } else if (b->redis) {
         assert_int_equal(tu_redis_cmd(server.port, "FLUSHALL"), 0);
         snprintf(b->uri, sizeof b->uri, "redis://127.0.0.1:%d%s%s", server.port, opts[0] ? "?" : "",
                  opts);
@@ -70,7 +90,9 @@ static backend *use(void **state, const char *opts)
 {
     backend *b = *state;
     if (b->redis && !tu_redis_binary()) skip();
-    if (b->redis && !redis_up) fail_msg("redis-server did not start");
+    if (b->redis == 2 && !tu_redis_cli()) skip();
+    if (b->redis == 1 && !redis_up) fail_msg("redis-server did not start");
+    if (b->redis == 2 && !cluster_up) fail_msg("the Redis Cluster did not start");
     fresh_uri(b, opts);
     return b;
 }
@@ -1249,12 +1271,213 @@ static void test_lmdb_corrupt_seen_set(void **state)
     br_store_close(s);
 }
 
+/* ---------------------------------------------------------- the cluster -- */
+
+/* The calls of `cmd` (e.g. "smembers") in node port's INFO commandstats. */
+static long long cmd_calls(int port, const char *cmd)
+{
+    redisReply *r = tu_redis_query(port, "INFO commandstats");
+    long long n = 0;
+    char pat[64];
+    snprintf(pat, sizeof pat, "cmdstat_%s:calls=", cmd);
+    const char *at = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, pat) : NULL;
+    if (at) n = atoll(at + strlen(pat));
+    if (r) freeReplyObject(r);
+    return n;
+}
+
+/* A reader's request is one round trip to one node: the pointer copy in
+ * its slot, its recs, interactions and seen set all on the node serving
+ * its {id}. */
+static void test_cluster_one_node_per_request(void **state)
+{
+    backend *b = use(state, "");
+    br_store *s = open_ok(b->uri);
+    publish_simple(s, "v1", 12, 4);
+    br_event e[] = {ev("r7", "x", BR_EVENT_VIEW, 1, 5)};
+    OK(br_store_apply_events(s, e, 1));
+    br_store_rec recs[8];
+    br_store_interaction it[8];
+    br_store_reader r = {.recs = recs, .recs_cap = 8, .recent = it, .recent_cap = 8};
+    OK(br_store_get_reader(s, "r7", &r)); /* learns the version */
+    br_store_reader_free(&r);
+    assert_int_equal(tu_rcluster_each_primary(&cluster, "CONFIG RESETSTAT"), 0);
+    OK(br_store_get_reader(s, "r7", &r));
+    assert_int_equal(r.n_recs, 4);
+    assert_string_equal(r.version, "v1");
+    assert_int_equal(r.n_recent, 1);
+    br_store_reader_free(&r);
+    int owner = tu_rcluster_owner(&cluster, "{r7}");
+    assert_true(owner >= 0);
+    for (int i = 0; i < cluster.n; i++) {
+        long long calls = cmd_calls(cluster.node[i].port, "get") +
+                          cmd_calls(cluster.node[i].port, "smembers") +
+                          cmd_calls(cluster.node[i].port, "zrevrange");
+        /* GET pointer, GET recs, ZREVRANGE, SMEMBERS: one pipeline */
+        if (i == owner) assert_int_equal(calls, 4);
+        else if (calls) fail_msg("node %d served %lld of the request's commands", i, calls);
+    }
+    br_store_close(s);
+}
+
+/* Node ids, for CLUSTER SETSLOT. */
+static void node_id(int port, char *id, size_t cap)
+{
+    redisReply *r = tu_redis_query(port, "CLUSTER MYID");
+    assert_non_null(r);
+    snprintf(id, cap, "%s", r->str);
+    freeReplyObject(r);
+}
+
+/* A slot moving between nodes: while it migrates, a key already moved is
+ * found through ASK; once moved, the client's stale map gets MOVED and is
+ * refreshed. The reads see the whole reader all along. */
+static void test_cluster_ask_and_moved(void **state)
+{
+    backend *b = use(state, "");
+    br_store *s = open_ok(b->uri);
+    publish_simple(s, "v1", 12, 4);
+    const char *more[] = {"s1", "s2", "s3"};
+    OK(br_store_add_seen(s, "r5", more, 3));
+    br_store_rec recs[8];
+    br_store_interaction it[8];
+    br_store_reader r = {.recs = recs, .recs_cap = 8, .recent = it, .recent_cap = 8};
+    OK(br_store_get_reader(s, "r5", &r));
+    assert_int_equal(r.n_seen, 3);
+    br_store_reader_free(&r);
+
+    int from = tu_rcluster_owner(&cluster, "{r5}"), to = -1;
+    for (int i = 0; i < 40 && to < 0; i++) { /* a primary other than the owner */
+        char key[24];
+        snprintf(key, sizeof key, "{x%d}", i);
+        int o = tu_rcluster_owner(&cluster, key);
+        if (o != from) to = o;
+    }
+    assert_true(from >= 0 && to >= 0);
+    char from_id[64], to_id[64], cmd[512];
+    node_id(cluster.node[from].port, from_id, sizeof from_id);
+    node_id(cluster.node[to].port, to_id, sizeof to_id);
+    redisReply *ks = tu_redis_query(cluster.node[from].port, "CLUSTER KEYSLOT {r5}");
+    long long slot = ks->integer;
+    freeReplyObject(ks);
+    snprintf(cmd, sizeof cmd, "CLUSTER SETSLOT %lld IMPORTING %s", slot, from_id);
+    freeReplyObject(tu_redis_query(cluster.node[to].port, cmd));
+    snprintf(cmd, sizeof cmd, "CLUSTER SETSLOT %lld MIGRATING %s", slot, to_id);
+    freeReplyObject(tu_redis_query(cluster.node[from].port, cmd));
+    /* the seen set moves first: the source answers ASK for it */
+    snprintf(cmd, sizeof cmd, "MIGRATE 127.0.0.1 %d bookrec:user:{r5}:seen 0 5000",
+             cluster.node[to].port);
+    redisReply *m = tu_redis_query(cluster.node[from].port, cmd);
+    assert_true(m && m->type == REDIS_REPLY_STATUS);
+    freeReplyObject(m);
+    OK(br_store_get_reader(s, "r5", &r));
+    assert_int_equal(r.n_recs, 4);
+    assert_int_equal(r.n_seen, 3);
+    br_store_reader_free(&r);
+    /* the rest of the slot, then the slot itself */
+    snprintf(cmd, sizeof cmd, "CLUSTER GETKEYSINSLOT %lld 1000", slot);
+    redisReply *keys = tu_redis_query(cluster.node[from].port, cmd);
+    assert_true(keys && keys->type == REDIS_REPLY_ARRAY && keys->elements >= 2);
+    for (size_t i = 0; i < keys->elements; i++) {
+        snprintf(cmd, sizeof cmd, "MIGRATE 127.0.0.1 %d %s 0 5000", cluster.node[to].port,
+                 keys->element[i]->str);
+        freeReplyObject(tu_redis_query(cluster.node[from].port, cmd));
+    }
+    freeReplyObject(keys);
+    snprintf(cmd, sizeof cmd, "CLUSTER SETSLOT %lld NODE %s", slot, to_id);
+    for (int i = 0; i < cluster.n; i++) freeReplyObject(tu_redis_query(cluster.node[i].port, cmd));
+    assert_int_equal(tu_rcluster_owner(&cluster, "{r5}"), to);
+    /* this handle's map still says `from`: MOVED, refresh, read */
+    OK(br_store_get_reader(s, "r5", &r));
+    assert_int_equal(r.n_recs, 4);
+    assert_int_equal(r.n_seen, 3);
+    assert_string_equal(r.version, "v1");
+    br_store_reader_free(&r);
+    const char *late[] = {"s4"};
+    OK(br_store_add_seen(s, "r5", late, 1)); /* a write follows too */
+    OK(br_store_get_reader(s, "r5", &r));
+    assert_int_equal(r.n_seen, 4);
+    br_store_reader_free(&r);
+    br_store_close(s);
+}
+
+/* Until the owner of a reader's slot is back or replaced, its reads fail
+ * at once (the server answers them degraded) while other readers are
+ * served; a killed primary's replica takes over, the client follows it,
+ * and the reader is whole again. A frozen primary costs the reads of its
+ * slots at most the timeout. */
+static void test_cluster_node_failures(void **state)
+{
+    backend *b = use(state, "timeout_ms=300");
+    br_store *s = open_ok(b->uri);
+    publish_simple(s, "v1", 40, 3);
+    /* two readers on different primaries */
+    int oa = tu_rcluster_owner(&cluster, "{r1}"), ob = -1;
+    char other[16] = "";
+    for (int i = 2; i < 40 && ob < 0; i++) {
+        char key[24];
+        snprintf(key, sizeof key, "{r%d}", i);
+        int o = tu_rcluster_owner(&cluster, key);
+        if (o != oa) {
+            ob = o;
+            snprintf(other, sizeof other, "r%d", i);
+        }
+    }
+    assert_true(oa >= 0 && ob >= 0);
+    br_store_rec recs[8];
+    br_store_interaction it[8];
+    br_store_reader r = {.recs = recs, .recs_cap = 8, .recent = it, .recent_cap = 8};
+
+    /* frozen (SIGSTOP): within the timeout, then at once while marked down */
+    kill(cluster.node[oa].pid, SIGSTOP);
+    uint64_t t0 = br_now_ns();
+    assert_int_equal(br_store_get_reader(s, "r1", &r), BR_ENET);
+    uint64_t t1 = br_now_ns();
+    assert_true((t1 - t0) / 1000000 < 300 + 500);
+    assert_int_equal(br_store_get_reader(s, "r1", &r), BR_ENET);
+    assert_true((br_now_ns() - t1) / 1000000 < 100);
+    OK(br_store_get_reader(s, other, &r));
+    assert_int_equal(r.n_recs, 3);
+    br_store_reader_free(&r);
+    kill(cluster.node[oa].pid, SIGCONT);
+    assert_int_equal(tu_rcluster_wait_ok(&cluster, 15000), 0);
+
+    /* killed: its replica is promoted, the reads come back */
+    oa = tu_rcluster_owner(&cluster, "{r1}");
+    tu_redis_kill(&cluster.node[oa]);
+    t0 = br_now_ns();
+    assert_int_equal(br_store_get_reader(s, "r1", &r), BR_ENET);
+    OK(br_store_get_reader(s, other, &r));
+    br_store_reader_free(&r);
+    br_status st;
+    int tries = 0;
+    while ((st = br_store_get_reader(s, "r1", &r)) != BR_OK && tries++ < 300) tu_sleep_ms(50);
+    OK(st);
+    assert_int_equal(r.n_recs, 3);
+    assert_string_equal(r.version, "v1");
+    br_store_reader_free(&r);
+    printf("[  INFO    ] reads of the killed primary's slots came back after %.2f s\n",
+           (double)(br_now_ns() - t0) / 1e9);
+    /* writes and a publish go to the new primary */
+    const char *more[] = {"late"};
+    OK(br_store_add_seen(s, "r1", more, 1));
+    publish_simple(s, "v2", 40, 3);
+    OK(br_store_get_reader(s, "r1", &r));
+    assert_string_equal(r.version, "v2");
+    assert_int_equal(r.n_seen, 1);
+    br_store_reader_free(&r);
+    /* the old primary comes back as a replica */
+    assert_int_equal(tu_rcluster_restart(&cluster, oa), 0);
+    assert_int_equal(tu_rcluster_wait_ok(&cluster, 15000), 0);
+    br_store_close(s);
+}
+
 /* One entry per backend, named after it. */
 #define ON(be, fn)                                                                                 \
     {                                                                                              \
 #be "/" #fn, fn, NULL, NULL, &be_##be                                                      \
     }
-#define BOTH(fn) ON(lmdb, fn), ON(redis, fn)
+#define BOTH(fn) ON(lmdb, fn), ON(redis, fn), ON(cluster, fn)
 
 int main(void)
 {
@@ -1277,6 +1500,9 @@ int main(void)
         ON(lmdb, test_lmdb_map_growth_and_reopen),
         ON(lmdb, test_lmdb_deleted_under_handle),
         ON(lmdb, test_lmdb_corrupt_seen_set),
+        ON(cluster, test_cluster_one_node_per_request),
+        ON(cluster, test_cluster_ask_and_moved),
+        ON(cluster, test_cluster_node_failures),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -81,8 +81,14 @@ BR_API br_status br_event_check(const br_event *e, const br_event_rules *rules);
 typedef struct br_events br_events;
 
 /* Position of an event in the log, as text: a byte offset for the file
- * backend, a stream id ("1718000000000-0") for Redis. Fits in this size. */
-#define BR_EVENTS_POS_MAX 48
+ * backend, a stream id ("1718000000000-0") for Redis, "PARTITION/ID" for
+ * a Redis Cluster's partitioned log ("3/1718000000000-0"). The position a
+ * read ends at (`last`) is of the same kind, except on a cluster: there it
+ * is the vector of every partition's last id, "ID0,ID1,..." ("0" for a
+ * partition nothing was read from). Compare and combine positions with
+ * br_events_pos_covers and br_events_pos_advance, not as text. Fits in
+ * this size. */
+#define BR_EVENTS_POS_MAX 2048
 
 enum {
     BR_EVENTS_RDONLY = 1u << 0, /* no append, no ack; the file is not repaired */
@@ -120,6 +126,17 @@ BR_API br_status br_events_read(br_events *ev, const char *group, size_t max, br
  * (as given by br_events_read). Acknowledging an older position than the
  * group's checkpoint is a no-op. */
 BR_API br_status br_events_ack(br_events *ev, const char *group, const char *pos);
+
+/* 1 when the event at `pos` lies at or before `mark` (a position or a
+ * read's end position of the same log; "" marks nothing): an event a
+ * consumer already counted, delivered again after a crash. 0 otherwise,
+ * and for positions that do not parse. */
+BR_API int br_events_pos_covers(const char *mark, const char *pos);
+/* Moves `mark` (BR_EVENTS_POS_MAX bytes; "" for none) forward to cover
+ * `pos` too: an event's position, or another end position (the later of
+ * the two, partition by partition). BR_EINVAL when they do not parse or
+ * are of different kinds. */
+BR_API br_status br_events_pos_advance(char *mark, const char *pos);
 
 /* Number of events in the log (the file's records, the stream's length). */
 BR_API br_status br_events_count(br_events *ev, uint64_t *n);

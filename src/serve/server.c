@@ -145,7 +145,8 @@ struct br_server {
 
     _Atomic(br_store *) store;
     _Atomic(br_events *) events;
-    int is_redis;
+    int is_redis;   /* redis:// or redis-cluster:// */
+    int is_cluster; /* redis-cluster://: a node's failure is not the store's */
     atomic_int store_ok;
     /* Reachable, but serving no version of this model directory (an empty
      * Redis after a restart, a deleted LMDB store, another model's store):
@@ -202,6 +203,11 @@ static void store_failed(br_server *s, br_status st, const char *what)
     pthread_mutex_lock(&s->err_mu);
     snprintf(s->store_err, sizeof s->store_err, "%s: %s", what, br_error_detail());
     pthread_mutex_unlock(&s->err_mu);
+    /* On a cluster a request that failed met one node down (its readers
+     * get the degraded answer until a replica takes over); the others
+     * still answer. Only the watcher's probe, which reads the version
+     * pointer, declares the whole store unreachable. */
+    if (s->is_cluster && strcmp(what, "probe") != 0) return;
     if (atomic_exchange(&s->store_ok, 0)) {
         br_log(BR_LOG_WARN, "serve: store unreachable (%s): degraded", what);
         pthread_mutex_lock(&s->w_mu);
@@ -1758,7 +1764,8 @@ static enum MHD_Result h_readyz(br_server *s, struct MHD_Connection *con, uint64
     if (!b) return MHD_NO;
     br__sb_str(b, "{\"ready\":true,\"model_version\":");
     br__sb_json_str(b, version);
-    br__sb_printf(b, ",\"store\":\"%s\"}", s->is_redis ? "redis" : "lmdb");
+    br__sb_printf(b, ",\"store\":\"%s\"}",
+                  s->is_cluster ? "redis-cluster" : s->is_redis ? "redis" : "lmdb");
     return reply_json(s, con, R_READYZ, t0, 200, b);
 }
 
@@ -2413,7 +2420,8 @@ br_status br_server_start(const br_server_options *opt, br_server **out)
         if (!st) s->store_uri = br_strdup(uri);
     }
     if (!st) {
-        s->is_redis = !strncmp(s->store_uri, "redis://", 8);
+        s->is_cluster = !strncmp(s->store_uri, "redis-cluster://", 16);
+        s->is_redis = s->is_cluster || !strncmp(s->store_uri, "redis://", 8);
         /* A Redis read holds its thread for a round trip without using the
          * CPU: more threads keep more reads in flight (one per connection
          * of the store's default pool). */

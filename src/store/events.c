@@ -6,6 +6,7 @@
 #include <math.h>
 #include <sys/stat.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/events_internal.h"
@@ -67,7 +68,9 @@ br_status br_events_open(const char *uri, unsigned flags, br_events **out)
 {
     if (!uri || !out) return br_error(BR_EINVAL, "br_events_open: uri and out are required");
     *out = NULL;
-    if (!strncmp(uri, "redis://", 8)) return br__events_redis_open(uri + 8, flags, out);
+    if (!strncmp(uri, "redis://", 8)) return br__events_redis_open(uri + 8, 0, flags, out);
+    if (!strncmp(uri, "redis-cluster://", 16))
+        return br__events_redis_open(uri + 16, 1, flags, out);
     if (!strncmp(uri, "file:", 5)) {
         if (!uri[5]) return br_error(BR_EINVAL, "event log URI file: needs a path");
         return br__events_file_open(uri + 5, flags, out);
@@ -92,7 +95,8 @@ br_status br_events_open(const char *uri, unsigned flags, br_events **out)
         return st;
     }
     return br_error(BR_EINVAL,
-                    "event log URI '%s': expected file:PATH, lmdb:DIR or redis://HOST:PORT[/DB]",
+                    "event log URI '%s': expected file:PATH, lmdb:DIR, redis://HOST:PORT[/DB] "
+                    "or redis-cluster://HOST:PORT[,HOST:PORT...]",
                     uri);
 }
 
@@ -140,6 +144,127 @@ br_status br_events_ack(br_events *ev, const char *group, const char *pos)
     if (st != BR_OK) return st;
     if (!pos[0]) return BR_OK; /* an empty read: nothing to acknowledge */
     return ev->ops->ack(ev, group, pos);
+}
+
+/* ------------------------------------------------------------ positions -- */
+
+/* A position as a vector of (a, b) pairs: a file offset "N" is (N, 0), a
+ * stream id "MS-SEQ" (MS, SEQ), a read's end on a cluster "ID0,ID1,..."
+ * one pair per partition. Pairs grow along their log (partition). */
+#define POS_PARTS 64
+
+typedef struct pos_vec {
+    int n;
+    unsigned long long a[POS_PARTS], b[POS_PARTS];
+    char dash[POS_PARTS]; /* printed as "A-B" (a stream id) */
+} pos_vec;
+
+static int parse_pair(const char *p, size_t len, unsigned long long *a, unsigned long long *b,
+                      char *dash)
+{
+    char buf[64], *end;
+    if (len == 0 || len >= sizeof buf || p[0] < '0' || p[0] > '9') return 0;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    errno = 0;
+    *a = strtoull(buf, &end, 10);
+    *b = 0;
+    *dash = *end == '-';
+    if (*dash) {
+        if (end[1] < '0' || end[1] > '9') return 0;
+        *b = strtoull(end + 1, &end, 10);
+    }
+    return !errno && *end == '\0';
+}
+
+/* "ID0,ID1,..." (one component: a plain position) into v. */
+static int parse_vec(const char *s, pos_vec *v)
+{
+    v->n = 0;
+    if (!s[0]) return 1;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        if (v->n == POS_PARTS || !parse_pair(s, len, &v->a[v->n], &v->b[v->n], &v->dash[v->n]))
+            return 0;
+        v->n++;
+        if (!comma) return 1;
+        s = comma + 1;
+    }
+}
+
+/* "PARTITION/ID": the partition and the pair; -1 when pos is not one. */
+static int parse_event_pos(const char *pos, unsigned long long *a, unsigned long long *b,
+                           char *dash)
+{
+    const char *slash = strchr(pos, '/');
+    if (!slash) return -1;
+    char *end;
+    long p = strtol(pos, &end, 10);
+    if (end != slash || p < 0 || p >= POS_PARTS || pos[0] < '0' || pos[0] > '9') return -2;
+    return parse_pair(slash + 1, strlen(slash + 1), a, b, dash) ? (int)p : -2;
+}
+
+static int pair_le(unsigned long long xa, unsigned long long xb, unsigned long long ya,
+                   unsigned long long yb)
+{
+    return xa < ya || (xa == ya && xb <= yb);
+}
+
+int br_events_pos_covers(const char *mark, const char *pos)
+{
+    if (!mark || !pos || !mark[0]) return 0;
+    pos_vec m;
+    if (!parse_vec(mark, &m)) return 0;
+    unsigned long long a, b;
+    char dash;
+    int p = parse_event_pos(pos, &a, &b, &dash);
+    if (p == -2) return 0;
+    if (p >= 0) return p < m.n && pair_le(a, b, m.a[p], m.b[p]) && !(m.a[p] == 0 && m.b[p] == 0);
+    pos_vec x;
+    if (!parse_vec(pos, &x) || x.n == 0 || x.n != m.n) return 0;
+    for (int i = 0; i < x.n; i++)
+        if (!pair_le(x.a[i], x.b[i], m.a[i], m.b[i])) return 0;
+    return 1;
+}
+
+br_status br_events_pos_advance(char *mark, const char *pos)
+{
+    if (!mark || !pos) return br_error(BR_EINVAL, "br_events_pos_advance: NULL argument");
+    pos_vec m, x;
+    if (!parse_vec(mark, &m)) return br_error(BR_EINVAL, "'%s' is not an event log position", mark);
+    unsigned long long a, b;
+    char dash;
+    int p = parse_event_pos(pos, &a, &b, &dash);
+    if (p == -2) return br_error(BR_EINVAL, "'%s' is not an event log position", pos);
+    if (p >= 0) {
+        /* one partition's event: a vector with at least p + 1 parts */
+        x.n = p + 1;
+        for (int i = 0; i < p; i++) x.a[i] = x.b[i] = 0, x.dash[i] = 0;
+        x.a[p] = a, x.b[p] = b, x.dash[p] = dash;
+    } else if (!parse_vec(pos, &x)) {
+        return br_error(BR_EINVAL, "'%s' is not an event log position", pos);
+    }
+    int n = m.n > x.n ? m.n : x.n;
+    for (int i = 0; i < n; i++) {
+        if (i >= m.n) m.a[i] = m.b[i] = 0, m.dash[i] = 0;
+        if (i < x.n && !pair_le(x.a[i], x.b[i], m.a[i], m.b[i]))
+            m.a[i] = x.a[i], m.b[i] = x.b[i], m.dash[i] = x.dash[i];
+    }
+    m.n = n;
+    char out[BR_EVENTS_POS_MAX];
+    size_t len = 0;
+    for (int i = 0; i < m.n; i++) {
+        int w = m.dash[i] ? snprintf(out + len, sizeof out - len, "%s%llu-%llu", i ? "," : "",
+                                     m.a[i], m.b[i])
+                          : snprintf(out + len, sizeof out - len, "%s%llu", i ? "," : "", m.a[i]);
+        if (w < 0 || (size_t)w >= sizeof out - len)
+            return br_error(BR_EINVAL, "event log position longer than %d bytes",
+                            BR_EVENTS_POS_MAX - 1);
+        len += (size_t)w;
+    }
+    memcpy(mark, out, len + 1);
+    return BR_OK;
 }
 
 br_status br_events_count(br_events *ev, uint64_t *n)

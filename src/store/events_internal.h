@@ -24,6 +24,6 @@ struct br_events {
 };
 
 br_status br__events_file_open(const char *path, unsigned flags, br_events **out);
-br_status br__events_redis_open(const char *uri, unsigned flags, br_events **out);
+br_status br__events_redis_open(const char *uri, int cluster, unsigned flags, br_events **out);
 
 #endif

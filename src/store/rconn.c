@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 static br_status opt(const char *key, const char *val, void *user)
@@ -28,12 +29,20 @@ static br_status opt(const char *key, const char *val, void *user)
     if (!strcmp(key, "grace_s")) return br__store_opt_u64(key, val, 1, 30 * 86400, &c->grace_s);
     if (!strcmp(key, "version_ttl_ms"))
         return br__store_opt_u64(key, val, 0, 60000, &c->version_ttl_ms);
+    if (!strcmp(key, "replicas")) return br__store_opt_u64(key, val, 0, 16, &c->replicas);
+    if (c->cluster && !strcmp(key, "failover_ms"))
+        return br__store_opt_u64(key, val, 0, 600000, &c->failover_ms);
+    if (c->cluster && !strcmp(key, "down_ms"))
+        return br__store_opt_u64(key, val, 0, 60000, &c->down_ms);
+    if (c->cluster && !strcmp(key, "partitions"))
+        return br__store_opt_u64(key, val, 1, 1024, &c->partitions);
     if (!strcmp(key, "prefix")) {
         size_t n = strlen(val);
         if (n >= sizeof c->prefix)
             return br_error(BR_EINVAL, "store option prefix: at most %zu bytes",
                             sizeof c->prefix - 1);
-        /* No glob characters: the prefix goes into SCAN MATCH patterns. */
+        /* No glob characters: the prefix goes into SCAN MATCH patterns
+         * (and no braces: it must not become a cluster hash tag). */
         for (size_t i = 0; i < n; i++)
             if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-",
                         val[i]))
@@ -42,53 +51,89 @@ static br_status opt(const char *key, const char *val, void *user)
         return BR_OK;
     }
     return br_error(BR_EINVAL,
-                    "unknown redis option '%s' (timeout_ms, pool, chunk, grace_s, "
-                    "version_ttl_ms, prefix)",
+                    c->cluster ? "unknown redis-cluster option '%s' (timeout_ms, pool, chunk, "
+                                 "grace_s, version_ttl_ms, prefix, replicas, failover_ms, "
+                                 "down_ms, partitions)"
+                               : "unknown redis option '%s' (timeout_ms, pool, chunk, grace_s, "
+                                 "version_ttl_ms, prefix, replicas)",
                     key);
 }
 
-br_status br__rconn_parse(const char *rest, br_rconn_cfg *cfg)
+/* "HOST[:PORT]" into host and port (6379 when absent). */
+static br_status host_port(const char *uri, char *hp, char *host, size_t host_size, int *port)
+{
+    char *colon = strrchr(hp, ':');
+    char *end = NULL;
+    long p = colon ? strtol(colon + 1, &end, 10) : 6379;
+    if (colon && (!colon[1] || *end || p <= 0 || p > 65535))
+        return br_error(BR_EINVAL, "%s: bad port in '%s'", uri, hp);
+    if (colon) *colon = '\0';
+    if (!hp[0] || strlen(hp) >= host_size)
+        return br_error(BR_EINVAL, "%s: needs a host: HOST:PORT", uri);
+    strcpy(host, hp);
+    *port = (int)p;
+    return BR_OK;
+}
+
+br_status br__rconn_parse(const char *rest, int cluster, br_rconn_cfg *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     strcpy(cfg->prefix, "bookrec:");
+    cfg->cluster = cluster;
     cfg->timeout_ms = 1000;
     cfg->pool = 8;
     cfg->chunk = 1000;
     cfg->grace_s = 60;
     cfg->version_ttl_ms = 100;
+    cfg->failover_ms = 10000;
+    cfg->down_ms = 500;
+    cfg->partitions = 16;
+    cfg->replicas = 0;
     char *base;
     br_status st = br__store_parse_options(rest, &base, opt, cfg);
     if (st != BR_OK) return st;
+    const char *scheme = cluster ? "redis-cluster://" : "redis://";
+    char uri[64];
+    snprintf(uri, sizeof uri, "%.20s%.30s", scheme, base);
     char *slash = strchr(base, '/');
-    if (slash) {
+    if (slash && cluster) {
+        st = br_error(BR_EINVAL, "%s: a cluster has one database: no /DB", uri);
+    } else if (slash) {
         char *end;
         long db = strtol(slash + 1, &end, 10);
-        if (!slash[1] || *end || db < 0 || db > 1000) {
+        if (!slash[1] || *end || db < 0 || db > 1000)
             st = br_error(BR_EINVAL, "redis://%s: database '%s' is not a number", base, slash + 1);
-            br_free(base);
-            return st;
-        }
         cfg->db = (int)db;
         *slash = '\0';
     }
-    char *colon = strrchr(base, ':');
-    char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : 6379;
-    if (colon && (!colon[1] || *end || port <= 0 || port > 65535)) {
-        st = br_error(BR_EINVAL, "redis://%s: bad port", base);
-        br_free(base);
-        return st;
+    if (st == BR_OK && cluster) {
+        if (strlen(base) >= sizeof cfg->seeds)
+            st = br_error(BR_EINVAL, "%s: too many seed nodes", uri);
+        else
+            strcpy(cfg->seeds, base);
+        /* every seed must parse; the first is host/port */
+        char *save = NULL, *first = NULL;
+        for (char *hp = strtok_r(base, ",", &save); st == BR_OK && hp;
+             hp = strtok_r(NULL, ",", &save)) {
+            char h[256];
+            int port;
+            st = host_port(uri, hp, h, sizeof h, &port);
+            if (st == BR_OK && !first) {
+                first = hp;
+                strcpy(cfg->host, h);
+                cfg->port = port;
+            }
+        }
+        if (st == BR_OK && !first)
+            st = br_error(BR_EINVAL, "redis-cluster URI needs a node: "
+                                     "redis-cluster://HOST:PORT[,HOST:PORT...]");
+    } else if (st == BR_OK) {
+        st = host_port("redis URI", base, cfg->host, sizeof cfg->host, &cfg->port);
+        if (st == BR_EINVAL && !cfg->host[0] && !base[0])
+            st = br_error(BR_EINVAL, "redis URI needs a host: redis://HOST:PORT[/DB]");
     }
-    if (colon) *colon = '\0';
-    if (!base[0] || strlen(base) >= sizeof cfg->host) {
-        st = br_error(BR_EINVAL, "redis URI needs a host: redis://HOST:PORT[/DB]");
-        br_free(base);
-        return st;
-    }
-    strcpy(cfg->host, base);
-    cfg->port = (int)port;
     br_free(base);
-    return BR_OK;
+    return st;
 }
 
 br_status br__rconn_fail(const br_rconn_cfg *cfg, redisContext *c, const redisReply *r,
@@ -138,16 +183,119 @@ br_status br__rconn_connect(const br_rconn_cfg *cfg, redisContext **out)
 
 /* ----------------------------------------------------------------- batch -- */
 
+/* --------------------------------------------------------- hash slots -- */
+
+/* CRC16-CCITT (XMODEM: polynomial 0x1021, initial 0), Redis Cluster's key
+ * hash, bit by bit: the slot of a request's few keys is not a hot path. */
+static uint16_t crc16(const char *p, size_t n)
+{
+    uint16_t crc = 0;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (uint16_t)((unsigned char)p[i] << 8);
+        for (int k = 0; k < 8; k++) crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+    }
+    return crc;
+}
+
+int br__redis_slot(const char *key, size_t len)
+{
+    /* The hash tag: between the first '{' and the next '}', when not empty. */
+    const char *open = memchr(key, '{', len);
+    if (open) {
+        size_t from = (size_t)(open - key) + 1;
+        const char *close = memchr(key + from, '}', len - from);
+        if (close && close > key + from)
+            return crc16(key + from, (size_t)(close - key) - from) & 16383;
+    }
+    return crc16(key, len) & 16383;
+}
+
+/* The tags: base-36 counts 0, 1, ..., z, 10, ...; the first to land on a
+ * slot is its tag. Every slot has one of at most 4 characters (about
+ * 160,000 counts, a few milliseconds once per process). */
+static char slot_tags[BR_RCLUSTER_SLOTS][6];
+static pthread_once_t slot_tags_once = PTHREAD_ONCE_INIT;
+
+static void make_slot_tags(void)
+{
+    size_t left = BR_RCLUSTER_SLOTS;
+    for (unsigned long n = 0; left && n < 36ul * 36 * 36 * 36 * 36; n++) {
+        char t[8];
+        int len = 0;
+        unsigned long x = n;
+        do {
+            t[len++] = "0123456789abcdefghijklmnopqrstuvwxyz"[x % 36];
+            x /= 36;
+        } while (x);
+        int slot = crc16(t, (size_t)len) & 16383;
+        if (slot_tags[slot][0]) continue;
+        memcpy(slot_tags[slot], t, (size_t)len);
+        left--;
+    }
+}
+
+const char *br__redis_slot_tag(int slot)
+{
+    pthread_once(&slot_tags_once, make_slot_tags);
+    return slot_tags[slot & 16383];
+}
+
+/* ----------------------------------------------------------------- batch -- */
+
+static int name_is(const char *argv0, size_t len, const char *name)
+{
+    return len == strlen(name) && !strncasecmp(argv0, name, len);
+}
+
+/* Where a command's key is: its index in argv, or -1 for none. */
+static int key_index(int argc, const char **argv, const size_t *lens)
+{
+    if (argc < 2) return -1;
+    static const char *const keyless[] = {"PING",     "WAIT",     "SCAN",    "MULTI",  "EXEC",
+                                          "CLUSTER",  "INFO",     "DBSIZE",  "SELECT", "ASKING",
+                                          "READONLY", "FLUSHALL", "FLUSHDB", "SCRIPT", "CONFIG"};
+    for (size_t i = 0; i < sizeof keyless / sizeof *keyless; i++)
+        if (name_is(argv[0], lens[0], keyless[i])) return -1;
+    if (name_is(argv[0], lens[0], "XGROUP") || name_is(argv[0], lens[0], "XINFO"))
+        return argc > 2 ? 2 : -1;
+    if (name_is(argv[0], lens[0], "EVAL") || name_is(argv[0], lens[0], "EVALSHA"))
+        return argc > 3 && !(lens[2] == 1 && argv[2][0] == '0') ? 3 : -1;
+    if (name_is(argv[0], lens[0], "XREAD") || name_is(argv[0], lens[0], "XREADGROUP")) {
+        for (int i = 1; i + 1 < argc; i++)
+            if (name_is(argv[i], lens[i], "STREAMS")) return i + 1;
+        return -1;
+    }
+    return 1;
+}
+
 br_status br__rbatch_add(br_rbatch *b, int argc, const char **argv, const size_t *lens)
 {
+    if (b->n + 2 > b->cap) {
+        int cap = b->cap ? 2 * b->cap : 16;
+        size_t *off = br_realloc(b->off, (size_t)cap * sizeof *off);
+        if (off) b->off = off;
+        int *slot = off ? br_realloc(b->slot, (size_t)cap * sizeof *slot) : NULL;
+        if (slot) b->slot = slot;
+        if (!off || !slot) return br_error(BR_ENOMEM, "redis batch");
+        b->cap = cap;
+    }
     char *cmd = NULL;
     int n = redisFormatCommandArgv(&cmd, argc, argv, lens);
     if (n < 0 || !cmd) return br_error(BR_ENOMEM, "redis command");
+    b->off[b->n] = b->s.len;
     br__sb_put(&b->s, cmd, (size_t)n);
     free(cmd);
     if (b->s.oom) return br_error(BR_ENOMEM, "redis batch");
+    int k = key_index(argc, argv, lens);
+    b->slot[b->n] = k < 0 ? -1 : br__redis_slot(argv[k], lens[k]);
     b->n++;
+    b->off[b->n] = b->s.len;
     return BR_OK;
+}
+
+void br__rbatch_route(br_rbatch *b, int slot)
+{
+    if (b->n > 0) b->slot[b->n - 1] = slot & 16383;
 }
 
 void br__rbatch_reset(br_rbatch *b)
@@ -159,7 +307,9 @@ void br__rbatch_reset(br_rbatch *b)
 void br__rbatch_free(br_rbatch *b)
 {
     br__sb_free(&b->s);
-    b->n = 0;
+    br_free(b->off);
+    br_free(b->slot);
+    memset(b, 0, sizeof *b);
 }
 
 br_status br__rbatch_run(const br_rconn_cfg *cfg, redisContext *c, br_rbatch *b,
@@ -196,21 +346,16 @@ br_status br__rbatch_run(const br_rconn_cfg *cfg, redisContext *c, br_rbatch *b,
 
 /* ------------------------------------------------------------------ pool -- */
 
-typedef struct slot {
-    pthread_mutex_t mu;
-    redisContext *c;
-} slot;
-
 struct br_rpool {
     br_rconn_cfg cfg;
     atomic_uint next;
     size_t n;
-    slot slots[];
+    br_rslot slots[];
 };
 
 br_status br__rpool_create(const br_rconn_cfg *cfg, br_rpool **out)
 {
-    br_rpool *p = br_calloc(1, sizeof *p + cfg->pool * sizeof(slot));
+    br_rpool *p = br_calloc(1, sizeof *p + cfg->pool * sizeof(br_rslot));
     if (!p) return br_error(BR_ENOMEM, "redis pool");
     p->cfg = *cfg;
     p->n = cfg->pool;
@@ -230,18 +375,6 @@ void br__rpool_free(br_rpool *p)
     br_free(p);
 }
 
-static slot *take(br_rpool *p)
-{
-    unsigned start = atomic_fetch_add(&p->next, 1);
-    for (size_t i = 0; i < p->n; i++) {
-        slot *s = &p->slots[(start + i) % p->n];
-        if (pthread_mutex_trylock(&s->mu) == 0) return s;
-    }
-    slot *s = &p->slots[start % p->n];
-    pthread_mutex_lock(&s->mu);
-    return s;
-}
-
 /* 1 when an idle pooled connection is known dead before anything is sent
  * on it: the server closed it (a Redis restart closes every connection; the
  * FIN is waiting to be read) or the socket has an error. An idle
@@ -259,19 +392,39 @@ static int stale(const redisContext *c)
     return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-br_status br__rpool_run(br_rpool *p, br_rbatch *b, int retry, redisReply **replies,
-                        const char *what)
+br_rslot *br__rpool_take(br_rpool *p)
 {
-    slot *s = take(p);
-    br_status st = BR_OK;
+    unsigned start = atomic_fetch_add(&p->next, 1);
+    br_rslot *s = NULL;
+    for (size_t i = 0; i < p->n && !s; i++) {
+        br_rslot *t = &p->slots[(start + i) % p->n];
+        if (pthread_mutex_trylock(&t->mu) == 0) s = t;
+    }
+    if (!s) {
+        s = &p->slots[start % p->n];
+        pthread_mutex_lock(&s->mu);
+    }
     /* A connection the server closed while it sat in the pool (Redis
-     * restarted) is replaced before the batch is sent, so a command that
+     * restarted) is replaced before anything is sent, so a command that
      * must not be retried (XADD) is not lost to a stale socket: nothing
      * was sent on it. */
     if (s->c && stale(s->c)) {
         redisFree(s->c);
         s->c = NULL;
     }
+    return s;
+}
+
+void br__rpool_give(br_rslot *s)
+{
+    pthread_mutex_unlock(&s->mu);
+}
+
+br_status br__rpool_run(br_rpool *p, br_rbatch *b, int retry, redisReply **replies,
+                        const char *what)
+{
+    br_rslot *s = br__rpool_take(p);
+    br_status st = BR_OK;
     for (int attempt = 0; attempt < (retry ? 2 : 1); attempt++) {
         int fresh = 0;
         if (!s->c) {
@@ -287,6 +440,6 @@ br_status br__rpool_run(br_rpool *p, br_rbatch *b, int retry, redisReply **repli
         s->c = NULL;
         if (fresh) break;
     }
-    pthread_mutex_unlock(&s->mu);
+    br__rpool_give(s);
     return st;
 }

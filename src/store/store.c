@@ -533,8 +533,13 @@ br_status br_store_open(const char *uri, unsigned flags, br_store **out)
     if (!uri || !out) return br_error(BR_EINVAL, "br_store_open: uri and out are required");
     *out = NULL;
     if (!strncmp(uri, "lmdb:", 5)) return br__store_lmdb_open(uri + 5, flags, out);
-    if (!strncmp(uri, "redis://", 8)) return br__store_redis_open(uri + 8, flags, out);
-    return br_error(BR_EINVAL, "store URI '%s': expected lmdb:DIR or redis://HOST:PORT[/DB]", uri);
+    if (!strncmp(uri, "redis://", 8)) return br__store_redis_open(uri + 8, 0, flags, out);
+    if (!strncmp(uri, "redis-cluster://", 16))
+        return br__store_redis_open(uri + 16, 1, flags, out);
+    return br_error(BR_EINVAL,
+                    "store URI '%s': expected lmdb:DIR, redis://HOST:PORT[/DB] or "
+                    "redis-cluster://HOST:PORT[,HOST:PORT...]",
+                    uri);
 }
 
 void br_store_close(br_store *s)

@@ -192,6 +192,6 @@ br_status br__store_opt_u64(const char *key, const char *val, uint64_t lo, uint6
 
 /* Backends. `rest` is the URI without its scheme. */
 br_status br__store_lmdb_open(const char *uri, unsigned flags, br_store **out);
-br_status br__store_redis_open(const char *uri, unsigned flags, br_store **out);
+br_status br__store_redis_open(const char *uri, int cluster, unsigned flags, br_store **out);
 
 #endif

@@ -31,7 +31,7 @@
 typedef struct redis_store {
     br_store base;
     br_rconn_cfg cfg;
-    br_rpool *pool;
+    br_rclient *cli;
     pthread_mutex_t vmu;
     char ver[BR_STORE_VERSION_MAX];
     int have_ver;
@@ -40,7 +40,6 @@ typedef struct redis_store {
 
 typedef struct redis_pub {
     br_store_pub base;
-    redisContext *c;
     br_rbatch batch;
     char lock[160]; /* our value of the publish lock */
 } redis_pub;
@@ -62,9 +61,38 @@ static br_status run1(redis_store *s, redisReply **r, const char *what, int argc
     va_end(ap);
     br_rbatch b = {0};
     br_status st = br__rbatch_add(&b, argc, argv, lens);
-    if (st == BR_OK) st = br__rpool_run(s->pool, &b, 1, r, what);
+    if (st == BR_OK) st = br__rclient_run(s->cli, &b, BR_RRETRY_ONCE, r, what);
     br__rbatch_free(&b);
     return st;
+}
+
+/* A reader's key: P[@VER:]user:ID:WHAT. On a cluster the id is the key's
+ * hash tag, {ID}, so a reader's recs, seen set and interactions share a
+ * slot and a request reads them from one node in one round trip. */
+static void ukey(const br_rconn_cfg *cfg, char *key, const char *ver, const char *user,
+                 const char *what)
+{
+    const char *o = cfg->cluster ? "{" : "", *c = cfg->cluster ? "}" : "";
+    if (ver)
+        snprintf(key, KEY_MAX, "%s@%s:user:%s%s%s:%s", cfg->prefix, ver, o, user, c, what);
+    else
+        snprintf(key, KEY_MAX, "%suser:%s%s%s:%s", cfg->prefix, o, user, c, what);
+}
+
+/* The version pointer a reader's request reads: P"version", or on a
+ * cluster the copy in the reader's slot, P"version{TAG}" (docs/store.md:
+ * one copy per slot, so the request stays on one node and a node's loss
+ * costs only its own slots' readers). */
+static void vkey_for(const br_rconn_cfg *cfg, char *key, const char *user)
+{
+    if (!cfg->cluster) {
+        snprintf(key, KEY_MAX, "%sversion", cfg->prefix);
+        return;
+    }
+    char rk[KEY_MAX];
+    ukey(cfg, rk, NULL, user, "recs");
+    snprintf(key, KEY_MAX, "%sversion{%s}", cfg->prefix,
+             br__redis_slot_tag(br__redis_slot(rk, strlen(rk))));
 }
 
 static br_status no_version(redis_store *s)
@@ -166,7 +194,7 @@ static br_status r_get_recs(br_store *bs, const char *user, br_store_rec *out, s
     char ver[BR_STORE_VERSION_MAX], key[KEY_MAX];
     br_status st = current_version(s, ver, 0);
     if (st != BR_OK) return st;
-    snprintf(key, sizeof key, "%s@%s:user:%s:recs", s->cfg.prefix, ver, user);
+    ukey(&s->cfg, key, ver, user, "recs");
     redisReply *r = NULL;
     st = run1(s, &r, "GET recs", 2, "GET", key);
     if (st != BR_OK) return st;
@@ -185,7 +213,7 @@ static br_status r_is_seen(br_store *bs, const char *user, const char *book, int
 {
     redis_store *s = (redis_store *)bs;
     char key[KEY_MAX];
-    snprintf(key, sizeof key, "%suser:%s:seen", s->cfg.prefix, user);
+    ukey(&s->cfg, key, NULL, user, "seen");
     redisReply *r = NULL;
     br_status st = run1(s, &r, "SISMEMBER", 3, "SISMEMBER", key, book);
     if (st != BR_OK) return st;
@@ -226,7 +254,7 @@ static br_status r_get_seen(br_store *bs, const char *user, br_store_ids **out)
 {
     redis_store *s = (redis_store *)bs;
     char key[KEY_MAX];
-    snprintf(key, sizeof key, "%suser:%s:seen", s->cfg.prefix, user);
+    ukey(&s->cfg, key, NULL, user, "seen");
     redisReply *r = NULL;
     br_status st = run1(s, &r, "SMEMBERS", 2, "SMEMBERS", key);
     if (st != BR_OK) return st;
@@ -256,7 +284,7 @@ static br_status r_get_recent(br_store *bs, const char *user, br_store_interacti
     redis_store *s = (redis_store *)bs;
     if (cap == 0) return BR_OK;
     char key[KEY_MAX], stop[24];
-    snprintf(key, sizeof key, "%suser:%s:recent", s->cfg.prefix, user);
+    ukey(&s->cfg, key, NULL, user, "recent");
     snprintf(stop, sizeof stop, "%zu", cap - 1);
     redisReply *r = NULL;
     br_status st = run1(s, &r, "ZREVRANGE", 4, "ZREVRANGE", key, "0", stop);
@@ -290,10 +318,10 @@ static br_status r_get_reader(br_store *bs, const char *user, br_store_reader *r
     pthread_mutex_unlock(&s->vmu);
 
     char vkey[KEY_MAX], rkey[KEY_MAX], ikey[KEY_MAX], skey[KEY_MAX], stop[24];
-    snprintf(vkey, sizeof vkey, "%sversion", s->cfg.prefix);
-    snprintf(rkey, sizeof rkey, "%s@%s:user:%s:recs", s->cfg.prefix, guess, user);
-    snprintf(ikey, sizeof ikey, "%suser:%s:recent", s->cfg.prefix, user);
-    snprintf(skey, sizeof skey, "%suser:%s:seen", s->cfg.prefix, user);
+    vkey_for(&s->cfg, vkey, user);
+    ukey(&s->cfg, rkey, guess, user, "recs");
+    ukey(&s->cfg, ikey, NULL, user, "recent");
+    ukey(&s->cfg, skey, NULL, user, "seen");
     snprintf(stop, sizeof stop, "%zu", r->recent_cap ? r->recent_cap - 1 : 0);
     int want_recs = guess[0] && r->recs_cap, want_recent = r->recent_cap > 0;
     enum { Q_VER, Q_RECS, Q_RECENT, Q_SEEN, Q_N };
@@ -321,7 +349,7 @@ static br_status r_get_reader(br_store *bs, const char *user, br_store_reader *r
     }
     uint64_t now = br_now_ns();
     redisReply *rep[Q_N] = {0};
-    if (st == BR_OK) st = br__rpool_run(s->pool, &b, 1, rep, "reader reads");
+    if (st == BR_OK) st = br__rclient_run(s->cli, &b, BR_RRETRY_ONCE, rep, "reader reads");
     br__rbatch_free(&b);
     if (st != BR_OK) return st;
 
@@ -350,7 +378,7 @@ static br_status r_get_reader(br_store *bs, const char *user, br_store_reader *r
     for (int i = 0; i < nq; i++) freeReplyObject(rep[i]);
     if (st == BR_OK && r->version[0] && !same && r->recs_cap) {
         /* The guess was wrong: the recs of the version just read. */
-        snprintf(rkey, sizeof rkey, "%s@%s:user:%s:recs", s->cfg.prefix, r->version, user);
+        ukey(&s->cfg, rkey, r->version, user, "recs");
         redisReply *rr = NULL;
         st = run1(s, &rr, "GET recs", 2, "GET", rkey);
         if (st == BR_OK) {
@@ -414,7 +442,7 @@ static br_status add_events(const br_rconn_cfg *cfg, br_rbatch *b, const br_even
                             int mark_seen)
 {
     char key[KEY_MAX];
-    snprintf(key, sizeof key, "%suser:%s:recent", cfg->prefix, ev[0].user_id);
+    ukey(cfg, key, NULL, ev[0].user_id, "recent");
     size_t argc = 2 + 2 * n;
     const char **argv = br_malloc(argc * sizeof *argv);
     size_t *lens = br_malloc(argc * sizeof *lens);
@@ -446,7 +474,7 @@ static br_status add_events(const br_rconn_cfg *cfg, br_rbatch *b, const br_even
         st = br__rbatch_add(b, 4, tv, tl);
     }
     if (st == BR_OK && mark_seen) {
-        snprintf(key, sizeof key, "%suser:%s:seen", cfg->prefix, ev[0].user_id);
+        ukey(cfg, key, NULL, ev[0].user_id, "seen");
         argv[0] = "SADD";
         argv[1] = key;
         lens[0] = 4;
@@ -467,7 +495,7 @@ static br_status add_seen(const br_rconn_cfg *cfg, br_rbatch *b, const char *use
                           const char *const *books, size_t n)
 {
     char key[KEY_MAX];
-    snprintf(key, sizeof key, "%suser:%s:seen", cfg->prefix, user);
+    ukey(cfg, key, NULL, user, "seen");
     const char **argv = br_malloc((n + 2) * sizeof *argv);
     size_t *lens = br_malloc((n + 2) * sizeof *lens);
     br_status st = BR_OK;
@@ -501,21 +529,31 @@ static br_status add_events_grouped(const br_rconn_cfg *cfg, br_rbatch *b, const
     return st;
 }
 
-/* DEL then HSET of a book hash (only the fields that are set). */
-static br_status add_book(br_rbatch *b, const char *key, const br_store_book *bk)
+/* DEL then HSET of a book hash (only the fields that are set); `atomic`:
+ * both in one EVAL. */
+static br_status add_book(br_rbatch *b, const char *key, const br_store_book *bk, int atomic)
 {
-    const char *argv[2 + 14];
-    size_t lens[2 + 14];
+    const char *argv[4 + 14];
+    size_t lens[4 + 14];
     char year[16], tribe[16];
     int argc = 0;
-    argv[argc++] = "DEL";
-    argv[argc++] = key;
-    for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
-    br_status st = br__rbatch_add(b, argc, argv, lens);
-    if (st != BR_OK) return st;
-    argc = 0;
-    argv[argc++] = "HSET";
-    argv[argc++] = key;
+    br_status st = BR_OK;
+    if (atomic) {
+        argv[argc++] = "EVAL";
+        argv[argc++] =
+            "redis.call('DEL', KEYS[1]) return redis.call('HSET', KEYS[1], unpack(ARGV))";
+        argv[argc++] = "1";
+        argv[argc++] = key;
+    } else {
+        argv[argc++] = "DEL";
+        argv[argc++] = key;
+        for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+        st = br__rbatch_add(b, argc, argv, lens);
+        if (st != BR_OK) return st;
+        argc = 0;
+        argv[argc++] = "HSET";
+        argv[argc++] = key;
+    }
     const char *names[] = {"title", "authors", "genre", "image_url", "extra"};
     const char *vals[] = {bk->title, bk->authors, bk->genre, bk->image_url, bk->extra};
     for (int i = 0; i < 5; i++)
@@ -547,11 +585,14 @@ static br_status r_update(br_store *bs, const char *seen_user, const char *const
     if (st == BR_OK && n_events) st = add_events_grouped(&s->cfg, &b, events, n_events, mark_seen);
     /* SADD, ZADD and the trim are idempotent: a retry after a lost
      * connection cannot count anything twice. */
-    if (st == BR_OK) st = br__rpool_run(s->pool, &b, 1, NULL, "online update");
+    if (st == BR_OK) st = br__rclient_run(s->cli, &b, BR_RRETRY_ONCE, NULL, "online update");
     br__rbatch_free(&b);
     return st;
 }
 
+/* Replaces a book's hash in one step (a script: a reader never sees it
+ * between the DEL and the HSET, and unlike MULTI it goes to the book's
+ * node as one command on a cluster). */
 static br_status r_put_book(br_store *bs, const br_store_book *bk)
 {
     redis_store *s = (redis_store *)bs;
@@ -560,13 +601,8 @@ static br_status r_put_book(br_store *bs, const br_store_book *bk)
     if (st != BR_OK) return st;
     snprintf(key, sizeof key, "%s@%s:book:%s", s->cfg.prefix, ver, bk->id);
     br_rbatch b = {0};
-    /* MULTI/EXEC: a reader never sees the book between DEL and HSET. */
-    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
-    size_t ml[] = {5}, el[] = {4};
-    st = br__rbatch_add(&b, 1, multi, ml);
-    if (st == BR_OK) st = add_book(&b, key, bk);
-    if (st == BR_OK) st = br__rbatch_add(&b, 1, exec, el);
-    if (st == BR_OK) st = br__rpool_run(s->pool, &b, 1, NULL, "put book");
+    st = add_book(&b, key, bk, 1);
+    if (st == BR_OK) st = br__rclient_run(s->cli, &b, BR_RRETRY_ONCE, NULL, "put book");
     br__rbatch_free(&b);
     return st;
 }
@@ -588,7 +624,8 @@ static br_status r_put_posted(br_store *bs, const char *book, const void *val, s
     size_t lens[] = {4, strlen(key), strlen(book), len};
     br_rbatch b = {0};
     br_status st = br__rbatch_add(&b, 4, argv, lens);
-    if (st == BR_OK) st = br__rpool_run(s->pool, &b, 1, NULL, "HSET posted"); /* idempotent */
+    if (st == BR_OK)
+        st = br__rclient_run(s->cli, &b, BR_RRETRY_ONCE, NULL, "HSET posted"); /* idempotent */
     br__rbatch_free(&b);
     return st;
 }
@@ -647,6 +684,17 @@ static br_status r_list_posted(br_store *bs,
 
 /* ---------------------------------------------------------------- publish -- */
 
+/* A publish's commands are idempotent (SET, HSET after DEL, SADD, ZADD,
+ * EXPIRE), so each flush may be sent again: on a cluster, across a
+ * failover (BR_RRETRY_LONG). */
+static br_status pub_run(redis_pub *p, const char *what)
+{
+    redis_store *s = (redis_store *)p->base.store;
+    br_status st = br__rclient_run(s->cli, &p->batch, BR_RRETRY_LONG, NULL, what);
+    br__rbatch_reset(&p->batch);
+    return st;
+}
+
 /* Sends what is queued and checks every reply; renews the lock. */
 static br_status pub_flush(redis_pub *p)
 {
@@ -658,7 +706,7 @@ static br_status pub_flush(redis_pub *p)
     const char *argv[] = {"EXPIRE", lock, ttl};
     size_t lens[] = {6, strlen(lock), strlen(ttl)};
     br_status st = br__rbatch_add(&p->batch, 3, argv, lens);
-    if (st == BR_OK) st = br__rbatch_run(&s->cfg, p->c, &p->batch, NULL, "publish");
+    if (st == BR_OK) st = pub_run(p, "publish");
     br__rbatch_reset(&p->batch);
     return st;
 }
@@ -670,54 +718,56 @@ static br_status pub_queued(redis_pub *p, br_status st)
     return st;
 }
 
-/* Runs fn on every key matching `pattern` (SCAN, so the server is never
- * blocked on a large keyspace). */
-static br_status scan_keys(redis_store *s, redisContext *c, const char *pattern,
-                           br_status (*fn)(redisReply *key, void *user), void *user)
-{
-    char cursor[32] = "0";
-    do {
-        redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            br_status st = br__rconn_fail(&s->cfg, c, r, "SCAN");
-            if (r) freeReplyObject(r);
-            return st;
-        }
-        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-        br_status st = BR_OK;
-        for (size_t i = 0; i < r->element[1]->elements && st == BR_OK; i++)
-            st = fn(r->element[1]->element[i], user);
-        freeReplyObject(r);
-        if (st != BR_OK) return st;
-    } while (strcmp(cursor, "0") != 0);
-    return BR_OK;
-}
-
 typedef struct key_job {
     redis_pub *p;
+    const char *pattern;
     const char *keep; /* prefix of keys to leave alone, or NULL */
     const char *cmd;  /* "UNLINK" or "EXPIRE" */
     char grace[24];
 } key_job;
 
-static br_status key_visit(redisReply *key, void *user)
+/* One node's keys matching the job's pattern (SCAN, so the server is
+ * never blocked on a large keyspace): cmd on each, routed by key (a key
+ * is on the node that listed it, unless a slot just moved). */
+static br_status sweep_node(br_rnode *n, void *user)
 {
     key_job *j = user;
-    if (j->keep && key->len >= strlen(j->keep) && !memcmp(key->str, j->keep, strlen(j->keep)))
-        return BR_OK;
-    const char *argv[] = {j->cmd, key->str, j->grace};
-    size_t lens[] = {strlen(j->cmd), key->len, strlen(j->grace)};
-    br_status st = br__rbatch_add(&j->p->batch, strcmp(j->cmd, "EXPIRE") ? 2 : 3, argv, lens);
-    if (st == BR_OK && j->p->batch.n >= 1000) {
-        redis_store *s = (redis_store *)j->p->base.store;
-        st = br__rbatch_run(&s->cfg, j->p->c, &j->p->batch, NULL, j->cmd);
-        br__rbatch_reset(&j->p->batch);
-    }
+    char cursor[32] = "0";
+    br_status st = BR_OK;
+    do {
+        const char *argv[] = {"SCAN", cursor, "MATCH", j->pattern, "COUNT", "1000"};
+        size_t lens[6];
+        for (int i = 0; i < 6; i++) lens[i] = strlen(argv[i]);
+        br_rbatch b = {0};
+        redisReply *r = NULL;
+        st = br__rbatch_add(&b, 6, argv, lens);
+        if (st == BR_OK) st = br__rnode_run(n, &b, BR_RRETRY_ONCE, &r, "SCAN");
+        br__rbatch_free(&b);
+        if (st != BR_OK) return st;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(r);
+            return br_error(BR_ESTORE, "redis %s: SCAN: unexpected reply", br__rnode_name(n));
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements && st == BR_OK; i++) {
+            const redisReply *key = r->element[1]->element[i];
+            if (j->keep && key->len >= strlen(j->keep) &&
+                !memcmp(key->str, j->keep, strlen(j->keep)))
+                continue;
+            const char *kv[] = {j->cmd, key->str, j->grace};
+            size_t kl[] = {strlen(j->cmd), key->len, strlen(j->grace)};
+            st = br__rbatch_add(&j->p->batch, strcmp(j->cmd, "EXPIRE") ? 2 : 3, kv, kl);
+            if (st == BR_OK && j->p->batch.n >= 1000) st = pub_run(j->p, j->cmd);
+        }
+        freeReplyObject(r);
+    } while (st == BR_OK && strcmp(cursor, "0") != 0);
+    if (st == BR_OK) st = pub_run(j->p, j->cmd);
     return st;
 }
 
 /* Applies cmd to every versioned key (P@*) except those starting `keep`,
- * or to every key of version `only`. */
+ * or to every key of version `only`, on every primary. */
 static br_status sweep(redis_pub *p, const char *only, const char *keep, const char *cmd)
 {
     redis_store *s = (redis_store *)p->base.store;
@@ -726,32 +776,98 @@ static br_status sweep(redis_pub *p, const char *only, const char *keep, const c
         snprintf(pattern, sizeof pattern, "%s@%s:*", s->cfg.prefix, only);
     else
         snprintf(pattern, sizeof pattern, "%s@*", s->cfg.prefix);
-    key_job j = {p, keep, cmd, ""};
+    key_job j = {p, pattern, keep, cmd, ""};
     snprintf(j.grace, sizeof j.grace, "%llu", (unsigned long long)s->cfg.grace_s);
     br__rbatch_reset(&p->batch);
-    br_status st = scan_keys(s, p->c, pattern, key_visit, &j);
-    if (st == BR_OK) st = br__rbatch_run(&s->cfg, p->c, &p->batch, NULL, cmd);
-    br__rbatch_reset(&p->batch);
+    return br__rclient_each_primary(s->cli, sweep_node, &j);
+}
+
+/* Waits until the writes this publish made are on `want` replicas of each
+ * primary (WAIT covers every earlier write of the connection it is sent
+ * on; a marker SET on the same connection first makes that this publish's
+ * last write to the node, and replication keeps a primary's writes in
+ * order). On a cluster `want` is the `replicas` option, or 1 for a node
+ * that has a replica: a primary killed after acknowledging writes its
+ * replica never got would otherwise come back as a promoted replica
+ * without part of the version. */
+typedef struct wait_job {
+    redis_store *s;
+    uint64_t want;
+} wait_job;
+
+static br_status wait_node(br_rnode *n, void *user)
+{
+    wait_job *w = user;
+    redis_store *s = w->s;
+    uint64_t want = s->cfg.replicas;
+    if (s->cfg.cluster && !want && br__rnode_replicas(n) > 0) want = 1;
+    if (!want) return BR_OK;
+    char key[KEY_MAX], num[24], ms[24], now[24];
+    int slot = br__rnode_first_slot(n);
+    snprintf(key, sizeof key, "%ssync{%s}", s->cfg.prefix, br__redis_slot_tag(slot < 0 ? 0 : slot));
+    if (!s->cfg.cluster) snprintf(key, sizeof key, "%ssync", s->cfg.prefix);
+    snprintf(num, sizeof num, "%llu", (unsigned long long)want);
+    /* Each WAIT ends before the connection's read timeout; they repeat
+     * (with the marker: WAIT counts the writes of its own connection)
+     * until the replicas caught up or the failover budget is spent. */
+    uint64_t step = s->cfg.timeout_ms * 3 / 4 ? s->cfg.timeout_ms * 3 / 4 : 1;
+    uint64_t budget = s->cfg.cluster ? s->cfg.failover_ms : s->cfg.timeout_ms;
+    snprintf(ms, sizeof ms, "%llu", (unsigned long long)step);
+    uint64_t t0 = br_now_ns();
+    long long got = -1;
+    br_status st = BR_OK;
+    do {
+        snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+        const char *a1[] = {"SET", key, now}, *a2[] = {"WAIT", num, ms};
+        size_t l1[] = {3, strlen(key), strlen(now)}, l2[] = {4, strlen(num), strlen(ms)};
+        br_rbatch b = {0};
+        redisReply *r[2] = {0};
+        st = br__rbatch_add(&b, 3, a1, l1);
+        if (st == BR_OK) st = br__rbatch_add(&b, 3, a2, l2);
+        if (st == BR_OK) st = br__rnode_run(n, &b, BR_RRETRY_ONCE, r, "WAIT");
+        br__rbatch_free(&b);
+        if (st != BR_OK) return st;
+        got = r[1]->type == REDIS_REPLY_INTEGER ? r[1]->integer : -1;
+        freeReplyObject(r[0]);
+        freeReplyObject(r[1]);
+    } while (got < (long long)want && (br_now_ns() - t0) / 1000000ull < budget);
+    if (got < (long long)want)
+        st = br_error(BR_ENET,
+                      "redis %s: %lld of %llu replicas acknowledged the version's writes within "
+                      "%llu ms: not switching to it",
+                      br__rnode_name(n), got, (unsigned long long)want, (unsigned long long)budget);
+    w->want += want;
     return st;
+}
+
+static br_status wait_replicas(redis_store *s)
+{
+    wait_job w = {s, 0};
+    return br__rclient_each_primary(s->cli, wait_node, &w);
 }
 
 /* Releases the publish lock if it is still ours. */
 static void unlock_pub(redis_pub *p)
 {
     redis_store *s = (redis_store *)p->base.store;
-    if (!p->c || !p->lock[0]) return;
-    redisReply *r = redisCommand(
-        p->c, "EVAL %s 1 %spublish %s",
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
-        "return 0",
-        s->cfg.prefix, p->lock);
-    if (r) freeReplyObject(r);
+    if (!p->lock[0]) return;
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "%spublish", s->cfg.prefix);
+    const char *argv[] = {"EVAL",
+                          "if redis.call('GET', KEYS[1]) == ARGV[1] then return "
+                          "redis.call('DEL', KEYS[1]) end return 0",
+                          "1", key, p->lock};
+    size_t lens[5];
+    for (int i = 0; i < 5; i++) lens[i] = strlen(argv[i]);
+    br_rbatch b = {0};
+    if (br__rbatch_add(&b, 5, argv, lens) == BR_OK)
+        br__rclient_run(s->cli, &b, BR_RRETRY_LONG, NULL, "publish unlock");
+    br__rbatch_free(&b);
     p->lock[0] = '\0';
 }
 
 static void pub_free(redis_pub *p)
 {
-    if (p->c) redisFree(p->c);
     br__rbatch_free(&p->batch);
     br_free(p->base.meta);
     br_free(p);
@@ -763,25 +879,22 @@ static br_status r_pub_begin(br_store *bs, const char *version, br_store_pub **o
     redis_pub *p = br_calloc(1, sizeof *p);
     if (!p) return br_error(BR_ENOMEM, "publish");
     p->base.store = bs;
-    br_status st = br__rconn_connect(&s->cfg, &p->c);
-    if (st != BR_OK) {
-        pub_free(p);
-        return st;
-    }
     char host[64] = "?";
     gethostname(host, sizeof host - 1);
-    char lockval[160];
+    char lockval[160], key[KEY_MAX];
     snprintf(lockval, sizeof lockval, "%ld@%s:%s", (long)getpid(), host, version);
-    redisReply *r = redisCommand(p->c, "SET %spublish %s NX EX 600", s->cfg.prefix, lockval);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        st = br__rconn_fail(&s->cfg, p->c, r, "taking the publish lock");
-    } else if (r->type == REDIS_REPLY_NIL) {
+    snprintf(key, sizeof key, "%spublish", s->cfg.prefix);
+    redisReply *r = NULL;
+    br_status st =
+        run1(s, &r, "taking the publish lock", 6, "SET", key, lockval, "NX", "EX", "600");
+    if (st == BR_OK && r->type == REDIS_REPLY_NIL) {
         freeReplyObject(r);
-        r = redisCommand(p->c, "GET %spublish", s->cfg.prefix);
-        st = br_error(BR_EEXIST, "redis %s:%d: a publish is in progress (%spublish = %s)",
-                      s->cfg.host, s->cfg.port, s->cfg.prefix,
-                      r && r->type == REDIS_REPLY_STRING ? r->str : "?");
-    } else {
+        r = NULL;
+        br_status gs = run1(s, &r, "GET publish", 2, "GET", key);
+        st =
+            br_error(BR_EEXIST, "redis %s:%d: a publish is in progress (%s = %s)", s->cfg.host,
+                     s->cfg.port, key, gs == BR_OK && r->type == REDIS_REPLY_STRING ? r->str : "?");
+    } else if (st == BR_OK) {
         snprintf(p->lock, sizeof p->lock, "%s", lockval);
     }
     if (r) freeReplyObject(r);
@@ -810,7 +923,7 @@ static br_status r_pub_recs(br_store_pub *bp, const char *user, const void *val,
     redis_pub *p = (redis_pub *)bp;
     redis_store *s = (redis_store *)bp->store;
     char key[KEY_MAX];
-    snprintf(key, sizeof key, "%s@%s:user:%s:recs", s->cfg.prefix, bp->version, user);
+    ukey(&s->cfg, key, bp->version, user, "recs");
     const char *argv[] = {"SET", key, val};
     size_t lens[] = {3, strlen(key), len};
     return pub_queued(p, br__rbatch_add(&p->batch, 3, argv, lens));
@@ -835,22 +948,37 @@ static br_status r_pub_book(br_store_pub *bp, const br_store_book *b)
     redis_store *s = (redis_store *)bp->store;
     char key[KEY_MAX];
     snprintf(key, sizeof key, "%s@%s:book:%s", s->cfg.prefix, bp->version, b->id);
-    return pub_queued(p, add_book(&p->batch, key, b));
+    return pub_queued(p, add_book(&p->batch, key, b, 0));
 }
 
 static void r_pub_abort(br_store_pub *bp)
 {
     redis_pub *p = (redis_pub *)bp;
     br__rbatch_reset(&p->batch);
-    /* The connection may hold unsent or unread commands: start afresh. */
-    if (p->c) redisFree(p->c);
-    p->c = NULL;
-    redis_store *s = (redis_store *)bp->store;
-    if (br__rconn_connect(&s->cfg, &p->c) == BR_OK) {
-        sweep(p, bp->version, NULL, "UNLINK"); /* best effort */
-        unlock_pub(p);
-    }
+    sweep(p, bp->version, NULL, "UNLINK"); /* best effort */
+    unlock_pub(p);
     pub_free(p);
+}
+
+/* The switch on a cluster: every slot's copy of the pointer, in chunks,
+ * then (r_pub_commit) the authoritative P"version". A reader's request
+ * follows its slot's copy, so it moves to the new version when that copy
+ * does: each request reads one version whole, and the new version's keys
+ * were all written (and replicated) before the first copy changed. */
+static br_status switch_slots(redis_pub *p, const char *version)
+{
+    redis_store *s = (redis_store *)p->base.store;
+    br_status st = BR_OK;
+    for (int slot = 0; slot < BR_RCLUSTER_SLOTS && st == BR_OK; slot++) {
+        char key[KEY_MAX];
+        snprintf(key, sizeof key, "%sversion{%s}", s->cfg.prefix, br__redis_slot_tag(slot));
+        const char *argv[] = {"SET", key, version};
+        size_t lens[] = {3, strlen(key), strlen(version)};
+        st = br__rbatch_add(&p->batch, 3, argv, lens);
+        if (st == BR_OK && (p->batch.n >= 2048 || slot == BR_RCLUSTER_SLOTS - 1))
+            st = pub_run(p, "switching versions");
+    }
+    return st;
 }
 
 static br_status r_pub_commit(br_store_pub *bp)
@@ -870,26 +998,34 @@ static br_status r_pub_commit(br_store_pub *bp)
         size_t lens[12];
         for (int i = 0; i < 12; i++) lens[i] = strlen(argv[i]);
         st = br__rbatch_add(&p->batch, 12, argv, lens);
-        if (st == BR_OK) st = br__rbatch_run(&s->cfg, p->c, &p->batch, NULL, "version metadata");
-        br__rbatch_reset(&p->batch);
+        if (st == BR_OK) st = pub_run(p, "version metadata");
     }
+    /* Every key of the version on its replicas before anyone reads it. */
+    if (st == BR_OK) st = wait_replicas(s);
     if (st != BR_OK) {
         r_pub_abort(bp);
         return st;
     }
     /* The switch. */
-    redisReply *r = redisCommand(p->c, "GETSET %sversion %s", s->cfg.prefix, bp->version);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        st = br__rconn_fail(&s->cfg, p->c, r, "switching versions");
-        if (r) freeReplyObject(r);
-        /* Unknown whether the SET happened: keep the new keys (no sweep),
-         * only release the lock. */
+    if (s->cfg.cluster) st = switch_slots(p, bp->version);
+    redisReply *r = NULL;
+    char vkey[KEY_MAX];
+    snprintf(vkey, sizeof vkey, "%sversion", s->cfg.prefix);
+    if (st == BR_OK) st = run1(s, &r, "switching versions", 3, "SET", vkey, bp->version);
+    if (r) freeReplyObject(r);
+    if (st == BR_OK && s->cfg.cluster) st = wait_replicas(s); /* the pointers too */
+    if (st != BR_OK) {
+        /* Unknown whether (or, on a cluster, for which slots) the switch
+         * happened: keep the new keys (no sweep), only release the lock. A
+         * request reads one version whole either way; the next publish
+         * moves every pointer. */
+        char d[512];
+        snprintf(d, sizeof d, "%s", br_error_detail());
         forget_version(s);
         unlock_pub(p);
         pub_free(p);
-        return st;
+        return br_error(st, "%s", d);
     }
-    freeReplyObject(r);
     forget_version(s);
     char cur[BR_STORE_VERSION_MAX];
     current_version(s, cur, 1);
@@ -913,44 +1049,34 @@ static br_status r_pub_commit(br_store_pub *bp)
 static void r_close(br_store *bs)
 {
     redis_store *s = (redis_store *)bs;
-    br__rpool_free(s->pool);
+    br__rclient_free(s->cli);
     pthread_mutex_destroy(&s->vmu);
     br_free(s);
 }
 
-static const br_store_ops redis_ops = {
-    .name = "redis",
-    .close = r_close,
-    .info = r_info,
-    .get_recs = r_get_recs,
-    .is_seen = r_is_seen,
-    .get_seen = r_get_seen,
-    .get_recent = r_get_recent,
-    .get_reader = r_get_reader,
-    .get_book = r_get_book,
-    .update = r_update,
-    .put_book = r_put_book,
-    .put_posted = r_put_posted,
-    .get_posted = r_get_posted,
-    .list_posted = r_list_posted,
-    .pub_begin = r_pub_begin,
-    .pub_recs = r_pub_recs,
-    .pub_seen = r_pub_seen,
-    .pub_recent = r_pub_recent,
-    .pub_book = r_pub_book,
-    .pub_commit = r_pub_commit,
-    .pub_abort = r_pub_abort,
-};
+#define REDIS_OPS(NAME)                                                                            \
+    {                                                                                              \
+        .name = NAME, .close = r_close, .info = r_info, .get_recs = r_get_recs,                    \
+        .is_seen = r_is_seen, .get_seen = r_get_seen, .get_recent = r_get_recent,                  \
+        .get_reader = r_get_reader, .get_book = r_get_book, .update = r_update,                    \
+        .put_book = r_put_book, .put_posted = r_put_posted, .get_posted = r_get_posted,            \
+        .list_posted = r_list_posted, .pub_begin = r_pub_begin, .pub_recs = r_pub_recs,            \
+        .pub_seen = r_pub_seen, .pub_recent = r_pub_recent, .pub_book = r_pub_book,                \
+        .pub_commit = r_pub_commit, .pub_abort = r_pub_abort,                                      \
+    }
 
-br_status br__store_redis_open(const char *uri, unsigned flags, br_store **out)
+static const br_store_ops redis_ops = REDIS_OPS("redis");
+static const br_store_ops cluster_ops = REDIS_OPS("redis-cluster");
+
+br_status br__store_redis_open(const char *uri, int cluster, unsigned flags, br_store **out)
 {
     redis_store *s = br_calloc(1, sizeof *s);
     if (!s) return br_error(BR_ENOMEM, "store");
-    s->base.ops = &redis_ops;
+    s->base.ops = cluster ? &cluster_ops : &redis_ops;
     s->base.flags = flags;
     pthread_mutex_init(&s->vmu, NULL);
-    br_status st = br__rconn_parse(uri, &s->cfg);
-    if (st == BR_OK) st = br__rpool_create(&s->cfg, &s->pool);
+    br_status st = br__rconn_parse(uri, cluster, &s->cfg);
+    if (st == BR_OK) st = br__rclient_open(&s->cfg, &s->cli);
     if (st == BR_OK) {
         redisReply *r = NULL;
         st = run1(s, &r, "PING", 1, "PING");

@@ -354,34 +354,15 @@ static br_status merge_events(run_state *s)
     return st;
 }
 
-/* A log position as a pair: a file offset "N" is (N, 0), a stream id
- * "MS-SEQ" is (MS, SEQ); both grow along their log. */
-static int parse_pos(const char *p, unsigned long long *a, unsigned long long *b)
-{
-    char *end;
-    if (!p || !*p) return 0;
-    errno = 0;
-    *a = strtoull(p, &end, 10);
-    *b = 0;
-    if (*end == '-') *b = strtoull(end + 1, &end, 10);
-    return !errno && *end == '\0';
-}
-
-static int pos_le(const char *x, const char *y)
-{
-    unsigned long long xa, xb, ya, yb;
-    if (!parse_pos(x, &xa, &xb) || !parse_pos(y, &ya, &yb)) return 0;
-    return xa < ya || (xa == ya && xb <= yb);
-}
-
 /* The log's events: those the base version folded in already are skipped
  * (delivered again when a run died between publishing and acknowledging). */
 static br_status on_new_event(const br_event *e, const char *pos, void *user)
 {
     run_state *s = user;
     s->ev_delivered++;
-    snprintf(s->read_pos, sizeof s->read_pos, "%s", pos);
-    if (s->base_pos[0] && pos_le(pos, s->base_pos)) {
+    br_status pst = br_events_pos_advance(s->read_pos, pos);
+    if (pst) return pst;
+    if (br_events_pos_covers(s->base_pos, pos)) {
         s->ev_skipped++;
         return BR_OK;
     }
@@ -453,8 +434,12 @@ static br_status read_events(run_state *s)
     st = br_events_open(s->o->events, 0, &ev);
     if (!st) st = br_events_read(ev, BR_TRAIN_EVENTS_GROUP, 0, on_new_event, s, NULL, NULL);
     br_events_close(ev);
-    if (!st)
-        snprintf(s->ev_pos, sizeof s->ev_pos, "%s", s->read_pos[0] ? s->read_pos : s->base_pos);
+    /* This version stops where the base did, moved past what was read
+     * now (partition by partition, on a cluster). */
+    if (!st) {
+        snprintf(s->ev_pos, sizeof s->ev_pos, "%s", s->base_pos);
+        if (s->read_pos[0]) st = br_events_pos_advance(s->ev_pos, s->read_pos);
+    }
     return st;
 }
 
