@@ -48,7 +48,8 @@ static int group_setup(void **state)
     snprintf(cdir, sizeof cdir, "%s/cluster", tmp);
     mkdir(cdir, 0755);
     cluster_up = tu_redis_cli() && tu_rcluster_start(&cluster, cdir, 3, 1) == 0;
-    if (!cluster_up) printf("[  ERROR   ] no Redis Cluster (redis-cli missing, or it did not start)\n");
+    if (!cluster_up)
+        printf("[  ERROR   ] no Redis Cluster (redis-cli missing, or it did not start)\n");
     return 0;
 }
 

@@ -1314,8 +1314,10 @@ static void test_cluster_one_node_per_request(void **state)
                           cmd_calls(cluster.node[i].port, "smembers") +
                           cmd_calls(cluster.node[i].port, "zrevrange");
         /* GET pointer, GET recs, ZREVRANGE, SMEMBERS: one pipeline */
-        if (i == owner) assert_int_equal(calls, 4);
-        else if (calls) fail_msg("node %d served %lld of the request's commands", i, calls);
+        if (i == owner)
+            assert_int_equal(calls, 4);
+        else if (calls)
+            fail_msg("node %d served %lld of the request's commands", i, calls);
     }
     br_store_close(s);
 }

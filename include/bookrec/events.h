@@ -6,6 +6,8 @@
  *   file:PATH            an append-only, fsynced log file (the embedded case)
  *   lmdb:DIR             the log beside an LMDB store: DIR/events.log
  *   redis://HOST:PORT[/DB][?options]   a Redis Stream, `{prefix}events`
+ *   redis-cluster://HOST:PORT[,...][?options]   partitioned streams, one
+ *                        per share of the slots (docs/store.md)
  *
  * Consumption is at-least-once with explicit acknowledgement, the same on
  * both backends: br_events_read hands over the events a consumer group has

@@ -4,11 +4,14 @@
  *
  * Per reader: the precomputed top-N (book ids and scores), the seen set and
  * the latest interactions; per book: the details the API returns; per model
- * version: its name, counts and a JSON metadata blob. One interface, two
+ * version: its name, counts and a JSON metadata blob. One interface, three
  * backends chosen by URI (layouts, keys and atomicity in docs/store.md):
  *
  *   lmdb:DIR[?options]                      embedded, the default
  *   redis://HOST:PORT[/DB][?options]        Redis via hiredis
+ *   redis-cluster://HOST:PORT[,HOST:PORT...][?options]
+ *                                           a Redis Cluster (the same keys,
+ *                                           each reader's on one node)
  *
  * Versioning. A publish writes a complete model version (recs and books)
  * beside the one being served and switches to it in one atomic step:
@@ -213,6 +216,9 @@ BR_API br_status br_store_put_posted(br_store *s, const br_store_posted *book);
  * call only. */
 typedef br_status (*br_store_posted_fn)(const br_store_posted *book, void *user);
 BR_API br_status br_store_list_posted(br_store *s, br_store_posted_fn fn, void *user);
+/* How many books are posted: a cheap check (O(1)) that tells a server
+ * whether another server posted one since it last listed them. */
+BR_API br_status br_store_posted_count(br_store *s, uint64_t *n);
 
 /* -------------------------------------------------------------- publish -- */
 

@@ -158,6 +158,7 @@ struct br_server {
 
     pthread_t watcher;
     int watcher_started;
+    uint64_t posted_synced; /* the store's posted-book count last synced (watcher) */
     pthread_mutex_t w_mu;
     pthread_cond_t w_cv;
     int stopping;
@@ -1765,7 +1766,9 @@ static enum MHD_Result h_readyz(br_server *s, struct MHD_Connection *con, uint64
     br__sb_str(b, "{\"ready\":true,\"model_version\":");
     br__sb_json_str(b, version);
     br__sb_printf(b, ",\"store\":\"%s\"}",
-                  s->is_cluster ? "redis-cluster" : s->is_redis ? "redis" : "lmdb");
+                  s->is_cluster ? "redis-cluster"
+                  : s->is_redis ? "redis"
+                                : "lmdb");
     return reply_json(s, con, R_READYZ, t0, 200, b);
 }
 
@@ -2283,6 +2286,19 @@ static void *watcher_main(void *arg)
         if (st) { /* readiness follows the store, not only failed requests */
             br_status e = store_check(s, st);
             if (e) store_failed(s, e, "probe");
+        }
+        /* Books another server posted to the same store: served here
+         * within a poll period (the count is one cheap read; the list is
+         * walked only when it changed). */
+        uint64_t np;
+        if ((st = store_get(s)) && br_store_posted_count(st, &np) == BR_OK &&
+            np != s->posted_synced) {
+            pthread_mutex_lock(&s->reload_mu);
+            srv_snap *p = snap_acquire(s);
+            posted_sync(s, p);
+            br__srv_snap_release(p);
+            pthread_mutex_unlock(&s->reload_mu);
+            s->posted_synced = np;
         }
         if (!atomic_load(&s->store_ok) && now >= next_probe) {
             if (store_connect(s) == BR_OK) {

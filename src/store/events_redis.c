@@ -38,9 +38,9 @@
 #include "store/events_internal.h"
 #include "store/rconn.h"
 
-#define CONSUMER "consumer"
+#define CONSUMER            "consumer"
 #define BR_EVENTS_PARTS_MAX 48 /* the vector of ids fits BR_EVENTS_POS_MAX */
-#define PAGE     1000
+#define PAGE                1000
 
 #define KEY_LEN 128
 
@@ -48,9 +48,9 @@ typedef struct redis_log {
     br_events base;
     br_rconn_cfg cfg;
     br_rclient *cli;
-    int parts;          /* 1, or the cluster's partitions */
+    int parts;            /* 1, or the cluster's partitions */
     char (*key)[KEY_LEN]; /* [parts] */
-    int *slot;          /* [parts] each stream's slot */
+    int *slot;            /* [parts] each stream's slot */
 } redis_log;
 
 /* The partition of a reader's events: the one whose share of the slots
@@ -144,7 +144,8 @@ static br_status r_append(br_events *ev, const br_event *events, size_t n)
      * each node's commands in order on one connection. */
     int first_wait = b.n;
     char want[24], ms[24];
-    snprintf(ms, sizeof ms, "%llu", (unsigned long long)(l->cfg.timeout_ms / 2 ? l->cfg.timeout_ms / 2 : 1));
+    snprintf(ms, sizeof ms, "%llu",
+             (unsigned long long)(l->cfg.timeout_ms / 2 ? l->cfg.timeout_ms / 2 : 1));
     for (size_t i = 0; i < n && st == BR_OK; i++) {
         int p = part[i];
         uint64_t w = want_replicas(l, p);
@@ -254,8 +255,8 @@ static br_status delivered(redis_log *l, int p, const char *id, char *pos, char 
 
 /* Read-only: every entry of partition p, oldest first, paging by the id
  * after the last. */
-static br_status r_scan(redis_log *l, int p, size_t max, br_event_fn fn, void *user,
-                        size_t *count, char *last)
+static br_status r_scan(redis_log *l, int p, size_t max, br_event_fn fn, void *user, size_t *count,
+                        char *last)
 {
     char from[BR_EVENTS_POS_MAX] = "-", pos[BR_EVENTS_POS_MAX];
     br_status st = BR_OK;
@@ -409,9 +410,10 @@ static br_status r_ack(br_events *ev, const char *group, const char *pos)
     redis_log *l = (redis_log *)ev;
     br_status st = ensure_group(l, group);
     if (st != BR_OK) return st;
-    if (l->parts == 1) return strchr(pos, '/') || strchr(pos, ',')
-                                  ? br_error(BR_EINVAL, "redis: '%s' is not a stream position", pos)
-                                  : ack_part(l, 0, group, pos);
+    if (l->parts == 1)
+        return strchr(pos, '/') || strchr(pos, ',')
+                   ? br_error(BR_EINVAL, "redis: '%s' is not a stream position", pos)
+                   : ack_part(l, 0, group, pos);
     char id[BR_EVENTS_POS_MAX];
     const char *slash = strchr(pos, '/');
     if (slash) {
@@ -559,8 +561,10 @@ br_status br__events_redis_open(const char *uri, int cluster, unsigned flags, br
     l->base.flags = flags;
     br_status st = br__rconn_parse(uri, cluster, &l->cfg);
     if (st == BR_OK && cluster && l->cfg.partitions > BR_EVENTS_PARTS_MAX)
-        st = br_error(BR_EINVAL, "redis-cluster option partitions: at most %d (a read's position "
-                      "names every partition)", BR_EVENTS_PARTS_MAX);
+        st = br_error(BR_EINVAL,
+                      "redis-cluster option partitions: at most %d (a read's position "
+                      "names every partition)",
+                      BR_EVENTS_PARTS_MAX);
     l->parts = cluster ? (int)l->cfg.partitions : 1;
     l->key = st == BR_OK ? br_calloc((size_t)l->parts, sizeof *l->key) : NULL;
     l->slot = l->key ? br_calloc((size_t)l->parts, sizeof *l->slot) : NULL;
@@ -572,8 +576,7 @@ br_status br__events_redis_open(const char *uri, int cluster, unsigned flags, br
         }
         /* the middle of the partition's share of the slots */
         l->slot[p] = (int)(((2L * p + 1) * BR_RCLUSTER_SLOTS) / (2L * l->parts));
-        snprintf(l->key[p], KEY_LEN, "%sevents{%s}", l->cfg.prefix,
-                 br__redis_slot_tag(l->slot[p]));
+        snprintf(l->key[p], KEY_LEN, "%sevents{%s}", l->cfg.prefix, br__redis_slot_tag(l->slot[p]));
     }
     if (st == BR_OK) st = br__rclient_open(&l->cfg, &l->cli);
     if (st == BR_OK) {

@@ -740,6 +740,13 @@ br_status br_store_list_posted(br_store *s, br_store_posted_fn fn, void *user)
     return s->ops->list_posted(s, posted_each, &w);
 }
 
+br_status br_store_posted_count(br_store *s, uint64_t *n)
+{
+    if (!s || !n) return br_error(BR_EINVAL, "br_store_posted_count: NULL argument");
+    *n = 0;
+    return s->ops->posted_count(s, n);
+}
+
 br_status br_store_add_seen(br_store *s, const char *user_id, const char *const *book_ids, size_t n)
 {
     if (!s) return br_error(BR_EINVAL, "br_store_add_seen: NULL store");

@@ -42,6 +42,7 @@ typedef struct br_store_ops {
                              br_status (*fn)(const char *book, size_t book_len,
                                              const unsigned char *val, size_t len, void *user),
                              void *user);
+    br_status (*posted_count)(br_store *s, uint64_t *n);
 
     br_status (*pub_begin)(br_store *s, const char *version, br_store_pub **out);
     br_status (*pub_recs)(br_store_pub *p, const char *user, const void *val, size_t len);

@@ -935,6 +935,23 @@ static br_status l_list_posted(br_store *bs,
     return st;
 }
 
+static br_status l_posted_count(br_store *bs, uint64_t *n)
+{
+    lmdb_store *s = (lmdb_store *)bs;
+    if (!s->has_posted) return BR_OK;
+    MDB_txn *txn;
+    br_status st = rd_begin(s, &txn);
+    if (st != BR_OK) return st;
+    MDB_stat ms;
+    int rc = mdb_stat(txn, s->posted, &ms);
+    if (rc)
+        st = lmdb_err(s, rc, "counting posted books");
+    else
+        *n = ms.ms_entries;
+    rd_end(s, txn);
+    return st;
+}
+
 /* ---------------------------------------------------------------- publish -- */
 
 /* Publishes of this process not yet committed or aborted. */
@@ -1188,6 +1205,7 @@ static const br_store_ops lmdb_ops = {
     .put_posted = l_put_posted,
     .get_posted = l_get_posted,
     .list_posted = l_list_posted,
+    .posted_count = l_posted_count,
     .pub_begin = l_pub_begin,
     .pub_recs = l_pub_recs,
     .pub_seen = l_pub_seen,

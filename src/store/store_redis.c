@@ -95,6 +95,38 @@ static void vkey_for(const br_rconn_cfg *cfg, char *key, const char *user)
              br__redis_slot_tag(br__redis_slot(rk, strlen(rk))));
 }
 
+/* On a cluster the keys any server needs whatever the reader (the version
+ * pointer, the version's metadata) have copies in SPREAD slots spread over
+ * the 16384, so on every primary of a cluster of up to SPREAD: a read
+ * falls back to them when the main key's node is down, and a server's
+ * health does not hang on one node. (The pointer has a copy in every
+ * slot; the metadata's copies are written by the publish.) */
+#define SPREAD 16
+
+static int spread_slot(int k)
+{
+    return k * (BR_RCLUSTER_SLOTS / SPREAD) + BR_RCLUSTER_SLOTS / SPREAD / 2;
+}
+
+#define SPREAD_KEY_MAX (KEY_MAX + 16)
+
+static void spread_key(char *out, const char *key, int k)
+{
+    snprintf(out, SPREAD_KEY_MAX, "%s{%s}", key, br__redis_slot_tag(spread_slot(k)));
+}
+
+static br_status run1_spread(redis_store *s, redisReply **r, const char *what, const char *cmd,
+                             const char *key)
+{
+    br_status st = run1(s, r, what, 2, cmd, key);
+    for (int k = 0; s->cfg.cluster && st == BR_ENET && k < SPREAD; k++) {
+        char copy[SPREAD_KEY_MAX];
+        spread_key(copy, key, k);
+        st = run1(s, r, what, 2, cmd, copy);
+    }
+    return st;
+}
+
 static br_status no_version(redis_store *s)
 {
     return br_error(BR_ENOTFOUND, "redis %s:%d: no model version has been published", s->cfg.host,
@@ -129,7 +161,7 @@ static br_status current_version(redis_store *s, char *ver, int fresh)
     char key[KEY_MAX];
     snprintf(key, sizeof key, "%sversion", s->cfg.prefix);
     redisReply *r = NULL;
-    br_status st = run1(s, &r, "GET version", 2, "GET", key);
+    br_status st = run1_spread(s, &r, "GET version", "GET", key);
     if (st != BR_OK) return st;
     if (r->type == REDIS_REPLY_NIL)
         st = no_version(s);
@@ -161,7 +193,7 @@ static br_status r_info(br_store *bs, br_store_info *info, char **meta)
     if (st != BR_OK) return st;
     snprintf(key, sizeof key, "%s@%s:meta", s->cfg.prefix, ver);
     redisReply *r = NULL;
-    st = run1(s, &r, "HGETALL meta", 2, "HGETALL", key);
+    st = run1_spread(s, &r, "HGETALL meta", "HGETALL", key);
     if (st != BR_OK) return st;
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
         freeReplyObject(r);
@@ -682,6 +714,19 @@ static br_status r_list_posted(br_store *bs,
     return st;
 }
 
+static br_status r_posted_count(br_store *bs, uint64_t *n)
+{
+    redis_store *s = (redis_store *)bs;
+    char key[KEY_MAX];
+    posted_key(s, key);
+    redisReply *r = NULL;
+    br_status st = run1(s, &r, "HLEN posted", 2, "HLEN", key);
+    if (st != BR_OK) return st;
+    *n = r->type == REDIS_REPLY_INTEGER ? (uint64_t)r->integer : 0;
+    freeReplyObject(r);
+    return BR_OK;
+}
+
 /* ---------------------------------------------------------------- publish -- */
 
 /* A publish's commands are idempotent (SET, HSET after DEL, SADD, ZADD,
@@ -998,6 +1043,13 @@ static br_status r_pub_commit(br_store_pub *bp)
         size_t lens[12];
         for (int i = 0; i < 12; i++) lens[i] = strlen(argv[i]);
         st = br__rbatch_add(&p->batch, 12, argv, lens);
+        for (int k = 0; s->cfg.cluster && k < SPREAD && st == BR_OK; k++) {
+            char copy[SPREAD_KEY_MAX];
+            spread_key(copy, key, k);
+            argv[1] = copy;
+            lens[1] = strlen(copy);
+            st = br__rbatch_add(&p->batch, 12, argv, lens);
+        }
         if (st == BR_OK) st = pub_run(p, "version metadata");
     }
     /* Every key of the version on its replicas before anyone reads it. */
@@ -1060,9 +1112,9 @@ static void r_close(br_store *bs)
         .is_seen = r_is_seen, .get_seen = r_get_seen, .get_recent = r_get_recent,                  \
         .get_reader = r_get_reader, .get_book = r_get_book, .update = r_update,                    \
         .put_book = r_put_book, .put_posted = r_put_posted, .get_posted = r_get_posted,            \
-        .list_posted = r_list_posted, .pub_begin = r_pub_begin, .pub_recs = r_pub_recs,            \
-        .pub_seen = r_pub_seen, .pub_recent = r_pub_recent, .pub_book = r_pub_book,                \
-        .pub_commit = r_pub_commit, .pub_abort = r_pub_abort,                                      \
+        .list_posted = r_list_posted, .posted_count = r_posted_count, .pub_begin = r_pub_begin,    \
+        .pub_recs = r_pub_recs, .pub_seen = r_pub_seen, .pub_recent = r_pub_recent,                \
+        .pub_book = r_pub_book, .pub_commit = r_pub_commit, .pub_abort = r_pub_abort,              \
     }
 
 static const br_store_ops redis_ops = REDIS_OPS("redis");
