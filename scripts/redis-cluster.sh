@@ -12,9 +12,10 @@
 #                                       rejoins; a failed-over primary
 #                                       comes back as a replica)
 # The nodes persist nothing (no RDB, no AOF), use a node timeout of 1 s
-# (CLUSTER_NODE_TIMEOUT_MS) and serve the slots they have while another
+# (CLUSTER_NODE_TIMEOUT_MS), serve the slots they have while another
 # node's are unavailable (cluster-require-full-coverage no, as in
-# docs/deploy.md).
+# docs/deploy.md), and sync a new replica at once (Redis waits 5 s by
+# default, repl-diskless-sync-delay, to batch replicas).
 set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
@@ -38,7 +39,8 @@ start_node() { # start_node PORT BUSPORT
   redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
     --cluster-config-file "$dir/nodes-$port.conf" --cluster-port "$bus" \
     --cluster-node-timeout "$timeout_ms" --cluster-require-full-coverage no \
-    --cluster-replica-validity-factor 0 --save '' --appendonly no --dir "$dir" \
+    --cluster-replica-validity-factor 0 --repl-diskless-sync-delay 0 --save '' --appendonly no \
+    --dir "$dir" \
     --logfile "$dir/redis-$port.log" --daemonize yes --pidfile "$dir/redis-$port.pid"
   for _ in $(seq 100); do
     redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
@@ -65,10 +67,14 @@ start)
   done
   redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$replicas" --cluster-yes \
     >"$dir/create.log" 2>&1 || { cat "$dir/create.log" >&2; exit 1; }
+  # every slot served, and every replica's link to its primary up (else a
+  # WAIT finds no replica yet)
   for _ in $(seq 200); do
     ok=1
     for a in "${addrs[@]}"; do
+      redis-cli -p "${a#*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
       redis-cli -p "${a#*:}" cluster info 2>/dev/null | grep -q 'cluster_slots_ok:16384' || ok=0
+      redis-cli -p "${a#*:}" info replication 2>/dev/null | grep -q 'master_link_status:down' && ok=0
     done
     [ "$ok" = 1 ] && break
     sleep 0.1

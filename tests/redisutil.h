@@ -173,8 +173,9 @@ static inline void tu_redis_kill(tu_redis *r)
 /* A Redis Cluster on loopback: `primaries` primaries with `replicas` each
  * (3 and 1 give the 6 nodes of the store tests), created with
  * `redis-cli --cluster create`, a node timeout of 1 s (a killed primary's
- * replica takes over in about 2 s) and full coverage not required (a
- * failing node's slots are unavailable, the others keep serving). */
+ * replica takes over in about 2 s), full coverage not required (a failing
+ * node's slots are unavailable, the others keep serving) and replicas
+ * synced at once (no repl-diskless-sync-delay). */
 #define TU_CLUSTER_MAX 12
 typedef struct tu_rcluster {
     tu_redis node[TU_CLUSTER_MAX];
@@ -211,6 +212,10 @@ static inline int tu_rcluster_node_ok(int port)
     int ok = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok") &&
              strstr(r->str, "cluster_slots_ok:16384");
     if (r) freeReplyObject(r);
+    /* a replica's link to its primary up (else a WAIT finds no replica) */
+    r = ok ? redisCommand(c, "INFO replication") : NULL;
+    if (r && (r->type != REDIS_REPLY_STRING || strstr(r->str, "master_link_status:down"))) ok = 0;
+    if (r) freeReplyObject(r);
     redisFree(c);
     return ok;
 }
@@ -233,7 +238,7 @@ static inline int tu_rcluster_wait_ok(const tu_rcluster *c, int ms)
 static inline const char *const *tu_rcluster_args(int port, const char *dir)
 {
     static char conf[4200], bus[16];
-    static const char *args[16];
+    static const char *args[20];
     snprintf(conf, sizeof conf, "%s/nodes-%d.conf", dir, port);
     snprintf(bus, sizeof bus, "%d", tu_free_port());
     int k = 0;
@@ -248,6 +253,8 @@ static inline const char *const *tu_rcluster_args(int port, const char *dir)
     args[k++] = "--cluster-require-full-coverage";
     args[k++] = "no";
     args[k++] = "--cluster-replica-validity-factor";
+    args[k++] = "0";
+    args[k++] = "--repl-diskless-sync-delay";
     args[k++] = "0";
     args[k] = NULL;
     return args;

@@ -168,14 +168,18 @@ static br_status r_append(br_events *ev, const br_event *events, size_t n)
     }
     if (st == BR_OK) {
         /* every WAIT must have its replicas */
-        for (int k = first_wait; k < b.n && st == BR_OK; k++)
-            if (rep[k]->type != REDIS_REPLY_INTEGER ||
-                rep[k]->integer < (long long)want_replicas(l, wait_part[k - first_wait]))
-                st = br_error(BR_ENET,
-                              "redis: no replica acknowledged the events within %s ms: "
-                              "nothing appended (retry)",
-                              ms);
-        if (st != BR_OK) undo_append(l, part, rep, at, n);
+        int short_of = 0;
+        for (int k = first_wait; k < b.n && !short_of; k++)
+            short_of = rep[k]->type != REDIS_REPLY_INTEGER ||
+                       rep[k]->integer < (long long)want_replicas(l, wait_part[k - first_wait]);
+        if (short_of) {
+            undo_append(l, part, rep, at, n);
+            br__rclient_refresh(l->cli); /* a replica may have died: re-count them */
+            st = br_error(BR_ENET,
+                          "redis: no replica acknowledged the events within %s ms: nothing "
+                          "appended (retry)",
+                          ms);
+        }
         for (int k = 0; k < b.n; k++) freeReplyObject(rep[k]);
     }
     br_free(rep);

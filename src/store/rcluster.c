@@ -92,7 +92,9 @@ static br_rnode *node_get_locked(br_rclient *c, const char *host, int port, int 
     snprintf(n->cfg.host, sizeof n->cfg.host, "%s", host);
     n->cfg.port = port;
     snprintf(n->name, sizeof n->name, "%s:%d", host, port);
-    n->first_slot = -1;
+    atomic_init(&n->first_slot, -1);
+    atomic_init(&n->replicas, 0);
+    atomic_init(&n->primary, 0);
     atomic_init(&n->down_until, 0);
     if (br__rpool_create(&n->cfg, &n->pool) != BR_OK) {
         br_free(n);
@@ -125,88 +127,159 @@ static void node_mark_down(br_rclient *c, br_rnode *n)
 
 /* --------------------------------------------------------------- slot map -- */
 
-/* Reads CLUSTER SLOTS from node n into map (a new map), adding the nodes it
- * names. [[start, end, [host, port, id], [replica...], ...], ...] */
-static br_status read_map(br_rclient *c, br_rnode *n)
+/* The slot map is merged from the views of up to VIEWS nodes (CLUSTER
+ * NODES): for each slot, the primary claiming it with the highest config
+ * epoch. One node's view can be stale: a primary restarted after its
+ * replica took over believes, until the others tell it, that it still owns
+ * its slots, and writes sent to it then are dropped when it turns replica.
+ * The epoch of the promotion is higher, so two other views outvote it. */
+#define VIEWS 3
+
+typedef struct claim {
+    uint64_t epoch;
+    int node; /* index in c->nodes, -1: none */
+} claim;
+
+/* "ip:port@cport[,hostname]" into host and port; an empty ip is `self`. */
+static int parse_addr(const char *a, const char *self, char *host, size_t cap, int *port)
+{
+    const char *at = strchr(a, '@');
+    size_t len = at ? (size_t)(at - a) : strlen(a);
+    const char *colon = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (a[i] == ':') colon = a + i;
+    if (!colon) return 0;
+    size_t hl = (size_t)(colon - a);
+    if (hl == 0) {
+        snprintf(host, cap, "%s", self);
+    } else {
+        if (hl >= cap) return 0;
+        memcpy(host, a, hl);
+        host[hl] = '\0';
+    }
+    *port = atoi(colon + 1);
+    return *port > 0 && *port < 65536;
+}
+
+static int has_flag(const char *flags, const char *f)
+{
+    size_t n = strlen(f);
+    for (const char *p = flags; (p = strstr(p, f)); p += n)
+        if ((p == flags || p[-1] == ',') && (p[n] == '\0' || p[n] == ',')) return 1;
+    return 0;
+}
+
+/* Node n's CLUSTER NODES text (heap; NULL on failure). No lock held: a
+ * node that does not answer must not stall the requests. */
+static br_status fetch_view(br_rnode *n, char **out)
 {
     br_rbatch b = {0};
-    const char *argv[] = {"CLUSTER", "SLOTS"};
+    const char *argv[] = {"CLUSTER", "NODES"};
     size_t lens[] = {7, 5};
     redisReply *r = NULL;
     br_status st = br__rbatch_add(&b, 2, argv, lens);
-    if (st == BR_OK) st = br__rnode_run(n, &b, BR_RRETRY_NONE, &r, "CLUSTER SLOTS");
+    if (st == BR_OK) st = br__rnode_run(n, &b, BR_RRETRY_NONE, &r, "CLUSTER NODES");
     br__rbatch_free(&b);
     if (st != BR_OK) return st;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+    if (r->type != REDIS_REPLY_STRING) {
         freeReplyObject(r);
-        return br_error(BR_ESTORE,
-                        "redis-cluster %s: CLUSTER SLOTS: no slots served (is it a "
-                        "cluster node, and was the cluster created?)",
-                        n->name);
+        return br_error(BR_ESTORE, "redis-cluster %s: CLUSTER NODES: unexpected reply", n->name);
     }
-    uint16_t *map = br_malloc(BR_RCLUSTER_SLOTS * sizeof *map);
-    if (!map) {
-        freeReplyObject(r);
-        return br_error(BR_ENOMEM, "slot map");
+    *out = br_malloc(r->len + 1);
+    if (*out) {
+        memcpy(*out, r->str, r->len);
+        (*out)[r->len] = '\0';
     }
-    for (int i = 0; i < BR_RCLUSTER_SLOTS; i++) map[i] = NO_NODE;
-    pthread_rwlock_wrlock(&c->mu);
-    for (int i = 0; i < c->n_nodes; i++) {
-        c->nodes[i]->primary = 0;
-        c->nodes[i]->replicas = 0;
-        c->nodes[i]->first_slot = -1;
-    }
-    for (size_t i = 0; i < r->elements && st == BR_OK; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-            e->element[0]->type != REDIS_REPLY_INTEGER ||
-            e->element[1]->type != REDIS_REPLY_INTEGER ||
-            e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2) {
-            st = br_error(BR_ESTORE, "redis-cluster %s: CLUSTER SLOTS: unexpected reply", n->name);
-            break;
-        }
-        long long lo = e->element[0]->integer, hi = e->element[1]->integer;
-        const redisReply *pr = e->element[2];
-        /* An empty or "?" host is the node that answered (its own address
-         * unknown to it). */
-        const char *host = pr->element[0]->type == REDIS_REPLY_STRING && pr->element[0]->len &&
-                                   strcmp(pr->element[0]->str, "?")
-                               ? pr->element[0]->str
-                               : n->cfg.host;
-        int port = pr->element[1]->type == REDIS_REPLY_INTEGER ? (int)pr->element[1]->integer : 0;
-        int idx = -1;
-        br_rnode *p = port > 0 && port < 65536 ? node_get_locked(c, host, port, &idx) : NULL;
-        if (!p || lo < 0 || hi >= BR_RCLUSTER_SLOTS || lo > hi) {
-            st = br_error(BR_ESTORE, "redis-cluster %s: CLUSTER SLOTS: bad range or node", n->name);
-            break;
-        }
-        for (long long s = lo; s <= hi; s++) map[s] = (uint16_t)idx;
-        p->primary = 1;
-        if (p->first_slot < 0) p->first_slot = (int)lo;
-        if ((int)e->elements - 3 > p->replicas) p->replicas = (int)e->elements - 3;
-        /* replicas are remembered as nodes too: one of them may be the
-         * next primary, and a refresh may ask it for the map */
-        for (size_t k = 3; k < e->elements; k++) {
-            const redisReply *rr = e->element[k];
-            if (rr->type == REDIS_REPLY_ARRAY && rr->elements >= 2 &&
-                rr->element[0]->type == REDIS_REPLY_STRING && rr->element[0]->len &&
-                rr->element[1]->type == REDIS_REPLY_INTEGER)
-                node_get_locked(c, rr->element[0]->str, (int)rr->element[1]->integer, NULL);
-        }
-    }
-    if (st == BR_OK) {
-        memcpy(c->map, map, BR_RCLUSTER_SLOTS * sizeof *map);
-        atomic_fetch_add(&c->gen, 1);
-    }
-    pthread_rwlock_unlock(&c->mu);
-    br_free(map);
     freeReplyObject(r);
-    return st;
+    return *out ? BR_OK : br_error(BR_ENOMEM, "cluster view");
 }
 
-/* Reads the map again from the first node that answers (those not marked
- * down first), unless another thread did in the last REFRESH_GAP or
- * `force` is not set and the map changed since `seen_gen`. */
+/* One view into the claims, and each primary's live replicas into
+ * `replicas` (the largest count any view gives). Caller holds mu for
+ * writing (the nodes a view names are added). 1 when it claims slots. */
+static int parse_view(br_rclient *c, const char *text, const char *self, claim *claims,
+                      int *replicas)
+{
+    typedef struct master_id {
+        char id[48];
+        int node, replicas;
+    } master_id;
+    int cap = 64, n_ids = 0, served = 0;
+    master_id *ids = br_malloc((size_t)cap * sizeof *ids);
+    if (!ids) return 0;
+    /* primaries first (a replica's line may come before its primary's) */
+    for (int pass = 0; pass < 2; pass++) {
+        for (const char *line = text; line && *line;) {
+            const char *nl = strchr(line, '\n');
+            size_t len = nl ? (size_t)(nl - line) : strlen(line);
+            /* a primary's line lists its slot ranges: any length */
+            char *buf = br_malloc(len + 1);
+            char **f = br_malloc((len / 2 + 2) * sizeof *f);
+            int nf = 0;
+            if (buf && f) {
+                memcpy(buf, line, len);
+                buf[len] = '\0';
+                char *save = NULL;
+                for (char *t = strtok_r(buf, " \r", &save); t; t = strtok_r(NULL, " \r", &save))
+                    f[nf++] = t;
+            }
+            line = nl ? nl + 1 : NULL;
+            char host[256];
+            int port, idx = -1;
+            if (nf < 8 || has_flag(f[2], "noaddr") || has_flag(f[2], "handshake") ||
+                !parse_addr(f[1], self, host, sizeof host, &port) ||
+                !node_get_locked(c, host, port, &idx)) {
+                br_free(buf);
+                br_free(f);
+                continue;
+            }
+            int master = has_flag(f[2], "master");
+            int failed = has_flag(f[2], "fail") || has_flag(f[2], "fail?");
+            if (pass == 0 && master) {
+                if (n_ids == cap) {
+                    master_id *g = br_realloc(ids, (size_t)cap * 2 * sizeof *ids);
+                    if (g) ids = g, cap *= 2;
+                }
+                if (n_ids < cap) {
+                    snprintf(ids[n_ids].id, sizeof ids[n_ids].id, "%s", f[0]);
+                    ids[n_ids].node = idx;
+                    ids[n_ids++].replicas = 0;
+                }
+                uint64_t epoch = strtoull(f[6], NULL, 10);
+                for (int k = 8; k < nf; k++) {
+                    if (f[k][0] == '[') continue; /* a migration in progress */
+                    char *dash = strchr(f[k], '-');
+                    long lo = strtol(f[k], NULL, 10), hi = dash ? strtol(dash + 1, NULL, 10) : lo;
+                    if (lo < 0 || hi >= BR_RCLUSTER_SLOTS || lo > hi) continue;
+                    for (long sl = lo; sl <= hi; sl++)
+                        if (claims[sl].node < 0 || epoch > claims[sl].epoch) {
+                            claims[sl].node = idx;
+                            claims[sl].epoch = epoch;
+                        }
+                    served = 1;
+                }
+            } else if (pass == 1 && !master && !failed) {
+                for (int k = 0; k < n_ids; k++)
+                    if (!strcmp(ids[k].id, f[3])) {
+                        ids[k].replicas++;
+                        break;
+                    }
+            }
+            br_free(buf);
+            br_free(f);
+        }
+    }
+    for (int k = 0; k < n_ids; k++)
+        if (ids[k].replicas > replicas[ids[k].node]) replicas[ids[k].node] = ids[k].replicas;
+    br_free(ids);
+    return served;
+}
+
+/* -------------------------------------------------------------- refresh -- */
+
+/* Reads the map again from up to VIEWS nodes that answer (those not marked
+ * down first) and merges their views, unless another thread did in the
+ * last REFRESH_GAP or (without `force`) the map changed since `seen_gen`. */
 static br_status refresh(br_rclient *c, unsigned seen_gen, int force)
 {
     pthread_mutex_lock(&c->refresh_mu);
@@ -216,23 +289,73 @@ static br_status refresh(br_rclient *c, unsigned seen_gen, int force)
         pthread_mutex_unlock(&c->refresh_mu);
         return BR_OK;
     }
-    br_status st = br_error(BR_ENET, "redis-cluster %s: no node reachable", c->cfg.seeds);
-    for (int pass = 0; pass < 2 && st != BR_OK; pass++) {
+    /* the views, fetched without the map's lock */
+    char *text[VIEWS] = {0};
+    char self[VIEWS][256];
+    int views = 0, tried = 0;
+    br_status last = BR_OK;
+    for (int pass = 0; pass < 2 && views < VIEWS; pass++) {
         pthread_rwlock_rdlock(&c->mu);
-        int n = c->n_nodes;
+        int nn = c->n_nodes;
         pthread_rwlock_unlock(&c->mu);
-        for (int i = 0; i < n && st != BR_OK; i++) {
+        for (int i = 0; i < nn && views < VIEWS; i++) {
             pthread_rwlock_rdlock(&c->mu);
             br_rnode *node = c->nodes[i];
             pthread_rwlock_unlock(&c->mu);
             /* pass 0: the nodes believed up; pass 1: the others */
             if (node_is_down(node, now) != pass) continue;
-            st = read_map(c, node);
-            if (st == BR_ENET) node_mark_down(c, node);
+            tried++;
+            br_status vs = fetch_view(node, &text[views]);
+            if (vs == BR_OK) {
+                snprintf(self[views], sizeof self[views], "%s", node->cfg.host);
+                views++;
+            } else {
+                last = vs;
+                if (vs == BR_ENET) node_mark_down(c, node);
+            }
         }
+    }
+    /* (an error is made only when it is one: a refresh that succeeds must
+     * not overwrite the detail of the failure that called it) */
+    br_status st = views ? BR_OK
+                   : tried && last != BR_OK
+                       ? last
+                       : br_error(BR_ENET, "redis-cluster %s: no node reachable", c->cfg.seeds);
+    claim *claims = st == BR_OK ? br_malloc(BR_RCLUSTER_SLOTS * sizeof *claims) : NULL;
+    int *replicas = claims ? br_calloc(NODES_MAX, sizeof *replicas) : NULL;
+    if (st == BR_OK && !replicas) st = br_error(BR_ENOMEM, "slot map");
+    if (st == BR_OK) {
+        for (int i = 0; i < BR_RCLUSTER_SLOTS; i++) claims[i] = (claim){0, -1};
+        pthread_rwlock_wrlock(&c->mu);
+        int served = 0;
+        for (int v = 0; v < views; v++) served |= parse_view(c, text[v], self[v], claims, replicas);
+        if (!served) {
+            st = br_error(BR_ESTORE,
+                          "redis-cluster %s: no slots served (are these cluster nodes, and was "
+                          "the cluster created?)",
+                          c->cfg.seeds);
+        } else {
+            for (int i = 0; i < c->n_nodes; i++) {
+                atomic_store(&c->nodes[i]->primary, 0);
+                atomic_store(&c->nodes[i]->first_slot, -1);
+                atomic_store(&c->nodes[i]->replicas, i < NODES_MAX ? replicas[i] : 0);
+            }
+            for (int sl = 0; sl < BR_RCLUSTER_SLOTS; sl++) {
+                int k = claims[sl].node;
+                c->map[sl] = k < 0 ? NO_NODE : (uint16_t)k;
+                if (k < 0 || atomic_load(&c->nodes[k]->primary)) continue;
+                atomic_store(&c->nodes[k]->primary, 1);
+                atomic_store(&c->nodes[k]->first_slot, sl);
+            }
+            atomic_fetch_add(&c->gen, 1);
+        }
+        pthread_rwlock_unlock(&c->mu);
     }
     atomic_store(&c->refreshed_at, br_now_ns());
     pthread_mutex_unlock(&c->refresh_mu);
+    for (int v = 0; v < views; v++) br_free(text[v]);
+    br_free(claims);
+    br_free(replicas);
     return st;
 }
 
@@ -345,7 +468,8 @@ br_status br__rclient_run(br_rclient *c, br_rbatch *b, int retry, redisReply **r
         pthread_rwlock_rdlock(&c->mu);
         br_rnode *any = NULL;
         for (int i = 0; i < c->n_nodes && !any; i++)
-            if (c->nodes[i]->primary && !node_is_down(c->nodes[i], now)) any = c->nodes[i];
+            if (atomic_load(&c->nodes[i]->primary) && !node_is_down(c->nodes[i], now))
+                any = c->nodes[i];
         for (int i = 0; i < n; i++) {
             route[i] = done[i] ? NULL : target(c, b, i, ask, any, now);
             if (done[i]) continue;
@@ -523,12 +647,17 @@ int br__rclient_is_cluster(const br_rclient *c)
     return c->cfg.cluster;
 }
 
+void br__rclient_refresh(br_rclient *c)
+{
+    if (c->cfg.cluster) refresh(c, atomic_load(&c->gen), 1);
+}
+
 int br__rclient_slot_replicas(br_rclient *c, int slot)
 {
     if (!c->cfg.cluster) return 0;
     pthread_rwlock_rdlock(&c->mu);
     uint16_t k = c->map[slot & 16383];
-    int r = k == NO_NODE ? 0 : c->nodes[k]->replicas;
+    int r = k == NO_NODE ? 0 : atomic_load(&c->nodes[k]->replicas);
     pthread_rwlock_unlock(&c->mu);
     return r;
 }
@@ -537,7 +666,11 @@ br_status br__rclient_each_primary(br_rclient *c, br_status (*fn)(br_rnode *n, v
                                    void *user)
 {
     if (!c->cfg.cluster) {
-        br_rnode n = {.cfg = c->cfg, .pool = c->pool, .first_slot = 0, .primary = 1};
+        br_rnode n = {.cfg = c->cfg, .pool = c->pool};
+        atomic_init(&n.first_slot, 0);
+        atomic_init(&n.primary, 1);
+        atomic_init(&n.replicas, 0);
+        atomic_init(&n.down_until, 0);
         snprintf(n.name, sizeof n.name, "%s:%d", c->cfg.host, c->cfg.port);
         return fn(&n, user);
     }
@@ -547,7 +680,7 @@ br_status br__rclient_each_primary(br_rclient *c, br_status (*fn)(br_rnode *n, v
     br_rnode **list = br_malloc((size_t)(nn ? nn : 1) * sizeof *list);
     int k = 0;
     for (int i = 0; list && i < nn; i++)
-        if (c->nodes[i]->primary) list[k++] = c->nodes[i];
+        if (atomic_load(&c->nodes[i]->primary)) list[k++] = c->nodes[i];
     pthread_rwlock_unlock(&c->mu);
     if (!list) return br_error(BR_ENOMEM, "node list");
     br_status st = BR_OK;
@@ -563,10 +696,10 @@ const char *br__rnode_name(const br_rnode *n)
 
 int br__rnode_replicas(const br_rnode *n)
 {
-    return n->replicas;
+    return atomic_load(&n->replicas);
 }
 
 int br__rnode_first_slot(const br_rnode *n)
 {
-    return n->first_slot;
+    return atomic_load(&n->first_slot);
 }

@@ -113,6 +113,9 @@ int br__rclient_is_cluster(const br_rclient *c);
 /* The replicas of the node serving `slot` in the current map (0 for one
  * server: it is not asked). */
 int br__rclient_slot_replicas(br_rclient *c, int slot);
+/* Reads the slot map again now (a WAIT that found fewer replicas than the
+ * map promised: one may have died). No-op for one server. */
+void br__rclient_refresh(br_rclient *c);
 /* Runs a batch: on one server, one round trip on a pooled connection; on a
  * cluster, each command on the node serving its slot (one pipeline per
  * node, all sent before any reply is read), following MOVED and ASK. The

@@ -840,28 +840,34 @@ typedef struct wait_job {
     uint64_t want;
 } wait_job;
 
+static uint64_t wait_want(const redis_store *s, const br_rnode *n)
+{
+    if (s->cfg.replicas) return s->cfg.replicas;
+    return s->cfg.cluster && br__rnode_replicas(n) > 0 ? 1 : 0;
+}
+
 static br_status wait_node(br_rnode *n, void *user)
 {
     wait_job *w = user;
     redis_store *s = w->s;
-    uint64_t want = s->cfg.replicas;
-    if (s->cfg.cluster && !want && br__rnode_replicas(n) > 0) want = 1;
-    if (!want) return BR_OK;
     char key[KEY_MAX], num[24], ms[24], now[24];
     int slot = br__rnode_first_slot(n);
-    snprintf(key, sizeof key, "%ssync{%s}", s->cfg.prefix, br__redis_slot_tag(slot < 0 ? 0 : slot));
+    snprintf(key, sizeof key, "%ssync{%s}", s->cfg.prefix,
+             br__redis_slot_tag(slot < 0 ? 0 : slot));
     if (!s->cfg.cluster) snprintf(key, sizeof key, "%ssync", s->cfg.prefix);
-    snprintf(num, sizeof num, "%llu", (unsigned long long)want);
     /* Each WAIT ends before the connection's read timeout; they repeat
      * (with the marker: WAIT counts the writes of its own connection)
-     * until the replicas caught up or the failover budget is spent. */
+     * until the replicas caught up or the failover budget is spent. A
+     * shortfall reads the map again: a replica that died is not waited
+     * for (an acknowledgement can then only mean "on the primary"). */
     uint64_t step = s->cfg.timeout_ms * 3 / 4 ? s->cfg.timeout_ms * 3 / 4 : 1;
     uint64_t budget = s->cfg.cluster ? s->cfg.failover_ms : s->cfg.timeout_ms;
     snprintf(ms, sizeof ms, "%llu", (unsigned long long)step);
-    uint64_t t0 = br_now_ns();
+    uint64_t t0 = br_now_ns(), want;
     long long got = -1;
     br_status st = BR_OK;
-    do {
+    while ((want = wait_want(s, n)) > 0) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)want);
         snprintf(now, sizeof now, "%lld", (long long)time(NULL));
         const char *a1[] = {"SET", key, now}, *a2[] = {"WAIT", num, ms};
         size_t l1[] = {3, strlen(key), strlen(now)}, l2[] = {4, strlen(num), strlen(ms)};
@@ -875,14 +881,18 @@ static br_status wait_node(br_rnode *n, void *user)
         got = r[1]->type == REDIS_REPLY_INTEGER ? r[1]->integer : -1;
         freeReplyObject(r[0]);
         freeReplyObject(r[1]);
-    } while (got < (long long)want && (br_now_ns() - t0) / 1000000ull < budget);
-    if (got < (long long)want)
-        st = br_error(BR_ENET,
-                      "redis %s: %lld of %llu replicas acknowledged the version's writes within "
-                      "%llu ms: not switching to it",
-                      br__rnode_name(n), got, (unsigned long long)want, (unsigned long long)budget);
+        if (got >= (long long)want) break;
+        if ((br_now_ns() - t0) / 1000000ull >= budget) {
+            return br_error(BR_ENET,
+                            "redis %s: %lld of %llu replicas acknowledged the version's writes "
+                            "within %llu ms: not switching to it",
+                            br__rnode_name(n), got, (unsigned long long)want,
+                            (unsigned long long)budget);
+        }
+        br__rclient_refresh(s->cli);
+    }
     w->want += want;
-    return st;
+    return BR_OK;
 }
 
 static br_status wait_replicas(redis_store *s)
