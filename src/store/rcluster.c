@@ -40,9 +40,10 @@ struct br_rnode {
     br_rconn_cfg cfg; /* the client's, with this node's host and port */
     char name[280];   /* "host:port" */
     br_rpool *pool;
-    int replicas;                /* replicas of its slots in the last map */
-    int first_slot;              /* a slot it served in the last map, -1 none */
-    int primary;                 /* served slots in the last map */
+    /* from the last map (atomic: read without the client's lock) */
+    _Atomic int replicas;        /* replicas of its slots */
+    _Atomic int first_slot;      /* a slot it served, -1 none */
+    _Atomic int primary;         /* it served slots */
     _Atomic uint64_t down_until; /* ns (br_now_ns); 0: up */
 };
 
@@ -278,14 +279,19 @@ static int parse_view(br_rclient *c, const char *text, const char *self, claim *
 /* -------------------------------------------------------------- refresh -- */
 
 /* Reads the map again from up to VIEWS nodes that answer (those not marked
- * down first) and merges their views, unless another thread did in the
- * last REFRESH_GAP or (without `force`) the map changed since `seen_gen`. */
+ * down first) and merges their views, unless the map changed since
+ * `seen_gen` or was read in the last REFRESH_GAP (a fifth of it when
+ * `force`d: a redirection or a node found down). */
 static br_status refresh(br_rclient *c, unsigned seen_gen, int force)
 {
     pthread_mutex_lock(&c->refresh_mu);
     uint64_t now = br_now_ns();
-    if (!force &&
-        (atomic_load(&c->gen) != seen_gen || now - atomic_load(&c->refreshed_at) < REFRESH_GAP)) {
+    /* Another thread read it since this one's attempt began, or did so a
+     * moment ago: this one retries on that map (under load, a dead node's
+     * readers would otherwise each re-read it). */
+    if (atomic_load(&c->gen) != seen_gen ||
+        (!force && now - atomic_load(&c->refreshed_at) < REFRESH_GAP) ||
+        (force && now - atomic_load(&c->refreshed_at) < REFRESH_GAP / 5)) {
         pthread_mutex_unlock(&c->refresh_mu);
         return BR_OK;
     }
