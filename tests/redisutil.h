@@ -68,17 +68,26 @@ static inline void tu_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* A connection to 127.0.0.1:port with `ms` connect and reply timeouts, or
+ * NULL. */
+static inline redisContext *tu_redis_connect(int port, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    return c;
+}
+
 /* Sends one command to 127.0.0.1:port; returns 0 when it got a non-error
  * reply. */
 static inline int tu_redis_cmd(int port, const char *cmd)
 {
-    struct timeval tv = {0, 300000};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (!c || c->err) {
-        if (c) redisFree(c);
-        return -1;
-    }
-    redisSetTimeout(c, tv);
+    redisContext *c = tu_redis_connect(port, 300);
+    if (!c) return -1;
     redisReply *r = redisCommand(c, cmd);
     int ok = r && r->type != REDIS_REPLY_ERROR;
     if (r) freeReplyObject(r);
@@ -201,13 +210,8 @@ static inline const char *tu_redis_cli(void)
  * every slot is assigned and ok. */
 static inline int tu_rcluster_node_ok(int port)
 {
-    struct timeval tv = {0, 300000};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (!c || c->err) {
-        if (c) redisFree(c);
-        return 0;
-    }
-    redisSetTimeout(c, tv);
+    redisContext *c = tu_redis_connect(port, 300);
+    if (!c) return 0;
     redisReply *r = redisCommand(c, "CLUSTER INFO");
     int ok = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok") &&
              strstr(r->str, "cluster_slots_ok:16384");
@@ -329,13 +333,8 @@ static inline int tu_rcluster_start(tu_rcluster *c, const char *dir, int primari
  * with freeReplyObject. */
 static inline redisReply *tu_redis_query(int port, const char *cmd)
 {
-    struct timeval tv = {2, 0};
-    redisContext *x = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (!x || x->err) {
-        if (x) redisFree(x);
-        return NULL;
-    }
-    redisSetTimeout(x, tv);
+    redisContext *x = tu_redis_connect(port, 2000);
+    if (!x) return NULL;
     redisReply *r = redisCommand(x, cmd);
     redisFree(x);
     return r;
@@ -347,13 +346,8 @@ static inline int tu_rcluster_owner(const tu_rcluster *c, const char *key)
 {
     for (int i = 0; i < c->n; i++) {
         if (c->node[i].pid <= 0) continue;
-        struct timeval tv = {2, 0};
-        redisContext *x = redisConnectWithTimeout("127.0.0.1", c->node[i].port, tv);
-        if (!x || x->err) {
-            if (x) redisFree(x);
-            continue;
-        }
-        redisSetTimeout(x, tv);
+        redisContext *x = tu_redis_connect(c->node[i].port, 2000);
+        if (!x) continue;
         redisReply *ks = redisCommand(x, "CLUSTER KEYSLOT %s", key);
         redisReply *sl = redisCommand(x, "CLUSTER SLOTS");
         int owner = -1;
@@ -387,14 +381,11 @@ static inline int tu_rcluster_each_primary(const tu_rcluster *c, const char *cmd
     int rc = 0;
     for (int i = 0; i < c->n; i++) {
         if (c->node[i].pid <= 0) continue;
-        struct timeval tv = {2, 0};
-        redisContext *x = redisConnectWithTimeout("127.0.0.1", c->node[i].port, tv);
-        if (!x || x->err) {
-            if (x) redisFree(x);
+        redisContext *x = tu_redis_connect(c->node[i].port, 2000);
+        if (!x) {
             rc = -1;
             continue;
         }
-        redisSetTimeout(x, tv);
         redisReply *r = redisCommand(x, "ROLE");
         int primary = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
                       r->element[0]->type == REDIS_REPLY_STRING &&
