@@ -34,8 +34,9 @@ static br_status opt(const char *key, const char *val, void *user)
         return br__store_opt_u64(key, val, 0, 600000, &c->failover_ms);
     if (c->cluster && !strcmp(key, "down_ms"))
         return br__store_opt_u64(key, val, 0, 60000, &c->down_ms);
+    /* at most 48: a read's end position names each one */
     if (c->cluster && !strcmp(key, "partitions"))
-        return br__store_opt_u64(key, val, 1, 1024, &c->partitions);
+        return br__store_opt_u64(key, val, 1, 48, &c->partitions);
     if (!strcmp(key, "prefix")) {
         size_t n = strlen(val);
         if (n >= sizeof c->prefix)
