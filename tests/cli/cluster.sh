@@ -6,8 +6,9 @@
 # history on another; a book posted to one is served by the others within
 # their poll period; `train --events` from the cluster's partitioned log
 # publishes a new version that every replica serves within a bounded time;
-# a primary killed under reads: no answer other than 200, complete answers
-# again once its replica took over. Skips (77) without redis-server,
+# `models rollback` and `store restore` (after every primary was flushed)
+# on the cluster; a primary killed under reads: no answer other than 200,
+# complete answers again once its replica took over. Skips (77) without redis-server,
 # redis-cli, python3 or the use-lite model.
 # Usage: cluster.sh BOOKREC TEST_DATA_DIR SHARED_DIR
 set -u
@@ -105,6 +106,29 @@ done
 echo "cluster.sh: every replica served v000002 within $((($(date +%s%N) - t0) / 1000000)) ms"
 http GET "${ports[2]}" "/api/recommendations/user/5?n=20" >"$tmp/after"
 check "the rated book is not recommended" [ -z "$(grep -F '"book_id":"17"' "$tmp/after")" ]
+
+# --- models rollback and store restore on the cluster
+expect 0 "models rollback to v000001" -- "$bookrec" --quiet models rollback v000001 --model-dir "$m" \
+  --store "$uri"
+for i in 0 1 2; do
+  for _ in $(seq 100); do
+    http GET "${ports[$i]}" /readyz >"$tmp/rb$i"
+    grep -q '"model_version":"v000001"' "$tmp/rb$i" && break
+    sleep 0.05
+  done
+  contains "$tmp/rb$i" '"model_version":"v000001"' "replica $((i + 1)) follows the rollback"
+done
+http GET "${ports[0]}" "/api/recommendations/user/5?n=20" >"$tmp/rbr"
+check "after the rollback the rated book is still not recommended" [ -z "$(grep -F '"book_id":"17"' "$tmp/rbr")" ]
+for p in $("$root/scripts/redis-cluster.sh" pids "$cl" | awk '{print $1}'); do
+  redis-cli -p "$p" flushall >/dev/null 2>&1 # replicas refuse: their primaries' flush reaches them
+done
+expect 0 "store restore into the emptied cluster" -- "$bookrec" --quiet store restore --model-dir "$m" \
+  --store "$uri"
+http GET "${ports[1]}" "/api/recommendations/user/5?n=20" >"$tmp/rs"
+contains "$tmp/rs" '"model_version":"v000001"' "served again after the restore"
+check "restored: not degraded" [ -z "$(grep -F '"degraded"' "$tmp/rs")" ]
+check "restored: the rated book is not recommended" [ -z "$(grep -F '"book_id":"17"' "$tmp/rs")" ]
 
 # --- a primary killed under reads
 victim=$(redis-cli -p "${uri##*,127.0.0.1:}" cluster nodes | awk '/master/ && !/fail/ {print $2}' | head -1)
