@@ -89,11 +89,15 @@ for _ in $(seq 50); do
 done
 check "replica 3 serves the posted book within 5 s" [ "$got" = 1 ]
 
-# --- a new version from the partitioned event log
+# --- a new version from the partitioned event log (the posted event and
+# one `ingest` appends)
+printf 'user_id,book_id,type,value,timestamp\n6,23,rating,4,1795000001\n' >"$tmp/ev.csv"
+expect 0 "ingest into the cluster's log" -- "$bookrec" --quiet ingest --events "$tmp/ev.csv" \
+  --store "$uri"
 expect 0 "train --events from the cluster" -- "$bookrec" --quiet train --books "$tmp/seed/books.csv" \
   --ratings "$tmp/seed/ratings.csv" --model-dir "$m" --template description --clusters 4 \
   --iterations 3 --factors 16 --top-n 20 --store "$uri" --events "$uri" --json
-contains "$tmp/out" '"events_new":1' "the posted rating folded in"
+contains "$tmp/out" '"events_new":2' "the posted and the ingested ratings folded in"
 t0=$(date +%s%N)
 for i in 0 1 2; do
   for _ in $(seq 100); do
