@@ -21,7 +21,9 @@ build_pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev
 # playwright-core from npm).
 # python3-jsonschema, python3-yaml: live responses checked against
 # docs/openapi.yaml (tests/docs/check_api.py).
-test_pkgs=(redis-server fonts-dejavu-core python3-numpy chromium python3-jsonschema python3-yaml)
+# redis-tools: redis-cli, which creates the tests' Redis Cluster.
+test_pkgs=(redis-server redis-tools fonts-dejavu-core python3-numpy chromium python3-jsonschema
+  python3-yaml)
 tsan_pkgs=(clang libclang-rt-dev libomp-dev llvm)
 bench_pkgs=(python3-numpy python3-scipy python3-sklearn python3-pandas python3-faiss python3-torch
   hyperfine time wrk redis-tools)
