@@ -167,6 +167,7 @@ static void fz_files_dump(const char *tmpl, const char *const *names, size_t n, 
 
 #ifdef FUZZ_WANT_MODEL
 int tu_train_seed(const char *seed_dir, const char *model_dir); /* tests/testutil.c */
+int tu_have_use_lite(void);                                     /* tests/testutil.c */
 
 /* fz_copy_tree's state: nftw passes none. */
 static size_t fz_copy_from_len;
@@ -216,8 +217,8 @@ static const char *fz_model_dir(void)
 {
     static char dir[PATH_MAX];
     if (dir[0]) return dir;
-    char enc[PATH_MAX], p[PATH_MAX + 64];
-    if (br_encoder_model_path("use-lite", enc, sizeof enc) != BR_OK || access(enc, R_OK) != 0) {
+    char p[PATH_MAX + 64];
+    if (!tu_have_use_lite()) {
         fprintf(stderr, "fuzz: no use-lite model (make model): nothing to serve\n");
         return NULL;
     }

@@ -26,9 +26,8 @@ static int group_setup(void **state)
 {
     (void)state;
     tmp = tu_tmpdir("model");
-    char enc[PATH_MAX], seed[PATH_MAX + 16];
-    have_model =
-        br_encoder_model_path("use-lite", enc, sizeof enc) == BR_OK && access(enc, R_OK) == 0;
+    char seed[PATH_MAX + 16];
+    have_model = tu_have_use_lite();
     if (!have_model) return 0;
     snprintf(seed, sizeof seed, "%s/seed", tmp);
     snprintf(mdir, sizeof mdir, "%s/m", tmp);

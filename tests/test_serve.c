@@ -57,9 +57,7 @@ static void train(const char *dir, const char *store)
 static int group_setup(void **state)
 {
     tmp = tu_tmpdir("serve");
-    char enc[PATH_MAX];
-    have_model =
-        br_encoder_model_path("use-lite", enc, sizeof enc) == BR_OK && access(enc, R_OK) == 0;
+    have_model = tu_have_use_lite();
     if (!have_model) return 0;
     char seed[PATH_MAX];
     snprintf(seed, sizeof seed, "%s/seed", tmp);

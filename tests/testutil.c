@@ -189,6 +189,12 @@ br_train_options tu_seed_train_options(const char *books, const char *ratings,
     return o;
 }
 
+int tu_have_use_lite(void)
+{
+    char enc[PATH_MAX];
+    return br_encoder_model_path("use-lite", enc, sizeof enc) == BR_OK && access(enc, R_OK) == 0;
+}
+
 int tu_train_seed(const char *seed_dir, const char *model_dir)
 {
     char books[PATH_MAX + 16], ratings[PATH_MAX + 16], cache[PATH_MAX + 32];

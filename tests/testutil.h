@@ -43,6 +43,9 @@ int tu_seed_embed_cache(const char *path);
  * is encoded), 4 tribes, 3 ALS iterations, 16 factors, top 20. 0, or -1
  * with br_error_detail() saying why. Needs the use-lite model. */
 int tu_train_seed(const char *seed_dir, const char *model_dir);
+/* 1 when the use-lite model is installed (`make model`): what
+ * tu_train_seed and a server's posted books need. */
+int tu_have_use_lite(void);
 /* The options tu_train_seed trains with, for other books, ratings or a
  * store. */
 br_train_options tu_seed_train_options(const char *books, const char *ratings,

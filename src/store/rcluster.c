@@ -451,12 +451,21 @@ br_status br__rclient_run(br_rclient *c, br_rbatch *b, int retry, redisReply **r
     if (!c->cfg.cluster) return br__rpool_run(c->pool, b, retry, replies, what);
     if (b->n == 0) return BR_OK;
     int n = b->n;
-    redisReply **rep = br_calloc((size_t)n, sizeof *rep);
-    char *done = br_calloc((size_t)n, 1);
-    br_rnode **ask = br_calloc((size_t)n, sizeof *ask);
-    br_rnode **route = br_calloc((size_t)n, sizeof *route);
-    int *order = br_malloc((size_t)n * sizeof *order);
-    group *gs = br_calloc((size_t)n, sizeof *gs);
+    /* A reader's request is 3-4 commands: its state on the stack, not six
+     * allocations per request. */
+    enum { SMALL = 8 };
+    redisReply *rep_s[SMALL] = {0};
+    char done_s[SMALL] = {0};
+    br_rnode *ask_s[SMALL] = {0}, *route_s[SMALL] = {0};
+    int order_s[SMALL];
+    group gs_s[SMALL];
+    int small = n <= SMALL;
+    redisReply **rep = small ? rep_s : br_calloc((size_t)n, sizeof *rep);
+    char *done = small ? done_s : br_calloc((size_t)n, 1);
+    br_rnode **ask = small ? ask_s : br_calloc((size_t)n, sizeof *ask);
+    br_rnode **route = small ? route_s : br_calloc((size_t)n, sizeof *route);
+    int *order = small ? order_s : br_malloc((size_t)n * sizeof *order);
+    group *gs = small ? gs_s : br_calloc((size_t)n, sizeof *gs);
     br_status st = BR_OK;
     int lost = 0; /* a command failed for the connection (BR_ENET) */
     char detail[512] = "";
@@ -592,12 +601,14 @@ br_status br__rclient_run(br_rclient *c, br_rbatch *b, int retry, redisReply **r
         else if (rep[i])
             freeReplyObject(rep[i]);
     }
-    br_free(rep);
-    br_free(done);
-    br_free(ask);
-    br_free(route);
-    br_free(order);
-    br_free(gs);
+    if (!small) {
+        br_free(rep);
+        br_free(done);
+        br_free(ask);
+        br_free(route);
+        br_free(order);
+        br_free(gs);
+    }
     return st;
 }
 

@@ -83,16 +83,15 @@ static void ukey(const br_rconn_cfg *cfg, char *key, const char *ver, const char
  * cluster the copy in the reader's slot, P"version{TAG}" (docs/store.md:
  * one copy per slot, so the request stays on one node and a node's loss
  * costs only its own slots' readers). */
-static void vkey_for(const br_rconn_cfg *cfg, char *key, const char *user)
+static void vkey_for(const br_rconn_cfg *cfg, char *key, const char *reader_key)
 {
     if (!cfg->cluster) {
         snprintf(key, KEY_MAX, "%sversion", cfg->prefix);
         return;
     }
-    char rk[KEY_MAX];
-    ukey(cfg, rk, NULL, user, "recs");
+    /* reader_key: any of the reader's keys (ukey), whose slot it is */
     snprintf(key, KEY_MAX, "%sversion{%s}", cfg->prefix,
-             br__redis_slot_tag(br__redis_slot(rk, strlen(rk))));
+             br__redis_slot_tag(br__redis_slot(reader_key, strlen(reader_key))));
 }
 
 /* On a cluster the keys any server needs whatever the reader (the version
@@ -350,10 +349,10 @@ static br_status r_get_reader(br_store *bs, const char *user, br_store_reader *r
     pthread_mutex_unlock(&s->vmu);
 
     char vkey[KEY_MAX], rkey[KEY_MAX], ikey[KEY_MAX], skey[KEY_MAX], stop[24];
-    vkey_for(&s->cfg, vkey, user);
     ukey(&s->cfg, rkey, guess, user, "recs");
     ukey(&s->cfg, ikey, NULL, user, "recent");
     ukey(&s->cfg, skey, NULL, user, "seen");
+    vkey_for(&s->cfg, vkey, skey);
     snprintf(stop, sizeof stop, "%zu", r->recent_cap ? r->recent_cap - 1 : 0);
     int want_recs = guess[0] && r->recs_cap, want_recent = r->recent_cap > 0;
     enum { Q_VER, Q_RECS, Q_RECENT, Q_SEEN, Q_N };
@@ -852,8 +851,7 @@ static br_status wait_node(br_rnode *n, void *user)
     redis_store *s = w->s;
     char key[KEY_MAX], num[24], ms[24], now[24];
     int slot = br__rnode_first_slot(n);
-    snprintf(key, sizeof key, "%ssync{%s}", s->cfg.prefix,
-             br__redis_slot_tag(slot < 0 ? 0 : slot));
+    snprintf(key, sizeof key, "%ssync{%s}", s->cfg.prefix, br__redis_slot_tag(slot < 0 ? 0 : slot));
     if (!s->cfg.cluster) snprintf(key, sizeof key, "%ssync", s->cfg.prefix);
     /* Each WAIT ends before the connection's read timeout; they repeat
      * (with the marker: WAIT counts the writes of its own connection)
