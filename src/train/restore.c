@@ -86,8 +86,8 @@ static br_status read_log(gather *g, const char *uri, uint64_t *count)
 {
     char path[PATH_MAX];
     struct stat sb;
-    if (!strncmp(uri, "lmdb:", 5) || !strncmp(uri, "file:", 5)) {
-        size_t n = !strncmp(uri, "lmdb:", 5) ? strcspn(uri + 5, "?") : strlen(uri + 5);
+    size_t n;
+    if (br__uri_local_path(uri, &n)) {
         br_status st = br__train_path(path, sizeof path, "%.*s%s", (int)n, uri + 5,
                                       !strncmp(uri, "lmdb:", 5) ? "/events.log" : "");
         if (st) return st;

@@ -56,6 +56,9 @@ br_status br__publish_version(const char *model_dir, const char *id, br_store *s
  * local path (lmdb:, file:) inside the model directory relative to it,
  * another made absolute; other URIs as they are. */
 br_status br__uri_record(const char *model_dir, const char *uri, char *buf, size_t cap);
+/* 1 when `uri` names a local path (lmdb:DIR[?...], file:PATH): *len is
+ * the path's length after the 5-byte scheme. */
+int br__uri_local_path(const char *uri, size_t *len);
 /* The reverse, for opening from the caller's working directory: relative
  * paths of a format_version >= 2 manifest are relative to model_dir,
  * those of version 1 (or none) to the working directory. */

@@ -433,7 +433,7 @@ done:
 
 /* The local path of a URI: lmdb:DIR[?options] (the path ends at '?') and
  * file:PATH; 0 for the others (redis://...), which name no path. */
-static int local_path(const char *uri, size_t *len)
+int br__uri_local_path(const char *uri, size_t *len)
 {
     if (!strncmp(uri, "lmdb:", 5))
         *len = strcspn(uri + 5, "?");
@@ -447,7 +447,7 @@ static int local_path(const char *uri, size_t *len)
 br_status br__uri_record(const char *model_dir, const char *uri, char *buf, size_t cap)
 {
     size_t n;
-    if (!local_path(uri, &n)) return br__train_path(buf, cap, "%s", uri);
+    if (!br__uri_local_path(uri, &n)) return br__train_path(buf, cap, "%s", uri);
     char path[PATH_MAX], real[PATH_MAX], mreal[PATH_MAX], cwd[PATH_MAX];
     memcpy(path, uri + 5, n);
     path[n] = '\0';
@@ -470,7 +470,7 @@ br_status br__uri_resolve(const char *model_dir, long long format_version, const
 {
     size_t n;
     /* Version 1 wrote the URI as given: relative to the working directory. */
-    if (format_version < 2 || !local_path(uri, &n) || uri[5] == '/')
+    if (format_version < 2 || !br__uri_local_path(uri, &n) || uri[5] == '/')
         return br__train_path(buf, cap, "%s", uri);
     return br__train_path(buf, cap, "%.5s%s/%s", uri, model_dir, uri + 5);
 }
@@ -480,7 +480,7 @@ static void canonical_uri(const char *uri, char *buf, size_t cap)
 {
     size_t n;
     char path[PATH_MAX], real[PATH_MAX];
-    if (local_path(uri, &n)) {
+    if (br__uri_local_path(uri, &n)) {
         memcpy(path, uri + 5, n);
         path[n] = '\0';
         if (realpath(path, real)) {
